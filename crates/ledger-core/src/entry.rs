@@ -1,0 +1,397 @@
+//! The ledger entry model (docs/ledger-format.md §2).
+
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::hash::{self, Digest};
+use crate::json::{self, JsonError, Numbers};
+use crate::keys::LedgerPublicKey;
+
+/// The first entry of every ledger: introduces the first signing key.
+pub const KIND_INITIALIZED: &str = "ledger.initialized";
+/// Introduces a new signing key; signed by the outgoing one.
+pub const KIND_KEY_ROTATED: &str = "ledger.key_rotated";
+/// A free-form note written by an operator (`docketops ledger append`).
+pub const KIND_NOTE: &str = "ledger.note";
+
+/// The format name written into the genesis entry and export bundles.
+pub const FORMAT: &str = "docketops-ledger/v1";
+
+/// Largest canonical payload accepted, in bytes.
+pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
+
+/// Why an event cannot become an entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error("invalid kind {0:?}: expected dot-separated lowercase words such as \"action.requested\"")]
+    Kind(String),
+    #[error("invalid actor: expected 1 to 256 printable characters")]
+    Actor,
+    #[error("invalid action_id {0:?}: expected 1 to 128 characters of [A-Za-z0-9_.:-]")]
+    ActionId(String),
+    #[error("payload must be a JSON object")]
+    PayloadNotObject,
+    #[error("payload is {0} bytes in canonical form; the limit is {MAX_PAYLOAD_BYTES}")]
+    PayloadTooLarge(usize),
+    #[error("payload: {0}")]
+    Payload(#[from] JsonError),
+}
+
+/// What a caller asks to append.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: String,
+    pub actor: String,
+    pub action_id: Option<String>,
+    pub payload: Value,
+}
+
+impl NewEvent {
+    pub fn new(kind: impl Into<String>, actor: impl Into<String>, payload: Value) -> Self {
+        Self { kind: kind.into(), actor: actor.into(), action_id: None, payload }
+    }
+
+    pub fn with_action(mut self, action_id: impl Into<String>) -> Self {
+        self.action_id = Some(action_id.into());
+        self
+    }
+
+    /// The genesis event that introduces `key`.
+    pub fn genesis(key: &LedgerPublicKey, actor: &str) -> Self {
+        let info = key.info();
+        Self::new(
+            KIND_INITIALIZED,
+            actor,
+            serde_json::json!({
+                "format": FORMAT,
+                "key_id": info.key_id,
+                "algorithm": info.algorithm,
+                "public_key": info.public_key,
+            }),
+        )
+    }
+
+    /// The rotation event that hands over from `previous` to `next`.
+    pub fn key_rotation(previous: &str, next: &LedgerPublicKey, actor: &str) -> Self {
+        let info = next.info();
+        Self::new(
+            KIND_KEY_ROTATED,
+            actor,
+            serde_json::json!({
+                "previous_key_id": previous,
+                "key_id": info.key_id,
+                "algorithm": info.algorithm,
+                "public_key": info.public_key,
+            }),
+        )
+    }
+}
+
+/// An event checked, given its id and timestamp, canonicalized and hashed: everything but its place in
+/// the chain. Preparing happens in the caller's task so the single appender only links and signs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedEvent {
+    pub id: String,
+    pub timestamp: String,
+    pub kind: String,
+    pub actor: String,
+    pub action_id: Option<String>,
+    /// Canonical (RFC 8785) JSON text of the payload.
+    pub payload: String,
+    pub event_hash: Digest,
+}
+
+impl PreparedEvent {
+    pub fn prepare(event: NewEvent, now: OffsetDateTime) -> Result<Self, EntryError> {
+        Self::prepare_with_id(event, new_entry_id(), format_timestamp(now))
+    }
+
+    /// Like [`prepare`](Self::prepare) with a given id and timestamp (test vectors, replays of fixtures).
+    pub fn prepare_with_id(event: NewEvent, id: String, timestamp: String) -> Result<Self, EntryError> {
+        validate_kind(&event.kind)?;
+        validate_actor(&event.actor)?;
+        if let Some(action_id) = &event.action_id {
+            validate_action_id(action_id)?;
+        }
+        if !event.payload.is_object() {
+            return Err(EntryError::PayloadNotObject);
+        }
+        json::check_safe_numbers(&event.payload)?;
+        let payload = json::canonicalize(&event.payload)?;
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(EntryError::PayloadTooLarge(payload.len()));
+        }
+        let event_hash = hash::event_hash(
+            canonical_event(&id, &timestamp, &event.kind, &event.actor, event.action_id.as_deref(), &payload)
+                .as_bytes(),
+        );
+        Ok(Self {
+            id,
+            timestamp,
+            kind: event.kind,
+            actor: event.actor,
+            action_id: event.action_id,
+            payload,
+            event_hash,
+        })
+    }
+}
+
+/// A sealed ledger entry, as stored, exported and served. Hashes and the signature are kept as their
+/// text form so that an entry read back from tampered storage can still be represented and reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: u64,
+    pub id: String,
+    pub timestamp: String,
+    pub kind: String,
+    pub actor: String,
+    pub action_id: Option<String>,
+    /// Canonical JSON text of the payload, exactly the bytes that were hashed.
+    pub payload: String,
+    pub prev_chain_hash: String,
+    pub event_hash: String,
+    pub chain_hash: String,
+    pub key_id: String,
+    pub signature: String,
+}
+
+/// The entry's fields in the order the API and bundles write them.
+pub const ENTRY_FIELDS: [&str; 12] = [
+    "seq",
+    "id",
+    "timestamp",
+    "kind",
+    "actor",
+    "action_id",
+    "payload",
+    "prev_chain_hash",
+    "event_hash",
+    "chain_hash",
+    "key_id",
+    "signature",
+];
+
+impl Entry {
+    /// The canonical JSON of the event part: `{action_id, actor, id, kind, payload, timestamp}`.
+    pub fn canonical_event(&self) -> String {
+        canonical_event(&self.id, &self.timestamp, &self.kind, &self.actor, self.action_id.as_deref(), &self.payload)
+    }
+
+    /// The payload as a JSON value (entries written by this crate always parse).
+    pub fn payload_value(&self) -> Result<Value, JsonError> {
+        json::parse(&self.payload, Numbers::SafeIntegers)
+    }
+
+    /// Reads an entry from its JSON object form (API responses, bundle lines). Unknown or missing
+    /// fields are errors; the payload is re-canonicalized, so the event hash check decides whether it
+    /// is the payload that was signed.
+    pub fn from_json(value: Value) -> Result<Entry, String> {
+        let Value::Object(mut map) = value else {
+            return Err("an entry must be a JSON object".into());
+        };
+        if let Some(unknown) = map.keys().find(|k| !ENTRY_FIELDS.contains(&k.as_str())) {
+            return Err(format!("unknown entry field {unknown:?}"));
+        }
+        let mut text = |name: &str| -> Result<String, String> {
+            match map.remove(name) {
+                Some(Value::String(s)) => Ok(s),
+                Some(_) => Err(format!("field {name:?} must be a string")),
+                None => Err(format!("missing field {name:?}")),
+            }
+        };
+        let id = text("id")?;
+        let timestamp = text("timestamp")?;
+        let kind = text("kind")?;
+        let actor = text("actor")?;
+        let prev_chain_hash = text("prev_chain_hash")?;
+        let event_hash = text("event_hash")?;
+        let chain_hash = text("chain_hash")?;
+        let key_id = text("key_id")?;
+        let signature = text("signature")?;
+        let seq = map
+            .remove("seq")
+            .and_then(|v| v.as_u64())
+            .ok_or("field \"seq\" must be a positive integer")?;
+        let action_id = match map.remove("action_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => return Err("field \"action_id\" must be a string or null".into()),
+        };
+        let payload = match map.remove("payload") {
+            Some(payload @ Value::Object(_)) => json::canonicalize(&payload).map_err(|e| e.to_string())?,
+            _ => return Err("field \"payload\" must be a JSON object".into()),
+        };
+        Ok(Entry {
+            seq,
+            id,
+            timestamp,
+            kind,
+            actor,
+            action_id,
+            payload,
+            prev_chain_hash,
+            event_hash,
+            chain_hash,
+            key_id,
+            signature,
+        })
+    }
+}
+
+impl Serialize for Entry {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The payload is embedded as the stored JSON text; storage that was tampered into invalid JSON
+        // is served as a string so the entry can still be shown.
+        let raw = serde_json::value::RawValue::from_string(self.payload.clone());
+        let mut s = serializer.serialize_struct("Entry", ENTRY_FIELDS.len())?;
+        s.serialize_field("seq", &self.seq)?;
+        s.serialize_field("id", &self.id)?;
+        s.serialize_field("timestamp", &self.timestamp)?;
+        s.serialize_field("kind", &self.kind)?;
+        s.serialize_field("actor", &self.actor)?;
+        s.serialize_field("action_id", &self.action_id)?;
+        match &raw {
+            Ok(raw) => s.serialize_field("payload", raw)?,
+            Err(_) => s.serialize_field("payload", &self.payload)?,
+        }
+        s.serialize_field("prev_chain_hash", &self.prev_chain_hash)?;
+        s.serialize_field("event_hash", &self.event_hash)?;
+        s.serialize_field("chain_hash", &self.chain_hash)?;
+        s.serialize_field("key_id", &self.key_id)?;
+        s.serialize_field("signature", &self.signature)?;
+        s.end()
+    }
+}
+
+/// Builds `JCS({action_id, actor, id, kind, payload, timestamp})` directly: the member names are ASCII
+/// and already in JCS order, and the payload is canonical already, so this equals canonicalizing the
+/// whole object (a test checks that) without re-parsing the payload.
+pub fn canonical_event(
+    id: &str,
+    timestamp: &str,
+    kind: &str,
+    actor: &str,
+    action_id: Option<&str>,
+    canonical_payload: &str,
+) -> String {
+    let mut out = String::with_capacity(96 + id.len() + kind.len() + actor.len() + canonical_payload.len());
+    out.push_str("{\"action_id\":");
+    match action_id {
+        Some(a) => out.push_str(&json::canonical_string(a)),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"actor\":");
+    out.push_str(&json::canonical_string(actor));
+    out.push_str(",\"id\":");
+    out.push_str(&json::canonical_string(id));
+    out.push_str(",\"kind\":");
+    out.push_str(&json::canonical_string(kind));
+    out.push_str(",\"payload\":");
+    out.push_str(canonical_payload);
+    out.push_str(",\"timestamp\":");
+    out.push_str(&json::canonical_string(timestamp));
+    out.push('}');
+    out
+}
+
+/// `evt_` followed by a UUIDv7 in 32 lowercase hex digits (time-ordered, 74 random bits).
+pub fn new_entry_id() -> String {
+    format!("evt_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// RFC 3339 in UTC with microseconds, e.g. `2026-11-27T00:02:09.123456Z`.
+pub fn format_timestamp(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    at.format(&format).unwrap_or_else(|_| at.format(&Rfc3339).unwrap_or_default())
+}
+
+fn validate_kind(kind: &str) -> Result<(), EntryError> {
+    let word_ok = |w: &str| {
+        let mut chars = w.chars();
+        matches!(chars.next(), Some('a'..='z'))
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let words: Vec<&str> = kind.split('.').collect();
+    if kind.len() <= 64 && words.len() >= 2 && words.iter().all(|w| word_ok(w)) {
+        Ok(())
+    } else {
+        Err(EntryError::Kind(kind.to_string()))
+    }
+}
+
+fn validate_actor(actor: &str) -> Result<(), EntryError> {
+    let count = actor.chars().count();
+    if (1..=256).contains(&count) && !actor.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err(EntryError::Actor)
+    }
+}
+
+fn validate_action_id(action_id: &str) -> Result<(), EntryError> {
+    let ok = (1..=128).contains(&action_id.len())
+        && action_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+    if ok { Ok(()) } else { Err(EntryError::ActionId(action_id.to_string())) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_event_equals_canonicalizing_the_whole_object() {
+        let payload = json::canonicalize(&json!({"z": "é\u{1F600}", "a": [1, {"c": null, "b": true}]})).unwrap();
+        for action_id in [None, Some("act_1")] {
+            let built = canonical_event("evt_1", "2026-01-01T00:00:00.000000Z", "a.b", "usr_\"x\"\n", action_id, &payload);
+            let whole = json!({
+                "timestamp": "2026-01-01T00:00:00.000000Z", "kind": "a.b", "id": "evt_1",
+                "actor": "usr_\"x\"\n", "action_id": action_id,
+                "payload": serde_json::from_str::<Value>(&payload).unwrap(),
+            });
+            assert_eq!(built, json::canonicalize(&whole).unwrap());
+        }
+    }
+
+    #[test]
+    fn prepare_validates_its_input() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let ok = PreparedEvent::prepare(NewEvent::new("ledger.note", "usr_1", json!({"n": 1})), now).unwrap();
+        assert_eq!(ok.timestamp, "1970-01-01T00:00:00.000000Z");
+        assert!(ok.id.starts_with("evt_") && ok.id.len() == 36);
+        let bad = |e: NewEvent| PreparedEvent::prepare(e, now).unwrap_err();
+        assert!(matches!(bad(NewEvent::new("Ledger", "a", json!({}))), EntryError::Kind(_)));
+        assert!(matches!(bad(NewEvent::new("a.b", "", json!({}))), EntryError::Actor));
+        assert!(matches!(bad(NewEvent::new("a.b", "x", json!([1]))), EntryError::PayloadNotObject));
+        assert!(matches!(bad(NewEvent::new("a.b", "x", json!({"f": 0.5}))), EntryError::Payload(_)));
+        assert!(matches!(
+            bad(NewEvent::new("a.b", "x", json!({})).with_action("act 1; drop table")),
+            EntryError::ActionId(_)
+        ));
+        let huge = json!({"s": "x".repeat(MAX_PAYLOAD_BYTES)});
+        assert!(matches!(bad(NewEvent::new("a.b", "x", huge)), EntryError::PayloadTooLarge(_)));
+    }
+
+    #[test]
+    fn from_json_refuses_unknown_and_missing_fields() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let key = crate::LedgerSigningKey::from_seed([3; 32]);
+        let event = PreparedEvent::prepare(NewEvent::new("ledger.note", "x", json!({"b": 1, "a": 2})), now).unwrap();
+        let entry = crate::seal(&crate::ChainHead::EMPTY, vec![event], &key).remove(0);
+        let value = serde_json::to_value(&entry).unwrap();
+        assert_eq!(Entry::from_json(value.clone()).unwrap(), entry);
+        let mut extra = value.clone();
+        extra["admin"] = json!(true);
+        assert!(Entry::from_json(extra).unwrap_err().contains("unknown entry field"));
+        let mut missing = value;
+        missing.as_object_mut().unwrap().remove("signature");
+        assert!(Entry::from_json(missing).unwrap_err().contains("missing field"));
+    }
+}

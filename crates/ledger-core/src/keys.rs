@@ -1,0 +1,198 @@
+//! Ed25519 signing keys, key ids and the signed message (docs/ledger-format.md §4).
+
+use std::fmt;
+
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use crate::hash::Digest;
+
+/// Domain separation for entry signatures.
+pub const SIGNATURE_DOMAIN: &[u8] = b"docketops-ledger/v1/entry-signature\0";
+
+/// The one algorithm the format knows today; the field exists so another can be added.
+pub const ALGORITHM: &str = "ed25519";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("not an Ed25519 private key in PKCS#8 PEM form: {0}")]
+    BadPrivateKey(String),
+    #[error("not an Ed25519 public key: expected 64 hex digits of a valid, non-weak curve point")]
+    BadPublicKey,
+    #[error("cannot encode the private key: {0}")]
+    Encode(String),
+}
+
+/// `key_id = "ed25519:" ‖ first 16 hex digits of SHA-256(public key bytes)`.
+pub fn key_id_of(public_key: &VerifyingKey) -> String {
+    let digest = Digest::of(public_key.as_bytes());
+    format!("{ALGORITHM}:{}", &hex::encode(digest.0)[..16])
+}
+
+/// `message = SIGNATURE_DOMAIN ‖ key_id (UTF-8) ‖ 0x00 ‖ chain_hash (32 bytes)`.
+pub fn signature_message(key_id: &str, chain_hash: &Digest) -> Vec<u8> {
+    let mut message = Vec::with_capacity(SIGNATURE_DOMAIN.len() + key_id.len() + 1 + 32);
+    message.extend_from_slice(SIGNATURE_DOMAIN);
+    message.extend_from_slice(key_id.as_bytes());
+    message.push(0);
+    message.extend_from_slice(&chain_hash.0);
+    message
+}
+
+/// The gateway's private signing key together with its key id.
+pub struct LedgerSigningKey {
+    key: SigningKey,
+    key_id: String,
+}
+
+impl fmt::Debug for LedgerSigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print key material.
+        f.debug_struct("LedgerSigningKey").field("key_id", &self.key_id).finish_non_exhaustive()
+    }
+}
+
+impl LedgerSigningKey {
+    pub fn generate() -> Self {
+        Self::from_dalek(SigningKey::generate(&mut rand::rngs::OsRng))
+    }
+
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self::from_dalek(SigningKey::from_bytes(&seed))
+    }
+
+    fn from_dalek(key: SigningKey) -> Self {
+        let key_id = key_id_of(&key.verifying_key());
+        Self { key, key_id }
+    }
+
+    pub fn from_pkcs8_pem(pem: &str) -> Result<Self, KeyError> {
+        SigningKey::from_pkcs8_pem(pem.trim())
+            .map(Self::from_dalek)
+            .map_err(|e| KeyError::BadPrivateKey(e.to_string()))
+    }
+
+    pub fn to_pkcs8_pem(&self) -> Result<String, KeyError> {
+        self.key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map(|pem| pem.to_string())
+            .map_err(|e| KeyError::Encode(e.to_string()))
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    pub fn public_key(&self) -> LedgerPublicKey {
+        LedgerPublicKey { key_id: self.key_id.clone(), key: self.key.verifying_key() }
+    }
+
+    /// Signs the entry whose chain hash is `chain_hash`.
+    pub fn sign_chain_hash(&self, chain_hash: &Digest) -> Signature {
+        self.key.sign(&signature_message(&self.key_id, chain_hash))
+    }
+}
+
+/// A public key as the ledger knows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LedgerPublicKey {
+    pub key_id: String,
+    pub key: VerifyingKey,
+}
+
+impl fmt::Debug for LedgerPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LedgerPublicKey({}, {})", self.key_id, self.hex())
+    }
+}
+
+impl LedgerPublicKey {
+    /// Parses 64 hex digits; refuses weak (small-order) keys, which would make signatures meaningless.
+    pub fn from_hex(public_key_hex: &str) -> Result<Self, KeyError> {
+        let mut bytes = [0u8; 32];
+        if public_key_hex.len() != 64 || public_key_hex.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(KeyError::BadPublicKey);
+        }
+        hex::decode_to_slice(public_key_hex, &mut bytes).map_err(|_| KeyError::BadPublicKey)?;
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::BadPublicKey)?;
+        if key.is_weak() {
+            return Err(KeyError::BadPublicKey);
+        }
+        Ok(Self { key_id: key_id_of(&key), key })
+    }
+
+    pub fn hex(&self) -> String {
+        hex::encode(self.key.as_bytes())
+    }
+
+    /// Strict single verification (RFC 8032 with the stricter checks of `verify_strict`).
+    pub fn verify(&self, chain_hash: &Digest, signature: &Signature) -> bool {
+        self.key.verify_strict(&signature_message(&self.key_id, chain_hash), signature).is_ok()
+    }
+
+    pub fn info(&self) -> PublicKeyInfo {
+        PublicKeyInfo { key_id: self.key_id.clone(), algorithm: ALGORITHM.to_string(), public_key: self.hex() }
+    }
+}
+
+/// The JSON shape of a public key in the API and in export bundles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicKeyInfo {
+    pub key_id: String,
+    pub algorithm: String,
+    pub public_key: String,
+}
+
+/// Signatures are written as 128 lowercase hex digits.
+pub fn signature_to_hex(signature: &Signature) -> String {
+    hex::encode(signature.to_bytes())
+}
+
+pub fn signature_from_hex(s: &str) -> Option<Signature> {
+    if s.len() != 128 || s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut bytes = [0u8; 64];
+    hex::decode_to_slice(s, &mut bytes).ok()?;
+    Some(Signature::from_bytes(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_round_trip_keeps_the_key_id() {
+        let key = LedgerSigningKey::from_seed([7; 32]);
+        let pem = key.to_pkcs8_pem().unwrap();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let again = LedgerSigningKey::from_pkcs8_pem(&pem).unwrap();
+        assert_eq!(again.key_id(), key.key_id());
+        assert!(key.key_id().starts_with("ed25519:") && key.key_id().len() == 24);
+    }
+
+    #[test]
+    fn signatures_bind_the_key_id_and_chain_hash() {
+        let key = LedgerSigningKey::from_seed([1; 32]);
+        let public = key.public_key();
+        let h = Digest::of(b"entry");
+        let sig = key.sign_chain_hash(&h);
+        assert!(public.verify(&h, &sig));
+        assert!(!public.verify(&Digest::of(b"other"), &sig));
+        let renamed = LedgerPublicKey { key_id: "ed25519:0000000000000000".into(), key: public.key };
+        assert!(!renamed.verify(&h, &sig));
+        assert_eq!(signature_from_hex(&signature_to_hex(&sig)), Some(sig));
+    }
+
+    #[test]
+    fn refuses_weak_and_malformed_public_keys() {
+        // The identity point is a small-order (weak) key.
+        let identity = format!("01{}", "00".repeat(31));
+        assert!(LedgerPublicKey::from_hex(&identity).is_err());
+        assert!(LedgerPublicKey::from_hex("abcd").is_err());
+        let good = LedgerSigningKey::from_seed([2; 32]).public_key();
+        assert_eq!(LedgerPublicKey::from_hex(&good.hex()).unwrap(), good);
+    }
+}
