@@ -1,0 +1,257 @@
+//! Ledger storage on SQLite (the zero-setup default) or PostgreSQL (production, several gateways on
+//! one database), and the group-commit appender that is the only writer of ledger entries.
+//!
+//! Architecture invariant: all SQL of the project lives in this crate. Entries are stored exactly as
+//! the ledger core sealed them; this crate never computes a hash or a signature itself.
+
+mod appender;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use ledger_core::Entry;
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use tokio::sync::mpsc;
+
+pub use appender::{AppendConfig, AppendError, Ledger};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Which database a [`Store`] speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A connection pool to the ledger database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool; the body is compiled once per backend.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($pool) => $body,
+            Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// A stored row; turned into an [`Entry`] without judging it (the verifier does that).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct EntryRow {
+    seq: i64,
+    id: String,
+    timestamp: String,
+    kind: String,
+    actor: String,
+    action_id: Option<String>,
+    payload: String,
+    prev_chain_hash: String,
+    event_hash: String,
+    chain_hash: String,
+    key_id: String,
+    signature: String,
+}
+
+impl From<EntryRow> for Entry {
+    fn from(row: EntryRow) -> Entry {
+        Entry {
+            // A negative seq can only come from tampering; 0 makes the verifier report it.
+            seq: u64::try_from(row.seq).unwrap_or(0),
+            id: row.id,
+            timestamp: row.timestamp,
+            kind: row.kind,
+            actor: row.actor,
+            action_id: row.action_id,
+            payload: row.payload,
+            prev_chain_hash: row.prev_chain_hash,
+            event_hash: row.event_hash,
+            chain_hash: row.chain_hash,
+            key_id: row.key_id,
+            signature: row.signature,
+        }
+    }
+}
+
+pub(crate) const ENTRY_COLUMNS: &str =
+    "seq, id, timestamp, kind, actor, action_id, payload, prev_chain_hash, event_hash, chain_hash, key_id, signature";
+
+/// A public key row of `ledger_keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct KeyRecord {
+    pub key_id: String,
+    pub algorithm: String,
+    pub public_key: String,
+    pub introduced_seq: i64,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Connects to `sqlite://PATH` (created if missing; WAL, synchronous=FULL) or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Store, StorageError> {
+        let backend = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // Every acknowledged append survives a power loss: the WAL is fsynced at each commit.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true);
+            Backend::Sqlite(SqlitePoolOptions::new().max_connections(4).connect_with(options).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?.application_name("docketops");
+            Backend::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?,
+            )
+        } else {
+            return Err(StorageError::UnsupportedUrl(redact(url)));
+        };
+        Ok(Store { backend })
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Applies pending migrations. Migrations only ever add (expand/contract), so the previous release
+    /// keeps running against a migrated database during a rolling upgrade.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// For readiness probes.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+
+    /// The entry with the highest seq.
+    pub async fn head(&self) -> Result<Option<Entry>, StorageError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries ORDER BY seq DESC LIMIT 1");
+        let row: Option<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql).fetch_optional(pool).await)?;
+        Ok(row.map(Entry::from))
+    }
+
+    /// Up to `limit` entries with seq greater than `after_seq`, in seq order.
+    pub async fn entries_after(&self, after_seq: i64, limit: u32) -> Result<Vec<Entry>, StorageError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows: Vec<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(Entry::from).collect())
+    }
+
+    pub async fn entry_by_id(&self, id: &str) -> Result<Option<Entry>, StorageError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE id = $1");
+        let row: Option<EntryRow> =
+            with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+        Ok(row.map(Entry::from))
+    }
+
+    pub async fn entry_count(&self) -> Result<u64, StorageError> {
+        let count: i64 =
+            with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries").fetch_one(pool).await)?;
+        Ok(count.max(0) as u64)
+    }
+
+    /// Streams the whole ledger in seq order, `page_size` entries at a time. The next page is read
+    /// while the caller works on the current one; at most two pages are held, so memory stays flat.
+    pub fn scan(&self, page_size: u32) -> mpsc::Receiver<Result<Vec<Entry>, StorageError>> {
+        let (sender, receiver) = mpsc::channel(1);
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut after = i64::MIN;
+            loop {
+                match store.entries_after(after, page_size).await {
+                    Ok(page) if page.is_empty() => break,
+                    Ok(page) => {
+                        // A tampered row may carry a seq that does not fit u64; page by the raw order.
+                        after = page.last().map_or(after, |e| i64::try_from(e.seq).unwrap_or(after));
+                        let last_page = page.len() < page_size as usize;
+                        if sender.send(Ok(page)).await.is_err() || last_page {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = sender.send(Err(e)).await;
+                        break;
+                    }
+                }
+            }
+        });
+        receiver
+    }
+
+    pub async fn keys(&self) -> Result<Vec<KeyRecord>, StorageError> {
+        let sql = "SELECT key_id, algorithm, public_key, introduced_seq FROM ledger_keys ORDER BY introduced_seq";
+        Ok(with_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?)
+    }
+
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, StorageError> {
+        let sql = "SELECT value FROM settings WHERE name = $1";
+        Ok(with_pool!(self, pool => sqlx::query_scalar(sql).bind(name).fetch_optional(pool).await)?)
+    }
+
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StorageError> {
+        let sql = "INSERT INTO settings (name, value) VALUES ($1, $2) \
+                   ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+        with_pool!(self, pool => sqlx::query(sql).bind(name).bind(value).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.backend
+    }
+}
+
+/// A database URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
