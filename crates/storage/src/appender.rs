@@ -31,7 +31,6 @@ macro_rules! read_head {
         row.map(Entry::from)
     }};
 }
-use read_head;
 
 macro_rules! insert_key {
     ($conn:expr, $seq:expr, $key:expr) => {{
@@ -45,7 +44,6 @@ macro_rules! insert_key {
             .await?;
     }};
 }
-use insert_key;
 
 #[derive(Debug, Clone)]
 pub struct AppendConfig {
