@@ -1,0 +1,85 @@
+//! The DocketOps HTTP API.
+//!
+//! Architecture invariant: this is the only crate that speaks HTTP. Handlers hold no business logic
+//! of their own: they authenticate, call the storage crate (reads, the appender, verification) and
+//! render JSON. Every error leaves as `{"error": {"code", "message"}}` with a fitting status.
+
+pub mod apikey;
+mod auth;
+mod error;
+mod routes;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use ledger_core::LedgerPublicKey;
+use storage::{Ledger, Store};
+
+pub use auth::AdminToken;
+pub use error::ApiError;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub ledger: Ledger,
+    /// The key this gateway signs with; verification requires the chain to contain it.
+    pub signing_key: LedgerPublicKey,
+    pub admin: Arc<AdminToken>,
+}
+
+/// TLS certificate and key in PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn router(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serves `router` on `addr` (HTTPS when `tls` is given) until `shutdown` resolves; in-flight requests
+/// get up to 30 s to finish.
+pub async fn serve(
+    addr: SocketAddr,
+    router: Router,
+    tls: Option<TlsFiles>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let handle = axum_server::Handle::new();
+    let on_shutdown = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        on_shutdown.graceful_shutdown(Some(Duration::from_secs(30)));
+    });
+    let app = router.into_make_service();
+    match tls {
+        Some(files) => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key).await?;
+            axum_server::bind_rustls(addr, config).handle(handle).serve(app).await
+        }
+        None => axum_server::bind(addr).handle(handle).serve(app).await,
+    }
+}
+
+/// The bound address once listening (for `--listen 127.0.0.1:0` in tests).
+pub async fn bind_and_serve(
+    listener: std::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let handle = axum_server::Handle::new();
+    let on_shutdown = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        on_shutdown.graceful_shutdown(Some(Duration::from_secs(30)));
+    });
+    axum_server::from_tcp(listener).handle(handle).serve(router.into_make_service()).await
+}

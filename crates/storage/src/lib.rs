@@ -5,6 +5,7 @@
 //! the ledger core sealed them; this crate never computes a hash or a signature itself.
 
 mod appender;
+mod verify;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::sync::mpsc;
 
 pub use appender::{AppendConfig, AppendError, Ledger};
+pub use verify::{ExportError, ExportSummary, PAGE_SIZE, verify_ledger, write_bundle};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -182,6 +184,19 @@ impl Store {
         Ok(rows.into_iter().map(Entry::from).collect())
     }
 
+    async fn entries_between(&self, after_seq: i64, until_seq: i64, limit: u32) -> Result<Vec<Entry>, StorageError> {
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+        );
+        let rows: Vec<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(after_seq)
+            .bind(until_seq)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(Entry::from).collect())
+    }
+
     pub async fn entry_by_id(&self, id: &str) -> Result<Option<Entry>, StorageError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE id = $1");
         let row: Option<EntryRow> =
@@ -195,15 +210,16 @@ impl Store {
         Ok(count.max(0) as u64)
     }
 
-    /// Streams the whole ledger in seq order, `page_size` entries at a time. The next page is read
-    /// while the caller works on the current one; at most two pages are held, so memory stays flat.
-    pub fn scan(&self, page_size: u32) -> mpsc::Receiver<Result<Vec<Entry>, StorageError>> {
+    /// Streams the ledger in seq order (up to `until_seq` if given), `page_size` entries at a time. The
+    /// next page is read while the caller works on the current one; at most two pages are held, so
+    /// memory stays flat.
+    pub fn scan(&self, page_size: u32, until_seq: Option<i64>) -> mpsc::Receiver<Result<Vec<Entry>, StorageError>> {
         let (sender, receiver) = mpsc::channel(1);
         let store = self.clone();
         tokio::spawn(async move {
             let mut after = i64::MIN;
             loop {
-                match store.entries_after(after, page_size).await {
+                match store.entries_between(after, until_seq.unwrap_or(i64::MAX), page_size).await {
                     Ok(page) if page.is_empty() => break,
                     Ok(page) => {
                         // A tampered row may carry a seq that does not fit u64; page by the raw order.
