@@ -298,6 +298,20 @@ pub fn canonical_event(
     out
 }
 
+/// The key id that must sign the entry after `head`: the key a genesis or rotation entry introduces,
+/// otherwise the key that signed `head`.
+pub fn next_signing_key_id(head: &Entry) -> Result<String, String> {
+    if head.kind == KIND_KEY_ROTATED || head.kind == KIND_INITIALIZED {
+        let payload = head.payload_value().map_err(|e| format!("seq {}: {e}", head.seq))?;
+        return payload
+            .get("key_id")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| format!("seq {}: {} entry without key_id", head.seq, head.kind));
+    }
+    Ok(head.key_id.clone())
+}
+
 /// `evt_` followed by a UUIDv7 in 32 lowercase hex digits (time-ordered, 74 random bits).
 pub fn new_entry_id() -> String {
     format!("evt_{}", uuid::Uuid::now_v7().simple())

@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use ledger_core::entry::{KIND_INITIALIZED, KIND_KEY_ROTATED};
 use ledger_core::{ChainHead, Digest, Entry, EntryError, LedgerPublicKey, LedgerSigningKey, NewEvent, PreparedEvent};
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 use time::OffsetDateTime;
@@ -276,7 +275,7 @@ impl Writer {
                 ChainHead::EMPTY
             }
             Some(head) => {
-                let active = active_key_id(head)?;
+                let active = ledger_core::entry::next_signing_key_id(head).map_err(AppendError::CorruptHead)?;
                 if active != self.key.key_id() {
                     return Err(AppendError::KeyNotActive { ours: self.key.key_id().to_string(), active });
                 }
@@ -309,18 +308,6 @@ impl Writer {
 enum Extra<'a> {
     None,
     Rotation { next: &'a LedgerSigningKey, actor: &'a str },
-}
-
-/// The key that must sign the next entry, as the head entry says.
-fn active_key_id(head: &Entry) -> Result<String, AppendError> {
-    if head.kind == KIND_KEY_ROTATED || head.kind == KIND_INITIALIZED && head.seq == 1 {
-        let payload = head.payload_value().map_err(|e| AppendError::CorruptHead(e.to_string()))?;
-        if let Some(key_id) = payload.get("key_id").and_then(|v| v.as_str()) {
-            return Ok(key_id.to_string());
-        }
-        return Err(AppendError::CorruptHead(format!("{} entry without key_id", head.kind)));
-    }
-    Ok(head.key_id.clone())
 }
 
 async fn insert_sqlite(tx: &mut sqlx::Transaction<'_, Sqlite>, entries: &[Entry]) -> Result<(), AppendError> {

@@ -256,6 +256,11 @@ impl Store {
         Ok(())
     }
 
+    /// The key id that must sign the next entry (None for an empty ledger).
+    pub async fn next_signing_key_id(&self) -> Result<Option<String>, StorageError> {
+        Ok(self.head().await?.and_then(|head| ledger_core::entry::next_signing_key_id(&head).ok()))
+    }
+
     pub(crate) fn backend(&self) -> &Backend {
         &self.backend
     }
@@ -269,5 +274,36 @@ pub fn redact(url: &str) -> String {
             parsed.to_string()
         }
         _ => url.to_string(),
+    }
+}
+
+/// Creates PostgreSQL database `name` through `admin_url` (a database the role can connect to) and
+/// returns the URL of the new database. For tests and benchmarks that each want a database of their own.
+pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, StorageError> {
+    check_database_name(name)?;
+    let admin = PgPoolOptions::new().max_connections(1).connect(admin_url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&admin).await?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&admin).await?;
+    admin.close().await;
+    let mut url = url::Url::parse(admin_url).map_err(|_| StorageError::UnsupportedUrl(redact(admin_url)))?;
+    url.set_path(name);
+    Ok(url.to_string())
+}
+
+/// Drops a database made by [`create_postgres_database`].
+pub async fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), StorageError> {
+    check_database_name(name)?;
+    let admin = PgPoolOptions::new().max_connections(1).connect(admin_url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&admin).await?;
+    admin.close().await;
+    Ok(())
+}
+
+fn check_database_name(name: &str) -> Result<(), StorageError> {
+    // The name is spliced into DDL (which takes no bind parameters), so only plain identifiers pass.
+    if !name.is_empty() && name.len() < 60 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        Ok(())
+    } else {
+        Err(StorageError::UnsupportedUrl(format!("invalid database name {name:?}")))
     }
 }

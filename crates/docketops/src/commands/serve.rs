@@ -1,0 +1,123 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::json;
+use server::apikey;
+use storage::{AppendConfig, Ledger, Store};
+
+use crate::keyfile;
+use crate::settings::{DatabaseArgs, LogArgs, SigningKeyArgs};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "DOCKETOPS_LISTEN", default_value = "127.0.0.1:8443", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub key: SigningKeyArgs,
+    /// TLS certificate chain (PEM); with --tls-key the gateway speaks HTTPS.
+    #[arg(long, env = "DOCKETOPS_TLS_CERT", requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "DOCKETOPS_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Do not apply database migrations at start (run `docketops migrate` yourself).
+    #[arg(long)]
+    pub no_migrate: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// The settings row holding the bootstrap admin key's digest.
+const BOOTSTRAP_SETTING: &str = "bootstrap_admin_key_digest";
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    args.log.init();
+    let store = args.database.connect().await?;
+    if !args.no_migrate {
+        store.migrate().await.context("applying database migrations")?;
+    }
+    let key = keyfile::load_or_generate(&keyfile::source(&args.database, &args.key), &store).await?;
+    let signing_key = key.public_key();
+    let ledger = Ledger::start(store.clone(), key, AppendConfig::default());
+    ledger.initialize().await.context("the ledger cannot be written")?;
+    let admin = bootstrap_admin(&store, &ledger).await?;
+
+    let state = server::AppState { store: store.clone(), ledger, signing_key, admin: Arc::new(admin) };
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(
+        listen = %args.listen,
+        database = %args.database.describe(),
+        signing_key = %state.signing_key.key_id,
+        "docketops gateway listening on {scheme}://{}",
+        args.listen
+    );
+    server::serve(args.listen, server::router(state), tls, shutdown_signal())
+        .await
+        .with_context(|| format!("cannot serve on {}", args.listen))?;
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The admin key accepted until identities exist: taken from DOCKETOPS_BOOTSTRAP_ADMIN_KEY on first
+/// start, or generated and printed once. Only its digest is stored, and its creation is a ledger entry.
+async fn bootstrap_admin(store: &Store, ledger: &Ledger) -> anyhow::Result<server::AdminToken> {
+    let given = std::env::var("DOCKETOPS_BOOTSTRAP_ADMIN_KEY").ok().filter(|k| !k.is_empty());
+    if let Some(key) = &given {
+        apikey::parse(key).context(
+            "DOCKETOPS_BOOTSTRAP_ADMIN_KEY is not a DocketOps API key; make one with `docketops api-key generate --kind human`",
+        )?;
+    }
+    if let Some(digest) = store.setting(BOOTSTRAP_SETTING).await? {
+        if given.as_deref().is_some_and(|key| apikey::digest(key) != digest) {
+            tracing::warn!("DOCKETOPS_BOOTSTRAP_ADMIN_KEY ignored: a bootstrap admin key already exists");
+        }
+        return Ok(server::AdminToken::from_digest(digest));
+    }
+    let (key, source) = match given {
+        Some(key) => (key, "environment"),
+        None => (apikey::generate(apikey::KeyKind::Human), "generated"),
+    };
+    let digest = apikey::digest(&key);
+    ledger
+        .append(ledger_core::NewEvent::new(
+            "auth.bootstrap_admin_created",
+            "system",
+            json!({"key_digest": digest, "source": source}),
+        ))
+        .await?;
+    store.set_setting(BOOTSTRAP_SETTING, &digest).await?;
+    if source == "generated" {
+        println!("Bootstrap admin API key (shown once, store it now): {key}");
+    }
+    Ok(server::AdminToken::from_digest(digest))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
