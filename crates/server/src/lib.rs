@@ -9,7 +9,6 @@ mod auth;
 mod error;
 mod routes;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,14 +44,15 @@ pub fn router(state: AppState) -> Router {
     routes::router(state)
 }
 
-/// Serves `router` on `addr` (HTTPS when `tls` is given) until `shutdown` resolves; in-flight requests
-/// get up to 30 s to finish.
+/// Serves `router` on `listener` (HTTPS when `tls` is given) until `shutdown` resolves; in-flight
+/// requests get up to 30 s to finish.
 pub async fn serve(
-    addr: SocketAddr,
+    listener: std::net::TcpListener,
     router: Router,
     tls: Option<TlsFiles>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
     let handle = axum_server::Handle::new();
     let on_shutdown = handle.clone();
     tokio::spawn(async move {
@@ -63,23 +63,8 @@ pub async fn serve(
     match tls {
         Some(files) => {
             let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key).await?;
-            axum_server::bind_rustls(addr, config).handle(handle).serve(app).await
+            axum_server::from_tcp_rustls(listener, config).handle(handle).serve(app).await
         }
-        None => axum_server::bind(addr).handle(handle).serve(app).await,
+        None => axum_server::from_tcp(listener).handle(handle).serve(app).await,
     }
-}
-
-/// The bound address once listening (for `--listen 127.0.0.1:0` in tests).
-pub async fn bind_and_serve(
-    listener: std::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let handle = axum_server::Handle::new();
-    let on_shutdown = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        on_shutdown.graceful_shutdown(Some(Duration::from_secs(30)));
-    });
-    axum_server::from_tcp(listener).handle(handle).serve(router.into_make_service()).await
 }

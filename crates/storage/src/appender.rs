@@ -5,10 +5,16 @@
 //! IMMEDIATE`), so gateways in other processes queue behind it; read the head; link and sign the
 //! batch; insert it; commit; only then answer the callers. A crash before the commit leaves nothing;
 //! the primary key on `seq` makes a fork impossible even if the lock were bypassed.
+//!
+//! Pipelining: while batch N commits, batch N+1 is collected and signed on top of the head that N
+//! will leave. When N+1's transaction finds that head (the usual case) it inserts the pre-signed
+//! entries; when it finds another (N failed, or another gateway wrote in between) it signs again on
+//! the real head inside the transaction. Signing thus overlaps the database's round trips and fsync.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use ledger_core::{ChainHead, Digest, Entry, EntryError, LedgerPublicKey, LedgerSigningKey, NewEvent, PreparedEvent};
+use ledger_core::{ChainHead, Entry, EntryError, LedgerPublicKey, LedgerSigningKey, NewEvent, PreparedEvent};
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
@@ -20,29 +26,6 @@ const POSTGRES_LOCK_KEY: i64 = 0x646b_746c_6564_6772;
 
 /// SQLite allows 32,766 bound parameters per statement; 12 per row.
 const SQLITE_ROWS_PER_INSERT: usize = 2_000;
-
-// Macros rather than generic functions: sqlx's executor traits over `&mut Connection` defeat the
-// `Send` inference of the writer task when abstracted over the backend.
-macro_rules! read_head {
-    ($conn:expr) => {{
-        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries ORDER BY seq DESC LIMIT 1");
-        let row: Option<EntryRow> = sqlx::query_as(&sql).fetch_optional($conn).await?;
-        row.map(Entry::from)
-    }};
-}
-
-macro_rules! insert_key {
-    ($conn:expr, $seq:expr, $key:expr) => {{
-        let info = $key.info();
-        sqlx::query("INSERT INTO ledger_keys (key_id, algorithm, public_key, introduced_seq) VALUES ($1, $2, $3, $4)")
-            .bind(info.key_id)
-            .bind(info.algorithm)
-            .bind(info.public_key)
-            .bind($seq as i64)
-            .execute($conn)
-            .await?;
-    }};
-}
 
 #[derive(Debug, Clone)]
 pub struct AppendConfig {
@@ -95,24 +78,70 @@ enum Command {
     Rotate { next: LedgerSigningKey, actor: String, reply: Reply },
 }
 
+// Macros rather than generic functions: sqlx's executor traits over `&mut Connection` defeat the
+// `Send` inference of the writer task when abstracted over the backend.
+macro_rules! read_head {
+    ($conn:expr) => {{
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries ORDER BY seq DESC LIMIT 1");
+        let row: Option<EntryRow> = sqlx::query_as(&sql).fetch_optional($conn).await?;
+        row.map(Entry::from)
+    }};
+}
+
+macro_rules! insert_key {
+    ($conn:expr, $seq:expr, $key:expr) => {{
+        let info = $key.info();
+        sqlx::query("INSERT INTO ledger_keys (key_id, algorithm, public_key, introduced_seq) VALUES ($1, $2, $3, $4)")
+            .bind(info.key_id)
+            .bind(info.algorithm)
+            .bind(info.public_key)
+            .bind($seq as i64)
+            .execute($conn)
+            .await?;
+    }};
+}
+
 /// A handle to the ledger writer. Cheap to clone; all clones feed the same writer task.
 #[derive(Debug, Clone)]
 pub struct Ledger {
     commands: mpsc::Sender<Command>,
     store: Store,
+    counters: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    transactions: AtomicU64,
+    entries: AtomicU64,
+}
+
+/// What this process's writer has committed since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerStats {
+    pub transactions: u64,
+    pub entries: u64,
 }
 
 impl Ledger {
     /// Starts the writer task for `store`, signing with `key`.
     pub fn start(store: Store, key: LedgerSigningKey, config: AppendConfig) -> Ledger {
         let (commands, receiver) = mpsc::channel(config.queue_depth);
-        let writer = Writer { store: store.clone(), key: Arc::new(key), config };
+        let counters = Arc::new(Counters::default());
+        let shared = Arc::new(Shared { store: store.clone(), config, counters: Arc::clone(&counters) });
+        let writer = Writer { shared, key: Arc::new(key) };
         tokio::spawn(writer.run(receiver));
-        Ledger { commands, store }
+        Ledger { commands, store, counters }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn stats(&self) -> LedgerStats {
+        LedgerStats {
+            transactions: self.counters.transactions.load(Ordering::Relaxed),
+            entries: self.counters.entries.load(Ordering::Relaxed),
+        }
     }
 
     /// Appends one event and returns its entry once it is durable.
@@ -153,161 +182,303 @@ impl Ledger {
     }
 }
 
-struct Writer {
+/// What the writer and its commit tasks share.
+struct Shared {
     store: Store,
-    key: Arc<LedgerSigningKey>,
     config: AppendConfig,
+    counters: Arc<Counters>,
 }
+
+struct Writer {
+    shared: Arc<Shared>,
+    key: Arc<LedgerSigningKey>,
+}
+
+/// Entries signed ahead of their transaction, on top of `base`.
+struct Presealed {
+    base: ChainHead,
+    entries: Vec<Entry>,
+}
+
+impl Presealed {
+    fn tip(&self) -> ChainHead {
+        self.entries.last().and_then(ledger_core::chain::head_of).unwrap_or(self.base)
+    }
+}
+
+/// The next batch, collected (and signed as it grows) while the previous one commits.
+struct Gathered {
+    events: Vec<PreparedEvent>,
+    replies: Vec<Reply>,
+    sizes: Vec<usize>,
+    /// The head the batch is signed on, when known.
+    base: Option<ChainHead>,
+    /// Entries for `events[..signed.len()]`, chained on `base`.
+    signed: Vec<Entry>,
+}
+
+impl Gathered {
+    fn new(base: Option<ChainHead>) -> Self {
+        Self { events: Vec::new(), replies: Vec::new(), sizes: Vec::new(), base, signed: Vec::new() }
+    }
+
+    fn push(&mut self, events: Vec<PreparedEvent>, reply: Reply) {
+        self.sizes.push(events.len());
+        self.replies.push(reply);
+        self.events.extend(events);
+    }
+
+    /// Signs the events not signed yet, chained on the last signed one.
+    async fn sign_pending(&mut self, key: &Arc<LedgerSigningKey>) {
+        let Some(base) = self.base else { return };
+        let todo = &self.events[self.signed.len()..];
+        if todo.is_empty() {
+            return;
+        }
+        let tip = self.signed.last().and_then(ledger_core::chain::head_of).unwrap_or(base);
+        let entries = sign(tip, todo.to_vec(), Arc::clone(key)).await;
+        self.signed.extend(entries);
+    }
+
+    /// The previous transaction ended with head `done`: if that is not the head this batch was signed
+    /// on (it failed, or nothing was known), sign again on the real one.
+    async fn previous_committed(&mut self, done: Option<ChainHead>, key: &Arc<LedgerSigningKey>) {
+        if done != self.base || done.is_none() {
+            self.base = done;
+            self.signed.clear();
+            self.sign_pending(key).await;
+        }
+    }
+
+    fn finish(self) -> (Vec<PreparedEvent>, Option<Presealed>, Vec<Reply>, Vec<usize>) {
+        let presealed = match self.base {
+            Some(base) if self.signed.len() == self.events.len() && !self.events.is_empty() => {
+                Some(Presealed { base, entries: self.signed })
+            }
+            _ => None,
+        };
+        (self.events, presealed, self.replies, self.sizes)
+    }
+}
+
+/// A transaction in progress; yields the head it left, or None if it failed.
+type InFlight = tokio::task::JoinHandle<Option<ChainHead>>;
 
 impl Writer {
     async fn run(mut self, mut receiver: mpsc::Receiver<Command>) {
-        let mut pending: Option<Command> = None;
-        loop {
-            let first = match pending.take() {
-                Some(command) => command,
-                None => match receiver.recv().await {
-                    Some(command) => command,
-                    None => return,
-                },
-            };
-            match first {
-                Command::Rotate { next, actor, reply } => {
-                    let result = self.rotate(next, &actor).await;
-                    let _ = reply.send(result);
-                }
-                Command::Append { events, reply } => {
-                    let mut batch = vec![(events, reply)];
-                    let mut size = batch[0].0.len();
-                    // Take whatever else is already waiting, up to the batch limit.
-                    while size < self.config.max_batch {
-                        match receiver.try_recv() {
-                            Ok(Command::Append { events, reply }) => {
-                                size += events.len();
-                                batch.push((events, reply));
-                            }
-                            Ok(rotate) => {
-                                pending = Some(rotate);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
+        let mut pending_rotation: Option<Command> = None;
+        let mut in_flight: Option<InFlight> = None;
+        // The head once every launched transaction has committed, when known.
+        let mut expected: Option<ChainHead> = None;
+        let mut closed = false;
+        while !closed || pending_rotation.is_some() {
+            if let Some(Command::Rotate { next, actor, reply }) = pending_rotation.take() {
+                finish(&mut in_flight).await;
+                expected = None;
+                let _ = reply.send(self.rotate(next, &actor).await);
+                continue;
+            }
+            let mut gathered = Gathered::new(expected);
+            // Gather while the previous transaction commits (or, when idle, until the first request).
+            loop {
+                if gathered.events.len() >= self.shared.config.max_batch || pending_rotation.is_some() || closed {
+                    if in_flight.is_some() {
+                        let done = finish(&mut in_flight).await;
+                        gathered.previous_committed(done, &self.key).await;
                     }
-                    self.append_batch(batch).await;
+                    break;
+                }
+                if in_flight.is_none() && !gathered.replies.is_empty() {
+                    break;
+                }
+                let mut previous_done = None;
+                tokio::select! {
+                    done = wait(&mut in_flight) => previous_done = Some(done),
+                    command = receiver.recv() => match command {
+                        None => closed = true,
+                        Some(rotate @ Command::Rotate { .. }) => pending_rotation = Some(rotate),
+                        Some(Command::Append { events, reply }) => {
+                            gathered.push(events, reply);
+                            while gathered.events.len() < self.shared.config.max_batch {
+                                match receiver.try_recv() {
+                                    Ok(Command::Append { events, reply }) => gathered.push(events, reply),
+                                    Ok(rotate) => {
+                                        pending_rotation = Some(rotate);
+                                        break;
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            // Sign now, while the previous transaction is still committing.
+                            gathered.sign_pending(&self.key).await;
+                        }
+                    },
+                }
+                if let Some(done) = previous_done {
+                    in_flight = None;
+                    gathered.previous_committed(done, &self.key).await;
                 }
             }
+            if gathered.replies.is_empty() {
+                continue;
+            }
+            gathered.sign_pending(&self.key).await;
+            let (events, presealed, replies, sizes) = gathered.finish();
+            expected = presealed.as_ref().map(Presealed::tip);
+            let (shared, key) = (Arc::clone(&self.shared), Arc::clone(&self.key));
+            in_flight = Some(tokio::spawn(commit(shared, key, events, presealed, replies, sizes)));
         }
-    }
-
-    async fn append_batch(&self, batch: Vec<(Vec<PreparedEvent>, Reply)>) {
-        let (events, replies): (Vec<Vec<PreparedEvent>>, Vec<Reply>) = batch.into_iter().unzip();
-        let sizes: Vec<usize> = events.iter().map(Vec::len).collect();
-        let events: Vec<PreparedEvent> = events.into_iter().flatten().collect();
-        match self.write(events, Extra::None).await {
-            Ok(entries) => {
-                let mut entries = entries.into_iter();
-                for (reply, size) in replies.into_iter().zip(sizes) {
-                    let _ = reply.send(Ok(entries.by_ref().take(size).collect()));
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "ledger append failed; nothing of this batch was written");
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
-                }
-            }
-        }
+        finish(&mut in_flight).await;
     }
 
     async fn rotate(&mut self, next: LedgerSigningKey, actor: &str) -> Result<Vec<Entry>, AppendError> {
-        let entries = self.write(Vec::new(), Extra::Rotation { next: &next, actor }).await?;
+        let entries = transaction(&self.shared, &self.key, Vec::new(), None, Some((&next, actor))).await?;
         tracing::info!(from = self.key.key_id(), to = next.key_id(), "ledger signing key rotated");
         self.key = Arc::new(next);
         Ok(entries)
     }
+}
 
-    /// One transaction: lock, read head, seal, insert, commit. Returns the entries of `events` (and the
-    /// rotation entry, for a rotation), not a genesis entry written on the way.
-    async fn write(&self, events: Vec<PreparedEvent>, extra: Extra<'_>) -> Result<Vec<Entry>, AppendError> {
-        match self.store.backend() {
-            Backend::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let head = read_head!(&mut *tx);
-                let (sealed, skip, new_keys) = self.seal(head, events, extra).await?;
-                insert_sqlite(&mut tx, &sealed).await?;
-                for (seq, key) in &new_keys {
-                    insert_key!(&mut *tx, *seq, key);
-                }
-                tx.commit().await?;
-                Ok(sealed.into_iter().skip(skip).collect())
-            }
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(POSTGRES_LOCK_KEY).execute(&mut *tx).await?;
-                let head = read_head!(&mut *tx);
-                let (sealed, skip, new_keys) = self.seal(head, events, extra).await?;
-                insert_postgres(&mut tx, &sealed).await?;
-                for (seq, key) in &new_keys {
-                    insert_key!(&mut *tx, *seq, key);
-                }
-                tx.commit().await?;
-                Ok(sealed.into_iter().skip(skip).collect())
-            }
-        }
-    }
-
-    /// Builds the entries of one transaction on top of `head`: a genesis entry first if the ledger is
-    /// empty, then `events`, then the rotation entry if asked. Returns the entries, how many of them
-    /// (the genesis entry) the caller does not get back, and the keys they introduce.
-    async fn seal(
-        &self,
-        head: Option<Entry>,
-        mut events: Vec<PreparedEvent>,
-        extra: Extra<'_>,
-    ) -> Result<(Vec<Entry>, usize, Vec<(u64, LedgerPublicKey)>), AppendError> {
-        let now = OffsetDateTime::now_utc();
-        let mut new_keys = Vec::new();
-        let skip = usize::from(head.is_none());
-        let chain_head = match &head {
-            None => {
-                let genesis = NewEvent::genesis(&self.key.public_key(), &self.config.system_actor);
-                events.insert(0, PreparedEvent::prepare(genesis, now)?);
-                new_keys.push((1, self.key.public_key()));
-                ChainHead::EMPTY
-            }
-            Some(head) => {
-                let active = ledger_core::entry::next_signing_key_id(head).map_err(AppendError::CorruptHead)?;
-                if active != self.key.key_id() {
-                    return Err(AppendError::KeyNotActive { ours: self.key.key_id().to_string(), active });
-                }
-                ChainHead {
-                    seq: head.seq,
-                    chain_hash: head
-                        .chain_hash
-                        .parse::<Digest>()
-                        .map_err(|e| AppendError::CorruptHead(format!("seq {}: {e}", head.seq)))?,
-                }
-            }
-        };
-        if let Extra::Rotation { next, actor } = extra {
-            let rotation = NewEvent::key_rotation(self.key.key_id(), &next.public_key(), actor);
-            events.push(PreparedEvent::prepare(rotation, now)?);
-            new_keys.push((chain_head.seq + events.len() as u64, next.public_key()));
-        }
-        if events.is_empty() {
-            return Ok((Vec::new(), skip, new_keys));
-        }
-        let key = Arc::clone(&self.key);
-        // Signing is CPU work on all cores; keep it off the async workers.
-        let sealed = tokio::task::spawn_blocking(move || ledger_core::seal(&chain_head, events, &key))
-            .await
-            .map_err(|_| AppendError::Closed)?;
-        Ok((sealed, skip, new_keys))
+async fn finish(in_flight: &mut Option<InFlight>) -> Option<ChainHead> {
+    match in_flight.take() {
+        Some(task) => task.await.ok().flatten(),
+        None => None,
     }
 }
 
-enum Extra<'a> {
-    None,
-    Rotation { next: &'a LedgerSigningKey, actor: &'a str },
+/// Resolves when the transaction in flight ends; never, if there is none.
+async fn wait(in_flight: &mut Option<InFlight>) -> Option<ChainHead> {
+    match in_flight {
+        Some(task) => task.await.ok().flatten(),
+        None => std::future::pending().await,
+    }
+}
+
+/// Signs on all cores, off the async workers (a handful of entries is signed in place: cheaper than
+/// the hand-off).
+async fn sign(base: ChainHead, events: Vec<PreparedEvent>, key: Arc<LedgerSigningKey>) -> Vec<Entry> {
+    if events.len() < 8 {
+        return ledger_core::seal(&base, events, &key);
+    }
+    tokio::task::spawn_blocking(move || ledger_core::seal(&base, events, &key))
+        .await
+        .expect("sealing does not panic")
+}
+
+/// Runs one batch's transaction and answers its callers.
+async fn commit(
+    shared: Arc<Shared>,
+    key: Arc<LedgerSigningKey>,
+    events: Vec<PreparedEvent>,
+    presealed: Option<Presealed>,
+    replies: Vec<Reply>,
+    sizes: Vec<usize>,
+) -> Option<ChainHead> {
+    match transaction(&shared, &key, events, presealed, None).await {
+        Ok(entries) => {
+            let head = entries.last().and_then(ledger_core::chain::head_of);
+            let mut entries = entries.into_iter();
+            for (reply, size) in replies.into_iter().zip(sizes) {
+                let _ = reply.send(Ok(entries.by_ref().take(size).collect()));
+            }
+            // None when nothing was appended (an initialize call): the next batch reads the head.
+            head
+        }
+        Err(error) => {
+            tracing::error!(%error, "ledger append failed; nothing of this batch was written");
+            for reply in replies {
+                let _ = reply.send(Err(error.clone()));
+            }
+            None
+        }
+    }
+}
+
+/// One transaction: lock, read the head, use the presealed entries if they fit it or sign on it,
+/// insert, commit. Returns the caller's entries: those of `events`, or the rotation entry (a genesis
+/// entry written on the way is not returned).
+async fn transaction(
+    shared: &Shared,
+    key: &Arc<LedgerSigningKey>,
+    events: Vec<PreparedEvent>,
+    presealed: Option<Presealed>,
+    rotation: Option<(&LedgerSigningKey, &str)>,
+) -> Result<Vec<Entry>, AppendError> {
+    let (sealed, skip) = match shared.store.backend() {
+        Backend::Sqlite(pool) => {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let head = read_head!(&mut *tx);
+            let (sealed, skip, new_keys) = build(shared, key, head, events, presealed, rotation).await?;
+            insert_sqlite(&mut tx, &sealed).await?;
+            for (seq, key) in &new_keys {
+                insert_key!(&mut *tx, *seq, key);
+            }
+            tx.commit().await?;
+            (sealed, skip)
+        }
+        Backend::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(POSTGRES_LOCK_KEY).execute(&mut *tx).await?;
+            let head = read_head!(&mut *tx);
+            let (sealed, skip, new_keys) = build(shared, key, head, events, presealed, rotation).await?;
+            insert_postgres(&mut tx, &sealed).await?;
+            for (seq, key) in &new_keys {
+                insert_key!(&mut *tx, *seq, key);
+            }
+            tx.commit().await?;
+            (sealed, skip)
+        }
+    };
+    if !sealed.is_empty() {
+        shared.counters.transactions.fetch_add(1, Ordering::Relaxed);
+        shared.counters.entries.fetch_add(sealed.len() as u64, Ordering::Relaxed);
+    }
+    Ok(sealed.into_iter().skip(skip).collect())
+}
+
+/// The entries of one transaction on top of `head`: a genesis entry first if the ledger is empty,
+/// then `events`, then the rotation entry if asked. Returns them, how many leading entries (the
+/// genesis) the caller does not get back, and the keys they introduce.
+async fn build(
+    shared: &Shared,
+    key: &Arc<LedgerSigningKey>,
+    head: Option<Entry>,
+    mut events: Vec<PreparedEvent>,
+    presealed: Option<Presealed>,
+    rotation: Option<(&LedgerSigningKey, &str)>,
+) -> Result<(Vec<Entry>, usize, Vec<(u64, LedgerPublicKey)>), AppendError> {
+    let now = OffsetDateTime::now_utc();
+    let mut new_keys = Vec::new();
+    let base = match &head {
+        None => {
+            let genesis = NewEvent::genesis(&key.public_key(), &shared.config.system_actor);
+            events.insert(0, PreparedEvent::prepare(genesis, now)?);
+            new_keys.push((1, key.public_key()));
+            ChainHead::EMPTY
+        }
+        Some(head) => {
+            let active = ledger_core::entry::next_signing_key_id(head).map_err(AppendError::CorruptHead)?;
+            if active != key.key_id() {
+                return Err(AppendError::KeyNotActive { ours: key.key_id().to_string(), active });
+            }
+            let base = ledger_core::chain::head_of(head)
+                .ok_or_else(|| AppendError::CorruptHead(format!("seq {}: unreadable chain_hash", head.seq)))?;
+            if let Some(presealed) = presealed.filter(|p| p.base == base) {
+                return Ok((presealed.entries, 0, new_keys));
+            }
+            base
+        }
+    };
+    let skip = usize::from(head.is_none());
+    if let Some((next, actor)) = rotation {
+        let event = NewEvent::key_rotation(key.key_id(), &next.public_key(), actor);
+        events.push(PreparedEvent::prepare(event, now)?);
+        new_keys.push((base.seq + events.len() as u64, next.public_key()));
+    }
+    if events.is_empty() {
+        return Ok((Vec::new(), skip, new_keys));
+    }
+    Ok((sign(base, events, Arc::clone(key)).await, skip, new_keys))
 }
 
 async fn insert_sqlite(tx: &mut sqlx::Transaction<'_, Sqlite>, entries: &[Entry]) -> Result<(), AppendError> {

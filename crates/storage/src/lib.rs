@@ -5,6 +5,8 @@
 //! the ledger core sealed them; this crate never computes a hash or a signature itself.
 
 mod appender;
+#[cfg(feature = "tamper")]
+pub mod tamper;
 mod verify;
 
 use std::str::FromStr;
@@ -17,7 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use tokio::sync::mpsc;
 
-pub use appender::{AppendConfig, AppendError, Ledger};
+pub use appender::{AppendConfig, AppendError, Ledger, LedgerStats};
 pub use verify::{ExportError, ExportSummary, PAGE_SIZE, verify_ledger, write_bundle};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,8 @@ macro_rules! with_pool {
         }
     };
 }
+#[cfg_attr(not(feature = "tamper"), allow(unused_imports))]
+pub(crate) use with_pool;
 
 /// A stored row; turned into an [`Entry`] without judging it (the verifier does that).
 #[derive(Debug, sqlx::FromRow)]

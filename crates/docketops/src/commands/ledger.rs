@@ -46,6 +46,9 @@ pub struct AppendArgs {
     /// With --repeat: how many appends are in flight at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub concurrency: u64,
+    /// Print "ack <seq>" as each append becomes durable (crash tests read these).
+    #[arg(long, hide = true)]
+    pub print_acks: bool,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
@@ -103,6 +106,7 @@ async fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
 
     let remaining = Arc::new(std::sync::atomic::AtomicU64::new(args.repeat));
     let mut workers = tokio::task::JoinSet::new();
+    let print_acks = args.print_acks;
     for _ in 0..args.concurrency.min(args.repeat) {
         let (ledger, event, remaining) = (ledger.clone(), event.clone(), Arc::clone(&remaining));
         workers.spawn(async move {
@@ -111,7 +115,11 @@ async fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
                 .fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
             {
-                last = Some(ledger.append(event.clone()).await?);
+                let entry = ledger.append(event.clone()).await?;
+                if print_acks {
+                    println!("ack {}", entry.seq);
+                }
+                last = Some(entry);
             }
             anyhow::Ok(last)
         });

@@ -55,16 +55,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let listener =
+        std::net::TcpListener::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
+    // With port 0 the system picks one: log the real address (tests read it from here).
+    let address = listener.local_addr()?;
     tracing::info!(
-        listen = %args.listen,
         database = %args.database.describe(),
         signing_key = %state.signing_key.key_id,
-        "docketops gateway listening on {scheme}://{}",
-        args.listen
+        "docketops gateway listening on {scheme}://{address}"
     );
-    server::serve(args.listen, server::router(state), tls, shutdown_signal())
+    server::serve(listener, server::router(state), tls, shutdown_signal())
         .await
-        .with_context(|| format!("cannot serve on {}", args.listen))?;
+        .with_context(|| format!("cannot serve on {address}"))?;
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }
