@@ -14,8 +14,8 @@ use crate::settings::DatabaseArgs;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Verify an exported bundle offline: no server, no database.
-    #[arg(long, value_name = "FILE", conflicts_with = "database_url")]
+    /// Verify an exported bundle offline: no server, no database (database options are ignored).
+    #[arg(long, value_name = "FILE")]
     pub bundle: Option<PathBuf>,
     #[command(flatten)]
     pub database: DatabaseArgs,
