@@ -66,21 +66,45 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         None => tempfile::tempdir()?,
     };
     let cores = rayon::current_num_threads();
-    println!("DocketOps ledger benchmark ({cores} cores, release build: {})", !cfg!(debug_assertions));
+    println!(
+        "DocketOps ledger benchmark ({cores} cores, release build: {})",
+        !cfg!(debug_assertions)
+    );
     println!();
 
     let raw = tokio::task::spawn_blocking(raw_ed25519).await?;
     println!("Physical limit (raw ed25519-dalek, no ledger):");
-    println!("  sign, 1 core                 {:>10.0} /s", raw.sign_one_core);
-    println!("  sign, all cores              {:>10.0} /s", raw.sign_all_cores);
-    println!("  verify (strict), all cores   {:>10.0} /s", raw.verify_all_cores);
-    println!("  batch verify (64), all cores {:>10.0} /s", raw.batch_verify_all_cores);
+    println!(
+        "  sign, 1 core                 {:>10.0} /s",
+        raw.sign_one_core
+    );
+    println!(
+        "  sign, all cores              {:>10.0} /s",
+        raw.sign_all_cores
+    );
+    println!(
+        "  verify (strict), all cores   {:>10.0} /s",
+        raw.verify_all_cores
+    );
+    println!(
+        "  batch verify (64), all cores {:>10.0} /s",
+        raw.batch_verify_all_cores
+    );
     println!();
 
-    println!("Durable appends (group commit; each append acknowledged after its transaction commits):");
+    println!(
+        "Durable appends (group commit; each append acknowledged after its transaction commits):"
+    );
     let mut verify_targets = Vec::new();
-    let sqlite_urls: Vec<String> =
-        ["1", "64"].iter().map(|w| format!("sqlite://{}", scratch.path().join(format!("bench-{w}.db")).display())).collect();
+    let sqlite_urls: Vec<String> = ["1", "64"]
+        .iter()
+        .map(|w| {
+            format!(
+                "sqlite://{}",
+                scratch.path().join(format!("bench-{w}.db")).display()
+            )
+        })
+        .collect();
     for (writers, url) in [1u64, 64].into_iter().zip(&sqlite_urls) {
         let rate = append_rate(url, writers, appends_for(args.appends, writers)).await?;
         print_rate("SQLite", writers, rate, raw.sign_all_cores);
@@ -107,7 +131,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         let report = storage::verify_ledger(&store, VerifyOptions::default(), |_| {}).await?;
         let rate = report.entries_checked as f64 / started.elapsed().as_secs_f64();
-        anyhow::ensure!(report.valid, "the benchmark ledger does not verify: {:?}", report.first_invalid);
+        anyhow::ensure!(
+            report.valid,
+            "the benchmark ledger does not verify: {:?}",
+            report.first_invalid
+        );
         println!(
             "  from {name:<10}              {:>10.0} entries/s ({} entries; {:.2}x raw batch verify)",
             rate,
@@ -129,7 +157,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             let started = Instant::now();
             let report = verify_bundle(&path, VerifyOptions::default(), true)?;
             let elapsed = started.elapsed();
-            anyhow::ensure!(report.valid && report.entries_checked == size, "bundle did not verify");
+            anyhow::ensure!(
+                report.valid && report.entries_checked == size,
+                "bundle did not verify"
+            );
             let _ = std::fs::remove_file(&path);
             Ok((size as f64 / elapsed.as_secs_f64(), baseline, peak_rss()))
         })
@@ -147,7 +178,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn appends_for(total: u64, writers: u64) -> u64 {
-    if writers == 1 { (total / 10).max(100) } else { total }
+    if writers == 1 {
+        (total / 10).max(100)
+    } else {
+        total
+    }
 }
 
 fn print_rate(backend: &str, writers: u64, rate: f64, sign_limit: f64) {
@@ -162,7 +197,11 @@ fn print_rate(backend: &str, writers: u64, rate: f64, sign_limit: f64) {
 async fn append_rate(url: &str, writers: u64, total: u64) -> anyhow::Result<f64> {
     let store = Store::connect(url).await?;
     store.migrate().await?;
-    let ledger = Ledger::start(store.clone(), LedgerSigningKey::generate(), AppendConfig::default());
+    let ledger = Ledger::start(
+        store.clone(),
+        LedgerSigningKey::generate(),
+        AppendConfig::default(),
+    );
     ledger.initialize().await?;
     let remaining = Arc::new(AtomicU64::new(total));
     let started = Instant::now();
@@ -170,7 +209,9 @@ async fn append_rate(url: &str, writers: u64, total: u64) -> anyhow::Result<f64>
     for _ in 0..writers {
         let (ledger, remaining) = (ledger.clone(), Arc::clone(&remaining));
         tasks.spawn(async move {
-            while let Ok(previous) = remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)) {
+            while let Ok(previous) =
+                remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            {
                 ledger.append(sample_event(previous)).await?;
             }
             anyhow::Ok(())
@@ -181,7 +222,11 @@ async fn append_rate(url: &str, writers: u64, total: u64) -> anyhow::Result<f64>
     }
     let elapsed = started.elapsed();
     let head = store.head().await?.map_or(0, |h| h.seq);
-    anyhow::ensure!(head == total + 1, "expected {} entries, found {head}", total + 1);
+    anyhow::ensure!(
+        head == total + 1,
+        "expected {} entries, found {head}",
+        total + 1
+    );
     store.close().await;
     Ok(total as f64 / elapsed.as_secs_f64())
 }
@@ -215,7 +260,11 @@ fn raw_ed25519() -> RawRates {
     let sign_all_cores = rate(signatures.len(), started.elapsed());
 
     let started = Instant::now();
-    let ok = messages.par_iter().zip(&signatures).filter(|(m, s)| public.verify_strict(&m[..], s).is_ok()).count();
+    let ok = messages
+        .par_iter()
+        .zip(&signatures)
+        .filter(|(m, s)| public.verify_strict(&m[..], s).is_ok())
+        .count();
     let verify_all_cores = rate(ok, started.elapsed());
 
     let started = Instant::now();
@@ -229,7 +278,12 @@ fn raw_ed25519() -> RawRates {
         })
         .sum();
     let batch_verify_all_cores = rate(ok, started.elapsed());
-    RawRates { sign_one_core, sign_all_cores, verify_all_cores, batch_verify_all_cores }
+    RawRates {
+        sign_one_core,
+        sign_all_cores,
+        verify_all_cores,
+        batch_verify_all_cores,
+    }
 }
 
 /// Writes a valid bundle of `size` entries without a database (sealed in batches, streamed out).
@@ -248,7 +302,11 @@ fn write_bundle_file(path: &Path, size: u64) -> anyhow::Result<()> {
         let events: Vec<PreparedEvent> = (next..next + count)
             .into_par_iter()
             .map(|i| {
-                let event = if i == 0 { NewEvent::genesis(&key.public_key(), "system") } else { sample_event(i) };
+                let event = if i == 0 {
+                    NewEvent::genesis(&key.public_key(), "system")
+                } else {
+                    sample_event(i)
+                };
                 PreparedEvent::prepare(event, now).expect("sample events are valid")
             })
             .collect();
@@ -257,20 +315,34 @@ fn write_bundle_file(path: &Path, size: u64) -> anyhow::Result<()> {
             out.write_all(bundle::entry_line(entry).as_bytes())?;
             out.write_all(b"\n")?;
         }
-        head = ledger_core::chain::head_of(entries.last().expect("non-empty")).expect("sealed entries parse");
+        head = ledger_core::chain::head_of(entries.last().expect("non-empty"))
+            .expect("sealed entries parse");
         next += count;
     }
     out.flush()?;
     drop(out);
-    let header = header_line(size, Some(BundleHead { seq: head.seq, chain_hash: head.chain_hash }), &key);
+    let header = header_line(
+        size,
+        Some(BundleHead {
+            seq: head.seq,
+            chain_hash: head.chain_hash,
+        }),
+        &key,
+    );
     anyhow::ensure!(header.len() == placeholder.len(), "header length changed");
     use std::os::unix::fs::FileExt;
-    std::fs::OpenOptions::new().write(true).open(path)?.write_all_at(header.as_bytes(), 0)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .write_all_at(header.as_bytes(), 0)?;
     Ok(())
 }
 
 fn header_line(size: u64, head: Option<BundleHead>, key: &LedgerSigningKey) -> String {
-    let head = head.unwrap_or(BundleHead { seq: size, chain_hash: ledger_core::Digest::GENESIS });
+    let head = head.unwrap_or(BundleHead {
+        seq: size,
+        chain_hash: ledger_core::Digest::GENESIS,
+    });
     BundleHeader {
         format: BUNDLE_FORMAT.into(),
         created_at: ledger_core::entry::format_timestamp(time::OffsetDateTime::now_utc()),

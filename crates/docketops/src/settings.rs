@@ -9,11 +9,21 @@ use storage::Store;
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// Directory for the SQLite database and the signing key.
-    #[arg(long, env = "DOCKETOPS_DATA_DIR", default_value = "./docketops-data", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "DOCKETOPS_DATA_DIR",
+        default_value = "./docketops-data",
+        value_name = "DIR"
+    )]
     pub data_dir: PathBuf,
     /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: the SQLite file
     /// ledger.db in the data directory].
-    #[arg(long, env = "DOCKETOPS_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DOCKETOPS_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 }
 
@@ -35,7 +45,9 @@ impl DatabaseArgs {
         if self.database_url.is_none() {
             create_private_dir(&self.data_dir)?;
         }
-        Store::connect(&self.url()).await.with_context(|| format!("cannot open the ledger database {}", self.describe()))
+        Store::connect(&self.url())
+            .await
+            .with_context(|| format!("cannot open the ledger database {}", self.describe()))
     }
 
     /// Connects to an existing ledger for reading: a missing SQLite file is an error, not a new ledger.
@@ -48,7 +60,9 @@ impl DatabaseArgs {
                 "no ledger database at {path} (set --data-dir or --database-url)"
             );
         }
-        Store::connect(&url).await.with_context(|| format!("cannot open the ledger database {}", self.describe()))
+        Store::connect(&url)
+            .await
+            .with_context(|| format!("cannot open the ledger database {}", self.describe()))
     }
 }
 
@@ -75,7 +89,11 @@ impl LogArgs {
             .with_env_filter(filter)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr);
-        let _ = if self.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
+        let _ = if self.log_format == "json" {
+            builder.json().try_init()
+        } else {
+            builder.try_init()
+        };
     }
 }
 

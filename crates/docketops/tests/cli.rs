@@ -29,9 +29,16 @@ impl TestApp {
     async fn new(backend: &str, test: &str) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let (database_url, pg_name) = match backend {
-            "sqlite" => (format!("sqlite://{}", dir.path().join("data/ledger.db").display()), None),
+            "sqlite" => (
+                format!("sqlite://{}", dir.path().join("data/ledger.db").display()),
+                None,
+            ),
             _ => {
-                let name = format!("dkt_cli_{}_{}", &test[..test.len().min(36)], std::process::id());
+                let name = format!(
+                    "dkt_cli_{}_{}",
+                    &test[..test.len().min(36)],
+                    std::process::id()
+                );
                 let url = storage::create_postgres_database(&admin_url(), &name)
                     .await
                     .expect("PostgreSQL must be running for these tests (see README)");
@@ -39,7 +46,11 @@ impl TestApp {
             }
         };
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        TestApp { dir, database_url, pg_name }
+        TestApp {
+            dir,
+            database_url,
+            pg_name,
+        }
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -64,8 +75,23 @@ impl TestApp {
 
     /// Appends `count` notes through the CLI.
     fn append(&self, count: u64) {
-        let out = self.run(&["ledger", "append", "-m", "note", "--payload", r#"{"replicas":3}"#, "--repeat", &count.to_string(), "--concurrency", "8"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = self.run(&[
+            "ledger",
+            "append",
+            "-m",
+            "note",
+            "--payload",
+            r#"{"replicas":3}"#,
+            "--repeat",
+            &count.to_string(),
+            "--concurrency",
+            "8",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     async fn store(&self) -> Store {
@@ -74,7 +100,9 @@ impl TestApp {
 
     async fn finish(self) {
         if let Some(name) = &self.pg_name {
-            storage::drop_postgres_database(&admin_url(), name).await.unwrap();
+            storage::drop_postgres_database(&admin_url(), name)
+                .await
+                .unwrap();
         }
     }
 }
@@ -87,13 +115,22 @@ fn verify_json(app: &TestApp, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["verify", "--json"];
     args.extend_from_slice(extra);
     let out = app.run(&args);
-    let report = serde_json::from_str(&stdout(&out))
-        .unwrap_or_else(|e| panic!("{e}: {} {}", stdout(&out), String::from_utf8_lossy(&out.stderr)));
+    let report = serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {} {}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     (out.status.code().unwrap(), report)
 }
 
 fn reason_name(reason: Reason) -> String {
-    serde_json::to_value(reason).unwrap().as_str().unwrap().to_string()
+    serde_json::to_value(reason)
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// A running `docketops serve` on a free port.
@@ -105,7 +142,9 @@ struct Server {
 
 impl Server {
     fn start(app: &TestApp) -> Server {
-        let admin_key = stdout(&app.run(&["api-key", "generate", "--kind", "human"])).trim().to_string();
+        let admin_key = stdout(&app.run(&["api-key", "generate", "--kind", "human"]))
+            .trim()
+            .to_string();
         let mut child = app
             .command()
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -121,13 +160,20 @@ impl Server {
             assert!(Instant::now() < deadline, "server did not start");
             let line = lines.next().expect("server exited").unwrap();
             if let Some(i) = line.find("listening on http://") {
-                let address = line[i + "listening on ".len()..].split_whitespace().next().unwrap();
+                let address = line[i + "listening on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap();
                 break address.to_string();
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, base, admin_key }
+        Server {
+            child,
+            base,
+            admin_key,
+        }
     }
 
     async fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
@@ -201,13 +247,21 @@ async fn cli_and_api_verify_report_each_tampering(app: &TestApp) {
     // first repairs the previous damage.
     let changed = entry7.payload.replace("\"replicas\":3", "\"replicas\":30");
     assert_ne!(changed, entry7.payload);
-    tamper::set_column(&store, 7, "payload", &changed).await.unwrap();
+    tamper::set_column(&store, 7, "payload", &changed)
+        .await
+        .unwrap();
     expect_invalid(app, &server, 7, Reason::PayloadChanged).await;
-    tamper::set_column(&store, 7, "payload", &entry7.payload).await.unwrap();
+    tamper::set_column(&store, 7, "payload", &entry7.payload)
+        .await
+        .unwrap();
 
-    tamper::set_column(&store, 6, "signature", &entry7.signature).await.unwrap();
+    tamper::set_column(&store, 6, "signature", &entry7.signature)
+        .await
+        .unwrap();
     expect_invalid(app, &server, 6, Reason::BadSignature).await;
-    tamper::set_column(&store, 6, "signature", &entry6.signature).await.unwrap();
+    tamper::set_column(&store, 6, "signature", &entry6.signature)
+        .await
+        .unwrap();
 
     tamper::swap(&store, 6, 7).await.unwrap();
     expect_invalid(app, &server, 6, Reason::BrokenLink).await;
@@ -224,7 +278,11 @@ async fn expect_invalid(app: &TestApp, server: &Server, seq: u64, reason: Reason
     let (code, report) = verify_json(app, &[]);
     assert_eq!(code, 1, "{report}");
     assert_eq!(report["first_invalid"]["seq"], seq, "{report}");
-    assert_eq!(report["first_invalid"]["reason"], reason_name(reason), "{report}");
+    assert_eq!(
+        report["first_invalid"]["reason"],
+        reason_name(reason),
+        "{report}"
+    );
     assert_eq!(report["entries_checked"], seq - 1);
     let (status, api) = server.admin_get("/api/v1/ledger/verify").await;
     assert_eq!(status, 200);
@@ -233,14 +291,22 @@ async fn expect_invalid(app: &TestApp, server: &Server, seq: u64, reason: Reason
     // The human output names the entry too.
     let out = app.run(&["verify"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains(&format!("INVALID at seq {seq}")), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!("INVALID at seq {seq}")),
+        "{}",
+        stdout(&out)
+    );
 }
 
 async fn export_verifies_offline_with_only_the_binary(app: &TestApp) {
     app.append(300);
     let bundle = app.dir.path().join("bundle.jsonl");
     let out = app.run(&["export", "--out", bundle.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Offline: an empty environment, a directory with nothing but the bundle.
     let offline = tempfile::tempdir().unwrap();
     let copy = offline.path().join("bundle.jsonl");
@@ -248,27 +314,48 @@ async fn export_verifies_offline_with_only_the_binary(app: &TestApp) {
     let run_offline = |path: &Path, extra: &[&str]| {
         let mut args = vec!["verify", "--json", "--bundle", path.to_str().unwrap()];
         args.extend_from_slice(extra);
-        let out = Command::new(BIN).env_clear().current_dir(offline.path()).args(&args).output().unwrap();
+        let out = Command::new(BIN)
+            .env_clear()
+            .current_dir(offline.path())
+            .args(&args)
+            .output()
+            .unwrap();
         let report: Value = serde_json::from_str(&stdout(&out)).unwrap_or(Value::Null);
-        (out.status.code().unwrap(), report, String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code().unwrap(),
+            report,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, report, _) = run_offline(&copy, &[]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["entries_checked"], 301);
-    assert!(!offline.path().join("docketops-data").exists(), "offline verify must not create anything");
+    assert!(
+        !offline.path().join("docketops-data").exists(),
+        "offline verify must not create anything"
+    );
 
     // Pinning the genesis key: the right key passes, another fails.
-    let genesis_key = report["keys"][0]["public_key"].as_str().unwrap().to_string();
+    let genesis_key = report["keys"][0]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(run_offline(&copy, &["--trusted-key", &genesis_key]).0, 0);
     let other = ledger_core::LedgerSigningKey::generate().public_key().hex();
     let (code, report, _) = run_offline(&copy, &["--trusted-key", &other]);
-    assert_eq!((code, report["first_invalid"]["reason"].as_str()), (1, Some("untrusted_key")));
+    assert_eq!(
+        (code, report["first_invalid"]["reason"].as_str()),
+        (1, Some("untrusted_key"))
+    );
 
     // A changed payload in the bundle, a cut-short bundle, a line that is not JSON.
     let text = std::fs::read_to_string(&copy).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let edited = text.replacen("\"replicas\":3", "\"replicas\":4", 1);
-    let first_changed = edited.lines().position(|l| l.contains("\"replicas\":4")).unwrap() as u64;
+    let first_changed = edited
+        .lines()
+        .position(|l| l.contains("\"replicas\":4"))
+        .unwrap() as u64;
     std::fs::write(&copy, &edited).unwrap();
     let (code, report, _) = run_offline(&copy, &[]);
     assert_eq!(code, 1);
@@ -277,7 +364,11 @@ async fn export_verifies_offline_with_only_the_binary(app: &TestApp) {
 
     std::fs::write(&copy, lines[..200].join("\n") + "\n").unwrap();
     let (code, report, _) = run_offline(&copy, &[]);
-    assert_eq!((code, report["first_invalid"]["reason"].as_str()), (1, Some("truncated")), "{report}");
+    assert_eq!(
+        (code, report["first_invalid"]["reason"].as_str()),
+        (1, Some("truncated")),
+        "{report}"
+    );
 
     let mut broken = lines.clone();
     broken[100] = "{not json";
@@ -292,38 +383,76 @@ async fn export_verifies_offline_with_only_the_binary(app: &TestApp) {
     assert_eq!(code, 2, "{stderr}");
     std::fs::write(&copy, "hello\n").unwrap();
     assert_eq!(run_offline(&copy, &[]).0, 2);
-    let out = Command::new(BIN).args(["verify", "--no-such-flag"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["verify", "--no-such-flag"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
 async fn api_refuses_bad_requests(app: &TestApp) {
     app.append(5);
     let server = Server::start(app);
-    for key in [None, Some("dkt_human_nonsense"), Some("Bearer"), Some(&*"x".repeat(10_000))] {
+    for key in [
+        None,
+        Some("dkt_human_nonsense"),
+        Some("Bearer"),
+        Some(&*"x".repeat(10_000)),
+    ] {
         let (status, body) = server.get("/api/v1/ledger/entries", key).await;
         assert_eq!(status, 401, "{key:?}");
         assert_eq!(body["error"]["code"], "unauthorized");
     }
-    let stranger = stdout(&app.run(&["api-key", "generate"])).trim().to_string();
-    assert_eq!(server.get("/api/v1/ledger/verify", Some(&stranger)).await.0, 401);
+    let stranger = stdout(&app.run(&["api-key", "generate"]))
+        .trim()
+        .to_string();
+    assert_eq!(
+        server.get("/api/v1/ledger/verify", Some(&stranger)).await.0,
+        401
+    );
 
-    let (status, page) = server.admin_get("/api/v1/ledger/entries?after_seq=2&limit=2").await;
+    let (status, page) = server
+        .admin_get("/api/v1/ledger/entries?after_seq=2&limit=2")
+        .await;
     assert_eq!(status, 200);
-    let seqs: Vec<u64> = page["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, [3, 4]);
     assert_eq!(page["next_after_seq"], 4);
     let id = page["entries"][0]["id"].as_str().unwrap();
-    let (status, entry) = server.admin_get(&format!("/api/v1/ledger/entries/{id}")).await;
+    let (status, entry) = server
+        .admin_get(&format!("/api/v1/ledger/entries/{id}"))
+        .await;
     assert_eq!((status, &entry["seq"]), (200, &Value::from(3)));
 
-    for bad in ["/api/v1/ledger/entries?limit=0", "/api/v1/ledger/entries?limit=abc", "/api/v1/ledger/entries?after_seq=-1", "/api/v1/ledger/entries?bogus=1"] {
+    for bad in [
+        "/api/v1/ledger/entries?limit=0",
+        "/api/v1/ledger/entries?limit=abc",
+        "/api/v1/ledger/entries?after_seq=-1",
+        "/api/v1/ledger/entries?bogus=1",
+    ] {
         let (status, body) = server.admin_get(bad).await;
         assert_eq!(status, 400, "{bad}: {body}");
         assert_eq!(body["error"]["code"], "bad_request");
     }
-    let (status, body) = server.admin_get("/api/v1/ledger/entries/evt_00000000000000000000000000000000").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
-    assert_eq!(server.admin_get("/api/v1/ledger/entries/'%20OR%201=1").await.0, 400);
+    let (status, body) = server
+        .admin_get("/api/v1/ledger/entries/evt_00000000000000000000000000000000")
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    assert_eq!(
+        server
+            .admin_get("/api/v1/ledger/entries/'%20OR%201=1")
+            .await
+            .0,
+        400
+    );
     assert_eq!(server.admin_get("/api/v1/nothing").await.0, 404);
     let (status, keys) = server.admin_get("/api/v1/ledger/keys").await;
     assert_eq!(status, 200);
@@ -356,7 +485,17 @@ async fn killed_writer_loses_nothing_acknowledged(app: &TestApp) {
     app.append(1);
     let mut child = app
         .command()
-        .args(["ledger", "append", "-m", "load", "--repeat", "1000000", "--concurrency", "64", "--print-acks"])
+        .args([
+            "ledger",
+            "append",
+            "-m",
+            "load",
+            "--repeat",
+            "1000000",
+            "--concurrency",
+            "64",
+            "--print-acks",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -379,10 +518,16 @@ async fn killed_writer_loses_nothing_acknowledged(app: &TestApp) {
     assert_eq!(code, 0, "{report}");
     let head = report["head"]["seq"].as_u64().unwrap();
     let max_acked = *acked.iter().max().unwrap();
-    assert!(head >= max_acked, "acknowledged seq {max_acked} lost; head is {head}");
+    assert!(
+        head >= max_acked,
+        "acknowledged seq {max_acked} lost; head is {head}"
+    );
     let store = app.store().await;
     for seq in acked.iter().step_by(97) {
-        assert_eq!(store.entries_after(*seq as i64 - 1, 1).await.unwrap()[0].seq, *seq);
+        assert_eq!(
+            store.entries_after(*seq as i64 - 1, 1).await.unwrap()[0].seq,
+            *seq
+        );
     }
     assert_eq!(store.entry_count().await.unwrap(), head);
     // The ledger takes appends again after the crash.
@@ -399,7 +544,16 @@ async fn two_processes_share_one_postgres_chain() {
     app.append(1); // genesis + 1, and the shared key file in the data dir
     let spawn = || {
         app.command()
-            .args(["ledger", "append", "-m", "race", "--repeat", "3000", "--concurrency", "32"])
+            .args([
+                "ledger",
+                "append",
+                "-m",
+                "race",
+                "--repeat",
+                "3000",
+                "--concurrency",
+                "32",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -408,7 +562,11 @@ async fn two_processes_share_one_postgres_chain() {
     let (a, b) = (spawn(), spawn());
     for child in [a, b] {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let (code, report) = verify_json(&app, &[]);
     assert_eq!(code, 0, "{report}");
@@ -437,7 +595,10 @@ fn canonicalize_prints_rfc8785_and_hashes() {
     assert_eq!(stdout(&out), r#"{"a":"é","b":[100,0.1]}"#);
     let out = run(r#"{"a":1}"#, &["--hash"]);
     // sha256 of the 7 bytes {"a":1}
-    assert_eq!(stdout(&out).trim(), "sha256:015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862");
+    assert_eq!(
+        stdout(&out).trim(),
+        "sha256:015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862"
+    );
     let out = run(r#"{"a":1,"a":2}"#, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("duplicate"));
@@ -447,9 +608,14 @@ fn canonicalize_prints_rfc8785_and_hashes() {
 fn help_teaches_the_commands() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = stdout(&out);
-    for command in ["serve", "verify", "export", "ledger", "keys", "migrate", "bench"] {
+    for command in [
+        "serve", "verify", "export", "ledger", "keys", "migrate", "bench",
+    ] {
         assert!(help.contains(command), "{command} missing from --help");
     }
-    let out = Command::new(BIN).args(["verify", "--help"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["verify", "--help"])
+        .output()
+        .unwrap();
     assert!(stdout(&out).contains("Exit status: 0"));
 }

@@ -181,13 +181,13 @@ impl Verifier {
         let mut jobs = Vec::with_capacity(batch.len());
         let mut ordered_failure: Option<(usize, Invalid)> = None;
         let mut prev = self.prev_chain_hash;
-        let mut next_seq = self.next_seq;
         // Key changes are applied to a copy so that a bad signature found in step 3, before a rotation
         // seen here, leaves the key history as it was at that entry.
         let mut keys_after: Vec<(u64, LedgerPublicKey)> = Vec::new();
         let mut active = self.active_key;
 
         for (index, (entry, local)) in batch.iter().zip(&locals).enumerate() {
+            let next_seq = self.next_seq + index as u64;
             let fail = |reason, message: String| Invalid {
                 seq: entry.seq,
                 entry_id: Some(entry.id.clone()),
@@ -249,7 +249,6 @@ impl Verifier {
                 }
             }
             prev = local.chain;
-            next_seq += 1;
         }
 
         let signature_failure = first_bad_signature(&jobs, self.options.strict_signatures);
@@ -299,35 +298,34 @@ impl Verifier {
 
     /// Finishes: applies the end-of-ledger checks and builds the report.
     pub fn finish(mut self) -> VerifyReport {
-        if self.first_invalid.is_none() {
-            if let Some((seq, chain_hash)) = self.options.expected_head {
-                let reached = self.next_seq - 1;
-                if reached != seq || (seq > 0 && self.prev_chain_hash != chain_hash) {
-                    self.first_invalid = Some(Invalid {
-                        seq: reached + 1,
-                        entry_id: None,
-                        reason: Reason::Truncated,
-                        message: format!(
-                            "the bundle announces head seq {seq} ({chain_hash}) but its entries end at seq {reached}"
-                        ),
-                    });
-                }
-            }
+        let reached = self.next_seq - 1;
+        if self.first_invalid.is_none()
+            && let Some((seq, chain_hash)) = self.options.expected_head
+            && (reached != seq || (seq > 0 && self.prev_chain_hash != chain_hash))
+        {
+            self.first_invalid = Some(Invalid {
+                seq: reached + 1,
+                entry_id: None,
+                reason: Reason::Truncated,
+                message: format!(
+                    "the bundle announces head seq {seq} ({chain_hash}) but its entries end at seq {reached}"
+                ),
+            });
         }
-        if self.first_invalid.is_none() {
-            if let Some(required) = &self.options.required_key {
-                if self.entries_checked > 0 && !self.keys.iter().any(|k| k.key == *required) {
-                    self.first_invalid = Some(Invalid {
-                        seq: 1,
-                        entry_id: None,
-                        reason: Reason::UntrustedKey,
-                        message: format!(
-                            "this gateway signs with {} but the ledger's chain never introduces that key: the ledger was rewritten under another key",
-                            required.key_id
-                        ),
-                    });
-                }
-            }
+        if self.first_invalid.is_none()
+            && let Some(required) = &self.options.required_key
+            && self.entries_checked > 0
+            && !self.keys.iter().any(|k| k.key == *required)
+        {
+            self.first_invalid = Some(Invalid {
+                seq: 1,
+                entry_id: None,
+                reason: Reason::UntrustedKey,
+                message: format!(
+                    "this gateway signs with {} but the ledger's chain never introduces that key: the ledger was rewritten under another key",
+                    required.key_id
+                ),
+            });
         }
         let head = (self.entries_checked > 0)
             .then(|| HeadReport { seq: self.next_seq - 1, chain_hash: self.prev_chain_hash });

@@ -43,7 +43,10 @@ pub fn generate(kind: KeyKind) -> String {
     let mut random = [0u8; RANDOM_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut random);
     let body = format!("dkt_{}_{}", kind.as_str(), base62(&random, RANDOM_CHARS));
-    let checksum = base62(&crc32fast::hash(body.as_bytes()).to_be_bytes(), CHECKSUM_CHARS);
+    let checksum = base62(
+        &crc32fast::hash(body.as_bytes()).to_be_bytes(),
+        CHECKSUM_CHARS,
+    );
     format!("{body}{checksum}")
 }
 
@@ -56,11 +59,17 @@ pub fn parse(key: &str) -> Result<KeyKind, ApiKeyError> {
     } else {
         return Err(ApiKeyError::Prefix);
     };
-    if rest.len() != RANDOM_CHARS + CHECKSUM_CHARS || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if rest.len() != RANDOM_CHARS + CHECKSUM_CHARS
+        || !rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
         return Err(ApiKeyError::Shape);
     }
     let (body, checksum) = key.split_at(key.len() - CHECKSUM_CHARS);
-    if base62(&crc32fast::hash(body.as_bytes()).to_be_bytes(), CHECKSUM_CHARS) != checksum {
+    if base62(
+        &crc32fast::hash(body.as_bytes()).to_be_bytes(),
+        CHECKSUM_CHARS,
+    ) != checksum
+    {
         return Err(ApiKeyError::Checksum);
     }
     Ok(kind)
@@ -100,11 +109,17 @@ mod tests {
         for kind in [KeyKind::Agent, KeyKind::Human] {
             let key = generate(kind);
             assert_eq!(parse(&key), Ok(kind));
-            assert_eq!(key.len(), "dkt_".len() + kind.as_str().len() + 1 + RANDOM_CHARS + CHECKSUM_CHARS);
+            assert_eq!(
+                key.len(),
+                "dkt_".len() + kind.as_str().len() + 1 + RANDOM_CHARS + CHECKSUM_CHARS
+            );
             let mut typo = key.clone().into_bytes();
             let i = typo.len() - 10;
             typo[i] = if typo[i] == b'a' { b'b' } else { b'a' };
-            assert_eq!(parse(&String::from_utf8(typo).unwrap()), Err(ApiKeyError::Checksum));
+            assert_eq!(
+                parse(&String::from_utf8(typo).unwrap()),
+                Err(ApiKeyError::Checksum)
+            );
             assert_eq!(parse(&key[..key.len() - 1]), Err(ApiKeyError::Shape));
         }
         assert_eq!(parse("Bearer xyz"), Err(ApiKeyError::Prefix));

@@ -62,9 +62,19 @@ pub async fn serve(
     let app = router.into_make_service();
     match tls {
         Some(files) => {
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key).await?;
-            axum_server::from_tcp_rustls(listener, config).handle(handle).serve(app).await
+            let config =
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+                    .await?;
+            axum_server::from_tcp_rustls(listener, config)
+                .handle(handle)
+                .serve(app)
+                .await
         }
-        None => axum_server::from_tcp(listener).handle(handle).serve(app).await,
+        None => {
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(app)
+                .await
+        }
     }
 }

@@ -14,7 +14,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ledger_core::{ChainHead, Entry, EntryError, LedgerPublicKey, LedgerSigningKey, NewEvent, PreparedEvent};
+use ledger_core::{
+    ChainHead, Entry, EntryError, LedgerPublicKey, LedgerSigningKey, NewEvent, PreparedEvent,
+};
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
@@ -39,7 +41,11 @@ pub struct AppendConfig {
 
 impl Default for AppendConfig {
     fn default() -> Self {
-        Self { max_batch: 1024, queue_depth: 16_384, system_actor: "system".into() }
+        Self {
+            max_batch: 1024,
+            queue_depth: 16_384,
+            system_actor: "system".into(),
+        }
     }
 }
 
@@ -74,8 +80,15 @@ impl From<sqlx::Error> for AppendError {
 type Reply = oneshot::Sender<Result<Vec<Entry>, AppendError>>;
 
 enum Command {
-    Append { events: Vec<PreparedEvent>, reply: Reply },
-    Rotate { next: LedgerSigningKey, actor: String, reply: Reply },
+    Append {
+        events: Vec<PreparedEvent>,
+        reply: Reply,
+    },
+    Rotate {
+        next: Box<LedgerSigningKey>,
+        actor: String,
+        reply: Reply,
+    },
 }
 
 // Macros rather than generic functions: sqlx's executor traits over `&mut Connection` defeat the
@@ -127,10 +140,21 @@ impl Ledger {
     pub fn start(store: Store, key: LedgerSigningKey, config: AppendConfig) -> Ledger {
         let (commands, receiver) = mpsc::channel(config.queue_depth);
         let counters = Arc::new(Counters::default());
-        let shared = Arc::new(Shared { store: store.clone(), config, counters: Arc::clone(&counters) });
-        let writer = Writer { shared, key: Arc::new(key) };
+        let shared = Arc::new(Shared {
+            store: store.clone(),
+            config,
+            counters: Arc::clone(&counters),
+        });
+        let writer = Writer {
+            shared,
+            key: Arc::new(key),
+        };
         tokio::spawn(writer.run(receiver));
-        Ledger { commands, store, counters }
+        Ledger {
+            commands,
+            store,
+            counters,
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -159,25 +183,43 @@ impl Ledger {
             .into_iter()
             .map(|e| PreparedEvent::prepare(e, now))
             .collect::<Result<Vec<_>, _>>()?;
-        self.request(|reply| Command::Append { events, reply }).await
+        self.request(|reply| Command::Append { events, reply })
+            .await
     }
 
     /// Writes the genesis entry if the ledger is empty (otherwise checks that this key is active).
     pub async fn initialize(&self) -> Result<(), AppendError> {
-        self.request(|reply| Command::Append { events: Vec::new(), reply }).await.map(|_| ())
+        self.request(|reply| Command::Append {
+            events: Vec::new(),
+            reply,
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Appends a `ledger.key_rotated` entry signed by the current key that introduces `next`, and
     /// signs everything after it with `next`.
     pub async fn rotate(&self, next: LedgerSigningKey, actor: &str) -> Result<Entry, AppendError> {
         let actor = actor.to_string();
-        let mut entries = self.request(|reply| Command::Rotate { next, actor, reply }).await?;
+        let mut entries = self
+            .request(|reply| Command::Rotate {
+                next: Box::new(next),
+                actor,
+                reply,
+            })
+            .await?;
         entries.pop().ok_or(AppendError::Closed)
     }
 
-    async fn request(&self, command: impl FnOnce(Reply) -> Command) -> Result<Vec<Entry>, AppendError> {
+    async fn request(
+        &self,
+        command: impl FnOnce(Reply) -> Command,
+    ) -> Result<Vec<Entry>, AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(command(reply)).await.map_err(|_| AppendError::Closed)?;
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| AppendError::Closed)?;
         answer.await.map_err(|_| AppendError::Closed)?
     }
 }
@@ -202,7 +244,10 @@ struct Presealed {
 
 impl Presealed {
     fn tip(&self) -> ChainHead {
-        self.entries.last().and_then(ledger_core::chain::head_of).unwrap_or(self.base)
+        self.entries
+            .last()
+            .and_then(ledger_core::chain::head_of)
+            .unwrap_or(self.base)
     }
 }
 
@@ -219,7 +264,13 @@ struct Gathered {
 
 impl Gathered {
     fn new(base: Option<ChainHead>) -> Self {
-        Self { events: Vec::new(), replies: Vec::new(), sizes: Vec::new(), base, signed: Vec::new() }
+        Self {
+            events: Vec::new(),
+            replies: Vec::new(),
+            sizes: Vec::new(),
+            base,
+            signed: Vec::new(),
+        }
     }
 
     fn push(&mut self, events: Vec<PreparedEvent>, reply: Reply) {
@@ -235,7 +286,11 @@ impl Gathered {
         if todo.is_empty() {
             return;
         }
-        let tip = self.signed.last().and_then(ledger_core::chain::head_of).unwrap_or(base);
+        let tip = self
+            .signed
+            .last()
+            .and_then(ledger_core::chain::head_of)
+            .unwrap_or(base);
         let entries = sign(tip, todo.to_vec(), Arc::clone(key)).await;
         self.signed.extend(entries);
     }
@@ -250,10 +305,20 @@ impl Gathered {
         }
     }
 
-    fn finish(self) -> (Vec<PreparedEvent>, Option<Presealed>, Vec<Reply>, Vec<usize>) {
+    fn finish(
+        self,
+    ) -> (
+        Vec<PreparedEvent>,
+        Option<Presealed>,
+        Vec<Reply>,
+        Vec<usize>,
+    ) {
         let presealed = match self.base {
             Some(base) if self.signed.len() == self.events.len() && !self.events.is_empty() => {
-                Some(Presealed { base, entries: self.signed })
+                Some(Presealed {
+                    base,
+                    entries: self.signed,
+                })
             }
             _ => None,
         };
@@ -275,13 +340,16 @@ impl Writer {
             if let Some(Command::Rotate { next, actor, reply }) = pending_rotation.take() {
                 finish(&mut in_flight).await;
                 expected = None;
-                let _ = reply.send(self.rotate(next, &actor).await);
+                let _ = reply.send(self.rotate(*next, &actor).await);
                 continue;
             }
             let mut gathered = Gathered::new(expected);
             // Gather while the previous transaction commits (or, when idle, until the first request).
             loop {
-                if gathered.events.len() >= self.shared.config.max_batch || pending_rotation.is_some() || closed {
+                if gathered.events.len() >= self.shared.config.max_batch
+                    || pending_rotation.is_some()
+                    || closed
+                {
                     if in_flight.is_some() {
                         let done = finish(&mut in_flight).await;
                         gathered.previous_committed(done, &self.key).await;
@@ -326,14 +394,31 @@ impl Writer {
             let (events, presealed, replies, sizes) = gathered.finish();
             expected = presealed.as_ref().map(Presealed::tip);
             let (shared, key) = (Arc::clone(&self.shared), Arc::clone(&self.key));
-            in_flight = Some(tokio::spawn(commit(shared, key, events, presealed, replies, sizes)));
+            in_flight = Some(tokio::spawn(commit(
+                shared, key, events, presealed, replies, sizes,
+            )));
         }
         finish(&mut in_flight).await;
     }
 
-    async fn rotate(&mut self, next: LedgerSigningKey, actor: &str) -> Result<Vec<Entry>, AppendError> {
-        let entries = transaction(&self.shared, &self.key, Vec::new(), None, Some((&next, actor))).await?;
-        tracing::info!(from = self.key.key_id(), to = next.key_id(), "ledger signing key rotated");
+    async fn rotate(
+        &mut self,
+        next: LedgerSigningKey,
+        actor: &str,
+    ) -> Result<Vec<Entry>, AppendError> {
+        let entries = transaction(
+            &self.shared,
+            &self.key,
+            Vec::new(),
+            None,
+            Some((&next, actor)),
+        )
+        .await?;
+        tracing::info!(
+            from = self.key.key_id(),
+            to = next.key_id(),
+            "ledger signing key rotated"
+        );
         self.key = Arc::new(next);
         Ok(entries)
     }
@@ -356,7 +441,11 @@ async fn wait(in_flight: &mut Option<InFlight>) -> Option<ChainHead> {
 
 /// Signs on all cores, off the async workers (a handful of entries is signed in place: cheaper than
 /// the hand-off).
-async fn sign(base: ChainHead, events: Vec<PreparedEvent>, key: Arc<LedgerSigningKey>) -> Vec<Entry> {
+async fn sign(
+    base: ChainHead,
+    events: Vec<PreparedEvent>,
+    key: Arc<LedgerSigningKey>,
+) -> Vec<Entry> {
     if events.len() < 8 {
         return ledger_core::seal(&base, events, &key);
     }
@@ -408,7 +497,8 @@ async fn transaction(
         Backend::Sqlite(pool) => {
             let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
             let head = read_head!(&mut *tx);
-            let (sealed, skip, new_keys) = build(shared, key, head, events, presealed, rotation).await?;
+            let (sealed, skip, new_keys) =
+                build(shared, key, head, events, presealed, rotation).await?;
             insert_sqlite(&mut tx, &sealed).await?;
             for (seq, key) in &new_keys {
                 insert_key!(&mut *tx, *seq, key);
@@ -418,9 +508,13 @@ async fn transaction(
         }
         Backend::Postgres(pool) => {
             let mut tx = pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(POSTGRES_LOCK_KEY).execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(POSTGRES_LOCK_KEY)
+                .execute(&mut *tx)
+                .await?;
             let head = read_head!(&mut *tx);
-            let (sealed, skip, new_keys) = build(shared, key, head, events, presealed, rotation).await?;
+            let (sealed, skip, new_keys) =
+                build(shared, key, head, events, presealed, rotation).await?;
             insert_postgres(&mut tx, &sealed).await?;
             for (seq, key) in &new_keys {
                 insert_key!(&mut *tx, *seq, key);
@@ -431,7 +525,10 @@ async fn transaction(
     };
     if !sealed.is_empty() {
         shared.counters.transactions.fetch_add(1, Ordering::Relaxed);
-        shared.counters.entries.fetch_add(sealed.len() as u64, Ordering::Relaxed);
+        shared
+            .counters
+            .entries
+            .fetch_add(sealed.len() as u64, Ordering::Relaxed);
     }
     Ok(sealed.into_iter().skip(skip).collect())
 }
@@ -457,12 +554,17 @@ async fn build(
             ChainHead::EMPTY
         }
         Some(head) => {
-            let active = ledger_core::entry::next_signing_key_id(head).map_err(AppendError::CorruptHead)?;
+            let active =
+                ledger_core::entry::next_signing_key_id(head).map_err(AppendError::CorruptHead)?;
             if active != key.key_id() {
-                return Err(AppendError::KeyNotActive { ours: key.key_id().to_string(), active });
+                return Err(AppendError::KeyNotActive {
+                    ours: key.key_id().to_string(),
+                    active,
+                });
             }
-            let base = ledger_core::chain::head_of(head)
-                .ok_or_else(|| AppendError::CorruptHead(format!("seq {}: unreadable chain_hash", head.seq)))?;
+            let base = ledger_core::chain::head_of(head).ok_or_else(|| {
+                AppendError::CorruptHead(format!("seq {}: unreadable chain_hash", head.seq))
+            })?;
             if let Some(presealed) = presealed.filter(|p| p.base == base) {
                 return Ok((presealed.entries, 0, new_keys));
             }
@@ -481,7 +583,10 @@ async fn build(
     Ok((sign(base, events, Arc::clone(key)).await, skip, new_keys))
 }
 
-async fn insert_sqlite(tx: &mut sqlx::Transaction<'_, Sqlite>, entries: &[Entry]) -> Result<(), AppendError> {
+async fn insert_sqlite(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    entries: &[Entry],
+) -> Result<(), AppendError> {
     for chunk in entries.chunks(SQLITE_ROWS_PER_INSERT) {
         let mut query: QueryBuilder<'_, Sqlite> =
             QueryBuilder::new(format!("INSERT INTO ledger_entries ({ENTRY_COLUMNS}) "));
@@ -504,7 +609,10 @@ async fn insert_sqlite(tx: &mut sqlx::Transaction<'_, Sqlite>, entries: &[Entry]
     Ok(())
 }
 
-async fn insert_postgres(tx: &mut sqlx::Transaction<'_, Postgres>, entries: &[Entry]) -> Result<(), AppendError> {
+async fn insert_postgres(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    entries: &[Entry],
+) -> Result<(), AppendError> {
     // One statement per batch whatever its size: columns as arrays, UNNEST back into rows.
     let column = |f: fn(&Entry) -> &String| entries.iter().map(f).cloned().collect::<Vec<String>>();
     sqlx::query(&format!(
@@ -517,7 +625,12 @@ async fn insert_postgres(tx: &mut sqlx::Transaction<'_, Postgres>, entries: &[En
     .bind(column(|e| &e.timestamp))
     .bind(column(|e| &e.kind))
     .bind(column(|e| &e.actor))
-    .bind(entries.iter().map(|e| e.action_id.clone()).collect::<Vec<Option<String>>>())
+    .bind(
+        entries
+            .iter()
+            .map(|e| e.action_id.clone())
+            .collect::<Vec<Option<String>>>(),
+    )
     .bind(column(|e| &e.payload))
     .bind(column(|e| &e.prev_chain_hash))
     .bind(column(|e| &e.event_hash))
@@ -528,4 +641,3 @@ async fn insert_postgres(tx: &mut sqlx::Transaction<'_, Postgres>, entries: &[En
     .await?;
     Ok(())
 }
-

@@ -101,8 +101,7 @@ impl From<EntryRow> for Entry {
     }
 }
 
-pub(crate) const ENTRY_COLUMNS: &str =
-    "seq, id, timestamp, kind, actor, action_id, payload, prev_chain_hash, event_hash, chain_hash, key_id, signature";
+pub(crate) const ENTRY_COLUMNS: &str = "seq, id, timestamp, kind, actor, action_id, payload, prev_chain_hash, event_hash, chain_hash, key_id, signature";
 
 /// A public key row of `ledger_keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -127,7 +126,12 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true);
-            Backend::Sqlite(SqlitePoolOptions::new().max_connections(4).connect_with(options).await?)
+            Backend::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options)
+                    .await?,
+            )
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?.application_name("docketops");
             Backend::Postgres(
@@ -173,13 +177,20 @@ impl Store {
     /// The entry with the highest seq.
     pub async fn head(&self) -> Result<Option<Entry>, StorageError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries ORDER BY seq DESC LIMIT 1");
-        let row: Option<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql).fetch_optional(pool).await)?;
+        let row: Option<EntryRow> =
+            with_pool!(self, pool => sqlx::query_as(&sql).fetch_optional(pool).await)?;
         Ok(row.map(Entry::from))
     }
 
     /// Up to `limit` entries with seq greater than `after_seq`, in seq order.
-    pub async fn entries_after(&self, after_seq: i64, limit: u32) -> Result<Vec<Entry>, StorageError> {
-        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2");
+    pub async fn entries_after(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2"
+        );
         let rows: Vec<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql)
             .bind(after_seq)
             .bind(i64::from(limit))
@@ -188,7 +199,12 @@ impl Store {
         Ok(rows.into_iter().map(Entry::from).collect())
     }
 
-    async fn entries_between(&self, after_seq: i64, until_seq: i64, limit: u32) -> Result<Vec<Entry>, StorageError> {
+    async fn entries_between(
+        &self,
+        after_seq: i64,
+        until_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<Entry>, StorageError> {
         let sql = format!(
             "SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
         );
@@ -209,25 +225,33 @@ impl Store {
     }
 
     pub async fn entry_count(&self) -> Result<u64, StorageError> {
-        let count: i64 =
-            with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries").fetch_one(pool).await)?;
+        let count: i64 = with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries").fetch_one(pool).await)?;
         Ok(count.max(0) as u64)
     }
 
     /// Streams the ledger in seq order (up to `until_seq` if given), `page_size` entries at a time. The
     /// next page is read while the caller works on the current one; at most two pages are held, so
     /// memory stays flat.
-    pub fn scan(&self, page_size: u32, until_seq: Option<i64>) -> mpsc::Receiver<Result<Vec<Entry>, StorageError>> {
+    pub fn scan(
+        &self,
+        page_size: u32,
+        until_seq: Option<i64>,
+    ) -> mpsc::Receiver<Result<Vec<Entry>, StorageError>> {
         let (sender, receiver) = mpsc::channel(1);
         let store = self.clone();
         tokio::spawn(async move {
             let mut after = i64::MIN;
             loop {
-                match store.entries_between(after, until_seq.unwrap_or(i64::MAX), page_size).await {
+                match store
+                    .entries_between(after, until_seq.unwrap_or(i64::MAX), page_size)
+                    .await
+                {
                     Ok(page) if page.is_empty() => break,
                     Ok(page) => {
                         // A tampered row may carry a seq that does not fit u64; page by the raw order.
-                        after = page.last().map_or(after, |e| i64::try_from(e.seq).unwrap_or(after));
+                        after = page
+                            .last()
+                            .map_or(after, |e| i64::try_from(e.seq).unwrap_or(after));
                         let last_page = page.len() < page_size as usize;
                         if sender.send(Ok(page)).await.is_err() || last_page {
                             break;
@@ -262,7 +286,10 @@ impl Store {
 
     /// The key id that must sign the next entry (None for an empty ledger).
     pub async fn next_signing_key_id(&self) -> Result<Option<String>, StorageError> {
-        Ok(self.head().await?.and_then(|head| ledger_core::entry::next_signing_key_id(&head).ok()))
+        Ok(self
+            .head()
+            .await?
+            .and_then(|head| ledger_core::entry::next_signing_key_id(&head).ok()))
     }
 
     pub(crate) fn backend(&self) -> &Backend {
@@ -285,11 +312,19 @@ pub fn redact(url: &str) -> String {
 /// returns the URL of the new database. For tests and benchmarks that each want a database of their own.
 pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, StorageError> {
     check_database_name(name)?;
-    let admin = PgPoolOptions::new().max_connections(1).connect(admin_url).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&admin).await?;
-    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&admin).await?;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&admin)
+        .await?;
     admin.close().await;
-    let mut url = url::Url::parse(admin_url).map_err(|_| StorageError::UnsupportedUrl(redact(admin_url)))?;
+    let mut url =
+        url::Url::parse(admin_url).map_err(|_| StorageError::UnsupportedUrl(redact(admin_url)))?;
     url.set_path(name);
     Ok(url.to_string())
 }
@@ -297,17 +332,29 @@ pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<Str
 /// Drops a database made by [`create_postgres_database`].
 pub async fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), StorageError> {
     check_database_name(name)?;
-    let admin = PgPoolOptions::new().max_connections(1).connect(admin_url).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&admin).await?;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
     admin.close().await;
     Ok(())
 }
 
 fn check_database_name(name: &str) -> Result<(), StorageError> {
     // The name is spliced into DDL (which takes no bind parameters), so only plain identifiers pass.
-    if !name.is_empty() && name.len() < 60 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+    if !name.is_empty()
+        && name.len() < 60
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
         Ok(())
     } else {
-        Err(StorageError::UnsupportedUrl(format!("invalid database name {name:?}")))
+        Err(StorageError::UnsupportedUrl(format!(
+            "invalid database name {name:?}"
+        )))
     }
 }

@@ -24,8 +24,12 @@ pub const COLUMNS: [&str; 11] = [
 async fn disable_guards(store: &Store) -> Result<(), StorageError> {
     match store.backend() {
         Backend::Sqlite(pool) => {
-            sqlx::query("DROP TRIGGER IF EXISTS ledger_entries_no_update").execute(pool).await?;
-            sqlx::query("DROP TRIGGER IF EXISTS ledger_entries_no_delete").execute(pool).await?;
+            sqlx::query("DROP TRIGGER IF EXISTS ledger_entries_no_update")
+                .execute(pool)
+                .await?;
+            sqlx::query("DROP TRIGGER IF EXISTS ledger_entries_no_delete")
+                .execute(pool)
+                .await?;
         }
         Backend::Postgres(pool) => {
             sqlx::query("ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_append_only")
@@ -37,7 +41,12 @@ async fn disable_guards(store: &Store) -> Result<(), StorageError> {
 }
 
 /// `UPDATE ledger_entries SET <column> = value WHERE seq = seq`.
-pub async fn set_column(store: &Store, seq: u64, column: &str, value: &str) -> Result<u64, StorageError> {
+pub async fn set_column(
+    store: &Store,
+    seq: u64,
+    column: &str,
+    value: &str,
+) -> Result<u64, StorageError> {
     assert!(COLUMNS.contains(&column), "not an entry column: {column}");
     disable_guards(store).await?;
     let sql = format!("UPDATE ledger_entries SET {column} = $1 WHERE seq = $2");
@@ -48,7 +57,9 @@ pub async fn set_column(store: &Store, seq: u64, column: &str, value: &str) -> R
 pub async fn delete(store: &Store, seq: u64) -> Result<u64, StorageError> {
     disable_guards(store).await?;
     let sql = "DELETE FROM ledger_entries WHERE seq = $1";
-    Ok(with_pool!(store, pool => sqlx::query(sql).bind(seq as i64).execute(pool).await.map(|r| r.rows_affected()))?)
+    Ok(
+        with_pool!(store, pool => sqlx::query(sql).bind(seq as i64).execute(pool).await.map(|r| r.rows_affected()))?,
+    )
 }
 
 /// Exchanges the seq numbers of two entries (the rows trade places in the ledger's order).
@@ -63,7 +74,9 @@ pub async fn swap(store: &Store, a: u64, b: u64) -> Result<(), StorageError> {
 
 /// Inserts a row as given, without any check.
 pub async fn insert(store: &Store, entry: &Entry) -> Result<(), StorageError> {
-    let sql = format!("INSERT INTO ledger_entries ({ENTRY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+    let sql = format!(
+        "INSERT INTO ledger_entries ({ENTRY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    );
     with_pool!(store, pool => sqlx::query(&sql)
         .bind(entry.seq as i64)
         .bind(&entry.id)

@@ -65,7 +65,11 @@ pub async fn write_bundle<W: AsyncWrite + Unpin>(
         .keys()
         .await?
         .into_iter()
-        .map(|k| ledger_core::PublicKeyInfo { key_id: k.key_id, algorithm: k.algorithm, public_key: k.public_key })
+        .map(|k| ledger_core::PublicKeyInfo {
+            key_id: k.key_id,
+            algorithm: k.algorithm,
+            public_key: k.public_key,
+        })
         .collect();
     let header = BundleHeader {
         format: BUNDLE_FORMAT.to_string(),
@@ -92,7 +96,10 @@ pub async fn write_bundle<W: AsyncWrite + Unpin>(
         }
     }
     out.flush().await?;
-    Ok(ExportSummary { entries: written, head })
+    Ok(ExportSummary {
+        entries: written,
+        head,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -26,14 +26,26 @@ impl TestDb {
             "sqlite" => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
-                TestDb { url, _dir: Some(dir), pg_name: None }
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
             }
             _ => {
-                let name = format!("dkt_test_{}_{}", &test[..test.len().min(36)], std::process::id());
+                let name = format!(
+                    "dkt_test_{}_{}",
+                    &test[..test.len().min(36)],
+                    std::process::id()
+                );
                 let url = storage::create_postgres_database(&admin_url(), &name)
                     .await
                     .expect("PostgreSQL must be running for the storage tests (see README)");
-                TestDb { url, _dir: None, pg_name: Some(name) }
+                TestDb {
+                    url,
+                    _dir: None,
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -46,28 +58,42 @@ impl TestDb {
 
     async fn drop_db(self) {
         if let Some(name) = &self.pg_name {
-            storage::drop_postgres_database(&admin_url(), name).await.unwrap();
+            storage::drop_postgres_database(&admin_url(), name)
+                .await
+                .unwrap();
         }
     }
 }
 
 fn note(i: u64) -> NewEvent {
-    NewEvent::new("ledger.note", "tester", json!({"n": i, "replicas": 3, "text": "héllo"}))
+    NewEvent::new(
+        "ledger.note",
+        "tester",
+        json!({"n": i, "replicas": 3, "text": "héllo"}),
+    )
 }
 
 async fn verify(store: &Store) -> VerifyReport {
-    storage::verify_ledger(store, VerifyOptions::default(), |_| {}).await.unwrap()
+    storage::verify_ledger(store, VerifyOptions::default(), |_| {})
+        .await
+        .unwrap()
 }
 
 /// Genesis plus notes up to seq `len`.
 async fn ledger_of(store: &Store, key: LedgerSigningKey, len: u64) -> Ledger {
     let ledger = Ledger::start(store.clone(), key, AppendConfig::default());
-    ledger.append_all((2..=len).map(note).collect()).await.unwrap();
+    ledger
+        .append_all((2..=len).map(note).collect())
+        .await
+        .unwrap();
     ledger
 }
 
 fn assert_invalid(report: &VerifyReport, seq: u64, reason: Reason) {
-    let invalid = report.first_invalid.as_ref().unwrap_or_else(|| panic!("expected invalid, got {report:?}"));
+    let invalid = report
+        .first_invalid
+        .as_ref()
+        .unwrap_or_else(|| panic!("expected invalid, got {report:?}"));
     assert_eq!((invalid.seq, invalid.reason), (seq, reason), "{invalid:?}");
     assert!(!report.valid);
     assert_eq!(report.entries_checked, seq - 1);
@@ -99,7 +125,11 @@ macro_rules! on_both {
 
 async fn concurrent_appends_are_gap_free(db: &TestDb) {
     let store = db.store().await;
-    let ledger = Ledger::start(store.clone(), LedgerSigningKey::generate(), AppendConfig::default());
+    let ledger = Ledger::start(
+        store.clone(),
+        LedgerSigningKey::generate(),
+        AppendConfig::default(),
+    );
     let mut tasks = tokio::task::JoinSet::new();
     for writer in 0..32u64 {
         let ledger = ledger.clone();
@@ -121,7 +151,10 @@ async fn concurrent_appends_are_gap_free(db: &TestDb) {
     assert_eq!(seqs, (2..=801).collect());
     let stats = ledger.stats();
     assert_eq!(stats.entries, 801);
-    assert!(stats.transactions < 801, "group commit should batch concurrent appends: {stats:?}");
+    assert!(
+        stats.transactions < 801,
+        "group commit should batch concurrent appends: {stats:?}"
+    );
     let report = verify(&store).await;
     assert!(report.valid, "{report:?}");
     assert_eq!(report.entries_checked, 801);
@@ -133,8 +166,16 @@ async fn two_ledgers_on_one_database_do_not_fork(db: &TestDb) {
     let key_pem = LedgerSigningKey::generate().to_pkcs8_pem().unwrap();
     let a = db.store().await;
     let b = db.store().await;
-    let la = Ledger::start(a.clone(), LedgerSigningKey::from_pkcs8_pem(&key_pem).unwrap(), AppendConfig::default());
-    let lb = Ledger::start(b.clone(), LedgerSigningKey::from_pkcs8_pem(&key_pem).unwrap(), AppendConfig::default());
+    let la = Ledger::start(
+        a.clone(),
+        LedgerSigningKey::from_pkcs8_pem(&key_pem).unwrap(),
+        AppendConfig::default(),
+    );
+    let lb = Ledger::start(
+        b.clone(),
+        LedgerSigningKey::from_pkcs8_pem(&key_pem).unwrap(),
+        AppendConfig::default(),
+    );
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..16u64 {
         let ledger = if i % 2 == 0 { la.clone() } else { lb.clone() };
@@ -162,18 +203,31 @@ async fn invalid_events_write_nothing(db: &TestDb) {
         NewEvent::new("ledger.note", "x", json!(["not", "an", "object"])),
     ];
     for event in bad {
-        assert!(matches!(ledger.append(event).await, Err(AppendError::Invalid(_))));
+        assert!(matches!(
+            ledger.append(event).await,
+            Err(AppendError::Invalid(_))
+        ));
     }
     // A batch with one bad event is refused whole.
-    let mixed = vec![note(1), NewEvent::new("ledger.note", "x", json!({"f": 1.5}))];
+    let mixed = vec![
+        note(1),
+        NewEvent::new("ledger.note", "x", json!({"f": 1.5})),
+    ];
     assert!(ledger.append_all(mixed).await.is_err());
     // Injection strings in values are stored verbatim, as data.
     let sneaky = ledger
-        .append(NewEvent::new("ledger.note", "'; DELETE FROM ledger_entries; --", json!({"q": "' OR 1=1 --"})))
+        .append(NewEvent::new(
+            "ledger.note",
+            "'; DELETE FROM ledger_entries; --",
+            json!({"q": "' OR 1=1 --"}),
+        ))
         .await
         .unwrap();
     assert_eq!(sneaky.seq, 4);
-    assert_eq!(store.entry_by_id(&sneaky.id).await.unwrap().unwrap(), sneaky);
+    assert_eq!(
+        store.entry_by_id(&sneaky.id).await.unwrap().unwrap(),
+        sneaky
+    );
     assert!(verify(&store).await.valid);
 }
 
@@ -184,7 +238,16 @@ async fn entries_survive_reconnect_and_are_append_only(db: &TestDb) {
     store.close().await;
     let store = db.store().await;
     assert_eq!(store.head().await.unwrap().unwrap(), head);
-    assert_eq!(store.entries_after(2, 2).await.unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(
+        store
+            .entries_after(2, 2)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect::<Vec<_>>(),
+        [3, 4]
+    );
     let error = tamper::try_plain_update(&store, 3).await.unwrap_err();
     assert!(error.to_string().contains("append-only"), "{error}");
 }
@@ -192,7 +255,12 @@ async fn entries_survive_reconnect_and_are_append_only(db: &TestDb) {
 async fn rotation_keeps_old_entries_verifiable(db: &TestDb) {
     let store = db.store().await;
     let old_pem = LedgerSigningKey::generate().to_pkcs8_pem().unwrap();
-    let ledger = ledger_of(&store, LedgerSigningKey::from_pkcs8_pem(&old_pem).unwrap(), 4).await;
+    let ledger = ledger_of(
+        &store,
+        LedgerSigningKey::from_pkcs8_pem(&old_pem).unwrap(),
+        4,
+    )
+    .await;
     let next = LedgerSigningKey::generate();
     let next_id = next.key_id().to_string();
     let rotation = ledger.rotate(next, "tester").await.unwrap();
@@ -205,16 +273,30 @@ async fn rotation_keeps_old_entries_verifiable(db: &TestDb) {
     assert_eq!(report.keys.len(), 2);
     assert_eq!(report.keys[0].retired_seq, Some(5));
     assert_eq!(store.keys().await.unwrap().len(), 2);
-    assert_eq!(store.next_signing_key_id().await.unwrap().as_deref(), Some(next_id.as_str()));
+    assert_eq!(
+        store.next_signing_key_id().await.unwrap().as_deref(),
+        Some(next_id.as_str())
+    );
     // A gateway still holding the old key can no longer write.
-    let stale = Ledger::start(store.clone(), LedgerSigningKey::from_pkcs8_pem(&old_pem).unwrap(), AppendConfig::default());
-    assert!(matches!(stale.append(note(7)).await, Err(AppendError::KeyNotActive { .. })));
+    let stale = Ledger::start(
+        store.clone(),
+        LedgerSigningKey::from_pkcs8_pem(&old_pem).unwrap(),
+        AppendConfig::default(),
+    );
+    assert!(matches!(
+        stale.append(note(7)).await,
+        Err(AppendError::KeyNotActive { .. })
+    ));
     assert_eq!(store.head().await.unwrap().unwrap().seq, 6);
 }
 
 /// Builds a tampered copy of one stored entry.
 async fn stored(store: &Store, seq: u64) -> Entry {
-    store.entries_after(seq as i64 - 1, 1).await.unwrap().remove(0)
+    store
+        .entries_after(seq as i64 - 1, 1)
+        .await
+        .unwrap()
+        .remove(0)
 }
 
 async fn tampering_is_caught_at_the_right_entry(db: &TestDb) {
@@ -228,10 +310,26 @@ async fn tampering_is_caught_at_the_right_entry(db: &TestDb) {
         ("deleted row", 5, Reason::EntryMissing),
         ("swapped rows", 5, Reason::BrokenLink),
         ("signature from another entry", 5, Reason::BadSignature),
-        ("re-signed with another key under the same key id", 5, Reason::BadSignature),
-        ("re-signed with another key and its key id", 5, Reason::UnknownKey),
-        ("forged entry appended under a foreign key", 11, Reason::UnknownKey),
-        ("forged entry appended with our key id", 11, Reason::BadSignature),
+        (
+            "re-signed with another key under the same key id",
+            5,
+            Reason::BadSignature,
+        ),
+        (
+            "re-signed with another key and its key id",
+            5,
+            Reason::UnknownKey,
+        ),
+        (
+            "forged entry appended under a foreign key",
+            11,
+            Reason::UnknownKey,
+        ),
+        (
+            "forged entry appended with our key id",
+            11,
+            Reason::BadSignature,
+        ),
     ];
     for (case, seq, reason) in cases {
         let store = db.store().await;
@@ -243,17 +341,23 @@ async fn tampering_is_caught_at_the_right_entry(db: &TestDb) {
             "payload byte" => {
                 assert!(entry.payload.contains("\"replicas\":3"));
                 let changed = entry.payload.replace("\"replicas\":3", "\"replicas\":4");
-                tamper::set_column(&store, 5, "payload", &changed).await.unwrap();
+                tamper::set_column(&store, 5, "payload", &changed)
+                    .await
+                    .unwrap();
             }
             "non-canonical payload" => {
                 let spaced = entry.payload.replacen(':', ": ", 1);
-                tamper::set_column(&store, 5, "payload", &spaced).await.unwrap();
+                tamper::set_column(&store, 5, "payload", &spaced)
+                    .await
+                    .unwrap();
             }
             "deleted row" => assert_eq!(tamper::delete(&store, 5).await.unwrap(), 1),
             "swapped rows" => tamper::swap(&store, 5, 6).await.unwrap(),
             "signature from another entry" => {
                 let other = stored(&store, 6).await;
-                tamper::set_column(&store, 5, "signature", &other.signature).await.unwrap();
+                tamper::set_column(&store, 5, "signature", &other.signature)
+                    .await
+                    .unwrap();
             }
             "re-signed with another key under the same key id" => {
                 let chain = entry.chain_hash.parse().unwrap();
@@ -262,19 +366,32 @@ async fn tampering_is_caught_at_the_right_entry(db: &TestDb) {
                     &ed25519_dalek::SigningKey::from_bytes(&[66; 32]),
                     &message,
                 );
-                tamper::set_column(&store, 5, "signature", &signature_to_hex(&signature)).await.unwrap();
+                tamper::set_column(&store, 5, "signature", &signature_to_hex(&signature))
+                    .await
+                    .unwrap();
             }
             "re-signed with another key and its key id" => {
                 let chain = entry.chain_hash.parse().unwrap();
                 let signature = foreign.sign_chain_hash(&chain);
-                tamper::set_column(&store, 5, "key_id", foreign.key_id()).await.unwrap();
-                tamper::set_column(&store, 5, "signature", &signature_to_hex(&signature)).await.unwrap();
+                tamper::set_column(&store, 5, "key_id", foreign.key_id())
+                    .await
+                    .unwrap();
+                tamper::set_column(&store, 5, "signature", &signature_to_hex(&signature))
+                    .await
+                    .unwrap();
             }
-            "forged entry appended under a foreign key" | "forged entry appended with our key id" => {
+            "forged entry appended under a foreign key"
+            | "forged entry appended with our key id" => {
                 let head = store.head().await.unwrap().unwrap();
-                let prepared = ledger_core::PreparedEvent::prepare(note(99), time::OffsetDateTime::now_utc()).unwrap();
-                let mut forged = ledger_core::seal(&ledger_core::chain::head_of(&head).unwrap(), vec![prepared], &foreign)
-                    .remove(0);
+                let prepared =
+                    ledger_core::PreparedEvent::prepare(note(99), time::OffsetDateTime::now_utc())
+                        .unwrap();
+                let mut forged = ledger_core::seal(
+                    &ledger_core::chain::head_of(&head).unwrap(),
+                    vec![prepared],
+                    &foreign,
+                )
+                .remove(0);
                 if case.ends_with("our key id") {
                     forged.key_id = key.key_id().to_string();
                 }
@@ -284,10 +401,20 @@ async fn tampering_is_caught_at_the_right_entry(db: &TestDb) {
         }
         let report = verify(&store).await;
         assert_invalid(&report, seq, reason);
-        let strict = storage::verify_ledger(&store, VerifyOptions { strict_signatures: true, ..Default::default() }, |_| {})
-            .await
-            .unwrap();
-        assert_eq!(strict.first_invalid, report.first_invalid, "{case}: strict and batch disagree");
+        let strict = storage::verify_ledger(
+            &store,
+            VerifyOptions {
+                strict_signatures: true,
+                ..Default::default()
+            },
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            strict.first_invalid, report.first_invalid,
+            "{case}: strict and batch disagree"
+        );
     }
 }
 
@@ -303,16 +430,23 @@ async fn export_bundle_verifies_offline(db: &TestDb) {
     let store = db.store().await;
     let _ledger = ledger_of(&store, LedgerSigningKey::generate(), 50).await;
     let mut bundle = Vec::new();
-    let summary = storage::write_bundle(&store, &mut bundle, |_| {}).await.unwrap();
+    let summary = storage::write_bundle(&store, &mut bundle, |_| {})
+        .await
+        .unwrap();
     assert_eq!(summary.entries, 50);
     let text = String::from_utf8(bundle).unwrap();
     let mut lines = text.lines();
     let header = ledger_core::bundle::BundleHeader::parse(lines.next().unwrap()).unwrap();
     assert_eq!(header.head.as_ref().unwrap().seq, 50);
-    let entries: Vec<Entry> = lines.map(|l| ledger_core::bundle::parse_entry_line(l).unwrap()).collect();
+    let entries: Vec<Entry> = lines
+        .map(|l| ledger_core::bundle::parse_entry_line(l).unwrap())
+        .collect();
     assert_eq!(entries, store.entries_after(0, 1000).await.unwrap());
     let head = header.head.unwrap();
-    let options = VerifyOptions { expected_head: Some((head.seq, head.chain_hash)), ..Default::default() };
+    let options = VerifyOptions {
+        expected_head: Some((head.seq, head.chain_hash)),
+        ..Default::default()
+    };
     let report = ledger_core::verify::verify_entries(&entries, options.clone());
     assert!(report.valid, "{report:?}");
     // A cut-short bundle is reported as such.

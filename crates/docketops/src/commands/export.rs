@@ -37,7 +37,8 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create {}", partial.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let bar = progress_bar(total, "exporting", args.quiet);
-    let summary = storage::write_bundle(&store, &mut out, |written| bar.set_position(written)).await?;
+    let summary =
+        storage::write_bundle(&store, &mut out, |written| bar.set_position(written)).await?;
     bar.finish_and_clear();
     out.into_inner().sync_all().await?;
     tokio::fs::rename(&partial, &args.out).await?;
@@ -45,7 +46,10 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         "exported {} entries to {}{}",
         summary.entries,
         args.out.display(),
-        summary.head.map(|h| format!(" (head seq {} {})", h.seq, h.chain_hash)).unwrap_or_default()
+        summary
+            .head
+            .map(|h| format!(" (head seq {} {})", h.seq, h.chain_hash))
+            .unwrap_or_default()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -45,16 +45,34 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             let keys = store.keys().await?;
             let active = store.next_signing_key_id().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"keys": keys, "active_key_id": active}))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"keys": keys, "active_key_id": active})
+                    )?
+                );
             } else {
                 for key in keys {
-                    let mark = if Some(&key.key_id) == active.as_ref() { " (active)" } else { "" };
-                    println!("{} {} introduced at seq {}{mark}", key.key_id, key.public_key, key.introduced_seq);
+                    let mark = if Some(&key.key_id) == active.as_ref() {
+                        " (active)"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "{} {} introduced at seq {}{mark}",
+                        key.key_id, key.public_key, key.introduced_seq
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        KeysCommand::Rotate { database, key, new_key, actor, log } => {
+        KeysCommand::Rotate {
+            database,
+            key,
+            new_key,
+            actor,
+            log,
+        } => {
             log.init();
             let store = database.connect_existing().await?;
             store.migrate().await?;
@@ -76,22 +94,33 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
                     Some(path)
                 }
                 (Some(_), keyfile::KeySource::File(path)) => {
-                    std::fs::copy(new_key.as_ref().expect("matched Some"), keyfile::next_path(path))
-                        .context("cannot stage the new key")?;
+                    std::fs::copy(
+                        new_key.as_ref().expect("matched Some"),
+                        keyfile::next_path(path),
+                    )
+                    .context("cannot stage the new key")?;
                     Some(path.clone())
                 }
                 (Some(_), keyfile::KeySource::Env) => None,
             };
             let next_id = next.key_id().to_string();
             let ledger = Ledger::start(store.clone(), current, AppendConfig::default());
-            let entry = ledger.rotate(next, &actor).await.context("the rotation entry was not written")?;
+            let entry = ledger
+                .rotate(next, &actor)
+                .await
+                .context("the rotation entry was not written")?;
             if let Some(path) = key_path {
                 let retired = keyfile::complete_rotation(&path, &old_id)?;
                 eprintln!("old key kept at {}", retired.display());
             } else {
-                eprintln!("update DOCKETOPS_SIGNING_KEY to the new key before restarting the gateways");
+                eprintln!(
+                    "update DOCKETOPS_SIGNING_KEY to the new key before restarting the gateways"
+                );
             }
-            println!("rotated {old_id} -> {next_id} at seq {} ({})", entry.seq, entry.id);
+            println!(
+                "rotated {old_id} -> {next_id} at seq {} ({})",
+                entry.seq, entry.id
+            );
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }

@@ -68,10 +68,13 @@ fn canonicalize(file: Option<PathBuf>, hash: bool) -> anyhow::Result<ExitCode> {
     let mut text = String::new();
     match &file {
         Some(path) => {
-            text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+            text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
         }
         None => {
-            std::io::stdin().read_to_string(&mut text).context("cannot read standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read standard input")?;
         }
     }
     let canonical = json::canonicalize_text(&text, Numbers::Any)?;
@@ -94,13 +97,16 @@ async fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
         Some(text) => json::parse(text, Numbers::SafeIntegers).context("--payload")?,
         None => serde_json::json!({}),
     };
-    let object = payload.as_object_mut().context("--payload must be a JSON object")?;
+    let object = payload
+        .as_object_mut()
+        .context("--payload must be a JSON object")?;
     if let Some(message) = &args.message {
         object.insert("message".into(), message.clone().into());
     }
     let store = args.database.connect().await?;
     store.migrate().await?;
-    let key = keyfile::load_or_generate(&keyfile::source(&args.database, &args.key), &store).await?;
+    let key =
+        keyfile::load_or_generate(&keyfile::source(&args.database, &args.key), &store).await?;
     let ledger = Ledger::start(store.clone(), key, AppendConfig::default());
     let event = NewEvent::new(ledger_core::entry::KIND_NOTE, args.actor.clone(), payload);
 
@@ -112,7 +118,11 @@ async fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
         workers.spawn(async move {
             let mut last = None;
             while remaining
-                .fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| n.checked_sub(1))
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
                 .is_ok()
             {
                 let entry = ledger.append(event.clone()).await?;
@@ -126,10 +136,12 @@ async fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
     }
     let mut last = None;
     while let Some(result) = workers.join_next().await {
-        if let Some(entry) = result?? {
-            if last.as_ref().is_none_or(|l: &ledger_core::Entry| entry.seq > l.seq) {
-                last = Some(entry);
-            }
+        if let Some(entry) = result??
+            && last
+                .as_ref()
+                .is_none_or(|l: &ledger_core::Entry| entry.seq > l.seq)
+        {
+            last = Some(entry);
         }
     }
     let last = last.context("nothing was appended")?;

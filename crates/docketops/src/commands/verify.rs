@@ -43,7 +43,11 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|hex| LedgerPublicKey::from_hex(hex).with_context(|| format!("--trusted-key {hex}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let options = VerifyOptions { trusted_genesis_keys, strict_signatures: args.strict, ..VerifyOptions::default() };
+    let options = VerifyOptions {
+        trusted_genesis_keys,
+        strict_signatures: args.strict,
+        ..VerifyOptions::default()
+    };
     let report = match &args.bundle {
         Some(path) => {
             let path = path.clone();
@@ -54,17 +58,27 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             let store = args.database.connect_existing().await?;
             let total = store.head().await?.map_or(0, |head| head.seq);
             let bar = progress_bar(total, "verifying", args.quiet || args.json);
-            let report = storage::verify_ledger(&store, options, |checked| bar.set_position(checked)).await?;
+            let report =
+                storage::verify_ledger(&store, options, |checked| bar.set_position(checked))
+                    .await?;
             bar.finish_and_clear();
             report
         }
     };
     print_report(&report, args.json)?;
-    Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Streams a bundle file through the verifier; memory holds one batch of lines at a time.
-pub fn verify_bundle(path: &std::path::Path, mut options: VerifyOptions, quiet: bool) -> anyhow::Result<VerifyReport> {
+pub fn verify_bundle(
+    path: &std::path::Path,
+    mut options: VerifyOptions,
+    quiet: bool,
+) -> anyhow::Result<VerifyReport> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut lines = BufReader::with_capacity(1 << 20, file).lines();
     let header_line = lines.next().context("the bundle is empty")??;
@@ -84,13 +98,23 @@ pub fn verify_bundle(path: &std::path::Path, mut options: VerifyOptions, quiet: 
         }
         more = batch.len() == BUNDLE_BATCH;
         // Parsing is as costly as hashing: do it on all cores too.
-        let parsed: Vec<Result<Entry, String>> = batch.par_iter().map(|l| bundle::parse_entry_line(l)).collect();
-        let readable = parsed.iter().position(Result::is_err).unwrap_or(parsed.len());
-        let entries: Vec<Entry> = parsed[..readable].iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
-        if verifier.check(&entries) && readable < parsed.len() {
-            if let Some(Err(message)) = parsed.get(readable) {
-                verifier.fail_unreadable(format!("line {}: {message}", verifier.entries_checked() + 2));
-            }
+        let parsed: Vec<Result<Entry, String>> = batch
+            .par_iter()
+            .map(|l| bundle::parse_entry_line(l))
+            .collect();
+        let readable = parsed
+            .iter()
+            .position(Result::is_err)
+            .unwrap_or(parsed.len());
+        let entries: Vec<Entry> = parsed[..readable]
+            .iter()
+            .filter_map(|p| p.as_ref().ok().cloned())
+            .collect();
+        if verifier.check(&entries)
+            && let Some(Err(message)) = parsed.get(readable)
+        {
+            let line = verifier.entries_checked() + 2;
+            verifier.fail_unreadable(format!("line {line}: {message}"));
         }
         bar.set_position(verifier.entries_checked());
     }
@@ -110,12 +134,22 @@ fn print_report(report: &VerifyReport, json: bool) -> anyhow::Result<()> {
         ),
         (None, None) => println!("valid: the ledger is empty"),
         (Some(invalid), _) => {
-            println!("INVALID at seq {}: {} ({})", invalid.seq, invalid.message, serde_json::to_value(invalid.reason)?.as_str().unwrap_or("?"));
+            println!(
+                "INVALID at seq {}: {} ({})",
+                invalid.seq,
+                invalid.message,
+                serde_json::to_value(invalid.reason)?
+                    .as_str()
+                    .unwrap_or("?")
+            );
             println!("{} entries before it verified", report.entries_checked);
         }
     }
     for key in &report.keys {
-        let retired = key.retired_seq.map_or_else(|| "active".to_string(), |seq| format!("retired at seq {seq}"));
+        let retired = key.retired_seq.map_or_else(
+            || "active".to_string(),
+            |seq| format!("retired at seq {seq}"),
+        );
         println!(
             "key {} ({}), introduced at seq {}, {}, signed {} entries",
             key.info.key_id, key.info.public_key, key.introduced_seq, retired, key.entries_signed

@@ -173,3 +173,57 @@ fn a_bundle_verifies_and_its_truncation_is_found() {
     assert!(text.starts_with(&header_for(&chain).to_line()));
     assert!(text.contains(&head_hash.to_string()));
 }
+
+/// A payload object holding arrays nested so that the payload has `levels` levels in all.
+fn nested_payload(levels: usize) -> serde_json::Value {
+    let mut value = json!([]);
+    for _ in 2..levels {
+        value = json!([value]);
+    }
+    json!({ "deep": value })
+}
+
+fn sealed_with(payload: serde_json::Value) -> Result<Vec<Entry>, ledger_core::EntryError> {
+    let key = key(1);
+    let mut chain = chain_of(&key, 1);
+    let prepared = ledger_core::PreparedEvent::prepare_with_id(
+        NewEvent::new("ledger.note", ACTOR, payload),
+        entry_id(3),
+        timestamp(3),
+    )?;
+    chain.extend(ledger_core::seal(&head(&chain), vec![prepared], &key));
+    Ok(chain)
+}
+
+#[test]
+fn a_payload_nested_63_levels_deep_verifies_and_survives_its_bundle_line() {
+    let chain = sealed_with(nested_payload(63)).unwrap();
+    assert_valid(&verify(&chain), &chain);
+    assert_eq!(parse_entry_line(&entry_line(&chain[2])).as_ref(), Ok(&chain[2]));
+}
+
+#[test]
+fn a_payload_nested_64_levels_deep_verifies() {
+    let chain = sealed_with(nested_payload(64)).unwrap();
+    assert_valid(&verify(&chain), &chain);
+}
+
+/// Known gap: the entry object adds one level in a bundle line, so a payload nested 64 levels deep
+/// verifies from storage but its bundle line is refused ("JSON nested deeper than 64 levels").
+#[test]
+#[ignore = "known gap: parse_entry_line counts the entry object towards the payload's depth limit"]
+fn a_payload_nested_64_levels_deep_survives_its_bundle_line() {
+    let chain = sealed_with(nested_payload(64)).unwrap();
+    assert_eq!(parse_entry_line(&entry_line(&chain[2])).as_ref(), Ok(&chain[2]));
+}
+
+/// Known gap: the writer's depth check lets an empty container through at the 65th level, which the
+/// verifier's parser refuses, so an honestly written entry is reported `malformed`.
+#[test]
+#[ignore = "known gap: json::check_safe_numbers allows one more level than json::parse"]
+fn the_writer_refuses_what_the_verifier_refuses() {
+    match sealed_with(nested_payload(65)) {
+        Err(error) => assert!(error.to_string().contains("nested deeper"), "{error}"),
+        Ok(chain) => assert_valid(&verify(&chain), &chain),
+    }
+}
