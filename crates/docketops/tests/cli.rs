@@ -142,12 +142,17 @@ struct Server {
 
 impl Server {
     fn start(app: &TestApp) -> Server {
+        Self::start_with(app, &[])
+    }
+
+    fn start_with(app: &TestApp, extra: &[&str]) -> Server {
         let admin_key = stdout(&app.run(&["api-key", "generate", "--kind", "human"]))
             .trim()
             .to_string();
         let mut child = app
             .command()
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .env("DOCKETOPS_BOOTSTRAP_ADMIN_KEY", &admin_key)
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
@@ -159,7 +164,7 @@ impl Server {
         let base = loop {
             assert!(Instant::now() < deadline, "server did not start");
             let line = lines.next().expect("server exited").unwrap();
-            if let Some(i) = line.find("listening on http://") {
+            if let Some(i) = line.find("listening on http") {
                 let address = line[i + "listening on ".len()..]
                     .split_whitespace()
                     .next()
@@ -618,4 +623,36 @@ fn help_teaches_the_commands() {
         .output()
         .unwrap();
     assert!(stdout(&out).contains("Exit status: 0"));
+}
+
+/// With a certificate and key the gateway speaks HTTPS only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_when_given_a_certificate() {
+    let app = TestApp::new("sqlite", "tls").await;
+    let (cert, key) = (app.dir.path().join("cert.pem"), app.dir.path().join("key.pem"));
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is needed to make a test certificate");
+    assert!(status.success());
+    let server = Server::start_with(&app, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let client = reqwest::Client::builder().add_root_certificate(root).build().unwrap();
+    let response = client.get(format!("{}/api/v1/ledger/verify", server.base)).bearer_auth(&server.admin_key).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["valid"], true);
+    // Plain HTTP on the TLS port gets no API answer.
+    let plain = server.base.replace("https://", "http://");
+    let answer = reqwest::Client::new().get(format!("{plain}/healthz")).send().await;
+    assert!(answer.is_err() || !answer.unwrap().status().is_success());
+    drop(server);
+    app.finish().await;
 }

@@ -1,11 +1,13 @@
 //! The export bundle: JSON Lines, a header line then one entry per line (docs/ledger-format.md §5).
 //! Reading and writing the file is the caller's business; this module only turns lines into values.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::entry::Entry;
 use crate::hash::Digest;
-use crate::json::{self, Numbers};
 use crate::keys::PublicKeyInfo;
 
 pub const BUNDLE_FORMAT: &str = "docketops-ledger-bundle/v1";
@@ -61,8 +63,52 @@ pub fn entry_line(entry: &Entry) -> String {
     serde_json::to_string(entry).expect("an entry always serializes")
 }
 
-/// Parses one entry line; duplicate keys, floats and unknown fields are refused.
+/// One entry line as written: the payload is kept as the exact text of the line, so the verifier
+/// checks that text's canonical form and hash rather than a re-encoding of it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryLine<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    actor: Cow<'a, str>,
+    #[serde(borrow)]
+    action_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    payload: &'a RawValue,
+    #[serde(borrow)]
+    prev_chain_hash: Cow<'a, str>,
+    #[serde(borrow)]
+    event_hash: Cow<'a, str>,
+    #[serde(borrow)]
+    chain_hash: Cow<'a, str>,
+    #[serde(borrow)]
+    key_id: Cow<'a, str>,
+    #[serde(borrow)]
+    signature: Cow<'a, str>,
+}
+
+/// Parses one entry line. Unknown, missing and repeated fields are refused; the payload's own
+/// canonical form, numbers and duplicate keys are the verifier's to check.
 pub fn parse_entry_line(line: &str) -> Result<Entry, String> {
-    let value = json::parse(line, Numbers::SafeIntegers).map_err(|e| e.to_string())?;
-    Entry::from_json(value)
+    let line: EntryLine<'_> = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    Ok(Entry {
+        seq: line.seq,
+        id: line.id.into_owned(),
+        timestamp: line.timestamp.into_owned(),
+        kind: line.kind.into_owned(),
+        actor: line.actor.into_owned(),
+        action_id: line.action_id.map(Cow::into_owned),
+        payload: line.payload.get().to_owned(),
+        prev_chain_hash: line.prev_chain_hash.into_owned(),
+        event_hash: line.event_hash.into_owned(),
+        chain_hash: line.chain_hash.into_owned(),
+        key_id: line.key_id.into_owned(),
+        signature: line.signature.into_owned(),
+    })
 }

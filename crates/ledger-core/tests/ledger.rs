@@ -31,4 +31,3 @@ mod bundle;
 
 #[path = "ledger/vectors.rs"]
 mod vectors;
-

@@ -62,6 +62,9 @@ pub async fn serve(
     let app = router.into_make_service();
     match tls {
         Some(files) => {
+            // Name the crypto provider: when more than one is compiled in (a dependency may enable
+            // ring next to aws-lc-rs), rustls will not choose one itself.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
             let config =
                 axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
                     .await?;

@@ -1,5 +1,5 @@
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -73,87 +73,98 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Streams a bundle file through the verifier; memory holds one batch of lines at a time.
-pub fn verify_bundle(
-    path: &std::path::Path,
-    mut options: VerifyOptions,
-    quiet: bool,
-) -> anyhow::Result<VerifyReport> {
+/// Streams a bundle file through the verifier. A reader thread splits lines while the verifier works
+/// on the previous batch; memory holds at most three batches of lines.
+pub fn verify_bundle(path: &std::path::Path, mut options: VerifyOptions, quiet: bool) -> anyhow::Result<VerifyReport> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut lines = BufReader::with_capacity(1 << 20, file).lines();
-    let header_line = lines.next().context("the bundle is empty")??;
-    let header = BundleHeader::parse(&header_line)?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut header_line = String::new();
+    reader.read_line(&mut header_line).with_context(|| format!("reading {}", path.display()))?;
+    anyhow::ensure!(!header_line.is_empty(), "the bundle is empty");
+    let header = BundleHeader::parse(header_line.trim_end())?;
     options.expected_head = header.head.as_ref().map(|h| (h.seq, h.chain_hash));
-    let bar = progress_bar(header.entries, "verifying", quiet);
-    let mut verifier = Verifier::new(options);
-    let mut batch: Vec<String> = Vec::with_capacity(BUNDLE_BATCH);
-    let mut more = true;
-    while more && !verifier.is_invalid() {
-        batch.clear();
-        for line in lines.by_ref() {
-            batch.push(line.with_context(|| format!("reading {}", path.display()))?);
-            if batch.len() == BUNDLE_BATCH {
+
+    let (batches, receiver) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<String>>>(1);
+    let reader_thread = std::thread::spawn(move || {
+        let mut lines = reader.lines();
+        loop {
+            let batch: std::io::Result<Vec<String>> = lines.by_ref().take(BUNDLE_BATCH).collect();
+            let done = batch.as_ref().map_or(true, |b| b.len() < BUNDLE_BATCH);
+            if batches.send(batch).is_err() || done {
                 break;
             }
         }
-        more = batch.len() == BUNDLE_BATCH;
+    });
+
+    let bar = progress_bar(header.entries, "verifying", quiet);
+    let mut verifier = Verifier::new(options);
+    for batch in receiver.iter() {
+        let batch = batch.with_context(|| format!("reading {}", path.display()))?;
         // Parsing is as costly as hashing: do it on all cores too.
-        let parsed: Vec<Result<Entry, String>> = batch
-            .par_iter()
-            .map(|l| bundle::parse_entry_line(l))
-            .collect();
-        let readable = parsed
-            .iter()
-            .position(Result::is_err)
-            .unwrap_or(parsed.len());
-        let entries: Vec<Entry> = parsed[..readable]
-            .iter()
-            .filter_map(|p| p.as_ref().ok().cloned())
-            .collect();
+        let parsed: Vec<Result<Entry, String>> = batch.par_iter().map(|l| bundle::parse_entry_line(l)).collect();
+        // Entries up to the first unreadable line are checked; that line is then the first invalid entry.
+        let mut entries = Vec::with_capacity(parsed.len());
+        let mut unreadable = None;
+        for line in parsed {
+            match line {
+                Ok(entry) => entries.push(entry),
+                Err(message) => {
+                    unreadable = Some(message);
+                    break;
+                }
+            }
+        }
         if verifier.check(&entries)
-            && let Some(Err(message)) = parsed.get(readable)
+            && let Some(message) = unreadable
         {
             let line = verifier.entries_checked() + 2;
             verifier.fail_unreadable(format!("line {line}: {message}"));
         }
         bar.set_position(verifier.entries_checked());
+        if verifier.is_invalid() {
+            break;
+        }
     }
+    drop(receiver);
+    let _ = reader_thread.join();
     bar.finish_and_clear();
     Ok(verifier.finish())
 }
 
 fn print_report(report: &VerifyReport, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match write_report(&mut out, report, json) {
+        // A closed pipe (`| head`) is not an error of the verification.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn write_report(out: &mut impl Write, report: &VerifyReport, json: bool) -> std::io::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-        return Ok(());
+        return writeln!(out, "{}", serde_json::to_string_pretty(report)?);
     }
     match (&report.first_invalid, &report.head) {
-        (None, Some(head)) => println!(
+        (None, Some(head)) => writeln!(
+            out,
             "valid: {} entries checked, head seq {} {}",
             report.entries_checked, head.seq, head.chain_hash
-        ),
-        (None, None) => println!("valid: the ledger is empty"),
+        )?,
+        (None, None) => writeln!(out, "valid: the ledger is empty")?,
         (Some(invalid), _) => {
-            println!(
-                "INVALID at seq {}: {} ({})",
-                invalid.seq,
-                invalid.message,
-                serde_json::to_value(invalid.reason)?
-                    .as_str()
-                    .unwrap_or("?")
-            );
-            println!("{} entries before it verified", report.entries_checked);
+            let reason = serde_json::to_value(invalid.reason)?;
+            let reason = reason.as_str().unwrap_or("?");
+            writeln!(out, "INVALID at seq {}: {} ({reason})", invalid.seq, invalid.message)?;
+            writeln!(out, "{} entries before it verified", report.entries_checked)?;
         }
     }
     for key in &report.keys {
-        let retired = key.retired_seq.map_or_else(
-            || "active".to_string(),
-            |seq| format!("retired at seq {seq}"),
-        );
-        println!(
-            "key {} ({}), introduced at seq {}, {}, signed {} entries",
-            key.info.key_id, key.info.public_key, key.introduced_seq, retired, key.entries_signed
-        );
+        let retired = key.retired_seq.map_or_else(|| "active".to_string(), |seq| format!("retired at seq {seq}"));
+        writeln!(
+            out,
+            "key {} ({}), introduced at seq {}, {retired}, signed {} entries",
+            key.info.key_id, key.info.public_key, key.introduced_seq, key.entries_signed
+        )?;
     }
     Ok(())
 }

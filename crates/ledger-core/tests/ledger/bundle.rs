@@ -25,7 +25,10 @@ fn header_for(chain: &[Entry]) -> BundleHeader {
         format: BUNDLE_FORMAT.to_string(),
         created_at: "2026-01-02T03:04:05.000000Z".to_string(),
         entries: chain.len() as u64,
-        head: chain.last().map(|e| BundleHead { seq: e.seq, chain_hash: e.chain_hash.parse().unwrap() }),
+        head: chain.last().map(|e| BundleHead {
+            seq: e.seq,
+            chain_hash: e.chain_hash.parse().unwrap(),
+        }),
         keys: vec![key.public_key().info()],
     }
 }
@@ -66,7 +69,10 @@ fn a_payload_that_is_not_json_is_written_as_a_string_and_refused_on_reading() {
     entry.payload = "{not json".into();
     let line = entry_line(&entry);
     assert!(line.contains(r#""payload":"{not json""#), "{line}");
-    assert_eq!(parse_entry_line(&line), Err("field \"payload\" must be a JSON object".to_string()));
+    assert_eq!(
+        parse_entry_line(&line),
+        Err("field \"payload\" must be a JSON object".to_string())
+    );
 }
 
 #[test]
@@ -74,29 +80,48 @@ fn entry_lines_with_unknown_missing_or_duplicate_fields_are_refused() {
     let entry = chain()[1].clone();
     let line = entry_line(&entry);
     let unknown = line.replacen("{\"seq\"", "{\"admin\":true,\"seq\"", 1);
-    assert_eq!(parse_entry_line(&unknown), Err("unknown entry field \"admin\"".to_string()));
+    assert_eq!(
+        parse_entry_line(&unknown),
+        Err("unknown entry field \"admin\"".to_string())
+    );
 
     let missing = line.replacen(&format!(",\"key_id\":\"{}\"", entry.key_id), "", 1);
     assert_ne!(missing, line);
-    assert_eq!(parse_entry_line(&missing), Err("missing field \"key_id\"".to_string()));
+    assert_eq!(
+        parse_entry_line(&missing),
+        Err("missing field \"key_id\"".to_string())
+    );
 
     let duplicate = line.replacen("{\"seq\":2,", "{\"seq\":2,\"seq\":2,", 1);
     let error = parse_entry_line(&duplicate).unwrap_err();
     assert!(error.contains("duplicate object key \"seq\""), "{error}");
 
-    let duplicate_in_payload = line.replacen("\"amount\":12345,", "\"amount\":12345,\"amount\":12345,", 1);
+    let duplicate_in_payload =
+        line.replacen("\"amount\":12345,", "\"amount\":12345,\"amount\":12345,", 1);
     assert_ne!(duplicate_in_payload, line);
     let error = parse_entry_line(&duplicate_in_payload).unwrap_err();
     assert!(error.contains("duplicate object key \"amount\""), "{error}");
 
     let float = line.replacen("\"amount\":12345,", "\"amount\":1.5,", 1);
-    assert!(parse_entry_line(&float).unwrap_err().contains("number 1.5 is not allowed"));
+    assert!(
+        parse_entry_line(&float)
+            .unwrap_err()
+            .contains("number 1.5 is not allowed")
+    );
 
     let wrong_type = line.replacen("\"seq\":2,", "\"seq\":\"2\",", 1);
     assert!(parse_entry_line(&wrong_type).unwrap_err().contains("seq"));
 
-    assert!(parse_entry_line("[1]").unwrap_err().contains("must be a JSON object"));
-    assert!(parse_entry_line(&format!("{line} x")).unwrap_err().contains("invalid JSON"));
+    assert!(
+        parse_entry_line("[1]")
+            .unwrap_err()
+            .contains("must be a JSON object")
+    );
+    assert!(
+        parse_entry_line(&format!("{line} x"))
+            .unwrap_err()
+            .contains("invalid JSON")
+    );
 }
 
 #[test]
@@ -123,12 +148,23 @@ fn headers_round_trip_and_are_checked() {
     assert!(line.starts_with(r#"{"format":"docketops-ledger-bundle/v1","created_at":"2026-01-02T03:04:05.000000Z","entries":5,"head":{"seq":5,"chain_hash":"sha256:"#), "{line}");
     assert_eq!(BundleHeader::parse(&line), Ok(header.clone()));
 
-    let empty = BundleHeader { entries: 0, head: None, keys: vec![], ..header.clone() };
+    let empty = BundleHeader {
+        entries: 0,
+        head: None,
+        keys: vec![],
+        ..header.clone()
+    };
     assert_eq!(BundleHeader::parse(&empty.to_line()), Ok(empty));
 
-    let wrong_format = BundleHeader { format: "docketops-ledger-bundle/v2".into(), ..header.clone() };
+    let wrong_format = BundleHeader {
+        format: "docketops-ledger-bundle/v2".into(),
+        ..header.clone()
+    };
     assert!(BundleHeader::parse(&wrong_format.to_line()).is_err());
-    let disagreeing = BundleHeader { entries: 4, ..header.clone() };
+    let disagreeing = BundleHeader {
+        entries: 4,
+        ..header.clone()
+    };
     assert!(BundleHeader::parse(&disagreeing.to_line()).is_err());
 
     let unknown = line.replacen("{\"format\"", "{\"extra\":1,\"format\"", 1);
@@ -199,7 +235,10 @@ fn sealed_with(payload: serde_json::Value) -> Result<Vec<Entry>, ledger_core::En
 fn a_payload_nested_63_levels_deep_verifies_and_survives_its_bundle_line() {
     let chain = sealed_with(nested_payload(63)).unwrap();
     assert_valid(&verify(&chain), &chain);
-    assert_eq!(parse_entry_line(&entry_line(&chain[2])).as_ref(), Ok(&chain[2]));
+    assert_eq!(
+        parse_entry_line(&entry_line(&chain[2])).as_ref(),
+        Ok(&chain[2])
+    );
 }
 
 #[test]
@@ -214,7 +253,10 @@ fn a_payload_nested_64_levels_deep_verifies() {
 #[ignore = "known gap: parse_entry_line counts the entry object towards the payload's depth limit"]
 fn a_payload_nested_64_levels_deep_survives_its_bundle_line() {
     let chain = sealed_with(nested_payload(64)).unwrap();
-    assert_eq!(parse_entry_line(&entry_line(&chain[2])).as_ref(), Ok(&chain[2]));
+    assert_eq!(
+        parse_entry_line(&entry_line(&chain[2])).as_ref(),
+        Ok(&chain[2])
+    );
 }
 
 /// Known gap: the writer's depth check lets an empty container through at the 65th level, which the

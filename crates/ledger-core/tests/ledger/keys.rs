@@ -48,16 +48,35 @@ fn a_rotated_chain_verifies_and_reports_every_key() {
         report.keys,
         vec![
             // Genesis, notes 2..=5 and the rotation at 6.
-            KeyReport { info: k1.public_key().info(), introduced_seq: 1, retired_seq: Some(6), entries_signed: 6 },
+            KeyReport {
+                info: k1.public_key().info(),
+                introduced_seq: 1,
+                retired_seq: Some(6),
+                entries_signed: 6
+            },
             // Notes 7..=10 and the rotation at 11.
-            KeyReport { info: k2.public_key().info(), introduced_seq: 6, retired_seq: Some(11), entries_signed: 5 },
-            KeyReport { info: k3.public_key().info(), introduced_seq: 11, retired_seq: None, entries_signed: 3 },
+            KeyReport {
+                info: k2.public_key().info(),
+                introduced_seq: 6,
+                retired_seq: Some(11),
+                entries_signed: 5
+            },
+            KeyReport {
+                info: k3.public_key().info(),
+                introduced_seq: 11,
+                retired_seq: None,
+                entries_signed: 3
+            },
         ]
     );
     // The key history comes out the same however the entries are fed.
     for batch in [1, 2, 5, 6, 7, 11, 1000] {
         for options in [VerifyOptions::default(), strict()] {
-            assert_eq!(verify_in_batches(&chain, options, batch), report, "batch {batch}");
+            assert_eq!(
+                verify_in_batches(&chain, options, batch),
+                report,
+                "batch {batch}"
+            );
         }
     }
 }
@@ -71,7 +90,10 @@ fn a_rotation_as_the_last_entry_introduces_a_key_that_has_signed_nothing_yet() {
     assert_valid(&report, &chain);
     assert_eq!(report.keys[0].retired_seq, Some(4));
     assert_eq!(report.keys[0].entries_signed, 4);
-    assert_eq!((report.keys[1].introduced_seq, report.keys[1].entries_signed), (4, 0));
+    assert_eq!(
+        (report.keys[1].introduced_seq, report.keys[1].entries_signed),
+        (4, 0)
+    );
 }
 
 #[test]
@@ -103,7 +125,15 @@ fn the_new_key_cannot_sign_its_own_rotation() {
 fn a_rotation_must_name_its_signer_as_the_previous_key() {
     let (k1, k2, k3) = (key(1), key(2), key(3));
     let mut chain = chain_of(&k1, 4);
-    extend(&mut chain, vec![NewEvent::key_rotation(k3.key_id(), &k2.public_key(), "usr_admin")], &k1);
+    extend(
+        &mut chain,
+        vec![NewEvent::key_rotation(
+            k3.key_id(),
+            &k2.public_key(),
+            "usr_admin",
+        )],
+        &k1,
+    );
     extend(&mut chain, notes(7, 8), &k2);
     assert_invalid(&verify(&chain), 6, Reason::InvalidKeyEntry, 5);
 }
@@ -139,10 +169,19 @@ fn a_bad_signature_before_a_rotation_in_the_same_batch_leaves_the_key_history_un
     assert_invalid(&report, 4, Reason::BadSignature, 3);
     assert_eq!(
         report.keys,
-        vec![KeyReport { info: k1.public_key().info(), introduced_seq: 1, retired_seq: None, entries_signed: 3 }]
+        vec![KeyReport {
+            info: k1.public_key().info(),
+            introduced_seq: 1,
+            retired_seq: None,
+            entries_signed: 3
+        }]
     );
     for batch in [1, 4, 7, 1000] {
-        assert_eq!(verify_in_batches(&chain, VerifyOptions::default(), batch), report, "batch {batch}");
+        assert_eq!(
+            verify_in_batches(&chain, VerifyOptions::default(), batch),
+            report,
+            "batch {batch}"
+        );
     }
 }
 
@@ -154,8 +193,15 @@ fn a_bad_rotation_signature_does_not_introduce_the_new_key() {
     assert_invalid(&report, 6, Reason::BadSignature, 5);
     assert_eq!(report.keys.len(), 1);
     assert_eq!(report.keys[0].info.key_id, k1.key_id());
-    assert_eq!((report.keys[0].retired_seq, report.keys[0].entries_signed), (None, 5));
+    assert_eq!(
+        (report.keys[0].retired_seq, report.keys[0].entries_signed),
+        (None, 5)
+    );
     for batch in [1, 6, 1000] {
-        assert_eq!(verify_in_batches(&chain, strict(), batch), report, "batch {batch}");
+        assert_eq!(
+            verify_in_batches(&chain, strict(), batch),
+            report,
+            "batch {batch}"
+        );
     }
 }

@@ -14,7 +14,11 @@ use crate::common::*;
 fn config() -> Config {
     // Each case seals and verifies up to 60 entries several times; keep the run short on small machines.
     // Failures are not persisted to a regressions file: proptest prints the minimal input instead.
-    Config { cases: 32, failure_persistence: None, ..Config::default() }
+    Config {
+        cases: 32,
+        failure_persistence: None,
+        ..Config::default()
+    }
 }
 
 fn leaf() -> impl Strategy<Value = Value> {
@@ -35,14 +39,20 @@ fn object(inner: impl Strategy<Value = Value>) -> impl Strategy<Value = Value> {
 
 fn payload() -> impl Strategy<Value = Value> {
     let value = leaf().prop_recursive(3, 24, 4, |inner| {
-        prop_oneof![prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array), object(inner)]
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            object(inner)
+        ]
     });
     object(value)
 }
 
 /// `(payload, action_id)` of each note after the genesis entry.
 fn notes_strategy(max: usize) -> impl Strategy<Value = Vec<(Value, Option<String>)>> {
-    prop::collection::vec((payload(), proptest::option::of("[A-Za-z0-9_.:-]{1,20}")), 0..max)
+    prop::collection::vec(
+        (payload(), proptest::option::of("[A-Za-z0-9_.:-]{1,20}")),
+        0..max,
+    )
 }
 
 fn build(notes: Vec<(Value, Option<String>)>) -> Vec<Entry> {
@@ -58,7 +68,11 @@ fn build(notes: Vec<(Value, Option<String>)>) -> Vec<Entry> {
         })
         .collect();
     let mut chain = Vec::new();
-    extend(&mut chain, vec![NewEvent::genesis(&key.public_key(), ACTOR)], &key);
+    extend(
+        &mut chain,
+        vec![NewEvent::genesis(&key.public_key(), ACTOR)],
+        &key,
+    );
     extend(&mut chain, events, &key);
     chain
 }
@@ -83,7 +97,9 @@ fn field_of(entry: &mut Entry, field: Field) -> &mut String {
     }
 }
 
-const REPLACEMENTS: [char; 14] = ['0', '7', 'a', 'f', 'A', '"', '{', '}', ' ', ':', ',', '\\', 'x', 'é'];
+const REPLACEMENTS: [char; 14] = [
+    '0', '7', 'a', 'f', 'A', '"', '{', '}', ' ', ':', ',', '\\', 'x', 'é',
+];
 
 /// Replaces the character at (char) position `at` with a different one.
 fn flip(text: &mut String, at: Index, replacement: Index) {

@@ -21,7 +21,14 @@ fn seal_links_hashes_and_signs_every_entry() {
         assert_eq!(entry.seq, seq);
         assert_eq!(entry.id, entry_id(seq));
         assert_eq!(entry.timestamp, timestamp(seq));
-        assert_eq!(entry.kind, if seq == 1 { KIND_INITIALIZED } else { KIND_NOTE });
+        assert_eq!(
+            entry.kind,
+            if seq == 1 {
+                KIND_INITIALIZED
+            } else {
+                KIND_NOTE
+            }
+        );
         assert_eq!(entry.action_id, (seq > 1).then(|| format!("act_{seq}")));
         assert_eq!(entry.key_id, key.key_id());
         assert_eq!(entry.prev_chain_hash, prev.to_string());
@@ -30,10 +37,16 @@ fn seal_links_hashes_and_signs_every_entry() {
         let chain_digest = chain_hash(seq, &prev, &event);
         assert_eq!(entry.chain_hash, chain_digest.to_string());
         let signature = signature_from_hex(&entry.signature).expect("128 hex digits");
-        assert!(public.verify(&chain_digest, &signature), "seq {seq} signature");
+        assert!(
+            public.verify(&chain_digest, &signature),
+            "seq {seq} signature"
+        );
         prev = chain_digest;
     }
-    assert_eq!(chain[0].prev_chain_hash, format!("sha256:{}", "0".repeat(64)));
+    assert_eq!(
+        chain[0].prev_chain_hash,
+        format!("sha256:{}", "0".repeat(64))
+    );
     assert_eq!(
         chain[0].payload,
         format!(
@@ -42,7 +55,10 @@ fn seal_links_hashes_and_signs_every_entry() {
             public.hex()
         )
     );
-    assert_eq!(chain[1].payload, r#"{"amount":12345,"nested":{"list":[1,"two",null],"ok":true},"text":"note 2"}"#);
+    assert_eq!(
+        chain[1].payload,
+        r#"{"amount":12345,"nested":{"list":[1,"two",null],"ok":true},"text":"note 2"}"#
+    );
 }
 
 #[test]
@@ -55,7 +71,12 @@ fn a_sealed_chain_verifies_and_reports_its_head_and_key() {
     assert_eq!(report.head.as_ref().map(|h| h.seq), Some(12));
     assert_eq!(
         report.keys,
-        vec![KeyReport { info: key.public_key().info(), introduced_seq: 1, retired_seq: None, entries_signed: 12 }]
+        vec![KeyReport {
+            info: key.public_key().info(),
+            introduced_seq: 1,
+            retired_seq: None,
+            entries_signed: 12
+        }]
     );
     assert_eq!(verify_in_batches(&chain, strict(), 5), report);
 }
@@ -91,7 +112,13 @@ fn an_empty_ledger_is_valid_and_has_no_head() {
     let report = verify(&[]);
     assert_eq!(
         report,
-        VerifyReport { valid: true, entries_checked: 0, head: None, first_invalid: None, keys: vec![] }
+        VerifyReport {
+            valid: true,
+            entries_checked: 0,
+            head: None,
+            first_invalid: None,
+            keys: vec![]
+        }
     );
 }
 
@@ -101,7 +128,11 @@ fn sealing_in_steps_or_in_parallel_gives_the_same_entries() {
     // 40 at once takes the parallel signing path; one at a time the sequential one.
     let at_once = chain_of(&key, 39);
     let mut one_by_one = Vec::new();
-    extend(&mut one_by_one, vec![NewEvent::genesis(&key.public_key(), ACTOR)], &key);
+    extend(
+        &mut one_by_one,
+        vec![NewEvent::genesis(&key.public_key(), ACTOR)],
+        &key,
+    );
     for seq in 2..=40 {
         extend(&mut one_by_one, vec![note(seq)], &key);
     }
@@ -114,7 +145,13 @@ fn seal_continues_from_the_given_head() {
     let key = key(1);
     let chain = chain_of(&key, 4);
     let head = head(&chain);
-    assert_eq!(head, ChainHead { seq: 5, chain_hash: chain[4].chain_hash.parse().unwrap() });
+    assert_eq!(
+        head,
+        ChainHead {
+            seq: 5,
+            chain_hash: chain[4].chain_hash.parse().unwrap()
+        }
+    );
     let next = seal(&head, vec![prepare(note(6), 6)], &key);
     assert_eq!(next[0].seq, 6);
     assert_eq!(next[0].prev_chain_hash, chain[4].chain_hash);
@@ -123,9 +160,16 @@ fn seal_continues_from_the_given_head() {
 
 #[test]
 fn prepare_canonicalizes_the_payload() {
-    let event = NewEvent::new("ledger.note", ACTOR, json!({"b": [true, {"z": 1, "y": -2}], "a": "é\n"}));
+    let event = NewEvent::new(
+        "ledger.note",
+        ACTOR,
+        json!({"b": [true, {"z": 1, "y": -2}], "a": "é\n"}),
+    );
     let prepared = prepare(event, 2);
-    assert_eq!(prepared.payload, "{\"a\":\"é\\n\",\"b\":[true,{\"y\":-2,\"z\":1}]}");
+    assert_eq!(
+        prepared.payload,
+        "{\"a\":\"é\\n\",\"b\":[true,{\"y\":-2,\"z\":1}]}"
+    );
     let canonical_event = format!(
         r#"{{"action_id":null,"actor":"{ACTOR}","id":"{}","kind":"ledger.note","payload":{},"timestamp":"{}"}}"#,
         entry_id(2),
@@ -141,11 +185,23 @@ fn ledger_json_refuses_duplicates_and_unsafe_numbers() {
         json::parse(r#"{"a":1,"b":{"c":1,"c":2}}"#, Numbers::SafeIntegers),
         Err(JsonError::DuplicateKey { key: "c".into() })
     );
-    for (text, number) in [("[9007199254740992]", "9007199254740992"), ("[1.5]", "1.5"), ("[-9007199254740992]", "-9007199254740992")] {
-        assert_eq!(json::parse(text, Numbers::SafeIntegers), Err(JsonError::UnsafeNumber { number: number.into() }));
+    for (text, number) in [
+        ("[9007199254740992]", "9007199254740992"),
+        ("[1.5]", "1.5"),
+        ("[-9007199254740992]", "-9007199254740992"),
+    ] {
+        assert_eq!(
+            json::parse(text, Numbers::SafeIntegers),
+            Err(JsonError::UnsafeNumber {
+                number: number.into()
+            })
+        );
     }
     assert_eq!(
-        json::canonicalize_text(r#"{ "b" : 9007199254740991, "a" : -9007199254740991 }"#, Numbers::SafeIntegers),
+        json::canonicalize_text(
+            r#"{ "b" : 9007199254740991, "a" : -9007199254740991 }"#,
+            Numbers::SafeIntegers
+        ),
         Ok(r#"{"a":-9007199254740991,"b":9007199254740991}"#.to_string())
     );
 }

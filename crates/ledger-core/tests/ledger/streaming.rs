@@ -8,7 +8,11 @@ use crate::common::*;
 fn long_chain() -> Vec<Entry> {
     let (k1, k2) = (key(1), key(2));
     let mut chain = chain_of(&k1, 16);
-    extend(&mut chain, vec![NewEvent::key_rotation(k1.key_id(), &k2.public_key(), ACTOR)], &k1);
+    extend(
+        &mut chain,
+        vec![NewEvent::key_rotation(k1.key_id(), &k2.public_key(), ACTOR)],
+        &k1,
+    );
     extend(&mut chain, notes(19, 40), &k2);
     chain
 }
@@ -18,9 +22,20 @@ fn batches_of_1_7_and_1000_give_identical_reports() {
     let chain = long_chain();
     let whole = verify(&chain);
     assert_valid(&whole, &chain);
-    assert_eq!(whole.keys.iter().map(|k| k.entries_signed).collect::<Vec<_>>(), vec![18, 22]);
+    assert_eq!(
+        whole
+            .keys
+            .iter()
+            .map(|k| k.entries_signed)
+            .collect::<Vec<_>>(),
+        vec![18, 22]
+    );
     for batch in [1, 7, 1000] {
-        assert_eq!(verify_in_batches(&chain, VerifyOptions::default(), batch), whole, "batch {batch}");
+        assert_eq!(
+            verify_in_batches(&chain, VerifyOptions::default(), batch),
+            whole,
+            "batch {batch}"
+        );
     }
 }
 
@@ -37,12 +52,26 @@ fn a_bad_entry_in_a_later_batch_is_found_there() {
         })
         .collect();
     // Seq 20 is in the third batch (seqs 15..=21).
-    assert_eq!(results, vec![(true, 7), (true, 14), (false, 19), (false, 19), (false, 19), (false, 19)]);
+    assert_eq!(
+        results,
+        vec![
+            (true, 7),
+            (true, 14),
+            (false, 19),
+            (false, 19),
+            (false, 19),
+            (false, 19)
+        ]
+    );
     let report = verifier.finish();
     assert_invalid(&report, 20, Reason::PayloadChanged, 19);
     for batch in [1, 7, 1000] {
         for options in [VerifyOptions::default(), strict()] {
-            assert_eq!(verify_in_batches(&chain, options, batch), report, "batch {batch}");
+            assert_eq!(
+                verify_in_batches(&chain, options, batch),
+                report,
+                "batch {batch}"
+            );
         }
     }
 }
@@ -64,7 +93,11 @@ fn in_one_batch_an_earlier_signature_failure_wins_over_a_later_ordered_failure()
     assert_invalid(&reference, 3, Reason::BadSignature, 2);
     for batch in [1, 7, 1000] {
         for options in [VerifyOptions::default(), strict()] {
-            assert_eq!(verify_in_batches(&chain, options, batch), reference, "batch {batch}");
+            assert_eq!(
+                verify_in_batches(&chain, options, batch),
+                reference,
+                "batch {batch}"
+            );
         }
     }
 }
@@ -76,7 +109,11 @@ fn in_one_batch_an_earlier_ordered_failure_wins_over_a_later_signature_failure()
     assert_invalid(&reference, 3, Reason::PayloadChanged, 2);
     for batch in [1, 7, 1000] {
         for options in [VerifyOptions::default(), strict()] {
-            assert_eq!(verify_in_batches(&chain, options, batch), reference, "batch {batch}");
+            assert_eq!(
+                verify_in_batches(&chain, options, batch),
+                reference,
+                "batch {batch}"
+            );
         }
     }
 }
@@ -92,7 +129,11 @@ fn the_first_of_many_bad_signatures_is_named_across_signature_chunks() {
     assert_invalid(&reference, 71, Reason::BadSignature, 70);
     assert_eq!(reference.keys[0].entries_signed, 70);
     for batch in [1, 7, 64, 65, 1000] {
-        assert_eq!(verify_in_batches(&chain, VerifyOptions::default(), batch), reference, "batch {batch}");
+        assert_eq!(
+            verify_in_batches(&chain, VerifyOptions::default(), batch),
+            reference,
+            "batch {batch}"
+        );
     }
     assert_eq!(verify_in_batches(&chain, strict(), 7), reference, "strict");
 }
@@ -110,5 +151,8 @@ fn an_entry_that_cannot_be_read_is_reported_at_the_next_seq() {
     let report = verifier.finish();
     assert_invalid(&report, 11, Reason::Malformed, 10);
     let invalid = report.first_invalid.unwrap();
-    assert_eq!((invalid.entry_id, invalid.message.as_str()), (None, "line 12: not JSON"));
+    assert_eq!(
+        (invalid.entry_id, invalid.message.as_str()),
+        (None, "line 12: not JSON")
+    );
 }

@@ -105,7 +105,8 @@ fn entries() -> Vec<Entry> {
     let prepared = events(&key)
         .into_iter()
         .map(|(event, id, timestamp)| {
-            PreparedEvent::prepare_with_id(event, id.to_string(), timestamp.to_string()).expect("valid vector input")
+            PreparedEvent::prepare_with_id(event, id.to_string(), timestamp.to_string())
+                .expect("valid vector input")
         })
         .collect();
     seal(&ChainHead::EMPTY, prepared, &key)
@@ -149,7 +150,8 @@ fn vectors_path() -> PathBuf {
 }
 
 fn read_vectors() -> Value {
-    let text = std::fs::read_to_string(vectors_path()).expect("tests/data/vectors.json (UPDATE_VECTORS=1 writes it)");
+    let text = std::fs::read_to_string(vectors_path())
+        .expect("tests/data/vectors.json (UPDATE_VECTORS=1 writes it)");
     serde_json::from_str(&text).unwrap()
 }
 
@@ -159,8 +161,12 @@ fn vectors_file_matches_the_crate() {
     if std::env::var("UPDATE_VECTORS").as_deref() == Ok("1") {
         std::fs::write(vectors_path(), &generated).unwrap();
     }
-    let on_disk = std::fs::read_to_string(vectors_path()).expect("tests/data/vectors.json (UPDATE_VECTORS=1 writes it)");
-    assert_eq!(on_disk, generated, "the crate no longer produces tests/data/vectors.json");
+    let on_disk = std::fs::read_to_string(vectors_path())
+        .expect("tests/data/vectors.json (UPDATE_VECTORS=1 writes it)");
+    assert_eq!(
+        on_disk, generated,
+        "the crate no longer produces tests/data/vectors.json"
+    );
 }
 
 #[test]
@@ -193,8 +199,10 @@ fn jcs(value: &Value) -> String {
         Value::Object(map) => {
             let mut members: Vec<(&String, &Value)> = map.iter().collect();
             members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-            let members: Vec<String> =
-                members.into_iter().map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), jcs(v))).collect();
+            let members: Vec<String> = members
+                .into_iter()
+                .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), jcs(v)))
+                .collect();
             format!("{{{}}}", members.join(","))
         }
     }
@@ -217,7 +225,10 @@ fn digest_bytes(text: &str) -> [u8; 32] {
 #[test]
 fn vectors_recomputed_independently() {
     let vectors = read_vectors();
-    let seed: [u8; 32] = hex::decode(vectors["seed"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let seed: [u8; 32] = hex::decode(vectors["seed"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
     assert_eq!(seed, SEED);
     let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
     let public = signing.verifying_key();
@@ -245,7 +256,11 @@ fn vectors_recomputed_independently() {
         assert_eq!(entry["event_hash"], text("event_hash"));
 
         // The chain hash.
-        assert_eq!(digest_bytes(entry["prev_chain_hash"].as_str().unwrap()), prev, "seq {seq} prev");
+        assert_eq!(
+            digest_bytes(entry["prev_chain_hash"].as_str().unwrap()),
+            prev,
+            "seq {seq} prev"
+        );
         let mut chain_input = b"docketops-ledger/v1/chain\0".to_vec();
         chain_input.extend_from_slice(&seq.to_be_bytes());
         chain_input.extend_from_slice(&prev);
@@ -266,7 +281,9 @@ fn vectors_recomputed_independently() {
         let signature = signing.sign(&message);
         assert_eq!(hex::encode(signature.to_bytes()), text("signature"));
         assert_eq!(entry["signature"], text("signature"));
-        public.verify_strict(&message, &signature).expect("the vector signature verifies");
+        public
+            .verify_strict(&message, &signature)
+            .expect("the vector signature verifies");
 
         // The genesis entry introduces the key.
         if seq == 1 {
@@ -291,19 +308,37 @@ fn the_format_document_carries_the_current_vectors() {
         vectors["key_id"].as_str().unwrap().to_string(),
     ];
     let raw: Value = serde_json::from_str(&generate()).unwrap();
-    for (vector, raw) in vectors["entries"].as_array().unwrap().iter().zip(raw["entries"].as_array().unwrap()) {
-        for name in ["canonical_event", "event_hash", "chain_hash_input", "chain_hash", "signature_message", "signature"] {
+    for (vector, raw) in vectors["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(raw["entries"].as_array().unwrap())
+    {
+        for name in [
+            "canonical_event",
+            "event_hash",
+            "chain_hash_input",
+            "chain_hash",
+            "signature_message",
+            "signature",
+        ] {
             expected.push(vector[name].as_str().unwrap().to_string());
         }
         assert_eq!(vector["entry"], raw["entry"]);
     }
     // The entry lines exactly as in the file.
     let file = std::fs::read_to_string(vectors_path()).unwrap();
-    for line in file.lines().filter_map(|l| l.trim_start().strip_prefix("\"entry\": ")) {
+    for line in file
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("\"entry\": "))
+    {
         expected.push(line.trim_end_matches(',').to_string());
     }
     assert_eq!(expected.len(), 3 + 4 * 7);
     for value in expected {
-        assert!(doc.contains(&value), "docs/ledger-format.md lacks the current vector value {value}");
+        assert!(
+            doc.contains(&value),
+            "docs/ledger-format.md lacks the current vector value {value}"
+        );
     }
 }
