@@ -74,36 +74,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 
     let raw = tokio::task::spawn_blocking(raw_ed25519).await?;
     println!("Physical limit (raw ed25519-dalek, no ledger):");
-    println!(
-        "  sign, 1 core                 {:>10.0} /s",
-        raw.sign_one_core
-    );
-    println!(
-        "  sign, all cores              {:>10.0} /s",
-        raw.sign_all_cores
-    );
-    println!(
-        "  verify (strict), all cores   {:>10.0} /s",
-        raw.verify_all_cores
-    );
-    println!(
-        "  batch verify (64), all cores {:>10.0} /s",
-        raw.batch_verify_all_cores
-    );
+    println!("  sign, 1 core                 {:>10.0} /s", raw.sign_one_core);
+    println!("  sign, all cores              {:>10.0} /s", raw.sign_all_cores);
+    println!("  verify (strict), all cores   {:>10.0} /s", raw.verify_all_cores);
+    println!("  batch verify (64), all cores {:>10.0} /s", raw.batch_verify_all_cores);
     println!();
 
-    println!(
-        "Durable appends (group commit; each append acknowledged after its transaction commits):"
-    );
+    println!("Durable appends (group commit; each append acknowledged after its transaction commits):");
     let mut verify_targets = Vec::new();
     let sqlite_urls: Vec<String> = ["1", "64"]
         .iter()
-        .map(|w| {
-            format!(
-                "sqlite://{}",
-                scratch.path().join(format!("bench-{w}.db")).display()
-            )
-        })
+        .map(|w| format!("sqlite://{}", scratch.path().join(format!("bench-{w}.db")).display()))
         .collect();
     for (writers, url) in [1u64, 64].into_iter().zip(&sqlite_urls) {
         let rate = append_rate(url, writers, appends_for(args.appends, writers)).await?;
@@ -157,10 +138,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             let started = Instant::now();
             let report = verify_bundle(&path, VerifyOptions::default(), true)?;
             let elapsed = started.elapsed();
-            anyhow::ensure!(
-                report.valid && report.entries_checked == size,
-                "bundle did not verify"
-            );
+            anyhow::ensure!(report.valid && report.entries_checked == size, "bundle did not verify");
             let _ = std::fs::remove_file(&path);
             Ok((size as f64 / elapsed.as_secs_f64(), baseline, peak_rss()))
         })
@@ -178,11 +156,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn appends_for(total: u64, writers: u64) -> u64 {
-    if writers == 1 {
-        (total / 10).max(100)
-    } else {
-        total
-    }
+    if writers == 1 { (total / 10).max(100) } else { total }
 }
 
 fn print_rate(backend: &str, writers: u64, rate: f64, sign_limit: f64) {
@@ -197,11 +171,7 @@ fn print_rate(backend: &str, writers: u64, rate: f64, sign_limit: f64) {
 async fn append_rate(url: &str, writers: u64, total: u64) -> anyhow::Result<f64> {
     let store = Store::connect(url).await?;
     store.migrate().await?;
-    let ledger = Ledger::start(
-        store.clone(),
-        LedgerSigningKey::generate(),
-        AppendConfig::default(),
-    );
+    let ledger = Ledger::start(store.clone(), LedgerSigningKey::generate(), AppendConfig::default());
     ledger.initialize().await?;
     let remaining = Arc::new(AtomicU64::new(total));
     let started = Instant::now();
@@ -209,8 +179,7 @@ async fn append_rate(url: &str, writers: u64, total: u64) -> anyhow::Result<f64>
     for _ in 0..writers {
         let (ledger, remaining) = (ledger.clone(), Arc::clone(&remaining));
         tasks.spawn(async move {
-            while let Ok(previous) =
-                remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            while let Ok(previous) = remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             {
                 ledger.append(sample_event(previous)).await?;
             }
@@ -222,11 +191,7 @@ async fn append_rate(url: &str, writers: u64, total: u64) -> anyhow::Result<f64>
     }
     let elapsed = started.elapsed();
     let head = store.head().await?.map_or(0, |h| h.seq);
-    anyhow::ensure!(
-        head == total + 1,
-        "expected {} entries, found {head}",
-        total + 1
-    );
+    anyhow::ensure!(head == total + 1, "expected {} entries, found {head}", total + 1);
     store.close().await;
     Ok(total as f64 / elapsed.as_secs_f64())
 }
@@ -315,8 +280,7 @@ fn write_bundle_file(path: &Path, size: u64) -> anyhow::Result<()> {
             out.write_all(bundle::entry_line(entry).as_bytes())?;
             out.write_all(b"\n")?;
         }
-        head = ledger_core::chain::head_of(entries.last().expect("non-empty"))
-            .expect("sealed entries parse");
+        head = ledger_core::chain::head_of(entries.last().expect("non-empty")).expect("sealed entries parse");
         next += count;
     }
     out.flush()?;

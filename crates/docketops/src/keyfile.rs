@@ -38,14 +38,10 @@ pub fn source(database: &DatabaseArgs, key: &SigningKeyArgs) -> KeySource {
 
 /// Loads the signing key, generating it if the file does not exist yet, after finishing or discarding
 /// an interrupted rotation.
-pub async fn load_or_generate(
-    source: &KeySource,
-    store: &Store,
-) -> anyhow::Result<LedgerSigningKey> {
+pub async fn load_or_generate(source: &KeySource, store: &Store) -> anyhow::Result<LedgerSigningKey> {
     match source {
         KeySource::Env => {
-            let pem = std::env::var("DOCKETOPS_SIGNING_KEY")
-                .context("DOCKETOPS_SIGNING_KEY is not valid UTF-8")?;
+            let pem = std::env::var("DOCKETOPS_SIGNING_KEY").context("DOCKETOPS_SIGNING_KEY is not valid UTF-8")?;
             Ok(LedgerSigningKey::from_pkcs8_pem(&pem).context("DOCKETOPS_SIGNING_KEY")?)
         }
         KeySource::File(path) => {
@@ -65,10 +61,8 @@ pub async fn load_or_generate(
 }
 
 pub fn read(path: &Path) -> anyhow::Result<LedgerSigningKey> {
-    let pem = fs::read_to_string(path)
-        .with_context(|| format!("cannot read the signing key {}", path.display()))?;
-    LedgerSigningKey::from_pkcs8_pem(&pem)
-        .with_context(|| format!("signing key {}", path.display()))
+    let pem = fs::read_to_string(path).with_context(|| format!("cannot read the signing key {}", path.display()))?;
+    LedgerSigningKey::from_pkcs8_pem(&pem).with_context(|| format!("signing key {}", path.display()))
 }
 
 /// Writes `key` to a new file readable by the owner only, synced to disk. Refuses to overwrite.
@@ -97,11 +91,9 @@ pub fn complete_rotation(path: &Path, old_key_id: &str) -> anyhow::Result<PathBu
     create_private_dir(&retired_dir)?;
     let retired = retired_dir.join(format!("{}.pem", old_key_id.replace(':', "-")));
     if path.exists() {
-        fs::rename(path, &retired)
-            .with_context(|| format!("cannot move the old key to {}", retired.display()))?;
+        fs::rename(path, &retired).with_context(|| format!("cannot move the old key to {}", retired.display()))?;
     }
-    fs::rename(next_path(path), path)
-        .with_context(|| format!("cannot install the new key at {}", path.display()))?;
+    fs::rename(next_path(path), path).with_context(|| format!("cannot install the new key at {}", path.display()))?;
     Ok(retired)
 }
 

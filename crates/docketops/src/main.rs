@@ -18,12 +18,7 @@ use crate::settings::{DatabaseArgs, LogArgs};
 /// Start with `docketops serve` (SQLite and a signing key are created under ./docketops-data), then
 /// check the ledger at any time with `docketops verify`.
 #[derive(Debug, Parser)]
-#[command(
-    name = "docketops",
-    version,
-    propagate_version = true,
-    max_term_width = 110
-)]
+#[command(name = "docketops", version, propagate_version = true, max_term_width = 110)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,10 +66,7 @@ const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

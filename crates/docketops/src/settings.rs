@@ -18,12 +18,7 @@ pub struct DatabaseArgs {
     pub data_dir: PathBuf,
     /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: the SQLite file
     /// ledger.db in the data directory].
-    #[arg(
-        long,
-        env = "DOCKETOPS_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "DOCKETOPS_DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
 }
 

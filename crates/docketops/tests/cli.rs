@@ -34,11 +34,7 @@ impl TestApp {
                 None,
             ),
             _ => {
-                let name = format!(
-                    "dkt_cli_{}_{}",
-                    &test[..test.len().min(36)],
-                    std::process::id()
-                );
+                let name = format!("dkt_cli_{}_{}", &test[..test.len().min(36)], std::process::id());
                 let url = storage::create_postgres_database(&admin_url(), &name)
                     .await
                     .expect("PostgreSQL must be running for these tests (see README)");
@@ -87,11 +83,7 @@ impl TestApp {
             "--concurrency",
             "8",
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
     async fn store(&self) -> Store {
@@ -100,9 +92,7 @@ impl TestApp {
 
     async fn finish(self) {
         if let Some(name) = &self.pg_name {
-            storage::drop_postgres_database(&admin_url(), name)
-                .await
-                .unwrap();
+            storage::drop_postgres_database(&admin_url(), name).await.unwrap();
         }
     }
 }
@@ -115,22 +105,13 @@ fn verify_json(app: &TestApp, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["verify", "--json"];
     args.extend_from_slice(extra);
     let out = app.run(&args);
-    let report = serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {} {}",
-            stdout(&out),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let report = serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("{e}: {} {}", stdout(&out), String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap(), report)
 }
 
 fn reason_name(reason: Reason) -> String {
-    serde_json::to_value(reason)
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_string()
+    serde_json::to_value(reason).unwrap().as_str().unwrap().to_string()
 }
 
 /// A running `docketops serve` on a free port.
@@ -165,20 +146,13 @@ impl Server {
             assert!(Instant::now() < deadline, "server did not start");
             let line = lines.next().expect("server exited").unwrap();
             if let Some(i) = line.find("listening on http") {
-                let address = line[i + "listening on ".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap();
+                let address = line[i + "listening on ".len()..].split_whitespace().next().unwrap();
                 break address.to_string();
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server {
-            child,
-            base,
-            admin_key,
-        }
+        Server { child, base, admin_key }
     }
 
     async fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
@@ -252,13 +226,9 @@ async fn cli_and_api_verify_report_each_tampering(app: &TestApp) {
     // first repairs the previous damage.
     let changed = entry7.payload.replace("\"replicas\":3", "\"replicas\":30");
     assert_ne!(changed, entry7.payload);
-    tamper::set_column(&store, 7, "payload", &changed)
-        .await
-        .unwrap();
+    tamper::set_column(&store, 7, "payload", &changed).await.unwrap();
     expect_invalid(app, &server, 7, Reason::PayloadChanged).await;
-    tamper::set_column(&store, 7, "payload", &entry7.payload)
-        .await
-        .unwrap();
+    tamper::set_column(&store, 7, "payload", &entry7.payload).await.unwrap();
 
     tamper::set_column(&store, 6, "signature", &entry7.signature)
         .await
@@ -283,11 +253,7 @@ async fn expect_invalid(app: &TestApp, server: &Server, seq: u64, reason: Reason
     let (code, report) = verify_json(app, &[]);
     assert_eq!(code, 1, "{report}");
     assert_eq!(report["first_invalid"]["seq"], seq, "{report}");
-    assert_eq!(
-        report["first_invalid"]["reason"],
-        reason_name(reason),
-        "{report}"
-    );
+    assert_eq!(report["first_invalid"]["reason"], reason_name(reason), "{report}");
     assert_eq!(report["entries_checked"], seq - 1);
     let (status, api) = server.admin_get("/api/v1/ledger/verify").await;
     assert_eq!(status, 200);
@@ -307,11 +273,7 @@ async fn export_verifies_offline_with_only_the_binary(app: &TestApp) {
     app.append(300);
     let bundle = app.dir.path().join("bundle.jsonl");
     let out = app.run(&["export", "--out", bundle.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Offline: an empty environment, a directory with nothing but the bundle.
     let offline = tempfile::tempdir().unwrap();
     let copy = offline.path().join("bundle.jsonl");
@@ -341,10 +303,7 @@ async fn export_verifies_offline_with_only_the_binary(app: &TestApp) {
     );
 
     // Pinning the genesis key: the right key passes, another fails.
-    let genesis_key = report["keys"][0]["public_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let genesis_key = report["keys"][0]["public_key"].as_str().unwrap().to_string();
     assert_eq!(run_offline(&copy, &["--trusted-key", &genesis_key]).0, 0);
     let other = ledger_core::LedgerSigningKey::generate().public_key().hex();
     let (code, report, _) = run_offline(&copy, &["--trusted-key", &other]);
@@ -357,10 +316,7 @@ async fn export_verifies_offline_with_only_the_binary(app: &TestApp) {
     let text = std::fs::read_to_string(&copy).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let edited = text.replacen("\"replicas\":3", "\"replicas\":4", 1);
-    let first_changed = edited
-        .lines()
-        .position(|l| l.contains("\"replicas\":4"))
-        .unwrap() as u64;
+    let first_changed = edited.lines().position(|l| l.contains("\"replicas\":4")).unwrap() as u64;
     std::fs::write(&copy, &edited).unwrap();
     let (code, report, _) = run_offline(&copy, &[]);
     assert_eq!(code, 1);
@@ -388,10 +344,7 @@ async fn export_verifies_offline_with_only_the_binary(app: &TestApp) {
     assert_eq!(code, 2, "{stderr}");
     std::fs::write(&copy, "hello\n").unwrap();
     assert_eq!(run_offline(&copy, &[]).0, 2);
-    let out = Command::new(BIN)
-        .args(["verify", "--no-such-flag"])
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["verify", "--no-such-flag"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -408,17 +361,10 @@ async fn api_refuses_bad_requests(app: &TestApp) {
         assert_eq!(status, 401, "{key:?}");
         assert_eq!(body["error"]["code"], "unauthorized");
     }
-    let stranger = stdout(&app.run(&["api-key", "generate"]))
-        .trim()
-        .to_string();
-    assert_eq!(
-        server.get("/api/v1/ledger/verify", Some(&stranger)).await.0,
-        401
-    );
+    let stranger = stdout(&app.run(&["api-key", "generate"])).trim().to_string();
+    assert_eq!(server.get("/api/v1/ledger/verify", Some(&stranger)).await.0, 401);
 
-    let (status, page) = server
-        .admin_get("/api/v1/ledger/entries?after_seq=2&limit=2")
-        .await;
+    let (status, page) = server.admin_get("/api/v1/ledger/entries?after_seq=2&limit=2").await;
     assert_eq!(status, 200);
     let seqs: Vec<u64> = page["entries"]
         .as_array()
@@ -429,9 +375,7 @@ async fn api_refuses_bad_requests(app: &TestApp) {
     assert_eq!(seqs, [3, 4]);
     assert_eq!(page["next_after_seq"], 4);
     let id = page["entries"][0]["id"].as_str().unwrap();
-    let (status, entry) = server
-        .admin_get(&format!("/api/v1/ledger/entries/{id}"))
-        .await;
+    let (status, entry) = server.admin_get(&format!("/api/v1/ledger/entries/{id}")).await;
     assert_eq!((status, &entry["seq"]), (200, &Value::from(3)));
 
     for bad in [
@@ -447,17 +391,8 @@ async fn api_refuses_bad_requests(app: &TestApp) {
     let (status, body) = server
         .admin_get("/api/v1/ledger/entries/evt_00000000000000000000000000000000")
         .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("not_found"))
-    );
-    assert_eq!(
-        server
-            .admin_get("/api/v1/ledger/entries/'%20OR%201=1")
-            .await
-            .0,
-        400
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(server.admin_get("/api/v1/ledger/entries/'%20OR%201=1").await.0, 400);
     assert_eq!(server.admin_get("/api/v1/nothing").await.0, 404);
     let (status, keys) = server.admin_get("/api/v1/ledger/keys").await;
     assert_eq!(status, 200);
@@ -523,16 +458,10 @@ async fn killed_writer_loses_nothing_acknowledged(app: &TestApp) {
     assert_eq!(code, 0, "{report}");
     let head = report["head"]["seq"].as_u64().unwrap();
     let max_acked = *acked.iter().max().unwrap();
-    assert!(
-        head >= max_acked,
-        "acknowledged seq {max_acked} lost; head is {head}"
-    );
+    assert!(head >= max_acked, "acknowledged seq {max_acked} lost; head is {head}");
     let store = app.store().await;
     for seq in acked.iter().step_by(97) {
-        assert_eq!(
-            store.entries_after(*seq as i64 - 1, 1).await.unwrap()[0].seq,
-            *seq
-        );
+        assert_eq!(store.entries_after(*seq as i64 - 1, 1).await.unwrap()[0].seq, *seq);
     }
     assert_eq!(store.entry_count().await.unwrap(), head);
     // The ledger takes appends again after the crash.
@@ -567,11 +496,7 @@ async fn two_processes_share_one_postgres_chain() {
     let (a, b) = (spawn(), spawn());
     for child in [a, b] {
         let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let (code, report) = verify_json(&app, &[]);
     assert_eq!(code, 0, "{report}");
@@ -613,15 +538,10 @@ fn canonicalize_prints_rfc8785_and_hashes() {
 fn help_teaches_the_commands() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = stdout(&out);
-    for command in [
-        "serve", "verify", "export", "ledger", "keys", "migrate", "bench",
-    ] {
+    for command in ["serve", "verify", "export", "ledger", "keys", "migrate", "bench"] {
         assert!(help.contains(command), "{command} missing from --help");
     }
-    let out = Command::new(BIN)
-        .args(["verify", "--help"])
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["verify", "--help"]).output().unwrap();
     assert!(stdout(&out).contains("Exit status: 0"));
 }
 
@@ -631,8 +551,23 @@ async fn serves_https_when_given_a_certificate() {
     let app = TestApp::new("sqlite", "tls").await;
     let (cert, key) = (app.dir.path().join("cert.pem"), app.dir.path().join("key.pem"));
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-addext", "basicConstraints=critical,CA:FALSE"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -641,11 +576,19 @@ async fn serves_https_when_given_a_certificate() {
         .status()
         .expect("openssl is needed to make a test certificate");
     assert!(status.success());
-    let server = Server::start_with(&app, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let server = Server::start_with(
+        &app,
+        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+    );
     assert!(server.base.starts_with("https://"), "{}", server.base);
     let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
     let client = reqwest::Client::builder().add_root_certificate(root).build().unwrap();
-    let response = client.get(format!("{}/api/v1/ledger/verify", server.base)).bearer_auth(&server.admin_key).send().await.unwrap();
+    let response = client
+        .get(format!("{}/api/v1/ledger/verify", server.base))
+        .bearer_auth(&server.admin_key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let report: Value = response.json().await.unwrap();
     assert_eq!(report["valid"], true);

@@ -43,10 +43,7 @@ pub fn generate(kind: KeyKind) -> String {
     let mut random = [0u8; RANDOM_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut random);
     let body = format!("dkt_{}_{}", kind.as_str(), base62(&random, RANDOM_CHARS));
-    let checksum = base62(
-        &crc32fast::hash(body.as_bytes()).to_be_bytes(),
-        CHECKSUM_CHARS,
-    );
+    let checksum = base62(&crc32fast::hash(body.as_bytes()).to_be_bytes(), CHECKSUM_CHARS);
     format!("{body}{checksum}")
 }
 
@@ -59,17 +56,11 @@ pub fn parse(key: &str) -> Result<KeyKind, ApiKeyError> {
     } else {
         return Err(ApiKeyError::Prefix);
     };
-    if rest.len() != RANDOM_CHARS + CHECKSUM_CHARS
-        || !rest.bytes().all(|b| b.is_ascii_alphanumeric())
-    {
+    if rest.len() != RANDOM_CHARS + CHECKSUM_CHARS || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(ApiKeyError::Shape);
     }
     let (body, checksum) = key.split_at(key.len() - CHECKSUM_CHARS);
-    if base62(
-        &crc32fast::hash(body.as_bytes()).to_be_bytes(),
-        CHECKSUM_CHARS,
-    ) != checksum
-    {
+    if base62(&crc32fast::hash(body.as_bytes()).to_be_bytes(), CHECKSUM_CHARS) != checksum {
         return Err(ApiKeyError::Checksum);
     }
     Ok(kind)
@@ -116,10 +107,7 @@ mod tests {
             let mut typo = key.clone().into_bytes();
             let i = typo.len() - 10;
             typo[i] = if typo[i] == b'a' { b'b' } else { b'a' };
-            assert_eq!(
-                parse(&String::from_utf8(typo).unwrap()),
-                Err(ApiKeyError::Checksum)
-            );
+            assert_eq!(parse(&String::from_utf8(typo).unwrap()), Err(ApiKeyError::Checksum));
             assert_eq!(parse(&key[..key.len() - 1]), Err(ApiKeyError::Shape));
         }
         assert_eq!(parse("Bearer xyz"), Err(ApiKeyError::Prefix));

@@ -29,10 +29,7 @@ pub struct Admin;
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let State(state): State<AppState> = State(state.clone());
         let value = parts
             .headers
@@ -43,9 +40,7 @@ impl FromRequestParts<AppState> for Admin {
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be \"Bearer <API key>\"")
-            })?;
+            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be \"Bearer <API key>\""))?;
         apikey::parse(key).map_err(|e| ApiError::unauthorized(e.to_string()))?;
         if state.admin.accepts(key) {
             Ok(Admin)

@@ -65,19 +65,12 @@ pub async fn serve(
             // Name the crypto provider: when more than one is compiled in (a dependency may enable
             // ring next to aws-lc-rs), rustls will not choose one itself.
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-            let config =
-                axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
-                    .await?;
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key).await?;
             axum_server::from_tcp_rustls(listener, config)
                 .handle(handle)
                 .serve(app)
                 .await
         }
-        None => {
-            axum_server::from_tcp(listener)
-                .handle(handle)
-                .serve(app)
-                .await
-        }
+        None => axum_server::from_tcp(listener).handle(handle).serve(app).await,
     }
 }

@@ -44,9 +44,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
         .ping()
         .await
         .map_err(|e| ApiError::unavailable(format!("database not reachable: {e}")))?;
-    Ok(Json(
-        json!({"status": "ready", "database": state.store.kind()}),
-    ))
+    Ok(Json(json!({"status": "ready", "database": state.store.kind()})))
 }
 
 async fn not_found() -> ApiError {
@@ -114,12 +112,9 @@ async fn list_entries(
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
+        return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}")));
     }
-    let after = i64::try_from(query.after_seq)
-        .map_err(|_| ApiError::bad_request("after_seq is too large"))?;
+    let after = i64::try_from(query.after_seq).map_err(|_| ApiError::bad_request("after_seq is too large"))?;
     let entries = state.store.entries_after(after, limit).await?;
     let next_after_seq = (entries.len() == limit as usize)
         .then(|| entries.last().map(|e| e.seq))
@@ -130,15 +125,9 @@ async fn list_entries(
     }))
 }
 
-async fn get_entry(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Entry>, ApiError> {
+async fn get_entry(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Entry>, ApiError> {
     if !id.starts_with("evt_") || id.len() > 64 {
-        return Err(ApiError::bad_request(
-            "entry ids look like evt_<32 hex digits>",
-        ));
+        return Err(ApiError::bad_request("entry ids look like evt_<32 hex digits>"));
     }
     match state.store.entry_by_id(&id).await? {
         Some(entry) => Ok(Json(entry)),
@@ -161,9 +150,7 @@ async fn keys(_: Admin, State(state): State<AppState>) -> Result<Json<Value>, Ap
             })
         })
         .collect();
-    Ok(Json(
-        json!({"keys": keys, "signing_key_id": state.signing_key.key_id}),
-    ))
+    Ok(Json(json!({"keys": keys, "signing_key_id": state.signing_key.key_id})))
 }
 
 /// Streams the bundle as it is read from the database; nothing is buffered whole.

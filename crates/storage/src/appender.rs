@@ -14,9 +14,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ledger_core::{
-    ChainHead, Entry, EntryError, LedgerPublicKey, LedgerSigningKey, NewEvent, PreparedEvent,
-};
+use ledger_core::{ChainHead, Entry, EntryError, LedgerPublicKey, LedgerSigningKey, NewEvent, PreparedEvent};
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
@@ -183,8 +181,7 @@ impl Ledger {
             .into_iter()
             .map(|e| PreparedEvent::prepare(e, now))
             .collect::<Result<Vec<_>, _>>()?;
-        self.request(|reply| Command::Append { events, reply })
-            .await
+        self.request(|reply| Command::Append { events, reply }).await
     }
 
     /// Writes the genesis entry if the ledger is empty (otherwise checks that this key is active).
@@ -211,10 +208,7 @@ impl Ledger {
         entries.pop().ok_or(AppendError::Closed)
     }
 
-    async fn request(
-        &self,
-        command: impl FnOnce(Reply) -> Command,
-    ) -> Result<Vec<Entry>, AppendError> {
+    async fn request(&self, command: impl FnOnce(Reply) -> Command) -> Result<Vec<Entry>, AppendError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(command(reply))
@@ -286,11 +280,7 @@ impl Gathered {
         if todo.is_empty() {
             return;
         }
-        let tip = self
-            .signed
-            .last()
-            .and_then(ledger_core::chain::head_of)
-            .unwrap_or(base);
+        let tip = self.signed.last().and_then(ledger_core::chain::head_of).unwrap_or(base);
         let entries = sign(tip, todo.to_vec(), Arc::clone(key)).await;
         self.signed.extend(entries);
     }
@@ -305,21 +295,12 @@ impl Gathered {
         }
     }
 
-    fn finish(
-        self,
-    ) -> (
-        Vec<PreparedEvent>,
-        Option<Presealed>,
-        Vec<Reply>,
-        Vec<usize>,
-    ) {
+    fn finish(self) -> (Vec<PreparedEvent>, Option<Presealed>, Vec<Reply>, Vec<usize>) {
         let presealed = match self.base {
-            Some(base) if self.signed.len() == self.events.len() && !self.events.is_empty() => {
-                Some(Presealed {
-                    base,
-                    entries: self.signed,
-                })
-            }
+            Some(base) if self.signed.len() == self.events.len() && !self.events.is_empty() => Some(Presealed {
+                base,
+                entries: self.signed,
+            }),
             _ => None,
         };
         (self.events, presealed, self.replies, self.sizes)
@@ -346,10 +327,7 @@ impl Writer {
             let mut gathered = Gathered::new(expected);
             // Gather while the previous transaction commits (or, when idle, until the first request).
             loop {
-                if gathered.events.len() >= self.shared.config.max_batch
-                    || pending_rotation.is_some()
-                    || closed
-                {
+                if gathered.events.len() >= self.shared.config.max_batch || pending_rotation.is_some() || closed {
                     if in_flight.is_some() {
                         let done = finish(&mut in_flight).await;
                         gathered.previous_committed(done, &self.key).await;
@@ -394,26 +372,13 @@ impl Writer {
             let (events, presealed, replies, sizes) = gathered.finish();
             expected = presealed.as_ref().map(Presealed::tip);
             let (shared, key) = (Arc::clone(&self.shared), Arc::clone(&self.key));
-            in_flight = Some(tokio::spawn(commit(
-                shared, key, events, presealed, replies, sizes,
-            )));
+            in_flight = Some(tokio::spawn(commit(shared, key, events, presealed, replies, sizes)));
         }
         finish(&mut in_flight).await;
     }
 
-    async fn rotate(
-        &mut self,
-        next: LedgerSigningKey,
-        actor: &str,
-    ) -> Result<Vec<Entry>, AppendError> {
-        let entries = transaction(
-            &self.shared,
-            &self.key,
-            Vec::new(),
-            None,
-            Some((&next, actor)),
-        )
-        .await?;
+    async fn rotate(&mut self, next: LedgerSigningKey, actor: &str) -> Result<Vec<Entry>, AppendError> {
+        let entries = transaction(&self.shared, &self.key, Vec::new(), None, Some((&next, actor))).await?;
         tracing::info!(
             from = self.key.key_id(),
             to = next.key_id(),
@@ -441,11 +406,7 @@ async fn wait(in_flight: &mut Option<InFlight>) -> Option<ChainHead> {
 
 /// Signs on all cores, off the async workers (a handful of entries is signed in place: cheaper than
 /// the hand-off).
-async fn sign(
-    base: ChainHead,
-    events: Vec<PreparedEvent>,
-    key: Arc<LedgerSigningKey>,
-) -> Vec<Entry> {
+async fn sign(base: ChainHead, events: Vec<PreparedEvent>, key: Arc<LedgerSigningKey>) -> Vec<Entry> {
     if events.len() < 8 {
         return ledger_core::seal(&base, events, &key);
     }
@@ -497,8 +458,7 @@ async fn transaction(
         Backend::Sqlite(pool) => {
             let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
             let head = read_head!(&mut *tx);
-            let (sealed, skip, new_keys) =
-                build(shared, key, head, events, presealed, rotation).await?;
+            let (sealed, skip, new_keys) = build(shared, key, head, events, presealed, rotation).await?;
             insert_sqlite(&mut tx, &sealed).await?;
             for (seq, key) in &new_keys {
                 insert_key!(&mut *tx, *seq, key);
@@ -513,8 +473,7 @@ async fn transaction(
                 .execute(&mut *tx)
                 .await?;
             let head = read_head!(&mut *tx);
-            let (sealed, skip, new_keys) =
-                build(shared, key, head, events, presealed, rotation).await?;
+            let (sealed, skip, new_keys) = build(shared, key, head, events, presealed, rotation).await?;
             insert_postgres(&mut tx, &sealed).await?;
             for (seq, key) in &new_keys {
                 insert_key!(&mut *tx, *seq, key);
@@ -554,17 +513,15 @@ async fn build(
             ChainHead::EMPTY
         }
         Some(head) => {
-            let active =
-                ledger_core::entry::next_signing_key_id(head).map_err(AppendError::CorruptHead)?;
+            let active = ledger_core::entry::next_signing_key_id(head).map_err(AppendError::CorruptHead)?;
             if active != key.key_id() {
                 return Err(AppendError::KeyNotActive {
                     ours: key.key_id().to_string(),
                     active,
                 });
             }
-            let base = ledger_core::chain::head_of(head).ok_or_else(|| {
-                AppendError::CorruptHead(format!("seq {}: unreadable chain_hash", head.seq))
-            })?;
+            let base = ledger_core::chain::head_of(head)
+                .ok_or_else(|| AppendError::CorruptHead(format!("seq {}: unreadable chain_hash", head.seq)))?;
             if let Some(presealed) = presealed.filter(|p| p.base == base) {
                 return Ok((presealed.entries, 0, new_keys));
             }
@@ -583,10 +540,7 @@ async fn build(
     Ok((sign(base, events, Arc::clone(key)).await, skip, new_keys))
 }
 
-async fn insert_sqlite(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    entries: &[Entry],
-) -> Result<(), AppendError> {
+async fn insert_sqlite(tx: &mut sqlx::Transaction<'_, Sqlite>, entries: &[Entry]) -> Result<(), AppendError> {
     for chunk in entries.chunks(SQLITE_ROWS_PER_INSERT) {
         let mut query: QueryBuilder<'_, Sqlite> =
             QueryBuilder::new(format!("INSERT INTO ledger_entries ({ENTRY_COLUMNS}) "));
@@ -609,10 +563,7 @@ async fn insert_sqlite(
     Ok(())
 }
 
-async fn insert_postgres(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
-    entries: &[Entry],
-) -> Result<(), AppendError> {
+async fn insert_postgres(tx: &mut sqlx::Transaction<'_, Postgres>, entries: &[Entry]) -> Result<(), AppendError> {
     // One statement per batch whatever its size: columns as arrays, UNNEST back into rows.
     let column = |f: fn(&Entry) -> &String| entries.iter().map(f).cloned().collect::<Vec<String>>();
     sqlx::query(&format!(

@@ -101,7 +101,8 @@ impl From<EntryRow> for Entry {
     }
 }
 
-pub(crate) const ENTRY_COLUMNS: &str = "seq, id, timestamp, kind, actor, action_id, payload, prev_chain_hash, event_hash, chain_hash, key_id, signature";
+pub(crate) const ENTRY_COLUMNS: &str =
+    "seq, id, timestamp, kind, actor, action_id, payload, prev_chain_hash, event_hash, chain_hash, key_id, signature";
 
 /// A public key row of `ledger_keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -177,20 +178,13 @@ impl Store {
     /// The entry with the highest seq.
     pub async fn head(&self) -> Result<Option<Entry>, StorageError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries ORDER BY seq DESC LIMIT 1");
-        let row: Option<EntryRow> =
-            with_pool!(self, pool => sqlx::query_as(&sql).fetch_optional(pool).await)?;
+        let row: Option<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql).fetch_optional(pool).await)?;
         Ok(row.map(Entry::from))
     }
 
     /// Up to `limit` entries with seq greater than `after_seq`, in seq order.
-    pub async fn entries_after(
-        &self,
-        after_seq: i64,
-        limit: u32,
-    ) -> Result<Vec<Entry>, StorageError> {
-        let sql = format!(
-            "SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2"
-        );
+    pub async fn entries_after(&self, after_seq: i64, limit: u32) -> Result<Vec<Entry>, StorageError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2");
         let rows: Vec<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql)
             .bind(after_seq)
             .bind(i64::from(limit))
@@ -199,15 +193,9 @@ impl Store {
         Ok(rows.into_iter().map(Entry::from).collect())
     }
 
-    async fn entries_between(
-        &self,
-        after_seq: i64,
-        until_seq: i64,
-        limit: u32,
-    ) -> Result<Vec<Entry>, StorageError> {
-        let sql = format!(
-            "SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
-        );
+    async fn entries_between(&self, after_seq: i64, until_seq: i64, limit: u32) -> Result<Vec<Entry>, StorageError> {
+        let sql =
+            format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3");
         let rows: Vec<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql)
             .bind(after_seq)
             .bind(until_seq)
@@ -219,24 +207,20 @@ impl Store {
 
     pub async fn entry_by_id(&self, id: &str) -> Result<Option<Entry>, StorageError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE id = $1");
-        let row: Option<EntryRow> =
-            with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+        let row: Option<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
         Ok(row.map(Entry::from))
     }
 
     pub async fn entry_count(&self) -> Result<u64, StorageError> {
-        let count: i64 = with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries").fetch_one(pool).await)?;
+        let count: i64 =
+            with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries").fetch_one(pool).await)?;
         Ok(count.max(0) as u64)
     }
 
     /// Streams the ledger in seq order (up to `until_seq` if given), `page_size` entries at a time. The
     /// next page is read while the caller works on the current one; at most two pages are held, so
     /// memory stays flat.
-    pub fn scan(
-        &self,
-        page_size: u32,
-        until_seq: Option<i64>,
-    ) -> mpsc::Receiver<Result<Vec<Entry>, StorageError>> {
+    pub fn scan(&self, page_size: u32, until_seq: Option<i64>) -> mpsc::Receiver<Result<Vec<Entry>, StorageError>> {
         let (sender, receiver) = mpsc::channel(1);
         let store = self.clone();
         tokio::spawn(async move {
@@ -249,9 +233,7 @@ impl Store {
                     Ok(page) if page.is_empty() => break,
                     Ok(page) => {
                         // A tampered row may carry a seq that does not fit u64; page by the raw order.
-                        after = page
-                            .last()
-                            .map_or(after, |e| i64::try_from(e.seq).unwrap_or(after));
+                        after = page.last().map_or(after, |e| i64::try_from(e.seq).unwrap_or(after));
                         let last_page = page.len() < page_size as usize;
                         if sender.send(Ok(page)).await.is_err() || last_page {
                             break;
@@ -312,10 +294,7 @@ pub fn redact(url: &str) -> String {
 /// returns the URL of the new database. For tests and benchmarks that each want a database of their own.
 pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, StorageError> {
     check_database_name(name)?;
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(admin_url)
-        .await?;
+    let admin = PgPoolOptions::new().max_connections(1).connect(admin_url).await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&admin)
         .await?;
@@ -323,8 +302,7 @@ pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<Str
         .execute(&admin)
         .await?;
     admin.close().await;
-    let mut url =
-        url::Url::parse(admin_url).map_err(|_| StorageError::UnsupportedUrl(redact(admin_url)))?;
+    let mut url = url::Url::parse(admin_url).map_err(|_| StorageError::UnsupportedUrl(redact(admin_url)))?;
     url.set_path(name);
     Ok(url.to_string())
 }
@@ -332,10 +310,7 @@ pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<Str
 /// Drops a database made by [`create_postgres_database`].
 pub async fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), StorageError> {
     check_database_name(name)?;
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(admin_url)
-        .await?;
+    let admin = PgPoolOptions::new().max_connections(1).connect(admin_url).await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&admin)
         .await?;
@@ -353,8 +328,6 @@ fn check_database_name(name: &str) -> Result<(), StorageError> {
     {
         Ok(())
     } else {
-        Err(StorageError::UnsupportedUrl(format!(
-            "invalid database name {name:?}"
-        )))
+        Err(StorageError::UnsupportedUrl(format!("invalid database name {name:?}")))
     }
 }

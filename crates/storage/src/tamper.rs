@@ -41,12 +41,7 @@ async fn disable_guards(store: &Store) -> Result<(), StorageError> {
 }
 
 /// `UPDATE ledger_entries SET <column> = value WHERE seq = seq`.
-pub async fn set_column(
-    store: &Store,
-    seq: u64,
-    column: &str,
-    value: &str,
-) -> Result<u64, StorageError> {
+pub async fn set_column(store: &Store, seq: u64, column: &str, value: &str) -> Result<u64, StorageError> {
     assert!(COLUMNS.contains(&column), "not an entry column: {column}");
     disable_guards(store).await?;
     let sql = format!("UPDATE ledger_entries SET {column} = $1 WHERE seq = $2");
@@ -57,9 +52,7 @@ pub async fn set_column(
 pub async fn delete(store: &Store, seq: u64) -> Result<u64, StorageError> {
     disable_guards(store).await?;
     let sql = "DELETE FROM ledger_entries WHERE seq = $1";
-    Ok(
-        with_pool!(store, pool => sqlx::query(sql).bind(seq as i64).execute(pool).await.map(|r| r.rows_affected()))?,
-    )
+    Ok(with_pool!(store, pool => sqlx::query(sql).bind(seq as i64).execute(pool).await.map(|r| r.rows_affected()))?)
 }
 
 /// Exchanges the seq numbers of two entries (the rows trade places in the ledger's order).

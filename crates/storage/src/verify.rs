@@ -96,10 +96,7 @@ pub async fn write_bundle<W: AsyncWrite + Unpin>(
         }
     }
     out.flush().await?;
-    Ok(ExportSummary {
-        entries: written,
-        head,
-    })
+    Ok(ExportSummary { entries: written, head })
 }
 
 #[derive(Debug, thiserror::Error)]

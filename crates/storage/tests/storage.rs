@@ -33,11 +33,7 @@ impl TestDb {
                 }
             }
             _ => {
-                let name = format!(
-                    "dkt_test_{}_{}",
-                    &test[..test.len().min(36)],
-                    std::process::id()
-                );
+                let name = format!("dkt_test_{}_{}", &test[..test.len().min(36)], std::process::id());
                 let url = storage::create_postgres_database(&admin_url(), &name)
                     .await
                     .expect("PostgreSQL must be running for the storage tests (see README)");
@@ -58,19 +54,13 @@ impl TestDb {
 
     async fn drop_db(self) {
         if let Some(name) = &self.pg_name {
-            storage::drop_postgres_database(&admin_url(), name)
-                .await
-                .unwrap();
+            storage::drop_postgres_database(&admin_url(), name).await.unwrap();
         }
     }
 }
 
 fn note(i: u64) -> NewEvent {
-    NewEvent::new(
-        "ledger.note",
-        "tester",
-        json!({"n": i, "replicas": 3, "text": "héllo"}),
-    )
+    NewEvent::new("ledger.note", "tester", json!({"n": i, "replicas": 3, "text": "héllo"}))
 }
 
 async fn verify(store: &Store) -> VerifyReport {
@@ -82,10 +72,7 @@ async fn verify(store: &Store) -> VerifyReport {
 /// Genesis plus notes up to seq `len`.
 async fn ledger_of(store: &Store, key: LedgerSigningKey, len: u64) -> Ledger {
     let ledger = Ledger::start(store.clone(), key, AppendConfig::default());
-    ledger
-        .append_all((2..=len).map(note).collect())
-        .await
-        .unwrap();
+    ledger.append_all((2..=len).map(note).collect()).await.unwrap();
     ledger
 }
 
@@ -125,11 +112,7 @@ macro_rules! on_both {
 
 async fn concurrent_appends_are_gap_free(db: &TestDb) {
     let store = db.store().await;
-    let ledger = Ledger::start(
-        store.clone(),
-        LedgerSigningKey::generate(),
-        AppendConfig::default(),
-    );
+    let ledger = Ledger::start(store.clone(), LedgerSigningKey::generate(), AppendConfig::default());
     let mut tasks = tokio::task::JoinSet::new();
     for writer in 0..32u64 {
         let ledger = ledger.clone();
@@ -203,16 +186,10 @@ async fn invalid_events_write_nothing(db: &TestDb) {
         NewEvent::new("ledger.note", "x", json!(["not", "an", "object"])),
     ];
     for event in bad {
-        assert!(matches!(
-            ledger.append(event).await,
-            Err(AppendError::Invalid(_))
-        ));
+        assert!(matches!(ledger.append(event).await, Err(AppendError::Invalid(_))));
     }
     // A batch with one bad event is refused whole.
-    let mixed = vec![
-        note(1),
-        NewEvent::new("ledger.note", "x", json!({"f": 1.5})),
-    ];
+    let mixed = vec![note(1), NewEvent::new("ledger.note", "x", json!({"f": 1.5}))];
     assert!(ledger.append_all(mixed).await.is_err());
     // Injection strings in values are stored verbatim, as data.
     let sneaky = ledger
@@ -224,10 +201,7 @@ async fn invalid_events_write_nothing(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(sneaky.seq, 4);
-    assert_eq!(
-        store.entry_by_id(&sneaky.id).await.unwrap().unwrap(),
-        sneaky
-    );
+    assert_eq!(store.entry_by_id(&sneaky.id).await.unwrap().unwrap(), sneaky);
     assert!(verify(&store).await.valid);
 }
 
@@ -255,12 +229,7 @@ async fn entries_survive_reconnect_and_are_append_only(db: &TestDb) {
 async fn rotation_keeps_old_entries_verifiable(db: &TestDb) {
     let store = db.store().await;
     let old_pem = LedgerSigningKey::generate().to_pkcs8_pem().unwrap();
-    let ledger = ledger_of(
-        &store,
-        LedgerSigningKey::from_pkcs8_pem(&old_pem).unwrap(),
-        4,
-    )
-    .await;
+    let ledger = ledger_of(&store, LedgerSigningKey::from_pkcs8_pem(&old_pem).unwrap(), 4).await;
     let next = LedgerSigningKey::generate();
     let next_id = next.key_id().to_string();
     let rotation = ledger.rotate(next, "tester").await.unwrap();
@@ -292,11 +261,7 @@ async fn rotation_keeps_old_entries_verifiable(db: &TestDb) {
 
 /// Builds a tampered copy of one stored entry.
 async fn stored(store: &Store, seq: u64) -> Entry {
-    store
-        .entries_after(seq as i64 - 1, 1)
-        .await
-        .unwrap()
-        .remove(0)
+    store.entries_after(seq as i64 - 1, 1).await.unwrap().remove(0)
 }
 
 async fn tampering_is_caught_at_the_right_entry(db: &TestDb) {
@@ -315,21 +280,9 @@ async fn tampering_is_caught_at_the_right_entry(db: &TestDb) {
             5,
             Reason::BadSignature,
         ),
-        (
-            "re-signed with another key and its key id",
-            5,
-            Reason::UnknownKey,
-        ),
-        (
-            "forged entry appended under a foreign key",
-            11,
-            Reason::UnknownKey,
-        ),
-        (
-            "forged entry appended with our key id",
-            11,
-            Reason::BadSignature,
-        ),
+        ("re-signed with another key and its key id", 5, Reason::UnknownKey),
+        ("forged entry appended under a foreign key", 11, Reason::UnknownKey),
+        ("forged entry appended with our key id", 11, Reason::BadSignature),
     ];
     for (case, seq, reason) in cases {
         let store = db.store().await;
@@ -341,15 +294,11 @@ async fn tampering_is_caught_at_the_right_entry(db: &TestDb) {
             "payload byte" => {
                 assert!(entry.payload.contains("\"replicas\":3"));
                 let changed = entry.payload.replace("\"replicas\":3", "\"replicas\":4");
-                tamper::set_column(&store, 5, "payload", &changed)
-                    .await
-                    .unwrap();
+                tamper::set_column(&store, 5, "payload", &changed).await.unwrap();
             }
             "non-canonical payload" => {
                 let spaced = entry.payload.replacen(':', ": ", 1);
-                tamper::set_column(&store, 5, "payload", &spaced)
-                    .await
-                    .unwrap();
+                tamper::set_column(&store, 5, "payload", &spaced).await.unwrap();
             }
             "deleted row" => assert_eq!(tamper::delete(&store, 5).await.unwrap(), 1),
             "swapped rows" => tamper::swap(&store, 5, 6).await.unwrap(),
@@ -362,10 +311,8 @@ async fn tampering_is_caught_at_the_right_entry(db: &TestDb) {
             "re-signed with another key under the same key id" => {
                 let chain = entry.chain_hash.parse().unwrap();
                 let message = ledger_core::keys::signature_message(&entry.key_id, &chain);
-                let signature = ed25519_dalek::Signer::sign(
-                    &ed25519_dalek::SigningKey::from_bytes(&[66; 32]),
-                    &message,
-                );
+                let signature =
+                    ed25519_dalek::Signer::sign(&ed25519_dalek::SigningKey::from_bytes(&[66; 32]), &message);
                 tamper::set_column(&store, 5, "signature", &signature_to_hex(&signature))
                     .await
                     .unwrap();
@@ -373,25 +320,16 @@ async fn tampering_is_caught_at_the_right_entry(db: &TestDb) {
             "re-signed with another key and its key id" => {
                 let chain = entry.chain_hash.parse().unwrap();
                 let signature = foreign.sign_chain_hash(&chain);
-                tamper::set_column(&store, 5, "key_id", foreign.key_id())
-                    .await
-                    .unwrap();
+                tamper::set_column(&store, 5, "key_id", foreign.key_id()).await.unwrap();
                 tamper::set_column(&store, 5, "signature", &signature_to_hex(&signature))
                     .await
                     .unwrap();
             }
-            "forged entry appended under a foreign key"
-            | "forged entry appended with our key id" => {
+            "forged entry appended under a foreign key" | "forged entry appended with our key id" => {
                 let head = store.head().await.unwrap().unwrap();
-                let prepared =
-                    ledger_core::PreparedEvent::prepare(note(99), time::OffsetDateTime::now_utc())
-                        .unwrap();
-                let mut forged = ledger_core::seal(
-                    &ledger_core::chain::head_of(&head).unwrap(),
-                    vec![prepared],
-                    &foreign,
-                )
-                .remove(0);
+                let prepared = ledger_core::PreparedEvent::prepare(note(99), time::OffsetDateTime::now_utc()).unwrap();
+                let mut forged =
+                    ledger_core::seal(&ledger_core::chain::head_of(&head).unwrap(), vec![prepared], &foreign).remove(0);
                 if case.ends_with("our key id") {
                     forged.key_id = key.key_id().to_string();
                 }
@@ -430,9 +368,7 @@ async fn export_bundle_verifies_offline(db: &TestDb) {
     let store = db.store().await;
     let _ledger = ledger_of(&store, LedgerSigningKey::generate(), 50).await;
     let mut bundle = Vec::new();
-    let summary = storage::write_bundle(&store, &mut bundle, |_| {})
-        .await
-        .unwrap();
+    let summary = storage::write_bundle(&store, &mut bundle, |_| {}).await.unwrap();
     assert_eq!(summary.entries, 50);
     let text = String::from_utf8(bundle).unwrap();
     let mut lines = text.lines();

@@ -37,8 +37,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create {}", partial.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let bar = progress_bar(total, "exporting", args.quiet);
-    let summary =
-        storage::write_bundle(&store, &mut out, |written| bar.set_position(written)).await?;
+    let summary = storage::write_bundle(&store, &mut out, |written| bar.set_position(written)).await?;
     bar.finish_and_clear();
     out.into_inner().sync_all().await?;
     tokio::fs::rename(&partial, &args.out).await?;

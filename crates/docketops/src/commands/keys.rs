@@ -47,9 +47,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({"keys": keys, "active_key_id": active})
-                    )?
+                    serde_json::to_string_pretty(&serde_json::json!({"keys": keys, "active_key_id": active}))?
                 );
             } else {
                 for key in keys {
@@ -94,11 +92,8 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
                     Some(path)
                 }
                 (Some(_), keyfile::KeySource::File(path)) => {
-                    std::fs::copy(
-                        new_key.as_ref().expect("matched Some"),
-                        keyfile::next_path(path),
-                    )
-                    .context("cannot stage the new key")?;
+                    std::fs::copy(new_key.as_ref().expect("matched Some"), keyfile::next_path(path))
+                        .context("cannot stage the new key")?;
                     Some(path.clone())
                 }
                 (Some(_), keyfile::KeySource::Env) => None,
@@ -113,14 +108,9 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
                 let retired = keyfile::complete_rotation(&path, &old_id)?;
                 eprintln!("old key kept at {}", retired.display());
             } else {
-                eprintln!(
-                    "update DOCKETOPS_SIGNING_KEY to the new key before restarting the gateways"
-                );
+                eprintln!("update DOCKETOPS_SIGNING_KEY to the new key before restarting the gateways");
             }
-            println!(
-                "rotated {old_id} -> {next_id} at seq {} ({})",
-                entry.seq, entry.id
-            );
+            println!("rotated {old_id} -> {next_id} at seq {} ({})", entry.seq, entry.id);
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }

@@ -68,8 +68,7 @@ fn canonicalize(file: Option<PathBuf>, hash: bool) -> anyhow::Result<ExitCode> {
     let mut text = String::new();
     match &file {
         Some(path) => {
-            text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?
+            text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
         }
         None => {
             std::io::stdin()
@@ -97,16 +96,13 @@ async fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
         Some(text) => json::parse(text, Numbers::SafeIntegers).context("--payload")?,
         None => serde_json::json!({}),
     };
-    let object = payload
-        .as_object_mut()
-        .context("--payload must be a JSON object")?;
+    let object = payload.as_object_mut().context("--payload must be a JSON object")?;
     if let Some(message) = &args.message {
         object.insert("message".into(), message.clone().into());
     }
     let store = args.database.connect().await?;
     store.migrate().await?;
-    let key =
-        keyfile::load_or_generate(&keyfile::source(&args.database, &args.key), &store).await?;
+    let key = keyfile::load_or_generate(&keyfile::source(&args.database, &args.key), &store).await?;
     let ledger = Ledger::start(store.clone(), key, AppendConfig::default());
     let event = NewEvent::new(ledger_core::entry::KIND_NOTE, args.actor.clone(), payload);
 
@@ -137,9 +133,7 @@ async fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
     let mut last = None;
     while let Some(result) = workers.join_next().await {
         if let Some(entry) = result??
-            && last
-                .as_ref()
-                .is_none_or(|l: &ledger_core::Entry| entry.seq > l.seq)
+            && last.as_ref().is_none_or(|l: &ledger_core::Entry| entry.seq > l.seq)
         {
             last = Some(entry);
         }

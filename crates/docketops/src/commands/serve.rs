@@ -27,20 +27,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub key: SigningKeyArgs,
     /// TLS certificate chain (PEM); with --tls-key the gateway speaks HTTPS.
-    #[arg(
-        long,
-        env = "DOCKETOPS_TLS_CERT",
-        requires = "tls_key",
-        value_name = "FILE"
-    )]
+    #[arg(long, env = "DOCKETOPS_TLS_CERT", requires = "tls_key", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
-    #[arg(
-        long,
-        env = "DOCKETOPS_TLS_KEY",
-        requires = "tls_cert",
-        value_name = "FILE"
-    )]
+    #[arg(long, env = "DOCKETOPS_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
     /// Do not apply database migrations at start (run `docketops migrate` yourself).
     #[arg(long)]
@@ -56,19 +46,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     args.log.init();
     let store = args.database.connect().await?;
     if !args.no_migrate {
-        store
-            .migrate()
-            .await
-            .context("applying database migrations")?;
+        store.migrate().await.context("applying database migrations")?;
     }
-    let key =
-        keyfile::load_or_generate(&keyfile::source(&args.database, &args.key), &store).await?;
+    let key = keyfile::load_or_generate(&keyfile::source(&args.database, &args.key), &store).await?;
     let signing_key = key.public_key();
     let ledger = Ledger::start(store.clone(), key, AppendConfig::default());
-    ledger
-        .initialize()
-        .await
-        .context("the ledger cannot be written")?;
+    ledger.initialize().await.context("the ledger cannot be written")?;
     let admin = bootstrap_admin(&store, &ledger).await?;
 
     let state = server::AppState {
@@ -82,8 +65,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let listener = std::net::TcpListener::bind(args.listen)
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener =
+        std::net::TcpListener::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     // With port 0 the system picks one: log the real address (tests read it from here).
     let address = listener.local_addr()?;
     tracing::info!(
@@ -110,13 +93,8 @@ async fn bootstrap_admin(store: &Store, ledger: &Ledger) -> anyhow::Result<serve
         )?;
     }
     if let Some(digest) = store.setting(BOOTSTRAP_SETTING).await? {
-        if given
-            .as_deref()
-            .is_some_and(|key| apikey::digest(key) != digest)
-        {
-            tracing::warn!(
-                "DOCKETOPS_BOOTSTRAP_ADMIN_KEY ignored: a bootstrap admin key already exists"
-            );
+        if given.as_deref().is_some_and(|key| apikey::digest(key) != digest) {
+            tracing::warn!("DOCKETOPS_BOOTSTRAP_ADMIN_KEY ignored: a bootstrap admin key already exists");
         }
         return Ok(server::AdminToken::from_digest(digest));
     }

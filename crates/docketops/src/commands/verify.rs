@@ -58,9 +58,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             let store = args.database.connect_existing().await?;
             let total = store.head().await?.map_or(0, |head| head.seq);
             let bar = progress_bar(total, "verifying", args.quiet || args.json);
-            let report =
-                storage::verify_ledger(&store, options, |checked| bar.set_position(checked))
-                    .await?;
+            let report = storage::verify_ledger(&store, options, |checked| bar.set_position(checked)).await?;
             bar.finish_and_clear();
             report
         }
@@ -79,7 +77,9 @@ pub fn verify_bundle(path: &std::path::Path, mut options: VerifyOptions, quiet: 
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut header_line = String::new();
-    reader.read_line(&mut header_line).with_context(|| format!("reading {}", path.display()))?;
+    reader
+        .read_line(&mut header_line)
+        .with_context(|| format!("reading {}", path.display()))?;
     anyhow::ensure!(!header_line.is_empty(), "the bundle is empty");
     let header = BundleHeader::parse(header_line.trim_end())?;
     options.expected_head = header.head.as_ref().map(|h| (h.seq, h.chain_hash));
@@ -159,7 +159,9 @@ fn write_report(out: &mut impl Write, report: &VerifyReport, json: bool) -> std:
         }
     }
     for key in &report.keys {
-        let retired = key.retired_seq.map_or_else(|| "active".to_string(), |seq| format!("retired at seq {seq}"));
+        let retired = key
+            .retired_seq
+            .map_or_else(|| "active".to_string(), |seq| format!("retired at seq {seq}"));
         writeln!(
             out,
             "key {} ({}), introduced at seq {}, {retired}, signed {} entries",

@@ -1,0 +1,225 @@
+//! The HTTP API in-process (tower's `oneshot`) on a real SQLite ledger: shapes, auth and errors.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use ledger_core::{LedgerSigningKey, NewEvent};
+use serde_json::{Value, json};
+use server::{AdminToken, AppState, apikey};
+use storage::{AppendConfig, Ledger, Store};
+use tower::ServiceExt;
+
+/// A router over a fresh SQLite ledger holding `entries` entries (genesis included), and its admin key.
+struct TestApp {
+    router: Router,
+    admin_key: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    async fn with_entries(entries: u64) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("ledger.db").display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let key = LedgerSigningKey::generate();
+        let signing_key = key.public_key();
+        let ledger = Ledger::start(store.clone(), key, AppendConfig::default());
+        ledger.initialize().await.unwrap();
+        let notes = (2..=entries)
+            .map(|i| NewEvent::new("ledger.note", "tester", json!({"i": i})))
+            .collect();
+        ledger.append_all(notes).await.unwrap();
+        let admin_key = apikey::generate(apikey::KeyKind::Human);
+        let admin = Arc::new(AdminToken::from_digest(apikey::digest(&admin_key)));
+        let router = server::router(AppState {
+            store,
+            ledger,
+            signing_key,
+            admin,
+        });
+        TestApp {
+            router,
+            admin_key,
+            _dir: dir,
+        }
+    }
+
+    async fn get(&self, path: &str, key: Option<&str>) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+        let mut request = Request::get(path);
+        if let Some(key) = key {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        (
+            parts.status,
+            body.collect().await.unwrap().to_bytes().to_vec(),
+            parts.headers,
+        )
+    }
+
+    async fn admin_json(&self, path: &str) -> (StatusCode, Value) {
+        let (status, body, _) = self.get(path, Some(&self.admin_key.clone())).await;
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn every_ledger_route_needs_the_admin_key() {
+    let app = TestApp::with_entries(3).await;
+    let other = apikey::generate(apikey::KeyKind::Agent);
+    for path in [
+        "/api/v1/ledger/verify",
+        "/api/v1/ledger/entries",
+        "/api/v1/ledger/keys",
+        "/api/v1/ledger/export",
+    ] {
+        for key in [None, Some(other.as_str()), Some("dkt_agent_short")] {
+            let (status, body, headers) = app.get(path, key).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} {key:?}");
+            assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+            let body: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"]["code"], "unauthorized");
+            assert!(body["error"]["message"].as_str().unwrap().len() > 5);
+        }
+    }
+    assert_eq!(app.get("/healthz", None).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn verify_has_the_spec_shape() {
+    let app = TestApp::with_entries(5).await;
+    let (status, report) = app.admin_json("/api/v1/ledger/verify").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut fields: Vec<&str> = report.as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort();
+    assert_eq!(fields, ["entries_checked", "first_invalid", "head", "keys", "valid"]);
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["entries_checked"], 5);
+    assert_eq!(report["head"]["seq"], 5);
+    assert!(report["head"]["chain_hash"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(report["first_invalid"], Value::Null);
+    assert_eq!(report["keys"][0]["entries_signed"], 5);
+    let (status, strict) = app.admin_json("/api/v1/ledger/verify?strict=true").await;
+    assert_eq!((status, &strict["head"]), (StatusCode::OK, &report["head"]));
+    assert_eq!(
+        app.admin_json("/api/v1/ledger/verify?strict=maybe").await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn entries_page_to_the_end() {
+    let app = TestApp::with_entries(7).await;
+    let mut after = 0;
+    let mut seen = Vec::new();
+    loop {
+        let (status, page) = app
+            .admin_json(&format!("/api/v1/ledger/entries?after_seq={after}&limit=3"))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        seen.extend(
+            page["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_u64().unwrap()),
+        );
+        match page["next_after_seq"].as_u64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=7).collect::<Vec<_>>());
+    let (_, first) = app.admin_json("/api/v1/ledger/entries?limit=1").await;
+    let entry = &first["entries"][0];
+    assert_eq!(entry["kind"], "ledger.initialized");
+    assert!(
+        entry["payload"].is_object(),
+        "the payload is served as JSON, not as a string"
+    );
+    let (status, one) = app
+        .admin_json(&format!("/api/v1/ledger/entries/{}", entry["id"].as_str().unwrap()))
+        .await;
+    assert_eq!((status, &one), (StatusCode::OK, entry));
+}
+
+#[tokio::test]
+async fn errors_are_json_with_fitting_statuses() {
+    let app = TestApp::with_entries(2).await;
+    for (path, status, code) in [
+        ("/nope", StatusCode::NOT_FOUND, "not_found"),
+        (
+            "/api/v1/ledger/entries?limit=5000",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/v1/ledger/entries?after_seq=x",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/v1/ledger/entries?after_seq=1&after_seq=2",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/v1/ledger/entries/not-an-id",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/v1/ledger/entries/evt_ffffffffffffffffffffffffffffffff",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ] {
+        let (got, body) = app.admin_json(path).await;
+        assert_eq!(
+            (got, body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {body}"
+        );
+    }
+    let response = app
+        .router
+        .clone()
+        .oneshot(
+            Request::delete("/api/v1/ledger/entries")
+                .header(header::AUTHORIZATION, format!("Bearer {}", app.admin_key))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn export_streams_a_bundle() {
+    let app = TestApp::with_entries(4).await;
+    let (status, body, headers) = app.get("/api/v1/ledger/export", Some(&app.admin_key.clone())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/jsonl");
+    let text = String::from_utf8(body).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5);
+    let header = ledger_core::bundle::BundleHeader::parse(lines[0]).unwrap();
+    assert_eq!(header.head.unwrap().seq, 4);
+    let entries: Vec<_> = lines[1..]
+        .iter()
+        .map(|l| ledger_core::bundle::parse_entry_line(l).unwrap())
+        .collect();
+    assert!(ledger_core::verify::verify_entries(&entries, Default::default()).valid);
+}
