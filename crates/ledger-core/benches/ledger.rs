@@ -10,9 +10,7 @@ use ledger_core::hash::{self, Digest};
 use ledger_core::json::{self, Numbers};
 use ledger_core::keys::signature_message;
 use ledger_core::verify::verify_entries;
-use ledger_core::{
-    ChainHead, Entry, LedgerSigningKey, NewEvent, PreparedEvent, VerifyOptions, seal,
-};
+use ledger_core::{ChainHead, Entry, LedgerSigningKey, NewEvent, PreparedEvent, VerifyOptions, seal};
 use serde_json::{Value, json};
 
 /// A payload of the kind the gateway writes for an action, about 600 bytes in canonical form.
@@ -37,20 +35,14 @@ fn payload(n: u64) -> Value {
 
 fn prepared(key: &LedgerSigningKey, count: u64) -> Vec<PreparedEvent> {
     let genesis = std::iter::once(NewEvent::genesis(&key.public_key(), "usr_admin"));
-    let notes = (2..=count).map(|n| {
-        NewEvent::new("action.requested", "agt_deploy-bot", payload(n))
-            .with_action(format!("act_{n}"))
-    });
+    let notes = (2..=count)
+        .map(|n| NewEvent::new("action.requested", "agt_deploy-bot", payload(n)).with_action(format!("act_{n}")));
     genesis
         .chain(notes)
         .zip(1u64..)
         .map(|(event, n)| {
-            PreparedEvent::prepare_with_id(
-                event,
-                format!("evt_{n:032x}"),
-                "2026-01-01T00:00:00.000000Z".into(),
-            )
-            .expect("a valid event")
+            PreparedEvent::prepare_with_id(event, format!("evt_{n:032x}"), "2026-01-01T00:00:00.000000Z".into())
+                .expect("a valid event")
         })
         .collect()
 }
@@ -105,9 +97,7 @@ fn benches(c: &mut Criterion) {
 
     let signature = key.sign_chain_hash(&chain);
     let mut group = c.benchmark_group("signatures");
-    group.bench_function("sign_one_entry", |b| {
-        b.iter(|| key.sign_chain_hash(black_box(&chain)))
-    });
+    group.bench_function("sign_one_entry", |b| b.iter(|| key.sign_chain_hash(black_box(&chain))));
     group.bench_function("verify_strict_one", |b| {
         b.iter(|| assert!(public.verify(black_box(&chain), black_box(&signature))))
     });
@@ -116,22 +106,14 @@ fn benches(c: &mut Criterion) {
     let chains: Vec<Digest> = (0..64u64)
         .map(|i| hash::chain_hash(i + 1, &prev, &event_hash))
         .collect();
-    let messages: Vec<Vec<u8>> = chains
-        .iter()
-        .map(|c| signature_message(key.key_id(), c))
-        .collect();
+    let messages: Vec<Vec<u8>> = chains.iter().map(|c| signature_message(key.key_id(), c)).collect();
     let signatures: Vec<Signature> = chains.iter().map(|c| key.sign_chain_hash(c)).collect();
     let keys: Vec<VerifyingKey> = vec![public.key; 64];
     group.throughput(Throughput::Elements(64));
     group.bench_function("verify_batch_64", |b| {
         b.iter(|| {
             let messages: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-            ed25519_dalek::verify_batch(
-                black_box(&messages),
-                black_box(&signatures),
-                black_box(&keys),
-            )
-            .unwrap()
+            ed25519_dalek::verify_batch(black_box(&messages), black_box(&signatures), black_box(&keys)).unwrap()
         })
     });
     group.finish();

@@ -42,8 +42,7 @@ pub enum BundleError {
 
 impl BundleHeader {
     pub fn parse(line: &str) -> Result<Self, BundleError> {
-        let header: BundleHeader =
-            serde_json::from_str(line).map_err(|e| BundleError::Header(e.to_string()))?;
+        let header: BundleHeader = serde_json::from_str(line).map_err(|e| BundleError::Header(e.to_string()))?;
         if header.format != BUNDLE_FORMAT {
             return Err(BundleError::Header(format!("found format {:?}", header.format)));
         }
@@ -77,7 +76,8 @@ struct EntryLine<'a> {
     kind: Cow<'a, str>,
     #[serde(borrow)]
     actor: Cow<'a, str>,
-    #[serde(borrow)]
+    // Required even though it may be null: a line without it is not an entry line.
+    #[serde(borrow, deserialize_with = "required_nullable")]
     action_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     payload: &'a RawValue,
@@ -96,6 +96,10 @@ struct EntryLine<'a> {
 /// Parses one entry line. Unknown, missing and repeated fields are refused; the payload's own
 /// canonical form, numbers and duplicate keys are the verifier's to check.
 pub fn parse_entry_line(line: &str) -> Result<Entry, String> {
+    // serde also reads a struct from a JSON array; an entry line is an object, nothing else.
+    if !line.trim_start().starts_with('{') {
+        return Err("an entry line must be a JSON object".into());
+    }
     let line: EntryLine<'_> = serde_json::from_str(line).map_err(|e| e.to_string())?;
     Ok(Entry {
         seq: line.seq,
@@ -111,4 +115,8 @@ pub fn parse_entry_line(line: &str) -> Result<Entry, String> {
         key_id: line.key_id.into_owned(),
         signature: line.signature.into_owned(),
     })
+}
+
+fn required_nullable<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    Option::<Cow<'de, str>>::deserialize(deserializer)
 }

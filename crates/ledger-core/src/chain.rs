@@ -15,7 +15,10 @@ pub struct ChainHead {
 
 impl ChainHead {
     /// The head of an empty ledger: the next entry is seq 1 and links to 32 zero bytes.
-    pub const EMPTY: ChainHead = ChainHead { seq: 0, chain_hash: Digest::GENESIS };
+    pub const EMPTY: ChainHead = ChainHead {
+        seq: 0,
+        chain_hash: Digest::GENESIS,
+    };
 }
 
 /// Below this many entries, signing on one thread beats handing work to the pool.
@@ -58,7 +61,10 @@ pub fn seal(head: &ChainHead, events: Vec<PreparedEvent>, key: &LedgerSigningKey
     }
 }
 
-/// The head after `entries` (which must be non-empty and sealed by [`seal`]).
+/// The head a sealed entry leaves: its seq and chain hash (None if the chain hash does not parse).
 pub fn head_of(entry: &Entry) -> Option<ChainHead> {
-    Some(ChainHead { seq: entry.seq, chain_hash: entry.chain_hash.parse().ok()? })
+    Some(ChainHead {
+        seq: entry.seq,
+        chain_hash: entry.chain_hash.parse().ok()?,
+    })
 }

@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::hash::{self, Digest};
 use crate::json::{self, JsonError, Numbers};
-use crate::keys::LedgerPublicKey;
+use crate::keys::{self, LedgerPublicKey, LedgerSigningKey};
 
 /// The first entry of every ledger: introduces the first signing key.
 pub const KIND_INITIALIZED: &str = "ledger.initialized";
@@ -51,7 +51,12 @@ pub struct NewEvent {
 
 impl NewEvent {
     pub fn new(kind: impl Into<String>, actor: impl Into<String>, payload: Value) -> Self {
-        Self { kind: kind.into(), actor: actor.into(), action_id: None, payload }
+        Self {
+            kind: kind.into(),
+            actor: actor.into(),
+            action_id: None,
+            payload,
+        }
     }
 
     pub fn with_action(mut self, action_id: impl Into<String>) -> Self {
@@ -74,9 +79,11 @@ impl NewEvent {
         )
     }
 
-    /// The rotation event that hands over from `previous` to `next`.
-    pub fn key_rotation(previous: &str, next: &LedgerPublicKey, actor: &str) -> Self {
-        let info = next.info();
+    /// The rotation event that hands over from `previous` to `next`, to be sealed right after the
+    /// entry whose chain hash is `prev_chain_hash`. It carries `next`'s proof of possession (see
+    /// [`keys::key_proof_message`]): nobody can introduce a key they do not hold.
+    pub fn key_rotation(previous: &str, next: &LedgerSigningKey, prev_chain_hash: &Digest, actor: &str) -> Self {
+        let info = next.public_key().info();
         Self::new(
             KIND_KEY_ROTATED,
             actor,
@@ -85,6 +92,7 @@ impl NewEvent {
                 "key_id": info.key_id,
                 "algorithm": info.algorithm,
                 "public_key": info.public_key,
+                "proof": keys::signature_to_hex(&next.sign_key_proof(prev_chain_hash)),
             }),
         )
     }
@@ -125,8 +133,15 @@ impl PreparedEvent {
             return Err(EntryError::PayloadTooLarge(payload.len()));
         }
         let event_hash = hash::event_hash(
-            canonical_event(&id, &timestamp, &event.kind, &event.actor, event.action_id.as_deref(), &payload)
-                .as_bytes(),
+            canonical_event(
+                &id,
+                &timestamp,
+                &event.kind,
+                &event.actor,
+                event.action_id.as_deref(),
+                &payload,
+            )
+            .as_bytes(),
         );
         Ok(Self {
             id,
@@ -178,7 +193,14 @@ pub const ENTRY_FIELDS: [&str; 12] = [
 impl Entry {
     /// The canonical JSON of the event part: `{action_id, actor, id, kind, payload, timestamp}`.
     pub fn canonical_event(&self) -> String {
-        canonical_event(&self.id, &self.timestamp, &self.kind, &self.actor, self.action_id.as_deref(), &self.payload)
+        canonical_event(
+            &self.id,
+            &self.timestamp,
+            &self.kind,
+            &self.actor,
+            self.action_id.as_deref(),
+            &self.payload,
+        )
     }
 
     /// The payload as a JSON value (entries written by this crate always parse).
@@ -215,7 +237,7 @@ impl Entry {
         let seq = map
             .remove("seq")
             .and_then(|v| v.as_u64())
-            .ok_or("field \"seq\" must be a positive integer")?;
+            .ok_or("field \"seq\" must be a non-negative integer")?;
         let action_id = match map.remove("action_id") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s),
@@ -320,10 +342,10 @@ pub fn new_entry_id() -> String {
 /// RFC 3339 in UTC with microseconds, e.g. `2026-11-27T00:02:09.123456Z`.
 pub fn format_timestamp(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
-    at.format(&format).unwrap_or_else(|_| at.format(&Rfc3339).unwrap_or_default())
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+    at.format(&format)
+        .unwrap_or_else(|_| at.format(&Rfc3339).unwrap_or_default())
 }
 
 fn validate_kind(kind: &str) -> Result<(), EntryError> {
@@ -351,8 +373,14 @@ fn validate_actor(actor: &str) -> Result<(), EntryError> {
 
 fn validate_action_id(action_id: &str) -> Result<(), EntryError> {
     let ok = (1..=128).contains(&action_id.len())
-        && action_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
-    if ok { Ok(()) } else { Err(EntryError::ActionId(action_id.to_string())) }
+        && action_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(EntryError::ActionId(action_id.to_string()))
+    }
 }
 
 #[cfg(test)]
@@ -364,7 +392,14 @@ mod tests {
     fn canonical_event_equals_canonicalizing_the_whole_object() {
         let payload = json::canonicalize(&json!({"z": "é\u{1F600}", "a": [1, {"c": null, "b": true}]})).unwrap();
         for action_id in [None, Some("act_1")] {
-            let built = canonical_event("evt_1", "2026-01-01T00:00:00.000000Z", "a.b", "usr_\"x\"\n", action_id, &payload);
+            let built = canonical_event(
+                "evt_1",
+                "2026-01-01T00:00:00.000000Z",
+                "a.b",
+                "usr_\"x\"\n",
+                action_id,
+                &payload,
+            );
             let whole = json!({
                 "timestamp": "2026-01-01T00:00:00.000000Z", "kind": "a.b", "id": "evt_1",
                 "actor": "usr_\"x\"\n", "action_id": action_id,
@@ -381,16 +416,28 @@ mod tests {
         assert_eq!(ok.timestamp, "1970-01-01T00:00:00.000000Z");
         assert!(ok.id.starts_with("evt_") && ok.id.len() == 36);
         let bad = |e: NewEvent| PreparedEvent::prepare(e, now).unwrap_err();
-        assert!(matches!(bad(NewEvent::new("Ledger", "a", json!({}))), EntryError::Kind(_)));
+        assert!(matches!(
+            bad(NewEvent::new("Ledger", "a", json!({}))),
+            EntryError::Kind(_)
+        ));
         assert!(matches!(bad(NewEvent::new("a.b", "", json!({}))), EntryError::Actor));
-        assert!(matches!(bad(NewEvent::new("a.b", "x", json!([1]))), EntryError::PayloadNotObject));
-        assert!(matches!(bad(NewEvent::new("a.b", "x", json!({"f": 0.5}))), EntryError::Payload(_)));
+        assert!(matches!(
+            bad(NewEvent::new("a.b", "x", json!([1]))),
+            EntryError::PayloadNotObject
+        ));
+        assert!(matches!(
+            bad(NewEvent::new("a.b", "x", json!({"f": 0.5}))),
+            EntryError::Payload(_)
+        ));
         assert!(matches!(
             bad(NewEvent::new("a.b", "x", json!({})).with_action("act 1; drop table")),
             EntryError::ActionId(_)
         ));
         let huge = json!({"s": "x".repeat(MAX_PAYLOAD_BYTES)});
-        assert!(matches!(bad(NewEvent::new("a.b", "x", huge)), EntryError::PayloadTooLarge(_)));
+        assert!(matches!(
+            bad(NewEvent::new("a.b", "x", huge)),
+            EntryError::PayloadTooLarge(_)
+        ));
     }
 
     #[test]

@@ -98,9 +98,19 @@ mod tests {
             "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
-        assert!(d.to_string().to_uppercase().replace("SHA256", "sha256").parse::<Digest>().is_err());
+        assert!(
+            d.to_string()
+                .to_uppercase()
+                .replace("SHA256", "sha256")
+                .parse::<Digest>()
+                .is_err()
+        );
         assert!("sha256:00".parse::<Digest>().is_err());
-        assert!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".parse::<Digest>().is_err());
+        assert!(
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+                .parse::<Digest>()
+                .is_err()
+        );
     }
 
     #[test]

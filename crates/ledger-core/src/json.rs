@@ -77,7 +77,8 @@ pub fn check_safe_numbers(value: &Value) -> Result<(), JsonError> {
 }
 
 fn check_depth_and_numbers(value: &Value, depth: usize) -> Result<(), JsonError> {
-    if depth > MAX_DEPTH {
+    // The same limit as `parse`: no array or object at depth MAX_DEPTH or deeper.
+    if depth >= MAX_DEPTH && (value.is_array() || value.is_object()) {
         return Err(JsonError::TooDeep);
     }
     match value {
@@ -94,7 +95,11 @@ fn check_number(n: &Number) -> Result<(), JsonError> {
         (None, Some(u)) => u <= MAX_SAFE_INTEGER as u64,
         _ => false,
     };
-    if safe { Ok(()) } else { Err(JsonError::UnsafeNumber { number: n.to_string() }) }
+    if safe {
+        Ok(())
+    } else {
+        Err(JsonError::UnsafeNumber { number: n.to_string() })
+    }
 }
 
 // The visitor reports its own errors through serde's string channel; these prefixes let `classify`
@@ -106,10 +111,14 @@ const TOO_DEEP: &str = "\u{1}too-deep";
 fn classify(error: serde_json::Error, _numbers: Numbers) -> JsonError {
     let message = error.to_string();
     if let Some(rest) = message.strip_prefix(DUPLICATE) {
-        return JsonError::DuplicateKey { key: strip_position(rest).to_string() };
+        return JsonError::DuplicateKey {
+            key: strip_position(rest).to_string(),
+        };
     }
     if let Some(rest) = message.strip_prefix(UNSAFE) {
-        return JsonError::UnsafeNumber { number: strip_position(rest).to_string() };
+        return JsonError::UnsafeNumber {
+            number: strip_position(rest).to_string(),
+        };
     }
     if message.starts_with(TOO_DEEP) {
         return JsonError::TooDeep;
@@ -135,7 +144,10 @@ impl StrictValue {
         if self.depth >= MAX_DEPTH {
             return Err(E::custom(TOO_DEEP));
         }
-        Ok(StrictValue { numbers: self.numbers, depth: self.depth + 1 })
+        Ok(StrictValue {
+            numbers: self.numbers,
+            depth: self.depth + 1,
+        })
     }
 
     fn integer<E: de::Error>(&self, n: Number) -> Result<Value, E> {
@@ -228,14 +240,23 @@ mod tests {
         // RFC 8785 §3.2.3: sorting is by UTF-16 code units, so U+1F600 (a surrogate pair starting 0xD83D)
         // sorts before U+FB33 even though its code point is larger.
         assert_eq!(jcs(r#"{ "b": 1, "a": [ true , null ] }"#), r#"{"a":[true,null],"b":1}"#);
-        assert_eq!(jcs("{\"\u{FB33}\":1,\"\u{1F600}\":2}"), "{\"\u{1F600}\":2,\"\u{FB33}\":1}");
+        assert_eq!(
+            jcs("{\"\u{FB33}\":1,\"\u{1F600}\":2}"),
+            "{\"\u{1F600}\":2,\"\u{FB33}\":1}"
+        );
     }
 
     #[test]
     fn rfc8785_number_and_string_examples() {
         // From RFC 8785 §3.2.2.3 and appendix B.
-        assert_eq!(jcs("[1E30, 4.50, 2e-3, 0.000001, 1e21, -0]"), "[1e+30,4.5,0.002,0.000001,1e+21,0]");
-        assert_eq!(jcs(r#""\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/""#), "\"€$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"");
+        assert_eq!(
+            jcs("[1E30, 4.50, 2e-3, 0.000001, 1e21, -0]"),
+            "[1e+30,4.5,0.002,0.000001,1e+21,0]"
+        );
+        assert_eq!(
+            jcs(r#""\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/""#),
+            "\"€$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\""
+        );
     }
 
     #[test]
@@ -247,7 +268,13 @@ mod tests {
     #[test]
     fn ledger_numbers_are_safe_integers_only() {
         assert!(parse("[9007199254740991, -9007199254740991]", Numbers::SafeIntegers).is_ok());
-        for bad in ["9007199254740992", "-9007199254740992", "1.5", "1e3", "18446744073709551616"] {
+        for bad in [
+            "9007199254740992",
+            "-9007199254740992",
+            "1.5",
+            "1e3",
+            "18446744073709551616",
+        ] {
             let err = parse(bad, Numbers::SafeIntegers).unwrap_err();
             assert!(matches!(err, JsonError::UnsafeNumber { .. }), "{bad}: {err:?}");
         }

@@ -11,6 +11,9 @@ use crate::hash::Digest;
 /// Domain separation for entry signatures.
 pub const SIGNATURE_DOMAIN: &[u8] = b"docketops-ledger/v1/entry-signature\0";
 
+/// Domain separation for a rotated-in key's proof of possession.
+pub const KEY_PROOF_DOMAIN: &[u8] = b"docketops-ledger/v1/key-proof\0";
+
 /// The one algorithm the format knows today; the field exists so another can be added.
 pub const ALGORITHM: &str = "ed25519";
 
@@ -40,6 +43,18 @@ pub fn signature_message(key_id: &str, chain_hash: &Digest) -> Vec<u8> {
     message
 }
 
+/// `message = KEY_PROOF_DOMAIN ‖ new key_id (UTF-8) ‖ 0x00 ‖ prev_chain_hash (32 bytes)`: what the
+/// incoming key signs in a rotation entry, bound to the rotation's place in the chain so that a proof
+/// cannot be replayed into another ledger.
+pub fn key_proof_message(key_id: &str, prev_chain_hash: &Digest) -> Vec<u8> {
+    let mut message = Vec::with_capacity(KEY_PROOF_DOMAIN.len() + key_id.len() + 1 + 32);
+    message.extend_from_slice(KEY_PROOF_DOMAIN);
+    message.extend_from_slice(key_id.as_bytes());
+    message.push(0);
+    message.extend_from_slice(&prev_chain_hash.0);
+    message
+}
+
 /// The gateway's private signing key together with its key id.
 pub struct LedgerSigningKey {
     key: SigningKey,
@@ -49,7 +64,9 @@ pub struct LedgerSigningKey {
 impl fmt::Debug for LedgerSigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print key material.
-        f.debug_struct("LedgerSigningKey").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("LedgerSigningKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -85,7 +102,15 @@ impl LedgerSigningKey {
     }
 
     pub fn public_key(&self) -> LedgerPublicKey {
-        LedgerPublicKey { key_id: self.key_id.clone(), key: self.key.verifying_key() }
+        LedgerPublicKey {
+            key_id: self.key_id.clone(),
+            key: self.key.verifying_key(),
+        }
+    }
+
+    /// Proves possession of this key for a rotation sealed after `prev_chain_hash`.
+    pub fn sign_key_proof(&self, prev_chain_hash: &Digest) -> Signature {
+        self.key.sign(&key_proof_message(&self.key_id, prev_chain_hash))
     }
 
     /// Signs the entry whose chain hash is `chain_hash`.
@@ -119,7 +144,10 @@ impl LedgerPublicKey {
         if key.is_weak() {
             return Err(KeyError::BadPublicKey);
         }
-        Ok(Self { key_id: key_id_of(&key), key })
+        Ok(Self {
+            key_id: key_id_of(&key),
+            key,
+        })
     }
 
     pub fn hex(&self) -> String {
@@ -128,11 +156,24 @@ impl LedgerPublicKey {
 
     /// Strict single verification (RFC 8032 with the stricter checks of `verify_strict`).
     pub fn verify(&self, chain_hash: &Digest, signature: &Signature) -> bool {
-        self.key.verify_strict(&signature_message(&self.key_id, chain_hash), signature).is_ok()
+        self.key
+            .verify_strict(&signature_message(&self.key_id, chain_hash), signature)
+            .is_ok()
+    }
+
+    /// Checks a rotation's proof of possession (strictly).
+    pub fn verify_key_proof(&self, prev_chain_hash: &Digest, proof: &Signature) -> bool {
+        self.key
+            .verify_strict(&key_proof_message(&self.key_id, prev_chain_hash), proof)
+            .is_ok()
     }
 
     pub fn info(&self) -> PublicKeyInfo {
-        PublicKeyInfo { key_id: self.key_id.clone(), algorithm: ALGORITHM.to_string(), public_key: self.hex() }
+        PublicKeyInfo {
+            key_id: self.key_id.clone(),
+            algorithm: ALGORITHM.to_string(),
+            public_key: self.hex(),
+        }
     }
 }
 
@@ -181,7 +222,10 @@ mod tests {
         let sig = key.sign_chain_hash(&h);
         assert!(public.verify(&h, &sig));
         assert!(!public.verify(&Digest::of(b"other"), &sig));
-        let renamed = LedgerPublicKey { key_id: "ed25519:0000000000000000".into(), key: public.key };
+        let renamed = LedgerPublicKey {
+            key_id: "ed25519:0000000000000000".into(),
+            key: public.key,
+        };
         assert!(!renamed.verify(&h, &sig));
         assert_eq!(signature_from_hex(&signature_to_hex(&sig)), Some(sig));
     }

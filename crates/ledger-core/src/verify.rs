@@ -13,7 +13,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::entry::{Entry, KIND_INITIALIZED, KIND_KEY_ROTATED};
+use crate::entry::{Entry, FORMAT, KIND_INITIALIZED, KIND_KEY_ROTATED};
 use crate::hash::{self, Digest};
 use crate::json::{self, Numbers};
 use crate::keys::{self, ALGORITHM, LedgerPublicKey, PublicKeyInfo, signature_from_hex};
@@ -50,6 +50,9 @@ pub enum Reason {
     InvalidKeyEntry,
     /// An export bundle ends before the head its header announces.
     Truncated,
+    /// An export bundle's entries go past, or end on another chain hash than, the head its header
+    /// announces.
+    HeadMismatch,
 }
 
 /// The first invalid entry and why.
@@ -165,8 +168,12 @@ impl Verifier {
     /// Records that the next entry could not even be read (for example a bundle line that is not JSON).
     pub fn fail_unreadable(&mut self, message: impl Into<String>) {
         if self.first_invalid.is_none() {
-            self.first_invalid =
-                Some(Invalid { seq: self.next_seq, entry_id: None, reason: Reason::Malformed, message: message.into() });
+            self.first_invalid = Some(Invalid {
+                seq: self.next_seq,
+                entry_id: None,
+                reason: Reason::Malformed,
+                message: message.into(),
+            });
         }
     }
 
@@ -209,7 +216,11 @@ impl Verifier {
                 } else {
                     fail(
                         Reason::OutOfOrder,
-                        format!("seq {} appears after seq {}: entries out of order or repeated", entry.seq, next_seq - 1),
+                        format!(
+                            "seq {} appears after seq {}: entries out of order or repeated",
+                            entry.seq,
+                            next_seq - 1
+                        ),
                     )
                 };
                 ordered_failure = Some((index, invalid));
@@ -276,7 +287,11 @@ impl Verifier {
         // Commit what the good prefix established.
         for job in jobs.iter().take_while(|job| job.index < good) {
             // Keys new in this batch are counted when they are added, just below.
-            if let Some(key) = self.keys.iter_mut().find(|k| k.key.key.as_bytes() == job.key.as_bytes()) {
+            if let Some(key) = self
+                .keys
+                .iter_mut()
+                .find(|k| k.key.key.as_bytes() == job.key.as_bytes())
+            {
                 key.report.entries_signed += 1;
             }
         }
@@ -301,16 +316,35 @@ impl Verifier {
         let reached = self.next_seq - 1;
         if self.first_invalid.is_none()
             && let Some((seq, chain_hash)) = self.options.expected_head
-            && (reached != seq || (seq > 0 && self.prev_chain_hash != chain_hash))
         {
-            self.first_invalid = Some(Invalid {
-                seq: reached + 1,
+            let mismatch = |at: u64, reason, message: String| Invalid {
+                seq: at,
                 entry_id: None,
-                reason: Reason::Truncated,
-                message: format!(
-                    "the bundle announces head seq {seq} ({chain_hash}) but its entries end at seq {reached}"
-                ),
-            });
+                reason,
+                message,
+            };
+            if reached < seq {
+                self.first_invalid = Some(mismatch(
+                    reached + 1,
+                    Reason::Truncated,
+                    format!("the bundle announces head seq {seq} but its entries end at seq {reached}"),
+                ));
+            } else if reached > seq {
+                self.first_invalid = Some(mismatch(
+                    seq + 1,
+                    Reason::HeadMismatch,
+                    format!("the bundle announces head seq {seq} but holds entries up to seq {reached}"),
+                ));
+            } else if seq > 0 && self.prev_chain_hash != chain_hash {
+                self.first_invalid = Some(mismatch(
+                    seq,
+                    Reason::HeadMismatch,
+                    format!(
+                        "the bundle announces head {chain_hash} at seq {seq} but its entries end on {}",
+                        self.prev_chain_hash
+                    ),
+                ));
+            }
         }
         if self.first_invalid.is_none()
             && let Some(required) = &self.options.required_key
@@ -327,8 +361,10 @@ impl Verifier {
                 ),
             });
         }
-        let head = (self.entries_checked > 0)
-            .then(|| HeadReport { seq: self.next_seq - 1, chain_hash: self.prev_chain_hash });
+        let head = (self.entries_checked > 0).then(|| HeadReport {
+            seq: self.next_seq - 1,
+            chain_hash: self.prev_chain_hash,
+        });
         VerifyReport {
             valid: self.first_invalid.is_none(),
             entries_checked: self.entries_checked,
@@ -368,7 +404,10 @@ impl Verifier {
             if !self.options.trusted_genesis_keys.is_empty() && !self.options.trusted_genesis_keys.contains(&key) {
                 return Err((
                     Reason::UntrustedKey,
-                    format!("the ledger starts with key {} which is not among the trusted keys", key.key_id),
+                    format!(
+                        "the ledger starts with key {} which is not among the trusted keys",
+                        key.key_id
+                    ),
                 ));
             }
             if entry.key_id != key.key_id {
@@ -382,10 +421,16 @@ impl Verifier {
             return Ok(key.key);
         }
         if entry.kind == KIND_INITIALIZED {
-            return Err(key_entry_error(format!("a second {KIND_INITIALIZED:?} entry at seq {}", entry.seq)));
+            return Err(key_entry_error(format!(
+                "a second {KIND_INITIALIZED:?} entry at seq {}",
+                entry.seq
+            )));
         }
         let Some((index, key)) = known(&entry.key_id) else {
-            return Err((Reason::UnknownKey, format!("key {} was never introduced by the chain", entry.key_id)));
+            return Err((
+                Reason::UnknownKey,
+                format!("key {} was never introduced by the chain", entry.key_id),
+            ));
         };
         if Some(index) != *active {
             let active_id = active
@@ -393,7 +438,10 @@ impl Verifier {
                 .map_or_else(|| "none".to_string(), |k| k.key_id);
             return Err((
                 Reason::KeyNotActive,
-                format!("signed with {} but the active key at this point is {active_id}", entry.key_id),
+                format!(
+                    "signed with {} but the active key at this point is {active_id}",
+                    entry.key_id
+                ),
             ));
         }
         if entry.kind == KIND_KEY_ROTATED {
@@ -410,6 +458,22 @@ impl Verifier {
             }
             if known(&next.key_id).is_some() {
                 return Err(key_entry_error(format!("key {} was already introduced", next.key_id)));
+            }
+            let proven = entry
+                .payload_value()
+                .ok()
+                .and_then(|p| {
+                    p.get("proof")
+                        .and_then(|v| v.as_str())
+                        .and_then(keys::signature_from_hex)
+                })
+                .zip(entry.prev_chain_hash.parse::<Digest>().ok())
+                .is_some_and(|(proof, prev)| next.verify_key_proof(&prev, &proof));
+            if !proven {
+                return Err(key_entry_error(format!(
+                    "the rotation does not prove possession of the new key {}: its proof is missing or does not verify",
+                    next.key_id
+                )));
             }
             added.push((entry.seq, next));
             *active = Some(self.keys.len() + added.len() - 1);
@@ -434,7 +498,12 @@ impl Verifier {
                 self.keys[active].report.retired_seq = Some(*seq);
             }
             self.keys.push(KeyState {
-                report: KeyReport { info: key.info(), introduced_seq: *seq, retired_seq: None, entries_signed: 0 },
+                report: KeyReport {
+                    info: key.info(),
+                    introduced_seq: *seq,
+                    retired_seq: None,
+                    entries_signed: 0,
+                },
                 key: key.clone(),
             });
             self.active_key = Some(self.keys.len() - 1);
@@ -449,20 +518,29 @@ impl Verifier {
 }
 
 fn known_by_index(keys: &[KeyState], added: &[(u64, LedgerPublicKey)], index: usize) -> Option<LedgerPublicKey> {
-    keys.iter().map(|k| k.key.clone()).chain(added.iter().map(|(_, k)| k.clone())).nth(index)
+    keys.iter()
+        .map(|k| k.key.clone())
+        .chain(added.iter().map(|(_, k)| k.clone()))
+        .nth(index)
 }
 
 /// The key a genesis or rotation entry introduces, checked against its stated key id.
 fn introduced_key(entry: &Entry) -> Result<LedgerPublicKey, String> {
     let payload = entry.payload_value().map_err(|e| format!("{}: {e}", entry.kind))?;
     let field = |name: &str| payload.get(name).and_then(|v| v.as_str());
+    if entry.kind == KIND_INITIALIZED && field("format") != Some(FORMAT) {
+        return Err(format!("{}: format must be {FORMAT:?}", entry.kind));
+    }
     if field("algorithm") != Some(ALGORITHM) {
         return Err(format!("{}: algorithm must be {ALGORITHM:?}", entry.kind));
     }
     let key = LedgerPublicKey::from_hex(field("public_key").unwrap_or_default())
         .map_err(|e| format!("{}: {e}", entry.kind))?;
     if field("key_id") != Some(key.key_id.as_str()) {
-        return Err(format!("{}: key_id does not match the public key (expected {})", entry.kind, key.key_id));
+        return Err(format!(
+            "{}: key_id does not match the public key (expected {})",
+            entry.kind, key.key_id
+        ));
     }
     Ok(key)
 }
@@ -477,7 +555,10 @@ fn check_alone(entry: &Entry) -> Result<Local, (Reason, String)> {
     }
     let canonical = json::canonicalize(&payload).map_err(|e| malformed(e.to_string()))?;
     if canonical != entry.payload {
-        return Err((Reason::NotCanonical, "the stored payload is not in RFC 8785 canonical form".into()));
+        return Err((
+            Reason::NotCanonical,
+            "the stored payload is not in RFC 8785 canonical form".into(),
+        ));
     }
     let digest = |name: &str, text: &str| -> Result<Digest, (Reason, String)> {
         text.parse().map_err(|e| malformed(format!("{name}: {e}")))
@@ -491,10 +572,16 @@ fn check_alone(entry: &Entry) -> Result<Local, (Reason, String)> {
     if event_hash != stated_event_hash {
         return Err((
             Reason::PayloadChanged,
-            format!("the entry's content hashes to {event_hash}, not its event_hash {stated_event_hash}: the payload or another field was changed"),
+            format!(
+                "the entry's content hashes to {event_hash}, not its event_hash {stated_event_hash}: the payload or another field was changed"
+            ),
         ));
     }
-    Ok(Local { prev, chain: hash::chain_hash(entry.seq, &prev, &event_hash), signature })
+    Ok(Local {
+        prev,
+        chain: hash::chain_hash(entry.seq, &prev, &event_hash),
+        signature,
+    })
 }
 
 /// Step 3: the index (into the batch) of the first entry whose signature fails, if any.

@@ -55,6 +55,8 @@ pub enum AppendError {
         "this gateway signs with {ours} but the ledger's active key is {active}: load the active key (after `docketops keys rotate`, restart every gateway with the new key)"
     )]
     KeyNotActive { ours: String, active: String },
+    #[error("the ledger is empty: start the gateway once to write its genesis entry before rotating keys")]
+    NothingToRotate,
     #[error("the ledger's head entry cannot be read ({0}); run `docketops verify`")]
     CorruptHead(String),
     #[error("storage: {0}")]
@@ -530,7 +532,13 @@ async fn build(
     };
     let skip = usize::from(head.is_none());
     if let Some((next, actor)) = rotation {
-        let event = NewEvent::key_rotation(key.key_id(), &next.public_key(), actor);
+        if head.is_none() {
+            return Err(AppendError::NothingToRotate);
+        }
+        // A rotation is a transaction of its own, so it follows the head directly; its proof of
+        // possession binds that head's chain hash.
+        debug_assert!(events.is_empty(), "a rotation travels alone");
+        let event = NewEvent::key_rotation(key.key_id(), next, &base.chain_hash, actor);
         events.push(PreparedEvent::prepare(event, now)?);
         new_keys.push((base.seq + events.len() as u64, next.public_key()));
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use ledger_core::bundle::{self, BundleHeader};
-use ledger_core::{Entry, LedgerPublicKey, Verifier, VerifyOptions, VerifyReport};
+use ledger_core::{Digest, Entry, LedgerPublicKey, Verifier, VerifyOptions, VerifyReport};
 use rayon::prelude::*;
 
 use super::progress_bar;
@@ -82,7 +82,13 @@ pub fn verify_bundle(path: &std::path::Path, mut options: VerifyOptions, quiet: 
         .with_context(|| format!("reading {}", path.display()))?;
     anyhow::ensure!(!header_line.is_empty(), "the bundle is empty");
     let header = BundleHeader::parse(header_line.trim_end())?;
-    options.expected_head = header.head.as_ref().map(|h| (h.seq, h.chain_hash));
+    // A header announcing an empty ledger expects no entry at all.
+    options.expected_head = Some(
+        header
+            .head
+            .as_ref()
+            .map_or((0, Digest::GENESIS), |h| (h.seq, h.chain_hash)),
+    );
 
     let (batches, receiver) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<String>>>(1);
     let reader_thread = std::thread::spawn(move || {

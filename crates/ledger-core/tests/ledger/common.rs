@@ -6,8 +6,7 @@ use ledger_core::chain::head_of;
 use ledger_core::keys::{self, signature_to_hex};
 use ledger_core::verify::{Reason, verify_entries};
 use ledger_core::{
-    ChainHead, Digest, Entry, LedgerSigningKey, NewEvent, PreparedEvent, Verifier, VerifyOptions,
-    VerifyReport, seal,
+    ChainHead, Digest, Entry, LedgerSigningKey, NewEvent, PreparedEvent, Verifier, VerifyOptions, VerifyReport, seal,
 };
 use serde_json::json;
 
@@ -31,8 +30,7 @@ pub fn timestamp(seq: u64) -> String {
 }
 
 pub fn prepare(event: NewEvent, seq: u64) -> PreparedEvent {
-    PreparedEvent::prepare_with_id(event, entry_id(seq), timestamp(seq))
-        .expect("a valid test event")
+    PreparedEvent::prepare_with_id(event, entry_id(seq), timestamp(seq)).expect("a valid test event")
 }
 
 /// A note whose canonical payload holds the digits `12345` exactly once (at `"amount":12345`).
@@ -71,11 +69,7 @@ pub fn notes(from: u64, to: u64) -> Vec<NewEvent> {
 /// A genesis entry for `key` followed by `notes` notes, all signed with `key`.
 pub fn chain_of(key: &LedgerSigningKey, notes_after_genesis: u64) -> Vec<Entry> {
     let mut chain = Vec::new();
-    extend(
-        &mut chain,
-        vec![NewEvent::genesis(&key.public_key(), ACTOR)],
-        key,
-    );
+    extend(&mut chain, vec![NewEvent::genesis(&key.public_key(), ACTOR)], key);
     extend(&mut chain, notes(2, notes_after_genesis + 1), key);
     chain
 }
@@ -150,11 +144,7 @@ pub fn assert_invalid(report: &VerifyReport, seq: u64, reason: Reason, checked: 
 /// Asserts that `report` says valid for a chain ending at `chain`'s last entry.
 #[track_caller]
 pub fn assert_valid(report: &VerifyReport, chain: &[Entry]) {
-    assert!(
-        report.valid,
-        "expected valid, got {:#?}",
-        report.first_invalid
-    );
+    assert!(report.valid, "expected valid, got {:#?}", report.first_invalid);
     assert_eq!(report.first_invalid, None);
     assert_eq!(report.entries_checked, chain.len() as u64);
     let head = report.head.as_ref().expect("a non-empty ledger has a head");

@@ -34,20 +34,12 @@ fn a_pinned_genesis_key_must_match() {
 fn a_pinned_key_still_allows_its_rotations() {
     let (k1, k2) = (key(1), key(2));
     let mut chain = chain_of(&k1, 2);
-    extend(
-        &mut chain,
-        vec![NewEvent::key_rotation(k1.key_id(), &k2.public_key(), ACTOR)],
-        &k1,
-    );
+    let rotation = NewEvent::key_rotation(k1.key_id(), &k2, &head(&chain).chain_hash, ACTOR);
+    extend(&mut chain, vec![rotation], &k1);
     extend(&mut chain, notes(5, 6), &k2);
     assert_valid(&verify_entries(&chain, trusting(&[1])), &chain);
     // Pinning the later key is not enough: the genesis key is what is pinned.
-    assert_invalid(
-        &verify_entries(&chain, trusting(&[2])),
-        1,
-        Reason::UntrustedKey,
-        0,
-    );
+    assert_invalid(&verify_entries(&chain, trusting(&[2])), 1, Reason::UntrustedKey, 0);
 }
 
 #[test]
@@ -77,11 +69,8 @@ fn a_chain_rewritten_under_another_key_fails_the_required_key() {
 fn the_required_key_may_be_a_rotated_in_key() {
     let (k1, k2) = (key(1), key(2));
     let mut chain = chain_of(&k1, 2);
-    extend(
-        &mut chain,
-        vec![NewEvent::key_rotation(k1.key_id(), &k2.public_key(), ACTOR)],
-        &k1,
-    );
+    let rotation = NewEvent::key_rotation(k1.key_id(), &k2, &head(&chain).chain_hash, ACTOR);
+    extend(&mut chain, vec![rotation], &k1);
     extend(&mut chain, notes(5, 6), &k2);
     let options = VerifyOptions {
         required_key: Some(k2.public_key()),
@@ -91,40 +80,57 @@ fn the_required_key_may_be_a_rotated_in_key() {
 }
 
 /// An attacker without the gateway's private key rewrites the ledger under their own key and ends it
-/// with a rotation that introduces the gateway's public key (which anyone can copy). No entry needs
-/// the gateway's private key, yet `required_key` only asks that the key appear in the chain.
-/// Ignored until the verifier requires more (see the report of the test author); run with
-/// `cargo test -p docketops-ledger-core -- --ignored` to see it fail.
+/// with a rotation that introduces the gateway's public key (which anyone can copy). The rotation
+/// cannot carry a valid proof of possession (docs/ledger-format.md §4.5), so it is refused.
 #[test]
-#[ignore = "known gap: required_key is satisfied by a dangling rotation to the gateway's public key"]
-fn a_rewritten_chain_ending_in_a_rotation_to_the_gateway_key_fails_the_required_key() {
+fn a_rewritten_chain_ending_in_a_rotation_to_the_gateway_key_fails() {
     let (gateway, attacker) = (key(1), key(9));
     let mut forged = chain_of(&attacker, 6);
-    extend(
-        &mut forged,
-        vec![NewEvent::key_rotation(
-            attacker.key_id(),
-            &gateway.public_key(),
-            ACTOR,
-        )],
-        &attacker,
-    );
-    let options = VerifyOptions {
-        required_key: Some(gateway.public_key()),
-        ..Default::default()
-    };
-    let report = verify_entries(&forged, options);
-    assert!(
-        !report.valid,
-        "a ledger the gateway never signed must not satisfy required_key"
+    let info = gateway.public_key().info();
+    let prev = head(&forged).chain_hash;
+    // The best the attacker can do: a proof made with a key they hold, or none at all.
+    for proof in [
+        Some(ledger_core::keys::signature_to_hex(&attacker.sign_key_proof(&prev))),
+        None,
+    ] {
+        let mut payload = serde_json::json!({
+            "previous_key_id": attacker.key_id(), "key_id": info.key_id,
+            "algorithm": info.algorithm, "public_key": info.public_key,
+        });
+        if let Some(proof) = proof {
+            payload["proof"] = proof.into();
+        }
+        let mut chain = forged.clone();
+        extend(
+            &mut chain,
+            vec![NewEvent::new("ledger.key_rotated", ACTOR, payload)],
+            &attacker,
+        );
+        let options = VerifyOptions {
+            required_key: Some(gateway.public_key()),
+            ..Default::default()
+        };
+        assert_invalid(&verify_entries(&chain, options), 8, Reason::InvalidKeyEntry, 7);
+    }
+    // With the gateway's own proof (which only its holder can make) the rotation is accepted.
+    let rotation = NewEvent::key_rotation(attacker.key_id(), &gateway, &prev, ACTOR);
+    extend(&mut forged, vec![rotation], &attacker);
+    assert_valid(
+        &verify_entries(
+            &forged,
+            VerifyOptions {
+                required_key: Some(gateway.public_key()),
+                ..Default::default()
+            },
+        ),
+        &forged,
     );
 }
 
 #[test]
 fn an_expected_head_detects_truncation() {
     let chain = chain_of(&key(1), 9);
-    let head =
-        |seq: usize| -> (u64, Digest) { (seq as u64, chain[seq - 1].chain_hash.parse().unwrap()) };
+    let head = |seq: usize| -> (u64, Digest) { (seq as u64, chain[seq - 1].chain_hash.parse().unwrap()) };
     let expecting = |seq: usize| VerifyOptions {
         expected_head: Some(head(seq)),
         ..Default::default()
@@ -145,21 +151,16 @@ fn an_expected_head_detects_truncation() {
     }
     // Every entry gone.
     assert_invalid(&verify_entries(&[], expecting(10)), 1, Reason::Truncated, 0);
-    // More entries than announced are refused as well (reported with the same reason).
-    assert_invalid(
-        &verify_entries(&chain, expecting(7)),
-        11,
-        Reason::Truncated,
-        10,
-    );
-    // The right length but another head: a different ledger (reported with the same reason).
+    // More entries than announced: the first entry past the announced head.
+    assert_invalid(&verify_entries(&chain, expecting(7)), 8, Reason::HeadMismatch, 10);
+    // The right length but another head: a different ledger, reported at the announced head.
     let mut wrong_hash = head(10);
     wrong_hash.1 = Digest::of(b"another ledger");
     let options = VerifyOptions {
         expected_head: Some(wrong_hash),
         ..Default::default()
     };
-    assert_invalid(&verify_entries(&chain, options), 11, Reason::Truncated, 10);
+    assert_invalid(&verify_entries(&chain, options), 10, Reason::HeadMismatch, 10);
 }
 
 #[test]
@@ -171,10 +172,5 @@ fn an_earlier_invalid_entry_wins_over_truncation_and_the_required_key() {
         required_key: Some(key(2).public_key()),
         ..Default::default()
     };
-    assert_invalid(
-        &verify_entries(&chain[..6], options),
-        4,
-        Reason::PayloadChanged,
-        3,
-    );
+    assert_invalid(&verify_entries(&chain[..6], options), 4, Reason::PayloadChanged, 3);
 }

@@ -49,10 +49,7 @@ fn payload() -> impl Strategy<Value = Value> {
 
 /// `(payload, action_id)` of each note after the genesis entry.
 fn notes_strategy(max: usize) -> impl Strategy<Value = Vec<(Value, Option<String>)>> {
-    prop::collection::vec(
-        (payload(), proptest::option::of("[A-Za-z0-9_.:-]{1,20}")),
-        0..max,
-    )
+    prop::collection::vec((payload(), proptest::option::of("[A-Za-z0-9_.:-]{1,20}")), 0..max)
 }
 
 fn build(notes: Vec<(Value, Option<String>)>) -> Vec<Entry> {
@@ -68,11 +65,7 @@ fn build(notes: Vec<(Value, Option<String>)>) -> Vec<Entry> {
         })
         .collect();
     let mut chain = Vec::new();
-    extend(
-        &mut chain,
-        vec![NewEvent::genesis(&key.public_key(), ACTOR)],
-        &key,
-    );
+    extend(&mut chain, vec![NewEvent::genesis(&key.public_key(), ACTOR)], &key);
     extend(&mut chain, events, &key);
     chain
 }
@@ -97,9 +90,7 @@ fn field_of(entry: &mut Entry, field: Field) -> &mut String {
     }
 }
 
-const REPLACEMENTS: [char; 14] = [
-    '0', '7', 'a', 'f', 'A', '"', '{', '}', ' ', ':', ',', '\\', 'x', 'é',
-];
+const REPLACEMENTS: [char; 14] = ['0', '7', 'a', 'f', 'A', '"', '{', '}', ' ', ':', ',', '\\', 'x', 'é'];
 
 /// Replaces the character at (char) position `at` with a different one.
 fn flip(text: &mut String, at: Index, replacement: Index) {

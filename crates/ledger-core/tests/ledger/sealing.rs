@@ -21,14 +21,7 @@ fn seal_links_hashes_and_signs_every_entry() {
         assert_eq!(entry.seq, seq);
         assert_eq!(entry.id, entry_id(seq));
         assert_eq!(entry.timestamp, timestamp(seq));
-        assert_eq!(
-            entry.kind,
-            if seq == 1 {
-                KIND_INITIALIZED
-            } else {
-                KIND_NOTE
-            }
-        );
+        assert_eq!(entry.kind, if seq == 1 { KIND_INITIALIZED } else { KIND_NOTE });
         assert_eq!(entry.action_id, (seq > 1).then(|| format!("act_{seq}")));
         assert_eq!(entry.key_id, key.key_id());
         assert_eq!(entry.prev_chain_hash, prev.to_string());
@@ -37,16 +30,10 @@ fn seal_links_hashes_and_signs_every_entry() {
         let chain_digest = chain_hash(seq, &prev, &event);
         assert_eq!(entry.chain_hash, chain_digest.to_string());
         let signature = signature_from_hex(&entry.signature).expect("128 hex digits");
-        assert!(
-            public.verify(&chain_digest, &signature),
-            "seq {seq} signature"
-        );
+        assert!(public.verify(&chain_digest, &signature), "seq {seq} signature");
         prev = chain_digest;
     }
-    assert_eq!(
-        chain[0].prev_chain_hash,
-        format!("sha256:{}", "0".repeat(64))
-    );
+    assert_eq!(chain[0].prev_chain_hash, format!("sha256:{}", "0".repeat(64)));
     assert_eq!(
         chain[0].payload,
         format!(
@@ -128,11 +115,7 @@ fn sealing_in_steps_or_in_parallel_gives_the_same_entries() {
     // 40 at once takes the parallel signing path; one at a time the sequential one.
     let at_once = chain_of(&key, 39);
     let mut one_by_one = Vec::new();
-    extend(
-        &mut one_by_one,
-        vec![NewEvent::genesis(&key.public_key(), ACTOR)],
-        &key,
-    );
+    extend(&mut one_by_one, vec![NewEvent::genesis(&key.public_key(), ACTOR)], &key);
     for seq in 2..=40 {
         extend(&mut one_by_one, vec![note(seq)], &key);
     }
@@ -166,10 +149,7 @@ fn prepare_canonicalizes_the_payload() {
         json!({"b": [true, {"z": 1, "y": -2}], "a": "é\n"}),
     );
     let prepared = prepare(event, 2);
-    assert_eq!(
-        prepared.payload,
-        "{\"a\":\"é\\n\",\"b\":[true,{\"y\":-2,\"z\":1}]}"
-    );
+    assert_eq!(prepared.payload, "{\"a\":\"é\\n\",\"b\":[true,{\"y\":-2,\"z\":1}]}");
     let canonical_event = format!(
         r#"{{"action_id":null,"actor":"{ACTOR}","id":"{}","kind":"ledger.note","payload":{},"timestamp":"{}"}}"#,
         entry_id(2),
@@ -192,9 +172,7 @@ fn ledger_json_refuses_duplicates_and_unsafe_numbers() {
     ] {
         assert_eq!(
             json::parse(text, Numbers::SafeIntegers),
-            Err(JsonError::UnsafeNumber {
-                number: number.into()
-            })
+            Err(JsonError::UnsafeNumber { number: number.into() })
         );
     }
     assert_eq!(

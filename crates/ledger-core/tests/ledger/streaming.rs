@@ -8,11 +8,8 @@ use crate::common::*;
 fn long_chain() -> Vec<Entry> {
     let (k1, k2) = (key(1), key(2));
     let mut chain = chain_of(&k1, 16);
-    extend(
-        &mut chain,
-        vec![NewEvent::key_rotation(k1.key_id(), &k2.public_key(), ACTOR)],
-        &k1,
-    );
+    let rotation = NewEvent::key_rotation(k1.key_id(), &k2, &head(&chain).chain_hash, ACTOR);
+    extend(&mut chain, vec![rotation], &k1);
     extend(&mut chain, notes(19, 40), &k2);
     chain
 }
@@ -23,11 +20,7 @@ fn batches_of_1_7_and_1000_give_identical_reports() {
     let whole = verify(&chain);
     assert_valid(&whole, &chain);
     assert_eq!(
-        whole
-            .keys
-            .iter()
-            .map(|k| k.entries_signed)
-            .collect::<Vec<_>>(),
+        whole.keys.iter().map(|k| k.entries_signed).collect::<Vec<_>>(),
         vec![18, 22]
     );
     for batch in [1, 7, 1000] {
@@ -67,11 +60,7 @@ fn a_bad_entry_in_a_later_batch_is_found_there() {
     assert_invalid(&report, 20, Reason::PayloadChanged, 19);
     for batch in [1, 7, 1000] {
         for options in [VerifyOptions::default(), strict()] {
-            assert_eq!(
-                verify_in_batches(&chain, options, batch),
-                report,
-                "batch {batch}"
-            );
+            assert_eq!(verify_in_batches(&chain, options, batch), report, "batch {batch}");
         }
     }
 }
@@ -93,11 +82,7 @@ fn in_one_batch_an_earlier_signature_failure_wins_over_a_later_ordered_failure()
     assert_invalid(&reference, 3, Reason::BadSignature, 2);
     for batch in [1, 7, 1000] {
         for options in [VerifyOptions::default(), strict()] {
-            assert_eq!(
-                verify_in_batches(&chain, options, batch),
-                reference,
-                "batch {batch}"
-            );
+            assert_eq!(verify_in_batches(&chain, options, batch), reference, "batch {batch}");
         }
     }
 }
@@ -109,11 +94,7 @@ fn in_one_batch_an_earlier_ordered_failure_wins_over_a_later_signature_failure()
     assert_invalid(&reference, 3, Reason::PayloadChanged, 2);
     for batch in [1, 7, 1000] {
         for options in [VerifyOptions::default(), strict()] {
-            assert_eq!(
-                verify_in_batches(&chain, options, batch),
-                reference,
-                "batch {batch}"
-            );
+            assert_eq!(verify_in_batches(&chain, options, batch), reference, "batch {batch}");
         }
     }
 }

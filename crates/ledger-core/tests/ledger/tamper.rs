@@ -24,13 +24,7 @@ pub struct Case {
     pub checked: u64,
 }
 
-fn case(
-    name: &'static str,
-    seq: u64,
-    reason: Reason,
-    checked: u64,
-    edit: impl FnOnce(&mut Vec<Entry>),
-) -> Case {
+fn case(name: &'static str, seq: u64, reason: Reason, checked: u64, edit: impl FnOnce(&mut Vec<Entry>)) -> Case {
     let mut entries = base();
     edit(&mut entries);
     Case {
@@ -44,11 +38,7 @@ fn case(
 
 /// Replaces exactly one occurrence of `from` in `text`.
 fn replace_once(text: &mut String, from: &str, to: &str) {
-    assert_eq!(
-        text.matches(from).count(),
-        1,
-        "{from:?} must occur once in {text:?}"
-    );
+    assert_eq!(text.matches(from).count(), 1, "{from:?} must occur once in {text:?}");
     *text = text.replacen(from, to, 1);
 }
 
@@ -64,31 +54,15 @@ pub fn cases() -> Vec<Case> {
         case("payload string changed", 6, PayloadChanged, 5, |e| {
             replace_once(&mut e[5].payload, "note 6", "note 7")
         }),
-        case(
-            "payload not canonical (extra space)",
-            6,
-            NotCanonical,
-            5,
-            |e| replace_once(&mut e[5].payload, r#""amount":"#, r#""amount": "#),
-        ),
-        case(
-            "payload not canonical (key order)",
-            6,
-            NotCanonical,
-            5,
-            |e| {
-                e[5].payload =
-                    r#"{"text":"note 6","amount":12345,"nested":{"list":[1,"two",null],"ok":true}}"#
-                        .into()
-            },
-        ),
-        case(
-            "payload not canonical (escaped slash)",
-            6,
-            NotCanonical,
-            5,
-            |e| replace_once(&mut e[5].payload, "note 6", "note\\/6"),
-        ),
+        case("payload not canonical (extra space)", 6, NotCanonical, 5, |e| {
+            replace_once(&mut e[5].payload, r#""amount":"#, r#""amount": "#)
+        }),
+        case("payload not canonical (key order)", 6, NotCanonical, 5, |e| {
+            e[5].payload = r#"{"text":"note 6","amount":12345,"nested":{"list":[1,"two",null],"ok":true}}"#.into()
+        }),
+        case("payload not canonical (escaped slash)", 6, NotCanonical, 5, |e| {
+            replace_once(&mut e[5].payload, "note 6", "note\\/6")
+        }),
         case("payload invalid JSON", 6, Malformed, 5, |e| {
             e[5].payload.pop();
         }),
@@ -111,15 +85,11 @@ pub fn cases() -> Vec<Case> {
         case("timestamp changed", 6, PayloadChanged, 5, |e| {
             e[5].timestamp = timestamp(99)
         }),
-        case("action_id removed", 6, PayloadChanged, 5, |e| {
-            e[5].action_id = None
-        }),
+        case("action_id removed", 6, PayloadChanged, 5, |e| e[5].action_id = None),
         case("kind changed", 6, PayloadChanged, 5, |e| {
             e[5].kind = "ledger.other".into()
         }),
-        case("id changed", 6, PayloadChanged, 5, |e| {
-            e[5].id = entry_id(66)
-        }),
+        case("id changed", 6, PayloadChanged, 5, |e| e[5].id = entry_id(66)),
         // Order and presence.
         case("entry removed in the middle", 6, EntryMissing, 5, |e| {
             e.remove(5);
@@ -127,32 +97,20 @@ pub fn cases() -> Vec<Case> {
         case("genesis removed", 1, EntryMissing, 0, |e| {
             e.remove(0);
         }),
-        case(
-            "seq values of two adjacent entries swapped",
-            5,
-            BrokenLink,
-            4,
-            |e| {
-                let (a, b) = (e[4].seq, e[5].seq);
-                e[4].seq = b;
-                e[5].seq = a;
-                e.sort_by_key(|entry| entry.seq);
-            },
-        ),
-        case(
-            "two adjacent entries swapped in place",
-            5,
-            EntryMissing,
-            4,
-            |e| e.swap(4, 5),
-        ),
+        case("seq values of two adjacent entries swapped", 5, BrokenLink, 4, |e| {
+            let (a, b) = (e[4].seq, e[5].seq);
+            e[4].seq = b;
+            e[5].seq = a;
+            e.sort_by_key(|entry| entry.seq);
+        }),
+        case("two adjacent entries swapped in place", 5, EntryMissing, 4, |e| {
+            e.swap(4, 5)
+        }),
         case("entry duplicated", 6, OutOfOrder, 6, |e| {
             let copy = e[5].clone();
             e.insert(6, copy);
         }),
-        case("seq of the last entry bumped", 12, EntryMissing, 11, |e| {
-            e[11].seq = 14
-        }),
+        case("seq of the last entry bumped", 12, EntryMissing, 11, |e| e[11].seq = 14),
         case("first entry at seq 0", 0, OutOfOrder, 0, |e| e[0].seq = 0),
         // Hashes.
         case("chain_hash edited", 6, ChainHashMismatch, 5, |e| {
@@ -174,13 +132,9 @@ pub fn cases() -> Vec<Case> {
             e[5].event_hash = e[5].event_hash.trim_start_matches("sha256:").into()
         }),
         // Signatures and keys.
-        case(
-            "signature copied from another entry",
-            6,
-            BadSignature,
-            5,
-            |e| e[5].signature = e[6].signature.clone(),
-        ),
+        case("signature copied from another entry", 6, BadSignature, 5, |e| {
+            e[5].signature = e[6].signature.clone()
+        }),
         case("signature not hex", 6, Malformed, 5, |e| {
             e[5].signature = e[5].signature.to_uppercase()
         }),
@@ -194,13 +148,9 @@ pub fn cases() -> Vec<Case> {
             5,
             |e| resign_as(&mut e[5], &k2, [2; 32], k1.key_id()),
         ),
-        case(
-            "re-signed with another key and its key_id",
-            6,
-            UnknownKey,
-            5,
-            |e| resign_as(&mut e[5], &k2, [2; 32], k2.key_id()),
-        ),
+        case("re-signed with another key and its key_id", 6, UnknownKey, 5, |e| {
+            resign_as(&mut e[5], &k2, [2; 32], k2.key_id())
+        }),
         case("key_id changed to an unknown key", 6, UnknownKey, 5, |e| {
             e[5].key_id = k2.key_id().into()
         }),
@@ -250,42 +200,24 @@ pub fn cases() -> Vec<Case> {
                 extend(e, notes(2, 3), &k1);
             },
         ),
-        case(
-            "genesis payload with a wrong key_id",
-            1,
-            InvalidKeyEntry,
-            0,
-            |e| {
-                e.clear();
-                let mut genesis = NewEvent::genesis(&k1.public_key(), ACTOR);
-                genesis.payload["key_id"] = k2.key_id().into();
-                extend(e, vec![genesis], &k1);
-            },
-        ),
-        case(
-            "genesis payload with another algorithm",
-            1,
-            InvalidKeyEntry,
-            0,
-            |e| {
-                e.clear();
-                let mut genesis = NewEvent::genesis(&k1.public_key(), ACTOR);
-                genesis.payload["algorithm"] = "ed448".into();
-                extend(e, vec![genesis], &k1);
-            },
-        ),
-        case(
-            "genesis payload with a weak public key",
-            1,
-            InvalidKeyEntry,
-            0,
-            |e| {
-                e.clear();
-                let mut genesis = NewEvent::genesis(&k1.public_key(), ACTOR);
-                genesis.payload["public_key"] = format!("01{}", "00".repeat(31)).into();
-                extend(e, vec![genesis], &k1);
-            },
-        ),
+        case("genesis payload with a wrong key_id", 1, InvalidKeyEntry, 0, |e| {
+            e.clear();
+            let mut genesis = NewEvent::genesis(&k1.public_key(), ACTOR);
+            genesis.payload["key_id"] = k2.key_id().into();
+            extend(e, vec![genesis], &k1);
+        }),
+        case("genesis payload with another algorithm", 1, InvalidKeyEntry, 0, |e| {
+            e.clear();
+            let mut genesis = NewEvent::genesis(&k1.public_key(), ACTOR);
+            genesis.payload["algorithm"] = "ed448".into();
+            extend(e, vec![genesis], &k1);
+        }),
+        case("genesis payload with a weak public key", 1, InvalidKeyEntry, 0, |e| {
+            e.clear();
+            let mut genesis = NewEvent::genesis(&k1.public_key(), ACTOR);
+            genesis.payload["public_key"] = format!("01{}", "00".repeat(31)).into();
+            extend(e, vec![genesis], &k1);
+        }),
     ]
 }
 
