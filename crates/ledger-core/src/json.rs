@@ -56,7 +56,74 @@ pub fn parse(text: &str, numbers: Numbers) -> Result<Value, JsonError> {
 
 /// The RFC 8785 canonical form of `value`.
 pub fn canonicalize(value: &Value) -> Result<String, JsonError> {
+    let mut out = Vec::with_capacity(256);
+    if write_safe_integer_document(value, &mut out) {
+        return String::from_utf8(out).map_err(|e| JsonError::Canonicalize(e.to_string()));
+    }
     serde_json_canonicalizer::to_string(value).map_err(|e| JsonError::Canonicalize(e.to_string()))
+}
+
+/// RFC 8785 for documents whose numbers are all integers within ±(2^53 − 1), i.e. every ledger
+/// payload; returns false (and the output is to be discarded) on any other number.
+///
+/// Why by hand: canonicalization is on the hot path of every append and every verified entry, and
+/// `serde_json_canonicalizer` spends most of its time on what such documents do not need (re-encoding
+/// every key as UTF-16, formatting numbers as doubles). For them JCS reduces to: members sorted by
+/// UTF-16 code units, strings escaped as serde_json escapes them (`\"`, `\\`, the short forms and
+/// lowercase `\u00xx` for control characters, everything else literal), integers in decimal. A
+/// property test checks this writer against `serde_json_canonicalizer` byte for byte.
+fn write_safe_integer_document(value: &Value, out: &mut Vec<u8>) -> bool {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&i) => {
+                out.extend_from_slice(i.to_string().as_bytes())
+            }
+            _ => return false,
+        },
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if !write_safe_integer_document(item, out) {
+                    return false;
+                }
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_by(|(a, _), (b, _)| utf16_order(a, b));
+            out.push(b'{');
+            for (i, (key, item)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(key, out);
+                out.push(b':');
+                if !write_safe_integer_document(item, out) {
+                    return false;
+                }
+            }
+            out.push(b'}');
+        }
+    }
+    true
+}
+
+/// RFC 8785 §3.2.3: member names sort by their UTF-16 code units. Byte order agrees for ASCII.
+fn utf16_order(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() { a.cmp(b) } else { a.encode_utf16().cmp(b.encode_utf16()) }
+}
+
+fn write_string(s: &str, out: &mut Vec<u8>) {
+    // Writing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// Parses `text` and returns its canonical form (what `docketops ledger canonicalize` prints).
@@ -66,8 +133,9 @@ pub fn canonicalize_text(text: &str, numbers: Numbers) -> Result<String, JsonErr
 
 /// The RFC 8785 form of a single string (quotes and escapes included).
 pub fn canonical_string(s: &str) -> String {
-    // Serializing a &str cannot fail.
-    serde_json_canonicalizer::to_string(&s).unwrap_or_default()
+    let mut out = Vec::with_capacity(s.len() + 2);
+    write_string(s, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Checks that an in-memory value obeys the ledger's number rule (values built in code never went
@@ -257,6 +325,60 @@ mod tests {
             jcs(r#""\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/""#),
             "\"€$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\""
         );
+    }
+
+    fn arbitrary_document() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        // Keys and strings from a mix of ASCII, control characters, BMP characters above U+E000 and
+        // astral ones: where UTF-8 and UTF-16 orders differ, and where escaping matters.
+        let text = proptest::collection::vec(
+            prop_oneof![
+                proptest::char::range('a', 'e'),
+                proptest::char::range('\u{0}', '\u{1f}'),
+                Just('"'),
+                Just('\\'),
+                Just('/'),
+                Just('\u{7f}'),
+                Just('\u{2028}'),
+                proptest::char::range('\u{e000}', '\u{e002}'),
+                proptest::char::range('\u{fb33}', '\u{fb34}'),
+                proptest::char::range('\u{1f600}', '\u{1f601}'),
+            ],
+            0..6,
+        )
+        .prop_map(|chars| chars.into_iter().collect::<String>());
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).prop_map(|i| Value::from(i)),
+            text.clone().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(text.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_writer_matches_serde_json_canonicalizer(document in arbitrary_document()) {
+            let mut fast = Vec::new();
+            proptest::prop_assert!(write_safe_integer_document(&document, &mut fast));
+            let reference = serde_json_canonicalizer::to_string(&document).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(fast).unwrap(), reference);
+        }
+    }
+
+    #[test]
+    fn floats_and_large_integers_take_the_general_path() {
+        for text in ["[1.5]", "[9007199254740993]", "[1e300]"] {
+            let value = parse(text, Numbers::Any).unwrap();
+            assert!(!write_safe_integer_document(&value, &mut Vec::new()), "{text}");
+            assert_eq!(canonicalize(&value).unwrap(), serde_json_canonicalizer::to_string(&value).unwrap());
+        }
     }
 
     #[test]

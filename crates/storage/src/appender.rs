@@ -21,8 +21,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{Backend, ENTRY_COLUMNS, EntryRow, StorageError, Store};
 
-/// Arbitrary constant naming the ledger's PostgreSQL advisory lock ("dktledgr").
-const POSTGRES_LOCK_KEY: i64 = 0x646b_746c_6564_6772;
+/// Begins a transaction and takes the ledger's PostgreSQL advisory lock in one round trip (sent as a
+/// simple query). The lock's key is an arbitrary constant: 0x646b746c65646772, "dktledgr".
+const POSTGRES_BEGIN: &str = "BEGIN; SELECT pg_advisory_xact_lock(7236005235207202674)";
 
 /// SQLite allows 32,766 bound parameters per statement; 12 per row.
 const SQLITE_ROWS_PER_INSERT: usize = 2_000;
@@ -456,42 +457,76 @@ async fn transaction(
     presealed: Option<Presealed>,
     rotation: Option<(&LedgerSigningKey, &str)>,
 ) -> Result<Vec<Entry>, AppendError> {
+    // Fast path: insert the presealed entries only if the head is still the one they were signed on
+    // (one statement, no separate head read). Slow path: read the head, sign on it, insert.
     let (sealed, skip) = match shared.store.backend() {
         Backend::Sqlite(pool) => {
             let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            let head = read_head!(&mut *tx);
-            let (sealed, skip, new_keys) = build(shared, key, head, events, presealed, rotation).await?;
-            insert_sqlite(&mut tx, &sealed).await?;
-            for (seq, key) in &new_keys {
-                insert_key!(&mut *tx, *seq, key);
+            match try_presealed_sqlite(&mut tx, presealed).await? {
+                Some(sealed) => {
+                    tx.commit().await?;
+                    (sealed, 0)
+                }
+                None => {
+                    let head = read_head!(&mut *tx);
+                    let (sealed, skip, new_keys) = build(shared, key, head, events, rotation).await?;
+                    insert_sqlite(&mut tx, &sealed, None).await?;
+                    for (seq, key) in &new_keys {
+                        insert_key!(&mut *tx, *seq, key);
+                    }
+                    tx.commit().await?;
+                    (sealed, skip)
+                }
             }
-            tx.commit().await?;
-            (sealed, skip)
         }
         Backend::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(POSTGRES_LOCK_KEY)
-                .execute(&mut *tx)
-                .await?;
-            let head = read_head!(&mut *tx);
-            let (sealed, skip, new_keys) = build(shared, key, head, events, presealed, rotation).await?;
-            insert_postgres(&mut tx, &sealed).await?;
-            for (seq, key) in &new_keys {
-                insert_key!(&mut *tx, *seq, key);
+            let mut tx = pool.begin_with(POSTGRES_BEGIN).await?;
+            match try_presealed_postgres(&mut tx, presealed).await? {
+                Some(sealed) => {
+                    tx.commit().await?;
+                    (sealed, 0)
+                }
+                None => {
+                    let head = read_head!(&mut *tx);
+                    let (sealed, skip, new_keys) = build(shared, key, head, events, rotation).await?;
+                    insert_postgres(&mut tx, &sealed, None).await?;
+                    for (seq, key) in &new_keys {
+                        insert_key!(&mut *tx, *seq, key);
+                    }
+                    tx.commit().await?;
+                    (sealed, skip)
+                }
             }
-            tx.commit().await?;
-            (sealed, skip)
         }
     };
     if !sealed.is_empty() {
         shared.counters.transactions.fetch_add(1, Ordering::Relaxed);
-        shared
-            .counters
-            .entries
-            .fetch_add(sealed.len() as u64, Ordering::Relaxed);
+        shared.counters.entries.fetch_add(sealed.len() as u64, Ordering::Relaxed);
     }
     Ok(sealed.into_iter().skip(skip).collect())
+}
+
+/// Inserts presealed entries if the head is the one they were signed on; None if it is not (nothing
+/// inserted). A head that is ours also means the key is still active: any other writer, or a
+/// rotation, would have moved it.
+async fn try_presealed_sqlite(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    presealed: Option<Presealed>,
+) -> Result<Option<Vec<Entry>>, AppendError> {
+    let Some(presealed) = presealed else { return Ok(None) };
+    let guard = presealed.base.chain_hash.to_string();
+    let inserted = insert_sqlite(tx, &presealed.entries, Some(&guard)).await?;
+    Ok((inserted == presealed.entries.len() as u64).then_some(presealed.entries))
+}
+
+async fn try_presealed_postgres(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    presealed: Option<Presealed>,
+) -> Result<Option<Vec<Entry>>, AppendError> {
+    let Some(presealed) = presealed else { return Ok(None) };
+    let guard = presealed.base.chain_hash.to_string();
+    let inserted = insert_postgres(tx, &presealed.entries, Some(&guard)).await?;
+    Ok((inserted == presealed.entries.len() as u64).then_some(presealed.entries))
 }
 
 /// The entries of one transaction on top of `head`: a genesis entry first if the ledger is empty,
@@ -502,7 +537,6 @@ async fn build(
     key: &Arc<LedgerSigningKey>,
     head: Option<Entry>,
     mut events: Vec<PreparedEvent>,
-    presealed: Option<Presealed>,
     rotation: Option<(&LedgerSigningKey, &str)>,
 ) -> Result<(Vec<Entry>, usize, Vec<(u64, LedgerPublicKey)>), AppendError> {
     let now = OffsetDateTime::now_utc();
@@ -524,9 +558,6 @@ async fn build(
             }
             let base = ledger_core::chain::head_of(head)
                 .ok_or_else(|| AppendError::CorruptHead(format!("seq {}: unreadable chain_hash", head.seq)))?;
-            if let Some(presealed) = presealed.filter(|p| p.base == base) {
-                return Ok((presealed.entries, 0, new_keys));
-            }
             base
         }
     };
@@ -548,10 +579,17 @@ async fn build(
     Ok((sign(base, events, Arc::clone(key)).await, skip, new_keys))
 }
 
-async fn insert_sqlite(tx: &mut sqlx::Transaction<'_, Sqlite>, entries: &[Entry]) -> Result<(), AppendError> {
-    for chunk in entries.chunks(SQLITE_ROWS_PER_INSERT) {
+/// Inserts `entries`; with `guard`, only if the head's chain hash is `guard` (else nothing). Returns the
+/// number of rows inserted.
+async fn insert_sqlite(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    entries: &[Entry],
+    guard: Option<&str>,
+) -> Result<u64, AppendError> {
+    let mut inserted = 0;
+    for (i, chunk) in entries.chunks(SQLITE_ROWS_PER_INSERT).enumerate() {
         let mut query: QueryBuilder<'_, Sqlite> =
-            QueryBuilder::new(format!("INSERT INTO ledger_entries ({ENTRY_COLUMNS}) "));
+            QueryBuilder::new(format!("INSERT INTO ledger_entries ({ENTRY_COLUMNS}) SELECT * FROM ("));
         query.push_values(chunk, |mut row, e| {
             row.push_bind(e.seq as i64)
                 .push_bind(&e.id)
@@ -566,37 +604,61 @@ async fn insert_sqlite(tx: &mut sqlx::Transaction<'_, Sqlite>, entries: &[Entry]
                 .push_bind(&e.key_id)
                 .push_bind(&e.signature);
         });
-        query.build().persistent(false).execute(&mut **tx).await?;
+        query.push(")");
+        // Later chunks follow the first inside the same transaction: only the first needs the guard.
+        if let (Some(guard), 0) = (guard, i) {
+            query.push(" WHERE (SELECT chain_hash FROM ledger_entries ORDER BY seq DESC LIMIT 1) = ");
+            query.push_bind(guard);
+        }
+        let rows = query.build().persistent(false).execute(&mut **tx).await?.rows_affected();
+        if rows == 0 {
+            break;
+        }
+        inserted += rows;
     }
-    Ok(())
+    Ok(inserted)
 }
 
-async fn insert_postgres(tx: &mut sqlx::Transaction<'_, Postgres>, entries: &[Entry]) -> Result<(), AppendError> {
+async fn insert_postgres(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    entries: &[Entry],
+    guard: Option<&str>,
+) -> Result<u64, AppendError> {
     // One statement per batch whatever its size: columns as arrays, UNNEST back into rows.
     let column = |f: fn(&Entry) -> &String| entries.iter().map(f).cloned().collect::<Vec<String>>();
-    sqlx::query(&format!(
+    let condition = match guard {
+        Some(_) => " WHERE (SELECT chain_hash FROM ledger_entries ORDER BY seq DESC LIMIT 1) = $13",
+        None => "",
+    };
+    let sql = format!(
         "INSERT INTO ledger_entries ({ENTRY_COLUMNS}) SELECT * FROM UNNEST(\
          $1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-         $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])"
-    ))
-    .bind(entries.iter().map(|e| e.seq as i64).collect::<Vec<i64>>())
-    .bind(column(|e| &e.id))
-    .bind(column(|e| &e.timestamp))
-    .bind(column(|e| &e.kind))
-    .bind(column(|e| &e.actor))
-    .bind(
-        entries
-            .iter()
-            .map(|e| e.action_id.clone())
-            .collect::<Vec<Option<String>>>(),
-    )
-    .bind(column(|e| &e.payload))
-    .bind(column(|e| &e.prev_chain_hash))
-    .bind(column(|e| &e.event_hash))
-    .bind(column(|e| &e.chain_hash))
-    .bind(column(|e| &e.key_id))
-    .bind(column(|e| &e.signature))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+         $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]){condition}"
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(entries.iter().map(|e| e.seq as i64).collect::<Vec<i64>>())
+        .bind(column(|e| &e.id))
+        .bind(column(|e| &e.timestamp))
+        .bind(column(|e| &e.kind))
+        .bind(column(|e| &e.actor))
+        .bind(entries.iter().map(|e| e.action_id.clone()).collect::<Vec<Option<String>>>())
+        .bind(column(|e| &e.payload))
+        .bind(column(|e| &e.prev_chain_hash))
+        .bind(column(|e| &e.event_hash))
+        .bind(column(|e| &e.chain_hash))
+        .bind(column(|e| &e.key_id))
+        .bind(column(|e| &e.signature));
+    if let Some(guard) = guard {
+        query = query.bind(guard);
+    }
+    Ok(query.execute(&mut **tx).await?.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_begin_statement_takes_the_ledger_lock() {
+        let key = i64::from_be_bytes(*b"dktledgr");
+        assert!(super::POSTGRES_BEGIN.ends_with(&format!("pg_advisory_xact_lock({key})")));
+    }
 }
