@@ -77,7 +77,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     println!("  sign, 1 core                 {:>10.0} /s", raw.sign_one_core);
     println!("  sign, all cores              {:>10.0} /s", raw.sign_all_cores);
     println!("  verify (strict), all cores   {:>10.0} /s", raw.verify_all_cores);
-    println!("  batch verify (256), all cores {:>10.0} /s", raw.batch_verify_all_cores);
+    println!(
+        "  batch verify (256), all cores {:>10.0} /s",
+        raw.batch_verify_all_cores
+    );
     println!();
 
     println!("Durable appends (group commit; each append acknowledged after its transaction commits):");

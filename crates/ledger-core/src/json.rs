@@ -118,7 +118,11 @@ fn write_safe_integer_document(value: &Value, out: &mut Vec<u8>) -> bool {
 
 /// RFC 8785 §3.2.3: member names sort by their UTF-16 code units. Byte order agrees for ASCII.
 fn utf16_order(a: &str, b: &str) -> std::cmp::Ordering {
-    if a.is_ascii() && b.is_ascii() { a.cmp(b) } else { a.encode_utf16().cmp(b.encode_utf16()) }
+    if a.is_ascii() && b.is_ascii() {
+        a.cmp(b)
+    } else {
+        a.encode_utf16().cmp(b.encode_utf16())
+    }
 }
 
 fn write_string(s: &str, out: &mut Vec<u8>) {
@@ -377,7 +381,10 @@ mod tests {
         for text in ["[1.5]", "[9007199254740993]", "[1e300]"] {
             let value = parse(text, Numbers::Any).unwrap();
             assert!(!write_safe_integer_document(&value, &mut Vec::new()), "{text}");
-            assert_eq!(canonicalize(&value).unwrap(), serde_json_canonicalizer::to_string(&value).unwrap());
+            assert_eq!(
+                canonicalize(&value).unwrap(),
+                serde_json_canonicalizer::to_string(&value).unwrap()
+            );
         }
     }
 

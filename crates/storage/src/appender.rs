@@ -501,7 +501,10 @@ async fn transaction(
     };
     if !sealed.is_empty() {
         shared.counters.transactions.fetch_add(1, Ordering::Relaxed);
-        shared.counters.entries.fetch_add(sealed.len() as u64, Ordering::Relaxed);
+        shared
+            .counters
+            .entries
+            .fetch_add(sealed.len() as u64, Ordering::Relaxed);
     }
     Ok(sealed.into_iter().skip(skip).collect())
 }
@@ -610,7 +613,12 @@ async fn insert_sqlite(
             query.push(" WHERE (SELECT chain_hash FROM ledger_entries ORDER BY seq DESC LIMIT 1) = ");
             query.push_bind(guard);
         }
-        let rows = query.build().persistent(false).execute(&mut **tx).await?.rows_affected();
+        let rows = query
+            .build()
+            .persistent(false)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
         if rows == 0 {
             break;
         }
@@ -641,7 +649,12 @@ async fn insert_postgres(
         .bind(column(|e| &e.timestamp))
         .bind(column(|e| &e.kind))
         .bind(column(|e| &e.actor))
-        .bind(entries.iter().map(|e| e.action_id.clone()).collect::<Vec<Option<String>>>())
+        .bind(
+            entries
+                .iter()
+                .map(|e| e.action_id.clone())
+                .collect::<Vec<Option<String>>>(),
+        )
         .bind(column(|e| &e.payload))
         .bind(column(|e| &e.prev_chain_hash))
         .bind(column(|e| &e.event_hash))

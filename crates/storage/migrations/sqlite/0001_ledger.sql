@@ -15,7 +15,6 @@ CREATE TABLE ledger_entries (
     signature       TEXT    NOT NULL
 );
 CREATE INDEX ledger_entries_action_id ON ledger_entries (action_id) WHERE action_id IS NOT NULL;
-CREATE INDEX ledger_entries_kind ON ledger_entries (kind, seq);
 
 -- Defence in depth: the application never updates or deletes an entry. Someone with direct database
 -- access can drop these triggers; verification still catches what they change.
