@@ -559,9 +559,8 @@ async fn build(
                     active,
                 });
             }
-            let base = ledger_core::chain::head_of(head)
-                .ok_or_else(|| AppendError::CorruptHead(format!("seq {}: unreadable chain_hash", head.seq)))?;
-            base
+            ledger_core::chain::head_of(head)
+                .ok_or_else(|| AppendError::CorruptHead(format!("seq {}: unreadable chain_hash", head.seq)))?
         }
     };
     let skip = usize::from(head.is_none());
