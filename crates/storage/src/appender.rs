@@ -458,46 +458,39 @@ async fn transaction(
     rotation: Option<(&LedgerSigningKey, &str)>,
 ) -> Result<Vec<Entry>, AppendError> {
     // Fast path: insert the presealed entries only if the head is still the one they were signed on
-    // (one statement, no separate head read). Slow path: read the head, sign on it, insert.
+    // (one statement, no separate head read; a head that is ours also means our key is still the
+    // active one, as any other writer or a rotation would have moved it). Slow path: read the head,
+    // sign on it, insert.
+    macro_rules! run {
+        ($pool:expr, $begin:expr, $insert:ident) => {{
+            let mut tx = $pool.begin_with($begin).await?;
+            let fast = match presealed {
+                Some(presealed) => {
+                    let guard = presealed.base.chain_hash.to_string();
+                    let inserted = $insert(&mut tx, &presealed.entries, Some(&guard)).await?;
+                    (inserted == presealed.entries.len() as u64).then_some(presealed.entries)
+                }
+                None => None,
+            };
+            let written = match fast {
+                Some(sealed) => (sealed, 0),
+                None => {
+                    let head = read_head!(&mut *tx);
+                    let (sealed, skip, new_keys) = build(shared, key, head, events, rotation).await?;
+                    $insert(&mut tx, &sealed, None).await?;
+                    for (seq, key) in &new_keys {
+                        insert_key!(&mut *tx, *seq, key);
+                    }
+                    (sealed, skip)
+                }
+            };
+            tx.commit().await?;
+            written
+        }};
+    }
     let (sealed, skip) = match shared.store.backend() {
-        Backend::Sqlite(pool) => {
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            match try_presealed_sqlite(&mut tx, presealed).await? {
-                Some(sealed) => {
-                    tx.commit().await?;
-                    (sealed, 0)
-                }
-                None => {
-                    let head = read_head!(&mut *tx);
-                    let (sealed, skip, new_keys) = build(shared, key, head, events, rotation).await?;
-                    insert_sqlite(&mut tx, &sealed, None).await?;
-                    for (seq, key) in &new_keys {
-                        insert_key!(&mut *tx, *seq, key);
-                    }
-                    tx.commit().await?;
-                    (sealed, skip)
-                }
-            }
-        }
-        Backend::Postgres(pool) => {
-            let mut tx = pool.begin_with(POSTGRES_BEGIN).await?;
-            match try_presealed_postgres(&mut tx, presealed).await? {
-                Some(sealed) => {
-                    tx.commit().await?;
-                    (sealed, 0)
-                }
-                None => {
-                    let head = read_head!(&mut *tx);
-                    let (sealed, skip, new_keys) = build(shared, key, head, events, rotation).await?;
-                    insert_postgres(&mut tx, &sealed, None).await?;
-                    for (seq, key) in &new_keys {
-                        insert_key!(&mut *tx, *seq, key);
-                    }
-                    tx.commit().await?;
-                    (sealed, skip)
-                }
-            }
-        }
+        Backend::Sqlite(pool) => run!(pool, "BEGIN IMMEDIATE", insert_sqlite),
+        Backend::Postgres(pool) => run!(pool, POSTGRES_BEGIN, insert_postgres),
     };
     if !sealed.is_empty() {
         shared.counters.transactions.fetch_add(1, Ordering::Relaxed);
@@ -507,29 +500,6 @@ async fn transaction(
             .fetch_add(sealed.len() as u64, Ordering::Relaxed);
     }
     Ok(sealed.into_iter().skip(skip).collect())
-}
-
-/// Inserts presealed entries if the head is the one they were signed on; None if it is not (nothing
-/// inserted). A head that is ours also means the key is still active: any other writer, or a
-/// rotation, would have moved it.
-async fn try_presealed_sqlite(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    presealed: Option<Presealed>,
-) -> Result<Option<Vec<Entry>>, AppendError> {
-    let Some(presealed) = presealed else { return Ok(None) };
-    let guard = presealed.base.chain_hash.to_string();
-    let inserted = insert_sqlite(tx, &presealed.entries, Some(&guard)).await?;
-    Ok((inserted == presealed.entries.len() as u64).then_some(presealed.entries))
-}
-
-async fn try_presealed_postgres(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
-    presealed: Option<Presealed>,
-) -> Result<Option<Vec<Entry>>, AppendError> {
-    let Some(presealed) = presealed else { return Ok(None) };
-    let guard = presealed.base.chain_hash.to_string();
-    let inserted = insert_postgres(tx, &presealed.entries, Some(&guard)).await?;
-    Ok((inserted == presealed.entries.len() as u64).then_some(presealed.entries))
 }
 
 /// The entries of one transaction on top of `head`: a genesis entry first if the ledger is empty,

@@ -6,20 +6,8 @@ use ledger_core::Entry;
 
 use crate::{Backend, ENTRY_COLUMNS, StorageError, Store, with_pool};
 
-/// Entry columns that may be overwritten.
-pub const COLUMNS: [&str; 11] = [
-    "id",
-    "timestamp",
-    "kind",
-    "actor",
-    "action_id",
-    "payload",
-    "prev_chain_hash",
-    "event_hash",
-    "chain_hash",
-    "key_id",
-    "signature",
-];
+/// Entry columns that may be overwritten: every field but `seq` (see [`swap`] for that).
+pub const COLUMNS: &[&str] = ledger_core::entry::ENTRY_FIELDS.split_first().expect("fields").1;
 
 async fn disable_guards(store: &Store) -> Result<(), StorageError> {
     match store.backend() {
