@@ -20,6 +20,10 @@ use crate::settings::{DatabaseArgs, LogArgs};
 #[derive(Debug, Parser)]
 #[command(name = "docketops", version, propagate_version = true, max_term_width = 110)]
 struct Cli {
+    /// A TOML config file with the same settings as the flags (see README); flags and environment
+    /// variables win over it.
+    #[arg(long, global = true, env = "DOCKETOPS_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,7 +69,18 @@ enum Command {
 const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    if let Some(path) = cli.config.clone() {
+        match settings::ConfigFile::load(&path) {
+            Ok(config) => cli.command.apply_config(&config, leaf(&matches)),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return ExitCode::from(EXIT_ERROR);
+            }
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -78,6 +93,33 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// The matches of the innermost subcommand, where its flattened arguments live.
+fn leaf(matches: &clap::ArgMatches) -> &clap::ArgMatches {
+    let mut current = matches;
+    while let Some((_, sub)) = current.subcommand() {
+        current = sub;
+    }
+    current
+}
+
+impl Command {
+    /// Fills settings that neither a flag nor the environment gave from the config file.
+    fn apply_config(&mut self, config: &settings::ConfigFile, matches: &clap::ArgMatches) {
+        match self {
+            Command::Serve(args) => args.apply_config(config, matches),
+            Command::Migrate { database, log } => {
+                database.apply(config, matches);
+                log.apply(config, matches);
+            }
+            Command::Verify(args) => args.database.apply(config, matches),
+            Command::Export(args) => args.database.apply(config, matches),
+            Command::Ledger { command } => command.apply_config(config, matches),
+            Command::Keys { command } => command.apply_config(config, matches),
+            Command::ApiKey { .. } | Command::Bench(_) => {}
         }
     }
 }

@@ -103,3 +103,95 @@ pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The config file (`--config FILE` / `DOCKETOPS_CONFIG`): the same settings as the flags, for
+/// deployments that prefer a file (a ConfigMap). A flag or environment variable wins over the file,
+/// the file over the built-in default.
+///
+/// ```toml
+/// listen = "0.0.0.0:8443"
+/// data_dir = "/var/lib/docketops"
+/// database_url = "postgres://docketops@db/docketops"
+/// signing_key_file = "/etc/docketops/signing-key.pem"
+/// tls_cert = "/etc/docketops/tls.crt"
+/// tls_key = "/etc/docketops/tls.key"
+/// log_format = "json"
+/// ```
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub listen: Option<std::net::SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub signing_key_file: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub log_format: Option<String>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &std::path::Path) -> anyhow::Result<ConfigFile> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
+        let config: ConfigFile =
+            toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
+        if let Some(format) = &config.log_format {
+            anyhow::ensure!(
+                ["text", "json"].contains(&format.as_str()),
+                "config log_format must be text or json"
+            );
+        }
+        Ok(config)
+    }
+}
+
+/// Whether the argument `id` was given on the command line or in the environment (so the config file
+/// must not override it).
+pub fn given(matches: &clap::ArgMatches, id: &str) -> bool {
+    // `value_source` insists on known ids; `ids()` lists those present (given or defaulted).
+    matches.ids().any(|i| i.as_str() == id)
+        && matches!(
+            matches.value_source(id),
+            Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+        )
+}
+
+/// Sets `target` from the config file's value unless the flag or its variable was given.
+pub fn fill<T: Clone>(target: &mut T, from_file: &Option<T>, matches: &clap::ArgMatches, id: &str) {
+    if let Some(value) = from_file
+        && !given(matches, id)
+    {
+        *target = value.clone();
+    }
+}
+
+/// [`fill`] for optional settings.
+pub fn fill_option<T: Clone>(target: &mut Option<T>, from_file: &Option<T>, matches: &clap::ArgMatches, id: &str) {
+    if from_file.is_some() && !given(matches, id) {
+        *target = from_file.clone();
+    }
+}
+
+impl DatabaseArgs {
+    pub fn apply(&mut self, config: &ConfigFile, matches: &clap::ArgMatches) {
+        fill(&mut self.data_dir, &config.data_dir, matches, "data_dir");
+        fill_option(&mut self.database_url, &config.database_url, matches, "database_url");
+    }
+}
+
+impl SigningKeyArgs {
+    pub fn apply(&mut self, config: &ConfigFile, matches: &clap::ArgMatches) {
+        fill_option(
+            &mut self.signing_key_file,
+            &config.signing_key_file,
+            matches,
+            "signing_key_file",
+        );
+    }
+}
+
+impl LogArgs {
+    pub fn apply(&mut self, config: &ConfigFile, matches: &clap::ArgMatches) {
+        fill(&mut self.log_format, &config.log_format, matches, "log_format");
+    }
+}

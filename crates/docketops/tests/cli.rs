@@ -599,3 +599,68 @@ async fn serves_https_when_given_a_certificate() {
     drop(server);
     app.finish().await;
 }
+
+/// `--config FILE` (or DOCKETOPS_CONFIG) supplies settings; flags and environment variables win.
+#[test]
+fn a_config_file_supplies_settings_that_flags_and_environment_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("from-config");
+    let config = dir.path().join("docketops.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = {:?}\nlog_format = \"json\"\n", data.display().to_string()),
+    )
+    .unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(BIN);
+        command.env_clear().current_dir(dir.path()).args(args);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    let config_arg = config.to_str().unwrap();
+    let out = run(&["--config", config_arg, "ledger", "append", "-m", "configured"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(data.join("ledger.db").exists() && data.join("signing-key.pem").exists());
+    assert!(
+        !dir.path().join("docketops-data").exists(),
+        "the default data dir must not be used"
+    );
+    // The same file through the environment variable.
+    let out = run(&["verify", "--json"], &[("DOCKETOPS_CONFIG", config_arg)]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["entries_checked"], 2);
+    // A flag wins over the file: another directory, with no ledger in it.
+    let elsewhere = dir.path().join("elsewhere");
+    let out = run(
+        &[
+            "--config",
+            config_arg,
+            "verify",
+            "--data-dir",
+            elsewhere.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("elsewhere"));
+    // So does the environment.
+    let out = run(
+        &["--config", config_arg, "verify"],
+        &[("DOCKETOPS_DATA_DIR", elsewhere.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    // Unknown settings and unreadable files are errors, not silently ignored.
+    std::fs::write(&config, "datadir = \"/tmp/typo\"\n").unwrap();
+    let out = run(&["--config", config_arg, "verify"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["--config", "/nonexistent/docketops.toml", "verify"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}

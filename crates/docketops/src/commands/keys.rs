@@ -38,6 +38,19 @@ pub enum KeysCommand {
     },
 }
 
+impl KeysCommand {
+    pub fn apply_config(&mut self, config: &crate::settings::ConfigFile, matches: &clap::ArgMatches) {
+        match self {
+            KeysCommand::List { database, .. } => database.apply(config, matches),
+            KeysCommand::Rotate { database, key, log, .. } => {
+                database.apply(config, matches);
+                key.apply(config, matches);
+                log.apply(config, matches);
+            }
+        }
+    }
+}
+
 pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
     match command {
         KeysCommand::List { database, json } => {

@@ -57,6 +57,16 @@ pub struct AppendArgs {
     pub log: LogArgs,
 }
 
+impl LedgerCommand {
+    pub fn apply_config(&mut self, config: &crate::settings::ConfigFile, matches: &clap::ArgMatches) {
+        if let LedgerCommand::Append(args) = self {
+            args.database.apply(config, matches);
+            args.key.apply(config, matches);
+            args.log.apply(config, matches);
+        }
+    }
+}
+
 pub async fn run(command: LedgerCommand) -> anyhow::Result<ExitCode> {
     match command {
         LedgerCommand::Canonicalize { file, hash } => canonicalize(file, hash),

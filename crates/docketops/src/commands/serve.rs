@@ -39,6 +39,18 @@ pub struct ServeArgs {
     pub log: LogArgs,
 }
 
+impl ServeArgs {
+    pub fn apply_config(&mut self, config: &crate::settings::ConfigFile, matches: &clap::ArgMatches) {
+        use crate::settings::{fill, fill_option};
+        fill(&mut self.listen, &config.listen, matches, "listen");
+        self.database.apply(config, matches);
+        self.key.apply(config, matches);
+        self.log.apply(config, matches);
+        fill_option(&mut self.tls_cert, &config.tls_cert, matches, "tls_cert");
+        fill_option(&mut self.tls_key, &config.tls_key, matches, "tls_key");
+    }
+}
+
 /// The settings row holding the bootstrap admin key's digest.
 const BOOTSTRAP_SETTING: &str = "bootstrap_admin_key_digest";
 
