@@ -4,9 +4,11 @@
 //! Rotation is crash-safe in this order: the new key is written to `<key>.next` and synced; the
 //! rotation entry is committed to the ledger; the old key moves to `retired/<key id>.pem` and
 //! `<key>.next` becomes `<key>`. If the process dies in between, the next start finishes the swap when
-//! the ledger says the new key is active, or discards `<key>.next` when it does not.
+//! the ledger says the new key is active, or sets `<key>.next` aside (never deletes it) when it does
+//! not. An exclusive lock on `<key>.lock` covers loading, recovery and the whole rotation, so two
+//! processes never act on the key files at once.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -36,26 +38,57 @@ pub fn source(database: &DatabaseArgs, key: &SigningKeyArgs) -> KeySource {
     )
 }
 
-/// Loads the signing key, generating it if the file does not exist yet, after finishing or discarding
-/// an interrupted rotation.
-pub async fn load_or_generate(source: &KeySource, store: &Store) -> anyhow::Result<LedgerSigningKey> {
+/// Holds `<key>.lock` until dropped.
+#[derive(Debug)]
+pub struct KeyLock {
+    _file: Option<File>,
+}
+
+impl KeyLock {
+    fn acquire(key_path: &Path) -> anyhow::Result<KeyLock> {
+        let path = sibling(key_path, ".lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
+        Ok(KeyLock { _file: Some(file) })
+    }
+}
+
+/// Loads the signing key after finishing or setting aside an interrupted rotation. A key is generated
+/// only for an empty ledger: a missing key file beside a ledger with entries is an error, not a reason
+/// to start a second chain of keys. The returned lock keeps other processes off the key files for as
+/// long as the caller holds it.
+pub async fn load_or_generate(source: &KeySource, store: &Store) -> anyhow::Result<(LedgerSigningKey, KeyLock)> {
     match source {
         KeySource::Env => {
             let pem = std::env::var("DOCKETOPS_SIGNING_KEY").context("DOCKETOPS_SIGNING_KEY is not valid UTF-8")?;
-            Ok(LedgerSigningKey::from_pkcs8_pem(&pem).context("DOCKETOPS_SIGNING_KEY")?)
+            let key = LedgerSigningKey::from_pkcs8_pem(&pem).context("DOCKETOPS_SIGNING_KEY")?;
+            Ok((key, KeyLock { _file: None }))
         }
         KeySource::File(path) => {
-            finish_interrupted_rotation(path, store).await?;
-            if path.exists() {
-                return read(path);
-            }
-            let key = LedgerSigningKey::generate();
             if let Some(dir) = path.parent() {
                 create_private_dir(dir)?;
             }
+            let lock = KeyLock::acquire(path)?;
+            finish_interrupted_rotation(path, store).await?;
+            if path.exists() {
+                return Ok((read(path)?, lock));
+            }
+            if let Some(active) = store.next_signing_key_id().await? {
+                anyhow::bail!(
+                    "no signing key at {}, but the ledger's entries are signed with {active}: restore that key file (or give it in DOCKETOPS_SIGNING_KEY)",
+                    path.display()
+                );
+            }
+            let key = LedgerSigningKey::generate();
             write_private(path, &key)?;
             tracing::info!(key_id = key.key_id(), path = %path.display(), "generated a new ledger signing key");
-            Ok(key)
+            Ok((key, lock))
         }
     }
 }
@@ -76,12 +109,27 @@ pub fn write_private(path: &Path, key: &LedgerSigningKey) -> anyhow::Result<()> 
         .with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(pem.as_bytes())?;
     file.sync_all()?;
-    Ok(())
+    sync_dir(path)
+}
+
+/// Makes a file's creation or renaming durable: the directory entry itself must reach the disk.
+fn sync_dir(path: &Path) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(dir)?
+        .sync_all()
+        .with_context(|| format!("cannot sync {}", dir.display()))
 }
 
 pub fn next_path(path: &Path) -> PathBuf {
+    sibling(path, ".next")
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".next");
+    name.push(suffix);
     path.with_file_name(name)
 }
 
@@ -94,6 +142,8 @@ pub fn complete_rotation(path: &Path, old_key_id: &str) -> anyhow::Result<PathBu
         fs::rename(path, &retired).with_context(|| format!("cannot move the old key to {}", retired.display()))?;
     }
     fs::rename(next_path(path), path).with_context(|| format!("cannot install the new key at {}", path.display()))?;
+    sync_dir(&retired)?;
+    sync_dir(path)?;
     Ok(retired)
 }
 
@@ -116,10 +166,12 @@ async fn finish_interrupted_rotation(path: &Path, store: &Store) -> anyhow::Resu
             "finished a key rotation that was interrupted"
         );
     } else {
-        fs::remove_file(&next)?;
+        let unused = sibling(path, &format!(".unused-{}", next_key.key_id().replace(':', "-")));
+        fs::rename(&next, &unused)?;
         tracing::warn!(
             key_id = next_key.key_id(),
-            "discarded a new signing key whose rotation never reached the ledger"
+            path = %unused.display(),
+            "set aside a new signing key whose rotation never reached the ledger"
         );
     }
     Ok(())

@@ -339,6 +339,29 @@ async fn export_verifies_offline_with_only_the_binary(app: &TestApp) {
     assert_eq!(report["first_invalid"]["seq"], 100);
     assert_eq!(report["first_invalid"]["reason"], "malformed");
 
+    // A byte that is not UTF-8, and an absurdly long line: still the first invalid entry, not an I/O error.
+    let mut bytes = text.clone().into_bytes();
+    let at = text.match_indices('\n').nth(50).unwrap().0 + 20;
+    bytes[at] = 0xff;
+    std::fs::write(&copy, &bytes).unwrap();
+    let (code, report, _) = run_offline(&copy, &[]);
+    assert_eq!(
+        (code, report["first_invalid"]["seq"].as_u64()),
+        (1, Some(51)),
+        "{report}"
+    );
+    assert_eq!(report["first_invalid"]["reason"], "malformed");
+    let mut long = lines[..10].join("\n");
+    long.push('\n');
+    long.push_str(&"x".repeat(3 << 20));
+    std::fs::write(&copy, long).unwrap();
+    let (code, report, _) = run_offline(&copy, &[]);
+    assert_eq!(
+        (code, report["first_invalid"]["seq"].as_u64()),
+        (1, Some(10)),
+        "{report}"
+    );
+
     // Usage and I/O errors exit 2.
     let (code, _, stderr) = run_offline(&offline.path().join("missing.jsonl"), &[]);
     assert_eq!(code, 2, "{stderr}");

@@ -88,7 +88,9 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             let store = database.connect_existing().await?;
             store.migrate().await?;
             let source = keyfile::source(&database, &key);
-            let current = keyfile::load_or_generate(&source, &store).await?;
+            // The key lock is held until the key files are swapped: no other process may load, recover
+            // or rotate the key in between.
+            let (current, _key_lock) = keyfile::load_or_generate(&source, &store).await?;
             let old_id = current.key_id().to_string();
             let next = match &new_key {
                 Some(path) => keyfile::read(path)?,
@@ -99,14 +101,12 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             }
             // Keep the new private key safe on disk before the ledger names it.
             let key_path = match (&new_key, &source) {
-                (None, _) => {
-                    let path = keyfile::require_file(&source)?.to_path_buf();
-                    keyfile::write_private(&keyfile::next_path(&path), &next)?;
-                    Some(path)
+                (None, keyfile::KeySource::Env) => {
+                    keyfile::require_file(&source)?;
+                    None
                 }
-                (Some(_), keyfile::KeySource::File(path)) => {
-                    std::fs::copy(new_key.as_ref().expect("matched Some"), keyfile::next_path(path))
-                        .context("cannot stage the new key")?;
+                (_, keyfile::KeySource::File(path)) => {
+                    keyfile::write_private(&keyfile::next_path(path), &next).context("cannot stage the new key")?;
                     Some(path.clone())
                 }
                 (Some(_), keyfile::KeySource::Env) => None,

@@ -112,8 +112,10 @@ async fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
     }
     let store = args.database.connect().await?;
     store.migrate().await?;
-    let key = keyfile::load_or_generate(&keyfile::source(&args.database, &args.key), &store).await?;
+    let (key, key_lock) = keyfile::load_or_generate(&keyfile::source(&args.database, &args.key), &store).await?;
     let ledger = Ledger::start(store.clone(), key, AppendConfig::default());
+    ledger.initialize().await?;
+    drop(key_lock);
     let event = NewEvent::new(ledger_core::entry::KIND_NOTE, args.actor.clone(), payload);
 
     let remaining = Arc::new(std::sync::atomic::AtomicU64::new(args.repeat));

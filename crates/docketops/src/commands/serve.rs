@@ -60,10 +60,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if !args.no_migrate {
         store.migrate().await.context("applying database migrations")?;
     }
-    let key = keyfile::load_or_generate(&keyfile::source(&args.database, &args.key), &store).await?;
+    let (key, key_lock) = keyfile::load_or_generate(&keyfile::source(&args.database, &args.key), &store).await?;
     let signing_key = key.public_key();
     let ledger = Ledger::start(store.clone(), key, AppendConfig::default());
     ledger.initialize().await.context("the ledger cannot be written")?;
+    // The genesis entry (if any) names the key now: other processes may touch the key files again.
+    drop(key_lock);
     let admin = bootstrap_admin(&store, &ledger).await?;
 
     let state = server::AppState {

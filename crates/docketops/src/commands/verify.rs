@@ -76,12 +76,14 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 pub fn verify_bundle(path: &std::path::Path, mut options: VerifyOptions, quiet: bool) -> anyhow::Result<VerifyReport> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut header_line = String::new();
-    reader
-        .read_line(&mut header_line)
-        .with_context(|| format!("reading {}", path.display()))?;
-    anyhow::ensure!(!header_line.is_empty(), "the bundle is empty");
-    let header = BundleHeader::parse(header_line.trim_end())?;
+    let mut buffer = Vec::new();
+    let header_line =
+        match next_line(&mut reader, &mut buffer).with_context(|| format!("reading {}", path.display()))? {
+            Some(Ok(line)) => line,
+            Some(Err(problem)) => anyhow::bail!("the bundle's header {problem}"),
+            None => anyhow::bail!("the bundle is empty"),
+        };
+    let header = BundleHeader::parse(&header_line)?;
     // A header announcing an empty ledger expects no entry at all.
     options.expected_head = Some(
         header
@@ -90,13 +92,32 @@ pub fn verify_bundle(path: &std::path::Path, mut options: VerifyOptions, quiet: 
             .map_or((0, Digest::GENESIS), |h| (h.seq, h.chain_hash)),
     );
 
-    let (batches, receiver) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<String>>>(1);
+    let (batches, receiver) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<Line>>>(1);
     let reader_thread = std::thread::spawn(move || {
-        let mut lines = reader.lines();
         loop {
-            let batch: std::io::Result<Vec<String>> = lines.by_ref().take(BUNDLE_BATCH).collect();
-            let done = batch.as_ref().map_or(true, |b| b.len() < BUNDLE_BATCH);
-            if batches.send(batch).is_err() || done {
+            let mut batch = Vec::with_capacity(BUNDLE_BATCH);
+            let mut done = false;
+            while batch.len() < BUNDLE_BATCH {
+                match next_line(&mut reader, &mut buffer) {
+                    Ok(Some(line)) => {
+                        // Verification stops at an unreadable line: nothing after it is needed.
+                        done = line.is_err();
+                        batch.push(line);
+                        if done {
+                            break;
+                        }
+                    }
+                    Ok(None) => {
+                        done = true;
+                        break;
+                    }
+                    Err(error) => {
+                        let _ = batches.send(Err(error));
+                        return;
+                    }
+                }
+            }
+            if batches.send(Ok(batch)).is_err() || done {
                 break;
             }
         }
@@ -107,7 +128,14 @@ pub fn verify_bundle(path: &std::path::Path, mut options: VerifyOptions, quiet: 
     for batch in receiver.iter() {
         let batch = batch.with_context(|| format!("reading {}", path.display()))?;
         // Parsing is as costly as hashing: do it on all cores too.
-        let parsed: Vec<Result<Entry, String>> = batch.par_iter().map(|l| bundle::parse_entry_line(l)).collect();
+        let parsed: Vec<Result<Entry, String>> = batch
+            .par_iter()
+            .map(|line| {
+                line.as_ref()
+                    .map_err(Clone::clone)
+                    .and_then(|l| bundle::parse_entry_line(l))
+            })
+            .collect();
         // Entries up to the first unreadable line are checked; that line is then the first invalid entry.
         let mut entries = Vec::with_capacity(parsed.len());
         let mut unreadable = None;
@@ -135,6 +163,35 @@ pub fn verify_bundle(path: &std::path::Path, mut options: VerifyOptions, quiet: 
     let _ = reader_thread.join();
     bar.finish_and_clear();
     Ok(verifier.finish())
+}
+
+/// One line of a bundle: its text, or why it cannot be text.
+type Line = Result<String, String>;
+
+/// The longest line read: the largest payload an entry may hold plus room for its other fields. A
+/// longer line is refused without being held in memory whole.
+const MAX_LINE_BYTES: u64 = ledger_core::entry::MAX_PAYLOAD_BYTES as u64 + 64 * 1024;
+
+/// Reads the next line (without its line ending); None at the end of the file. A line that is not
+/// UTF-8 or is too long is returned as an error for the verifier to report, not as an I/O failure.
+fn next_line(reader: &mut impl BufRead, buffer: &mut Vec<u8>) -> std::io::Result<Option<Line>> {
+    buffer.clear();
+    let mut limited = std::io::Read::take(reader, MAX_LINE_BYTES + 1);
+    let read = limited.read_until(b'\n', buffer)?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if buffer.last() == Some(&b'\n') {
+        buffer.pop();
+        if buffer.last() == Some(&b'\r') {
+            buffer.pop();
+        }
+    } else if read as u64 > MAX_LINE_BYTES {
+        return Ok(Some(Err(format!("is longer than {MAX_LINE_BYTES} bytes"))));
+    }
+    Ok(Some(
+        String::from_utf8(buffer.clone()).map_err(|_| "is not UTF-8 text".to_string()),
+    ))
 }
 
 fn print_report(report: &VerifyReport, json: bool) -> anyhow::Result<()> {
