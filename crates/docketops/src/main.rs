@@ -115,7 +115,10 @@ impl Command {
                 database.apply(config, matches);
                 log.apply(config, matches);
             }
-            Command::Verify(args) => args.database.apply(config, matches),
+            Command::Verify(args) => {
+                args.database.apply(config, matches);
+                args.key.apply(config, matches);
+            }
             Command::Export(args) => args.database.apply(config, matches),
             Command::Ledger { command } => command.apply_config(config, matches),
             Command::Keys { command } => command.apply_config(config, matches),

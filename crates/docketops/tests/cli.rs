@@ -687,3 +687,25 @@ fn a_config_file_supplies_settings_that_flags_and_environment_override() {
     let out = run(&["--config", "/nonexistent/docketops.toml", "verify"], &[]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// With the gateway's key at hand, `verify` requires the chain to include it: a ledger (re)written
+/// entirely under another key is refused even though it is internally consistent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_requires_the_local_signing_key_in_the_chain() {
+    let app = TestApp::new("sqlite", "local_key").await;
+    app.append(3);
+    assert_eq!(verify_json(&app, &[]).0, 0);
+    let key_file = app.data_dir().join("signing-key.pem");
+    let original = std::fs::read(&key_file).unwrap();
+    let other = ledger_core::LedgerSigningKey::generate();
+    std::fs::write(&key_file, other.to_pkcs8_pem().unwrap()).unwrap();
+    let (code, report) = verify_json(&app, &[]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["first_invalid"]["reason"], "untrusted_key");
+    // Without a key file there is nothing to require; with the right one the ledger is valid again.
+    std::fs::remove_file(&key_file).unwrap();
+    assert_eq!(verify_json(&app, &[]).0, 0);
+    std::fs::write(&key_file, original).unwrap();
+    assert_eq!(verify_json(&app, &[]).0, 0);
+    app.finish().await;
+}

@@ -30,8 +30,27 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Errors produced outside the handlers (the body-size limit) leave as JSON too.
+async fn json_errors(response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_none_or(|t| t != "application/json")
+    {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    response
 }
 
 async fn healthz() -> Json<Value> {
@@ -125,7 +144,12 @@ async fn list_entries(
     }))
 }
 
-async fn get_entry(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Entry>, ApiError> {
+async fn get_entry(
+    _: Admin,
+    State(state): State<AppState>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<Entry>, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::bad_request(e.body_text()))?;
     if !id.starts_with("evt_") || id.len() > 64 {
         return Err(ApiError::bad_request("entry ids look like evt_<32 hex digits>"));
     }

@@ -204,6 +204,22 @@ async fn errors_are_json_with_fitting_statuses() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    let huge = vec![b'x'; server::MAX_BODY_BYTES + 1];
+    let response = app
+        .router
+        .clone()
+        .oneshot(
+            Request::post("/api/v1/ledger/verify")
+                .header(header::CONTENT_LENGTH, huge.len())
+                .body(Body::from(huge))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large");
 }
 
 #[tokio::test]

@@ -259,13 +259,6 @@ impl Store {
         Ok(with_pool!(self, pool => sqlx::query_scalar(sql).bind(name).fetch_optional(pool).await)?)
     }
 
-    pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StorageError> {
-        let sql = "INSERT INTO settings (name, value) VALUES ($1, $2) \
-                   ON CONFLICT (name) DO UPDATE SET value = excluded.value";
-        with_pool!(self, pool => sqlx::query(sql).bind(name).bind(value).execute(pool).await.map(|_| ()))?;
-        Ok(())
-    }
-
     /// The key id that must sign the next entry (None for an empty ledger).
     pub async fn next_signing_key_id(&self) -> Result<Option<String>, StorageError> {
         Ok(self
@@ -274,19 +267,58 @@ impl Store {
             .and_then(|head| ledger_core::entry::next_signing_key_id(&head).ok()))
     }
 
+    /// Stores `value` under `name` unless a value is there already; true if this call stored it.
+    pub async fn insert_setting_if_absent(&self, name: &str, value: &str) -> Result<bool, StorageError> {
+        let sql = "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+        let inserted = with_pool!(self, pool => sqlx::query(sql)
+            .bind(name)
+            .bind(value)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(inserted == 1)
+    }
+
     pub(crate) fn backend(&self) -> &Backend {
         &self.backend
     }
 }
 
-/// A database URL without its password, for messages and logs.
+/// A database URL without its password (user info or `password` parameter), for messages and logs.
 pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("****"));
-            parsed.to_string()
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "<unparsable database URL>".to_string();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("****"));
+    }
+    let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    if pairs.iter().any(|(name, _)| name.eq_ignore_ascii_case("password")) {
+        let mut query = parsed.query_pairs_mut();
+        query.clear();
+        for (name, value) in &pairs {
+            let value = if name.eq_ignore_ascii_case("password") {
+                "****"
+            } else {
+                value.as_str()
+            };
+            query.append_pair(name, value);
         }
-        _ => url.to_string(),
+    }
+    parsed.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_hides_passwords_wherever_they_are() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:****@h/db");
+        assert_eq!(
+            super::redact("postgres://h/db?password=secret&sslmode=require"),
+            "postgres://h/db?password=****&sslmode=require"
+        );
+        assert_eq!(super::redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        assert!(!super::redact("not a url with secret").contains("secret"));
     }
 }
 

@@ -117,18 +117,29 @@ async fn bootstrap_admin(store: &Store, ledger: &Ledger) -> anyhow::Result<serve
         None => (apikey::generate(apikey::KeyKind::Human), "generated"),
     };
     let digest = apikey::digest(&key);
-    ledger
-        .append(ledger_core::NewEvent::new(
-            "auth.bootstrap_admin_created",
-            "system",
-            json!({"key_digest": digest, "source": source}),
-        ))
-        .await?;
-    store.set_setting(BOOTSTRAP_SETTING, &digest).await?;
+    // Printed before it is stored: a crash in between must not leave an admin key nobody has seen.
     if source == "generated" {
         println!("Bootstrap admin API key (shown once, store it now): {key}");
     }
-    Ok(server::AdminToken::from_digest(digest))
+    // Several gateways may start on one fresh database at once: the first stored key wins.
+    if store.insert_setting_if_absent(BOOTSTRAP_SETTING, &digest).await? {
+        ledger
+            .append(ledger_core::NewEvent::new(
+                "auth.bootstrap_admin_created",
+                "system",
+                json!({"key_digest": digest, "source": source}),
+            ))
+            .await?;
+        return Ok(server::AdminToken::from_digest(digest));
+    }
+    let stored = store
+        .setting(BOOTSTRAP_SETTING)
+        .await?
+        .context("the bootstrap admin key vanished")?;
+    if source == "generated" {
+        println!("(That key is not used: another gateway created the bootstrap admin key first; use its key.)");
+    }
+    Ok(server::AdminToken::from_digest(stored))
 }
 
 async fn shutdown_signal() {
