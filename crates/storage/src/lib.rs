@@ -308,20 +308,6 @@ pub fn redact(url: &str) -> String {
     parsed.to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redact_hides_passwords_wherever_they_are() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:****@h/db");
-        assert_eq!(
-            super::redact("postgres://h/db?password=secret&sslmode=require"),
-            "postgres://h/db?password=****&sslmode=require"
-        );
-        assert_eq!(super::redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
-        assert!(!super::redact("not a url with secret").contains("secret"));
-    }
-}
-
 /// Creates PostgreSQL database `name` through `admin_url` (a database the role can connect to) and
 /// returns the URL of the new database. For tests and benchmarks that each want a database of their own.
 pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, StorageError> {
@@ -361,5 +347,19 @@ fn check_database_name(name: &str) -> Result<(), StorageError> {
         Ok(())
     } else {
         Err(StorageError::UnsupportedUrl(format!("invalid database name {name:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_hides_passwords_wherever_they_are() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:****@h/db");
+        assert_eq!(
+            super::redact("postgres://h/db?password=secret&sslmode=require"),
+            "postgres://h/db?password=****&sslmode=require"
+        );
+        assert_eq!(super::redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        assert!(!super::redact("not a url with secret").contains("secret"));
     }
 }
