@@ -35,11 +35,16 @@ pub fn key_id_of(public_key: &VerifyingKey) -> String {
 
 /// `message = SIGNATURE_DOMAIN ‖ key_id (UTF-8) ‖ 0x00 ‖ chain_hash (32 bytes)`.
 pub fn signature_message(key_id: &str, chain_hash: &Digest) -> Vec<u8> {
-    let mut message = Vec::with_capacity(SIGNATURE_DOMAIN.len() + key_id.len() + 1 + 32);
-    message.extend_from_slice(SIGNATURE_DOMAIN);
+    domain_message(SIGNATURE_DOMAIN, key_id, chain_hash)
+}
+
+/// `domain ‖ key_id (UTF-8) ‖ 0x00 ‖ digest (32 bytes)`: the shape of every message this format signs.
+fn domain_message(domain: &[u8], key_id: &str, digest: &Digest) -> Vec<u8> {
+    let mut message = Vec::with_capacity(domain.len() + key_id.len() + 1 + 32);
+    message.extend_from_slice(domain);
     message.extend_from_slice(key_id.as_bytes());
     message.push(0);
-    message.extend_from_slice(&chain_hash.0);
+    message.extend_from_slice(&digest.0);
     message
 }
 
@@ -47,12 +52,7 @@ pub fn signature_message(key_id: &str, chain_hash: &Digest) -> Vec<u8> {
 /// incoming key signs in a rotation entry, bound to the rotation's place in the chain so that a proof
 /// cannot be replayed into another ledger.
 pub fn key_proof_message(key_id: &str, prev_chain_hash: &Digest) -> Vec<u8> {
-    let mut message = Vec::with_capacity(KEY_PROOF_DOMAIN.len() + key_id.len() + 1 + 32);
-    message.extend_from_slice(KEY_PROOF_DOMAIN);
-    message.extend_from_slice(key_id.as_bytes());
-    message.push(0);
-    message.extend_from_slice(&prev_chain_hash.0);
-    message
+    domain_message(KEY_PROOF_DOMAIN, key_id, prev_chain_hash)
 }
 
 /// The gateway's private signing key together with its key id.
