@@ -121,7 +121,6 @@ macro_rules! insert_key {
 #[derive(Debug, Clone)]
 pub struct Ledger {
     commands: mpsc::Sender<Command>,
-    store: Store,
     counters: Arc<Counters>,
 }
 
@@ -144,7 +143,7 @@ impl Ledger {
         let (commands, receiver) = mpsc::channel(config.queue_depth);
         let counters = Arc::new(Counters::default());
         let shared = Arc::new(Shared {
-            store: store.clone(),
+            store,
             config,
             counters: Arc::clone(&counters),
         });
@@ -153,15 +152,7 @@ impl Ledger {
             key: Arc::new(key),
         };
         tokio::spawn(writer.run(receiver));
-        Ledger {
-            commands,
-            store,
-            counters,
-        }
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
+        Ledger { commands, counters }
     }
 
     pub fn stats(&self) -> LedgerStats {
