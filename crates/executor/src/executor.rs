@@ -1,0 +1,894 @@
+//! The executor: guardrails first, then Kubernetes calls as an impersonated least-privilege account.
+//!
+//! A read is one call. A mutation is three steps the gateway records separately:
+//! 1. [`Executor::preview`] checks the guardrails, reads the live object and sends the exact request with
+//!    server-side dry-run; the diff between live and dry-run object is what approvers see.
+//! 2. [`Executor::execute`] sends that same request for real, with the previewed `resourceVersion` (or
+//!    uid and resourceVersion for DELETE) as a precondition: if the object changed since the preview the
+//!    API server answers 409 and nothing is changed.
+//! 3. [`Executor::verify`] reads the object back and compares it with the intended state, waiting for the
+//!    rollout where that means something.
+
+use std::time::{Duration, Instant};
+
+use kube::api::{DeleteParams, GetParams, ListParams, Patch, PatchParams, Preconditions, PropagationPolicy};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::action::{Access, Action, ActionType, Operation, Propagation, ResourceKind};
+use crate::diff::{self, Change};
+use crate::error::{ErrorReport, ExecError};
+use crate::guardrails::{Guardrails, Scope};
+use crate::kube::{CallContext, KubeConnection, ResourcePath};
+use crate::rbac::{Accounts, ServiceAccountRef};
+
+/// The annotation `kubectl rollout restart` sets; controllers and tools recognize it.
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+/// The field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "docketops";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutorOptions {
+    /// Limit for one API call.
+    pub call_timeout: Duration,
+    /// Limit for outcome verification (rollout, deletion).
+    pub verify_timeout: Duration,
+    /// Wait for workloads to roll out (observedGeneration, updated and available replicas) before passing.
+    pub wait_for_rollout: bool,
+    /// Pause between read-backs while waiting.
+    pub poll_interval: Duration,
+}
+
+impl Default for ExecutorOptions {
+    fn default() -> Self {
+        Self {
+            call_timeout: Duration::from_secs(30),
+            verify_timeout: Duration::from_secs(120),
+            wait_for_rollout: true,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Executor {
+    kube: KubeConnection,
+    guardrails: Guardrails,
+    accounts: Accounts,
+    options: ExecutorOptions,
+}
+
+/// What a GET or LIST returned.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadResult {
+    pub executor_account: String,
+    pub api_status: u16,
+    /// GET: the object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<Value>,
+    /// LIST: the objects of this page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<Value>>,
+    /// LIST: pass back to get the next page (not yet exposed as a parameter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continue_token: Option<String>,
+    /// Secrets were read as metadata only.
+    pub secret_data_withheld: bool,
+}
+
+/// Identity of the live object a preview was made against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveObject {
+    pub uid: String,
+    pub resource_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+}
+
+/// The request the executor will send (Secret values redacted).
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedRequest {
+    pub method: &'static str,
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    pub body: Value,
+}
+
+/// The result of [`Executor::preview`]: guardrails passed, live state read, dry-run accepted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub action: Action,
+    pub executor_account: String,
+    /// `None` when APPLY creates the object.
+    pub live: Option<LiveObject>,
+    pub request: PlannedRequest,
+    pub dry_run_status: u16,
+    pub diff: Vec<Change>,
+    #[serde(skip)]
+    account: ServiceAccountRef,
+    #[serde(skip)]
+    plan: Plan,
+}
+
+#[derive(Debug, Clone)]
+struct Plan {
+    path: ResourcePath,
+    namespace: Option<String>,
+    name: String,
+    call: PlannedCall,
+}
+
+#[derive(Debug, Clone)]
+enum PlannedCall {
+    Patch {
+        subresource: Option<&'static str>,
+        patch: PatchBody,
+        params: PatchParams,
+    },
+    Delete(DeleteParams),
+}
+
+/// The three patch forms the executor sends.
+#[derive(Debug, Clone)]
+enum PatchBody {
+    /// RFC 7386 JSON merge patch.
+    Merge(Value),
+    /// RFC 6902 JSON patch (with `test` operations as preconditions).
+    Json(json_patch::Patch),
+    /// Server-side apply.
+    Apply(Value),
+}
+
+impl PatchBody {
+    fn to_kube(&self) -> Patch<Value> {
+        match self {
+            PatchBody::Merge(v) => Patch::Merge(v.clone()),
+            PatchBody::Json(p) => Patch::Json(p.clone()),
+            PatchBody::Apply(v) => Patch::Apply(v.clone()),
+        }
+    }
+
+    fn content_type(&self) -> &'static str {
+        match self {
+            PatchBody::Merge(_) => "application/merge-patch+json",
+            PatchBody::Json(_) => "application/json-patch+json",
+            PatchBody::Apply(_) => "application/apply-patch+yaml",
+        }
+    }
+}
+
+/// The result of [`Executor::execute`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Execution {
+    pub executor_account: String,
+    /// The API server's HTTP status for the call.
+    pub api_status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+}
+
+/// One comparison of the read-back object with the intended state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    /// JSON pointer into the object, or a name like `deleted`.
+    pub field: String,
+    pub expected: Value,
+    pub observed: Value,
+    pub passed: bool,
+}
+
+/// Rollout progress of a workload after the change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rollout {
+    /// `complete`, `timed_out` or `skipped` (waiting turned off).
+    pub state: &'static str,
+    pub message: String,
+    /// generation, observedGeneration and the replica counts that were read.
+    pub observed: Value,
+}
+
+/// The result of [`Executor::verify`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verification {
+    pub passed: bool,
+    pub checks: Vec<Check>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_resource_version: Option<String>,
+    pub waited_ms: u64,
+    /// Set when the object could not be read back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorReport>,
+}
+
+impl Executor {
+    pub fn new(kube: KubeConnection, guardrails: Guardrails, release: &str, options: ExecutorOptions) -> Self {
+        let accounts = Accounts {
+            release: release.to_owned(),
+            gateway_namespace: guardrails.gateway_namespace.clone(),
+        };
+        Self {
+            kube,
+            guardrails,
+            accounts,
+            options,
+        }
+    }
+
+    pub fn guardrails(&self) -> &Guardrails {
+        &self.guardrails
+    }
+
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// The guardrails alone (no Kubernetes call).
+    pub fn check(&self, action: &Action, scopes: &[Scope]) -> Result<(), ExecError> {
+        Ok(self.guardrails.check(action, scopes)?)
+    }
+
+    fn redact(&self, kind: ResourceKind) -> bool {
+        kind == ResourceKind::Secret && !self.guardrails.reveal_secret_data
+    }
+
+    /// GET or LIST as the namespace's reader account. Secrets are read as metadata only unless revealed.
+    pub async fn read(&self, context: &CallContext, action: &Action, scopes: &[Scope]) -> Result<ReadResult, ExecError> {
+        if action.action_type.is_mutation() {
+            return Err(ExecError::client(format!("{} is not a read; use preview and execute", action.action_type)));
+        }
+        self.check(action, scopes)?;
+        let account = self.accounts.executor(action.namespace.as_deref(), Access::Read);
+        let path = self.kube.resource(action.kind).await?;
+        let request = path.request(action.namespace.as_deref());
+        let metadata_only = self.redact(action.kind);
+        let http_request = match (&action.operation, &action.name) {
+            (Operation::Get, Some(name)) if metadata_only => request.get_metadata(name, &GetParams::default()),
+            (Operation::Get, Some(name)) => request.get(name, &GetParams::default()),
+            (
+                Operation::List {
+                    label_selector,
+                    field_selector,
+                    limit,
+                },
+                _,
+            ) => {
+                let mut params = ListParams::default().limit(*limit);
+                params.label_selector = label_selector.clone();
+                params.field_selector = field_selector.clone();
+                if metadata_only { request.list_metadata(&params) } else { request.list(&params) }
+            }
+            _ => return Err(ExecError::client("GET needs a resource name")),
+        }
+        .map_err(|e| ExecError::client(e.to_string()))?;
+        let answer = self.kube.send(http_request, &account, context).await?;
+        let mut result = ReadResult {
+            executor_account: account.username(),
+            api_status: answer.status,
+            object: None,
+            items: None,
+            continue_token: None,
+            secret_data_withheld: metadata_only,
+        };
+        let mut body = answer.body;
+        if action.action_type == ActionType::List {
+            result.continue_token = body
+                .pointer("/metadata/continue")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            let mut items = match body.get_mut("items").map(Value::take) {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            };
+            for item in &mut items {
+                tidy(item);
+            }
+            result.items = Some(items);
+        } else {
+            tidy(&mut body);
+            result.object = Some(body);
+        }
+        Ok(result)
+    }
+
+    /// Guardrails, the live object, and the exact request sent with server-side dry-run.
+    pub async fn preview(&self, context: &CallContext, action: &Action, scopes: &[Scope]) -> Result<Preview, ExecError> {
+        if !action.action_type.is_mutation() {
+            return Err(ExecError::client(format!("{} is a read; use read", action.action_type)));
+        }
+        self.check(action, scopes)?;
+        let account = self.accounts.executor(action.namespace.as_deref(), Access::Mutate);
+        let namespace = action.namespace.clone();
+        let name = action.name.clone().ok_or_else(|| ExecError::client("a mutation needs a resource name"))?;
+        let discovered = self.kube.resource(action.kind).await?;
+        let collection = discovered.request(namespace.as_deref());
+        let get = |subresource: Option<&str>| {
+            match subresource {
+                Some(sub) => collection.get_subresource(sub, &name),
+                None => collection.get(&name, &GetParams::default()),
+            }
+            .map_err(|e| ExecError::client(e.to_string()))
+        };
+
+        // The live object (the scale subresource for SCALE). APPLY may create, so 404 is fine there.
+        let live_subresource = matches!(action.operation, Operation::Scale { .. }).then_some("scale");
+        let live = match self.kube.send(get(live_subresource)?, &account, context).await {
+            Ok(answer) => Some(answer.body),
+            Err(ExecError::Api { status: 404, .. }) if action.action_type == ActionType::Apply => None,
+            Err(error) => return Err(error),
+        };
+        let live_identity = live.as_ref().map(|object| LiveObject {
+            uid: str_at(object, "/metadata/uid").unwrap_or_default(),
+            resource_version: str_at(object, "/metadata/resourceVersion").unwrap_or_default(),
+            generation: object.pointer("/metadata/generation").and_then(Value::as_i64),
+        });
+        let resource_version = live_identity.as_ref().map(|l| l.resource_version.clone());
+
+        let (path, call) = match &action.operation {
+            Operation::Scale { replicas } => (
+                discovered,
+                PlannedCall::Patch {
+                    subresource: Some("scale"),
+                    patch: PatchBody::Merge(json!({"metadata": {"resourceVersion": resource_version},
+                                               "spec": {"replicas": replicas}})),
+                    params: PatchParams::default(),
+                },
+            ),
+            Operation::Restart => (
+                discovered,
+                PlannedCall::Patch {
+                    subresource: None,
+                    patch: PatchBody::Merge(json!({
+                        "metadata": {"resourceVersion": resource_version},
+                        "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now_rfc3339()}}}}
+                    })),
+                    params: PatchParams::default(),
+                },
+            ),
+            Operation::SetImage { container, image } => {
+                let live = live.as_ref().expect("SET_IMAGE has a live object");
+                let pointer = container_pointer(action.kind, live, container).ok_or_else(|| {
+                    ExecError::Target(format!(
+                        "{} has no container named {container:?} (containers: {})",
+                        action.target(),
+                        container_names(action.kind, live).join(", ")
+                    ))
+                })?;
+                let patch: json_patch::Patch = serde_json::from_value(json!([
+                    {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
+                    {"op": "test", "path": format!("{pointer}/name"), "value": container},
+                    {"op": "replace", "path": format!("{pointer}/image"), "value": image},
+                ]))
+                .expect("well-formed JSON patch");
+                (
+                    discovered,
+                    PlannedCall::Patch {
+                        subresource: None,
+                        patch: PatchBody::Json(patch),
+                        params: PatchParams::default(),
+                    },
+                )
+            }
+            Operation::Patch { patch } => {
+                let mut patch = Value::Object(patch.clone());
+                patch["metadata"]["resourceVersion"] = json!(resource_version);
+                (
+                    discovered,
+                    PlannedCall::Patch {
+                        subresource: None,
+                        patch: PatchBody::Merge(patch),
+                        params: PatchParams::default(),
+                    },
+                )
+            }
+            Operation::Apply { manifest, force } => {
+                let api_version = manifest["apiVersion"].as_str().unwrap_or_default().to_owned();
+                let mut body = Value::Object(manifest.clone());
+                if let Some(rv) = &resource_version {
+                    body["metadata"]["resourceVersion"] = json!(rv);
+                }
+                let mut params = PatchParams::apply(FIELD_MANAGER);
+                params.force = *force;
+                (
+                    self.kube.resource_at(action.kind, &api_version),
+                    PlannedCall::Patch {
+                        subresource: None,
+                        patch: PatchBody::Apply(body),
+                        params,
+                    },
+                )
+            }
+            Operation::Delete {
+                propagation,
+                grace_period_seconds,
+            } => {
+                let live = live_identity.as_ref().expect("DELETE has a live object");
+                let params = DeleteParams {
+                    dry_run: false,
+                    grace_period_seconds: *grace_period_seconds,
+                    propagation_policy: Some(match propagation {
+                        Propagation::Background => PropagationPolicy::Background,
+                        Propagation::Foreground => PropagationPolicy::Foreground,
+                        Propagation::Orphan => PropagationPolicy::Orphan,
+                    }),
+                    preconditions: Some(Preconditions {
+                        resource_version: Some(live.resource_version.clone()),
+                        uid: Some(live.uid.clone()),
+                    }),
+                };
+                (discovered, PlannedCall::Delete(params))
+            }
+            Operation::Get | Operation::List { .. } => unreachable!("reads return early"),
+        };
+        let plan = Plan {
+            path,
+            namespace,
+            name,
+            call,
+        };
+
+        let dry_run = self.kube.send(plan.request(true)?, &account, context).await?;
+        let redact = self.redact(action.kind);
+        let diff = match (&plan.call, &live) {
+            (PlannedCall::Delete(_), Some(live)) => vec![Change {
+                op: "remove",
+                path: String::new(),
+                from: Some(json!({"kind": action.kind.as_str(), "namespace": action.namespace, "name": action.name,
+                                  "uid": str_at(live, "/metadata/uid"),
+                                  "resourceVersion": str_at(live, "/metadata/resourceVersion")})),
+                to: None,
+            }],
+            _ => diff::changes(live.as_ref(), &dry_run.body, redact),
+        };
+        Ok(Preview {
+            action: action.clone(),
+            executor_account: account.username(),
+            live: live_identity,
+            request: plan.describe(redact),
+            dry_run_status: dry_run.status,
+            diff,
+            account,
+            plan,
+        })
+    }
+
+    /// Sends the previewed request for real. A change to the object since the preview gives 409.
+    pub async fn execute(&self, context: &CallContext, preview: &Preview) -> Result<Execution, ExecError> {
+        let answer = self.kube.send(preview.plan.request(false)?, &preview.account, context).await?;
+        Ok(Execution {
+            executor_account: preview.account.username(),
+            api_status: answer.status,
+            resource_version: str_at(&answer.body, "/metadata/resourceVersion"),
+            generation: answer.body.pointer("/metadata/generation").and_then(Value::as_i64),
+        })
+    }
+
+    /// Reads the object back and compares it with the intended state; never fails, reports what it saw.
+    pub async fn verify(&self, context: &CallContext, preview: &Preview) -> Verification {
+        let started = Instant::now();
+        let deadline = started + self.options.verify_timeout;
+        let action = &preview.action;
+        let redact = self.redact(action.kind);
+        loop {
+            let waited_ms = started.elapsed().as_millis() as u64;
+            let observed = match self.read_back(context, preview).await {
+                Ok(observed) => observed,
+                Err(error) => {
+                    return Verification {
+                        passed: false,
+                        checks: Vec::new(),
+                        rollout: None,
+                        observed_resource_version: None,
+                        waited_ms,
+                        error: Some(error.report()),
+                    };
+                }
+            };
+            let observed_resource_version = observed.as_ref().and_then(|o| str_at(o, "/metadata/resourceVersion"));
+            let mut report = Verification {
+                passed: false,
+                checks: Vec::new(),
+                rollout: None,
+                observed_resource_version,
+                waited_ms,
+                error: None,
+            };
+
+            if let Operation::Delete { .. } = action.operation {
+                let check = deletion_check(preview, observed.as_ref());
+                report.passed = check.passed;
+                report.checks.push(check);
+                if report.passed || Instant::now() >= deadline {
+                    return report;
+                }
+                tokio::time::sleep(self.options.poll_interval).await;
+                continue;
+            }
+
+            let Some(object) = observed else {
+                report.checks.push(Check {
+                    field: "exists".into(),
+                    expected: json!(true),
+                    observed: json!(false),
+                    passed: false,
+                });
+                return report;
+            };
+            report.checks = intended_state_checks(preview, &object, redact);
+            // The write was synchronous: a field that differs now was changed by someone else (or
+            // rewritten by the server); waiting would not bring it back.
+            if report.checks.iter().any(|c| !c.passed) {
+                return report;
+            }
+            let rollout_applies = action.kind.is_workload()
+                && matches!(
+                    action.action_type,
+                    ActionType::Scale | ActionType::Restart | ActionType::SetImage | ActionType::Patch | ActionType::Apply
+                );
+            if !rollout_applies {
+                report.passed = true;
+                return report;
+            }
+            let (complete, observed_status) = rollout_status(action.kind, &object);
+            if !self.options.wait_for_rollout {
+                report.rollout = Some(Rollout {
+                    state: "skipped",
+                    message: "waiting for rollouts is turned off".into(),
+                    observed: observed_status,
+                });
+                report.passed = true;
+                return report;
+            }
+            if complete {
+                report.rollout = Some(Rollout {
+                    state: "complete",
+                    message: "rolled out".into(),
+                    observed: observed_status,
+                });
+                report.passed = true;
+                return report;
+            }
+            if Instant::now() >= deadline {
+                report.rollout = Some(Rollout {
+                    state: "timed_out",
+                    message: format!(
+                        "not rolled out within {} s (a controller must observe generation {} and update the replicas)",
+                        self.options.verify_timeout.as_secs(),
+                        observed_status["generation"]
+                    ),
+                    observed: observed_status,
+                });
+                return report;
+            }
+            tokio::time::sleep(self.options.poll_interval).await;
+        }
+    }
+
+    /// The whole object as the action's account sees it now; `None` if it is gone.
+    async fn read_back(&self, context: &CallContext, preview: &Preview) -> Result<Option<Value>, ExecError> {
+        let path = self.kube.resource(preview.action.kind).await?;
+        let request = path
+            .request(preview.plan.namespace.as_deref())
+            .get(&preview.plan.name, &GetParams::default())
+            .map_err(|e| ExecError::client(e.to_string()))?;
+        match self.kube.send(request, &preview.account, context).await {
+            Ok(answer) => Ok(Some(answer.body)),
+            Err(ExecError::Api { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+impl Plan {
+    fn request(&self, dry_run: bool) -> Result<http::Request<Vec<u8>>, ExecError> {
+        let request = self.path.request(self.namespace.as_deref());
+        match &self.call {
+            PlannedCall::Patch {
+                subresource,
+                patch,
+                params,
+            } => {
+                let mut params = params.clone();
+                params.dry_run = dry_run;
+                match subresource {
+                    Some(sub) => request.patch_subresource(sub, &self.name, &params, &patch.to_kube()),
+                    None => request.patch(&self.name, &params, &patch.to_kube()),
+                }
+            }
+            PlannedCall::Delete(params) => {
+                let mut params = params.clone();
+                params.dry_run = dry_run;
+                request.delete(&self.name, &params)
+            }
+        }
+        .map_err(|e| ExecError::client(e.to_string()))
+    }
+
+    fn describe(&self, redact: bool) -> PlannedRequest {
+        let mut path = format!("{}/{}", self.path.collection(self.namespace.as_deref()), self.name);
+        match &self.call {
+            PlannedCall::Patch {
+                subresource, patch, ..
+            } => {
+                if let Some(sub) = subresource {
+                    path = format!("{path}/{sub}");
+                }
+                let mut body = match patch {
+                    PatchBody::Apply(v) | PatchBody::Merge(v) => v.clone(),
+                    PatchBody::Json(p) => serde_json::to_value(p).unwrap_or(Value::Null),
+                };
+                // A JSON patch is only built by SET_IMAGE, which Secrets do not support.
+                if redact {
+                    diff::redact_secret(&mut body);
+                }
+                PlannedRequest {
+                    method: "PATCH",
+                    path,
+                    content_type: Some(patch.content_type().to_owned()),
+                    body,
+                }
+            }
+            PlannedCall::Delete(params) => PlannedRequest {
+                method: "DELETE",
+                path,
+                content_type: None,
+                body: serde_json::to_value(params).unwrap_or(Value::Null),
+            },
+        }
+    }
+}
+
+/// The comparisons for each action type (DELETE is handled by `deletion_check`).
+fn intended_state_checks(preview: &Preview, object: &Value, redact: bool) -> Vec<Check> {
+    let action = &preview.action;
+    let mut checks = Vec::new();
+    match &action.operation {
+        Operation::Scale { replicas } => {
+            checks.push(equal_check("/spec/replicas", json!(replicas), object));
+        }
+        Operation::Restart => {
+            let expected = match &preview.plan.call {
+                PlannedCall::Patch {
+                    patch: PatchBody::Merge(patch),
+                    ..
+                } => patch
+                    .pointer("/spec/template/metadata/annotations")
+                    .and_then(|a| a.get(RESTARTED_AT))
+                    .cloned()
+                    .unwrap_or(Value::Null),
+                _ => Value::Null,
+            };
+            let pointer = format!("/spec/template/metadata/annotations/{}", RESTARTED_AT.replace('/', "~1"));
+            checks.push(equal_check(&pointer, expected, object));
+        }
+        Operation::SetImage { container, image } => match container_pointer(action.kind, object, container) {
+            Some(pointer) => checks.push(equal_check(&format!("{pointer}/image"), json!(image), object)),
+            None => checks.push(Check {
+                field: format!("container {container}"),
+                expected: json!(image),
+                observed: Value::Null,
+                passed: false,
+            }),
+        },
+        Operation::Patch { patch } => subset_checks("", &Value::Object(patch.clone()), Some(object), true, &mut checks),
+        Operation::Apply { manifest, .. } => {
+            let mut expected = manifest.clone();
+            // The object is read back at the served version; the version string itself may differ.
+            expected.remove("apiVersion");
+            subset_checks("", &Value::Object(expected), Some(object), false, &mut checks);
+        }
+        Operation::Get | Operation::List { .. } | Operation::Delete { .. } => {}
+    }
+    if redact {
+        for check in &mut checks {
+            diff::redact_secret_at(&check.field, &mut check.expected);
+            diff::redact_secret_at(&check.field, &mut check.observed);
+        }
+    }
+    checks
+}
+
+fn equal_check(pointer: &str, expected: Value, object: &Value) -> Check {
+    let observed = object.pointer(pointer).cloned().unwrap_or(Value::Null);
+    Check {
+        field: pointer.to_owned(),
+        passed: observed == expected,
+        expected,
+        observed,
+    }
+}
+
+/// One check per leaf of `expected`: the observed object must contain it (a merge patch's `null` means absent).
+fn subset_checks(prefix: &str, expected: &Value, observed: Option<&Value>, merge_nulls: bool, out: &mut Vec<Check>) {
+    match expected {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, value) in map {
+                let pointer = format!("{prefix}/{}", key.replace('~', "~0").replace('/', "~1"));
+                let child = observed.and_then(|o| o.get(key));
+                if merge_nulls && value.is_null() {
+                    out.push(Check {
+                        field: pointer,
+                        expected: Value::Null,
+                        observed: child.cloned().unwrap_or(Value::Null),
+                        passed: child.is_none(),
+                    });
+                } else {
+                    subset_checks(&pointer, value, child, merge_nulls, out);
+                }
+            }
+        }
+        _ => out.push(Check {
+            field: prefix.to_owned(),
+            expected: expected.clone(),
+            observed: observed.cloned().unwrap_or(Value::Null),
+            passed: observed.is_some_and(|o| contains(expected, o)),
+        }),
+    }
+}
+
+/// Whether `observed` has everything `expected` has (the server adds defaults; lists may gain entries).
+fn contains(expected: &Value, observed: &Value) -> bool {
+    match (expected, observed) {
+        (Value::Object(e), Value::Object(o)) => e.iter().all(|(k, v)| o.get(k).is_some_and(|ov| contains(v, ov))),
+        (Value::Array(e), Value::Array(o)) => e.iter().all(|ev| o.iter().any(|ov| contains(ev, ov))),
+        _ => expected == observed,
+    }
+}
+
+fn deletion_check(preview: &Preview, observed: Option<&Value>) -> Check {
+    let previewed_uid = preview.live.as_ref().map(|l| l.uid.clone()).unwrap_or_default();
+    match observed {
+        None => Check {
+            field: "deleted".into(),
+            expected: json!(true),
+            observed: json!(true),
+            passed: true,
+        },
+        // Deleted and created again by someone: the object we deleted is gone.
+        Some(object) if str_at(object, "/metadata/uid").as_deref() != Some(previewed_uid.as_str()) => Check {
+            field: "deleted".into(),
+            expected: json!(true),
+            observed: json!({"recreated_with_uid": str_at(object, "/metadata/uid")}),
+            passed: true,
+        },
+        Some(object) => Check {
+            field: "deleted".into(),
+            expected: json!(true),
+            observed: json!({
+                "deletionTimestamp": object.pointer("/metadata/deletionTimestamp"),
+                "finalizers": object.pointer("/metadata/finalizers"),
+            }),
+            passed: false,
+        },
+    }
+}
+
+/// Whether a workload finished rolling out, like `kubectl rollout status`, and the fields it looked at.
+pub fn rollout_status(kind: ResourceKind, object: &Value) -> (bool, Value) {
+    let int = |pointer: &str| object.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
+    let generation = int("/metadata/generation");
+    let observed_generation = int("/status/observedGeneration");
+    let desired = object.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let seen = observed_generation >= generation;
+    match kind {
+        ResourceKind::DaemonSet => {
+            let desired = int("/status/desiredNumberScheduled");
+            let updated = int("/status/updatedNumberScheduled");
+            let available = int("/status/numberAvailable");
+            (
+                seen && updated >= desired && available >= desired,
+                json!({"generation": generation, "observedGeneration": observed_generation,
+                       "desiredNumberScheduled": desired, "updatedNumberScheduled": updated,
+                       "numberAvailable": available}),
+            )
+        }
+        _ => {
+            let replicas = int("/status/replicas");
+            let updated = int("/status/updatedReplicas");
+            let ready = int("/status/readyReplicas");
+            let available = int("/status/availableReplicas");
+            let complete = seen
+                && match kind {
+                    ResourceKind::Deployment => updated >= desired && replicas <= updated && available >= updated,
+                    ResourceKind::StatefulSet => updated >= desired && ready >= desired,
+                    _ => replicas == desired && available >= desired,
+                };
+            (
+                complete,
+                json!({"generation": generation, "observedGeneration": observed_generation, "desired": desired,
+                       "replicas": replicas, "updatedReplicas": updated, "readyReplicas": ready,
+                       "availableReplicas": available}),
+            )
+        }
+    }
+}
+
+/// JSON pointer of the container named `name` (containers first, then initContainers).
+fn container_pointer(kind: ResourceKind, object: &Value, name: &str) -> Option<String> {
+    let spec = kind.pod_spec()?.pointer();
+    ["containers", "initContainers"].into_iter().find_map(|list| {
+        let items = object.pointer(&format!("{spec}/{list}"))?.as_array()?;
+        let index = items.iter().position(|c| c.get("name").and_then(Value::as_str) == Some(name))?;
+        Some(format!("{spec}/{list}/{index}"))
+    })
+}
+
+fn container_names(kind: ResourceKind, object: &Value) -> Vec<String> {
+    let Some(spec) = kind.pod_spec() else { return Vec::new() };
+    ["containers", "initContainers"]
+        .into_iter()
+        .filter_map(|list| object.pointer(&format!("{}/{list}", spec.pointer()))?.as_array().cloned())
+        .flatten()
+        .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+fn str_at(object: &Value, pointer: &str) -> Option<String> {
+    object.pointer(pointer).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Drops `managedFields` from what a read returns: bookkeeping of the API server, not the object.
+fn tidy(object: &mut Value) {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+}
+
+/// RFC 3339 in UTC with seconds, the form `kubectl rollout restart` writes.
+fn now_rfc3339() -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::now_utc().format(&format).expect("formattable time")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollout_of_a_deployment_needs_the_controller_to_catch_up() {
+        let object = json!({"metadata": {"generation": 2}, "spec": {"replicas": 3},
+                            "status": {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}});
+        assert!(!rollout_status(ResourceKind::Deployment, &object).0);
+        let object = json!({"metadata": {"generation": 2}, "spec": {"replicas": 3},
+                            "status": {"observedGeneration": 2, "replicas": 4, "updatedReplicas": 3, "availableReplicas": 3}});
+        assert!(!rollout_status(ResourceKind::Deployment, &object).0, "an old replica is still there");
+        let object = json!({"metadata": {"generation": 2}, "spec": {"replicas": 3},
+                            "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}});
+        assert!(rollout_status(ResourceKind::Deployment, &object).0);
+    }
+
+    #[test]
+    fn subset_checks_follow_merge_patch_semantics() {
+        let live = json!({"metadata": {"labels": {"a": "1"}}, "data": {"k": "v"},
+                          "spec": {"ports": [{"port": 80, "protocol": "TCP"}]}});
+        let mut checks = Vec::new();
+        subset_checks("", &json!({"metadata": {"labels": {"a": "1", "gone": null}}, "data": {"k": "v"}}), Some(&live), true, &mut checks);
+        assert!(checks.iter().all(|c| c.passed), "{checks:?}");
+        let mut checks = Vec::new();
+        subset_checks("", &json!({"data": {"k": "other"}, "spec": {"ports": [{"port": 80}]}}), Some(&live), false, &mut checks);
+        assert_eq!(checks.iter().filter(|c| !c.passed).map(|c| c.field.as_str()).collect::<Vec<_>>(), ["/data/k"]);
+    }
+
+    #[test]
+    fn containers_are_found_by_name_in_every_pod_spec_shape() {
+        let deploy = json!({"spec": {"template": {"spec": {"containers": [{"name": "a"}, {"name": "b"}],
+                                                          "initContainers": [{"name": "init"}]}}}});
+        assert_eq!(container_pointer(ResourceKind::Deployment, &deploy, "b").unwrap(), "/spec/template/spec/containers/1");
+        assert_eq!(
+            container_pointer(ResourceKind::Deployment, &deploy, "init").unwrap(),
+            "/spec/template/spec/initContainers/0"
+        );
+        assert_eq!(container_pointer(ResourceKind::Deployment, &deploy, "c"), None);
+        let cron = json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "x"}]}}}}}});
+        assert_eq!(
+            container_pointer(ResourceKind::CronJob, &cron, "x").unwrap(),
+            "/spec/jobTemplate/spec/template/spec/containers/0"
+        );
+        assert_eq!(container_names(ResourceKind::Deployment, &deploy), ["a", "b", "init"]);
+    }
+}

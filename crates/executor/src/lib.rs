@@ -1,0 +1,25 @@
+//! The executor: turns a validated action into Kubernetes API calls under least privilege.
+//!
+//! - [`action`]: the action model (types, kinds, parameters), validated before anything else happens.
+//! - [`guardrails`]: hard allowlists checked before any Kubernetes call.
+//! - [`rbac`]: the executor's Kubernetes accounts and the RBAC manifests that give them their rights.
+//! - [`executor`]: reads, dry-run previews with a diff, execution with preconditions, outcome verification.
+//! - [`kube`]: the connection (kubeconfig, in-cluster, context), discovery, impersonation and audit headers.
+//!
+//! All Kubernetes calls of the project live in this crate.
+#![forbid(unsafe_code)]
+
+pub mod action;
+pub mod diff;
+pub mod error;
+pub mod executor;
+pub mod guardrails;
+pub mod kube;
+pub mod rbac;
+
+pub use action::{Access, Action, ActionRequest, ActionType, InvalidAction, Operation, ResourceKind};
+pub use error::{ErrorReport, ExecError};
+pub use executor::{Check, Execution, Executor, ExecutorOptions, Preview, ReadResult, Rollout, Verification};
+pub use guardrails::{GuardrailViolation, Guardrails, Scope};
+pub use kube::{CallContext, KubeConnection, KubeSource};
+pub use rbac::Accounts;
