@@ -57,7 +57,11 @@ impl ActionType {
     }
 
     pub fn access(self) -> Access {
-        if self.is_mutation() { Access::Mutate } else { Access::Read }
+        if self.is_mutation() {
+            Access::Mutate
+        } else {
+            Access::Read
+        }
     }
 }
 
@@ -359,30 +363,43 @@ impl Action {
                 .collect();
             return Err(invalid(
                 "action_type",
-                format!("{action_type} is not supported for {kind}; {kind} supports {}", supported.join(", ")),
+                format!(
+                    "{action_type} is not supported for {kind}; {kind} supports {}",
+                    supported.join(", ")
+                ),
             ));
         }
 
         let namespace = match (kind.namespaced(), request.namespace.as_deref()) {
-            (true, None | Some("")) => return Err(invalid("namespace", format!("{kind} is namespaced: name a namespace"))),
+            (true, None | Some("")) => {
+                return Err(invalid("namespace", format!("{kind} is namespaced: name a namespace")));
+            }
             (true, Some(ns)) => {
                 check_dns_label(ns).map_err(|m| invalid("namespace", m))?;
                 Some(ns.to_owned())
             }
             (false, None | Some("")) => None,
             (false, Some(_)) => {
-                return Err(invalid("namespace", format!("{kind} is cluster-scoped: leave namespace out")));
+                return Err(invalid(
+                    "namespace",
+                    format!("{kind} is cluster-scoped: leave namespace out"),
+                ));
             }
         };
 
         let name = match (action_type, request.resource_name.as_deref()) {
             (ActionType::List, None | Some("")) => None,
             (ActionType::List, Some(_)) => {
-                return Err(invalid("resource_name", "LIST takes no resource_name (use GET for one object)"));
+                return Err(invalid(
+                    "resource_name",
+                    "LIST takes no resource_name (use GET for one object)",
+                ));
             }
             // APPLY may take the name from the manifest.
             (ActionType::Apply, None | Some("")) => None,
-            (_, None | Some("")) => return Err(invalid("resource_name", format!("{action_type} needs a resource_name"))),
+            (_, None | Some("")) => {
+                return Err(invalid("resource_name", format!("{action_type} needs a resource_name")));
+            }
             (_, Some(name)) => {
                 check_object_name(name).map_err(|m| invalid("resource_name", m))?;
                 Some(name.to_owned())
@@ -418,15 +435,21 @@ impl Action {
                 Operation::SetImage { container, image }
             }
             ActionType::Patch => {
-                let patch = params
-                    .opt_object("patch")?
-                    .ok_or_else(|| invalid("parameters.patch", "PATCH needs parameters.patch (a JSON merge patch object)"))?;
+                let patch = params.opt_object("patch")?.ok_or_else(|| {
+                    invalid(
+                        "parameters.patch",
+                        "PATCH needs parameters.patch (a JSON merge patch object)",
+                    )
+                })?;
                 if patch.is_empty() {
                     return Err(invalid("parameters.patch", "the merge patch is empty"));
                 }
                 for field in ["apiVersion", "kind"] {
                     if patch.contains_key(field) {
-                        return Err(invalid(format!("parameters.patch.{field}"), format!("a patch cannot change {field}")));
+                        return Err(invalid(
+                            format!("parameters.patch.{field}"),
+                            format!("a patch cannot change {field}"),
+                        ));
                     }
                 }
                 if let Some(meta) = patch.get("metadata").and_then(Value::as_object) {
@@ -483,6 +506,24 @@ impl Action {
             name,
             operation,
         })
+    }
+
+    /// A copy with Secret values (`data`, `stringData`) replaced by `"<redacted>"`, for records and logs.
+    pub fn redacted(&self) -> Action {
+        let mut copy = self.clone();
+        if self.kind == ResourceKind::Secret {
+            match &mut copy.operation {
+                Operation::Patch { patch: map } | Operation::Apply { manifest: map, .. } => {
+                    let mut value = Value::Object(std::mem::take(map));
+                    crate::diff::redact_secret(&mut value);
+                    if let Value::Object(redacted) = value {
+                        *map = redacted;
+                    }
+                }
+                _ => {}
+            }
+        }
+        copy
     }
 
     /// `kind namespace/name` for messages and logs.
@@ -561,7 +602,11 @@ impl<'a> Params<'a> {
                 format!("parameters.{first}"),
                 format!(
                     "unknown parameter {first:?}; this action takes {}",
-                    if self.read.is_empty() { "no parameters".to_owned() } else { self.read.join(", ") }
+                    if self.read.is_empty() {
+                        "no parameters".to_owned()
+                    } else {
+                        self.read.join(", ")
+                    }
                 ),
             )),
         }
@@ -581,7 +626,11 @@ fn check_manifest(
         .ok_or_else(|| invalid("parameters.manifest.apiVersion", "the manifest needs an apiVersion"))?;
     let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
     if group != kind.group() {
-        let expected = if kind.group().is_empty() { "v1".to_owned() } else { format!("{}/<version>", kind.group()) };
+        let expected = if kind.group().is_empty() {
+            "v1".to_owned()
+        } else {
+            format!("{}/<version>", kind.group())
+        };
         return Err(invalid(
             "parameters.manifest.apiVersion",
             format!("{api_version} is not an API version of {kind} (expected {expected})"),
@@ -628,7 +677,13 @@ fn check_manifest(
         }
         (_, None) => {}
     }
-    for field in ["uid", "resourceVersion", "managedFields", "creationTimestamp", "deletionTimestamp"] {
+    for field in [
+        "uid",
+        "resourceVersion",
+        "managedFields",
+        "creationTimestamp",
+        "deletionTimestamp",
+    ] {
         if metadata.contains_key(field) {
             return Err(invalid(
                 format!("parameters.manifest.metadata.{field}"),
@@ -637,7 +692,10 @@ fn check_manifest(
         }
     }
     if manifest.contains_key("status") {
-        return Err(invalid("parameters.manifest.status", "status is written by controllers; remove it"));
+        return Err(invalid(
+            "parameters.manifest.status",
+            "status is written by controllers; remove it",
+        ));
     }
     Ok((manifest, name))
 }
@@ -646,7 +704,9 @@ fn check_manifest(
 fn check_dns_label(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-');
     if ok {
@@ -664,7 +724,9 @@ fn check_object_name(name: &str) -> Result<(), String> {
         && name.len() <= 253
         && name.split('.').all(|part| {
             !part.is_empty()
-                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !part.starts_with('-')
                 && !part.ends_with('-')
         });
@@ -680,7 +742,9 @@ fn check_object_name(name: &str) -> Result<(), String> {
 /// A container image reference: no whitespace or control characters (the API server validates the rest).
 fn check_image(image: &str) -> Result<(), String> {
     if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Err(format!("{image:?} is not a valid image reference: it contains whitespace or control characters"))
+        Err(format!(
+            "{image:?} is not a valid image reference: it contains whitespace or control characters"
+        ))
     } else {
         Ok(())
     }
@@ -701,8 +765,10 @@ mod tests {
 
     #[test]
     fn scale_request_from_the_spec_parses() {
-        let action = parse(json!({"action_type": "SCALE", "namespace": "staging", "resource_kind": "Deployment",
-            "resource_name": "web-api", "parameters": {"replicas": 5}, "justification": "load test"}))
+        let action = parse(
+            json!({"action_type": "SCALE", "namespace": "staging", "resource_kind": "Deployment",
+            "resource_name": "web-api", "parameters": {"replicas": 5}, "justification": "load test"}),
+        )
         .unwrap();
         assert_eq!(action.action_type, ActionType::Scale);
         assert_eq!(action.operation, Operation::Scale { replicas: 5 });
@@ -711,7 +777,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_types_and_kinds_are_refused_with_the_field_named() {
-        let unknown_field = serde_json::from_value::<ActionRequest>(json!({"action_type": "GET", "resource_kind": "Pod",
+        let unknown_field =
+            serde_json::from_value::<ActionRequest>(json!({"action_type": "GET", "resource_kind": "Pod",
             "namespace": "a", "resource_name": "b", "extra": 1}));
         assert!(unknown_field.unwrap_err().to_string().contains("unknown field `extra`"));
 
@@ -722,79 +789,128 @@ mod tests {
         let err = parse(json!({"action_type": "GET", "resource_kind": "Ingress", "namespace": "a"})).unwrap_err();
         assert_eq!(err.field, "resource_kind");
 
-        let err = parse(json!({"action_type": "SCALE", "resource_kind": "Deployment", "namespace": "a",
-            "resource_name": "b", "parameters": {"replicas": 2, "replica": 3}}))
+        let err = parse(
+            json!({"action_type": "SCALE", "resource_kind": "Deployment", "namespace": "a",
+            "resource_name": "b", "parameters": {"replicas": 2, "replica": 3}}),
+        )
         .unwrap_err();
         assert_eq!(err.field, "parameters.replica");
     }
 
     #[test]
     fn kind_and_type_pairs_follow_the_table() {
-        let err = parse(json!({"action_type": "SCALE", "resource_kind": "ConfigMap", "namespace": "a",
-            "resource_name": "b", "parameters": {"replicas": 1}}))
+        let err = parse(
+            json!({"action_type": "SCALE", "resource_kind": "ConfigMap", "namespace": "a",
+            "resource_name": "b", "parameters": {"replicas": 1}}),
+        )
         .unwrap_err();
-        assert!(err.message.contains("ConfigMap supports GET, LIST, PATCH, APPLY, DELETE"), "{err}");
-        let err = parse(json!({"action_type": "DELETE", "resource_kind": "Namespace", "resource_name": "x"})).unwrap_err();
+        assert!(
+            err.message
+                .contains("ConfigMap supports GET, LIST, PATCH, APPLY, DELETE"),
+            "{err}"
+        );
+        let err =
+            parse(json!({"action_type": "DELETE", "resource_kind": "Namespace", "resource_name": "x"})).unwrap_err();
         assert!(err.message.contains("not supported"), "{err}");
         assert!(parse(json!({"action_type": "LIST", "resource_kind": "Node"})).is_ok());
         let err = parse(json!({"action_type": "LIST", "resource_kind": "Node", "namespace": "a"})).unwrap_err();
         assert_eq!(err.field, "namespace");
-        let err = parse(json!({"action_type": "SET_IMAGE", "resource_kind": "Job", "namespace": "a",
-            "resource_name": "j", "parameters": {"container": "c", "image": "i"}}))
+        let err = parse(
+            json!({"action_type": "SET_IMAGE", "resource_kind": "Job", "namespace": "a",
+            "resource_name": "j", "parameters": {"container": "c", "image": "i"}}),
+        )
         .unwrap_err();
         assert_eq!(err.field, "action_type");
     }
 
     #[test]
     fn names_that_could_escape_a_url_path_are_refused() {
-        for name in ["../secrets", "a/b", "A", "web api", "x?dryRun=All", "", "-a", "a..b", "é"] {
+        for name in [
+            "../secrets",
+            "a/b",
+            "A",
+            "web api",
+            "x?dryRun=All",
+            "",
+            "-a",
+            "a..b",
+            "é",
+        ] {
             let result = parse(json!({"action_type": "GET", "resource_kind": "Pod", "namespace": "ns",
                 "resource_name": name}));
             assert!(result.is_err(), "{name:?} was accepted");
             let result = parse(json!({"action_type": "LIST", "resource_kind": "Pod", "namespace": name}));
             assert!(result.is_err(), "namespace {name:?} was accepted");
         }
-        assert!(parse(json!({"action_type": "GET", "resource_kind": "Pod", "namespace": "ns",
+        assert!(
+            parse(json!({"action_type": "GET", "resource_kind": "Pod", "namespace": "ns",
             "resource_name": "web-1.example"}))
-        .is_ok());
+            .is_ok()
+        );
     }
 
     #[test]
     fn replicas_must_be_a_bounded_integer() {
         for replicas in [json!(-1), json!(1.5), json!("3"), json!(MAX_REPLICAS + 1), json!(true)] {
-            let err = parse(json!({"action_type": "SCALE", "resource_kind": "Deployment", "namespace": "a",
-                "resource_name": "b", "parameters": {"replicas": replicas}}))
+            let err = parse(
+                json!({"action_type": "SCALE", "resource_kind": "Deployment", "namespace": "a",
+                "resource_name": "b", "parameters": {"replicas": replicas}}),
+            )
             .unwrap_err();
             assert_eq!(err.field, "parameters.replicas", "{replicas}");
         }
-        let err = parse(json!({"action_type": "SCALE", "resource_kind": "Deployment", "namespace": "a",
-            "resource_name": "b"}))
+        let err = parse(
+            json!({"action_type": "SCALE", "resource_kind": "Deployment", "namespace": "a",
+            "resource_name": "b"}),
+        )
         .unwrap_err();
         assert!(err.message.contains("needs parameters.replicas"));
     }
 
     #[test]
     fn apply_manifest_must_match_the_action() {
-        let manifest = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "1"}});
-        let action = parse(json!({"action_type": "APPLY", "resource_kind": "ConfigMap", "namespace": "ns",
-            "parameters": {"manifest": manifest}}))
+        let manifest =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "1"}});
+        let action = parse(
+            json!({"action_type": "APPLY", "resource_kind": "ConfigMap", "namespace": "ns",
+            "parameters": {"manifest": manifest}}),
+        )
         .unwrap();
         assert_eq!(action.name.as_deref(), Some("cfg"));
-        let Operation::Apply { manifest, force } = &action.operation else { panic!() };
+        let Operation::Apply { manifest, force } = &action.operation else {
+            panic!()
+        };
         assert_eq!(manifest["metadata"]["namespace"], "ns");
         assert!(!force);
 
         let cases = [
-            (json!({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "c"}}), "apiVersion"),
-            (json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "c"}}), "kind"),
-            (json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "other"}}), "namespace"),
-            (json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "resourceVersion": "1"}}), "resourceVersion"),
-            (json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}), "resource_name"),
+            (
+                json!({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+                "apiVersion",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "c"}}),
+                "kind",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "other"}}),
+                "namespace",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "resourceVersion": "1"}}),
+                "resourceVersion",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}),
+                "resource_name",
+            ),
             (json!({"apiVersion": "v1", "kind": "ConfigMap"}), "metadata"),
         ];
         for (manifest, field) in cases {
-            let err = parse(json!({"action_type": "APPLY", "resource_kind": "ConfigMap", "namespace": "ns",
-                "parameters": {"manifest": manifest}}))
+            let err = parse(
+                json!({"action_type": "APPLY", "resource_kind": "ConfigMap", "namespace": "ns",
+                "parameters": {"manifest": manifest}}),
+            )
             .unwrap_err();
             assert!(err.field.ends_with(field), "{field}: {err:?}");
         }
@@ -803,8 +919,10 @@ mod tests {
     #[test]
     fn patch_cannot_retarget_the_object() {
         for patch in [json!({"metadata": {"name": "x"}}), json!({"kind": "Secret"}), json!({})] {
-            let err = parse(json!({"action_type": "PATCH", "resource_kind": "ConfigMap", "namespace": "a",
-                "resource_name": "b", "parameters": {"patch": patch}}))
+            let err = parse(
+                json!({"action_type": "PATCH", "resource_kind": "ConfigMap", "namespace": "a",
+                "resource_name": "b", "parameters": {"patch": patch}}),
+            )
             .unwrap_err();
             assert!(err.field.starts_with("parameters.patch"), "{err:?}");
         }

@@ -42,8 +42,16 @@ pub fn changes(before: Option<&Value>, after: &Value, redact_secrets: bool) -> V
             };
             Some(Change {
                 op,
-                from: if op == "add" { None } else { before.pointer(&path).cloned() },
-                to: if op == "remove" { None } else { after.pointer(&path).cloned() },
+                from: if op == "add" {
+                    None
+                } else {
+                    before.pointer(&path).cloned()
+                },
+                to: if op == "remove" {
+                    None
+                } else {
+                    after.pointer(&path).cloned()
+                },
                 path,
             })
         })
@@ -64,7 +72,14 @@ fn comparable(object: &Value) -> Value {
     if let Some(map) = object.as_object_mut() {
         map.remove("status");
         if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
-            for volatile in ["resourceVersion", "managedFields", "generation", "creationTimestamp", "uid", "selfLink"] {
+            for volatile in [
+                "resourceVersion",
+                "managedFields",
+                "generation",
+                "creationTimestamp",
+                "uid",
+                "selfLink",
+            ] {
                 meta.remove(volatile);
             }
         }
@@ -133,7 +148,12 @@ mod tests {
                          "spec": {"replicas": 5}, "status": {"replicas": 2}});
         assert_eq!(
             changes(Some(&live), &dry, false),
-            [Change { op: "replace", path: "/spec/replicas".into(), from: Some(json!(2)), to: Some(json!(5)) }]
+            [Change {
+                op: "replace",
+                path: "/spec/replicas".into(),
+                from: Some(json!(2)),
+                to: Some(json!(5))
+            }]
         );
     }
 
@@ -142,7 +162,10 @@ mod tests {
         let after = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}});
         let diff = changes(None, &after, false);
         assert!(diff.iter().all(|c| c.op == "add"));
-        assert!(diff.iter().any(|c| c.path == "/data" && c.to == Some(json!({"k": "v"}))));
+        assert!(
+            diff.iter()
+                .any(|c| c.path == "/data" && c.to == Some(json!({"k": "v"})))
+        );
     }
 
     #[test]
@@ -155,10 +178,17 @@ mod tests {
         for secret in ["c2VjcmV0", "bmV3", "dG9r"] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
-        assert!(diff.iter().any(|c| c.path == "/data/password" && c.op == "replace"), "{text}");
+        assert!(
+            diff.iter().any(|c| c.path == "/data/password" && c.op == "replace"),
+            "{text}"
+        );
         let created = changes(None, &after, true);
         assert!(!serde_json::to_string(&created).unwrap().contains("bmV3"));
         // Without redaction (revealed by configuration) the values are there.
-        assert!(serde_json::to_string(&changes(Some(&live), &after, false)).unwrap().contains("bmV3"));
+        assert!(
+            serde_json::to_string(&changes(Some(&live), &after, false))
+                .unwrap()
+                .contains("bmV3")
+        );
     }
 }

@@ -14,7 +14,11 @@ pub enum ExecError {
     Target(String),
     /// The API server answered with an error status.
     #[error("the Kubernetes API answered {status} {reason}: {message}")]
-    Api { status: u16, reason: String, message: String },
+    Api {
+        status: u16,
+        reason: String,
+        message: String,
+    },
     /// No answer within the call timeout.
     #[error("the Kubernetes API did not answer within {seconds} s")]
     Timeout { seconds: u64 },

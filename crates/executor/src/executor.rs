@@ -98,7 +98,11 @@ pub struct PlannedRequest {
 /// The result of [`Executor::preview`]: guardrails passed, live state read, dry-run accepted.
 #[derive(Debug, Clone, Serialize)]
 pub struct Preview {
-    pub action: Action,
+    /// The action (Secret values redacted unless revealed); [`Preview::action`] has the original.
+    #[serde(rename = "action")]
+    pub shown_action: Action,
+    #[serde(skip)]
+    action: Action,
     pub executor_account: String,
     /// `None` when APPLY creates the object.
     pub live: Option<LiveObject>,
@@ -129,13 +133,11 @@ enum PlannedCall {
     Delete(DeleteParams),
 }
 
-/// The three patch forms the executor sends.
+/// The patch forms the executor sends.
 #[derive(Debug, Clone)]
 enum PatchBody {
     /// RFC 7386 JSON merge patch.
     Merge(Value),
-    /// RFC 6902 JSON patch (with `test` operations as preconditions).
-    Json(json_patch::Patch),
     /// Server-side apply.
     Apply(Value),
 }
@@ -144,7 +146,6 @@ impl PatchBody {
     fn to_kube(&self) -> Patch<Value> {
         match self {
             PatchBody::Merge(v) => Patch::Merge(v.clone()),
-            PatchBody::Json(p) => Patch::Json(p.clone()),
             PatchBody::Apply(v) => Patch::Apply(v.clone()),
         }
     }
@@ -152,7 +153,6 @@ impl PatchBody {
     fn content_type(&self) -> &'static str {
         match self {
             PatchBody::Merge(_) => "application/merge-patch+json",
-            PatchBody::Json(_) => "application/json-patch+json",
             PatchBody::Apply(_) => "application/apply-patch+yaml",
         }
     }
@@ -237,9 +237,17 @@ impl Executor {
     }
 
     /// GET or LIST as the namespace's reader account. Secrets are read as metadata only unless revealed.
-    pub async fn read(&self, context: &CallContext, action: &Action, scopes: &[Scope]) -> Result<ReadResult, ExecError> {
+    pub async fn read(
+        &self,
+        context: &CallContext,
+        action: &Action,
+        scopes: &[Scope],
+    ) -> Result<ReadResult, ExecError> {
         if action.action_type.is_mutation() {
-            return Err(ExecError::client(format!("{} is not a read; use preview and execute", action.action_type)));
+            return Err(ExecError::client(format!(
+                "{} is not a read; use preview and execute",
+                action.action_type
+            )));
         }
         self.check(action, scopes)?;
         let account = self.accounts.executor(action.namespace.as_deref(), Access::Read);
@@ -260,7 +268,11 @@ impl Executor {
                 let mut params = ListParams::default().limit(*limit);
                 params.label_selector = label_selector.clone();
                 params.field_selector = field_selector.clone();
-                if metadata_only { request.list_metadata(&params) } else { request.list(&params) }
+                if metadata_only {
+                    request.list_metadata(&params)
+                } else {
+                    request.list(&params)
+                }
             }
             _ => return Err(ExecError::client("GET needs a resource name")),
         }
@@ -297,14 +309,22 @@ impl Executor {
     }
 
     /// Guardrails, the live object, and the exact request sent with server-side dry-run.
-    pub async fn preview(&self, context: &CallContext, action: &Action, scopes: &[Scope]) -> Result<Preview, ExecError> {
+    pub async fn preview(
+        &self,
+        context: &CallContext,
+        action: &Action,
+        scopes: &[Scope],
+    ) -> Result<Preview, ExecError> {
         if !action.action_type.is_mutation() {
             return Err(ExecError::client(format!("{} is a read; use read", action.action_type)));
         }
         self.check(action, scopes)?;
         let account = self.accounts.executor(action.namespace.as_deref(), Access::Mutate);
         let namespace = action.namespace.clone();
-        let name = action.name.clone().ok_or_else(|| ExecError::client("a mutation needs a resource name"))?;
+        let name = action
+            .name
+            .clone()
+            .ok_or_else(|| ExecError::client("a mutation needs a resource name"))?;
         let discovered = self.kube.resource(action.kind).await?;
         let collection = discovered.request(namespace.as_deref());
         let get = |subresource: Option<&str>| {
@@ -359,17 +379,22 @@ impl Executor {
                         container_names(action.kind, live).join(", ")
                     ))
                 })?;
-                let patch: json_patch::Patch = serde_json::from_value(json!([
-                    {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
-                    {"op": "test", "path": format!("{pointer}/name"), "value": container},
-                    {"op": "replace", "path": format!("{pointer}/image"), "value": image},
-                ]))
-                .expect("well-formed JSON patch");
+                // A merge patch replaces lists whole: send the live list with the one image changed. The
+                // resourceVersion precondition makes sure the list is still the one read (409 otherwise).
+                let (list_pointer, index) = pointer.rsplit_once('/').expect("container pointer");
+                let mut containers = live.pointer(list_pointer).cloned().unwrap_or_default();
+                containers[index.parse::<usize>().expect("index")]["image"] = json!(image);
+                let mut patch = json!({"metadata": {"resourceVersion": resource_version}});
+                let mut cursor = &mut patch;
+                for segment in list_pointer.trim_start_matches('/').split('/') {
+                    cursor = &mut cursor[segment];
+                }
+                *cursor = containers;
                 (
                     discovered,
                     PlannedCall::Patch {
                         subresource: None,
-                        patch: PatchBody::Json(patch),
+                        patch: PatchBody::Merge(patch),
                         params: PatchParams::default(),
                     },
                 )
@@ -438,14 +463,17 @@ impl Executor {
             (PlannedCall::Delete(_), Some(live)) => vec![Change {
                 op: "remove",
                 path: String::new(),
-                from: Some(json!({"kind": action.kind.as_str(), "namespace": action.namespace, "name": action.name,
+                from: Some(
+                    json!({"kind": action.kind.as_str(), "namespace": action.namespace, "name": action.name,
                                   "uid": str_at(live, "/metadata/uid"),
-                                  "resourceVersion": str_at(live, "/metadata/resourceVersion")})),
+                                  "resourceVersion": str_at(live, "/metadata/resourceVersion")}),
+                ),
                 to: None,
             }],
             _ => diff::changes(live.as_ref(), &dry_run.body, redact),
         };
         Ok(Preview {
+            shown_action: if redact { action.redacted() } else { action.clone() },
             action: action.clone(),
             executor_account: account.username(),
             live: live_identity,
@@ -459,7 +487,10 @@ impl Executor {
 
     /// Sends the previewed request for real. A change to the object since the preview gives 409.
     pub async fn execute(&self, context: &CallContext, preview: &Preview) -> Result<Execution, ExecError> {
-        let answer = self.kube.send(preview.plan.request(false)?, &preview.account, context).await?;
+        let answer = self
+            .kube
+            .send(preview.plan.request(false)?, &preview.account, context)
+            .await?;
         Ok(Execution {
             executor_account: preview.account.username(),
             api_status: answer.status,
@@ -528,7 +559,11 @@ impl Executor {
             let rollout_applies = action.kind.is_workload()
                 && matches!(
                     action.action_type,
-                    ActionType::Scale | ActionType::Restart | ActionType::SetImage | ActionType::Patch | ActionType::Apply
+                    ActionType::Scale
+                        | ActionType::Restart
+                        | ActionType::SetImage
+                        | ActionType::Patch
+                        | ActionType::Apply
                 );
             if !rollout_applies {
                 report.passed = true;
@@ -584,6 +619,13 @@ impl Executor {
     }
 }
 
+impl Preview {
+    /// The action this preview was made for.
+    pub fn action(&self) -> &Action {
+        &self.action
+    }
+}
+
 impl Plan {
     fn request(&self, dry_run: bool) -> Result<http::Request<Vec<u8>>, ExecError> {
         let request = self.path.request(self.namespace.as_deref());
@@ -612,17 +654,13 @@ impl Plan {
     fn describe(&self, redact: bool) -> PlannedRequest {
         let mut path = format!("{}/{}", self.path.collection(self.namespace.as_deref()), self.name);
         match &self.call {
-            PlannedCall::Patch {
-                subresource, patch, ..
-            } => {
+            PlannedCall::Patch { subresource, patch, .. } => {
                 if let Some(sub) = subresource {
                     path = format!("{path}/{sub}");
                 }
                 let mut body = match patch {
                     PatchBody::Apply(v) | PatchBody::Merge(v) => v.clone(),
-                    PatchBody::Json(p) => serde_json::to_value(p).unwrap_or(Value::Null),
                 };
-                // A JSON patch is only built by SET_IMAGE, which Secrets do not support.
                 if redact {
                     diff::redact_secret(&mut body);
                 }
@@ -663,7 +701,10 @@ fn intended_state_checks(preview: &Preview, object: &Value, redact: bool) -> Vec
                     .unwrap_or(Value::Null),
                 _ => Value::Null,
             };
-            let pointer = format!("/spec/template/metadata/annotations/{}", RESTARTED_AT.replace('/', "~1"));
+            let pointer = format!(
+                "/spec/template/metadata/annotations/{}",
+                RESTARTED_AT.replace('/', "~1")
+            );
             checks.push(equal_check(&pointer, expected, object));
         }
         Operation::SetImage { container, image } => match container_pointer(action.kind, object, container) {
@@ -675,9 +716,18 @@ fn intended_state_checks(preview: &Preview, object: &Value, redact: bool) -> Vec
                 passed: false,
             }),
         },
-        Operation::Patch { patch } => subset_checks("", &Value::Object(patch.clone()), Some(object), true, &mut checks),
+        Operation::Patch { patch } => {
+            let mut expected = patch.clone();
+            if action.kind == ResourceKind::Secret {
+                string_data_as_data(&mut expected);
+            }
+            subset_checks("", &Value::Object(expected), Some(object), true, &mut checks)
+        }
         Operation::Apply { manifest, .. } => {
             let mut expected = manifest.clone();
+            if action.kind == ResourceKind::Secret {
+                string_data_as_data(&mut expected);
+            }
             // The object is read back at the served version; the version string itself may differ.
             expected.remove("apiVersion");
             subset_checks("", &Value::Object(expected), Some(object), false, &mut checks);
@@ -691,6 +741,21 @@ fn intended_state_checks(preview: &Preview, object: &Value, redact: bool) -> Vec
         }
     }
     checks
+}
+
+/// `stringData` is write-only: the API server stores it base64-encoded in `data`, so compare it there.
+fn string_data_as_data(expected: &mut serde_json::Map<String, Value>) {
+    use base64::Engine;
+    let Some(Value::Object(string_data)) = expected.remove("stringData") else {
+        return;
+    };
+    let data = expected.entry("data").or_insert_with(|| json!({}));
+    if let Some(data) = data.as_object_mut() {
+        for (key, value) in string_data {
+            let text = value.as_str().unwrap_or_default();
+            data.insert(key, json!(base64::engine::general_purpose::STANDARD.encode(text)));
+        }
+    }
 }
 
 fn equal_check(pointer: &str, expected: Value, object: &Value) -> Check {
@@ -813,7 +878,9 @@ fn container_pointer(kind: ResourceKind, object: &Value, name: &str) -> Option<S
     let spec = kind.pod_spec()?.pointer();
     ["containers", "initContainers"].into_iter().find_map(|list| {
         let items = object.pointer(&format!("{spec}/{list}"))?.as_array()?;
-        let index = items.iter().position(|c| c.get("name").and_then(Value::as_str) == Some(name))?;
+        let index = items
+            .iter()
+            .position(|c| c.get("name").and_then(Value::as_str) == Some(name))?;
         Some(format!("{spec}/{list}/{index}"))
     })
 }
@@ -822,7 +889,12 @@ fn container_names(kind: ResourceKind, object: &Value) -> Vec<String> {
     let Some(spec) = kind.pod_spec() else { return Vec::new() };
     ["containers", "initContainers"]
         .into_iter()
-        .filter_map(|list| object.pointer(&format!("{}/{list}", spec.pointer()))?.as_array().cloned())
+        .filter_map(|list| {
+            object
+                .pointer(&format!("{}/{list}", spec.pointer()))?
+                .as_array()
+                .cloned()
+        })
         .flatten()
         .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
         .collect()
@@ -842,7 +914,9 @@ fn tidy(object: &mut Value) {
 /// RFC 3339 in UTC with seconds, the form `kubectl rollout restart` writes.
 fn now_rfc3339() -> String {
     let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    time::OffsetDateTime::now_utc().format(&format).expect("formattable time")
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .expect("formattable time")
 }
 
 #[cfg(test)]
@@ -856,7 +930,10 @@ mod tests {
         assert!(!rollout_status(ResourceKind::Deployment, &object).0);
         let object = json!({"metadata": {"generation": 2}, "spec": {"replicas": 3},
                             "status": {"observedGeneration": 2, "replicas": 4, "updatedReplicas": 3, "availableReplicas": 3}});
-        assert!(!rollout_status(ResourceKind::Deployment, &object).0, "an old replica is still there");
+        assert!(
+            !rollout_status(ResourceKind::Deployment, &object).0,
+            "an old replica is still there"
+        );
         let object = json!({"metadata": {"generation": 2}, "spec": {"replicas": 3},
                             "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}});
         assert!(rollout_status(ResourceKind::Deployment, &object).0);
@@ -867,18 +944,40 @@ mod tests {
         let live = json!({"metadata": {"labels": {"a": "1"}}, "data": {"k": "v"},
                           "spec": {"ports": [{"port": 80, "protocol": "TCP"}]}});
         let mut checks = Vec::new();
-        subset_checks("", &json!({"metadata": {"labels": {"a": "1", "gone": null}}, "data": {"k": "v"}}), Some(&live), true, &mut checks);
+        subset_checks(
+            "",
+            &json!({"metadata": {"labels": {"a": "1", "gone": null}}, "data": {"k": "v"}}),
+            Some(&live),
+            true,
+            &mut checks,
+        );
         assert!(checks.iter().all(|c| c.passed), "{checks:?}");
         let mut checks = Vec::new();
-        subset_checks("", &json!({"data": {"k": "other"}, "spec": {"ports": [{"port": 80}]}}), Some(&live), false, &mut checks);
-        assert_eq!(checks.iter().filter(|c| !c.passed).map(|c| c.field.as_str()).collect::<Vec<_>>(), ["/data/k"]);
+        subset_checks(
+            "",
+            &json!({"data": {"k": "other"}, "spec": {"ports": [{"port": 80}]}}),
+            Some(&live),
+            false,
+            &mut checks,
+        );
+        assert_eq!(
+            checks
+                .iter()
+                .filter(|c| !c.passed)
+                .map(|c| c.field.as_str())
+                .collect::<Vec<_>>(),
+            ["/data/k"]
+        );
     }
 
     #[test]
     fn containers_are_found_by_name_in_every_pod_spec_shape() {
         let deploy = json!({"spec": {"template": {"spec": {"containers": [{"name": "a"}, {"name": "b"}],
                                                           "initContainers": [{"name": "init"}]}}}});
-        assert_eq!(container_pointer(ResourceKind::Deployment, &deploy, "b").unwrap(), "/spec/template/spec/containers/1");
+        assert_eq!(
+            container_pointer(ResourceKind::Deployment, &deploy, "b").unwrap(),
+            "/spec/template/spec/containers/1"
+        );
         assert_eq!(
             container_pointer(ResourceKind::Deployment, &deploy, "init").unwrap(),
             "/spec/template/spec/initContainers/0"

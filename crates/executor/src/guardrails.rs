@@ -39,12 +39,18 @@ impl Scope {
     pub fn parse_short(text: &str) -> Result<Scope, String> {
         let parts: Vec<&str> = text.split(':').collect();
         let [access, namespaces, kinds] = parts[..] else {
-            return Err(format!("{text:?} is not a scope; expected access:namespaces:kinds, e.g. mutate:staging:Deployment"));
+            return Err(format!(
+                "{text:?} is not a scope; expected access:namespaces:kinds, e.g. mutate:staging:Deployment"
+            ));
         };
         let access = match access {
             "read" => Access::Read,
             "mutate" => Access::Mutate,
-            other => return Err(format!("unknown access {other:?} in scope {text:?}; expected read or mutate")),
+            other => {
+                return Err(format!(
+                    "unknown access {other:?} in scope {text:?}; expected read or mutate"
+                ));
+            }
         };
         let split = |list: &str| -> Vec<String> { list.split(',').map(str::trim).map(str::to_owned).collect() };
         let scope = Scope {
@@ -138,11 +144,21 @@ impl Guardrails {
             .chain(std::iter::once(&self.gateway_namespace))
             .find(|pattern| matches_pattern(pattern, namespace));
         if let Some(pattern) = blocked {
-            let why = if *pattern == self.gateway_namespace { "the gateway's own namespace" } else { "a blocked namespace" };
-            return Err(violation("namespace_blocked", format!("namespace {namespace:?} is {why}")));
+            let why = if *pattern == self.gateway_namespace {
+                "the gateway's own namespace"
+            } else {
+                "a blocked namespace"
+            };
+            return Err(violation(
+                "namespace_blocked",
+                format!("namespace {namespace:?} is {why}"),
+            ));
         }
         if !self.allowed_namespaces.is_empty()
-            && !self.allowed_namespaces.iter().any(|pattern| matches_pattern(pattern, namespace))
+            && !self
+                .allowed_namespaces
+                .iter()
+                .any(|pattern| matches_pattern(pattern, namespace))
         {
             return Err(violation(
                 "namespace_not_allowed",
@@ -186,14 +202,20 @@ impl Guardrails {
             ));
         }
         let access = action.action_type.access();
-        if !scopes.iter().any(|scope| scope.permits(access, action.namespace.as_deref(), action.kind)) {
+        if !scopes
+            .iter()
+            .any(|scope| scope.permits(access, action.namespace.as_deref(), action.kind))
+        {
             let place = match &action.namespace {
                 Some(ns) => format!("in namespace {ns:?}"),
                 None => "cluster-wide".to_owned(),
             };
             return Err(violation(
                 "scope",
-                format!("no scope of the caller grants {access} access to {} {place}", action.kind),
+                format!(
+                    "no scope of the caller grants {access} access to {} {place}",
+                    action.kind
+                ),
             ));
         }
         Ok(())
@@ -219,8 +241,10 @@ mod tests {
     }
 
     fn scale(ns: &str) -> Action {
-        action(json!({"action_type": "SCALE", "namespace": ns, "resource_kind": "Deployment",
-            "resource_name": "web", "parameters": {"replicas": 2}}))
+        action(
+            json!({"action_type": "SCALE", "namespace": ns, "resource_kind": "Deployment",
+            "resource_name": "web", "parameters": {"replicas": 2}}),
+        )
     }
 
     fn get(ns: &str) -> Action {
@@ -236,8 +260,12 @@ mod tests {
             assert_eq!(err.rule, "namespace_blocked", "{ns}");
             assert_eq!(guardrails.check(&get(ns), &all).unwrap_err().rule, "namespace_blocked");
         }
-        let ns_object = action(json!({"action_type": "GET", "resource_kind": "Namespace", "resource_name": "kube-system"}));
-        assert_eq!(guardrails.check(&ns_object, &all).unwrap_err().rule, "namespace_blocked");
+        let ns_object =
+            action(json!({"action_type": "GET", "resource_kind": "Namespace", "resource_name": "kube-system"}));
+        assert_eq!(
+            guardrails.check(&ns_object, &all).unwrap_err().rule,
+            "namespace_blocked"
+        );
         assert!(guardrails.check(&scale("staging"), &all).is_ok());
     }
 
@@ -250,7 +278,10 @@ mod tests {
         let all = [Scope::new(&["*"], Access::Mutate, &["*"])];
         assert!(guardrails.check(&scale("staging"), &all).is_ok());
         assert!(guardrails.check(&scale("team-blue"), &all).is_ok());
-        assert_eq!(guardrails.check(&scale("prod"), &all).unwrap_err().rule, "namespace_not_allowed");
+        assert_eq!(
+            guardrails.check(&scale("prod"), &all).unwrap_err().rule,
+            "namespace_not_allowed"
+        );
     }
 
     #[test]
@@ -260,14 +291,21 @@ mod tests {
         assert!(guardrails.check(&get("staging"), &read).is_ok());
         let err = guardrails.check(&scale("staging"), &read).unwrap_err();
         assert_eq!(err.rule, "scope");
-        assert!(err.message.contains("mutate access to Deployment in namespace \"staging\""), "{err}");
+        assert!(
+            err.message
+                .contains("mutate access to Deployment in namespace \"staging\""),
+            "{err}"
+        );
 
         let mutate = [Scope::parse_short("mutate:staging:Deployment").unwrap()];
         assert!(guardrails.check(&scale("staging"), &mutate).is_ok());
         assert!(guardrails.check(&get("staging"), &mutate).is_ok());
         assert_eq!(guardrails.check(&scale("prod"), &mutate).unwrap_err().rule, "scope");
         let other_kind = [Scope::parse_short("mutate:staging:StatefulSet").unwrap()];
-        assert_eq!(guardrails.check(&scale("staging"), &other_kind).unwrap_err().rule, "scope");
+        assert_eq!(
+            guardrails.check(&scale("staging"), &other_kind).unwrap_err().rule,
+            "scope"
+        );
         assert_eq!(guardrails.check(&scale("staging"), &[]).unwrap_err().rule, "scope");
     }
 
@@ -276,10 +314,17 @@ mod tests {
         let guardrails = Guardrails::default();
         let nodes = action(json!({"action_type": "LIST", "resource_kind": "Node"}));
         assert_eq!(
-            guardrails.check(&nodes, &[Scope::parse_short("read:staging:*").unwrap()]).unwrap_err().rule,
+            guardrails
+                .check(&nodes, &[Scope::parse_short("read:staging:*").unwrap()])
+                .unwrap_err()
+                .rule,
             "scope"
         );
-        assert!(guardrails.check(&nodes, &[Scope::parse_short("read:*:Node").unwrap()]).is_ok());
+        assert!(
+            guardrails
+                .check(&nodes, &[Scope::parse_short("read:*:Node").unwrap()])
+                .is_ok()
+        );
     }
 
     #[test]
@@ -287,13 +332,17 @@ mod tests {
         let mut guardrails = Guardrails::default();
         guardrails.kinds.insert(ActionType::Delete, vec![ResourceKind::Pod]);
         let all = [Scope::new(&["*"], Access::Mutate, &["*"])];
-        let delete_deploy = action(json!({"action_type": "DELETE", "namespace": "a", "resource_kind": "Deployment",
-            "resource_name": "web"}));
+        let delete_deploy = action(
+            json!({"action_type": "DELETE", "namespace": "a", "resource_kind": "Deployment",
+            "resource_name": "web"}),
+        );
         let err = guardrails.check(&delete_deploy, &all).unwrap_err();
         assert_eq!(err.rule, "kind_not_allowed");
         assert!(err.message.contains("allowed kinds: Pod"), "{err}");
-        let delete_pod = action(json!({"action_type": "DELETE", "namespace": "a", "resource_kind": "Pod",
-            "resource_name": "web"}));
+        let delete_pod = action(
+            json!({"action_type": "DELETE", "namespace": "a", "resource_kind": "Pod",
+            "resource_name": "web"}),
+        );
         assert!(guardrails.check(&delete_pod, &all).is_ok());
     }
 
@@ -301,7 +350,11 @@ mod tests {
     fn short_scopes_are_validated() {
         assert!(Scope::parse_short("write:staging:Deployment").is_err());
         assert!(Scope::parse_short("read:staging").is_err());
-        assert!(Scope::parse_short("read:staging:Deploymnet").unwrap_err().contains("Deploymnet"));
+        assert!(
+            Scope::parse_short("read:staging:Deploymnet")
+                .unwrap_err()
+                .contains("Deploymnet")
+        );
         let scope = Scope::parse_short("read:a,b:Pod,Service").unwrap();
         assert_eq!(scope.namespaces, ["a", "b"]);
         assert_eq!(scope.kinds, ["Pod", "Service"]);

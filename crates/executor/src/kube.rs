@@ -25,7 +25,10 @@ pub enum KubeSource {
     #[default]
     Infer,
     /// A kubeconfig file (or the default one) with an optional context.
-    Kubeconfig { path: Option<PathBuf>, context: Option<String> },
+    Kubeconfig {
+        path: Option<PathBuf>,
+        context: Option<String>,
+    },
     /// The pod's service account.
     InCluster,
 }
@@ -77,7 +80,9 @@ impl ResourcePath {
 
 impl std::fmt::Debug for KubeConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KubeConnection").field("call_timeout", &self.call_timeout).finish_non_exhaustive()
+        f.debug_struct("KubeConnection")
+            .field("call_timeout", &self.call_timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -88,8 +93,9 @@ impl KubeConnection {
             KubeSource::Infer => kube::Config::infer()
                 .await
                 .map_err(|e| ExecError::client(format!("no Kubernetes configuration found: {e}")))?,
-            KubeSource::InCluster => kube::Config::incluster()
-                .map_err(|e| ExecError::client(format!("not running in a cluster: {e}")))?,
+            KubeSource::InCluster => {
+                kube::Config::incluster().map_err(|e| ExecError::client(format!("not running in a cluster: {e}")))?
+            }
             KubeSource::Kubeconfig { path, context } => {
                 let options = KubeConfigOptions {
                     context: context.clone(),
@@ -97,8 +103,9 @@ impl KubeConnection {
                 };
                 let result = match path {
                     Some(path) => {
-                        let kubeconfig = Kubeconfig::read_from(path)
-                            .map_err(|e| ExecError::client(format!("cannot read kubeconfig {}: {e}", path.display())))?;
+                        let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
+                            ExecError::client(format!("cannot read kubeconfig {}: {e}", path.display()))
+                        })?;
                         kube::Config::from_custom_kubeconfig(kubeconfig, &options).await
                     }
                     None => kube::Config::from_kubeconfig(&options).await,
@@ -113,8 +120,9 @@ impl KubeConnection {
         // Impersonation is added per call; a kubeconfig's own `as:` would stack under it and confuse RBAC.
         config.auth_info.impersonate = None;
         config.auth_info.impersonate_groups = None;
-        config.connect_timeout = Some(call_timeout.min(Duration::from_secs(10)));
-        let client = kube::Client::try_from(config).map_err(|e| ExecError::client(format!("Kubernetes client: {e}")))?;
+        config.connect_timeout = Some(call_timeout);
+        let client =
+            kube::Client::try_from(config).map_err(|e| ExecError::client(format!("Kubernetes client: {e}")))?;
         Ok(Self {
             client,
             call_timeout,
@@ -130,7 +138,7 @@ impl KubeConnection {
         let group = tokio::time::timeout(self.call_timeout, kube::discovery::group(&self.client, kind.group()))
             .await
             .map_err(|_| self.timeout())?
-            .map_err(ExecError::from_kube)?;
+            .map_err(|e| self.deadline_as_timeout(ExecError::from_kube(e)))?;
         let (resource, _) = group
             .resources_by_stability()
             .into_iter()
@@ -140,7 +148,10 @@ impl KubeConnection {
             api_version: resource.api_version,
             plural: kind.plural(),
         };
-        self.resources.lock().expect("resource cache").insert(kind, found.clone());
+        self.resources
+            .lock()
+            .expect("resource cache")
+            .insert(kind, found.clone());
         Ok(found)
     }
 
@@ -149,6 +160,14 @@ impl KubeConnection {
         ResourcePath {
             api_version: api_version.to_owned(),
             plural: kind.plural(),
+        }
+    }
+
+    /// The client's own connect deadline (as long as the call timeout) means slow, not refused.
+    fn deadline_as_timeout(&self, error: ExecError) -> ExecError {
+        match error {
+            ExecError::Unreachable { message } if message.contains("deadline has elapsed") => self.timeout(),
+            other => other,
         }
     }
 
@@ -167,9 +186,13 @@ impl KubeConnection {
     ) -> Result<Answer, ExecError> {
         let headers = request.headers_mut();
         let value = |text: &str, what: &str| {
-            HeaderValue::from_str(text).map_err(|_| ExecError::client(format!("{what} {text:?} cannot be sent in a header")))
+            HeaderValue::from_str(text)
+                .map_err(|_| ExecError::client(format!("{what} {text:?} cannot be sent in a header")))
         };
-        headers.insert(HeaderName::from_static("impersonate-user"), value(&account.username(), "account")?);
+        headers.insert(
+            HeaderName::from_static("impersonate-user"),
+            value(&account.username(), "account")?,
+        );
         headers.insert(
             HeaderName::from_bytes(format!("impersonate-extra-{EXTRA_IDENTITY}").as_bytes()).expect("header name"),
             value(&context.identity, "identity")?,
@@ -178,7 +201,10 @@ impl KubeConnection {
             HeaderName::from_bytes(format!("impersonate-extra-{EXTRA_ACTION}").as_bytes()).expect("header name"),
             value(&context.action_id, "action id")?,
         );
-        headers.insert(HeaderName::from_static("audit-id"), value(&context.audit_id, "audit id")?);
+        headers.insert(
+            HeaderName::from_static("audit-id"),
+            value(&context.audit_id, "audit id")?,
+        );
         self.send_raw(request).await
     }
 
@@ -191,17 +217,24 @@ impl KubeConnection {
                 .await
                 .map_err(ExecError::from_kube)?;
             let status = response.status().as_u16();
-            let bytes = response.into_body().collect_bytes().await.map_err(ExecError::from_kube)?;
+            let bytes = response
+                .into_body()
+                .collect_bytes()
+                .await
+                .map_err(ExecError::from_kube)?;
             Ok::<_, ExecError>((status, bytes))
         };
         let (status, bytes) = tokio::time::timeout(self.call_timeout, call)
             .await
-            .map_err(|_| self.timeout())??;
+            .map_err(|_| self.timeout())?
+            .map_err(|e| self.deadline_as_timeout(e))?;
         let body: Value = if bytes.is_empty() {
             Value::Null
         } else {
             serde_json::from_slice(&bytes).map_err(|e| {
-                ExecError::client(format!("the API server answered {status} with a body that is not JSON: {e}"))
+                ExecError::client(format!(
+                    "the API server answered {status} with a body that is not JSON: {e}"
+                ))
             })?
         };
         if (200..300).contains(&status) {

@@ -111,8 +111,20 @@ impl Accounts {
             let operator = self.executor(Some(namespace), Access::Mutate);
             out.push(service_account(&reader, &labels));
             out.push(service_account(&operator, &labels));
-            out.extend(role_with_binding(namespace, &reader.name, read_rules(), &reader, &labels));
-            out.extend(role_with_binding(namespace, &operator.name, operate_rules(), &operator, &labels));
+            out.extend(role_with_binding(
+                namespace,
+                &reader.name,
+                read_rules(),
+                &reader,
+                &labels,
+            ));
+            out.extend(role_with_binding(
+                namespace,
+                &operator.name,
+                operate_rules(),
+                &operator,
+                &labels,
+            ));
             out.extend(impersonation_role(
                 namespace,
                 &format!("{}-impersonate", self.release),
@@ -137,10 +149,14 @@ fn namespaced_kinds_by_group() -> Vec<(&'static str, Vec<&'static str>)> {
 }
 
 fn scale_subresources() -> Vec<String> {
-    [ResourceKind::Deployment, ResourceKind::StatefulSet, ResourceKind::ReplicaSet]
-        .iter()
-        .map(|k| format!("{}/scale", k.plural()))
-        .collect()
+    [
+        ResourceKind::Deployment,
+        ResourceKind::StatefulSet,
+        ResourceKind::ReplicaSet,
+    ]
+    .iter()
+    .map(|k| format!("{}/scale", k.plural()))
+    .collect()
 }
 
 fn read_rules() -> Vec<Value> {
@@ -208,8 +224,10 @@ fn impersonation_role(
     role_with_binding(
         namespace,
         name,
-        vec![json!({"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"],
-                    "resourceNames": accounts})],
+        vec![
+            json!({"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"],
+                    "resourceNames": accounts}),
+        ],
         gateway,
         labels,
     )
@@ -224,7 +242,10 @@ mod tests {
         let accounts = Accounts::default();
         let manifests = accounts.manifests(&["staging".into()]);
         let gateway = accounts.gateway();
-        for binding in manifests.iter().filter(|m| m["kind"].as_str().unwrap().ends_with("Binding")) {
+        for binding in manifests
+            .iter()
+            .filter(|m| m["kind"].as_str().unwrap().ends_with("Binding"))
+        {
             if binding["subjects"][0]["name"] != gateway.name.as_str() {
                 continue;
             }
