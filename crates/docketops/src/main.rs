@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::keys::KeysCommand,
     },
+    /// The executor's Kubernetes side: RBAC manifests, and a check of a cluster's set-up.
+    Kube {
+        #[command(subcommand)]
+        command: commands::kube::KubeCommand,
+    },
     /// API keys for callers.
     ApiKey {
         #[command(subcommand)]
@@ -122,7 +127,7 @@ impl Command {
             Command::Export(args) => args.database.apply(config, matches),
             Command::Ledger { command } => command.apply_config(config, matches),
             Command::Keys { command } => command.apply_config(config, matches),
-            Command::ApiKey { .. } | Command::Bench(_) => {}
+            Command::ApiKey { .. } | Command::Kube { .. } | Command::Bench(_) => {}
         }
     }
 }
@@ -142,6 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ledger { command } => commands::ledger::run(command).await,
         Command::Keys { command } => commands::keys::run(command).await,
         Command::ApiKey { command } => commands::apikey::run(command),
+        Command::Kube { command } => commands::kube::run(command).await,
         Command::Bench(args) => bench::run(args).await,
     }
 }

@@ -709,3 +709,185 @@ async fn verify_requires_the_local_signing_key_in_the_chain() {
     assert_eq!(verify_json(&app, &[]).0, 0);
     app.finish().await;
 }
+
+/// The real API server of `scripts/kube-testenv` (exported by `scripts/kube-testenv env`).
+struct KubeTestEnv {
+    server: String,
+    token: String,
+    ca_file: PathBuf,
+}
+
+fn kube_test_env() -> KubeTestEnv {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run `scripts/kube-testenv up && eval \"$(scripts/kube-testenv env)\"` (scripts/test does)")
+        })
+    };
+    KubeTestEnv {
+        server: var("DOCKETOPS_TEST_KUBE_SERVER"),
+        token: var("DOCKETOPS_TEST_KUBE_TOKEN"),
+        ca_file: var("DOCKETOPS_TEST_KUBE_CA_FILE").into(),
+    }
+}
+
+/// `kube rbac` prints manifests the real API server accepts, and `kube check` proves with the gateway's own
+/// token that they give it the executor accounts of the governed namespace and nothing elsewhere.
+#[tokio::test]
+async fn kube_rbac_manifests_apply_and_kube_check_proves_them() {
+    let env = kube_test_env();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&env.ca_file).unwrap()).unwrap();
+    let http = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+    let id = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 0xffff_ffff
+    );
+    let (release, gateway_ns, app_ns, other_ns) = (
+        format!("c{id}"),
+        format!("gw-{id}"),
+        format!("app-{id}"),
+        format!("other-{id}"),
+    );
+    let admin = |method: reqwest::Method, path: String| {
+        http.request(method, format!("{}{path}", env.server))
+            .bearer_auth(&env.token)
+    };
+    for ns in [&gateway_ns, &app_ns, &other_ns] {
+        let response = admin(reqwest::Method::POST, "/api/v1/namespaces".into())
+            .json(&serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+    }
+
+    let out = Command::new(BIN)
+        .args([
+            "kube",
+            "rbac",
+            "-n",
+            &app_ns,
+            "--release",
+            &release,
+            "--gateway-namespace",
+            &gateway_ns,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list["kind"], "List");
+    for item in list["items"].as_array().unwrap() {
+        // Server-side apply of each manifest as the cluster admin, as `kubectl apply --server-side` would.
+        let api_version = item["apiVersion"].as_str().unwrap();
+        let root = if api_version.contains('/') { "apis" } else { "api" };
+        let plural = format!("{}s", item["kind"].as_str().unwrap().to_lowercase());
+        let name = item["metadata"]["name"].as_str().unwrap();
+        let path = match item["metadata"]["namespace"].as_str() {
+            Some(ns) => format!("/{root}/{api_version}/namespaces/{ns}/{plural}/{name}"),
+            None => format!("/{root}/{api_version}/{plural}/{name}"),
+        };
+        let response = admin(reqwest::Method::PATCH, format!("{path}?fieldManager=tests&force=true"))
+            .header("content-type", "application/apply-patch+yaml")
+            .body(item.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.text().await.unwrap()
+        );
+    }
+    let token: Value = admin(
+        reqwest::Method::POST,
+        format!("/api/v1/namespaces/{gateway_ns}/serviceaccounts/{release}-gateway/token"),
+    )
+    .json(&serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}))
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("gateway.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        serde_json::json!({"apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {"server": env.server, "certificate-authority": env.ca_file}}],
+            "users": [{"name": "gateway", "user": {"token": token["status"]["token"]}}],
+            "contexts": [{"name": "gateway", "context": {"cluster": "c", "user": "gateway"}}],
+            "current-context": "gateway"})
+        .to_string(),
+    )
+    .unwrap();
+
+    let check = |namespace: &str| {
+        Command::new(BIN)
+            .args(["kube", "check", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .args([
+                "-n",
+                namespace,
+                "--release",
+                &release,
+                "--gateway-namespace",
+                &gateway_ns,
+                "--kube-timeout",
+                "20",
+            ])
+            .env_remove("KUBECONFIG")
+            .output()
+            .unwrap()
+    };
+    let governed = check(&app_ns);
+    let text = stdout(&governed);
+    assert_eq!(
+        governed.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&governed.stderr)
+    );
+    assert!(
+        text.contains(&format!(
+            "ok      {app_ns}: LIST ConfigMap as system:serviceaccount:{app_ns}:{release}-reader"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "ok      cluster: LIST Namespace as system:serviceaccount:{gateway_ns}:{release}-cluster-reader"
+        )),
+        "{text}"
+    );
+
+    let ungoverned = check(&other_ns);
+    let text = stdout(&ungoverned);
+    assert_eq!(ungoverned.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("failed  {other_ns}")) && text.contains("403") && text.contains("impersonate"),
+        "{text}"
+    );
+}
+
+/// The example manifests in the repository are what `docketops kube rbac` prints today.
+#[test]
+fn the_example_rbac_manifests_are_current() {
+    let out = Command::new(BIN)
+        .args(["kube", "rbac", "-n", "staging", "-n", "production"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes/rbac.example.json");
+    let committed = std::fs::read_to_string(&example).unwrap_or_default();
+    assert_eq!(
+        committed,
+        stdout(&out),
+        "{} is stale: regenerate it with `docketops kube rbac -n staging -n production > deploy/kubernetes/rbac.example.json`",
+        example.display()
+    );
+}

@@ -1,6 +1,7 @@
 pub mod apikey;
 pub mod export;
 pub mod keys;
+pub mod kube;
 pub mod ledger;
 pub mod serve;
 pub mod verify;
