@@ -276,6 +276,9 @@ pub enum Operation {
         #[serde(skip_serializing_if = "Option::is_none")]
         field_selector: Option<String>,
         limit: u32,
+        /// The `continue_token` of the previous page.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        continue_token: Option<String>,
     },
     Scale {
         replicas: u32,
@@ -415,6 +418,7 @@ impl Action {
                     label_selector: params.opt_str("label_selector")?,
                     field_selector: params.opt_str("field_selector")?,
                     limit,
+                    continue_token: params.opt_str("continue")?,
                 }
             }
             ActionType::Scale => Operation::Scale {

@@ -69,7 +69,7 @@ pub struct ReadResult {
     /// LIST: the objects of this page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<Value>>,
-    /// LIST: pass back to get the next page (not yet exposed as a parameter).
+    /// LIST: pass back as `parameters.continue` to get the next page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continue_token: Option<String>,
     /// Secrets were read as metadata only.
@@ -262,12 +262,14 @@ impl Executor {
                     label_selector,
                     field_selector,
                     limit,
+                    continue_token,
                 },
                 _,
             ) => {
                 let mut params = ListParams::default().limit(*limit);
                 params.label_selector = label_selector.clone();
                 params.field_selector = field_selector.clone();
+                params.continue_token = continue_token.clone();
                 if metadata_only {
                     request.list_metadata(&params)
                 } else {

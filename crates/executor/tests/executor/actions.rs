@@ -347,3 +347,56 @@ async fn calls_carry_the_audit_id_and_impersonation_extras() {
         "the dry-run is audited too"
     );
 }
+
+#[tokio::test]
+async fn lists_page_with_continue_tokens_and_selectors() {
+    let world = World::new().await;
+    for (name, tier) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        world
+            .admin
+            .apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": name, "namespace": world.app, "labels": {"tier": tier}}}))
+            .await;
+    }
+    let executor = world.executor().await;
+    let list = |parameters: Value| {
+        action(
+            json!({"action_type": "LIST", "namespace": world.app, "resource_kind": "ConfigMap", "parameters": parameters}),
+        )
+    };
+    let names = |items: &[Value]| {
+        items
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+
+    let first = executor
+        .read(&context(), &list(json!({"limit": 2})), &all_mutate())
+        .await
+        .unwrap();
+    assert_eq!(names(first.items.as_ref().unwrap()), ["a", "b"]);
+    let token = first.continue_token.expect("a continue token");
+    let second = executor
+        .read(&context(), &list(json!({"limit": 2, "continue": token})), &all_mutate())
+        .await
+        .unwrap();
+    assert_eq!(names(second.items.as_ref().unwrap()), ["c"]);
+    assert_eq!(second.continue_token, None);
+
+    let web = executor
+        .read(&context(), &list(json!({"label_selector": "tier=web"})), &all_mutate())
+        .await
+        .unwrap();
+    assert_eq!(names(web.items.as_ref().unwrap()), ["a", "b"]);
+    // A malformed selector is the API server's 400, as a result.
+    let err = executor
+        .read(
+            &context(),
+            &list(json!({"label_selector": "tier in (web"})),
+            &all_mutate(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "bad_request", "{err:?}");
+}
