@@ -874,6 +874,25 @@ async fn kube_rbac_manifests_apply_and_kube_check_proves_them() {
     );
 }
 
+/// `kube rbac` refuses namespaces the gateway must never govern, and names that are not namespaces.
+#[test]
+fn kube_rbac_refuses_system_gateway_and_invalid_namespaces() {
+    for (namespace, expected) in [
+        ("kube-system", "blocked namespace"),
+        ("docketops", "gateway's own namespace"),
+        ("Not_A_Namespace", "not a valid name"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["kube", "rbac", "-n", "staging", "-n", namespace])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{namespace}: {stderr}");
+        assert!(stderr.contains(expected), "{namespace}: {stderr}");
+        assert!(out.stdout.is_empty(), "no manifests are printed");
+    }
+}
+
 /// The example manifests in the repository are what `docketops kube rbac` prints today.
 #[test]
 fn the_example_rbac_manifests_are_current() {

@@ -303,7 +303,10 @@ pub enum Operation {
 }
 
 /// A fully validated action: every name is a valid Kubernetes name, every parameter checked.
+/// Only [`Action::from_request`] makes one (`non_exhaustive` keeps other crates from building it field by
+/// field and so skipping the checks that keep names safe inside URL paths).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Action {
     pub action_type: ActionType,
     pub kind: ResourceKind,
@@ -456,7 +459,14 @@ impl Action {
                         ));
                     }
                 }
-                if let Some(meta) = patch.get("metadata").and_then(Value::as_object) {
+                let metadata = match patch.get("metadata") {
+                    None => None,
+                    Some(Value::Object(meta)) => Some(meta),
+                    Some(_) => {
+                        return Err(invalid("parameters.patch.metadata", "metadata must be a JSON object"));
+                    }
+                };
+                if let Some(meta) = metadata {
                     for field in ["name", "namespace", "uid", "resourceVersion"] {
                         if meta.contains_key(field) {
                             return Err(invalid(
@@ -628,7 +638,13 @@ fn check_manifest(
         .get("apiVersion")
         .and_then(Value::as_str)
         .ok_or_else(|| invalid("parameters.manifest.apiVersion", "the manifest needs an apiVersion"))?;
-    let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    if !is_api_version(version) {
+        return Err(invalid(
+            "parameters.manifest.apiVersion",
+            format!("{api_version:?} is not an API version (expected e.g. v1, apps/v1, batch/v1beta1)"),
+        ));
+    }
     if group != kind.group() {
         let expected = if kind.group().is_empty() {
             "v1".to_owned()
@@ -702,6 +718,28 @@ fn check_manifest(
         ));
     }
     Ok((manifest, name))
+}
+
+/// `v1`, `v2beta1`, `v1alpha3`: the form of every Kubernetes API version (it also goes into URL paths).
+fn is_api_version(version: &str) -> bool {
+    let Some(rest) = version.strip_prefix('v') else {
+        return false;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return false;
+    }
+    let rest = &rest[digits..];
+    let tail = rest.strip_prefix("alpha").or_else(|| rest.strip_prefix("beta"));
+    match tail {
+        None => rest.is_empty(),
+        Some(number) => !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()),
+    }
+}
+
+/// Checks a namespace name (RFC 1123 label), e.g. for RBAC manifests.
+pub fn validate_namespace(name: &str) -> Result<(), String> {
+    check_dns_label(name)
 }
 
 /// RFC 1123 label: namespaces and container names.
@@ -921,8 +959,33 @@ mod tests {
     }
 
     #[test]
+    fn api_versions_must_look_like_api_versions() {
+        for good in ["v1", "v2beta1", "v1alpha3", "v10"] {
+            assert!(is_api_version(good), "{good}");
+        }
+        for bad in [
+            "", "v", "1", "v1?x=1", "..", "%2e", "v1beta", "vbeta1", "v1gamma1", "V1",
+        ] {
+            assert!(!is_api_version(bad), "{bad}");
+            let err = parse(
+                json!({"action_type": "APPLY", "resource_kind": "ConfigMap", "namespace": "ns",
+                "parameters": {"manifest": {"apiVersion": bad, "kind": "ConfigMap", "metadata": {"name": "c"}}}}),
+            )
+            .unwrap_err();
+            assert_eq!(err.field, "parameters.manifest.apiVersion", "{bad}");
+        }
+    }
+
+    #[test]
     fn patch_cannot_retarget_the_object() {
-        for patch in [json!({"metadata": {"name": "x"}}), json!({"kind": "Secret"}), json!({})] {
+        for patch in [
+            json!({"metadata": {"name": "x"}}),
+            json!({"kind": "Secret"}),
+            json!({}),
+            json!({"metadata": 1}),
+            json!({"metadata": "x"}),
+            json!({"metadata": []}),
+        ] {
             let err = parse(
                 json!({"action_type": "PATCH", "resource_kind": "ConfigMap", "namespace": "a",
                 "resource_name": "b", "parameters": {"patch": patch}}),

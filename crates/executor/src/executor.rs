@@ -183,7 +183,8 @@ pub struct Check {
 /// Rollout progress of a workload after the change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rollout {
-    /// `complete`, `timed_out` or `skipped` (waiting turned off).
+    /// `complete`, `timed_out`, `failed` (e.g. progress deadline exceeded), `not_tracked` (OnDelete strategy)
+    /// or `skipped` (waiting turned off).
     pub state: &'static str,
     pub message: String,
     /// generation, observedGeneration and the replica counts that were read.
@@ -301,10 +302,27 @@ impl Executor {
             };
             for item in &mut items {
                 tidy(item);
+                if metadata_only {
+                    diff::redact_secret(item);
+                }
+            }
+            // A LIST of Namespaces does not show the ones the guardrails keep out of reach.
+            if action.kind == ResourceKind::Namespace {
+                items.retain(|item| {
+                    let name = item
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    self.guardrails.check_namespace(name).is_ok()
+                });
             }
             result.items = Some(items);
         } else {
             tidy(&mut body);
+            if metadata_only {
+                // Metadata can still hold a copy of the data (kubectl's last-applied annotation).
+                diff::redact_secret(&mut body);
+            }
             result.object = Some(body);
         }
         Ok(result)
@@ -402,8 +420,13 @@ impl Executor {
                 )
             }
             Operation::Patch { patch } => {
-                let mut patch = Value::Object(patch.clone());
-                patch["metadata"]["resourceVersion"] = json!(resource_version);
+                // `Action::from_request` made sure metadata, if present, is an object.
+                let mut patch = patch.clone();
+                let metadata = patch.entry("metadata").or_insert_with(|| json!({}));
+                if let Some(metadata) = metadata.as_object_mut() {
+                    metadata.insert("resourceVersion".into(), json!(resource_version));
+                }
+                let patch = Value::Object(patch);
                 (
                     discovered,
                     PlannedCall::Patch {
@@ -504,6 +527,12 @@ impl Executor {
     /// Reads the object back and compares it with the intended state; never fails, reports what it saw.
     pub async fn verify(&self, context: &CallContext, preview: &Preview) -> Verification {
         let started = Instant::now();
+        let mut verification = self.verify_until_settled(context, preview, started).await;
+        verification.waited_ms = started.elapsed().as_millis() as u64;
+        verification
+    }
+
+    async fn verify_until_settled(&self, context: &CallContext, preview: &Preview, started: Instant) -> Verification {
         let deadline = started + self.options.verify_timeout;
         let action = &preview.action;
         let redact = self.redact(action.kind);
@@ -571,36 +600,44 @@ impl Executor {
                 report.passed = true;
                 return report;
             }
-            let (complete, observed_status) = rollout_status(action.kind, &object);
+            let (progress, observed_status) = rollout_status(action.kind, &object);
+            let rollout = |state: &'static str, message: String| Rollout {
+                state,
+                message,
+                observed: observed_status.clone(),
+            };
             if !self.options.wait_for_rollout {
-                report.rollout = Some(Rollout {
-                    state: "skipped",
-                    message: "waiting for rollouts is turned off".into(),
-                    observed: observed_status,
-                });
+                report.rollout = Some(rollout("skipped", "waiting for rollouts is turned off".into()));
                 report.passed = true;
                 return report;
             }
-            if complete {
-                report.rollout = Some(Rollout {
-                    state: "complete",
-                    message: "rolled out".into(),
-                    observed: observed_status,
-                });
-                report.passed = true;
-                return report;
-            }
-            if Instant::now() >= deadline {
-                report.rollout = Some(Rollout {
-                    state: "timed_out",
-                    message: format!(
-                        "not rolled out within {} s (a controller must observe generation {} and update the replicas)",
-                        self.options.verify_timeout.as_secs(),
-                        observed_status["generation"]
-                    ),
-                    observed: observed_status,
-                });
-                return report;
+            match progress {
+                RolloutProgress::Complete => {
+                    report.rollout = Some(rollout("complete", "rolled out".into()));
+                    report.passed = true;
+                    return report;
+                }
+                RolloutProgress::NotTracked(why) => {
+                    report.rollout = Some(rollout("not_tracked", why));
+                    report.passed = true;
+                    return report;
+                }
+                RolloutProgress::Failed(why) => {
+                    report.rollout = Some(rollout("failed", why));
+                    return report;
+                }
+                RolloutProgress::Waiting if Instant::now() >= deadline => {
+                    report.rollout = Some(rollout(
+                        "timed_out",
+                        format!(
+                            "not rolled out within {} s (a controller must observe generation {} and update the replicas)",
+                            self.options.verify_timeout.as_secs(),
+                            observed_status["generation"]
+                        ),
+                    ));
+                    return report;
+                }
+                RolloutProgress::Waiting => {}
             }
             tokio::time::sleep(self.options.poll_interval).await;
         }
@@ -835,20 +872,45 @@ fn deletion_check(preview: &Preview, observed: Option<&Value>) -> Check {
     }
 }
 
-/// Whether a workload finished rolling out, like `kubectl rollout status`, and the fields it looked at.
-pub fn rollout_status(kind: ResourceKind, object: &Value) -> (bool, Value) {
+/// Where a workload's rollout stands, as `kubectl rollout status` judges it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RolloutProgress {
+    Complete,
+    Waiting,
+    /// It will not complete by waiting (e.g. the Deployment's progress deadline passed).
+    Failed(String),
+    /// Nothing to wait for (a StatefulSet or DaemonSet with the OnDelete strategy).
+    NotTracked(String),
+}
+
+/// Where a workload's rollout stands, and the fields that were looked at.
+pub fn rollout_status(kind: ResourceKind, object: &Value) -> (RolloutProgress, Value) {
     let int = |pointer: &str| object.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
     let generation = int("/metadata/generation");
     let observed_generation = int("/status/observedGeneration");
     let desired = object.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
     let seen = observed_generation >= generation;
+    let judge = |complete: bool| {
+        if complete {
+            RolloutProgress::Complete
+        } else {
+            RolloutProgress::Waiting
+        }
+    };
+    let strategy = object.pointer("/spec/updateStrategy/type").and_then(Value::as_str);
+    if matches!(kind, ResourceKind::StatefulSet | ResourceKind::DaemonSet) && strategy == Some("OnDelete") {
+        return (
+            RolloutProgress::NotTracked("the OnDelete update strategy replaces pods only when they are deleted".into()),
+            json!({"updateStrategy": "OnDelete"}),
+        );
+    }
     match kind {
         ResourceKind::DaemonSet => {
             let desired = int("/status/desiredNumberScheduled");
             let updated = int("/status/updatedNumberScheduled");
             let available = int("/status/numberAvailable");
             (
-                seen && updated >= desired && available >= desired,
+                judge(seen && updated >= desired && available >= desired),
                 json!({"generation": generation, "observedGeneration": observed_generation,
                        "desiredNumberScheduled": desired, "updatedNumberScheduled": updated,
                        "numberAvailable": available}),
@@ -859,18 +921,33 @@ pub fn rollout_status(kind: ResourceKind, object: &Value) -> (bool, Value) {
             let updated = int("/status/updatedReplicas");
             let ready = int("/status/readyReplicas");
             let available = int("/status/availableReplicas");
-            let complete = seen
-                && match kind {
-                    ResourceKind::Deployment => updated >= desired && replicas <= updated && available >= updated,
-                    ResourceKind::StatefulSet => updated >= desired && ready >= desired,
-                    _ => replicas == desired && available >= desired,
-                };
-            (
-                complete,
-                json!({"generation": generation, "observedGeneration": observed_generation, "desired": desired,
-                       "replicas": replicas, "updatedReplicas": updated, "readyReplicas": ready,
-                       "availableReplicas": available}),
-            )
+            let observed = json!({"generation": generation, "observedGeneration": observed_generation,
+                                  "desired": desired, "replicas": replicas, "updatedReplicas": updated,
+                                  "readyReplicas": ready, "availableReplicas": available});
+            let progress = match kind {
+                ResourceKind::Deployment => {
+                    let deadline_passed = object
+                        .pointer("/status/conditions")
+                        .and_then(Value::as_array)
+                        .is_some_and(|conditions| {
+                            conditions
+                                .iter()
+                                .any(|c| c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded")
+                        });
+                    if seen && deadline_passed {
+                        RolloutProgress::Failed("the Deployment exceeded its progress deadline".into())
+                    } else {
+                        judge(seen && updated >= desired && replicas <= updated && available >= updated)
+                    }
+                }
+                ResourceKind::StatefulSet => {
+                    // With a partition, only the pods at or above it are updated.
+                    let partition = int("/spec/updateStrategy/rollingUpdate/partition");
+                    judge(seen && updated >= desired - partition && ready >= desired)
+                }
+                _ => judge(seen && replicas == desired && available >= desired),
+            };
+            (progress, observed)
         }
     }
 }
@@ -929,16 +1006,40 @@ mod tests {
     fn rollout_of_a_deployment_needs_the_controller_to_catch_up() {
         let object = json!({"metadata": {"generation": 2}, "spec": {"replicas": 3},
                             "status": {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}});
-        assert!(!rollout_status(ResourceKind::Deployment, &object).0);
-        let object = json!({"metadata": {"generation": 2}, "spec": {"replicas": 3},
-                            "status": {"observedGeneration": 2, "replicas": 4, "updatedReplicas": 3, "availableReplicas": 3}});
-        assert!(
-            !rollout_status(ResourceKind::Deployment, &object).0,
-            "an old replica is still there"
+        assert_eq!(
+            rollout_status(ResourceKind::Deployment, &object).0,
+            RolloutProgress::Waiting
         );
         let object = json!({"metadata": {"generation": 2}, "spec": {"replicas": 3},
+                            "status": {"observedGeneration": 2, "replicas": 4, "updatedReplicas": 3, "availableReplicas": 3}});
+        let old_replica_left = rollout_status(ResourceKind::Deployment, &object).0;
+        assert_eq!(old_replica_left, RolloutProgress::Waiting);
+        let object = json!({"metadata": {"generation": 2}, "spec": {"replicas": 3},
                             "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}});
-        assert!(rollout_status(ResourceKind::Deployment, &object).0);
+        assert_eq!(
+            rollout_status(ResourceKind::Deployment, &object).0,
+            RolloutProgress::Complete
+        );
+        let stuck = json!({"metadata": {"generation": 2}, "spec": {"replicas": 3},
+                           "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 1,
+                                      "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}});
+        assert!(matches!(
+            rollout_status(ResourceKind::Deployment, &stuck).0,
+            RolloutProgress::Failed(_)
+        ));
+        let on_delete =
+            json!({"metadata": {"generation": 2}, "spec": {"replicas": 3, "updateStrategy": {"type": "OnDelete"}}});
+        assert!(matches!(
+            rollout_status(ResourceKind::StatefulSet, &on_delete).0,
+            RolloutProgress::NotTracked(_)
+        ));
+        let partitioned = json!({"metadata": {"generation": 2},
+                                 "spec": {"replicas": 3, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}},
+                                 "status": {"observedGeneration": 2, "updatedReplicas": 1, "readyReplicas": 3}});
+        assert_eq!(
+            rollout_status(ResourceKind::StatefulSet, &partitioned).0,
+            RolloutProgress::Complete
+        );
     }
 
     #[test]

@@ -104,8 +104,6 @@ pub struct Guardrails {
     pub kinds: BTreeMap<ActionType, Vec<ResourceKind>>,
     /// Return Secret `data`/`stringData`; off by default (reads fetch metadata only, diffs redact values).
     pub reveal_secret_data: bool,
-    /// Allow mutating cluster-scoped objects (none of the built-in kinds is mutable cluster-scoped today).
-    pub allow_cluster_scoped_mutations: bool,
 }
 
 impl Default for Guardrails {
@@ -116,7 +114,6 @@ impl Default for Guardrails {
             gateway_namespace: "docketops".into(),
             kinds: BTreeMap::new(),
             reveal_secret_data: false,
-            allow_cluster_scoped_mutations: false,
         }
     }
 }
@@ -195,7 +192,9 @@ impl Guardrails {
                 ),
             ));
         }
-        if action.action_type.is_mutation() && !action.kind.namespaced() && !self.allow_cluster_scoped_mutations {
+        // The kind table already makes cluster-scoped kinds read-only; this stays as a second check in
+        // case the table ever grows (no setting turns it off).
+        if action.action_type.is_mutation() && !action.kind.namespaced() {
             return Err(violation(
                 "cluster_scoped_mutation",
                 format!("{} of cluster-scoped {} is refused", action.action_type, action.kind),

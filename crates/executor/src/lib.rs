@@ -19,7 +19,9 @@ pub mod rbac;
 
 pub use action::{Access, Action, ActionRequest, ActionType, InvalidAction, Operation, ResourceKind};
 pub use error::{ErrorReport, ExecError};
-pub use executor::{Check, Execution, Executor, ExecutorOptions, Preview, ReadResult, Rollout, Verification};
+pub use executor::{
+    Check, Execution, Executor, ExecutorOptions, Preview, ReadResult, Rollout, RolloutProgress, Verification,
+};
 pub use guardrails::{GuardrailViolation, Guardrails, Scope};
 pub use kube::{CallContext, KubeConnection, KubeSource};
 pub use rbac::Accounts;

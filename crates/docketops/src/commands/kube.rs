@@ -54,8 +54,9 @@ pub struct AccountArgs {
 /// Where the gateway's Kubernetes credentials come from.
 #[derive(Debug, Clone, Args)]
 pub struct KubeArgs {
-    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the in-cluster account).
-    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    /// Kubeconfig file (default: $KUBECONFIG, which may list several files, then ~/.kube/config, then the
+    /// in-cluster account).
+    #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// Context of the kubeconfig to use (default: its current context).
     #[arg(long, env = "DOCKETOPS_KUBE_CONTEXT", value_name = "NAME")]
@@ -86,6 +87,17 @@ impl KubeArgs {
 pub async fn run(command: KubeCommand) -> anyhow::Result<ExitCode> {
     match command {
         KubeCommand::Rbac { accounts, namespaces } => {
+            // Operator rights in kube-system or in the gateway's own namespace would undo the guardrails.
+            let guardrails = Guardrails {
+                gateway_namespace: accounts.gateway_namespace.clone(),
+                ..Guardrails::default()
+            };
+            for namespace in &namespaces {
+                executor::action::validate_namespace(namespace).map_err(|e| anyhow::anyhow!("--namespace: {e}"))?;
+                guardrails
+                    .check_namespace(namespace)
+                    .map_err(|e| anyhow::anyhow!("--namespace {namespace}: {}; it cannot be governed", e.message))?;
+            }
             let accounts = executor::Accounts {
                 release: accounts.release,
                 gateway_namespace: accounts.gateway_namespace,

@@ -162,13 +162,19 @@ async fn every_action_type_works_on_every_kind_that_supports_it() {
         )
         .await
         .unwrap();
-    assert!(
-        namespaces
-            .items
-            .unwrap()
-            .iter()
-            .any(|n| n["metadata"]["name"] == ns.as_str())
-    );
+    let listed: Vec<String> = namespaces
+        .items
+        .unwrap()
+        .iter()
+        .map(|n| n["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(listed.contains(&ns), "{listed:?}");
+    for hidden in ["kube-system", "kube-public", world.gateway_namespace.as_str()] {
+        assert!(
+            !listed.iter().any(|n| n == hidden),
+            "{hidden} is listed: the guardrails keep it out of reach"
+        );
+    }
     let one = executor
         .read(
             &context(),
