@@ -1,36 +1,28 @@
-//! Authentication until identities exist: one bootstrap admin key, held only as its digest.
+//! Authentication: every route but the probes needs `Authorization: Bearer <API key>` of an active
+//! identity; each handler then names the role it needs.
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
+use gateway::{Caller, Role};
 
-use crate::{ApiError, AppState, apikey};
+use crate::{ApiError, AppState};
 
-/// The bootstrap admin key's digest.
+/// The caller behind a valid API key.
 #[derive(Debug)]
-pub struct AdminToken {
-    digest: String,
-}
+pub struct Authenticated(pub Caller);
 
-impl AdminToken {
-    pub fn from_digest(digest: String) -> Self {
-        Self { digest }
-    }
-
-    fn accepts(&self, key: &str) -> bool {
-        // Comparing digests, not keys: timing reveals nothing useful about the key.
-        apikey::digest(key) == self.digest
+impl Authenticated {
+    /// 403 unless the caller has `role`.
+    pub fn require(&self, role: Role) -> Result<&Caller, ApiError> {
+        self.0.require(role)?;
+        Ok(&self.0)
     }
 }
 
-/// Extractor that admits only requests bearing the admin key.
-#[derive(Debug)]
-pub struct Admin;
-
-impl FromRequestParts<AppState> for Admin {
+impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let State(state): State<AppState> = State(state.clone());
         let value = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -41,11 +33,6 @@ impl FromRequestParts<AppState> for Admin {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(|| ApiError::unauthorized("the Authorization header must be \"Bearer <API key>\""))?;
-        apikey::parse(key).map_err(|e| ApiError::unauthorized(e.to_string()))?;
-        if state.admin.accepts(key) {
-            Ok(Admin)
-        } else {
-            Err(ApiError::unauthorized("unknown API key"))
-        }
+        Ok(Authenticated(state.directory.authenticate(key).await?))
     }
 }

@@ -61,6 +61,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<gateway::GatewayError> for ApiError {
+    fn from(error: gateway::GatewayError) -> Self {
+        use gateway::GatewayError as E;
+        match error {
+            E::BadRequest(message) => ApiError::bad_request(message),
+            E::Unauthorized(message) => ApiError::unauthorized(message),
+            E::Forbidden(message) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
+            E::NotFound(message) => ApiError::not_found(message),
+            E::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
 impl From<storage::StorageError> for ApiError {
     fn from(error: storage::StorageError) -> Self {
         ApiError::internal(error)

@@ -4,20 +4,20 @@
 //! of their own: they authenticate, call the storage crate (reads, the appender, verification) and
 //! render JSON. Every error leaves as `{"error": {"code", "message"}}` with a fitting status.
 
-pub mod apikey;
+pub use gateway::apikey;
 mod auth;
 mod error;
+mod identities;
 mod routes;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use ledger_core::LedgerPublicKey;
 use storage::{Ledger, Store};
 
-pub use auth::AdminToken;
+pub use auth::Authenticated;
 pub use error::ApiError;
 
 /// Request bodies larger than this are refused with 413.
@@ -30,7 +30,8 @@ pub struct AppState {
     pub ledger: Ledger,
     /// The key this gateway signs with; verification requires the chain to contain it.
     pub signing_key: LedgerPublicKey,
-    pub admin: Arc<AdminToken>,
+    /// Identities and API keys: authentication and the identity routes.
+    pub directory: gateway::Directory,
 }
 
 /// TLS certificate and key in PEM files.

@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::Admin;
+use crate::auth::Authenticated;
 use crate::{ApiError, AppState, MAX_BODY_BYTES};
+use gateway::Role;
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -22,7 +23,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ledger/entries", get(list_entries))
         .route("/ledger/entries/{id}", get(get_entry))
         .route("/ledger/export", get(export))
-        .route("/ledger/keys", get(keys));
+        .route("/ledger/keys", get(keys))
+        .merge(crate::identities::routes());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -86,10 +88,11 @@ struct VerifyQuery {
 }
 
 async fn verify(
-    _: Admin,
+    caller: Authenticated,
     State(state): State<AppState>,
     query: Result<Query<VerifyQuery>, QueryRejection>,
 ) -> Result<Json<VerifyReport>, ApiError> {
+    caller.require(Role::Auditor)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let options = VerifyOptions {
         required_key: Some(state.signing_key.clone()),
@@ -124,10 +127,11 @@ struct EntriesPage {
 }
 
 async fn list_entries(
-    _: Admin,
+    caller: Authenticated,
     State(state): State<AppState>,
     query: Result<Query<EntriesQuery>, QueryRejection>,
 ) -> Result<Json<EntriesPage>, ApiError> {
+    caller.require(Role::Auditor)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
@@ -145,10 +149,11 @@ async fn list_entries(
 }
 
 async fn get_entry(
-    _: Admin,
+    caller: Authenticated,
     State(state): State<AppState>,
     id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<Entry>, ApiError> {
+    caller.require(Role::Auditor)?;
     let Path(id) = id.map_err(|e| ApiError::bad_request(e.body_text()))?;
     if !id.starts_with("evt_") || id.len() > 64 {
         return Err(ApiError::bad_request("entry ids look like evt_<32 hex digits>"));
@@ -159,7 +164,8 @@ async fn get_entry(
     }
 }
 
-async fn keys(_: Admin, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn keys(caller: Authenticated, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Auditor)?;
     let keys = state.store.keys().await?;
     let active = keys.iter().map(|k| k.introduced_seq).max();
     let keys: Vec<Value> = keys
@@ -178,7 +184,10 @@ async fn keys(_: Admin, State(state): State<AppState>) -> Result<Json<Value>, Ap
 }
 
 /// Streams the bundle as it is read from the database; nothing is buffered whole.
-async fn export(_: Admin, State(state): State<AppState>) -> Response {
+async fn export(caller: Authenticated, State(state): State<AppState>) -> Response {
+    if let Err(error) = caller.require(Role::Auditor) {
+        return error.into_response();
+    }
     let (writer, reader) = tokio::io::duplex(256 * 1024);
     tokio::spawn(async move {
         let mut writer = writer;

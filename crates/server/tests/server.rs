@@ -1,14 +1,13 @@
 //! The HTTP API in-process (tower's `oneshot`) on a real SQLite ledger: shapes, auth and errors.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use gateway::{Directory, IdentityKind, NewIdentity};
 use http_body_util::BodyExt;
 use ledger_core::{LedgerSigningKey, NewEvent};
 use serde_json::{Value, json};
-use server::{AdminToken, AppState, apikey};
+use server::{AppState, apikey};
 use storage::{AppendConfig, Ledger, Store};
 use tower::ServiceExt;
 
@@ -30,17 +29,25 @@ impl TestApp {
         let signing_key = key.public_key();
         let ledger = Ledger::start(store.clone(), key, AppendConfig::default());
         ledger.initialize().await.unwrap();
-        let notes = (2..=entries)
+        // Entry 2: the admin identity (admin and auditor), whose key the tests use.
+        let directory = Directory::new(store.clone(), ledger.clone());
+        let new = NewIdentity {
+            name: "test-admin".into(),
+            kind: IdentityKind::Human,
+            roles: vec!["admin".into(), "auditor".into()],
+            scopes: Vec::new(),
+        };
+        let (_, issued) = directory.create("system", new).await.unwrap();
+        let admin_key = issued.api_key;
+        let notes = (3..=entries)
             .map(|i| NewEvent::new("ledger.note", "tester", json!({"i": i})))
             .collect();
         ledger.append_all(notes).await.unwrap();
-        let admin_key = apikey::generate(apikey::KeyKind::Human);
-        let admin = Arc::new(AdminToken::from_digest(apikey::digest(&admin_key)));
         let router = server::router(AppState {
             store,
             ledger,
             signing_key,
-            admin,
+            directory,
         });
         TestApp {
             router,
@@ -66,6 +73,21 @@ impl TestApp {
             body.collect().await.unwrap().to_bytes().to_vec(),
             parts.headers,
         )
+    }
+
+    async fn send(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(key) = key {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let body = body.map(|b| Body::from(b.to_owned())).unwrap_or_else(Body::empty);
+        let response = self.router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
     async fn admin_json(&self, path: &str) -> (StatusCode, Value) {
@@ -238,4 +260,172 @@ async fn export_streams_a_bundle() {
         .map(|l| ledger_core::bundle::parse_entry_line(l).unwrap())
         .collect();
     assert!(ledger_core::verify::verify_entries(&entries, Default::default()).valid);
+}
+
+/// Identities and keys end to end through the API: roles per route, every key state, and the ledger
+/// records each change (and still verifies).
+#[tokio::test]
+async fn identities_keys_and_roles() {
+    let app = TestApp::with_entries(2).await;
+    let admin = app.admin_key.clone();
+    let create = |body: Value| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            app.send("POST", "/api/v1/identities", Some(&admin), Some(&body.to_string()))
+                .await
+        }
+    };
+
+    let (status, created) = create(json!({"name": "ci-bot", "kind": "agent", "roles": ["operator"],
+        "scopes": [{"namespaces": ["staging"], "access": "mutate", "kinds": ["Deployment"]}]}))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let agent_id = created["identity"]["id"].as_str().unwrap().to_owned();
+    assert!(agent_id.starts_with("agt_"));
+    let agent_key = created["api_key"].as_str().unwrap().to_owned();
+    assert!(agent_key.starts_with("dkt_agent_"));
+    assert_eq!(created["identity"]["scopes"][0]["access"], "mutate");
+
+    // The agent is authenticated but has no auditor or admin role: 403, not 401.
+    let (status, body) = app.send("GET", "/api/v1/ledger/verify", Some(&agent_key), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("auditor"), "{body}");
+    let (status, _) = app.send("GET", "/api/v1/identities", Some(&agent_key), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // ...but it may look at itself.
+    let (status, me) = app
+        .send("GET", &format!("/api/v1/identities/{agent_id}"), Some(&agent_key), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert!(!me.to_string().contains(&agent_key), "the key is never shown again");
+
+    // Bad requests: duplicate name, unknown role, unknown field, bad scope, malformed JSON.
+    for (body, expected) in [
+        (
+            json!({"name": "ci-bot", "kind": "agent", "roles": ["operator"]}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"name": "x", "kind": "agent", "roles": ["root"]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"name": "x", "kind": "agent", "roles": ["operator"], "admin": true}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"name": "x", "kind": "agent", "roles": ["operator"],
+                "scopes": [{"namespaces": ["a"], "access": "write", "kinds": ["*"]}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"name": "x'; DROP TABLE identities; --", "kind": "agent", "roles": ["operator"]}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, response) = create(body.clone()).await;
+        assert_eq!(status, expected, "{body}: {response}");
+        assert!(
+            response["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{response}"
+        );
+    }
+    let (status, _) = app
+        .send("POST", "/api/v1/identities", Some(&admin), Some("{\"name\": "))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Suspension stops the key; reactivation restores it; rotation kills the old key.
+    let me_path = format!("/api/v1/identities/{agent_id}");
+    let (status, _) = app
+        .send(
+            "POST",
+            &format!("{me_path}/suspend"),
+            Some(&admin),
+            Some(r#"{"reason": "investigating"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.send("GET", &me_path, Some(&agent_key), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("suspended"),
+        "{body}"
+    );
+    let (status, _) = app
+        .send("POST", &format!("{me_path}/reactivate"), Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.send("GET", &me_path, Some(&agent_key), None).await.0,
+        StatusCode::OK
+    );
+
+    let key_id = me["keys"][0]["id"].as_str().unwrap().to_owned();
+    let (status, rotated) = app
+        .send("POST", &format!("{me_path}/keys/{key_id}/rotate"), Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    let new_key = rotated["api_key"].as_str().unwrap().to_owned();
+    let (status, body) = app.send("GET", &me_path, Some(&agent_key), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["error"]["message"].as_str().unwrap().contains("revoked"), "{body}");
+    assert_eq!(app.send("GET", &me_path, Some(&new_key), None).await.0, StatusCode::OK);
+    let (status, _) = app
+        .send("POST", &format!("{me_path}/keys/{key_id}/rotate"), Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "a revoked key cannot be rotated again");
+
+    // Revoking the identity ends it and its keys for good.
+    let (status, _) = app.send("POST", &format!("{me_path}/revoke"), Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.send("GET", &me_path, Some(&new_key), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = app
+        .send("POST", &format!("{me_path}/reactivate"), Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Wrong and malformed keys.
+    let unknown = apikey::generate(apikey::KeyKind::Agent);
+    for key in [unknown.as_str(), "dkt_agent_short", "not-a-key", ""] {
+        let (status, body) = app.send("GET", "/api/v1/ledger/verify", Some(key), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{key}: {body}");
+    }
+
+    // Every change is in the ledger, which verifies.
+    let (_, page) = app.admin_json("/api/v1/ledger/entries?limit=100").await;
+    let kinds: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "ledger.initialized",
+            "identity.created",
+            "identity.created",
+            "identity.suspended",
+            "identity.reactivated",
+            "key.rotated",
+            "identity.revoked"
+        ]
+    );
+    let entries = page["entries"].as_array().unwrap();
+    assert!(
+        !page.to_string().contains(&new_key) && !page.to_string().contains(&agent_key),
+        "keys are never recorded"
+    );
+    assert_eq!(entries[3]["payload"]["reason"], "investigating");
+    assert_eq!(
+        entries[3]["actor"], entries[1]["payload"]["identity"]["id"],
+        "the admin is the actor"
+    );
+    let (_, report) = app.admin_json("/api/v1/ledger/verify").await;
+    assert_eq!(report["valid"], true, "{report}");
 }

@@ -5,6 +5,7 @@
 //! the ledger core sealed them; this crate never computes a hash or a signature itself.
 
 mod appender;
+mod directory;
 #[cfg(feature = "tamper")]
 pub mod tamper;
 mod verify;
@@ -20,6 +21,7 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::sync::mpsc;
 
 pub use appender::{AppendConfig, AppendError, Ledger, LedgerStats};
+pub use directory::{ActionFilter, ActionRow, ApiKeyRow, IdentityRow, KeyLookup};
 pub use verify::{ExportError, ExportSummary, PAGE_SIZE, verify_ledger, write_bundle};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,9 @@ pub enum StorageError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row with the same unique name or key exists.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Which database a [`Store`] speaks to.

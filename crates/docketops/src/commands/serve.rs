@@ -1,11 +1,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use serde_json::json;
 use server::apikey;
 use storage::{AppendConfig, Ledger, Store};
 
@@ -66,13 +64,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     ledger.initialize().await.context("the ledger cannot be written")?;
     // The genesis entry (if any) names the key now: other processes may touch the key files again.
     drop(key_lock);
-    let admin = bootstrap_admin(&store, &ledger).await?;
+    let directory = gateway::Directory::new(store.clone(), ledger.clone());
+    // Rows a crash left between insert and ledger entry were never effective; keep the tables tidy.
+    let stale = gateway::now_minus(std::time::Duration::from_secs(300));
+    let removed = store.remove_stale_unrecorded(&stale).await?;
+    if removed > 0 {
+        tracing::warn!(
+            removed,
+            "removed identity/key rows whose ledger entry was never written"
+        );
+    }
+    bootstrap_admin(&store, &directory).await?;
 
     let state = server::AppState {
         store: store.clone(),
         ledger,
         signing_key,
-        admin: Arc::new(admin),
+        directory,
     };
     let tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),
@@ -95,9 +103,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The admin key accepted until identities exist: taken from DOCKETOPS_BOOTSTRAP_ADMIN_KEY on first
-/// start, or generated and printed once. Only its digest is stored, and its creation is a ledger entry.
-async fn bootstrap_admin(store: &Store, ledger: &Ledger) -> anyhow::Result<server::AdminToken> {
+/// The first admin: on a database without identities, an identity `bootstrap-admin` (roles admin and
+/// auditor) is created with the key from DOCKETOPS_BOOTSTRAP_ADMIN_KEY, or with a generated key printed
+/// once. Only the key's digest is stored (also in the `identity.created` entry).
+async fn bootstrap_admin(store: &Store, directory: &gateway::Directory) -> anyhow::Result<()> {
     let given = std::env::var("DOCKETOPS_BOOTSTRAP_ADMIN_KEY")
         .ok()
         .filter(|k| !k.is_empty());
@@ -106,40 +115,53 @@ async fn bootstrap_admin(store: &Store, ledger: &Ledger) -> anyhow::Result<serve
             "DOCKETOPS_BOOTSTRAP_ADMIN_KEY is not a DocketOps API key; make one with `docketops api-key generate --kind human`",
         )?;
     }
-    if let Some(digest) = store.setting(BOOTSTRAP_SETTING).await? {
-        if given.as_deref().is_some_and(|key| apikey::digest(key) != digest) {
-            tracing::warn!("DOCKETOPS_BOOTSTRAP_ADMIN_KEY ignored: a bootstrap admin key already exists");
+    if directory.count().await? > 0 {
+        if given.is_some() {
+            tracing::info!("DOCKETOPS_BOOTSTRAP_ADMIN_KEY not used: identities exist already");
         }
-        return Ok(server::AdminToken::from_digest(digest));
+        return Ok(());
     }
-    let (key, source) = match given {
-        Some(key) => (key, "environment"),
-        None => (apikey::generate(apikey::KeyKind::Human), "generated"),
+    // Several gateways may start on one fresh database at once: the first stored digest wins, and
+    // every one of them creates the identity from that digest (the name is unique, so once).
+    let digest = match store.setting(BOOTSTRAP_SETTING).await? {
+        Some(digest) => digest,
+        None => {
+            let (key, generated) = match given {
+                Some(key) => (key, false),
+                None => (apikey::generate(apikey::KeyKind::Human), true),
+            };
+            // Printed before it is stored: a crash in between must not leave an admin key nobody has seen.
+            if generated {
+                println!("Bootstrap admin API key (shown once, store it now): {key}");
+            }
+            let digest = apikey::digest(&key);
+            if !store.insert_setting_if_absent(BOOTSTRAP_SETTING, &digest).await? {
+                if generated {
+                    println!(
+                        "(That key is not used: another gateway created the bootstrap admin key first; use its key.)"
+                    );
+                }
+                store
+                    .setting(BOOTSTRAP_SETTING)
+                    .await?
+                    .context("the bootstrap admin key vanished")?
+            } else {
+                digest
+            }
+        }
     };
-    let digest = apikey::digest(&key);
-    // Printed before it is stored: a crash in between must not leave an admin key nobody has seen.
-    if source == "generated" {
-        println!("Bootstrap admin API key (shown once, store it now): {key}");
+    let admin = gateway::NewIdentity {
+        name: "bootstrap-admin".into(),
+        kind: gateway::IdentityKind::Human,
+        roles: vec!["admin".into(), "auditor".into()],
+        scopes: Vec::new(),
+    };
+    match directory.create_with_digest("system", admin, &digest, true).await {
+        Ok((identity, _, _)) => tracing::info!(identity = %identity.id, "bootstrap admin identity created"),
+        Err(gateway::GatewayError::Conflict(_)) => {}
+        Err(error) => return Err(error.into()),
     }
-    // Several gateways may start on one fresh database at once: the first stored key wins.
-    if store.insert_setting_if_absent(BOOTSTRAP_SETTING, &digest).await? {
-        ledger
-            .append(ledger_core::NewEvent::new(
-                "auth.bootstrap_admin_created",
-                "system",
-                json!({"key_digest": digest, "source": source}),
-            ))
-            .await?;
-        return Ok(server::AdminToken::from_digest(digest));
-    }
-    let stored = store
-        .setting(BOOTSTRAP_SETTING)
-        .await?
-        .context("the bootstrap admin key vanished")?;
-    if source == "generated" {
-        println!("(That key is not used: another gateway created the bootstrap admin key first; use its key.)");
-    }
-    Ok(server::AdminToken::from_digest(stored))
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,570 @@
+//! Identities, their roles and scopes, and their API keys (SPEC §2).
+//!
+//! Every change is a ledger entry. A new identity or key is written to the lookup tables first (not yet
+//! effective), then recorded in the ledger, then marked recorded: so it can be used only once its entry
+//! is durable. A suspension or revocation takes effect in the tables first (the safe direction), then is
+//! recorded.
+
+use std::fmt;
+
+use executor::Scope;
+use ledger_core::{Entry, NewEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use storage::{ApiKeyRow, IdentityRow, Ledger, StorageError, Store};
+
+use crate::apikey::{self, KeyKind};
+use crate::{GatewayError, new_id, now};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Operator,
+    Approver,
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Operator, Role::Approver, Role::Auditor];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Approver => "approver",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityKind {
+    Agent,
+    Human,
+}
+
+impl IdentityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityKind::Agent => "agent",
+            IdentityKind::Human => "human",
+        }
+    }
+
+    fn key_kind(self) -> KeyKind {
+        match self {
+            IdentityKind::Agent => KeyKind::Agent,
+            IdentityKind::Human => KeyKind::Human,
+        }
+    }
+
+    fn id_prefix(self) -> &'static str {
+        match self {
+            IdentityKind::Agent => "agt",
+            IdentityKind::Human => "usr",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Suspended,
+    Revoked,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Revoked => "revoked",
+        }
+    }
+
+    fn parse(text: &str) -> Status {
+        match text {
+            "active" => Status::Active,
+            "suspended" => Status::Suspended,
+            // Anything unexpected is treated as the most restrictive state.
+            _ => Status::Revoked,
+        }
+    }
+}
+
+/// An identity as the API shows it (SPEC §2).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Identity {
+    pub id: String,
+    pub name: String,
+    pub kind: IdentityKind,
+    pub roles: Vec<Role>,
+    pub scopes: Vec<Scope>,
+    pub status: Status,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+impl Identity {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    fn from_row(row: &IdentityRow) -> Identity {
+        Identity {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            kind: if row.kind == "agent" {
+                IdentityKind::Agent
+            } else {
+                IdentityKind::Human
+            },
+            // Written by this module from validated values; an unreadable value grants nothing.
+            roles: serde_json::from_str::<Vec<String>>(&row.roles)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| Role::parse(r))
+                .collect(),
+            scopes: serde_json::from_str(&row.scopes).unwrap_or_default(),
+            status: Status::parse(&row.status),
+            created_at: row.created_at.clone(),
+            created_by: row.created_by.clone(),
+        }
+    }
+}
+
+/// A request to create an identity (API body and CLI flags). Unknown fields are refused.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewIdentity {
+    pub name: String,
+    pub kind: IdentityKind,
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub scopes: Vec<Scope>,
+}
+
+/// An API key's public record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub identity_id: String,
+    pub status: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+impl From<&ApiKeyRow> for KeyInfo {
+    fn from(row: &ApiKeyRow) -> Self {
+        KeyInfo {
+            id: row.id.clone(),
+            identity_id: row.identity_id.clone(),
+            status: row.status.clone(),
+            created_at: row.created_at.clone(),
+            revoked_at: row.revoked_at.clone(),
+        }
+    }
+}
+
+/// A new key, shown once.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedKey {
+    pub key: KeyInfo,
+    /// The secret: returned once, stored only as its SHA-256 digest.
+    pub api_key: String,
+    pub ledger_entry_id: String,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub identity: Identity,
+    pub key_id: String,
+}
+
+impl Caller {
+    /// The actor name written into ledger entries.
+    pub fn actor(&self) -> &str {
+        &self.identity.id
+    }
+
+    pub fn require(&self, role: Role) -> Result<(), GatewayError> {
+        if self.identity.has_role(role) {
+            Ok(())
+        } else {
+            Err(GatewayError::Forbidden(format!(
+                "this needs the {role} role; {} has {}",
+                self.identity.name,
+                if self.identity.roles.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.identity
+                        .roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )))
+        }
+    }
+}
+
+/// Identities and keys over the store and the ledger.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    store: Store,
+    ledger: Ledger,
+}
+
+fn validate(new: &NewIdentity) -> Result<Vec<Role>, GatewayError> {
+    let name_ok = !new.name.is_empty()
+        && new.name.len() <= 64
+        && new
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
+    if !name_ok {
+        return Err(GatewayError::BadRequest(format!(
+            "name {:?} is not valid: 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.', '@'",
+            new.name
+        )));
+    }
+    if new.roles.is_empty() {
+        return Err(GatewayError::BadRequest("an identity needs at least one role".into()));
+    }
+    let mut roles = Vec::new();
+    for role in &new.roles {
+        let parsed = Role::parse(role).ok_or_else(|| {
+            GatewayError::BadRequest(format!(
+                "unknown role {role:?}; expected admin, operator, approver or auditor"
+            ))
+        })?;
+        if !roles.contains(&parsed) {
+            roles.push(parsed);
+        }
+    }
+    roles.sort();
+    for scope in &new.scopes {
+        scope.validate().map_err(GatewayError::BadRequest)?;
+    }
+    Ok(roles)
+}
+
+impl Directory {
+    pub fn new(store: Store, ledger: Ledger) -> Self {
+        Self { store, ledger }
+    }
+
+    /// Creates an identity with a first API key (returned once) and records it.
+    pub async fn create(&self, actor: &str, new: NewIdentity) -> Result<(Identity, IssuedKey), GatewayError> {
+        let key = apikey::generate(new.kind.key_kind());
+        let (identity, info, entry) = self
+            .create_with_digest(actor, new, &apikey::digest(&key), false)
+            .await?;
+        Ok((
+            identity,
+            IssuedKey {
+                key: info,
+                api_key: key,
+                ledger_entry_id: entry.id,
+            },
+        ))
+    }
+
+    /// Creates an identity whose first key is known only by its digest (the bootstrap admin).
+    pub async fn create_with_digest(
+        &self,
+        actor: &str,
+        new: NewIdentity,
+        digest: &str,
+        bootstrap: bool,
+    ) -> Result<(Identity, KeyInfo, Entry), GatewayError> {
+        let roles = validate(&new)?;
+        let at = now();
+        let row = IdentityRow {
+            id: new_id(new.kind.id_prefix()),
+            name: new.name.clone(),
+            kind: new.kind.as_str().into(),
+            roles: serde_json::to_string(&roles).expect("roles serialize"),
+            scopes: serde_json::to_string(&new.scopes).expect("scopes serialize"),
+            status: Status::Active.as_str().into(),
+            created_at: at.clone(),
+            created_by: actor.into(),
+            updated_at: at.clone(),
+            recorded_entry: None,
+        };
+        let key = ApiKeyRow {
+            id: new_id("key"),
+            identity_id: row.id.clone(),
+            digest: digest.into(),
+            status: "active".into(),
+            created_at: at,
+            revoked_at: None,
+            recorded_entry: None,
+        };
+        self.store.insert_identity(&row, &key).await.map_err(|e| match e {
+            StorageError::Conflict(message) => GatewayError::Conflict(message),
+            other => GatewayError::from(other),
+        })?;
+        let identity = Identity::from_row(&row);
+        let event = NewEvent::new(
+            "identity.created",
+            actor,
+            json!({"identity": identity, "key": {"id": key.id, "digest": digest}, "bootstrap": bootstrap}),
+        );
+        let entry = match self.ledger.append(event).await {
+            Ok(entry) => entry,
+            Err(error) => {
+                self.store.remove_unrecorded_identity(&row.id).await.ok();
+                return Err(error.into());
+            }
+        };
+        self.store.mark_identity_recorded(&row.id, &entry.id).await?;
+        Ok((identity, KeyInfo::from(&key), entry))
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Identity, GatewayError> {
+        self.store
+            .identity(id)
+            .await?
+            .map(|row| Identity::from_row(&row))
+            .ok_or_else(|| GatewayError::NotFound(format!("no identity {id:?}")))
+    }
+
+    pub async fn list(&self) -> Result<Vec<Identity>, GatewayError> {
+        Ok(self.store.identities().await?.iter().map(Identity::from_row).collect())
+    }
+
+    pub async fn keys(&self, identity_id: &str) -> Result<Vec<KeyInfo>, GatewayError> {
+        self.get(identity_id).await?;
+        Ok(self
+            .store
+            .keys_of(identity_id)
+            .await?
+            .iter()
+            .map(KeyInfo::from)
+            .collect())
+    }
+
+    pub async fn count(&self) -> Result<u64, GatewayError> {
+        Ok(self.store.identity_count().await?)
+    }
+
+    /// Suspends an identity: its keys stop working until it is reactivated.
+    pub async fn suspend(
+        &self,
+        actor: &str,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<(Identity, Entry), GatewayError> {
+        self.change_status(actor, id, Status::Suspended, "identity.suspended", reason)
+            .await
+    }
+
+    /// Reactivates a suspended identity (a revoked one stays revoked).
+    pub async fn reactivate(
+        &self,
+        actor: &str,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<(Identity, Entry), GatewayError> {
+        self.change_status(actor, id, Status::Active, "identity.reactivated", reason)
+            .await
+    }
+
+    /// Revokes an identity and every key it has, for good.
+    pub async fn revoke(
+        &self,
+        actor: &str,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<(Identity, Entry), GatewayError> {
+        self.change_status(actor, id, Status::Revoked, "identity.revoked", reason)
+            .await
+    }
+
+    async fn change_status(
+        &self,
+        actor: &str,
+        id: &str,
+        to: Status,
+        kind: &str,
+        reason: Option<String>,
+    ) -> Result<(Identity, Entry), GatewayError> {
+        let current = self.get(id).await?;
+        match (current.status, to) {
+            (Status::Revoked, _) => return Err(GatewayError::Conflict(format!("identity {id} is revoked for good"))),
+            (from, to) if from == to => {
+                return Err(GatewayError::Conflict(format!(
+                    "identity {id} is already {}",
+                    to.as_str()
+                )));
+            }
+            _ => {}
+        }
+        let at = now();
+        self.store.set_identity_status(id, to.as_str(), &at).await?;
+        let revoked_keys = if to == Status::Revoked {
+            self.store.revoke_keys_of(id, &at).await?
+        } else {
+            Vec::new()
+        };
+        let entry = self
+            .ledger
+            .append(NewEvent::new(
+                kind,
+                actor,
+                json!({"identity_id": id, "from": current.status, "to": to, "reason": reason, "revoked_keys": revoked_keys}),
+            ))
+            .await?;
+        Ok((self.get(id).await?, entry))
+    }
+
+    /// Issues an additional key for an identity.
+    pub async fn issue_key(&self, actor: &str, identity_id: &str) -> Result<IssuedKey, GatewayError> {
+        let identity = self.get(identity_id).await?;
+        if identity.status == Status::Revoked {
+            return Err(GatewayError::Conflict(format!("identity {identity_id} is revoked")));
+        }
+        let (key, info, entry) = self.new_key(actor, &identity, "key.issued", json!({})).await?;
+        Ok(IssuedKey {
+            key: info,
+            api_key: key,
+            ledger_entry_id: entry.id,
+        })
+    }
+
+    /// Replaces a key: a new one is issued and the old one revoked, in one ledger entry.
+    pub async fn rotate_key(&self, actor: &str, identity_id: &str, key_id: &str) -> Result<IssuedKey, GatewayError> {
+        let identity = self.get(identity_id).await?;
+        self.active_key(identity_id, key_id).await?;
+        if identity.status == Status::Revoked {
+            return Err(GatewayError::Conflict(format!("identity {identity_id} is revoked")));
+        }
+        // Revoke first: if recording fails below, the old key is already dead (the safe side).
+        self.store.revoke_key(key_id, &now()).await?;
+        let (key, info, entry) = self
+            .new_key(actor, &identity, "key.rotated", json!({"replaces": key_id}))
+            .await?;
+        Ok(IssuedKey {
+            key: info,
+            api_key: key,
+            ledger_entry_id: entry.id,
+        })
+    }
+
+    pub async fn revoke_key(
+        &self,
+        actor: &str,
+        identity_id: &str,
+        key_id: &str,
+    ) -> Result<(KeyInfo, Entry), GatewayError> {
+        self.get(identity_id).await?;
+        self.active_key(identity_id, key_id).await?;
+        self.store.revoke_key(key_id, &now()).await?;
+        let entry = self
+            .ledger
+            .append(NewEvent::new(
+                "key.revoked",
+                actor,
+                json!({"identity_id": identity_id, "key_id": key_id}),
+            ))
+            .await?;
+        let key = self
+            .store
+            .keys_of(identity_id)
+            .await?
+            .iter()
+            .find(|k| k.id == key_id)
+            .map(KeyInfo::from)
+            .ok_or_else(|| GatewayError::NotFound(format!("no key {key_id:?}")))?;
+        Ok((key, entry))
+    }
+
+    async fn active_key(&self, identity_id: &str, key_id: &str) -> Result<(), GatewayError> {
+        let keys = self.store.keys_of(identity_id).await?;
+        match keys.iter().find(|k| k.id == key_id) {
+            None => Err(GatewayError::NotFound(format!(
+                "identity {identity_id} has no key {key_id:?}"
+            ))),
+            Some(k) if k.status != "active" => Err(GatewayError::Conflict(format!("key {key_id} is already revoked"))),
+            Some(_) => Ok(()),
+        }
+    }
+
+    async fn new_key(
+        &self,
+        actor: &str,
+        identity: &Identity,
+        kind: &str,
+        extra: Value,
+    ) -> Result<(String, KeyInfo, Entry), GatewayError> {
+        let key = apikey::generate(identity.kind.key_kind());
+        let row = ApiKeyRow {
+            id: new_id("key"),
+            identity_id: identity.id.clone(),
+            digest: apikey::digest(&key),
+            status: "active".into(),
+            created_at: now(),
+            revoked_at: None,
+            recorded_entry: None,
+        };
+        self.store.insert_key(&row).await?;
+        let mut payload = json!({"identity_id": identity.id, "key": {"id": row.id, "digest": row.digest}});
+        if let (Some(payload), Value::Object(extra)) = (payload.as_object_mut(), extra) {
+            payload.extend(extra);
+        }
+        let entry = match self.ledger.append(NewEvent::new(kind, actor, payload)).await {
+            Ok(entry) => entry,
+            Err(error) => {
+                self.store.remove_unrecorded_key(&row.id).await.ok();
+                return Err(error.into());
+            }
+        };
+        self.store.mark_key_recorded(&row.id, &entry.id).await?;
+        Ok((key, KeyInfo::from(&row), entry))
+    }
+
+    /// Who holds this bearer key. Every failure is 401 with a message that says what to fix.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Caller, GatewayError> {
+        apikey::parse(bearer).map_err(|e| GatewayError::Unauthorized(e.to_string()))?;
+        let found = self
+            .store
+            .key_by_digest(&apikey::digest(bearer))
+            .await?
+            .ok_or_else(|| GatewayError::Unauthorized("unknown API key".into()))?;
+        if found.key.status != "active" {
+            return Err(GatewayError::Unauthorized("this API key has been revoked".into()));
+        }
+        let identity = Identity::from_row(&found.identity);
+        match identity.status {
+            Status::Active => Ok(Caller {
+                identity,
+                key_id: found.key.id,
+            }),
+            Status::Suspended => Err(GatewayError::Unauthorized(format!(
+                "identity {} is suspended",
+                identity.name
+            ))),
+            Status::Revoked => Err(GatewayError::Unauthorized(format!(
+                "identity {} is revoked",
+                identity.name
+            ))),
+        }
+    }
+}

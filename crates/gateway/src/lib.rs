@@ -1,0 +1,48 @@
+//! The gateway's logic between HTTP (the server crate) and the parts it governs: identities and API keys
+//! (`identity`), and later the action pipeline. Handlers and CLI commands call this crate; it writes
+//! every change to the ledger.
+#![forbid(unsafe_code)]
+
+pub mod apikey;
+pub mod identity;
+
+pub use identity::{Caller, Directory, Identity, IdentityKind, IssuedKey, KeyInfo, NewIdentity, Role, Status};
+
+/// What can go wrong, by what the caller should do about it (the server maps these to HTTP statuses).
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// 400: the request itself is wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no valid credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: valid credentials, missing role.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the state does not allow it (duplicate name, already revoked).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("storage: {0}")]
+    Storage(#[from] storage::StorageError),
+    #[error("ledger: {0}")]
+    Ledger(#[from] storage::AppendError),
+}
+
+/// `<prefix>_` followed by a UUIDv7 in 32 lowercase hex digits (time-ordered, like ledger entry ids).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// A moment `ago` before now, in the ledger's timestamp format (timestamps of that format sort as text).
+pub fn now_minus(ago: std::time::Duration) -> String {
+    ledger_core::entry::format_timestamp(time::OffsetDateTime::now_utc() - ago)
+}
+
+/// Now, in the ledger's timestamp format.
+pub fn now() -> String {
+    ledger_core::entry::format_timestamp(time::OffsetDateTime::now_utc())
+}

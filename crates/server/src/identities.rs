@@ -1,0 +1,162 @@
+//! `/api/v1/identities`: identities and their API keys (admin role). A new key is in the response once.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gateway::{NewIdentity, Role};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::Authenticated;
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/identities", post(create).get(list))
+        .route("/identities/{id}", get(show))
+        .route("/identities/{id}/suspend", post(suspend))
+        .route("/identities/{id}/reactivate", post(reactivate))
+        .route("/identities/{id}/revoke", post(revoke))
+        .route("/identities/{id}/keys", get(keys).post(issue_key))
+        .route("/identities/{id}/keys/{key_id}/rotate", post(rotate_key))
+        .route("/identities/{id}/keys/{key_id}/revoke", post(revoke_key))
+}
+
+/// A JSON body, with axum's rejection turned into our 400 (or 413/415) error.
+fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(value)| value)
+        .map_err(|rejection| ApiError::new(rejection.status(), "bad_request", rejection.body_text()))
+}
+
+async fn create(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    request: Result<Json<NewIdentity>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let caller = caller.require(Role::Admin)?;
+    let new = body(request)?;
+    let (identity, key) = state.directory.create(caller.actor(), new).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"identity": identity, "api_key": key.api_key, "key": key.key,
+                    "ledger_entry_id": key.ledger_entry_id,
+                    "note": "the api_key is shown only now; store it"})),
+    ))
+}
+
+async fn list(caller: Authenticated, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    Ok(Json(json!({"identities": state.directory.list().await?})))
+}
+
+async fn show(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    // Admins see everyone; anyone may see themselves.
+    if caller.0.identity.id != id {
+        caller.require(Role::Admin)?;
+    }
+    let identity = state.directory.get(&id).await?;
+    Ok(Json(
+        json!({"identity": identity, "keys": state.directory.keys(&id).await?}),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reason {
+    reason: Option<String>,
+}
+
+/// An optional `{"reason": "…"}` body; an empty body is fine.
+fn reason(request: Result<Json<Reason>, JsonRejection>) -> Result<Option<String>, ApiError> {
+    match request {
+        Ok(Json(reason)) => Ok(reason.reason),
+        Err(JsonRejection::MissingJsonContentType(_)) => Ok(None),
+        Err(rejection) => Err(ApiError::new(rejection.status(), "bad_request", rejection.body_text())),
+    }
+}
+
+async fn suspend(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Result<Json<Reason>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = caller.require(Role::Admin)?;
+    let (identity, entry) = state.directory.suspend(caller.actor(), &id, reason(request)?).await?;
+    Ok(Json(json!({"identity": identity, "ledger_entry_id": entry.id})))
+}
+
+async fn reactivate(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Result<Json<Reason>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = caller.require(Role::Admin)?;
+    let (identity, entry) = state
+        .directory
+        .reactivate(caller.actor(), &id, reason(request)?)
+        .await?;
+    Ok(Json(json!({"identity": identity, "ledger_entry_id": entry.id})))
+}
+
+async fn revoke(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Result<Json<Reason>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = caller.require(Role::Admin)?;
+    if caller.identity.id == id {
+        return Err(ApiError::bad_request(
+            "an admin cannot revoke itself (ask another admin)",
+        ));
+    }
+    let (identity, entry) = state.directory.revoke(caller.actor(), &id, reason(request)?).await?;
+    Ok(Json(json!({"identity": identity, "ledger_entry_id": entry.id})))
+}
+
+async fn keys(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    Ok(Json(json!({"keys": state.directory.keys(&id).await?})))
+}
+
+async fn issue_key(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let caller = caller.require(Role::Admin)?;
+    let key = state.directory.issue_key(caller.actor(), &id).await?;
+    Ok((StatusCode::CREATED, Json(json!(key))))
+}
+
+async fn rotate_key(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let caller = caller.require(Role::Admin)?;
+    let key = state.directory.rotate_key(caller.actor(), &id, &key_id).await?;
+    Ok((StatusCode::CREATED, Json(json!(key))))
+}
+
+async fn revoke_key(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = caller.require(Role::Admin)?;
+    let (key, entry) = state.directory.revoke_key(caller.actor(), &id, &key_id).await?;
+    Ok(Json(json!({"key": key, "ledger_entry_id": entry.id})))
+}

@@ -1,0 +1,332 @@
+//! Identities, API keys and actions: lookup tables beside the ledger.
+//!
+//! The ledger is authoritative; these rows make authentication and listing fast. A row counts only once
+//! the ledger entry recording it is durable (`recorded_entry`), so a crash between the insert and the
+//! append leaves nothing effective behind (`remove_unrecorded` cleans such rows up).
+
+use ledger_core::Entry;
+use serde::Serialize;
+
+use crate::{Backend, ENTRY_COLUMNS, EntryRow, StorageError, Store, with_pool};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct IdentityRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    /// JSON array of role names.
+    pub roles: String,
+    /// JSON array of scopes.
+    pub scopes: String,
+    pub status: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub recorded_entry: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub identity_id: String,
+    #[serde(skip)]
+    pub digest: String,
+    pub status: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    pub recorded_entry: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ActionRow {
+    pub id: String,
+    pub identity_id: String,
+    pub action_type: String,
+    pub namespace: Option<String>,
+    pub resource_kind: String,
+    pub resource_name: Option<String>,
+    pub status: String,
+    pub risk: Option<String>,
+    /// The policy decision as JSON text.
+    pub decision: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_entry_id: Option<String>,
+}
+
+/// Filters of the action list; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct ActionFilter {
+    pub identity_id: Option<String>,
+    pub status: Option<String>,
+    pub namespace: Option<String>,
+    pub limit: u32,
+}
+
+/// What authentication found for a key digest.
+#[derive(Debug, Clone)]
+pub struct KeyLookup {
+    pub key: ApiKeyRow,
+    pub identity: IdentityRow,
+}
+
+const IDENTITY_COLUMNS: &str =
+    "id, name, kind, roles, scopes, status, created_at, created_by, updated_at, recorded_entry";
+const KEY_COLUMNS: &str = "id, identity_id, digest, status, created_at, revoked_at, recorded_entry";
+const ACTION_COLUMNS: &str = "id, identity_id, action_type, namespace, resource_kind, resource_name, status, risk, decision, created_at, updated_at, last_entry_id";
+
+impl Store {
+    /// Inserts an identity with its first key, both unrecorded, in one transaction.
+    /// A duplicate name gives `StorageError::Conflict`.
+    pub async fn insert_identity(&self, identity: &IdentityRow, key: &ApiKeyRow) -> Result<(), StorageError> {
+        let insert_identity =
+            format!("INSERT INTO identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)");
+        let insert_key = format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL)");
+        let result = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            sqlx::query(&insert_identity)
+                .bind(&identity.id)
+                .bind(&identity.name)
+                .bind(&identity.kind)
+                .bind(&identity.roles)
+                .bind(&identity.scopes)
+                .bind(&identity.status)
+                .bind(&identity.created_at)
+                .bind(&identity.created_by)
+                .bind(&identity.updated_at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&insert_key)
+                .bind(&key.id)
+                .bind(&key.identity_id)
+                .bind(&key.digest)
+                .bind(&key.status)
+                .bind(&key.created_at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        }.await);
+        result.map_err(|e| conflict_or(e, format!("an identity named {:?} already exists", identity.name)))
+    }
+
+    /// Inserts an additional key, unrecorded.
+    pub async fn insert_key(&self, key: &ApiKeyRow) -> Result<(), StorageError> {
+        let sql = format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL)");
+        let result = with_pool!(self, pool => sqlx::query(&sql)
+            .bind(&key.id)
+            .bind(&key.identity_id)
+            .bind(&key.digest)
+            .bind(&key.status)
+            .bind(&key.created_at)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()));
+        result
+            .map(|_| ())
+            .map_err(|e| conflict_or(e, "that key exists already".into()))
+    }
+
+    /// Marks an identity and its first key as recorded by the ledger entry `entry_id`.
+    pub async fn mark_identity_recorded(&self, identity_id: &str, entry_id: &str) -> Result<(), StorageError> {
+        let identities = "UPDATE identities SET recorded_entry = $2 WHERE id = $1";
+        let keys = "UPDATE api_keys SET recorded_entry = $2 WHERE identity_id = $1 AND recorded_entry IS NULL";
+        with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            sqlx::query(identities).bind(identity_id).bind(entry_id).execute(&mut *tx).await?;
+            sqlx::query(keys).bind(identity_id).bind(entry_id).execute(&mut *tx).await?;
+            tx.commit().await
+        }.await)?;
+        Ok(())
+    }
+
+    pub async fn mark_key_recorded(&self, key_id: &str, entry_id: &str) -> Result<(), StorageError> {
+        let sql = "UPDATE api_keys SET recorded_entry = $2 WHERE id = $1";
+        with_pool!(self, pool => sqlx::query(sql).bind(key_id).bind(entry_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Removes an identity (and its keys) or a key whose ledger entry could not be written.
+    pub async fn remove_unrecorded_identity(&self, identity_id: &str) -> Result<(), StorageError> {
+        with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM api_keys WHERE identity_id = $1 AND recorded_entry IS NULL")
+                .bind(identity_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM identities WHERE id = $1 AND recorded_entry IS NULL")
+                .bind(identity_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        }.await)?;
+        Ok(())
+    }
+
+    pub async fn remove_unrecorded_key(&self, key_id: &str) -> Result<(), StorageError> {
+        let sql = "DELETE FROM api_keys WHERE id = $1 AND recorded_entry IS NULL";
+        with_pool!(self, pool => sqlx::query(sql).bind(key_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Removes rows a crash left unrecorded, created before `before` (RFC 3339; leave other gateways time to
+    /// finish what they are doing). Returns how many rows went.
+    pub async fn remove_stale_unrecorded(&self, before: &str) -> Result<u64, StorageError> {
+        let removed = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let keys = sqlx::query("DELETE FROM api_keys WHERE recorded_entry IS NULL AND created_at < $1")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let identities = sqlx::query(
+                "DELETE FROM identities WHERE recorded_entry IS NULL AND created_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.identity_id = identities.id)",
+            )
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await.map(|_| keys + identities)
+        }.await)?;
+        Ok(removed)
+    }
+
+    pub async fn identity(&self, id: &str) -> Result<Option<IdentityRow>, StorageError> {
+        let sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE id = $1 AND recorded_entry IS NOT NULL");
+        Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
+    }
+
+    pub async fn identities(&self) -> Result<Vec<IdentityRow>, StorageError> {
+        let sql = format!(
+            "SELECT {IDENTITY_COLUMNS} FROM identities WHERE recorded_entry IS NOT NULL ORDER BY created_at, id"
+        );
+        Ok(with_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await)?)
+    }
+
+    pub async fn identity_count(&self) -> Result<u64, StorageError> {
+        let sql = "SELECT COUNT(*) FROM identities WHERE recorded_entry IS NOT NULL";
+        let count: i64 = with_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?;
+        Ok(count as u64)
+    }
+
+    pub async fn set_identity_status(&self, id: &str, status: &str, at: &str) -> Result<bool, StorageError> {
+        let sql = "UPDATE identities SET status = $2, updated_at = $3 WHERE id = $1 AND recorded_entry IS NOT NULL";
+        let changed = with_pool!(self, pool => sqlx::query(sql).bind(id).bind(status).bind(at).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
+    pub async fn keys_of(&self, identity_id: &str) -> Result<Vec<ApiKeyRow>, StorageError> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE identity_id = $1 AND recorded_entry IS NOT NULL ORDER BY created_at, id"
+        );
+        Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(identity_id).fetch_all(pool).await)?)
+    }
+
+    /// Revokes a key; false if it was not active.
+    pub async fn revoke_key(&self, key_id: &str, at: &str) -> Result<bool, StorageError> {
+        let sql = "UPDATE api_keys SET status = 'revoked', revoked_at = $2 WHERE id = $1 AND status = 'active'";
+        let changed = with_pool!(self, pool => sqlx::query(sql).bind(key_id).bind(at).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
+    /// Revokes every active key of an identity; returns their ids.
+    pub async fn revoke_keys_of(&self, identity_id: &str, at: &str) -> Result<Vec<String>, StorageError> {
+        let select = "SELECT id FROM api_keys WHERE identity_id = $1 AND status = 'active' ORDER BY id";
+        let update =
+            "UPDATE api_keys SET status = 'revoked', revoked_at = $2 WHERE identity_id = $1 AND status = 'active'";
+        let ids = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let ids: Vec<String> = sqlx::query_scalar(select).bind(identity_id).fetch_all(&mut *tx).await?;
+            sqlx::query(update).bind(identity_id).bind(at).execute(&mut *tx).await?;
+            tx.commit().await.map(|_| ids)
+        }.await)?;
+        Ok(ids)
+    }
+
+    /// The key with this digest and its identity, whatever their status (the caller judges it).
+    pub async fn key_by_digest(&self, digest: &str) -> Result<Option<KeyLookup>, StorageError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE digest = $1 AND recorded_entry IS NOT NULL");
+        let key: Option<ApiKeyRow> =
+            with_pool!(self, pool => sqlx::query_as(&sql).bind(digest).fetch_optional(pool).await)?;
+        let Some(key) = key else { return Ok(None) };
+        Ok(self
+            .identity(&key.identity_id)
+            .await?
+            .map(|identity| KeyLookup { key, identity }))
+    }
+
+    pub async fn insert_action(&self, action: &ActionRow) -> Result<(), StorageError> {
+        let sql = format!(
+            "INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        );
+        with_pool!(self, pool => sqlx::query(&sql)
+            .bind(&action.id)
+            .bind(&action.identity_id)
+            .bind(&action.action_type)
+            .bind(&action.namespace)
+            .bind(&action.resource_kind)
+            .bind(&action.resource_name)
+            .bind(&action.status)
+            .bind(&action.risk)
+            .bind(&action.decision)
+            .bind(&action.created_at)
+            .bind(&action.updated_at)
+            .bind(&action.last_entry_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Updates the mutable fields of an action (status, risk, decision, last entry).
+    pub async fn update_action(&self, action: &ActionRow) -> Result<(), StorageError> {
+        let sql = "UPDATE actions SET status = $2, risk = $3, decision = $4, updated_at = $5, last_entry_id = $6 WHERE id = $1";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(&action.id)
+            .bind(&action.status)
+            .bind(&action.risk)
+            .bind(&action.decision)
+            .bind(&action.updated_at)
+            .bind(&action.last_entry_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn action(&self, id: &str) -> Result<Option<ActionRow>, StorageError> {
+        let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE id = $1");
+        Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
+    }
+
+    /// Newest first.
+    pub async fn actions(&self, filter: &ActionFilter) -> Result<Vec<ActionRow>, StorageError> {
+        let sql = format!(
+            "SELECT {ACTION_COLUMNS} FROM actions WHERE ($1 IS NULL OR identity_id = $1) AND ($2 IS NULL OR status = $2) \
+             AND ($3 IS NULL OR namespace = $3) ORDER BY created_at DESC, id DESC LIMIT $4"
+        );
+        let limit = i64::from(filter.limit.clamp(1, 1000));
+        Ok(with_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(&filter.identity_id)
+            .bind(&filter.status)
+            .bind(&filter.namespace)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    /// Every ledger entry that belongs to an action, in chain order.
+    pub async fn entries_of_action(&self, action_id: &str) -> Result<Vec<Entry>, StorageError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE action_id = $1 ORDER BY seq");
+        let rows: Vec<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql).bind(action_id).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(Entry::from).collect())
+    }
+}
+
+/// A unique-constraint violation becomes `Conflict` with a message for the caller.
+fn conflict_or(error: sqlx::Error, message: String) -> StorageError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StorageError::Conflict(message),
+        _ => StorageError::from(error),
+    }
+}
