@@ -170,6 +170,21 @@ impl Server {
     }
 }
 
+impl Server {
+    async fn post(&self, path: &str, key: &str, body: &str) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -199,6 +214,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    governed_actions_end_to_end,
     cli_and_api_verify_report_each_tampering,
     export_verifies_offline_with_only_the_binary,
     api_refuses_bad_requests,
@@ -730,58 +746,123 @@ fn kube_test_env() -> KubeTestEnv {
     }
 }
 
-/// `kube rbac` prints manifests the real API server accepts, and `kube check` proves with the gateway's own
-/// token that they give it the executor accounts of the governed namespace and nothing elsewhere.
-#[tokio::test]
-async fn kube_rbac_manifests_apply_and_kube_check_proves_them() {
-    let env = kube_test_env();
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(&env.ca_file).unwrap()).unwrap();
-    let http = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
-    let id = format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            % 0xffff_ffff
-    );
-    let (release, gateway_ns, app_ns, other_ns) = (
-        format!("c{id}"),
-        format!("gw-{id}"),
-        format!("app-{id}"),
-        format!("other-{id}"),
-    );
-    let admin = |method: reqwest::Method, path: String| {
-        http.request(method, format!("{}{path}", env.server))
-            .bearer_auth(&env.token)
-    };
-    for ns in [&gateway_ns, &app_ns, &other_ns] {
-        let response = admin(reqwest::Method::POST, "/api/v1/namespaces".into())
-            .json(&serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+/// Fresh namespaces on the real API server with the executor's RBAC applied from `docketops kube rbac`,
+/// and a kubeconfig holding the gateway service account's own token.
+struct KubeWorld {
+    env: KubeTestEnv,
+    http: reqwest::Client,
+    release: String,
+    gateway_ns: String,
+    app_ns: String,
+    other_ns: String,
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl KubeWorld {
+    async fn new() -> KubeWorld {
+        let env = kube_test_env();
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&env.ca_file).unwrap()).unwrap();
+        let http = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+        let id = format!(
+            "{:x}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+                % 0xffff_ffff
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let mut world = KubeWorld {
+            release: format!("c{id}"),
+            gateway_ns: format!("gw-{id}"),
+            app_ns: format!("app-{id}"),
+            other_ns: format!("other-{id}"),
+            kubeconfig: dir.path().join("gateway.kubeconfig"),
+            env,
+            http,
+            _dir: dir,
+        };
+        for ns in [world.gateway_ns.clone(), world.app_ns.clone(), world.other_ns.clone()] {
+            world
+                .admin_send(
+                    reqwest::Method::POST,
+                    "/api/v1/namespaces",
+                    &serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                )
+                .await;
+        }
+        let out = Command::new(BIN)
+            .args([
+                "kube",
+                "rbac",
+                "-n",
+                &world.app_ns,
+                "--release",
+                &world.release,
+                "--gateway-namespace",
+                &world.gateway_ns,
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(list["kind"], "List");
+        for item in list["items"].as_array().unwrap() {
+            world.admin_apply(item).await;
+        }
+        let token = world
+            .admin_send(
+                reqwest::Method::POST,
+                &format!(
+                    "/api/v1/namespaces/{}/serviceaccounts/{}-gateway/token",
+                    world.gateway_ns, world.release
+                ),
+                &serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}),
+            )
+            .await;
+        std::fs::write(
+            &world.kubeconfig,
+            serde_json::json!({"apiVersion": "v1", "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": world.env.server, "certificate-authority": world.env.ca_file}}],
+                "users": [{"name": "gateway", "user": {"token": token["status"]["token"]}}],
+                "contexts": [{"name": "gateway", "context": {"cluster": "c", "user": "gateway"}}],
+                "current-context": "gateway"})
+            .to_string(),
+        )
+        .unwrap();
+        world.kubeconfig = world.kubeconfig.clone();
+        world
+    }
+
+    async fn admin_send(&self, method: reqwest::Method, path: &str, body: &Value) -> Value {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.env.server))
+            .bearer_auth(&self.env.token)
+            .json(body)
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
     }
 
-    let out = Command::new(BIN)
-        .args([
-            "kube",
-            "rbac",
-            "-n",
-            &app_ns,
-            "--release",
-            &release,
-            "--gateway-namespace",
-            &gateway_ns,
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(list["kind"], "List");
-    for item in list["items"].as_array().unwrap() {
-        // Server-side apply of each manifest as the cluster admin, as `kubectl apply --server-side` would.
+    async fn admin_get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.env.server))
+            .bearer_auth(&self.env.token)
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    }
+
+    /// Server-side apply as the cluster admin, as `kubectl apply --server-side` would.
+    async fn admin_apply(&self, item: &Value) {
         let api_version = item["apiVersion"].as_str().unwrap();
         let root = if api_version.contains('/') { "apis" } else { "api" };
         let plural = format!("{}s", item["kind"].as_str().unwrap().to_lowercase());
@@ -790,7 +871,10 @@ async fn kube_rbac_manifests_apply_and_kube_check_proves_them() {
             Some(ns) => format!("/{root}/{api_version}/namespaces/{ns}/{plural}/{name}"),
             None => format!("/{root}/{api_version}/{plural}/{name}"),
         };
-        let response = admin(reqwest::Method::PATCH, format!("{path}?fieldManager=tests&force=true"))
+        let response = self
+            .http
+            .patch(format!("{}{path}?fieldManager=tests&force=true", self.env.server))
+            .bearer_auth(&self.env.token)
             .header("content-type", "application/apply-patch+yaml")
             .body(item.to_string())
             .send()
@@ -802,41 +886,38 @@ async fn kube_rbac_manifests_apply_and_kube_check_proves_them() {
             response.text().await.unwrap()
         );
     }
-    let token: Value = admin(
-        reqwest::Method::POST,
-        format!("/api/v1/namespaces/{gateway_ns}/serviceaccounts/{release}-gateway/token"),
-    )
-    .json(&serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}))
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("gateway.kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        serde_json::json!({"apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "c", "cluster": {"server": env.server, "certificate-authority": env.ca_file}}],
-            "users": [{"name": "gateway", "user": {"token": token["status"]["token"]}}],
-            "contexts": [{"name": "gateway", "context": {"cluster": "c", "user": "gateway"}}],
-            "current-context": "gateway"})
-        .to_string(),
-    )
-    .unwrap();
 
+    fn serve_args(&self) -> Vec<String> {
+        vec![
+            "--kubeconfig".into(),
+            self.kubeconfig.display().to_string(),
+            "--release".into(),
+            self.release.clone(),
+            "--gateway-namespace".into(),
+            self.gateway_ns.clone(),
+            // No controllers run in the test API server: check the spec, do not wait for rollouts.
+            "--rollout-timeout".into(),
+            "0".into(),
+        ]
+    }
+}
+
+/// `kube rbac` prints manifests the real API server accepts, and `kube check` proves with the gateway's own
+/// token that they give it the executor accounts of the governed namespace and nothing elsewhere.
+#[tokio::test]
+async fn kube_rbac_manifests_apply_and_kube_check_proves_them() {
+    let world = KubeWorld::new().await;
     let check = |namespace: &str| {
         Command::new(BIN)
             .args(["kube", "check", "--kubeconfig"])
-            .arg(&kubeconfig)
+            .arg(&world.kubeconfig)
             .args([
                 "-n",
                 namespace,
                 "--release",
-                &release,
+                &world.release,
                 "--gateway-namespace",
-                &gateway_ns,
+                &world.gateway_ns,
                 "--kube-timeout",
                 "20",
             ])
@@ -844,7 +925,8 @@ async fn kube_rbac_manifests_apply_and_kube_check_proves_them() {
             .output()
             .unwrap()
     };
-    let governed = check(&app_ns);
+    let (app_ns, release, gateway_ns) = (&world.app_ns, &world.release, &world.gateway_ns);
+    let governed = check(app_ns);
     let text = stdout(&governed);
     assert_eq!(
         governed.status.code(),
@@ -865,11 +947,11 @@ async fn kube_rbac_manifests_apply_and_kube_check_proves_them() {
         "{text}"
     );
 
-    let ungoverned = check(&other_ns);
+    let ungoverned = check(&world.other_ns);
     let text = stdout(&ungoverned);
     assert_eq!(ungoverned.status.code(), Some(1), "{text}");
     assert!(
-        text.contains(&format!("failed  {other_ns}")) && text.contains("403") && text.contains("impersonate"),
+        text.contains(&format!("failed  {}", world.other_ns)) && text.contains("403") && text.contains("impersonate"),
         "{text}"
     );
 }
@@ -909,4 +991,155 @@ fn the_example_rbac_manifests_are_current() {
         "{} is stale: regenerate it with `docketops kube rbac -n staging -n production > deploy/kubernetes/rbac.example.json`",
         example.display()
     );
+}
+
+/// The product brief's example against the real API server: an agent with a staging scope scales
+/// `web-api` to 5 through the gateway; then denials of each kind, bad requests, and the ledger verifies.
+async fn governed_actions_end_to_end(app: &TestApp) {
+    let world = KubeWorld::new().await;
+    let ns = world.app_ns.clone();
+    world
+        .admin_apply(&serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web-api", "namespace": ns},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web-api"}},
+                     "template": {"metadata": {"labels": {"app": "web-api"}},
+                                  "spec": {"containers": [{"name": "web", "image": "registry.example/web:1"}]}}}}))
+        .await;
+    let args = world.serve_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start_with(app, &args);
+
+    let (status, created) = server
+        .post(
+            "/api/v1/identities",
+            &server.admin_key,
+            &serde_json::json!({"name": "ci-bot", "kind": "agent", "roles": ["operator"],
+                "scopes": [{"namespaces": [ns], "access": "mutate", "kinds": ["Deployment"]}]})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let agent = created["api_key"].as_str().unwrap().to_owned();
+
+    let scale = |namespace: &str, replicas: u64, justification: Option<&str>| {
+        let mut body = serde_json::json!({"action_type": "SCALE", "namespace": namespace, "resource_kind": "Deployment",
+            "resource_name": "web-api", "parameters": {"replicas": replicas}});
+        if let Some(j) = justification {
+            body["justification"] = j.into();
+        }
+        body.to_string()
+    };
+    let (status, result) = server
+        .post(
+            "/api/v1/actions",
+            &agent,
+            &scale(&ns, 5, Some("Scale up for load test")),
+        )
+        .await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    assert_eq!(result["risk"], "MEDIUM");
+    assert_eq!(result["decision"]["outcome"], "allow");
+    assert_eq!(result["decision"]["mode"], "enforce");
+    assert!(result["ledger_entry_id"].as_str().unwrap().starts_with("evt_"));
+    for field in ["event_hash", "chain_hash"] {
+        let hash = result[field].as_str().unwrap();
+        assert!(hash.starts_with("sha256:") && hash.len() == 71, "{field}: {hash}");
+    }
+    assert_eq!(result["signature_verified"], true);
+    let live = world
+        .admin_get(&format!("/apis/apps/v1/namespaces/{ns}/deployments/web-api"))
+        .await;
+    assert_eq!(live["spec"]["replicas"], 5, "the Deployment really has 5 replicas");
+
+    // The action with its chain of entries, in order.
+    let action_id = result["action_id"].as_str().unwrap();
+    let (status, action) = server.get(&format!("/api/v1/actions/{action_id}"), Some(&agent)).await;
+    assert_eq!(status, 200, "{action}");
+    let kinds: Vec<&str> = action["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "action.requested",
+            "risk.classified",
+            "policy.decided",
+            "action.executed",
+            "outcome.verified"
+        ]
+    );
+    assert_eq!(action["action"]["status"], "COMPLETED");
+    assert_eq!(result["entries"].as_array().unwrap().len(), 5);
+
+    // Denials: guardrail (kube-system), scope (another namespace), policy (an agent without justification).
+    for (body, reason) in [
+        (scale("kube-system", 1, Some("x")), "namespace_blocked"),
+        (scale(&world.other_ns, 1, Some("x")), "scope"),
+        (scale(&ns, 4, None), "justification"),
+    ] {
+        let (status, denied) = server.post("/api/v1/actions", &agent, &body).await;
+        assert_eq!(status, 200, "{denied}");
+        assert_eq!(denied["status"], "DENIED", "{denied}");
+        assert!(
+            denied["decision"]["reasons"].to_string().contains(reason),
+            "{reason}: {denied}"
+        );
+        assert_eq!(denied["signature_verified"], true);
+    }
+    let live = world
+        .admin_get(&format!("/apis/apps/v1/namespaces/{ns}/deployments/web-api"))
+        .await;
+    assert_eq!(live["spec"]["replicas"], 5, "no denied action touched the Deployment");
+    // HIGH risk (scale to zero) waits for an approval.
+    let (_, pending) = server
+        .post("/api/v1/actions", &agent, &scale(&ns, 0, Some("night")))
+        .await;
+    assert_eq!(pending["status"], "PENDING_APPROVAL", "{pending}");
+    assert_eq!(pending["risk"], "HIGH");
+
+    // Bad requests: 400 with the field named, recorded; malformed JSON; no key; wrong role.
+    let (status, bad) = server
+        .post(
+            "/api/v1/actions",
+            &agent,
+            r#"{"action_type": "REBOOT", "namespace": "x", "resource_kind": "Deployment"}"#,
+        )
+        .await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(
+        bad["error"]["message"].as_str().unwrap().contains("action_type"),
+        "{bad}"
+    );
+    let (status, _) = server.post("/api/v1/actions", &agent, r#"{"action_type": "#).await;
+    assert_eq!(status, 400);
+    let injection = scale(&ns, 1, Some("x")).replace("web-api", "web-api/../../secrets");
+    let (status, bad) = server.post("/api/v1/actions", &agent, &injection).await;
+    assert_eq!(status, 400, "{bad}");
+    let (status, _) = server
+        .post("/api/v1/actions", "dkt_agent_nope", &scale(&ns, 1, Some("x")))
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = server
+        .post("/api/v1/actions", &server.admin_key, &scale(&ns, 1, Some("x")))
+        .await;
+    assert_eq!(status, 403, "the admin has no operator role");
+
+    let (_, page) = server.admin_get("/api/v1/ledger/entries?limit=1000").await;
+    let rejected = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "action.rejected")
+        .count();
+    assert_eq!(
+        rejected, 2,
+        "both invalid actions are recorded (malformed JSON cannot be)"
+    );
+    drop(server);
+    let out = app.run(&["verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }

@@ -5,8 +5,10 @@
 
 pub mod apikey;
 pub mod identity;
+pub mod pipeline;
 
 pub use identity::{Caller, Directory, Identity, IdentityKind, IssuedKey, KeyInfo, NewIdentity, Role, Status};
+pub use pipeline::{ActionResponse, DecisionView, Pipeline, PolicyMode};
 
 /// What can go wrong, by what the caller should do about it (the server maps these to HTTP statuses).
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,9 @@ pub enum GatewayError {
     /// 409: the state does not allow it (duplicate name, already revoked).
     #[error("{0}")]
     Conflict(String),
+    /// 503: a part the request needs is not there (no Kubernetes cluster configured).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("storage: {0}")]
     Storage(#[from] storage::StorageError),
     #[error("ledger: {0}")]

@@ -70,6 +70,7 @@ impl From<gateway::GatewayError> for ApiError {
             E::Forbidden(message) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
             E::NotFound(message) => ApiError::not_found(message),
             E::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            E::Unavailable(message) => ApiError::unavailable(message),
             other => ApiError::internal(other),
         }
     }

@@ -5,6 +5,7 @@
 //! render JSON. Every error leaves as `{"error": {"code", "message"}}` with a fitting status.
 
 pub use gateway::apikey;
+mod actions;
 mod auth;
 mod error;
 mod identities;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub signing_key: LedgerPublicKey,
     /// Identities and API keys: authentication and the identity routes.
     pub directory: gateway::Directory,
+    /// The governed action pipeline.
+    pub pipeline: std::sync::Arc<gateway::Pipeline>,
 }
 
 /// TLS certificate and key in PEM files.

@@ -24,7 +24,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ledger/entries/{id}", get(get_entry))
         .route("/ledger/export", get(export))
         .route("/ledger/keys", get(keys))
-        .merge(crate::identities::routes());
+        .merge(crate::identities::routes())
+        .merge(crate::actions::routes());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

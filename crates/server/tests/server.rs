@@ -43,11 +43,24 @@ impl TestApp {
             .map(|i| NewEvent::new("ledger.note", "tester", json!({"i": i})))
             .collect();
         ledger.append_all(notes).await.unwrap();
+        // No Kubernetes cluster here: actions answer 503 (the executor's own tests use a real one).
+        let pipeline = gateway::Pipeline::new(
+            store.clone(),
+            ledger.clone(),
+            signing_key.clone(),
+            None,
+            std::sync::Arc::new(policy::PolicyEngine::Embedded(
+                policy::EmbeddedEngine::default_policy().unwrap(),
+            )),
+            policy::RiskConfig::default(),
+            gateway::PolicyMode::Enforce,
+        );
         let router = server::router(AppState {
             store,
             ledger,
             signing_key,
             directory,
+            pipeline: std::sync::Arc::new(pipeline),
         });
         TestApp {
             router,

@@ -35,6 +35,38 @@ pub struct ServeArgs {
     pub no_migrate: bool,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub kube: crate::commands::kube::KubeArgs,
+    #[command(flatten)]
+    pub accounts: crate::commands::kube::AccountArgs,
+    /// Policy mode: `enforce` (a deny stops the action; an undefined or failed decision denies) or
+    /// `ledger` (decisions are only recorded, as what policy would have done).
+    #[arg(long, env = "DOCKETOPS_POLICY_MODE", default_value = "enforce", value_parser = ["enforce", "ledger"])]
+    pub policy_mode: String,
+    /// Rego files replacing the shipped default policy (repeat for several; package docketops.policy,
+    /// rule `decision`).
+    #[arg(long = "policy", value_name = "FILE", conflicts_with = "opa_url")]
+    pub policies: Vec<PathBuf>,
+    /// An external OPA server instead of the embedded engine, e.g. http://127.0.0.1:8181.
+    #[arg(long, env = "DOCKETOPS_OPA_URL", value_name = "URL")]
+    pub opa_url: Option<String>,
+    /// How long outcome verification waits for a rollout (observedGeneration, updated and available
+    /// replicas), in seconds; 0 checks the spec only.
+    #[arg(
+        long,
+        env = "DOCKETOPS_ROLLOUT_TIMEOUT",
+        default_value_t = 120,
+        value_name = "SECONDS"
+    )]
+    pub rollout_timeout: u64,
+    /// The decision's path on the OPA server.
+    #[arg(
+        long,
+        env = "DOCKETOPS_OPA_PATH",
+        default_value = "docketops/policy/decision",
+        value_name = "PATH"
+    )]
+    pub opa_path: String,
 }
 
 impl ServeArgs {
@@ -75,12 +107,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     bootstrap_admin(&store, &directory).await?;
+    let pipeline = pipeline(&args, &store, &ledger, &signing_key).await?;
 
     let state = server::AppState {
         store: store.clone(),
         ledger,
         signing_key,
         directory,
+        pipeline: std::sync::Arc::new(pipeline),
     };
     let tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),
@@ -101,6 +135,65 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot serve on {address}"))?;
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The action pipeline: the executor (if a Kubernetes configuration is found), the policy engine, the
+/// shipped risk rules.
+async fn pipeline(
+    args: &ServeArgs,
+    store: &Store,
+    ledger: &Ledger,
+    signing_key: &ledger_core::LedgerPublicKey,
+) -> anyhow::Result<gateway::Pipeline> {
+    let timeout = std::time::Duration::from_secs(args.kube.kube_timeout);
+    let executor = match executor::KubeConnection::connect(&args.kube.source(), timeout).await {
+        Ok(connection) => {
+            let guardrails = executor::Guardrails {
+                gateway_namespace: args.accounts.gateway_namespace.clone(),
+                ..executor::Guardrails::default()
+            };
+            let options = executor::ExecutorOptions {
+                call_timeout: timeout,
+                verify_timeout: std::time::Duration::from_secs(args.rollout_timeout.max(1)),
+                wait_for_rollout: args.rollout_timeout > 0,
+                ..executor::ExecutorOptions::default()
+            };
+            Some(std::sync::Arc::new(executor::Executor::new(
+                connection,
+                guardrails,
+                &args.accounts.release,
+                options,
+            )))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "no Kubernetes cluster configured: actions will answer 503 until one is");
+            None
+        }
+    };
+    let engine = match &args.opa_url {
+        Some(url) => policy::PolicyEngine::Opa(policy::OpaClient::new(
+            url,
+            &args.opa_path,
+            std::time::Duration::from_secs(5),
+        )?),
+        None if args.policies.is_empty() => policy::PolicyEngine::Embedded(policy::EmbeddedEngine::default_policy()?),
+        None => policy::PolicyEngine::Embedded(policy::EmbeddedEngine::from_files(&args.policies)?),
+    };
+    let mode = if args.policy_mode == "ledger" {
+        gateway::PolicyMode::Ledger
+    } else {
+        gateway::PolicyMode::Enforce
+    };
+    tracing::info!(policy = %engine.describe(), mode = mode.as_str(), "policy engine ready");
+    Ok(gateway::Pipeline::new(
+        store.clone(),
+        ledger.clone(),
+        signing_key.clone(),
+        executor,
+        std::sync::Arc::new(engine),
+        policy::RiskConfig::default(),
+        mode,
+    ))
 }
 
 /// The first admin: on a database without identities, an identity `bootstrap-admin` (roles admin and

@@ -1,0 +1,500 @@
+//! The governed action pipeline (SPEC §4): each step a ledger entry, in this order —
+//! `action.requested` → guardrails (`guardrail.denied` ends it) → preview (server-side dry-run) →
+//! `risk.classified` → `policy.decided` → `action.executed` / `action.failed` → `outcome.verified`.
+//! A request that is not a valid action is recorded as `action.rejected` and answered 400.
+//!
+//! Every Kubernetes call of an action carries `Audit-ID` = the id of its `action.requested` entry.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use executor::{Action, ActionRequest, CallContext, ExecError, Executor, Operation};
+use ledger_core::{Digest, Entry, LedgerPublicKey, NewEvent};
+use policy::{Outcome, PolicyEngine, RiskConfig, RiskContext};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest as _, Sha256};
+use storage::{ActionFilter, ActionRow, Ledger, Store};
+
+use crate::identity::{Caller, Role};
+use crate::{GatewayError, new_id, now};
+
+/// `ledger`: decisions are recorded as what policy would have done and execution proceeds (unless a
+/// guardrail blocks); `enforce`: a deny stops the action, an undefined or failed decision too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyMode {
+    Ledger,
+    Enforce,
+}
+
+impl PolicyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyMode::Ledger => "ledger",
+            PolicyMode::Enforce => "enforce",
+        }
+    }
+}
+
+/// The decision part of a response (SPEC §3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionView {
+    pub outcome: String,
+    pub mode: String,
+    pub policy: String,
+    pub reasons: Vec<String>,
+}
+
+/// The response of `POST /api/v1/actions` (SPEC §3, HTTP 200 for every decided action).
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionResponse {
+    pub action_id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionView>,
+    pub ledger_entry_id: String,
+    pub event_hash: String,
+    pub chain_hash: String,
+    pub signature_verified: bool,
+    pub entries: Vec<String>,
+    /// GET/LIST: what was read (Secrets as metadata only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// FAILED: what went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+}
+
+#[derive(Debug)]
+pub struct Pipeline {
+    store: Store,
+    ledger: Ledger,
+    signing_key: LedgerPublicKey,
+    executor: Option<Arc<Executor>>,
+    policy: Arc<PolicyEngine>,
+    risk: RiskConfig,
+    mode: PolicyMode,
+}
+
+/// The entries written so far for one action.
+struct Trail {
+    action_id: String,
+    entries: Vec<Entry>,
+}
+
+impl Pipeline {
+    pub fn new(
+        store: Store,
+        ledger: Ledger,
+        signing_key: LedgerPublicKey,
+        executor: Option<Arc<Executor>>,
+        policy: Arc<PolicyEngine>,
+        risk: RiskConfig,
+        mode: PolicyMode,
+    ) -> Self {
+        Self {
+            store,
+            ledger,
+            signing_key,
+            executor,
+            policy,
+            risk,
+            mode,
+        }
+    }
+
+    pub fn mode(&self) -> PolicyMode {
+        self.mode
+    }
+
+    async fn record(&self, trail: &mut Trail, kind: &str, actor: &str, payload: Value) -> Result<(), GatewayError> {
+        let entry = self
+            .ledger
+            .append(NewEvent::new(kind, actor, ledger_safe(payload)).with_action(trail.action_id.clone()))
+            .await?;
+        trail.entries.push(entry);
+        Ok(())
+    }
+
+    /// Runs one action request through the whole pipeline. `body` is the request as sent (any JSON):
+    /// a request that is not a valid action is recorded before it is refused.
+    pub async fn submit(&self, caller: &Caller, body: Value) -> Result<ActionResponse, GatewayError> {
+        caller.require(Role::Operator)?;
+        let mut trail = Trail {
+            action_id: new_id("act"),
+            entries: Vec::new(),
+        };
+        let actor = caller.actor().to_owned();
+        let request_sha256 = format!("sha256:{}", hex::encode(Sha256::digest(body.to_string().as_bytes())));
+        let parsed = serde_json::from_value::<ActionRequest>(body.clone())
+            .map_err(|e| (String::from("body"), e.to_string()))
+            .and_then(|request| {
+                Action::from_request(&request)
+                    .map(|action| (request, action))
+                    .map_err(|e| (e.field, e.message))
+            });
+        let (request, action) = match parsed {
+            Ok(ok) => ok,
+            Err((field, message)) => {
+                self.record(
+                    &mut trail,
+                    "action.rejected",
+                    &actor,
+                    json!({"request": redact_request(&body), "request_sha256": request_sha256,
+                           "field": field, "message": message, "key_id": caller.key_id}),
+                )
+                .await?;
+                return Err(GatewayError::BadRequest(format!("{field}: {message}")));
+            }
+        };
+        let Some(executor) = self.executor.clone() else {
+            return Err(GatewayError::Unavailable(
+                "no Kubernetes cluster is configured for this gateway".into(),
+            ));
+        };
+
+        let at = now();
+        let mut row = ActionRow {
+            id: trail.action_id.clone(),
+            identity_id: caller.identity.id.clone(),
+            action_type: action.action_type.as_str().into(),
+            namespace: action.namespace.clone(),
+            resource_kind: action.kind.as_str().into(),
+            resource_name: action.name.clone(),
+            status: "RUNNING".into(),
+            risk: None,
+            decision: None,
+            created_at: at.clone(),
+            updated_at: at,
+            last_entry_id: None,
+        };
+        self.store.insert_action(&row).await?;
+        self.record(
+            &mut trail,
+            "action.requested",
+            &actor,
+            json!({"identity": {"id": caller.identity.id, "name": caller.identity.name, "kind": caller.identity.kind},
+                   "key_id": caller.key_id, "request": redact_request(&body), "request_sha256": request_sha256,
+                   "justification": request.justification}),
+        )
+        .await?;
+        let context = CallContext {
+            identity: caller.identity.id.clone(),
+            action_id: trail.action_id.clone(),
+            audit_id: trail.entries[0].id.clone(),
+        };
+
+        let response = self
+            .run(caller, &executor, &action, &request, &context, &mut trail, &mut row)
+            .await?;
+        row.status = response.status.clone();
+        row.updated_at = now();
+        row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
+        self.store.update_action(&row).await?;
+        Ok(response)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        &self,
+        caller: &Caller,
+        executor: &Executor,
+        action: &Action,
+        request: &ActionRequest,
+        context: &CallContext,
+        trail: &mut Trail,
+        row: &mut ActionRow,
+    ) -> Result<ActionResponse, GatewayError> {
+        let actor = caller.actor();
+        let scopes = &caller.identity.scopes;
+
+        // Guardrails: final in every mode.
+        if let Err(error) = executor.check(action, scopes) {
+            let (rule, message) = match &error {
+                ExecError::Guardrail(v) => (v.rule, v.message.clone()),
+                other => ("guardrail", other.to_string()),
+            };
+            self.record(
+                trail,
+                "guardrail.denied",
+                actor,
+                json!({"rule": rule, "message": message}),
+            )
+            .await?;
+            let decision = DecisionView {
+                outcome: "deny".into(),
+                mode: "guardrail".into(),
+                policy: "guardrails".into(),
+                reasons: vec![format!("{rule}: {message}")],
+            };
+            return self.respond(trail, "DENIED", None, Some(decision), None, None);
+        }
+
+        // Preview (mutations): the live object and the server-side dry-run, before risk and policy see it.
+        let preview = if action.action_type.is_mutation() {
+            match executor.preview(context, action, scopes).await {
+                Ok(preview) => Some(preview),
+                Err(error) => {
+                    let report = error.report();
+                    self.record(
+                        trail,
+                        "action.failed",
+                        actor,
+                        json!({"stage": "preview", "error": report}),
+                    )
+                    .await?;
+                    return self.respond(trail, "FAILED", None, None, None, Some(json!(report)));
+                }
+            }
+        } else {
+            None
+        };
+
+        let current_replicas = preview.as_ref().and_then(|p| match action.operation {
+            Operation::Scale { replicas } => Some(
+                p.diff
+                    .iter()
+                    .find(|c| c.path == "/spec/replicas")
+                    .and_then(|c| c.from.as_ref())
+                    .and_then(Value::as_u64)
+                    .map_or(replicas, |n| n as u32),
+            ),
+            _ => None,
+        });
+        let classification = self.risk.classify(action, RiskContext { current_replicas });
+        let risk = classification.level.as_str().to_owned();
+        row.risk = Some(risk.clone());
+        self.record(trail, "risk.classified", actor, json!(classification))
+            .await?;
+
+        // Policy.
+        let input = json!({
+            "identity": {"id": caller.identity.id, "name": caller.identity.name, "kind": caller.identity.kind,
+                         "roles": caller.identity.roles, "scopes": caller.identity.scopes, "trust_score": 0},
+            "action": {"action_id": trail.action_id, "action_type": action.action_type, "namespace": action.namespace,
+                       "resource_kind": action.kind, "resource_name": action.name,
+                       "parameters": redact_request(&json!({"resource_kind": request.resource_kind, "parameters": request.parameters}))["parameters"],
+                       "justification": request.justification},
+            "risk": {"level": risk, "rules": classification.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>()},
+            "preview": preview.as_ref().map(|p| json!({"diff": p.diff, "live": p.live})),
+            "time": now(),
+        });
+        let (outcome, reasons, payload) = match self.policy.decide(&input).await {
+            Ok(decision) => {
+                let payload = json!({"outcome": decision.outcome, "reasons": decision.reasons, "mode": self.mode,
+                    "policy": decision.policy, "revision": decision.revision, "decision_id": decision.decision_id,
+                    "input_sha256": decision.input_sha256, "engine": decision.engine, "input": input});
+                (decision.outcome, decision.reasons, payload)
+            }
+            // Fail closed: an undefined or failed decision is a deny (only observed in ledger mode).
+            Err(error) => {
+                let reasons = vec![format!("policy evaluation failed: {error}")];
+                let payload = json!({"outcome": Outcome::Deny, "reasons": reasons, "mode": self.mode,
+                    "policy": self.policy.describe(), "error": error.to_string(),
+                    "input_sha256": policy::decision::input_sha256(&input).unwrap_or_default(), "input": input});
+                (Outcome::Deny, reasons, payload)
+            }
+        };
+        row.decision = Some(payload["outcome"].to_string());
+        let decision = DecisionView {
+            outcome: outcome.as_str().into(),
+            mode: self.mode.as_str().into(),
+            policy: payload["policy"].as_str().unwrap_or_default().into(),
+            reasons: reasons.clone(),
+        };
+        self.record(trail, "policy.decided", actor, payload).await?;
+        if self.mode == PolicyMode::Enforce {
+            match outcome {
+                Outcome::Deny => return self.respond(trail, "DENIED", Some(risk), Some(decision), None, None),
+                // Approvals come with their own workflow; until then the action waits here.
+                Outcome::RequireApproval => {
+                    return self.respond(trail, "PENDING_APPROVAL", Some(risk), Some(decision), None, None);
+                }
+                Outcome::Allow => {}
+            }
+        }
+
+        // Execute and verify.
+        let Some(preview) = preview else {
+            return match executor.read(context, action, scopes).await {
+                Ok(read) => {
+                    let summary = json!({"executor_account": read.executor_account, "api_status": read.api_status,
+                        "items": read.items.as_ref().map(Vec::len), "secret_data_withheld": read.secret_data_withheld});
+                    self.record(trail, "action.executed", actor, summary).await?;
+                    let result = read.object.clone().or_else(|| read.items.clone().map(Value::Array));
+                    self.respond(trail, "COMPLETED", Some(risk), Some(decision), result, None)
+                }
+                Err(error) => {
+                    let report = error.report();
+                    self.record(trail, "action.failed", actor, json!({"stage": "read", "error": report}))
+                        .await?;
+                    self.respond(trail, "FAILED", Some(risk), Some(decision), None, Some(json!(report)))
+                }
+            };
+        };
+        match executor.execute(context, &preview).await {
+            Ok(execution) => {
+                self.record(
+                    trail,
+                    "action.executed",
+                    actor,
+                    json!({"execution": execution, "request": preview.request, "diff": preview.diff}),
+                )
+                .await?;
+            }
+            Err(error) => {
+                let report = error.report();
+                self.record(
+                    trail,
+                    "action.failed",
+                    actor,
+                    json!({"stage": "execute", "error": report}),
+                )
+                .await?;
+                // A timeout leaves the outcome unknown: look before reporting.
+                if !matches!(error, ExecError::Timeout { .. }) {
+                    return self.respond(trail, "FAILED", Some(risk), Some(decision), None, Some(json!(report)));
+                }
+            }
+        }
+        let verification = executor.verify(context, &preview).await;
+        let passed = verification.passed;
+        self.record(trail, "outcome.verified", actor, json!(verification))
+            .await?;
+        let (status, error) = if passed {
+            ("COMPLETED", None)
+        } else {
+            (
+                "FAILED",
+                Some(json!({"code": "verification_failed", "verification": verification})),
+            )
+        };
+        self.respond(trail, status, Some(risk), Some(decision), None, error)
+    }
+
+    fn respond(
+        &self,
+        trail: &Trail,
+        status: &str,
+        risk: Option<String>,
+        decision: Option<DecisionView>,
+        result: Option<Value>,
+        error: Option<Value>,
+    ) -> Result<ActionResponse, GatewayError> {
+        let last = trail
+            .entries
+            .last()
+            .expect("the first entry is written before any response");
+        Ok(ActionResponse {
+            action_id: trail.action_id.clone(),
+            status: status.into(),
+            risk,
+            decision,
+            ledger_entry_id: last.id.clone(),
+            event_hash: last.event_hash.clone(),
+            chain_hash: last.chain_hash.clone(),
+            signature_verified: signature_verifies(&self.signing_key, last),
+            entries: trail.entries.iter().map(|e| e.id.clone()).collect(),
+            result,
+            error,
+        })
+    }
+
+    /// An action, its status and every ledger entry that belongs to it.
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<Value, GatewayError> {
+        let row = self
+            .store
+            .action(id)
+            .await?
+            .ok_or_else(|| GatewayError::NotFound(format!("no action {id:?}")))?;
+        // Auditors see every action; operators their own.
+        if !caller.identity.has_role(Role::Auditor) && row.identity_id != caller.identity.id {
+            return Err(GatewayError::NotFound(format!("no action {id:?}")));
+        }
+        let entries = self.store.entries_of_action(id).await?;
+        Ok(json!({"action": action_view(&row), "entries": entries}))
+    }
+
+    pub async fn list(&self, caller: &Caller, mut filter: ActionFilter) -> Result<Value, GatewayError> {
+        if !caller.identity.has_role(Role::Auditor) {
+            filter.identity_id = Some(caller.identity.id.clone());
+        }
+        let rows = self.store.actions(&filter).await?;
+        Ok(json!({"actions": rows.iter().map(action_view).collect::<Vec<_>>()}))
+    }
+}
+
+fn action_view(row: &ActionRow) -> Value {
+    json!({"action_id": row.id, "identity_id": row.identity_id, "action_type": row.action_type,
+           "namespace": row.namespace, "resource_kind": row.resource_kind, "resource_name": row.resource_name,
+           "status": row.status, "risk": row.risk,
+           "decision": row.decision.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
+           "created_at": row.created_at, "updated_at": row.updated_at, "last_entry_id": row.last_entry_id})
+}
+
+/// The entry's signature checked against the gateway's public key, now.
+fn signature_verifies(key: &LedgerPublicKey, entry: &Entry) -> bool {
+    let Ok(chain_hash) = Digest::from_str(&entry.chain_hash) else {
+        return false;
+    };
+    let Some(signature) = ledger_core::keys::signature_from_hex(&entry.signature) else {
+        return false;
+    };
+    key.verify(&chain_hash, &signature)
+}
+
+/// The request as recorded: Secret values redacted (whatever else is wrong with the request).
+fn redact_request(body: &Value) -> Value {
+    let mut body = body.clone();
+    if body.get("resource_kind").and_then(Value::as_str) == Some("Secret")
+        && let Some(parameters) = body.get_mut("parameters").and_then(Value::as_object_mut)
+    {
+        for key in ["patch", "manifest"] {
+            if let Some(value) = parameters.get_mut(key) {
+                executor::diff::redact_secret(value);
+            }
+        }
+    }
+    body
+}
+
+/// The ledger keeps integers within ±(2^53−1) and no floats (SPEC §5): anything else a caller sent is
+/// recorded as its JSON text, so even a malformed request can be recorded.
+fn ledger_safe(value: Value) -> Value {
+    const MAX_SAFE: u64 = (1 << 53) - 1;
+    match value {
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) if i.unsigned_abs() <= MAX_SAFE => Value::Number(n),
+            (_, Some(u)) if u <= MAX_SAFE => Value::Number(n),
+            _ => Value::String(n.to_string()),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(ledger_safe).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, ledger_safe(v))).collect::<Map<_, _>>()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_numbers_are_recorded_as_text() {
+        let value = json!({"a": 1.5, "b": [9007199254740993u64, -3], "c": {"d": 9007199254740991u64}});
+        assert_eq!(
+            ledger_safe(value),
+            json!({"a": "1.5", "b": ["9007199254740993", -3], "c": {"d": 9007199254740991u64}})
+        );
+    }
+
+    #[test]
+    fn secret_requests_are_redacted() {
+        let body = json!({"resource_kind": "Secret", "parameters": {"patch": {"data": {"k": "c2VjcmV0"}}}});
+        assert!(!redact_request(&body).to_string().contains("c2VjcmV0"));
+        let other = json!({"resource_kind": "ConfigMap", "parameters": {"patch": {"data": {"k": "v"}}}});
+        assert_eq!(redact_request(&other), other);
+    }
+}

@@ -1,0 +1,63 @@
+//! `/api/v1/actions`: submit an action (operator role) and read actions with their ledger entries.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gateway::ActionResponse;
+use serde::Deserialize;
+use serde_json::Value;
+use storage::ActionFilter;
+
+use crate::auth::Authenticated;
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/actions", post(submit).get(list))
+        .route("/actions/{id}", get(show))
+}
+
+/// HTTP 200 for every decided action, whatever the decision (SPEC §3); 400 for a request that is not
+/// an action (recorded as `action.rejected`).
+async fn submit(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<ActionResponse>, ApiError> {
+    let Json(body) =
+        body.map_err(|rejection| ApiError::new(rejection.status(), "bad_request", rejection.body_text()))?;
+    Ok(Json(state.pipeline.submit(&caller.0, body).await?))
+}
+
+async fn show(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.pipeline.get(&caller.0, &id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    namespace: Option<String>,
+    identity: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn list(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let filter = ActionFilter {
+        identity_id: query.identity,
+        status: query.status,
+        namespace: query.namespace,
+        limit: query.limit.unwrap_or(100),
+    };
+    Ok(Json(state.pipeline.list(&caller.0, filter).await?))
+}
