@@ -5,9 +5,11 @@
 
 pub mod apikey;
 pub mod identity;
+pub mod metrics;
 pub mod pipeline;
 
 pub use identity::{Caller, Directory, Identity, IdentityKind, IssuedKey, KeyInfo, NewIdentity, Role, Status};
+pub use metrics::Metrics;
 pub use pipeline::{ActionResponse, DecisionView, Pipeline, PolicyMode};
 
 /// What can go wrong, by what the caller should do about it (the server maps these to HTTP statuses).

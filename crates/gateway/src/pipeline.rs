@@ -17,6 +17,7 @@ use sha2::{Digest as _, Sha256};
 use storage::{ActionFilter, ActionRow, Ledger, Store};
 
 use crate::identity::{Caller, Role};
+use crate::metrics::Metrics;
 use crate::{GatewayError, new_id, now};
 
 /// `ledger`: decisions are recorded as what policy would have done and execution proceeds (unless a
@@ -77,6 +78,7 @@ pub struct Pipeline {
     policy: Arc<PolicyEngine>,
     risk: RiskConfig,
     mode: PolicyMode,
+    metrics: Arc<Metrics>,
 }
 
 /// The entries written so far for one action.
@@ -94,6 +96,7 @@ impl Pipeline {
         policy: Arc<PolicyEngine>,
         risk: RiskConfig,
         mode: PolicyMode,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
@@ -103,6 +106,7 @@ impl Pipeline {
             policy,
             risk,
             mode,
+            metrics,
         }
     }
 
@@ -267,6 +271,7 @@ impl Pipeline {
         let classification = self.risk.classify(action, RiskContext { current_replicas });
         let risk = classification.level.as_str().to_owned();
         row.risk = Some(risk.clone());
+        self.metrics.risk(&risk);
         self.record(trail, "risk.classified", actor, json!(classification))
             .await?;
 
@@ -282,7 +287,10 @@ impl Pipeline {
             "preview": preview.as_ref().map(|p| json!({"diff": p.diff, "live": p.live})),
             "time": now(),
         });
-        let (outcome, reasons, payload) = match self.policy.decide(&input).await {
+        let policy_started = std::time::Instant::now();
+        let decided = self.policy.decide(&input).await;
+        let policy_elapsed = policy_started.elapsed();
+        let (outcome, reasons, payload) = match decided {
             Ok(decision) => {
                 let payload = json!({"outcome": decision.outcome, "reasons": decision.reasons, "mode": self.mode,
                     "policy": decision.policy, "revision": decision.revision, "decision_id": decision.decision_id,
@@ -298,6 +306,8 @@ impl Pipeline {
                 (Outcome::Deny, reasons, payload)
             }
         };
+        self.metrics
+            .decision(outcome.as_str(), self.mode.as_str(), policy_elapsed);
         row.decision = Some(payload["outcome"].to_string());
         let decision = DecisionView {
             outcome: outcome.as_str().into(),

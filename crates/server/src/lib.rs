@@ -35,6 +35,8 @@ pub struct AppState {
     pub directory: gateway::Directory,
     /// The governed action pipeline.
     pub pipeline: std::sync::Arc<gateway::Pipeline>,
+    /// Prometheus metrics, served at `/metrics`.
+    pub metrics: std::sync::Arc<gateway::Metrics>,
 }
 
 /// TLS certificate and key in PEM files.

@@ -54,6 +54,7 @@ impl TestApp {
             )),
             policy::RiskConfig::default(),
             gateway::PolicyMode::Enforce,
+            std::sync::Arc::new(gateway::Metrics::new(None)),
         );
         let router = server::router(AppState {
             store,
@@ -61,6 +62,7 @@ impl TestApp {
             signing_key,
             directory,
             pipeline: std::sync::Arc::new(pipeline),
+            metrics: std::sync::Arc::new(gateway::Metrics::new(None)),
         });
         TestApp {
             router,

@@ -107,7 +107,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     bootstrap_admin(&store, &directory).await?;
-    let pipeline = pipeline(&args, &store, &ledger, &signing_key).await?;
+    let metrics = std::sync::Arc::new(gateway::Metrics::new(Some(ledger.clone())));
+    let pipeline = pipeline(&args, &store, &ledger, &signing_key, metrics.clone()).await?;
 
     let state = server::AppState {
         store: store.clone(),
@@ -115,6 +116,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         signing_key,
         directory,
         pipeline: std::sync::Arc::new(pipeline),
+        metrics,
     };
     let tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),
@@ -144,6 +146,7 @@ async fn pipeline(
     store: &Store,
     ledger: &Ledger,
     signing_key: &ledger_core::LedgerPublicKey,
+    metrics: std::sync::Arc<gateway::Metrics>,
 ) -> anyhow::Result<gateway::Pipeline> {
     let timeout = std::time::Duration::from_secs(args.kube.kube_timeout);
     let executor = match executor::KubeConnection::connect(&args.kube.source(), timeout).await {
@@ -193,6 +196,7 @@ async fn pipeline(
         std::sync::Arc::new(engine),
         policy::RiskConfig::default(),
         mode,
+        metrics,
     ))
 }
 
