@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway's HTTP API.
-    Serve(commands::serve::ServeArgs),
+    Serve(Box<commands::serve::ServeArgs>),
     /// Apply database migrations and exit (serve also applies them unless --no-migrate).
     Migrate {
         #[command(flatten)]
@@ -134,7 +134,7 @@ impl Command {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => commands::serve::run(args).await,
+        Command::Serve(args) => commands::serve::run(*args).await,
         Command::Migrate { database, log } => {
             log.init();
             let store = database.connect().await?;

@@ -72,7 +72,7 @@ impl fmt::Display for ActionType {
 }
 
 /// Read and mutate scopes are separate: a read scope never allows a mutation (SPEC §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Access {
     Read,
@@ -242,7 +242,9 @@ impl fmt::Display for ResourceKind {
 }
 
 /// An action request as callers send it (SPEC §3). Unknown fields are refused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"action_type": "SCALE", "namespace": "staging", "resource_kind": "Deployment",
+    "resource_name": "web-api", "parameters": {"replicas": 5}, "justification": "Scale up for load test"}))]
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
     pub action_type: String,
@@ -251,7 +253,11 @@ pub struct ActionRequest {
     pub resource_kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_name: Option<String>,
+    /// Per action type: `replicas` (SCALE); `container`, `image` (SET_IMAGE); `patch` (PATCH, a JSON merge
+    /// patch); `manifest`, `force` (APPLY); `propagation_policy`, `grace_period_seconds` (DELETE);
+    /// `label_selector`, `field_selector`, `limit`, `continue` (LIST).
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub parameters: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub justification: Option<String>,

@@ -17,7 +17,7 @@ pub const DEFAULT_BLOCKED_NAMESPACES: [&str; 3] = ["kube-system", "kube-public",
 /// Names are exact, `"*"` matches all, and a trailing `*` matches a prefix (`team-*`). A mutate scope also
 /// lets its holder read the same objects (a change cannot be previewed or verified without reading);
 /// a read scope never allows a mutation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
     pub namespaces: Vec<String>,

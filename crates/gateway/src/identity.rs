@@ -16,7 +16,7 @@ use storage::{ApiKeyRow, IdentityRow, Ledger, StorageError, Store};
 use crate::apikey::{self, KeyKind};
 use crate::{GatewayError, new_id, now};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -48,7 +48,7 @@ impl fmt::Display for Role {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IdentityKind {
     Agent,
@@ -78,7 +78,7 @@ impl IdentityKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Active,
@@ -106,7 +106,7 @@ impl Status {
 }
 
 /// An identity as the API shows it (SPEC §2).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Identity {
     pub id: String,
     pub name: String,
@@ -147,7 +147,7 @@ impl Identity {
 }
 
 /// A request to create an identity (API body and CLI flags). Unknown fields are refused.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewIdentity {
     pub name: String,
@@ -158,7 +158,7 @@ pub struct NewIdentity {
 }
 
 /// An API key's public record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     pub id: String,
     pub identity_id: String,
@@ -181,7 +181,7 @@ impl From<&ApiKeyRow> for KeyInfo {
 }
 
 /// A new key, shown once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IssuedKey {
     pub key: KeyInfo,
     /// The secret: returned once, stored only as its SHA-256 digest.

@@ -8,9 +8,11 @@ pub mod identity;
 pub mod metrics;
 pub mod pipeline;
 
+/// The action and scope types callers send, from the executor.
+pub use executor::{Access, ActionRequest, Scope};
 pub use identity::{Caller, Directory, Identity, IdentityKind, IssuedKey, KeyInfo, NewIdentity, Role, Status};
 pub use metrics::Metrics;
-pub use pipeline::{ActionResponse, DecisionView, Pipeline, PolicyMode};
+pub use pipeline::{ActionResponse, DecisionView, Pipeline, PipelineParts, PolicyMode};
 
 /// What can go wrong, by what the caller should do about it (the server maps these to HTTP statuses).
 #[derive(Debug, thiserror::Error)]

@@ -39,7 +39,7 @@ impl PolicyMode {
 }
 
 /// The decision part of a response (SPEC §3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DecisionView {
     pub outcome: String,
     pub mode: String,
@@ -48,7 +48,7 @@ pub struct DecisionView {
 }
 
 /// The response of `POST /api/v1/actions` (SPEC §3, HTTP 200 for every decided action).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActionResponse {
     pub action_id: String,
     pub status: String,
@@ -63,9 +63,11 @@ pub struct ActionResponse {
     pub entries: Vec<String>,
     /// GET/LIST: what was read (Secrets as metadata only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub result: Option<Value>,
     /// FAILED: what went wrong.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub error: Option<Value>,
 }
 
@@ -87,17 +89,33 @@ struct Trail {
     entries: Vec<Entry>,
 }
 
+/// What a pipeline is made of.
+#[derive(Debug)]
+pub struct PipelineParts {
+    pub store: Store,
+    pub ledger: Ledger,
+    /// For `signature_verified` in responses.
+    pub signing_key: LedgerPublicKey,
+    /// `None`: no cluster configured; actions answer 503.
+    pub executor: Option<Arc<Executor>>,
+    pub policy: Arc<PolicyEngine>,
+    pub risk: RiskConfig,
+    pub mode: PolicyMode,
+    pub metrics: Arc<Metrics>,
+}
+
 impl Pipeline {
-    pub fn new(
-        store: Store,
-        ledger: Ledger,
-        signing_key: LedgerPublicKey,
-        executor: Option<Arc<Executor>>,
-        policy: Arc<PolicyEngine>,
-        risk: RiskConfig,
-        mode: PolicyMode,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(parts: PipelineParts) -> Self {
+        let PipelineParts {
+            store,
+            ledger,
+            signing_key,
+            executor,
+            policy,
+            risk,
+            mode,
+            metrics,
+        } = parts;
         Self {
             store,
             ledger,

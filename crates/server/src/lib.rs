@@ -9,6 +9,7 @@ mod actions;
 mod auth;
 mod error;
 mod identities;
+pub mod openapi;
 mod routes;
 
 use std::path::PathBuf;

@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ledger/entries/{id}", get(get_entry))
         .route("/ledger/export", get(export))
         .route("/ledger/keys", get(keys))
+        .route("/openapi.json", get(crate::openapi::document))
         .merge(crate::identities::routes())
         .merge(crate::actions::routes());
     Router::new()

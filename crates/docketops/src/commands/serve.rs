@@ -188,16 +188,16 @@ async fn pipeline(
         gateway::PolicyMode::Enforce
     };
     tracing::info!(policy = %engine.describe(), mode = mode.as_str(), "policy engine ready");
-    Ok(gateway::Pipeline::new(
-        store.clone(),
-        ledger.clone(),
-        signing_key.clone(),
+    Ok(gateway::Pipeline::new(gateway::PipelineParts {
+        store: store.clone(),
+        ledger: ledger.clone(),
+        signing_key: signing_key.clone(),
         executor,
-        std::sync::Arc::new(engine),
-        policy::RiskConfig::default(),
+        policy: std::sync::Arc::new(engine),
+        risk: policy::RiskConfig::default(),
         mode,
         metrics,
-    ))
+    }))
 }
 
 /// The first admin: on a database without identities, an identity `bootstrap-admin` (roles admin and
