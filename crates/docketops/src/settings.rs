@@ -117,6 +117,9 @@ pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 /// tls_key = "/etc/docketops/tls.key"
 /// log_format = "json"
 /// ```
+///
+/// `serve` also reads the gateway's settings (see `docs/configuration.md` and `docketops.example.toml`):
+/// policy, Kubernetes, limits, and the `[guardrails]` and `[risk]` tables, which only the file can set.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
@@ -127,6 +130,18 @@ pub struct ConfigFile {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub log_format: Option<String>,
+    pub policy_mode: Option<String>,
+    pub policies: Option<Vec<PathBuf>>,
+    pub opa_url: Option<String>,
+    pub opa_path: Option<String>,
+    pub kubeconfig: Option<PathBuf>,
+    pub kube_context: Option<String>,
+    pub release: Option<String>,
+    pub gateway_namespace: Option<String>,
+    pub rollout_timeout: Option<u64>,
+    pub max_body_bytes: Option<usize>,
+    pub guardrails: Option<executor::Guardrails>,
+    pub risk: Option<policy::RiskConfig>,
 }
 
 impl ConfigFile {
@@ -135,6 +150,15 @@ impl ConfigFile {
             std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
         let config: ConfigFile =
             toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
+        if let Some(mode) = &config.policy_mode {
+            anyhow::ensure!(
+                ["enforce", "ledger"].contains(&mode.as_str()),
+                "config policy_mode must be enforce or ledger"
+            );
+        }
+        if let Some(risk) = &config.risk {
+            risk.validate().context("config [risk]")?;
+        }
         if let Some(format) = &config.log_format {
             anyhow::ensure!(
                 ["text", "json"].contains(&format.as_str()),

@@ -1143,3 +1143,108 @@ async fn governed_actions_end_to_end(app: &TestApp) {
     let out = app.run(&["verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+/// Settings from a config file ([guardrails], [risk], policy_mode = "ledger"): in ledger mode a policy
+/// deny is recorded and the action still runs; an unreachable OPA server in enforce mode fails closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_mode_from_config_and_opa_down_fails_closed() {
+    let app = TestApp::new("sqlite", "ledger_mode").await;
+    let world = KubeWorld::new().await;
+    let ns = world.app_ns.clone();
+    world
+        .admin_apply(&serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web-api", "namespace": ns},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web-api"}},
+                     "template": {"metadata": {"labels": {"app": "web-api"}},
+                                  "spec": {"containers": [{"name": "web", "image": "registry.example/web:1"}]}}}}))
+        .await;
+    let config = app.dir.path().join("docketops.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"policy_mode = "ledger"
+rollout_timeout = 0
+
+[guardrails]
+allowed_namespaces = ["{ns}"]
+
+[risk.tiers]
+production = ["prod-*"]
+
+[[risk.rules]]
+id = "web-api-is-critical"
+level = "HIGH"
+reason = "web-api serves customers"
+namespaces = ["{ns}"]
+action_types = ["SCALE"]
+"#
+        ),
+    )
+    .unwrap();
+    let mut args = world.serve_args();
+    args.retain(|a| a != "--rollout-timeout" && a != "0");
+    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start_with(&app, &args);
+    let (_, created) = server
+        .post(
+            "/api/v1/identities",
+            &server.admin_key,
+            &serde_json::json!({"name": "bot", "kind": "agent", "roles": ["operator"],
+                "scopes": [{"namespaces": ["*"], "access": "mutate", "kinds": ["*"]}]})
+            .to_string(),
+        )
+        .await;
+    let agent = created["api_key"].as_str().unwrap().to_owned();
+    let body = serde_json::json!({"action_type": "SCALE", "namespace": ns, "resource_kind": "Deployment",
+        "resource_name": "web-api", "parameters": {"replicas": 3}})
+    .to_string();
+    let (status, result) = server.post("/api/v1/actions", &agent, &body).await;
+    assert_eq!(status, 200, "{result}");
+    // No justification: the default policy denies; in ledger mode that is recorded, not enforced.
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    assert_eq!(result["decision"]["outcome"], "deny");
+    assert_eq!(result["decision"]["mode"], "ledger");
+    assert_eq!(result["risk"], "HIGH", "the rule from the config file fired");
+    let live = world
+        .admin_get(&format!("/apis/apps/v1/namespaces/{ns}/deployments/web-api"))
+        .await;
+    assert_eq!(live["spec"]["replicas"], 3);
+    // The guardrail allow-list from the file holds in every mode.
+    let other = body.replace(&ns, &world.other_ns);
+    let (_, denied) = server.post("/api/v1/actions", &agent, &other).await;
+    assert_eq!(denied["status"], "DENIED", "{denied}");
+    assert!(
+        denied["decision"]["reasons"]
+            .to_string()
+            .contains("namespace_not_allowed"),
+        "{denied}"
+    );
+    drop(server);
+
+    // Enforce mode with an OPA server that is not there: fail closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let opa = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut args = world.serve_args();
+    args.extend(["--opa-url".to_owned(), opa]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start_with(&app, &args);
+    let justified = body.replace("\"parameters\"", "\"justification\": \"test\", \"parameters\"");
+    let (status, result) = server.post("/api/v1/actions", &agent, &justified).await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["status"], "DENIED", "{result}");
+    assert!(
+        result["decision"]["reasons"]
+            .to_string()
+            .contains("policy evaluation failed"),
+        "{result}"
+    );
+    let live = world
+        .admin_get(&format!("/apis/apps/v1/namespaces/{ns}/deployments/web-api"))
+        .await;
+    assert_eq!(live["spec"]["replicas"], 3, "nothing ran");
+    drop(server);
+    assert_eq!(app.run(&["verify"]).status.code(), Some(0));
+    app.finish().await;
+}

@@ -22,8 +22,8 @@ use storage::{Ledger, Store};
 pub use auth::Authenticated;
 pub use error::ApiError;
 
-/// Request bodies larger than this are refused with 413.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Request bodies larger than this are refused with 413, unless configured otherwise.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -38,6 +38,8 @@ pub struct AppState {
     pub pipeline: std::sync::Arc<gateway::Pipeline>,
     /// Prometheus metrics, served at `/metrics`.
     pub metrics: std::sync::Arc<gateway::Metrics>,
+    /// Request bodies larger than this are refused with 413.
+    pub max_body_bytes: usize,
 }
 
 /// TLS certificate and key in PEM files.

@@ -14,7 +14,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticated;
-use crate::{ApiError, AppState, MAX_BODY_BYTES};
+use crate::{ApiError, AppState};
 use gateway::Role;
 
 pub fn router(state: AppState) -> Router {
@@ -34,8 +34,11 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(json_errors))
+        .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
+        .layer(axum::middleware::map_response_with_state(
+            state.max_body_bytes,
+            json_errors,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), record_request))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -73,7 +76,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// Errors produced outside the handlers (the body-size limit) leave as JSON too.
-async fn json_errors(response: Response) -> Response {
+async fn json_errors(State(limit): State<usize>, response: Response) -> Response {
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE
         && response
             .headers()
@@ -83,7 +86,7 @@ async fn json_errors(response: Response) -> Response {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+            format!("request bodies are limited to {limit} bytes"),
         )
         .into_response();
     }

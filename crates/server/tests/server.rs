@@ -55,6 +55,7 @@ impl TestApp {
             risk: policy::RiskConfig::default(),
             mode: gateway::PolicyMode::Enforce,
             metrics: std::sync::Arc::new(gateway::Metrics::new(None)),
+            max_body_bytes: server::DEFAULT_MAX_BODY_BYTES,
         });
         let router = server::router(AppState {
             store,
@@ -63,6 +64,7 @@ impl TestApp {
             directory,
             pipeline: std::sync::Arc::new(pipeline),
             metrics: std::sync::Arc::new(gateway::Metrics::new(None)),
+            max_body_bytes: server::DEFAULT_MAX_BODY_BYTES,
         });
         TestApp {
             router,
@@ -242,7 +244,7 @@ async fn errors_are_json_with_fitting_statuses() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 
-    let huge = vec![b'x'; server::MAX_BODY_BYTES + 1];
+    let huge = vec![b'x'; server::DEFAULT_MAX_BODY_BYTES + 1];
     let response = app
         .router
         .clone()

@@ -59,6 +59,15 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub rollout_timeout: u64,
+    /// The largest request body accepted (bigger ones get 413).
+    #[arg(long, env = "DOCKETOPS_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES, value_name = "BYTES")]
+    pub max_body_bytes: usize,
+    /// Guardrails (config file `[guardrails]` only).
+    #[arg(skip)]
+    pub guardrails: Option<executor::Guardrails>,
+    /// Risk rules (config file `[risk]` only; default: the shipped rules).
+    #[arg(skip)]
+    pub risk: Option<policy::RiskConfig>,
     /// The decision's path on the OPA server.
     #[arg(
         long,
@@ -78,6 +87,38 @@ impl ServeArgs {
         self.log.apply(config, matches);
         fill_option(&mut self.tls_cert, &config.tls_cert, matches, "tls_cert");
         fill_option(&mut self.tls_key, &config.tls_key, matches, "tls_key");
+        fill(&mut self.policy_mode, &config.policy_mode, matches, "policy_mode");
+        fill(&mut self.policies, &config.policies, matches, "policies");
+        fill_option(&mut self.opa_url, &config.opa_url, matches, "opa_url");
+        fill(&mut self.opa_path, &config.opa_path, matches, "opa_path");
+        fill_option(&mut self.kube.kubeconfig, &config.kubeconfig, matches, "kubeconfig");
+        fill_option(
+            &mut self.kube.kube_context,
+            &config.kube_context,
+            matches,
+            "kube_context",
+        );
+        fill(&mut self.accounts.release, &config.release, matches, "release");
+        fill(
+            &mut self.accounts.gateway_namespace,
+            &config.gateway_namespace,
+            matches,
+            "gateway_namespace",
+        );
+        fill(
+            &mut self.rollout_timeout,
+            &config.rollout_timeout,
+            matches,
+            "rollout_timeout",
+        );
+        fill(
+            &mut self.max_body_bytes,
+            &config.max_body_bytes,
+            matches,
+            "max_body_bytes",
+        );
+        self.guardrails = config.guardrails.clone();
+        self.risk = config.risk.clone();
     }
 }
 
@@ -117,6 +158,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         directory,
         pipeline: std::sync::Arc::new(pipeline),
         metrics,
+        max_body_bytes: args.max_body_bytes,
     };
     let tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),
@@ -151,10 +193,9 @@ async fn pipeline(
     let timeout = std::time::Duration::from_secs(args.kube.kube_timeout);
     let executor = match executor::KubeConnection::connect(&args.kube.source(), timeout).await {
         Ok(connection) => {
-            let guardrails = executor::Guardrails {
-                gateway_namespace: args.accounts.gateway_namespace.clone(),
-                ..executor::Guardrails::default()
-            };
+            // The gateway's own namespace is always blocked, whatever the file says.
+            let mut guardrails = args.guardrails.clone().unwrap_or_default();
+            guardrails.gateway_namespace = args.accounts.gateway_namespace.clone();
             let options = executor::ExecutorOptions {
                 call_timeout: timeout,
                 verify_timeout: std::time::Duration::from_secs(args.rollout_timeout.max(1)),
@@ -194,7 +235,7 @@ async fn pipeline(
         signing_key: signing_key.clone(),
         executor,
         policy: std::sync::Arc::new(engine),
-        risk: policy::RiskConfig::default(),
+        risk: args.risk.clone().unwrap_or_default(),
         mode,
         metrics,
     }))
