@@ -55,7 +55,6 @@ impl TestApp {
             risk: policy::RiskConfig::default(),
             mode: gateway::PolicyMode::Enforce,
             metrics: std::sync::Arc::new(gateway::Metrics::new(None)),
-            max_body_bytes: server::DEFAULT_MAX_BODY_BYTES,
         });
         let router = server::router(AppState {
             store,
