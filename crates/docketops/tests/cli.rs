@@ -1029,6 +1029,43 @@ async fn governed_actions_end_to_end(app: &TestApp) {
         }
         body.to_string()
     };
+    // The product brief's Python example (examples/scale.py, Python `requests`) against this gateway.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/scale.py");
+    let out = Command::new("python3")
+        .arg(&example)
+        .env("LEDGER_URL", &server.base)
+        .env("API_KEY", &agent)
+        .env("NAMESPACE", &ns)
+        .output()
+        .unwrap();
+    let printed = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(printed.contains("Status: COMPLETED\n"), "{printed}");
+    assert!(printed.contains("Ledger ID: evt_"), "{printed}");
+    assert!(
+        printed.contains("Event Hash: sha256:") && printed.contains("Chain Hash: sha256:"),
+        "{printed}"
+    );
+    assert!(printed.contains("Signature Verified: True\n"), "{printed}");
+    let (_, newest) = server.get("/api/v1/actions?limit=1", Some(&agent)).await;
+    let action_id = newest["actions"][0]["action_id"].as_str().unwrap().to_owned();
+    let (status, first) = server.get(&format!("/api/v1/actions/{action_id}"), Some(&agent)).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["action"]["status"], "COMPLETED", "{first}");
+    assert!(
+        printed.contains(first["action"]["last_entry_id"].as_str().unwrap()),
+        "{printed}"
+    );
+    let live = world
+        .admin_get(&format!("/apis/apps/v1/namespaces/{ns}/deployments/web-api"))
+        .await;
+    assert_eq!(live["spec"]["replicas"], 5, "the Deployment really has 5 replicas");
+
+    // The same again through reqwest, for the response's JSON shape (5 → 5 changes nothing, and passes).
     let (status, result) = server
         .post(
             "/api/v1/actions",
@@ -1139,6 +1176,24 @@ async fn governed_actions_end_to_end(app: &TestApp) {
         rejected, 2,
         "both invalid actions are recorded (malformed JSON cannot be)"
     );
+
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "docketops_actions_total{status=\"COMPLETED\"} 2",
+        "docketops_actions_total{status=\"DENIED\"} 3",
+        "docketops_actions_total{status=\"PENDING_APPROVAL\"} 1",
+        "docketops_policy_decisions_total{outcome=\"allow\",mode=\"enforce\"} 2",
+        "docketops_risk_classifications_total{level=\"HIGH\"} 1",
+        "docketops_http_requests_total{method=\"POST\",route=\"/api/v1/actions\",status=\"400\"} 3",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    assert!(metrics.contains("docketops_ledger_appended_entries"), "{metrics}");
     drop(server);
     let out = app.run(&["verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));

@@ -55,6 +55,9 @@ pub struct KubeConnection {
     client: kube::Client,
     call_timeout: Duration,
     resources: Mutex<HashMap<ResourceKind, ResourcePath>>,
+    /// The API server's URL and trusted CA certificates (DER), for kubeconfigs `setup` writes.
+    pub(crate) cluster_url: String,
+    pub(crate) root_certs: Vec<Vec<u8>>,
 }
 
 /// The URL path of a kind's collection in one namespace, e.g. `/apis/apps/v1/namespaces/web/deployments`.
@@ -121,12 +124,16 @@ impl KubeConnection {
         config.auth_info.impersonate = None;
         config.auth_info.impersonate_groups = None;
         config.connect_timeout = Some(call_timeout);
+        let cluster_url = config.cluster_url.to_string().trim_end_matches('/').to_owned();
+        let root_certs = config.root_cert.clone().unwrap_or_default();
         let client =
             kube::Client::try_from(config).map_err(|e| ExecError::client(format!("Kubernetes client: {e}")))?;
         Ok(Self {
             client,
             call_timeout,
             resources: Mutex::new(HashMap::new()),
+            cluster_url,
+            root_certs,
         })
     }
 

@@ -6,6 +6,8 @@
 //! - [`executor`]: reads, dry-run previews with a diff, execution with preconditions, outcome verification.
 //! - [`kube`]: the connection (kubeconfig, in-cluster, context), discovery, impersonation and audit headers.
 //!
+//! - [`setup`]: installing that RBAC and issuing the gateway a kubeconfig, as a cluster administrator.
+//!
 //! All Kubernetes calls of the project live in this crate.
 #![forbid(unsafe_code)]
 
@@ -16,6 +18,7 @@ pub mod executor;
 pub mod guardrails;
 pub mod kube;
 pub mod rbac;
+pub mod setup;
 
 pub use action::{Access, Action, ActionRequest, ActionType, InvalidAction, Operation, ResourceKind};
 pub use error::{ErrorReport, ExecError};

@@ -209,9 +209,11 @@ impl Pipeline {
             audit_id: trail.entries[0].id.clone(),
         };
 
+        let started = std::time::Instant::now();
         let response = self
             .run(caller, &executor, &action, &request, &context, &mut trail, &mut row)
             .await?;
+        self.metrics.action_finished(&response.status, started.elapsed());
         row.status = response.status.clone();
         row.updated_at = now();
         row.last_entry_id = trail.entries.last().map(|e| e.id.clone());

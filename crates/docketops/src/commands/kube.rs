@@ -26,6 +26,27 @@ pub enum KubeCommand {
         #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE", required = true)]
         namespaces: Vec<String>,
     },
+    /// As a cluster administrator (your own kubeconfig): create the gateway's and the governed namespaces
+    /// if missing and apply the RBAC of `docketops kube rbac` (server-side apply), for clusters without kubectl.
+    Install {
+        #[command(flatten)]
+        kube: KubeArgs,
+        #[command(flatten)]
+        accounts: AccountArgs,
+        #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE", required = true)]
+        namespaces: Vec<String>,
+    },
+    /// As a cluster administrator: print a kubeconfig for the gateway's service account with a fresh token
+    /// (TokenRequest), to run the gateway outside the cluster (`docketops serve --kubeconfig FILE`).
+    GatewayKubeconfig {
+        #[command(flatten)]
+        kube: KubeArgs,
+        #[command(flatten)]
+        accounts: AccountArgs,
+        /// Token lifetime in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        expiration: u32,
+    },
     /// Connect with the gateway's Kubernetes credentials and check that the executor accounts work:
     /// a LIST as the reader of each namespace, and of Namespaces as the cluster reader.
     ///
@@ -84,20 +105,54 @@ impl KubeArgs {
     }
 }
 
+/// Operator rights in kube-system or in the gateway's own namespace would undo the guardrails.
+fn check_governable(accounts: &AccountArgs, namespaces: &[String]) -> anyhow::Result<()> {
+    let guardrails = Guardrails {
+        gateway_namespace: accounts.gateway_namespace.clone(),
+        ..Guardrails::default()
+    };
+    for namespace in namespaces {
+        executor::action::validate_namespace(namespace).map_err(|e| anyhow::anyhow!("--namespace: {e}"))?;
+        guardrails
+            .check_namespace(namespace)
+            .map_err(|e| anyhow::anyhow!("--namespace {namespace}: {}; it cannot be governed", e.message))?;
+    }
+    Ok(())
+}
+
+fn accounts_of(args: AccountArgs) -> executor::Accounts {
+    executor::Accounts {
+        release: args.release,
+        gateway_namespace: args.gateway_namespace,
+    }
+}
+
 pub async fn run(command: KubeCommand) -> anyhow::Result<ExitCode> {
     match command {
-        KubeCommand::Rbac { accounts, namespaces } => {
-            // Operator rights in kube-system or in the gateway's own namespace would undo the guardrails.
-            let guardrails = Guardrails {
-                gateway_namespace: accounts.gateway_namespace.clone(),
-                ..Guardrails::default()
-            };
-            for namespace in &namespaces {
-                executor::action::validate_namespace(namespace).map_err(|e| anyhow::anyhow!("--namespace: {e}"))?;
-                guardrails
-                    .check_namespace(namespace)
-                    .map_err(|e| anyhow::anyhow!("--namespace {namespace}: {}; it cannot be governed", e.message))?;
+        KubeCommand::Install {
+            kube,
+            accounts,
+            namespaces,
+        } => {
+            check_governable(&accounts, &namespaces)?;
+            let connection = KubeConnection::connect(&kube.source(), Duration::from_secs(kube.kube_timeout)).await?;
+            for applied in executor::setup::install(&connection, &accounts_of(accounts), &namespaces).await? {
+                println!("applied {applied}");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        KubeCommand::GatewayKubeconfig {
+            kube,
+            accounts,
+            expiration,
+        } => {
+            let connection = KubeConnection::connect(&kube.source(), Duration::from_secs(kube.kube_timeout)).await?;
+            let config = executor::setup::gateway_kubeconfig(&connection, &accounts_of(accounts), expiration).await?;
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        KubeCommand::Rbac { accounts, namespaces } => {
+            check_governable(&accounts, &namespaces)?;
             let accounts = executor::Accounts {
                 release: accounts.release,
                 gateway_namespace: accounts.gateway_namespace,

@@ -36,18 +36,23 @@ pub async fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn test(input: &Path, policies: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let text = if input.as_os_str() == "-" {
+    let stdin = input.as_os_str() == "-";
+    let name = if stdin {
+        "standard input".to_string()
+    } else {
+        input.display().to_string()
+    };
+    let text = if stdin {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
             .context("cannot read standard input")?;
         text
     } else {
-        std::fs::read_to_string(input).with_context(|| format!("cannot read {}", input.display()))?
+        std::fs::read_to_string(input).with_context(|| format!("cannot read {name}"))?
     };
     // Strict parsing (no duplicate keys), as the ledger reads documents: the hash is then unambiguous.
-    let document =
-        json::parse(&text, Numbers::Any).with_context(|| format!("{} is not valid JSON", input.display()))?;
+    let document = json::parse(&text, Numbers::Any).with_context(|| format!("{name} is not valid JSON"))?;
     let engine = if policies.is_empty() {
         EmbeddedEngine::default_policy()
     } else {
