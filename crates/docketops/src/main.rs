@@ -2,6 +2,7 @@
 //! it parses arguments, reads files and environment, and reports; the work happens in the libraries.
 
 mod bench;
+mod bench_gateway;
 mod commands;
 mod keyfile;
 mod settings;
@@ -61,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::kube::KubeCommand,
     },
+    /// Policies: evaluate one offline (`test`), or replay a candidate against recorded decisions (`replay`).
+    Policy {
+        #[command(subcommand)]
+        command: commands::policy::PolicyCommand,
+    },
     /// API keys for callers.
     ApiKey {
         #[command(subcommand)]
@@ -68,6 +74,8 @@ enum Command {
     },
     /// Measure signing, durable appends and verification on this machine.
     Bench(bench::BenchArgs),
+    /// Measure governed actions end to end against a running gateway and API server (scripts/bench-gateway).
+    BenchGateway(bench_gateway::BenchGatewayArgs),
 }
 
 /// Exit status of a failed command (usage or I/O error), as `docketops verify` documents it.
@@ -127,7 +135,8 @@ impl Command {
             Command::Export(args) => args.database.apply(config, matches),
             Command::Ledger { command } => command.apply_config(config, matches),
             Command::Keys { command } => command.apply_config(config, matches),
-            Command::ApiKey { .. } | Command::Kube { .. } | Command::Bench(_) => {}
+            Command::Policy { command } => command.apply_config(config, matches),
+            Command::ApiKey { .. } | Command::Kube { .. } | Command::Bench(_) | Command::BenchGateway(_) => {}
         }
     }
 }
@@ -148,7 +157,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys { command } => commands::keys::run(command).await,
         Command::ApiKey { command } => commands::apikey::run(command),
         Command::Kube { command } => commands::kube::run(command).await,
+        Command::Policy { command } => commands::policy::run(command).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::BenchGateway(args) => bench_gateway::run(args).await,
     }
 }
 

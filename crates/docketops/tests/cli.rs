@@ -1195,6 +1195,35 @@ async fn governed_actions_end_to_end(app: &TestApp) {
     }
     assert!(metrics.contains("docketops_ledger_appended_entries"), "{metrics}");
     drop(server);
+
+    // Replaying the recorded decisions: the shipped policy decides as before; a candidate that freezes
+    // everything would change every decision.
+    let out = app.run(&["policy", "replay"]);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("replayed 4 decisions") && text.contains("0 would change"),
+        "{text}"
+    );
+    let frozen = app.dir.path().join("frozen.rego");
+    std::fs::write(
+        &frozen,
+        "package docketops.policy\nimport rego.v1\ndecision := {\"outcome\": \"deny\", \"reasons\": [\"change freeze\"]}\n",
+    )
+    .unwrap();
+    let out = app.run(&["policy", "replay", "--policy", frozen.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("changed ") && text.contains("allow -> deny  (change freeze)"),
+        "{text}"
+    );
+    assert!(text.contains("3 would change"), "{text}");
     let out = app.run(&["verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }

@@ -104,3 +104,21 @@ fn pem_certificate(der: &[u8]) -> String {
         lines.join("\n")
     )
 }
+
+/// `PATCH …/scale` with the caller's own credentials and no impersonation, dry-run or preconditions: the
+/// plain call a client would make without the gateway, as the benchmarks' baseline. Returns the HTTP status.
+pub async fn patch_scale_directly(
+    connection: &KubeConnection,
+    namespace: &str,
+    deployment: &str,
+    replicas: u32,
+) -> Result<u16, ExecError> {
+    crate::action::validate_namespace(namespace).map_err(ExecError::client)?;
+    let request = http::Request::patch(format!(
+        "/apis/apps/v1/namespaces/{namespace}/deployments/{deployment}/scale"
+    ))
+    .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+    .body(serde_json::to_vec(&json!({"spec": {"replicas": replicas}})).expect("JSON"))
+    .map_err(|e| ExecError::client(e.to_string()))?;
+    Ok(connection.send_raw(request).await?.status)
+}

@@ -3,6 +3,7 @@ pub mod export;
 pub mod keys;
 pub mod kube;
 pub mod ledger;
+pub mod policy;
 pub mod serve;
 pub mod verify;
 

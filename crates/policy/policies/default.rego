@@ -1,0 +1,63 @@
+# DocketOps default policy: step 4 of the gateway pipeline (SPEC §4), evaluated after the guardrails
+# (hard allowlists and identity scopes) and the risk classification.
+#
+# Entry point: data.docketops.policy.decision, an object
+#     {"outcome": "allow" | "deny" | "require_approval", "reasons": ["...", ...]}
+# The gateway treats an undefined decision, an unknown outcome or reasons that are not strings as a
+# failed evaluation (fail closed in enforce mode). A custom policy replaces this file and must keep
+# that entry point and shape.
+#
+# Input document (built by the gateway; everything in it is recorded in the ledger, so an auditor can
+# re-run the decision from the input hash in the policy.decided entry):
+#     {"identity": {"id": "agt_...", "name": "ci-bot", "kind": "agent" | "human", "roles": ["operator"],
+#                   "scopes": [{"namespaces": ["staging"], "access": "read" | "mutate", "kinds": ["Deployment"]}],
+#                   "trust_score": 0},
+#      "action":   {"action_type": "SCALE", "namespace": "staging", "resource_kind": "Deployment",
+#                   "resource_name": "web-api", "parameters": {"replicas": 5}, "justification": "..."},
+#      "risk":     {"level": "LOW" | "MEDIUM" | "HIGH", "rules": ["baseline", ...]},
+#      "preview":  {"diff": [{"op": "replace", "path": "/spec/replicas", "from": 2, "to": 5}]} or null for reads,
+#      "time":     "2026-11-27T10:00:00Z"}
+# Use input.time rather than time.now_ns(), so that a decision can be recomputed later.
+#
+# Default rules:
+#   - an agent mutating without a justification            -> deny
+#   - a HIGH risk action (or a missing/unknown risk level)  -> require_approval
+#   - otherwise (LOW or MEDIUM risk)                        -> allow
+# deny beats require_approval beats allow; the reasons are all reasons of the winning outcome, sorted.
+package docketops.policy
+
+import rego.v1
+
+# Reads; every other action type counts as a mutation, so a new type is never mistaken for a read.
+read_action_types := {"GET", "LIST"}
+
+mutation if not input.action.action_type in read_action_types
+
+# A justification must be a string with something besides white space in it.
+justified if {
+	is_string(input.action.justification)
+	trim_space(input.action.justification) != ""
+}
+
+deny_reasons contains "mutations by agents need a justification" if {
+	input.identity.kind == "agent"
+	mutation
+	not justified
+}
+
+approval_reasons contains "HIGH risk actions need an approval" if input.risk.level == "HIGH"
+
+# The gateway always sends a level; should it ever not, ask a human rather than allow.
+approval_reasons contains "missing or unknown risk level needs an approval" if {
+	not input.risk.level in {"LOW", "MEDIUM", "HIGH"}
+}
+
+allow_reasons contains sprintf("%s risk within scope", [input.risk.level]) if {
+	input.risk.level in {"LOW", "MEDIUM"}
+}
+
+decision := {"outcome": "deny", "reasons": sort(deny_reasons)} if {
+	count(deny_reasons) > 0
+} else := {"outcome": "require_approval", "reasons": sort(approval_reasons)} if {
+	count(approval_reasons) > 0
+} else := {"outcome": "allow", "reasons": sort(allow_reasons)}
