@@ -141,6 +141,18 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Appends several entries of this action in one transaction (all or none).
+    async fn record_all(&self, trail: &mut Trail, actor: &str, events: Vec<(&str, Value)>) -> Result<(), GatewayError> {
+        let events = events
+            .into_iter()
+            .map(|(kind, payload)| {
+                NewEvent::new(kind, actor, ledger_safe(payload)).with_action(trail.action_id.clone())
+            })
+            .collect();
+        trail.entries.extend(self.ledger.append_all(events).await?);
+        Ok(())
+    }
+
     /// Runs one action request through the whole pipeline. `body` is the request as sent (any JSON):
     /// a request that is not a valid action is recorded before it is refused.
     pub async fn submit(&self, caller: &Caller, body: Value) -> Result<ActionResponse, GatewayError> {
@@ -292,8 +304,9 @@ impl Pipeline {
         let risk = classification.level.as_str().to_owned();
         row.risk = Some(risk.clone());
         self.metrics.risk(&risk);
-        self.record(trail, "risk.classified", actor, json!(classification))
-            .await?;
+        // Recorded together with the policy decision below: one commit for both (they are a pair; the
+        // decision's input names the risk).
+        let risk_payload = json!(classification);
 
         // Policy.
         let input = json!({
@@ -335,7 +348,12 @@ impl Pipeline {
             policy: payload["policy"].as_str().unwrap_or_default().into(),
             reasons: reasons.clone(),
         };
-        self.record(trail, "policy.decided", actor, payload).await?;
+        self.record_all(
+            trail,
+            actor,
+            vec![("risk.classified", risk_payload), ("policy.decided", payload)],
+        )
+        .await?;
         if self.mode == PolicyMode::Enforce {
             match outcome {
                 Outcome::Deny => return self.respond(trail, "DENIED", Some(risk), Some(decision), None, None),
