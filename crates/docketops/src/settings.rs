@@ -219,3 +219,20 @@ impl LogArgs {
         fill(&mut self.log_format, &config.log_format, matches, "log_format");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_example_config_file_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docketops.example.toml");
+        let config = super::ConfigFile::load(&path).unwrap();
+        assert_eq!(config.policy_mode.as_deref(), Some("enforce"));
+        let risk = config.risk.unwrap();
+        assert_eq!(risk.rules.len(), 7);
+        let mut shipped = policy::RiskConfig::default();
+        shipped.rules.push(risk.rules[6].clone());
+        assert_eq!(risk, shipped, "the example repeats the shipped rules");
+        let guardrails = config.guardrails.unwrap();
+        assert_eq!(guardrails.kinds[&executor::ActionType::Delete].len(), 3);
+    }
+}
