@@ -67,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::policy::PolicyCommand,
     },
+    /// Identities (agents and humans) and their roles and scopes: create, list, suspend, reactivate, revoke.
+    Identities {
+        #[command(subcommand)]
+        command: commands::identities::IdentitiesCommand,
+    },
     /// API keys for callers.
     ApiKey {
         #[command(subcommand)]
@@ -135,6 +140,7 @@ impl Command {
             Command::Export(args) => args.database.apply(config, matches),
             Command::Ledger { command } => command.apply_config(config, matches),
             Command::Keys { command } => command.apply_config(config, matches),
+            Command::Identities { command } => command.apply_config(config, matches),
             Command::Policy { command } => command.apply_config(config, matches),
             Command::ApiKey { .. } | Command::Kube { .. } | Command::Bench(_) | Command::BenchGateway(_) => {}
         }
@@ -157,6 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys { command } => commands::keys::run(command).await,
         Command::ApiKey { command } => commands::apikey::run(command),
         Command::Kube { command } => commands::kube::run(command).await,
+        Command::Identities { command } => commands::identities::run(command).await,
         Command::Policy { command } => commands::policy::run(command).await,
         Command::Bench(args) => bench::run(args).await,
         Command::BenchGateway(args) => bench_gateway::run(args).await,

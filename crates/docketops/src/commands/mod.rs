@@ -1,5 +1,6 @@
 pub mod apikey;
 pub mod export;
+pub mod identities;
 pub mod keys;
 pub mod kube;
 pub mod ledger;

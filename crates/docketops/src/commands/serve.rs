@@ -253,9 +253,16 @@ async fn bootstrap_admin(store: &Store, directory: &gateway::Directory) -> anyho
             "DOCKETOPS_BOOTSTRAP_ADMIN_KEY is not a DocketOps API key; make one with `docketops api-key generate --kind human`",
         )?;
     }
-    if directory.count().await? > 0 {
+    // SPEC §6: only when no admin exists (identities made with `docketops identities` first do not count).
+    let admins = directory
+        .list()
+        .await?
+        .into_iter()
+        .filter(|i| i.has_role(gateway::Role::Admin) && i.status == gateway::Status::Active)
+        .count();
+    if admins > 0 {
         if given.is_some() {
-            tracing::info!("DOCKETOPS_BOOTSTRAP_ADMIN_KEY not used: identities exist already");
+            tracing::info!("DOCKETOPS_BOOTSTRAP_ADMIN_KEY not used: an admin exists already");
         }
         return Ok(());
     }
