@@ -887,6 +887,16 @@ impl KubeWorld {
         );
     }
 
+    /// A Deployment `name` in the governed namespace, made by the admin.
+    async fn deployment(&self, name: &str, replicas: u32) {
+        self.admin_apply(&serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": self.app_ns},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "web", "image": "registry.example/web:1"}]}}}}))
+            .await;
+    }
+
     fn serve_args(&self) -> Vec<String> {
         vec![
             "--kubeconfig".into(),
@@ -998,13 +1008,7 @@ fn the_example_rbac_manifests_are_current() {
 async fn governed_actions_end_to_end(app: &TestApp) {
     let world = KubeWorld::new().await;
     let ns = world.app_ns.clone();
-    world
-        .admin_apply(&serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web-api", "namespace": ns},
-            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web-api"}},
-                     "template": {"metadata": {"labels": {"app": "web-api"}},
-                                  "spec": {"containers": [{"name": "web", "image": "registry.example/web:1"}]}}}}))
-        .await;
+    world.deployment("web-api", 2).await;
     let args = world.serve_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = Server::start_with(app, &args);
@@ -1235,13 +1239,7 @@ async fn ledger_mode_from_config_and_opa_down_fails_closed() {
     let app = TestApp::new("sqlite", "ledger_mode").await;
     let world = KubeWorld::new().await;
     let ns = world.app_ns.clone();
-    world
-        .admin_apply(&serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web-api", "namespace": ns},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web-api"}},
-                     "template": {"metadata": {"labels": {"app": "web-api"}},
-                                  "spec": {"containers": [{"name": "web", "image": "registry.example/web:1"}]}}}}))
-        .await;
+    world.deployment("web-api", 1).await;
     let config = app.dir.path().join("docketops.toml");
     std::fs::write(
         &config,

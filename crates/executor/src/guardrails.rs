@@ -221,8 +221,8 @@ impl Guardrails {
     }
 }
 
-/// `*` matches everything, `prefix*` a prefix, anything else itself.
-fn matches_pattern(pattern: &str, name: &str) -> bool {
+/// `*` matches everything, `prefix*` a prefix, anything else itself (namespace patterns everywhere).
+pub fn matches_pattern(pattern: &str, name: &str) -> bool {
     match pattern.strip_suffix('*') {
         Some(prefix) => name.starts_with(prefix),
         None => pattern == name,

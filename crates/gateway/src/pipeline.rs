@@ -141,6 +141,20 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Records `action.failed` for `stage` and returns the error report for the response.
+    async fn record_failure(
+        &self,
+        trail: &mut Trail,
+        actor: &str,
+        stage: &str,
+        error: &ExecError,
+    ) -> Result<Value, GatewayError> {
+        let report = json!(error.report());
+        self.record(trail, "action.failed", actor, json!({"stage": stage, "error": report}))
+            .await?;
+        Ok(report)
+    }
+
     /// Appends several entries of this action in one transaction (all or none).
     async fn record_all(&self, trail: &mut Trail, actor: &str, events: Vec<(&str, Value)>) -> Result<(), GatewayError> {
         let events = events
@@ -274,15 +288,8 @@ impl Pipeline {
             match executor.preview(context, action, scopes).await {
                 Ok(preview) => Some(preview),
                 Err(error) => {
-                    let report = error.report();
-                    self.record(
-                        trail,
-                        "action.failed",
-                        actor,
-                        json!({"stage": "preview", "error": report}),
-                    )
-                    .await?;
-                    return self.respond(trail, "FAILED", None, None, None, Some(json!(report)));
+                    let report = self.record_failure(trail, actor, "preview", &error).await?;
+                    return self.respond(trail, "FAILED", None, None, None, Some(report));
                 }
             }
         } else {
@@ -376,10 +383,8 @@ impl Pipeline {
                     self.respond(trail, "COMPLETED", Some(risk), Some(decision), result, None)
                 }
                 Err(error) => {
-                    let report = error.report();
-                    self.record(trail, "action.failed", actor, json!({"stage": "read", "error": report}))
-                        .await?;
-                    self.respond(trail, "FAILED", Some(risk), Some(decision), None, Some(json!(report)))
+                    let report = self.record_failure(trail, actor, "read", &error).await?;
+                    self.respond(trail, "FAILED", Some(risk), Some(decision), None, Some(report))
                 }
             };
         };
@@ -394,17 +399,10 @@ impl Pipeline {
                 .await?;
             }
             Err(error) => {
-                let report = error.report();
-                self.record(
-                    trail,
-                    "action.failed",
-                    actor,
-                    json!({"stage": "execute", "error": report}),
-                )
-                .await?;
+                let report = self.record_failure(trail, actor, "execute", &error).await?;
                 // A timeout leaves the outcome unknown: look before reporting.
                 if !matches!(error, ExecError::Timeout { .. }) {
-                    return self.respond(trail, "FAILED", Some(risk), Some(decision), None, Some(json!(report)));
+                    return self.respond(trail, "FAILED", Some(risk), Some(decision), None, Some(report));
                 }
             }
         }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use executor::guardrails::matches_pattern;
 use executor::{Action, ActionType, Operation, ResourceKind};
 use serde::{Deserialize, Serialize};
 
@@ -284,13 +285,6 @@ impl RiskConfig {
             }
         }
         true
-    }
-}
-
-fn matches_pattern(pattern: &str, name: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => pattern == name,
     }
 }
 
