@@ -1434,3 +1434,185 @@ async fn identities_from_the_command_line() {
     assert_eq!(app.run(&["verify"]).status.code(), Some(0));
     app.finish().await;
 }
+
+/// Approvals against the real API server: a HIGH-risk DELETE waits, an approver approves it, it executes once,
+/// and the chain holds approval.requested → approval.granted → action.executed → outcome.verified; approval
+/// by the requester, by a non-approver, a replayed approval, an approval after expiry and an approval of a
+/// target that changed are refused with clear errors and recorded; a rejection ends an action.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_end_to_end() {
+    let app = TestApp::new("sqlite", "approvals").await;
+    let world = KubeWorld::new().await;
+    let ns = world.app_ns.clone();
+    for name in ["web-api", "api-2", "api-3", "api-4"] {
+        world.deployment(name, 2).await;
+    }
+    let mut args = world.serve_args();
+    args.extend(["--approval-window".to_owned(), "4".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start_with(&app, &args);
+    let identity = |name: &str, kind: &str, roles: &[&str]| {
+        serde_json::json!({"name": name, "kind": kind, "roles": roles,
+            "scopes": [{"namespaces": [ns], "access": "mutate", "kinds": ["*"]}]})
+        .to_string()
+    };
+    let mut keys = std::collections::HashMap::new();
+    for (name, kind, roles) in [
+        ("agent", "agent", vec!["operator"]),
+        ("alice", "human", vec!["operator", "approver"]),
+        ("bob", "human", vec!["approver"]),
+        ("carol", "human", vec!["operator"]),
+    ] {
+        let (status, created) = server
+            .post("/api/v1/identities", &server.admin_key, &identity(name, kind, &roles))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        keys.insert(name, created["api_key"].as_str().unwrap().to_owned());
+    }
+    let submit = |key: String, body: Value| {
+        let server = &server;
+        async move { server.post("/api/v1/actions", &key, &body.to_string()).await }
+    };
+    let delete = |name: &str| {
+        serde_json::json!({"action_type": "DELETE", "namespace": ns, "resource_kind": "Deployment",
+                           "resource_name": name, "justification": "decommission"})
+    };
+    let approve = |key: String, id: String| {
+        let server = &server;
+        async move {
+            server
+                .post(&format!("/api/v1/approvals/{id}/approve"), &key, r#"{"comment": "ok"}"#)
+                .await
+        }
+    };
+
+    // Alice (operator and approver) asks to delete web-api: HIGH risk, so it waits.
+    let (_, pending) = submit(keys["alice"].clone(), delete("web-api")).await;
+    assert_eq!(pending["status"], "PENDING_APPROVAL", "{pending}");
+    assert_eq!(pending["risk"], "HIGH");
+    let id = pending["action_id"].as_str().unwrap().to_owned();
+    let (status, list) = server.get("/api/v1/approvals?status=pending", Some(&keys["bob"])).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["approvals"][0]["action"]["action_id"], id.as_str());
+    assert!(list["approvals"][0]["digest"].as_str().unwrap().starts_with("sha256:"));
+
+    // Refused: the requester herself, a non-approver.
+    let (status, body) = approve(keys["alice"].clone(), id.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("its own action"),
+        "{body}"
+    );
+    let (status, body) = approve(keys["carol"].clone(), id.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("not an approver"),
+        "{body}"
+    );
+
+    // Bob approves: it executes, once.
+    let (status, done) = approve(keys["bob"].clone(), id.clone()).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["signature_verified"], true);
+    let gone = world
+        .admin_get(&format!("/apis/apps/v1/namespaces/{ns}/deployments/web-api"))
+        .await;
+    assert_eq!(gone["code"], 404, "{gone}");
+    // A replayed approval does nothing twice.
+    let (status, body) = approve(keys["bob"].clone(), id.clone()).await;
+    assert_eq!(status, 409, "{body}");
+    let (_, action) = server.get(&format!("/api/v1/actions/{id}"), Some(&keys["alice"])).await;
+    let kinds: Vec<&str> = action["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    let order: Vec<&str> = kinds
+        .iter()
+        .copied()
+        .filter(|k| {
+            [
+                "approval.requested",
+                "approval.granted",
+                "action.executed",
+                "outcome.verified",
+            ]
+            .contains(k)
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "approval.requested",
+            "approval.granted",
+            "action.executed",
+            "outcome.verified"
+        ],
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "approval.refused").count(),
+        3,
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.iter().filter(|k| **k == "action.executed").count(), 1);
+
+    // The target changes behind the approver's back: refused, and a fresh approval is requested.
+    let (_, pending) = submit(keys["agent"].clone(), delete("api-2")).await;
+    let id2 = pending["action_id"].as_str().unwrap().to_owned();
+    world.deployment("api-2", 7).await;
+    let (status, body) = approve(keys["bob"].clone(), id2.clone()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("changed"), "{body}");
+    let (status, done) = approve(keys["bob"].clone(), id2.clone()).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "COMPLETED", "the fresh approval applies: {done}");
+
+    // A rejection ends the action.
+    let (_, pending) = submit(keys["agent"].clone(), delete("api-3")).await;
+    let id3 = pending["action_id"].as_str().unwrap().to_owned();
+    let (status, rejected) = server
+        .post(
+            &format!("/api/v1/approvals/{id3}/reject"),
+            &keys["bob"],
+            r#"{"comment": "no"}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{rejected}");
+    assert_eq!(rejected["status"], "REJECTED");
+    let still = world
+        .admin_get(&format!("/apis/apps/v1/namespaces/{ns}/deployments/api-3"))
+        .await;
+    assert_eq!(still["metadata"]["name"], "api-3");
+
+    // After the window (4 s here) the action is EXPIRED and cannot be approved.
+    let (_, pending) = submit(keys["agent"].clone(), delete("api-4")).await;
+    let id4 = pending["action_id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let (status, body) = approve(keys["bob"].clone(), id4.clone()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("EXPIRED"), "{body}");
+    let (_, action) = server
+        .get(&format!("/api/v1/actions/{id4}"), Some(&keys["agent"]))
+        .await;
+    assert_eq!(action["action"]["status"], "EXPIRED");
+    let kinds: Vec<&str> = action["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"approval.expired") && kinds.contains(&"approval.refused"),
+        "{kinds:?}"
+    );
+    let still = world
+        .admin_get(&format!("/apis/apps/v1/namespaces/{ns}/deployments/api-4"))
+        .await;
+    assert_eq!(still["metadata"]["name"], "api-4");
+    drop(server);
+    assert_eq!(app.run(&["verify"]).status.code(), Some(0));
+    app.finish().await;
+}

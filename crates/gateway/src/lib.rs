@@ -12,7 +12,7 @@ pub mod pipeline;
 pub use executor::{Access, ActionRequest, Scope};
 pub use identity::{Caller, Directory, Identity, IdentityKind, IssuedKey, KeyInfo, NewIdentity, Role, Status};
 pub use metrics::Metrics;
-pub use pipeline::{ActionResponse, DecisionView, Pipeline, PipelineParts, PolicyMode};
+pub use pipeline::{ActionResponse, DecisionView, Pipeline, PipelineParts, PolicyMode, Verdict};
 
 /// What can go wrong, by what the caller should do about it (the server maps these to HTTP statuses).
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,11 @@ pub fn new_id(prefix: &str) -> String {
 /// A moment `ago` before now, in the ledger's timestamp format (timestamps of that format sort as text).
 pub fn now_minus(ago: std::time::Duration) -> String {
     ledger_core::entry::format_timestamp(time::OffsetDateTime::now_utc() - ago)
+}
+
+/// A moment `ahead` from now, in the ledger's timestamp format.
+pub fn now_plus(ahead: std::time::Duration) -> String {
+    ledger_core::entry::format_timestamp(time::OffsetDateTime::now_utc() + ahead)
 }
 
 /// Now, in the ledger's timestamp format.

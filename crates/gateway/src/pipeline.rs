@@ -81,6 +81,7 @@ pub struct Pipeline {
     risk: RiskConfig,
     mode: PolicyMode,
     metrics: Arc<Metrics>,
+    approval_window: std::time::Duration,
 }
 
 /// The entries written so far for one action.
@@ -102,6 +103,8 @@ pub struct PipelineParts {
     pub risk: RiskConfig,
     pub mode: PolicyMode,
     pub metrics: Arc<Metrics>,
+    /// How long an approval may take before the action expires.
+    pub approval_window: std::time::Duration,
 }
 
 impl Pipeline {
@@ -115,6 +118,7 @@ impl Pipeline {
             risk,
             mode,
             metrics,
+            approval_window,
         } = parts;
         Self {
             store,
@@ -125,6 +129,7 @@ impl Pipeline {
             risk,
             mode,
             metrics,
+            approval_window,
         }
     }
 
@@ -218,6 +223,10 @@ impl Pipeline {
             created_at: at.clone(),
             updated_at: at,
             last_entry_id: None,
+            request: None,
+            approval_digest: None,
+            approvals_required: None,
+            expires_at: None,
         };
         self.store.insert_action(&row).await?;
         self.record(
@@ -366,6 +375,23 @@ impl Pipeline {
                 Outcome::Deny => return self.respond(trail, "DENIED", Some(risk), Some(decision), None, None),
                 // Approvals come with their own workflow; until then the action waits here.
                 Outcome::RequireApproval => {
+                    let digest = preview.as_ref().map_or_else(
+                        || approval_digest(action, &[], None),
+                        |p| approval_digest(action, &p.diff, p.live.as_ref()),
+                    );
+                    let expires_at = crate::now_plus(self.approval_window);
+                    self.record(
+                        trail,
+                        "approval.requested",
+                        actor,
+                        json!({"digest": digest, "approvals_required": 1, "expires_at": expires_at,
+                               "diff": preview.as_ref().map(|p| &p.diff)}),
+                    )
+                    .await?;
+                    row.request = Some(serde_json::to_string(request).expect("request serializes"));
+                    row.approval_digest = Some(digest);
+                    row.approvals_required = Some(1);
+                    row.expires_at = Some(expires_at);
                     return self.respond(trail, "PENDING_APPROVAL", Some(risk), Some(decision), None, None);
                 }
                 Outcome::Allow => {}
@@ -388,7 +414,23 @@ impl Pipeline {
                 }
             };
         };
-        match executor.execute(context, &preview).await {
+        self.execute_and_verify(executor, context, &preview, trail, actor, risk, decision)
+            .await
+    }
+
+    /// The change and its verification, each a ledger entry.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_and_verify(
+        &self,
+        executor: &Executor,
+        context: &CallContext,
+        preview: &executor::Preview,
+        trail: &mut Trail,
+        actor: &str,
+        risk: String,
+        decision: DecisionView,
+    ) -> Result<ActionResponse, GatewayError> {
+        match executor.execute(context, preview).await {
             Ok(execution) => {
                 self.record(
                     trail,
@@ -406,7 +448,7 @@ impl Pipeline {
                 }
             }
         }
-        let verification = executor.verify(context, &preview).await;
+        let verification = executor.verify(context, preview).await;
         let passed = verification.passed;
         self.record(trail, "outcome.verified", actor, json!(verification))
             .await?;
@@ -473,12 +515,276 @@ impl Pipeline {
     }
 }
 
+/// An approver's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Reject,
+}
+
+impl Pipeline {
+    /// Actions waiting for an approval (approvers and auditors), oldest first; expired ones are marked so.
+    pub async fn pending_approvals(&self, caller: &Caller) -> Result<Value, GatewayError> {
+        if !caller.identity.has_role(Role::Approver) && !caller.identity.has_role(Role::Auditor) {
+            caller.require(Role::Approver)?;
+        }
+        let filter = ActionFilter {
+            status: Some("PENDING_APPROVAL".into()),
+            limit: 1000,
+            ..ActionFilter::default()
+        };
+        let mut pending = Vec::new();
+        for row in self.store.actions(&filter).await?.into_iter().rev() {
+            if self.expire_if_due(&row).await? {
+                continue;
+            }
+            pending.push(json!({"action": action_view(&row), "digest": row.approval_digest,
+                                "approvals_required": row.approvals_required, "expires_at": row.expires_at}));
+        }
+        Ok(json!({"approvals": pending}))
+    }
+
+    /// Marks a pending action EXPIRED (with an `approval.expired` entry) once its window has passed.
+    async fn expire_if_due(&self, row: &ActionRow) -> Result<bool, GatewayError> {
+        let due = row.expires_at.as_deref().is_some_and(|at| at <= now().as_str());
+        if !due
+            || !self
+                .store
+                .claim_action(&row.id, "PENDING_APPROVAL", "EXPIRED", &now())
+                .await?
+        {
+            return Ok(false);
+        }
+        let mut trail = Trail {
+            action_id: row.id.clone(),
+            entries: Vec::new(),
+        };
+        self.record(
+            &mut trail,
+            "approval.expired",
+            "system",
+            json!({"expires_at": row.expires_at}),
+        )
+        .await?;
+        let mut row = row.clone();
+        row.status = "EXPIRED".into();
+        row.request = None;
+        row.updated_at = now();
+        row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
+        self.store.update_action(&row).await?;
+        Ok(true)
+    }
+
+    /// Records a refused approval attempt and returns the error for the caller.
+    async fn refuse(&self, trail: &mut Trail, caller: &Caller, error: GatewayError) -> GatewayError {
+        let payload = json!({"approver": caller.identity.id, "reason": error.to_string()});
+        match self.record(trail, "approval.refused", caller.actor(), payload).await {
+            Ok(()) => error,
+            Err(record_error) => record_error,
+        }
+    }
+
+    /// An approver approves or rejects a pending action. Approval checks, in order: the approver role, the
+    /// action is pending and not expired, the approver is not the requester, has not decided already, and
+    /// the action and its target are still what was previewed (else a fresh approval is requested). Once
+    /// enough approvals name the current digest, exactly one gateway replica executes the action.
+    pub async fn decide_approval(
+        &self,
+        caller: &Caller,
+        action_id: &str,
+        verdict: Verdict,
+        comment: Option<String>,
+    ) -> Result<ActionResponse, GatewayError> {
+        let row = self
+            .store
+            .action(action_id)
+            .await?
+            .ok_or_else(|| GatewayError::NotFound(format!("no action {action_id:?}")))?;
+        let mut trail = Trail {
+            action_id: row.id.clone(),
+            entries: self.store.entries_of_action(&row.id).await?,
+        };
+        if !caller.identity.has_role(Role::Approver) {
+            let error = GatewayError::Forbidden(format!("{} is not an approver", caller.identity.name));
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
+        if self.expire_if_due(&row).await? {
+            let error = GatewayError::Conflict(format!("the approval window of {action_id} has passed; it is EXPIRED"));
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
+        if row.status != "PENDING_APPROVAL" {
+            let error = GatewayError::Conflict(format!("{action_id} is {}, not waiting for an approval", row.status));
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
+        if row.identity_id == caller.identity.id {
+            let error = GatewayError::Forbidden("an identity cannot approve or reject its own action".into());
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
+        let digest = row.approval_digest.clone().unwrap_or_default();
+        if self
+            .store
+            .approvals_of(&row.id, &digest)
+            .await?
+            .iter()
+            .any(|a| a.approver_id == caller.identity.id)
+        {
+            let error = GatewayError::Conflict(format!("{} has already decided on {action_id}", caller.identity.name));
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
+
+        if verdict == Verdict::Reject {
+            if !self
+                .store
+                .claim_action(&row.id, "PENDING_APPROVAL", "REJECTED", &now())
+                .await?
+            {
+                return Err(GatewayError::Conflict(format!(
+                    "{action_id} is no longer waiting for an approval"
+                )));
+            }
+            self.record(
+                &mut trail,
+                "approval.denied",
+                caller.actor(),
+                json!({"approver": caller.identity.id, "comment": comment, "digest": digest}),
+            )
+            .await?;
+            self.finish(&row, "REJECTED", &trail).await?;
+            return self.respond(&trail, "REJECTED", row.risk.clone(), None, None, None);
+        }
+
+        // The action and its target must still be what was previewed when the approval was requested.
+        let Some(executor) = self.executor.clone() else {
+            return Err(GatewayError::Unavailable(
+                "no Kubernetes cluster is configured for this gateway".into(),
+            ));
+        };
+        let request: ActionRequest = serde_json::from_str(row.request.as_deref().unwrap_or("null")).map_err(|e| {
+            GatewayError::Conflict(format!("{action_id} cannot be executed: its request is gone ({e})"))
+        })?;
+        let action = Action::from_request(&request).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+        let requester = crate::Directory::new(self.store.clone(), self.ledger.clone())
+            .get(&row.identity_id)
+            .await?;
+        let context = CallContext {
+            identity: requester.id.clone(),
+            action_id: row.id.clone(),
+            audit_id: trail.entries.first().map(|e| e.id.clone()).unwrap_or_default(),
+        };
+        let preview = match executor.preview(&context, &action, &requester.scopes).await {
+            Ok(preview) => preview,
+            Err(error) => {
+                let error = GatewayError::Conflict(format!("the target cannot be previewed again: {error}"));
+                return Err(self.refuse(&mut trail, caller, error).await);
+            }
+        };
+        let current = approval_digest(&action, &preview.diff, preview.live.as_ref());
+        if current != digest {
+            let mut updated = row.clone();
+            updated.approval_digest = Some(current.clone());
+            updated.expires_at = Some(crate::now_plus(self.approval_window));
+            let error = GatewayError::Conflict(format!(
+                "{action_id} or its target changed since the approval was requested; a fresh approval is requested"
+            ));
+            let error = self.refuse(&mut trail, caller, error).await;
+            self.record(&mut trail, "approval.requested", "system",
+                json!({"digest": current, "approvals_required": row.approvals_required, "expires_at": updated.expires_at,
+                       "diff": preview.diff, "replaces": digest}))
+                .await?;
+            updated.updated_at = now();
+            updated.last_entry_id = trail.entries.last().map(|e| e.id.clone());
+            self.store.update_action(&updated).await?;
+            return Err(error);
+        }
+
+        self.store
+            .insert_approval(&storage::ApprovalRow {
+                action_id: row.id.clone(),
+                approver_id: caller.identity.id.clone(),
+                decision: "approve".into(),
+                digest: digest.clone(),
+                created_at: now(),
+                entry_id: None,
+            })
+            .await
+            .map_err(|e| match e {
+                storage::StorageError::Conflict(message) => GatewayError::Conflict(message),
+                other => other.into(),
+            })?;
+        self.record(
+            &mut trail,
+            "approval.granted",
+            caller.actor(),
+            json!({"approver": caller.identity.id, "comment": comment, "digest": digest}),
+        )
+        .await?;
+        let granted = self.store.approvals_of(&row.id, &digest).await?.len() as i64;
+        let risk = row.risk.clone().unwrap_or_default();
+        let decision = DecisionView {
+            outcome: "require_approval".into(),
+            mode: self.mode.as_str().into(),
+            policy: String::new(),
+            reasons: vec![format!("approved by {}", caller.identity.name)],
+        };
+        if granted < row.approvals_required.unwrap_or(1) {
+            return self.respond(&trail, "PENDING_APPROVAL", Some(risk), Some(decision), None, None);
+        }
+        // Exactly once, whatever the number of gateways: only the one that moves the status executes.
+        if !self
+            .store
+            .claim_action(&row.id, "PENDING_APPROVAL", "EXECUTING", &now())
+            .await?
+        {
+            let current = self.store.action(&row.id).await?.map(|r| r.status).unwrap_or_default();
+            return self.respond(&trail, &current, Some(risk), Some(decision), None, None);
+        }
+        let response = self
+            .execute_and_verify(
+                &executor,
+                &context,
+                &preview,
+                &mut trail,
+                caller.actor(),
+                risk,
+                decision,
+            )
+            .await?;
+        self.finish(&row, &response.status, &trail).await?;
+        Ok(response)
+    }
+
+    /// The final status of an action that waited, and its request forgotten.
+    async fn finish(&self, row: &ActionRow, status: &str, trail: &Trail) -> Result<(), GatewayError> {
+        let mut row = row.clone();
+        row.status = status.into();
+        row.request = None;
+        row.updated_at = now();
+        row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
+        self.store.update_action(&row).await?;
+        Ok(())
+    }
+}
+
 fn action_view(row: &ActionRow) -> Value {
     json!({"action_id": row.id, "identity_id": row.identity_id, "action_type": row.action_type,
            "namespace": row.namespace, "resource_kind": row.resource_kind, "resource_name": row.resource_name,
            "status": row.status, "risk": row.risk,
            "decision": row.decision.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
            "created_at": row.created_at, "updated_at": row.updated_at, "last_entry_id": row.last_entry_id})
+}
+
+/// What an approval approves: the exact action and the preview (diff and the live object's identity), as
+/// `sha256:<hex>` of its JSON (serde_json sorts object keys, so the text is deterministic).
+fn approval_digest(
+    action: &Action,
+    diff: &[executor::diff::Change],
+    live: Option<&executor::executor::LiveObject>,
+) -> String {
+    let document = json!({"action": action, "diff": diff, "live": live});
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(document.to_string().as_bytes()))
+    )
 }
 
 /// The entry's signature checked against the gateway's public key, now.

@@ -6,6 +6,7 @@
 
 pub use gateway::apikey;
 mod actions;
+mod approvals;
 mod auth;
 mod error;
 mod identities;

@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         create_identity, list_identities, get_identity, suspend_identity, reactivate_identity, revoke_identity,
         list_keys, issue_key, rotate_key, revoke_key,
         verify_ledger, list_entries, get_entry, export_ledger, ledger_keys,
+        list_approvals, approve_action, reject_action,
         healthz, readyz, metrics,
     ),
     components(schemas(
@@ -185,6 +186,30 @@ fn export_ledger() {}
     responses((status = 200, description = "{keys, signing_key_id}")))]
 #[allow(dead_code)]
 fn ledger_keys() {}
+
+#[utoipa::path(get, path = "/api/v1/approvals", tag = "approvals",
+    description = "Approvers and auditors. Actions waiting for an approval, oldest first, with the digest an \
+        approval binds to and when they expire.",
+    params(("status" = Option<String>, Query, description = "pending (the only value)")),
+    responses((status = 200, description = "{approvals: [...]}")))]
+#[allow(dead_code)]
+fn list_approvals() {}
+
+#[utoipa::path(post, path = "/api/v1/approvals/{action_id}/approve", tag = "approvals",
+    description = "Approver (never the requester). The action and its target must still be what was previewed; \
+        once enough approvals name the current digest, the action executes exactly once. Optional body \
+        {\"comment\": \"…\"}. Refusals are recorded as approval.refused.",
+    params(("action_id" = String, Path)),
+    responses((status = 200, body = gateway::ActionResponse), (status = 403, body = ErrorBody),
+              (status = 409, description = "Not pending, expired, already decided, or the target changed", body = ErrorBody)))]
+#[allow(dead_code)]
+fn approve_action() {}
+
+#[utoipa::path(post, path = "/api/v1/approvals/{action_id}/reject", tag = "approvals",
+    description = "Approver (never the requester). The action becomes REJECTED.", params(("action_id" = String, Path)),
+    responses((status = 200, body = gateway::ActionResponse), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[allow(dead_code)]
+fn reject_action() {}
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", security(()), responses((status = 200)))]
 #[allow(dead_code)]

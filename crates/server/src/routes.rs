@@ -26,7 +26,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ledger/keys", get(keys))
         .route("/openapi.json", get(crate::openapi::document))
         .merge(crate::identities::routes())
-        .merge(crate::actions::routes());
+        .merge(crate::actions::routes())
+        .merge(crate::approvals::routes());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -55,6 +55,7 @@ impl TestApp {
             risk: policy::RiskConfig::default(),
             mode: gateway::PolicyMode::Enforce,
             metrics: std::sync::Arc::new(gateway::Metrics::new(None)),
+            approval_window: std::time::Duration::from_secs(3600),
         });
         let router = server::router(AppState {
             store,

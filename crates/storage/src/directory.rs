@@ -52,6 +52,24 @@ pub struct ActionRow {
     pub created_at: String,
     pub updated_at: String,
     pub last_entry_id: Option<String>,
+    /// The request as sent (pending approval: to preview and execute it later).
+    #[serde(skip)]
+    pub request: Option<String>,
+    /// The digest an approval must name (action + preview).
+    pub approval_digest: Option<String>,
+    pub approvals_required: Option<i64>,
+    pub expires_at: Option<String>,
+}
+
+/// One approver's decision on an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ApprovalRow {
+    pub action_id: String,
+    pub approver_id: String,
+    pub decision: String,
+    pub digest: String,
+    pub created_at: String,
+    pub entry_id: Option<String>,
 }
 
 /// Filters of the action list; `None` matches everything.
@@ -73,7 +91,7 @@ pub struct KeyLookup {
 const IDENTITY_COLUMNS: &str =
     "id, name, kind, roles, scopes, status, created_at, created_by, updated_at, recorded_entry";
 const KEY_COLUMNS: &str = "id, identity_id, digest, status, created_at, revoked_at, recorded_entry";
-const ACTION_COLUMNS: &str = "id, identity_id, action_type, namespace, resource_kind, resource_name, status, risk, decision, created_at, updated_at, last_entry_id";
+const ACTION_COLUMNS: &str = "id, identity_id, action_type, namespace, resource_kind, resource_name, status, risk, decision, created_at, updated_at, last_entry_id, request, approval_digest, approvals_required, expires_at";
 
 impl Store {
     /// Inserts an identity with its first key, both unrecorded, in one transaction.
@@ -257,7 +275,7 @@ impl Store {
 
     pub async fn insert_action(&self, action: &ActionRow) -> Result<(), StorageError> {
         let sql = format!(
-            "INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         );
         with_pool!(self, pool => sqlx::query(&sql)
             .bind(&action.id)
@@ -272,6 +290,10 @@ impl Store {
             .bind(&action.created_at)
             .bind(&action.updated_at)
             .bind(&action.last_entry_id)
+            .bind(&action.request)
+            .bind(&action.approval_digest)
+            .bind(action.approvals_required)
+            .bind(&action.expires_at)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
@@ -280,7 +302,8 @@ impl Store {
 
     /// Updates the mutable fields of an action (status, risk, decision, last entry).
     pub async fn update_action(&self, action: &ActionRow) -> Result<(), StorageError> {
-        let sql = "UPDATE actions SET status = $2, risk = $3, decision = $4, updated_at = $5, last_entry_id = $6 WHERE id = $1";
+        let sql = "UPDATE actions SET status = $2, risk = $3, decision = $4, updated_at = $5, last_entry_id = $6, \
+                   request = $7, approval_digest = $8, approvals_required = $9, expires_at = $10 WHERE id = $1";
         with_pool!(self, pool => sqlx::query(sql)
             .bind(&action.id)
             .bind(&action.status)
@@ -288,6 +311,10 @@ impl Store {
             .bind(&action.decision)
             .bind(&action.updated_at)
             .bind(&action.last_entry_id)
+            .bind(&action.request)
+            .bind(&action.approval_digest)
+            .bind(action.approvals_required)
+            .bind(&action.expires_at)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
@@ -313,6 +340,47 @@ impl Store {
             .bind(limit)
             .fetch_all(pool)
             .await)?)
+    }
+
+    /// Moves an action from `from` to `to` status; true only for the one caller that made the move (this is
+    /// how exactly one gateway replica executes an approved action).
+    pub async fn claim_action(&self, id: &str, from: &str, to: &str, at: &str) -> Result<bool, StorageError> {
+        let sql = "UPDATE actions SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2";
+        let changed = with_pool!(self, pool => sqlx::query(sql)
+            .bind(id)
+            .bind(from)
+            .bind(to)
+            .bind(at)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
+    /// Records an approver's decision; a second one by the same approver is `Conflict`.
+    pub async fn insert_approval(&self, approval: &ApprovalRow) -> Result<(), StorageError> {
+        let sql = "INSERT INTO approvals (action_id, approver_id, decision, digest, created_at, entry_id) \
+                   VALUES ($1, $2, $3, $4, $5, $6)";
+        let result = with_pool!(self, pool => sqlx::query(sql)
+            .bind(&approval.action_id)
+            .bind(&approval.approver_id)
+            .bind(&approval.decision)
+            .bind(&approval.digest)
+            .bind(&approval.created_at)
+            .bind(&approval.entry_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()));
+        result
+            .map(|_| ())
+            .map_err(|e| conflict_or(e, "this approver has already decided on this action".into()))
+    }
+
+    /// The approvals of an action that name `digest`.
+    pub async fn approvals_of(&self, action_id: &str, digest: &str) -> Result<Vec<ApprovalRow>, StorageError> {
+        let sql = "SELECT action_id, approver_id, decision, digest, created_at, entry_id FROM approvals \
+                   WHERE action_id = $1 AND digest = $2 ORDER BY created_at";
+        Ok(with_pool!(self, pool => sqlx::query_as(sql).bind(action_id).bind(digest).fetch_all(pool).await)?)
     }
 
     /// Every ledger entry that belongs to an action, in chain order.

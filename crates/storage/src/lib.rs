@@ -21,7 +21,7 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::sync::mpsc;
 
 pub use appender::{AppendConfig, AppendError, Ledger, LedgerStats};
-pub use directory::{ActionFilter, ActionRow, ApiKeyRow, IdentityRow, KeyLookup};
+pub use directory::{ActionFilter, ActionRow, ApiKeyRow, ApprovalRow, IdentityRow, KeyLookup};
 pub use verify::{ExportError, ExportSummary, PAGE_SIZE, verify_ledger, write_bundle};
 
 #[derive(Debug, thiserror::Error)]

@@ -59,6 +59,14 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub rollout_timeout: u64,
+    /// How long an action may wait for its approvals, in seconds, before it expires.
+    #[arg(
+        long,
+        env = "DOCKETOPS_APPROVAL_WINDOW",
+        default_value_t = 3600,
+        value_name = "SECONDS"
+    )]
+    pub approval_window: u64,
     /// The largest request body accepted (bigger ones get 413).
     #[arg(long, env = "DOCKETOPS_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES, value_name = "BYTES")]
     pub max_body_bytes: usize,
@@ -238,6 +246,7 @@ async fn pipeline(
         risk: args.risk.clone().unwrap_or_default(),
         mode,
         metrics,
+        approval_window: std::time::Duration::from_secs(args.approval_window),
     }))
 }
 

@@ -1,0 +1,83 @@
+//! `/api/v1/approvals`: pending approvals, and an approver's approve/reject (each recorded, refusals too).
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gateway::{ActionResponse, Verdict};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::auth::Authenticated;
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/approvals", get(pending))
+        .route("/approvals/{action_id}/approve", post(approve))
+        .route("/approvals/{action_id}/reject", post(reject))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PendingQuery {
+    status: Option<String>,
+}
+
+async fn pending(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    query: Result<Query<PendingQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if query.status.as_deref().is_some_and(|s| s != "pending") {
+        return Err(ApiError::bad_request(
+            "status: only pending approvals are listed (status=pending)",
+        ));
+    }
+    Ok(Json(state.pipeline.pending_approvals(&caller.0).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Decision {
+    comment: Option<String>,
+}
+
+fn comment(body: Result<Json<Decision>, JsonRejection>) -> Result<Option<String>, ApiError> {
+    match body {
+        Ok(Json(decision)) => Ok(decision.comment),
+        Err(JsonRejection::MissingJsonContentType(_)) => Ok(None),
+        Err(rejection) => Err(ApiError::new(rejection.status(), "bad_request", rejection.body_text())),
+    }
+}
+
+async fn approve(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    Path(action_id): Path<String>,
+    body: Result<Json<Decision>, JsonRejection>,
+) -> Result<Json<ActionResponse>, ApiError> {
+    let comment = comment(body)?;
+    Ok(Json(
+        state
+            .pipeline
+            .decide_approval(&caller.0, &action_id, Verdict::Approve, comment)
+            .await?,
+    ))
+}
+
+async fn reject(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    Path(action_id): Path<String>,
+    body: Result<Json<Decision>, JsonRejection>,
+) -> Result<Json<ActionResponse>, ApiError> {
+    let comment = comment(body)?;
+    Ok(Json(
+        state
+            .pipeline
+            .decide_approval(&caller.0, &action_id, Verdict::Reject, comment)
+            .await?,
+    ))
+}
