@@ -1616,3 +1616,62 @@ async fn approvals_end_to_end() {
     assert_eq!(app.run(&["verify"]).status.code(), Some(0));
     app.finish().await;
 }
+
+/// Two gateway processes on one PostgreSQL: two approvers approve the same action at the same moment, one
+/// through each gateway; the action executes exactly once (three rounds, to give the race a chance).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_gateways_execute_an_approved_action_once() {
+    let app = TestApp::new("postgres", "approval_race").await;
+    let world = KubeWorld::new().await;
+    let ns = world.app_ns.clone();
+    let args = world.serve_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let first = Server::start_with(&app, &args);
+    let second = Server::start_with(&app, &args);
+    let identity = |name: &str, kind: &str, role: &str| {
+        serde_json::json!({"name": name, "kind": kind, "roles": [role],
+            "scopes": [{"namespaces": [ns], "access": "mutate", "kinds": ["*"]}]})
+        .to_string()
+    };
+    let mut keys = std::collections::HashMap::new();
+    for (name, kind, role) in [
+        ("agent", "agent", "operator"),
+        ("bob", "human", "approver"),
+        ("dave", "human", "approver"),
+    ] {
+        let (status, created) = first
+            .post("/api/v1/identities", &first.admin_key, &identity(name, kind, role))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        keys.insert(name, created["api_key"].as_str().unwrap().to_owned());
+    }
+    for round in 0..3 {
+        let name = format!("race-{round}");
+        world.deployment(&name, 1).await;
+        let body = serde_json::json!({"action_type": "DELETE", "namespace": ns, "resource_kind": "Deployment",
+                                      "resource_name": name, "justification": "race"});
+        let (_, pending) = first.post("/api/v1/actions", &keys["agent"], &body.to_string()).await;
+        assert_eq!(pending["status"], "PENDING_APPROVAL", "{pending}");
+        let id = pending["action_id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/approvals/{id}/approve");
+        let (a, b) = tokio::join!(
+            first.post(&path, &keys["bob"], "{}"),
+            second.post(&path, &keys["dave"], "{}")
+        );
+        let completed = [&a, &b].iter().filter(|(_, r)| r["status"] == "COMPLETED").count();
+        assert_eq!(completed, 1, "exactly one gateway ran it: {a:?} {b:?}");
+        let (_, action) = first.get(&format!("/api/v1/actions/{id}"), Some(&keys["agent"])).await;
+        let executed = action["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "action.executed")
+            .count();
+        assert_eq!(executed, 1, "{action}");
+        assert_eq!(action["action"]["status"], "COMPLETED");
+    }
+    drop(first);
+    drop(second);
+    assert_eq!(app.run(&["verify"]).status.code(), Some(0));
+    app.finish().await;
+}
