@@ -72,6 +72,8 @@ enum Command {
         #[command(subcommand)]
         command: commands::identities::IdentitiesCommand,
     },
+    /// An identity's trust score recomputed from an exported bundle, with the entries that moved it.
+    Trust(commands::trust::TrustArgs),
     /// API keys for callers.
     ApiKey {
         #[command(subcommand)]
@@ -142,7 +144,11 @@ impl Command {
             Command::Keys { command } => command.apply_config(config, matches),
             Command::Identities { command } => command.apply_config(config, matches),
             Command::Policy { command } => command.apply_config(config, matches),
-            Command::ApiKey { .. } | Command::Kube { .. } | Command::Bench(_) | Command::BenchGateway(_) => {}
+            Command::ApiKey { .. }
+            | Command::Kube { .. }
+            | Command::Trust(_)
+            | Command::Bench(_)
+            | Command::BenchGateway(_) => {}
         }
     }
 }
@@ -163,6 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys { command } => commands::keys::run(command).await,
         Command::ApiKey { command } => commands::apikey::run(command),
         Command::Kube { command } => commands::kube::run(command).await,
+        Command::Trust(args) => commands::trust::run(args),
         Command::Identities { command } => commands::identities::run(command).await,
         Command::Policy { command } => commands::policy::run(command).await,
         Command::Bench(args) => bench::run(args).await,

@@ -142,6 +142,7 @@ pub struct ConfigFile {
     pub max_body_bytes: Option<usize>,
     pub guardrails: Option<executor::Guardrails>,
     pub risk: Option<policy::RiskConfig>,
+    pub trust: Option<gateway::TrustGates>,
 }
 
 impl ConfigFile {

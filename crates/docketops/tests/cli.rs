@@ -1675,3 +1675,101 @@ async fn two_gateways_execute_an_approved_action_once() {
     assert_eq!(app.run(&["verify"]).status.code(), Some(0));
     app.finish().await;
 }
+
+/// Trust: with a gate of 5 for MEDIUM risk, a new agent's MEDIUM action waits for an approval; once approved
+/// and verified it has earned 5 and the next one runs; a failure lowers the score; `docketops trust` on an
+/// export reproduces the server's number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_is_earned_and_recomputable() {
+    let app = TestApp::new("sqlite", "trust").await;
+    let world = KubeWorld::new().await;
+    let ns = world.app_ns.clone();
+    world.deployment("web-api", 1).await;
+    let config = app.dir.path().join("trust.toml");
+    std::fs::write(&config, "[trust]\nmedium_min = 5\n").unwrap();
+    let mut args = world.serve_args();
+    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start_with(&app, &args);
+    let mut keys = std::collections::HashMap::new();
+    let mut ids = std::collections::HashMap::new();
+    for (name, kind, role) in [("agent", "agent", "operator"), ("bob", "human", "approver")] {
+        let body = serde_json::json!({"name": name, "kind": kind, "roles": [role],
+            "scopes": [{"namespaces": [ns], "access": "mutate", "kinds": ["*"]}]});
+        let (_, created) = server
+            .post("/api/v1/identities", &server.admin_key, &body.to_string())
+            .await;
+        keys.insert(name, created["api_key"].as_str().unwrap().to_owned());
+        ids.insert(name, created["identity"]["id"].as_str().unwrap().to_owned());
+    }
+    let scale = |replicas: u64| {
+        serde_json::json!({"action_type": "SCALE", "namespace": ns, "resource_kind": "Deployment",
+            "resource_name": "web-api", "parameters": {"replicas": replicas}, "justification": "trust test"})
+        .to_string()
+    };
+    let trust = || async {
+        let (_, me) = server
+            .get(&format!("/api/v1/identities/{}", ids["agent"]), Some(&keys["agent"]))
+            .await;
+        me["trust_score"].as_i64().unwrap_or_else(|| panic!("{me}"))
+    };
+    assert_eq!(trust().await, 0, "a new identity starts at 0");
+
+    let (_, gated) = server.post("/api/v1/actions", &keys["agent"], &scale(2)).await;
+    assert_eq!(gated["status"], "PENDING_APPROVAL", "{gated}");
+    assert!(
+        gated["decision"]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("trust 0 is below the 5"),
+        "{gated}"
+    );
+    let id = gated["action_id"].as_str().unwrap();
+    let (_, approved) = server
+        .post(&format!("/api/v1/approvals/{id}/approve"), &keys["bob"], "{}")
+        .await;
+    assert_eq!(approved["status"], "COMPLETED", "{approved}");
+    assert_eq!(trust().await, 5, "one verified MEDIUM success");
+
+    let (_, allowed) = server.post("/api/v1/actions", &keys["agent"], &scale(3)).await;
+    assert_eq!(allowed["status"], "COMPLETED", "earned: {allowed}");
+    assert_eq!(trust().await, 10);
+
+    let missing = serde_json::json!({"action_type": "DELETE", "namespace": ns, "resource_kind": "Deployment",
+        "resource_name": "does-not-exist", "justification": "oops"});
+    let (_, failed) = server
+        .post("/api/v1/actions", &keys["agent"], &missing.to_string())
+        .await;
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    let score = trust().await;
+    assert_eq!(score, 5, "a failure lowers the score");
+
+    let bundle = app.dir.path().join("export.jsonl");
+    let out = app.run(&["export", "--out", bundle.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = app.run(&[
+        "trust",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--identity",
+        &ids["agent"],
+        "--score-only",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        stdout(&out).trim(),
+        score.to_string(),
+        "the auditor's number is the server's"
+    );
+    let out = app.run(&[
+        "trust",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--identity",
+        &ids["agent"],
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["changes"].as_array().unwrap().len(), 3, "{report}");
+    drop(server);
+    app.finish().await;
+}

@@ -12,7 +12,7 @@ pub mod pipeline;
 pub use executor::{Access, ActionRequest, Scope};
 pub use identity::{Caller, Directory, Identity, IdentityKind, IssuedKey, KeyInfo, NewIdentity, Role, Status};
 pub use metrics::Metrics;
-pub use pipeline::{ActionResponse, DecisionView, Pipeline, PipelineParts, PolicyMode, Verdict};
+pub use pipeline::{ActionResponse, DecisionView, Pipeline, PipelineParts, PolicyMode, TrustGates, Verdict};
 
 /// What can go wrong, by what the caller should do about it (the server maps these to HTTP statuses).
 #[derive(Debug, thiserror::Error)]

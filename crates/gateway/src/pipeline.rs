@@ -82,6 +82,7 @@ pub struct Pipeline {
     mode: PolicyMode,
     metrics: Arc<Metrics>,
     approval_window: std::time::Duration,
+    trust_gates: TrustGates,
 }
 
 /// The entries written so far for one action.
@@ -105,6 +106,16 @@ pub struct PipelineParts {
     pub metrics: Arc<Metrics>,
     /// How long an approval may take before the action expires.
     pub approval_window: std::time::Duration,
+    pub trust_gates: TrustGates,
+}
+
+/// The trust an identity needs for an allowed action of a risk level to run without an approval
+/// (0: no gate). In enforce mode a gated action becomes `require_approval`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustGates {
+    pub medium_min: i64,
+    pub high_min: i64,
 }
 
 impl Pipeline {
@@ -119,6 +130,7 @@ impl Pipeline {
             mode,
             metrics,
             approval_window,
+            trust_gates,
         } = parts;
         Self {
             store,
@@ -130,11 +142,18 @@ impl Pipeline {
             mode,
             metrics,
             approval_window,
+            trust_gates,
         }
     }
 
     pub fn mode(&self) -> PolicyMode {
         self.mode
+    }
+
+    /// The identity's trust score and the entries that moved it (see `policy::trust`).
+    pub async fn trust(&self, identity_id: &str) -> Result<policy::trust::TrustReport, GatewayError> {
+        let entries = self.store.entries_of_requester(identity_id).await?;
+        Ok(policy::trust::trust(identity_id, &entries))
     }
 
     async fn record(&self, trail: &mut Trail, kind: &str, actor: &str, payload: Value) -> Result<(), GatewayError> {
@@ -324,10 +343,11 @@ impl Pipeline {
         // decision's input names the risk).
         let risk_payload = json!(classification);
 
-        // Policy.
+        // Policy, with the identity's trust.
+        let trust_score = self.trust(&caller.identity.id).await?.score;
         let input = json!({
             "identity": {"id": caller.identity.id, "name": caller.identity.name, "kind": caller.identity.kind,
-                         "roles": caller.identity.roles, "scopes": caller.identity.scopes, "trust_score": 0},
+                         "roles": caller.identity.roles, "scopes": caller.identity.scopes, "trust_score": trust_score},
             "action": {"action_id": trail.action_id, "action_type": action.action_type, "namespace": action.namespace,
                        "resource_kind": action.kind, "resource_name": action.name,
                        "parameters": redact_request(&json!({"resource_kind": request.resource_kind, "parameters": request.parameters}))["parameters"],
@@ -355,9 +375,25 @@ impl Pipeline {
                 (Outcome::Deny, reasons, payload)
             }
         };
+        // A trust gate turns an allowed action the identity has not yet earned into one that needs an approval.
+        let required = match classification.level {
+            policy::RiskLevel::Medium => self.trust_gates.medium_min,
+            policy::RiskLevel::High => self.trust_gates.high_min,
+            policy::RiskLevel::Low => 0,
+        };
+        let (outcome, reasons, mut payload) = (outcome, reasons, payload);
+        let (outcome, reasons) = if outcome == Outcome::Allow && trust_score < required {
+            let reason =
+                format!("trust {trust_score} is below the {required} needed for {risk} risk without an approval");
+            payload["trust_gate"] = json!({"trust_score": trust_score, "required": required, "outcome": Outcome::RequireApproval,
+                                           "reason": reason});
+            (Outcome::RequireApproval, vec![reason])
+        } else {
+            (outcome, reasons)
+        };
         self.metrics
             .decision(outcome.as_str(), self.mode.as_str(), policy_elapsed);
-        row.decision = Some(payload["outcome"].to_string());
+        row.decision = Some(json!(outcome.as_str()).to_string());
         let decision = DecisionView {
             outcome: outcome.as_str().into(),
             mode: self.mode.as_str().into(),

@@ -33,6 +33,7 @@ pub mod decision;
 pub mod engine;
 pub mod opa;
 pub mod risk;
+pub mod trust;
 
 pub use decision::{Decision, Outcome, PolicyError};
 pub use engine::{DEFAULT_POLICY, EmbeddedEngine, PolicyEngine};

@@ -61,8 +61,10 @@ async fn show(
         caller.require(Role::Admin)?;
     }
     let identity = state.directory.get(&id).await?;
+    let trust = state.pipeline.trust(&id).await?;
     Ok(Json(
-        json!({"identity": identity, "keys": state.directory.keys(&id).await?}),
+        json!({"identity": identity, "keys": state.directory.keys(&id).await?,
+               "trust_score": trust.score, "trust": trust}),
     ))
 }
 

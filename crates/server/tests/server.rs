@@ -56,6 +56,7 @@ impl TestApp {
             mode: gateway::PolicyMode::Enforce,
             metrics: std::sync::Arc::new(gateway::Metrics::new(None)),
             approval_window: std::time::Duration::from_secs(3600),
+            trust_gates: gateway::TrustGates::default(),
         });
         let router = server::router(AppState {
             store,

@@ -6,6 +6,7 @@ pub mod kube;
 pub mod ledger;
 pub mod policy;
 pub mod serve;
+pub mod trust;
 pub mod verify;
 
 use indicatif::{ProgressBar, ProgressStyle};

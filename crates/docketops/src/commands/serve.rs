@@ -76,6 +76,9 @@ pub struct ServeArgs {
     /// Risk rules (config file `[risk]` only; default: the shipped rules).
     #[arg(skip)]
     pub risk: Option<policy::RiskConfig>,
+    /// Trust gates (config file `[trust]` only; default: none).
+    #[arg(skip)]
+    pub trust: Option<gateway::TrustGates>,
     /// The decision's path on the OPA server.
     #[arg(
         long,
@@ -127,6 +130,7 @@ impl ServeArgs {
         );
         self.guardrails = config.guardrails.clone();
         self.risk = config.risk.clone();
+        self.trust = config.trust;
     }
 }
 
@@ -247,6 +251,7 @@ async fn pipeline(
         mode,
         metrics,
         approval_window: std::time::Duration::from_secs(args.approval_window),
+        trust_gates: args.trust.unwrap_or_default(),
     }))
 }
 
