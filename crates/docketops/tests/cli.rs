@@ -1566,7 +1566,28 @@ async fn approvals_end_to_end() {
     let (status, body) = approve(keys["bob"].clone(), id2.clone()).await;
     assert_eq!(status, 409, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("changed"), "{body}");
-    let (status, done) = approve(keys["bob"].clone(), id2.clone()).await;
+    // An approval names the digest it approves: the old one no longer applies, the fresh one does.
+    let (_, list) = server.get("/api/v1/approvals?status=pending", Some(&keys["bob"])).await;
+    let fresh = list["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"]["action_id"] == id2.as_str())
+        .map(|a| a["digest"].as_str().unwrap().to_owned())
+        .unwrap();
+    let stale = format!(r#"{{"digest": "sha256:{}"}}"#, "0".repeat(64));
+    let (status, body) = server
+        .post(&format!("/api/v1/approvals/{id2}/approve"), &keys["bob"], &stale)
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("names digest"),
+        "{body}"
+    );
+    let named = format!(r#"{{"digest": "{fresh}", "comment": "reviewed the new diff"}}"#);
+    let (status, done) = server
+        .post(&format!("/api/v1/approvals/{id2}/approve"), &keys["bob"], &named)
+        .await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["status"], "COMPLETED", "the fresh approval applies: {done}");
 

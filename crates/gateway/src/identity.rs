@@ -418,7 +418,15 @@ impl Directory {
             _ => {}
         }
         let at = now();
-        self.store.set_identity_status(id, to.as_str(), &at).await?;
+        if !self
+            .store
+            .set_identity_status(id, current.status.as_str(), to.as_str(), &at)
+            .await?
+        {
+            return Err(GatewayError::Conflict(format!(
+                "identity {id} changed meanwhile; look again"
+            )));
+        }
         let revoked_keys = if to == Status::Revoked {
             self.store.revoke_keys_of(id, &at).await?
         } else {

@@ -132,6 +132,9 @@ impl Metrics {
     }
 
     pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        // Clients choose the method string: keep the label set bounded.
+        const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+        let method = if METHODS.contains(&method) { method } else { "other" };
         self.http_requests
             .get_or_create(&HttpLabels {
                 method: method.to_owned(),

@@ -630,17 +630,24 @@ impl Pipeline {
         action_id: &str,
         verdict: Verdict,
         comment: Option<String>,
+        digest_named: Option<String>,
     ) -> Result<ActionResponse, GatewayError> {
-        let row = self
-            .store
-            .action(action_id)
-            .await?
-            .ok_or_else(|| GatewayError::NotFound(format!("no action {action_id:?}")))?;
+        let not_approver = !caller.identity.has_role(Role::Approver);
+        let row = match self.store.action(action_id).await? {
+            Some(row) => row,
+            None if not_approver => {
+                return Err(GatewayError::Forbidden(format!(
+                    "{} is not an approver",
+                    caller.identity.name
+                )));
+            }
+            None => return Err(GatewayError::NotFound(format!("no action {action_id:?}"))),
+        };
         let mut trail = Trail {
             action_id: row.id.clone(),
             entries: self.store.entries_of_action(&row.id).await?,
         };
-        if !caller.identity.has_role(Role::Approver) {
+        if not_approver {
             let error = GatewayError::Forbidden(format!("{} is not an approver", caller.identity.name));
             return Err(self.refuse(&mut trail, caller, error).await);
         }
@@ -702,6 +709,14 @@ impl Pipeline {
         let requester = crate::Directory::new(self.store.clone(), self.ledger.clone())
             .get(&row.identity_id)
             .await?;
+        if requester.status != crate::Status::Active {
+            let error = GatewayError::Conflict(format!(
+                "the requester {} is {}; its actions no longer run",
+                requester.name,
+                requester.status.as_str()
+            ));
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
         let context = CallContext {
             identity: requester.id.clone(),
             action_id: row.id.clone(),
@@ -716,21 +731,38 @@ impl Pipeline {
         };
         let current = approval_digest(&action, &preview.diff, preview.live.as_ref());
         if current != digest {
-            let mut updated = row.clone();
-            updated.approval_digest = Some(current.clone());
-            updated.expires_at = Some(crate::now_plus(self.approval_window));
+            let expires_at = crate::now_plus(self.approval_window);
+            // Only while the action is still pending with the old digest (another gateway may have moved on).
+            if !self
+                .store
+                .renew_approval_request(&row.id, &digest, &current, &expires_at, &now())
+                .await?
+            {
+                return Err(GatewayError::Conflict(format!(
+                    "{action_id} is no longer waiting for this approval"
+                )));
+            }
             let error = GatewayError::Conflict(format!(
                 "{action_id} or its target changed since the approval was requested; a fresh approval is requested"
             ));
             let error = self.refuse(&mut trail, caller, error).await;
-            self.record(&mut trail, "approval.requested", "system",
-                json!({"digest": current, "approvals_required": row.approvals_required, "expires_at": updated.expires_at,
-                       "diff": preview.diff, "replaces": digest}))
-                .await?;
-            updated.updated_at = now();
-            updated.last_entry_id = trail.entries.last().map(|e| e.id.clone());
-            self.store.update_action(&updated).await?;
+            self.record(
+                &mut trail,
+                "approval.requested",
+                "system",
+                json!({"digest": current, "approvals_required": row.approvals_required, "expires_at": expires_at,
+                       "diff": preview.diff, "replaces": digest}),
+            )
+            .await?;
             return Err(error);
+        }
+        if let Some(named) = digest_named.as_deref()
+            && named != digest
+        {
+            let error = GatewayError::Conflict(format!(
+                "the approval names digest {named}, but {action_id} now waits for an approval of {digest}"
+            ));
+            return Err(self.refuse(&mut trail, caller, error).await);
         }
 
         self.store
@@ -766,11 +798,7 @@ impl Pipeline {
             return self.respond(&trail, "PENDING_APPROVAL", Some(risk), Some(decision), None, None);
         }
         // Exactly once, whatever the number of gateways: only the one that moves the status executes.
-        if !self
-            .store
-            .claim_action(&row.id, "PENDING_APPROVAL", "EXECUTING", &now())
-            .await?
-        {
+        if !self.store.claim_for_execution(&row.id, &now()).await? {
             let current = self.store.action(&row.id).await?.map(|r| r.status).unwrap_or_default();
             return self.respond(&trail, &current, Some(risk), Some(decision), None, None);
         }

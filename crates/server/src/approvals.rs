@@ -42,12 +42,14 @@ async fn pending(
 #[serde(deny_unknown_fields)]
 struct Decision {
     comment: Option<String>,
+    /// The digest the approver reviewed (from `GET /api/v1/approvals`); refused if it is no longer current.
+    digest: Option<String>,
 }
 
-fn comment(body: Result<Json<Decision>, JsonRejection>) -> Result<Option<String>, ApiError> {
+fn decision(body: Result<Json<Decision>, JsonRejection>) -> Result<Decision, ApiError> {
     match body {
-        Ok(Json(decision)) => Ok(decision.comment),
-        Err(JsonRejection::MissingJsonContentType(_)) => Ok(None),
+        Ok(Json(decision)) => Ok(decision),
+        Err(JsonRejection::MissingJsonContentType(_)) => Ok(Decision::default()),
         Err(rejection) => Err(ApiError::new(rejection.status(), "bad_request", rejection.body_text())),
     }
 }
@@ -58,11 +60,11 @@ async fn approve(
     Path(action_id): Path<String>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> Result<Json<ActionResponse>, ApiError> {
-    let comment = comment(body)?;
+    let body = decision(body)?;
     Ok(Json(
         state
             .pipeline
-            .decide_approval(&caller.0, &action_id, Verdict::Approve, comment)
+            .decide_approval(&caller.0, &action_id, Verdict::Approve, body.comment, body.digest)
             .await?,
     ))
 }
@@ -73,11 +75,11 @@ async fn reject(
     Path(action_id): Path<String>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> Result<Json<ActionResponse>, ApiError> {
-    let comment = comment(body)?;
+    let body = decision(body)?;
     Ok(Json(
         state
             .pipeline
-            .decide_approval(&caller.0, &action_id, Verdict::Reject, comment)
+            .decide_approval(&caller.0, &action_id, Verdict::Reject, body.comment, body.digest)
             .await?,
     ))
 }

@@ -227,9 +227,17 @@ impl Store {
         Ok(count as u64)
     }
 
-    pub async fn set_identity_status(&self, id: &str, status: &str, at: &str) -> Result<bool, StorageError> {
-        let sql = "UPDATE identities SET status = $2, updated_at = $3 WHERE id = $1 AND recorded_entry IS NOT NULL";
-        let changed = with_pool!(self, pool => sqlx::query(sql).bind(id).bind(status).bind(at).execute(pool).await.map(|r| r.rows_affected()))?;
+    /// Moves an identity from status `from` to `to`; false if it was not in `from` (a concurrent change won).
+    pub async fn set_identity_status(&self, id: &str, from: &str, to: &str, at: &str) -> Result<bool, StorageError> {
+        let sql = "UPDATE identities SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2 AND recorded_entry IS NOT NULL";
+        let changed = with_pool!(self, pool => sqlx::query(sql)
+            .bind(id)
+            .bind(from)
+            .bind(to)
+            .bind(at)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(changed == 1)
     }
 
@@ -351,6 +359,38 @@ impl Store {
             .bind(from)
             .bind(to)
             .bind(at)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
+    /// Claims a pending action for execution if its approval window has not passed at `now`.
+    pub async fn claim_for_execution(&self, id: &str, now: &str) -> Result<bool, StorageError> {
+        let sql = "UPDATE actions SET status = 'EXECUTING', updated_at = $2 WHERE id = $1 AND status = 'PENDING_APPROVAL' \
+                   AND (expires_at IS NULL OR expires_at > $2)";
+        let changed = with_pool!(self, pool => sqlx::query(sql).bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
+    /// Replaces the digest of a still-pending action whose target changed; false if it is no longer pending
+    /// with `old_digest` (another gateway moved it on).
+    pub async fn renew_approval_request(
+        &self,
+        id: &str,
+        old_digest: &str,
+        new_digest: &str,
+        expires_at: &str,
+        now: &str,
+    ) -> Result<bool, StorageError> {
+        let sql = "UPDATE actions SET approval_digest = $3, expires_at = $4, updated_at = $5 \
+                   WHERE id = $1 AND status = 'PENDING_APPROVAL' AND approval_digest = $2";
+        let changed = with_pool!(self, pool => sqlx::query(sql)
+            .bind(id)
+            .bind(old_digest)
+            .bind(new_digest)
+            .bind(expires_at)
+            .bind(now)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
