@@ -200,7 +200,11 @@ impl Pipeline {
             entries: Vec::new(),
         };
         let actor = caller.actor().to_owned();
-        let request_sha256 = format!("sha256:{}", hex::encode(Sha256::digest(body.to_string().as_bytes())));
+        // The hash is of the recorded (redacted) form: a hash of Secret values would let anyone guess weak ones.
+        let request_sha256 = format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(redact_request(&body).to_string().as_bytes()))
+        );
         let parsed = serde_json::from_value::<ActionRequest>(body.clone())
             .map_err(|e| (String::from("body"), e.to_string()))
             .and_then(|request| {
@@ -264,9 +268,24 @@ impl Pipeline {
         };
 
         let started = std::time::Instant::now();
-        let response = self
+        let response = match self
             .run(caller, &executor, &action, &request, &context, &mut trail, &mut row)
-            .await?;
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => {
+                // Best effort: an action whose pipeline broke (e.g. the database went away) must not stay
+                // RUNNING forever; the ledger holds whatever entries were written.
+                row.status = "FAILED".into();
+                row.request = None;
+                row.updated_at = now();
+                row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
+                if let Err(update) = self.store.update_action(&row).await {
+                    tracing::error!(action = %row.id, %update, "could not mark a broken action FAILED");
+                }
+                return Err(error);
+            }
+        };
         self.metrics.action_finished(&response.status, started.elapsed());
         row.status = response.status.clone();
         row.updated_at = now();
@@ -863,18 +882,56 @@ fn signature_verifies(key: &LedgerPublicKey, entry: &Entry) -> bool {
 }
 
 /// The request as recorded: Secret values redacted (whatever else is wrong with the request).
+///
+/// A valid request for a Secret has its patch or manifest redacted. Anything else that could carry Secret
+/// values (another spelling of the kind, an APPLY whose manifest says `kind: Secret`, a malformed request) has
+/// every `data`/`stringData` object anywhere in its parameters redacted; ConfigMap data stays readable only in
+/// requests that are valid and name another kind.
 fn redact_request(body: &Value) -> Value {
     let mut body = body.clone();
-    if body.get("resource_kind").and_then(Value::as_str) == Some("Secret")
-        && let Some(parameters) = body.get_mut("parameters").and_then(Value::as_object_mut)
-    {
-        for key in ["patch", "manifest"] {
-            if let Some(value) = parameters.get_mut(key) {
-                executor::diff::redact_secret(value);
+    let kind = body
+        .get("resource_kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let valid_non_secret = executor::ResourceKind::parse(&kind).is_some_and(|k| k != executor::ResourceKind::Secret)
+        && !body.to_string().to_ascii_lowercase().contains("\"kind\":\"secret\"");
+    if let Some(parameters) = body.get_mut("parameters") {
+        if kind == "Secret" {
+            for key in ["patch", "manifest"] {
+                if let Some(value) = parameters.get_mut(key) {
+                    executor::diff::redact_secret(value);
+                }
             }
+        }
+        if !valid_non_secret {
+            redact_data_everywhere(parameters);
         }
     }
     body
+}
+
+/// Replaces the values of every `data` and `stringData` object inside `value` by `"<redacted>"`.
+fn redact_data_everywhere(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                if (key == "data" || key == "stringData") && child.is_object() {
+                    if let Some(values) = child.as_object_mut() {
+                        for v in values.values_mut() {
+                            *v = Value::String(executor::diff::REDACTED.into());
+                        }
+                    }
+                } else {
+                    redact_data_everywhere(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_data_everywhere),
+        // A string may hold a whole JSON document (parameters sent as text): keep nothing of it.
+        Value::String(text) if text.contains("data") => *text = executor::diff::REDACTED.into(),
+        _ => {}
+    }
 }
 
 /// The ledger keeps integers within ±(2^53−1) and no floats (SPEC §5): anything else a caller sent is
@@ -904,6 +961,19 @@ mod tests {
             ledger_safe(value),
             json!({"a": "1.5", "b": ["9007199254740993", -3], "c": {"d": 9007199254740991u64}})
         );
+    }
+
+    #[test]
+    fn secret_values_are_redacted_however_the_request_is_wrong() {
+        for body in [
+            json!({"resource_kind": "secret", "parameters": {"patch": {"data": {"k": "c2VjcmV0"}}}}),
+            json!({"resource_kind": "ConfigMap", "parameters": {"manifest": {"kind": "Secret", "data": {"k": "c2VjcmV0"}}}}),
+            json!({"resource_kind": "Secret", "parameters": {"data": {"k": "c2VjcmV0"}}}),
+            json!({"resource_kind": "Secret", "parameters": "{\"data\": {\"k\": \"c2VjcmV0\"}}"}),
+            json!({"resource_kind": "Sekret", "parameters": {"x": [{"stringData": {"k": "c2VjcmV0"}}]}}),
+        ] {
+            assert!(!redact_request(&body).to_string().contains("c2VjcmV0"), "{body}");
+        }
     }
 
     #[test]
