@@ -170,6 +170,27 @@ impl Server {
     }
 }
 
+/// Identities with a mutate scope on every kind of `namespace`, made by the admin: name → (API key, id).
+async fn create_identities(
+    server: &Server,
+    namespace: &str,
+    specs: &[(&str, &str, &[&str])],
+) -> std::collections::HashMap<String, (String, String)> {
+    let mut made = std::collections::HashMap::new();
+    for (name, kind, roles) in specs {
+        let body = serde_json::json!({"name": name, "kind": kind, "roles": roles,
+            "scopes": [{"namespaces": [namespace], "access": "mutate", "kinds": ["*"]}]});
+        let (status, created) = server
+            .post("/api/v1/identities", &server.admin_key, &body.to_string())
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let key = created["api_key"].as_str().unwrap().to_owned();
+        let id = created["identity"]["id"].as_str().unwrap().to_owned();
+        made.insert((*name).to_owned(), (key, id));
+    }
+    made
+}
+
 impl Server {
     async fn post(&self, path: &str, key: &str, body: &str) -> (u16, Value) {
         let response = reqwest::Client::new()
@@ -1451,24 +1472,19 @@ async fn approvals_end_to_end() {
     args.extend(["--approval-window".to_owned(), "4".to_owned()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = Server::start_with(&app, &args);
-    let identity = |name: &str, kind: &str, roles: &[&str]| {
-        serde_json::json!({"name": name, "kind": kind, "roles": roles,
-            "scopes": [{"namespaces": [ns], "access": "mutate", "kinds": ["*"]}]})
-        .to_string()
-    };
-    let mut keys = std::collections::HashMap::new();
-    for (name, kind, roles) in [
-        ("agent", "agent", vec!["operator"]),
-        ("alice", "human", vec!["operator", "approver"]),
-        ("bob", "human", vec!["approver"]),
-        ("carol", "human", vec!["operator"]),
-    ] {
-        let (status, created) = server
-            .post("/api/v1/identities", &server.admin_key, &identity(name, kind, &roles))
-            .await;
-        assert_eq!(status, 201, "{created}");
-        keys.insert(name, created["api_key"].as_str().unwrap().to_owned());
-    }
+    let made = create_identities(
+        &server,
+        &ns,
+        &[
+            ("agent", "agent", &["operator"]),
+            ("alice", "human", &["operator", "approver"]),
+            ("bob", "human", &["approver"]),
+            ("carol", "human", &["operator"]),
+        ],
+    )
+    .await;
+    let keys: std::collections::HashMap<&str, String> =
+        made.iter().map(|(n, (k, _))| (n.as_str(), k.clone())).collect();
     let submit = |key: String, body: Value| {
         let server = &server;
         async move { server.post("/api/v1/actions", &key, &body.to_string()).await }
@@ -1649,23 +1665,18 @@ async fn two_gateways_execute_an_approved_action_once() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let first = Server::start_with(&app, &args);
     let second = Server::start_with(&app, &args);
-    let identity = |name: &str, kind: &str, role: &str| {
-        serde_json::json!({"name": name, "kind": kind, "roles": [role],
-            "scopes": [{"namespaces": [ns], "access": "mutate", "kinds": ["*"]}]})
-        .to_string()
-    };
-    let mut keys = std::collections::HashMap::new();
-    for (name, kind, role) in [
-        ("agent", "agent", "operator"),
-        ("bob", "human", "approver"),
-        ("dave", "human", "approver"),
-    ] {
-        let (status, created) = first
-            .post("/api/v1/identities", &first.admin_key, &identity(name, kind, role))
-            .await;
-        assert_eq!(status, 201, "{created}");
-        keys.insert(name, created["api_key"].as_str().unwrap().to_owned());
-    }
+    let made = create_identities(
+        &first,
+        &ns,
+        &[
+            ("agent", "agent", &["operator"]),
+            ("bob", "human", &["approver"]),
+            ("dave", "human", &["approver"]),
+        ],
+    )
+    .await;
+    let keys: std::collections::HashMap<&str, String> =
+        made.iter().map(|(n, (k, _))| (n.as_str(), k.clone())).collect();
     for round in 0..3 {
         let name = format!("race-{round}");
         world.deployment(&name, 1).await;
@@ -1712,17 +1723,15 @@ async fn trust_is_earned_and_recomputable() {
     args.extend(["--config".to_owned(), config.display().to_string()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = Server::start_with(&app, &args);
-    let mut keys = std::collections::HashMap::new();
-    let mut ids = std::collections::HashMap::new();
-    for (name, kind, role) in [("agent", "agent", "operator"), ("bob", "human", "approver")] {
-        let body = serde_json::json!({"name": name, "kind": kind, "roles": [role],
-            "scopes": [{"namespaces": [ns], "access": "mutate", "kinds": ["*"]}]});
-        let (_, created) = server
-            .post("/api/v1/identities", &server.admin_key, &body.to_string())
-            .await;
-        keys.insert(name, created["api_key"].as_str().unwrap().to_owned());
-        ids.insert(name, created["identity"]["id"].as_str().unwrap().to_owned());
-    }
+    let made = create_identities(
+        &server,
+        &ns,
+        &[("agent", "agent", &["operator"]), ("bob", "human", &["approver"])],
+    )
+    .await;
+    let keys: std::collections::HashMap<&str, String> =
+        made.iter().map(|(n, (k, _))| (n.as_str(), k.clone())).collect();
+    let ids: std::collections::HashMap<&str, String> = made.iter().map(|(n, (_, i))| (n.as_str(), i.clone())).collect();
     let scale = |replicas: u64| {
         serde_json::json!({"action_type": "SCALE", "namespace": ns, "resource_kind": "Deployment",
             "resource_name": "web-api", "parameters": {"replicas": replicas}, "justification": "trust test"})

@@ -365,37 +365,21 @@ impl Directory {
         Ok(self.store.identity_count().await?)
     }
 
-    /// Suspends an identity: its keys stop working until it is reactivated.
-    pub async fn suspend(
+    /// Moves an identity to `to`: `Suspended` (its keys stop working), `Active` (a suspended one again) or
+    /// `Revoked` (for good, with every key).
+    pub async fn set_status(
         &self,
         actor: &str,
         id: &str,
+        to: Status,
         reason: Option<String>,
     ) -> Result<(Identity, Entry), GatewayError> {
-        self.change_status(actor, id, Status::Suspended, "identity.suspended", reason)
-            .await
-    }
-
-    /// Reactivates a suspended identity (a revoked one stays revoked).
-    pub async fn reactivate(
-        &self,
-        actor: &str,
-        id: &str,
-        reason: Option<String>,
-    ) -> Result<(Identity, Entry), GatewayError> {
-        self.change_status(actor, id, Status::Active, "identity.reactivated", reason)
-            .await
-    }
-
-    /// Revokes an identity and every key it has, for good.
-    pub async fn revoke(
-        &self,
-        actor: &str,
-        id: &str,
-        reason: Option<String>,
-    ) -> Result<(Identity, Entry), GatewayError> {
-        self.change_status(actor, id, Status::Revoked, "identity.revoked", reason)
-            .await
+        let kind = match to {
+            Status::Suspended => "identity.suspended",
+            Status::Active => "identity.reactivated",
+            Status::Revoked => "identity.revoked",
+        };
+        self.change_status(actor, id, to, kind, reason).await
     }
 
     async fn change_status(

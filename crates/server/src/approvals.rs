@@ -46,12 +46,24 @@ struct Decision {
     digest: Option<String>,
 }
 
-fn decision(body: Result<Json<Decision>, JsonRejection>) -> Result<Decision, ApiError> {
-    match body {
-        Ok(Json(decision)) => Ok(decision),
-        Err(JsonRejection::MissingJsonContentType(_)) => Ok(Decision::default()),
-        Err(rejection) => Err(ApiError::new(rejection.status(), "bad_request", rejection.body_text())),
-    }
+/// The optional body, and the decision it asks for.
+async fn decide(
+    caller: Authenticated,
+    state: &AppState,
+    action_id: &str,
+    body: Result<Json<Decision>, JsonRejection>,
+    verdict: Verdict,
+) -> Result<Json<ActionResponse>, ApiError> {
+    let body = match body {
+        Ok(Json(decision)) => decision,
+        Err(JsonRejection::MissingJsonContentType(_)) => Decision::default(),
+        Err(rejection) => return Err(ApiError::new(rejection.status(), "bad_request", rejection.body_text())),
+    };
+    let response = state
+        .pipeline
+        .decide_approval(&caller.0, action_id, verdict, body.comment, body.digest)
+        .await?;
+    Ok(Json(response))
 }
 
 async fn approve(
@@ -60,13 +72,7 @@ async fn approve(
     Path(action_id): Path<String>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> Result<Json<ActionResponse>, ApiError> {
-    let body = decision(body)?;
-    Ok(Json(
-        state
-            .pipeline
-            .decide_approval(&caller.0, &action_id, Verdict::Approve, body.comment, body.digest)
-            .await?,
-    ))
+    decide(caller, &state, &action_id, body, Verdict::Approve).await
 }
 
 async fn reject(
@@ -75,11 +81,5 @@ async fn reject(
     Path(action_id): Path<String>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> Result<Json<ActionResponse>, ApiError> {
-    let body = decision(body)?;
-    Ok(Json(
-        state
-            .pipeline
-            .decide_approval(&caller.0, &action_id, Verdict::Reject, body.comment, body.digest)
-            .await?,
-    ))
+    decide(caller, &state, &action_id, body, Verdict::Reject).await
 }

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use gateway::{NewIdentity, Role};
+use gateway::{NewIdentity, Role, Status};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -89,9 +89,7 @@ async fn suspend(
     Path(id): Path<String>,
     request: Result<Json<Reason>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller.require(Role::Admin)?;
-    let (identity, entry) = state.directory.suspend(caller.actor(), &id, reason(request)?).await?;
-    Ok(Json(json!({"identity": identity, "ledger_entry_id": entry.id})))
+    change_status(caller, &state, &id, request, Status::Suspended).await
 }
 
 async fn reactivate(
@@ -100,12 +98,7 @@ async fn reactivate(
     Path(id): Path<String>,
     request: Result<Json<Reason>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller.require(Role::Admin)?;
-    let (identity, entry) = state
-        .directory
-        .reactivate(caller.actor(), &id, reason(request)?)
-        .await?;
-    Ok(Json(json!({"identity": identity, "ledger_entry_id": entry.id})))
+    change_status(caller, &state, &id, request, Status::Active).await
 }
 
 async fn revoke(
@@ -114,13 +107,28 @@ async fn revoke(
     Path(id): Path<String>,
     request: Result<Json<Reason>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    change_status(caller, &state, &id, request, Status::Revoked).await
+}
+
+async fn change_status(
+    caller: Authenticated,
+    state: &AppState,
+    id: &str,
+    request: Result<Json<Reason>, JsonRejection>,
+    to: Status,
+) -> Result<Json<Value>, ApiError> {
     let caller = caller.require(Role::Admin)?;
-    if caller.identity.id == id {
-        return Err(ApiError::bad_request(
-            "an admin cannot revoke itself (ask another admin)",
+    if caller.identity.id == id && to != Status::Active {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "an admin cannot suspend or revoke itself (ask another admin)",
         ));
     }
-    let (identity, entry) = state.directory.revoke(caller.actor(), &id, reason(request)?).await?;
+    let (identity, entry) = state
+        .directory
+        .set_status(caller.actor(), id, to, reason(request)?)
+        .await?;
     Ok(Json(json!({"identity": identity, "ledger_entry_id": entry.id})))
 }
 

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
-use gateway::{Directory, IdentityKind, NewIdentity};
+use gateway::{Directory, IdentityKind, NewIdentity, Status};
 use storage::{AppendConfig, Ledger};
 
 use crate::keyfile;
@@ -151,15 +151,15 @@ pub async fn run(mut command: IdentitiesCommand) -> anyhow::Result<ExitCode> {
             }
         }
         IdentitiesCommand::Suspend { id, reason, .. } => {
-            let (identity, entry) = directory.suspend(&actor(), &id, reason).await?;
+            let (identity, entry) = directory.set_status(&actor(), &id, Status::Suspended, reason).await?;
             println!("{} suspended (ledger entry {})", identity.id, entry.id);
         }
         IdentitiesCommand::Reactivate { id, reason, .. } => {
-            let (identity, entry) = directory.reactivate(&actor(), &id, reason).await?;
+            let (identity, entry) = directory.set_status(&actor(), &id, Status::Active, reason).await?;
             println!("{} reactivated (ledger entry {})", identity.id, entry.id);
         }
         IdentitiesCommand::Revoke { id, reason, .. } => {
-            let (identity, entry) = directory.revoke(&actor(), &id, reason).await?;
+            let (identity, entry) = directory.set_status(&actor(), &id, Status::Revoked, reason).await?;
             println!("{} revoked with its keys (ledger entry {})", identity.id, entry.id);
         }
     }
