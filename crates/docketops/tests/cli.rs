@@ -1526,8 +1526,18 @@ async fn approvals_end_to_end() {
         "{body}"
     );
 
-    // Bob approves: it executes, once.
-    let (status, done) = approve(keys["bob"].clone(), id.clone()).await;
+    // Bob approves while Alice long-polls for the result: it executes, once, and her wait ends with it.
+    let wait_path = format!("/api/v1/actions/{id}?wait=20");
+    let waiting = server.get(&wait_path, Some(&keys["alice"]));
+    let approving = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        approve(keys["bob"].clone(), id.clone()).await
+    };
+    let ((_, waited), (status, done)) = tokio::join!(waiting, approving);
+    assert_eq!(
+        waited["action"]["status"], "COMPLETED",
+        "the long poll saw the end: {waited}"
+    );
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["status"], "COMPLETED", "{done}");
     assert_eq!(done["signature_verified"], true);

@@ -547,16 +547,36 @@ impl Pipeline {
     }
 
     /// An action, its status and every ledger entry that belongs to it.
-    pub async fn get(&self, caller: &Caller, id: &str) -> Result<Value, GatewayError> {
-        let row = self
-            .store
-            .action(id)
-            .await?
-            .ok_or_else(|| GatewayError::NotFound(format!("no action {id:?}")))?;
-        // Auditors see every action; operators their own.
-        if !caller.identity.has_role(Role::Auditor) && row.identity_id != caller.identity.id {
-            return Err(GatewayError::NotFound(format!("no action {id:?}")));
-        }
+    /// With `wait`, answers as soon as the action has a final status, or when `wait` has passed (a long
+    /// poll: a requester waiting for an approval and its execution needs no loop of its own).
+    pub async fn get(
+        &self,
+        caller: &Caller,
+        id: &str,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Value, GatewayError> {
+        let deadline = wait.map(|w| std::time::Instant::now() + w);
+        let row = loop {
+            let row = self
+                .store
+                .action(id)
+                .await?
+                .ok_or_else(|| GatewayError::NotFound(format!("no action {id:?}")))?;
+            // Auditors see every action; operators their own.
+            if !caller.identity.has_role(Role::Auditor) && row.identity_id != caller.identity.id {
+                return Err(GatewayError::NotFound(format!("no action {id:?}")));
+            }
+            let waiting = matches!(row.status.as_str(), "RUNNING" | "PENDING_APPROVAL" | "EXECUTING");
+            match deadline {
+                Some(deadline) if waiting && std::time::Instant::now() < deadline => {
+                    // Also marks an action whose approval window passed meanwhile.
+                    if !self.expire_if_due(&row).await? {
+                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                    }
+                }
+                _ => break row,
+            }
+        };
         let entries = self.store.entries_of_action(id).await?;
         Ok(json!({"action": action_view(&row), "entries": entries}))
     }

@@ -30,12 +30,26 @@ async fn submit(
     Ok(Json(state.pipeline.submit(&caller.0, body).await?))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShowQuery {
+    /// Seconds to wait for a final status (long poll), at most 60.
+    wait: Option<u64>,
+}
+
 async fn show(
     caller: Authenticated,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    query: Result<Query<ShowQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(state.pipeline.get(&caller.0, &id).await?))
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let wait = match query.wait {
+        Some(seconds) if seconds > 60 => return Err(ApiError::bad_request("wait: at most 60 seconds")),
+        Some(seconds) => Some(std::time::Duration::from_secs(seconds)),
+        None => None,
+    };
+    Ok(Json(state.pipeline.get(&caller.0, &id, wait).await?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -87,7 +87,8 @@ fn submit_action() {}
 #[utoipa::path(get, path = "/api/v1/actions/{id}", tag = "actions",
     description = "The action, its status and every ledger entry that belongs to it (auditors: any action; \
         operators: their own).",
-    params(("id" = String, Path, description = "act_…")),
+    params(("id" = String, Path, description = "act_…"),
+           ("wait" = Option<u64>, Query, description = "Long poll: seconds (≤ 60) to wait for a final status")),
     responses((status = 200, description = "{action, entries}"), (status = 404, body = ErrorBody)))]
 #[allow(dead_code)]
 fn get_action() {}
