@@ -143,6 +143,8 @@ pub struct ConfigFile {
     pub guardrails: Option<executor::Guardrails>,
     pub risk: Option<policy::RiskConfig>,
     pub trust: Option<gateway::TrustGates>,
+    pub approval_window: Option<u64>,
+    pub approval_webhook: Option<String>,
 }
 
 impl ConfigFile {

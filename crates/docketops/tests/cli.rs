@@ -1468,8 +1468,46 @@ async fn approvals_end_to_end() {
     for name in ["web-api", "api-2", "api-3", "api-4"] {
         world.deployment(name, 2).await;
     }
+    // The approval webhook: a bare HTTP listener that keeps what it is sent.
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook_url = format!("http://{}/hook", hook.local_addr().unwrap());
+    let (hook_tx, hook_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in hook.incoming() {
+            let Ok(mut stream) = stream else { break };
+            stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut received = Vec::new();
+            let mut buffer = [0u8; 8192];
+            // Read the head and the whole body (Content-Length), then answer 204.
+            loop {
+                let n = stream.read(&mut buffer).unwrap_or(0);
+                received.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&received).to_string();
+                let complete = text.split_once("\r\n\r\n").is_some_and(|(head, body)| {
+                    head.lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .is_some_and(|length| body.len() >= length)
+                });
+                if n == 0 || complete {
+                    break;
+                }
+            }
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+            let _ = hook_tx.send(String::from_utf8_lossy(&received).to_string());
+        }
+    });
     let mut args = world.serve_args();
-    args.extend(["--approval-window".to_owned(), "4".to_owned()]);
+    args.extend([
+        "--approval-window".to_owned(),
+        "4".to_owned(),
+        "--approval-webhook".to_owned(),
+        hook_url,
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = Server::start_with(&app, &args);
     let made = create_identities(
@@ -1507,6 +1545,16 @@ async fn approvals_end_to_end() {
     assert_eq!(pending["status"], "PENDING_APPROVAL", "{pending}");
     assert_eq!(pending["risk"], "HIGH");
     let id = pending["action_id"].as_str().unwrap().to_owned();
+    let notified = hook_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the webhook was called");
+    assert!(notified.starts_with("POST /hook "), "{notified}");
+    let payload: Value = serde_json::from_str(notified.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(payload["event"], "approval.requested");
+    assert_eq!(payload["action_id"], id.as_str());
+    assert_eq!(payload["risk"], "HIGH");
+    assert_eq!(payload["action"]["resource_name"], "web-api");
+    assert!(payload["digest"].as_str().unwrap().starts_with("sha256:"));
     let (status, list) = server.get("/api/v1/approvals?status=pending", Some(&keys["bob"])).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["approvals"][0]["action"]["action_id"], id.as_str());

@@ -6,12 +6,14 @@
 pub mod apikey;
 pub mod identity;
 pub mod metrics;
+pub mod notify;
 pub mod pipeline;
 
 /// The action and scope types callers send, from the executor.
 pub use executor::{Access, ActionRequest, Scope};
 pub use identity::{Caller, Directory, Identity, IdentityKind, IssuedKey, KeyInfo, NewIdentity, Role, Status};
 pub use metrics::Metrics;
+pub use notify::ApprovalWebhook;
 pub use pipeline::{ActionResponse, DecisionView, Pipeline, PipelineParts, PolicyMode, TrustGates, Verdict};
 
 /// What can go wrong, by what the caller should do about it (the server maps these to HTTP statuses).

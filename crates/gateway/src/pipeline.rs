@@ -83,6 +83,7 @@ pub struct Pipeline {
     metrics: Arc<Metrics>,
     approval_window: std::time::Duration,
     trust_gates: TrustGates,
+    approval_webhook: Option<crate::ApprovalWebhook>,
 }
 
 /// The entries written so far for one action.
@@ -107,6 +108,8 @@ pub struct PipelineParts {
     /// How long an approval may take before the action expires.
     pub approval_window: std::time::Duration,
     pub trust_gates: TrustGates,
+    /// Called when an action starts waiting for an approval.
+    pub approval_webhook: Option<crate::ApprovalWebhook>,
 }
 
 /// The trust an identity needs for an allowed action of a risk level to run without an approval
@@ -131,6 +134,7 @@ impl Pipeline {
             metrics,
             approval_window,
             trust_gates,
+            approval_webhook,
         } = parts;
         Self {
             store,
@@ -143,6 +147,7 @@ impl Pipeline {
             metrics,
             approval_window,
             trust_gates,
+            approval_webhook,
         }
     }
 
@@ -443,6 +448,18 @@ impl Pipeline {
                                "diff": preview.as_ref().map(|p| &p.diff)}),
                     )
                     .await?;
+                    if let Some(hook) = &self.approval_webhook {
+                        hook.send(json!({
+                            "event": "approval.requested", "action_id": trail.action_id,
+                            "ledger_entry_id": trail.entries.last().map(|e| e.id.clone()),
+                            "requester": {"id": caller.identity.id, "name": caller.identity.name},
+                            "action": {"action_type": action.action_type, "namespace": action.namespace,
+                                       "resource_kind": action.kind, "resource_name": action.name},
+                            "risk": risk, "reasons": decision.reasons, "digest": digest, "expires_at": expires_at,
+                            "approve": format!("/api/v1/approvals/{}/approve", trail.action_id),
+                            "reject": format!("/api/v1/approvals/{}/reject", trail.action_id),
+                        }));
+                    }
                     row.request = Some(serde_json::to_string(request).expect("request serializes"));
                     row.approval_digest = Some(digest);
                     row.approvals_required = Some(1);

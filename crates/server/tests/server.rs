@@ -57,6 +57,7 @@ impl TestApp {
             metrics: std::sync::Arc::new(gateway::Metrics::new(None)),
             approval_window: std::time::Duration::from_secs(3600),
             trust_gates: gateway::TrustGates::default(),
+            approval_webhook: None,
         });
         let router = server::router(AppState {
             store,

@@ -59,6 +59,10 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub rollout_timeout: u64,
+    /// A URL the gateway POSTs a JSON notification to when an action starts waiting for an approval
+    /// (payload: docs/gateway.md).
+    #[arg(long, env = "DOCKETOPS_APPROVAL_WEBHOOK", value_name = "URL")]
+    pub approval_webhook: Option<String>,
     /// How long an action may wait for its approvals, in seconds, before it expires.
     #[arg(
         long,
@@ -131,6 +135,18 @@ impl ServeArgs {
         self.guardrails = config.guardrails.clone();
         self.risk = config.risk.clone();
         self.trust = config.trust;
+        fill(
+            &mut self.approval_window,
+            &config.approval_window,
+            matches,
+            "approval_window",
+        );
+        fill_option(
+            &mut self.approval_webhook,
+            &config.approval_webhook,
+            matches,
+            "approval_webhook",
+        );
     }
 }
 
@@ -252,6 +268,11 @@ async fn pipeline(
         metrics,
         approval_window: std::time::Duration::from_secs(args.approval_window),
         trust_gates: args.trust.unwrap_or_default(),
+        approval_webhook: args
+            .approval_webhook
+            .as_deref()
+            .map(gateway::ApprovalWebhook::new)
+            .transpose()?,
     }))
 }
 
