@@ -1748,8 +1748,11 @@ async fn two_gateways_execute_an_approved_action_once() {
             first.post(&path, &keys["bob"], "{}"),
             second.post(&path, &keys["dave"], "{}")
         );
-        let completed = [&a, &b].iter().filter(|(_, r)| r["status"] == "COMPLETED").count();
-        assert_eq!(completed, 1, "exactly one gateway ran it: {a:?} {b:?}");
+        // Both answers are fine (the one that lost the claim reports the action's status as it finds it,
+        // which may already be COMPLETED); what matters is that the ledger holds one execution.
+        for (status, answer) in [&a, &b] {
+            assert!(*status == 200 || *status == 409, "{status} {answer}");
+        }
         let (_, action) = first.get(&format!("/api/v1/actions/{id}"), Some(&keys["agent"])).await;
         let executed = action["entries"]
             .as_array()
