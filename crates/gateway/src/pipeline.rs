@@ -73,17 +73,7 @@ pub struct ActionResponse {
 
 #[derive(Debug)]
 pub struct Pipeline {
-    store: Store,
-    ledger: Ledger,
-    signing_key: LedgerPublicKey,
-    executor: Option<Arc<Executor>>,
-    policy: Arc<PolicyEngine>,
-    risk: RiskConfig,
-    mode: PolicyMode,
-    metrics: Arc<Metrics>,
-    approval_window: std::time::Duration,
-    trust_gates: TrustGates,
-    approval_webhook: Option<crate::ApprovalWebhook>,
+    parts: PipelineParts,
 }
 
 /// The entries written so far for one action.
@@ -123,46 +113,22 @@ pub struct TrustGates {
 
 impl Pipeline {
     pub fn new(parts: PipelineParts) -> Self {
-        let PipelineParts {
-            store,
-            ledger,
-            signing_key,
-            executor,
-            policy,
-            risk,
-            mode,
-            metrics,
-            approval_window,
-            trust_gates,
-            approval_webhook,
-        } = parts;
-        Self {
-            store,
-            ledger,
-            signing_key,
-            executor,
-            policy,
-            risk,
-            mode,
-            metrics,
-            approval_window,
-            trust_gates,
-            approval_webhook,
-        }
+        Self { parts }
     }
 
     pub fn mode(&self) -> PolicyMode {
-        self.mode
+        self.parts.mode
     }
 
     /// The identity's trust score and the entries that moved it (see `policy::trust`).
     pub async fn trust(&self, identity_id: &str) -> Result<policy::trust::TrustReport, GatewayError> {
-        let entries = self.store.entries_of_requester(identity_id).await?;
+        let entries = self.parts.store.entries_of_requester(identity_id).await?;
         Ok(policy::trust::trust(identity_id, &entries))
     }
 
     async fn record(&self, trail: &mut Trail, kind: &str, actor: &str, payload: Value) -> Result<(), GatewayError> {
         let entry = self
+            .parts
             .ledger
             .append(NewEvent::new(kind, actor, ledger_safe(payload)).with_action(trail.action_id.clone()))
             .await?;
@@ -192,7 +158,7 @@ impl Pipeline {
                 NewEvent::new(kind, actor, ledger_safe(payload)).with_action(trail.action_id.clone())
             })
             .collect();
-        trail.entries.extend(self.ledger.append_all(events).await?);
+        trail.entries.extend(self.parts.ledger.append_all(events).await?);
         Ok(())
     }
 
@@ -231,7 +197,7 @@ impl Pipeline {
                 return Err(GatewayError::BadRequest(format!("{field}: {message}")));
             }
         };
-        let Some(executor) = self.executor.clone() else {
+        let Some(executor) = self.parts.executor.clone() else {
             return Err(GatewayError::Unavailable(
                 "no Kubernetes cluster is configured for this gateway".into(),
             ));
@@ -256,7 +222,7 @@ impl Pipeline {
             approvals_required: None,
             expires_at: None,
         };
-        self.store.insert_action(&row).await?;
+        self.parts.store.insert_action(&row).await?;
         self.record(
             &mut trail,
             "action.requested",
@@ -285,17 +251,17 @@ impl Pipeline {
                 row.request = None;
                 row.updated_at = now();
                 row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
-                if let Err(update) = self.store.update_action(&row).await {
+                if let Err(update) = self.parts.store.update_action(&row).await {
                     tracing::error!(action = %row.id, %update, "could not mark a broken action FAILED");
                 }
                 return Err(error);
             }
         };
-        self.metrics.action_finished(&response.status, started.elapsed());
+        self.parts.metrics.action_finished(&response.status, started.elapsed());
         row.status = response.status.clone();
         row.updated_at = now();
         row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
-        self.store.update_action(&row).await?;
+        self.parts.store.update_action(&row).await?;
         Ok(response)
     }
 
@@ -359,10 +325,10 @@ impl Pipeline {
             ),
             _ => None,
         });
-        let classification = self.risk.classify(action, RiskContext { current_replicas });
+        let classification = self.parts.risk.classify(action, RiskContext { current_replicas });
         let risk = classification.level.as_str().to_owned();
         row.risk = Some(risk.clone());
-        self.metrics.risk(&risk);
+        self.parts.metrics.risk(&risk);
         // Recorded together with the policy decision below: one commit for both (they are a pair; the
         // decision's input names the risk).
         let risk_payload = json!(classification);
@@ -381,11 +347,11 @@ impl Pipeline {
             "time": now(),
         });
         let policy_started = std::time::Instant::now();
-        let decided = self.policy.decide(&input).await;
+        let decided = self.parts.policy.decide(&input).await;
         let policy_elapsed = policy_started.elapsed();
         let (outcome, reasons, payload) = match decided {
             Ok(decision) => {
-                let payload = json!({"outcome": decision.outcome, "reasons": decision.reasons, "mode": self.mode,
+                let payload = json!({"outcome": decision.outcome, "reasons": decision.reasons, "mode": self.parts.mode,
                     "policy": decision.policy, "revision": decision.revision, "decision_id": decision.decision_id,
                     "input_sha256": decision.input_sha256, "engine": decision.engine, "input": input});
                 (decision.outcome, decision.reasons, payload)
@@ -393,16 +359,16 @@ impl Pipeline {
             // Fail closed: an undefined or failed decision is a deny (only observed in ledger mode).
             Err(error) => {
                 let reasons = vec![format!("policy evaluation failed: {error}")];
-                let payload = json!({"outcome": Outcome::Deny, "reasons": reasons, "mode": self.mode,
-                    "policy": self.policy.describe(), "error": error.to_string(),
+                let payload = json!({"outcome": Outcome::Deny, "reasons": reasons, "mode": self.parts.mode,
+                    "policy": self.parts.policy.describe(), "error": error.to_string(),
                     "input_sha256": policy::decision::input_sha256(&input).unwrap_or_default(), "input": input});
                 (Outcome::Deny, reasons, payload)
             }
         };
         // A trust gate turns an allowed action the identity has not yet earned into one that needs an approval.
         let required = match classification.level {
-            policy::RiskLevel::Medium => self.trust_gates.medium_min,
-            policy::RiskLevel::High => self.trust_gates.high_min,
+            policy::RiskLevel::Medium => self.parts.trust_gates.medium_min,
+            policy::RiskLevel::High => self.parts.trust_gates.high_min,
             policy::RiskLevel::Low => 0,
         };
         let (outcome, reasons, mut payload) = (outcome, reasons, payload);
@@ -415,12 +381,13 @@ impl Pipeline {
         } else {
             (outcome, reasons)
         };
-        self.metrics
-            .decision(outcome.as_str(), self.mode.as_str(), policy_elapsed);
+        self.parts
+            .metrics
+            .decision(outcome.as_str(), self.parts.mode.as_str(), policy_elapsed);
         row.decision = Some(json!(outcome.as_str()).to_string());
         let decision = DecisionView {
             outcome: outcome.as_str().into(),
-            mode: self.mode.as_str().into(),
+            mode: self.parts.mode.as_str().into(),
             policy: payload["policy"].as_str().unwrap_or_default().into(),
             reasons: reasons.clone(),
         };
@@ -430,7 +397,7 @@ impl Pipeline {
             vec![("risk.classified", risk_payload), ("policy.decided", payload)],
         )
         .await?;
-        if self.mode == PolicyMode::Enforce {
+        if self.parts.mode == PolicyMode::Enforce {
             match outcome {
                 Outcome::Deny => return self.respond(trail, "DENIED", Some(risk), Some(decision), None, None),
                 // Approvals come with their own workflow; until then the action waits here.
@@ -439,7 +406,7 @@ impl Pipeline {
                         || approval_digest(action, &[], None),
                         |p| approval_digest(action, &p.diff, p.live.as_ref()),
                     );
-                    let expires_at = crate::now_plus(self.approval_window);
+                    let expires_at = crate::now_plus(self.parts.approval_window);
                     self.record(
                         trail,
                         "approval.requested",
@@ -448,7 +415,7 @@ impl Pipeline {
                                "diff": preview.as_ref().map(|p| &p.diff)}),
                     )
                     .await?;
-                    if let Some(hook) = &self.approval_webhook {
+                    if let Some(hook) = &self.parts.approval_webhook {
                         hook.send(json!({
                             "event": "approval.requested", "action_id": trail.action_id,
                             "ledger_entry_id": trail.entries.last().map(|e| e.id.clone()),
@@ -556,7 +523,7 @@ impl Pipeline {
             ledger_entry_id: last.id.clone(),
             event_hash: last.event_hash.clone(),
             chain_hash: last.chain_hash.clone(),
-            signature_verified: signature_verifies(&self.signing_key, last),
+            signature_verified: signature_verifies(&self.parts.signing_key, last),
             entries: trail.entries.iter().map(|e| e.id.clone()).collect(),
             result,
             error,
@@ -575,6 +542,7 @@ impl Pipeline {
         let deadline = wait.map(|w| std::time::Instant::now() + w);
         let row = loop {
             let row = self
+                .parts
                 .store
                 .action(id)
                 .await?
@@ -594,7 +562,7 @@ impl Pipeline {
                 _ => break row,
             }
         };
-        let entries = self.store.entries_of_action(id).await?;
+        let entries = self.parts.store.entries_of_action(id).await?;
         Ok(json!({"action": action_view(&row), "entries": entries}))
     }
 
@@ -602,7 +570,7 @@ impl Pipeline {
         if !caller.identity.has_role(Role::Auditor) {
             filter.identity_id = Some(caller.identity.id.clone());
         }
-        let rows = self.store.actions(&filter).await?;
+        let rows = self.parts.store.actions(&filter).await?;
         Ok(json!({"actions": rows.iter().map(action_view).collect::<Vec<_>>()}))
     }
 }
@@ -626,7 +594,7 @@ impl Pipeline {
             ..ActionFilter::default()
         };
         let mut pending = Vec::new();
-        for row in self.store.actions(&filter).await?.into_iter().rev() {
+        for row in self.parts.store.actions(&filter).await?.into_iter().rev() {
             if self.expire_if_due(&row).await? {
                 continue;
             }
@@ -641,6 +609,7 @@ impl Pipeline {
         let due = row.expires_at.as_deref().is_some_and(|at| at <= now().as_str());
         if !due
             || !self
+                .parts
                 .store
                 .claim_action(&row.id, "PENDING_APPROVAL", "EXPIRED", &now())
                 .await?
@@ -663,7 +632,7 @@ impl Pipeline {
         row.request = None;
         row.updated_at = now();
         row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
-        self.store.update_action(&row).await?;
+        self.parts.store.update_action(&row).await?;
         Ok(true)
     }
 
@@ -689,7 +658,7 @@ impl Pipeline {
         digest_named: Option<String>,
     ) -> Result<ActionResponse, GatewayError> {
         let not_approver = !caller.identity.has_role(Role::Approver);
-        let row = match self.store.action(action_id).await? {
+        let row = match self.parts.store.action(action_id).await? {
             Some(row) => row,
             None if not_approver => {
                 return Err(GatewayError::Forbidden(format!(
@@ -701,7 +670,7 @@ impl Pipeline {
         };
         let mut trail = Trail {
             action_id: row.id.clone(),
-            entries: self.store.entries_of_action(&row.id).await?,
+            entries: self.parts.store.entries_of_action(&row.id).await?,
         };
         if not_approver {
             let error = GatewayError::Forbidden(format!("{} is not an approver", caller.identity.name));
@@ -721,6 +690,7 @@ impl Pipeline {
         }
         let digest = row.approval_digest.clone().unwrap_or_default();
         if self
+            .parts
             .store
             .approvals_of(&row.id, &digest)
             .await?
@@ -733,6 +703,7 @@ impl Pipeline {
 
         if verdict == Verdict::Reject {
             if !self
+                .parts
                 .store
                 .claim_action(&row.id, "PENDING_APPROVAL", "REJECTED", &now())
                 .await?
@@ -753,7 +724,7 @@ impl Pipeline {
         }
 
         // The action and its target must still be what was previewed when the approval was requested.
-        let Some(executor) = self.executor.clone() else {
+        let Some(executor) = self.parts.executor.clone() else {
             return Err(GatewayError::Unavailable(
                 "no Kubernetes cluster is configured for this gateway".into(),
             ));
@@ -762,7 +733,7 @@ impl Pipeline {
             GatewayError::Conflict(format!("{action_id} cannot be executed: its request is gone ({e})"))
         })?;
         let action = Action::from_request(&request).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-        let requester = crate::Directory::new(self.store.clone(), self.ledger.clone())
+        let requester = crate::Directory::new(self.parts.store.clone(), self.parts.ledger.clone())
             .get(&row.identity_id)
             .await?;
         if requester.status != crate::Status::Active {
@@ -787,9 +758,10 @@ impl Pipeline {
         };
         let current = approval_digest(&action, &preview.diff, preview.live.as_ref());
         if current != digest {
-            let expires_at = crate::now_plus(self.approval_window);
+            let expires_at = crate::now_plus(self.parts.approval_window);
             // Only while the action is still pending with the old digest (another gateway may have moved on).
             if !self
+                .parts
                 .store
                 .renew_approval_request(&row.id, &digest, &current, &expires_at, &now())
                 .await?
@@ -821,7 +793,8 @@ impl Pipeline {
             return Err(self.refuse(&mut trail, caller, error).await);
         }
 
-        self.store
+        self.parts
+            .store
             .insert_approval(&storage::ApprovalRow {
                 action_id: row.id.clone(),
                 approver_id: caller.identity.id.clone(),
@@ -842,11 +815,11 @@ impl Pipeline {
             json!({"approver": caller.identity.id, "comment": comment, "digest": digest}),
         )
         .await?;
-        let granted = self.store.approvals_of(&row.id, &digest).await?.len() as i64;
+        let granted = self.parts.store.approvals_of(&row.id, &digest).await?.len() as i64;
         let risk = row.risk.clone().unwrap_or_default();
         let decision = DecisionView {
             outcome: "require_approval".into(),
-            mode: self.mode.as_str().into(),
+            mode: self.parts.mode.as_str().into(),
             policy: String::new(),
             reasons: vec![format!("approved by {}", caller.identity.name)],
         };
@@ -854,8 +827,14 @@ impl Pipeline {
             return self.respond(&trail, "PENDING_APPROVAL", Some(risk), Some(decision), None, None);
         }
         // Exactly once, whatever the number of gateways: only the one that moves the status executes.
-        if !self.store.claim_for_execution(&row.id, &now()).await? {
-            let current = self.store.action(&row.id).await?.map(|r| r.status).unwrap_or_default();
+        if !self.parts.store.claim_for_execution(&row.id, &now()).await? {
+            let current = self
+                .parts
+                .store
+                .action(&row.id)
+                .await?
+                .map(|r| r.status)
+                .unwrap_or_default();
             return self.respond(&trail, &current, Some(risk), Some(decision), None, None);
         }
         let response = self
@@ -880,7 +859,7 @@ impl Pipeline {
         row.request = None;
         row.updated_at = now();
         row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
-        self.store.update_action(&row).await?;
+        self.parts.store.update_action(&row).await?;
         Ok(())
     }
 }
