@@ -1682,17 +1682,31 @@ async fn approvals_end_to_end() {
         .await;
     assert_eq!(still["metadata"]["name"], "api-3");
 
-    // After the window (4 s here) the action is EXPIRED and cannot be approved.
+    // After the window (4 s here) the action becomes EXPIRED by itself (nobody lists or decides it
+    // meanwhile; plain GETs do not expire anything) and can no longer be approved.
     let (_, pending) = submit(keys["agent"].clone(), delete("api-4")).await;
     let id4 = pending["action_id"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let started = std::time::Instant::now();
+    let status_of_4 = || async {
+        let (_, action) = server
+            .get(&format!("/api/v1/actions/{id4}"), Some(&keys["agent"]))
+            .await;
+        action["action"]["status"].as_str().unwrap().to_owned()
+    };
+    while status_of_4().await == "PENDING_APPROVAL" && started.elapsed() < Duration::from_secs(12) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status_of_4().await, "EXPIRED");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "not before the window passed"
+    );
     let (status, body) = approve(keys["bob"].clone(), id4.clone()).await;
     assert_eq!(status, 409, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("EXPIRED"), "{body}");
     let (_, action) = server
         .get(&format!("/api/v1/actions/{id4}"), Some(&keys["agent"]))
         .await;
-    assert_eq!(action["action"]["status"], "EXPIRED");
     let kinds: Vec<&str> = action["entries"]
         .as_array()
         .unwrap()
@@ -1707,6 +1721,100 @@ async fn approvals_end_to_end() {
         .admin_get(&format!("/apis/apps/v1/namespaces/{ns}/deployments/api-4"))
         .await;
     assert_eq!(still["metadata"]["name"], "api-4");
+    drop(server);
+    assert_eq!(app.run(&["verify"]).status.code(), Some(0));
+    app.finish().await;
+}
+
+/// A policy that asks for two approvals: one approval leaves the action pending, the same approver cannot
+/// count twice, and the second distinct approver's approval executes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_can_ask_for_two_approvals() {
+    let app = TestApp::new("sqlite", "two_approvals").await;
+    let world = KubeWorld::new().await;
+    let ns = world.app_ns.clone();
+    world.deployment("web-api", 2).await;
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/two_approvals_for_high.rego");
+    let mut args = world.serve_args();
+    args.extend(["--policy".to_owned(), policy.to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start_with(&app, &args);
+    let made = create_identities(
+        &server,
+        &ns,
+        &[
+            ("agent", "agent", &["operator"]),
+            ("bob", "human", &["approver"]),
+            ("dave", "human", &["approver"]),
+            ("root", "human", &["admin", "operator"]),
+        ],
+    )
+    .await;
+    let mut keys: std::collections::HashMap<&str, String> =
+        made.iter().map(|(n, (k, _))| (n.as_str(), k.clone())).collect();
+    // An admin that also submits actions makes itself an approver: that approver cannot decide its actions.
+    let puppet = serde_json::json!({"name": "puppet", "kind": "human", "roles": ["approver"], "scopes": []});
+    let (status, created) = server
+        .post("/api/v1/identities", &keys["root"], &puppet.to_string())
+        .await;
+    assert_eq!(status, 201, "{created}");
+    keys.insert("puppet", created["api_key"].as_str().unwrap().to_owned());
+    world.deployment("own-app", 1).await;
+    let own = serde_json::json!({"action_type": "DELETE", "namespace": ns, "resource_kind": "Deployment",
+                                 "resource_name": "own-app", "justification": "mine"});
+    let (_, own) = server.post("/api/v1/actions", &keys["root"], &own.to_string()).await;
+    assert_eq!(own["status"], "PENDING_APPROVAL", "{own}");
+    let own_path = format!("/api/v1/approvals/{}/approve", own["action_id"].as_str().unwrap());
+    let (status, body) = server.post(&own_path, &keys["puppet"], "{}").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("created by the requester"),
+        "{body}"
+    );
+
+    let body = serde_json::json!({"action_type": "DELETE", "namespace": ns, "resource_kind": "Deployment",
+                                  "resource_name": "web-api", "justification": "decommission"});
+    let (_, pending) = server.post("/api/v1/actions", &keys["agent"], &body.to_string()).await;
+    assert_eq!(pending["status"], "PENDING_APPROVAL", "{pending}");
+    let id = pending["action_id"].as_str().unwrap().to_owned();
+    let (_, list) = server.get("/api/v1/approvals?status=pending", Some(&keys["bob"])).await;
+    let listed = list["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"]["action_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(listed["approvals_required"], 2, "{list}");
+    let path = format!("/api/v1/approvals/{id}/approve");
+
+    let (status, first) = server.post(&path, &keys["bob"], "{}").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["status"], "PENDING_APPROVAL", "one of two approvals: {first}");
+    let (status, again) = server.post(&path, &keys["bob"], "{}").await;
+    assert_eq!(status, 409, "the same approver counts once: {again}");
+    let still = world
+        .admin_get(&format!("/apis/apps/v1/namespaces/{ns}/deployments/web-api"))
+        .await;
+    assert_eq!(still["metadata"]["name"], "web-api", "nothing runs on one approval");
+
+    let (status, done) = server.post(&path, &keys["dave"], "{}").await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let (_, action) = server.get(&format!("/api/v1/actions/{id}"), Some(&keys["agent"])).await;
+    let entries = action["entries"].as_array().unwrap();
+    let decided = entries.iter().find(|e| e["kind"] == "policy.decided").unwrap();
+    assert_eq!(decided["payload"]["approvals"], 2, "{decided}");
+    let granted: Vec<&Value> = entries.iter().filter(|e| e["kind"] == "approval.granted").collect();
+    assert_eq!(granted.len(), 2, "{action}");
+    assert_eq!(granted[0]["payload"]["approvals"], 1);
+    assert_eq!(granted[1]["payload"]["approvals"], 2);
+    assert_ne!(granted[0]["payload"]["approver"], granted[1]["payload"]["approver"]);
+    let executed = entries.iter().position(|e| e["kind"] == "action.executed").unwrap();
+    let last_grant = entries.iter().rposition(|e| e["kind"] == "approval.granted").unwrap();
+    assert!(last_grant < executed, "executed only after the second approval");
     drop(server);
     assert_eq!(app.run(&["verify"]).status.code(), Some(0));
     app.finish().await;

@@ -89,7 +89,11 @@ impl Metrics {
             "HTTP request latency by route",
             http_seconds.clone(),
         );
-        registry.register("actions", "Actions by final status", actions.clone());
+        registry.register(
+            "actions",
+            "Actions by the status they reached: the answer to a submission, then the final status of one that waited for approval",
+            actions.clone(),
+        );
         registry.register(
             "policy_decisions",
             "Policy decisions by outcome and mode",
@@ -156,6 +160,15 @@ impl Metrics {
             })
             .inc();
         self.action_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// The final status of an action that waited for an approval (its latency is the approvers', not ours).
+    pub fn action_resolved(&self, status: &str) {
+        self.actions
+            .get_or_create(&StatusLabels {
+                status: status.to_owned(),
+            })
+            .inc();
     }
 
     pub fn decision(&self, outcome: &str, mode: &str, elapsed: Duration) {

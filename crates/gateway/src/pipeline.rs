@@ -349,11 +349,14 @@ impl Pipeline {
         let policy_started = std::time::Instant::now();
         let decided = self.parts.policy.decide(&input).await;
         let policy_elapsed = policy_started.elapsed();
-        let (outcome, reasons, payload) = match decided {
+        let (outcome, reasons, mut payload) = match decided {
             Ok(decision) => {
-                let payload = json!({"outcome": decision.outcome, "reasons": decision.reasons, "mode": self.parts.mode,
+                let mut payload = json!({"outcome": decision.outcome, "reasons": decision.reasons, "mode": self.parts.mode,
                     "policy": decision.policy, "revision": decision.revision, "decision_id": decision.decision_id,
                     "input_sha256": decision.input_sha256, "engine": decision.engine, "input": input});
+                if let Some(approvals) = decision.approvals {
+                    payload["approvals"] = json!(approvals);
+                }
                 (decision.outcome, decision.reasons, payload)
             }
             // Fail closed: an undefined or failed decision is a deny (only observed in ledger mode).
@@ -371,7 +374,8 @@ impl Pipeline {
             policy::RiskLevel::High => self.parts.trust_gates.high_min,
             policy::RiskLevel::Low => 0,
         };
-        let (outcome, reasons, mut payload) = (outcome, reasons, payload);
+        // How many distinct approvers a held action needs: what the policy asked for, else one.
+        let approvals_required = payload["approvals"].as_i64().unwrap_or(1);
         let (outcome, reasons) = if outcome == Outcome::Allow && trust_score < required {
             let reason =
                 format!("trust {trust_score} is below the {required} needed for {risk} risk without an approval");
@@ -411,7 +415,7 @@ impl Pipeline {
                         trail,
                         "approval.requested",
                         actor,
-                        json!({"digest": digest, "approvals_required": 1, "expires_at": expires_at,
+                        json!({"digest": digest, "approvals_required": approvals_required, "expires_at": expires_at,
                                "diff": preview.as_ref().map(|p| &p.diff)}),
                     )
                     .await?;
@@ -423,13 +427,14 @@ impl Pipeline {
                             "action": {"action_type": action.action_type, "namespace": action.namespace,
                                        "resource_kind": action.kind, "resource_name": action.name},
                             "risk": risk, "reasons": decision.reasons, "digest": digest, "expires_at": expires_at,
+                            "approvals_required": approvals_required,
                             "approve": format!("/api/v1/approvals/{}/approve", trail.action_id),
                             "reject": format!("/api/v1/approvals/{}/reject", trail.action_id),
                         }));
                     }
                     row.request = Some(serde_json::to_string(request).expect("request serializes"));
                     row.approval_digest = Some(digest);
-                    row.approvals_required = Some(1);
+                    row.approvals_required = Some(approvals_required);
                     row.expires_at = Some(expires_at);
                     return self.respond(trail, "PENDING_APPROVAL", Some(risk), Some(decision), None, None);
                 }
@@ -604,6 +609,23 @@ impl Pipeline {
         Ok(json!({"approvals": pending}))
     }
 
+    /// Marks every pending action whose window has passed EXPIRED; returns how many. The server runs this
+    /// periodically, so an action expires on time even when nobody looks at it.
+    pub async fn expire_due_approvals(&self) -> Result<usize, GatewayError> {
+        let filter = ActionFilter {
+            status: Some("PENDING_APPROVAL".into()),
+            limit: 1000,
+            ..ActionFilter::default()
+        };
+        let mut expired = 0;
+        for row in self.parts.store.actions(&filter).await? {
+            if self.expire_if_due(&row).await? {
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    }
+
     /// Marks a pending action EXPIRED (with an `approval.expired` entry) once its window has passed.
     async fn expire_if_due(&self, row: &ActionRow) -> Result<bool, GatewayError> {
         let due = row.expires_at.as_deref().is_some_and(|at| at <= now().as_str());
@@ -627,6 +649,7 @@ impl Pipeline {
             json!({"expires_at": row.expires_at}),
         )
         .await?;
+        self.parts.metrics.action_resolved("EXPIRED");
         let mut row = row.clone();
         row.status = "EXPIRED".into();
         row.request = None;
@@ -646,7 +669,8 @@ impl Pipeline {
     }
 
     /// An approver approves or rejects a pending action. Approval checks, in order: the approver role, the
-    /// action is pending and not expired, the approver is not the requester, has not decided already, and
+    /// action is pending and not expired, the approver is not the requester (nor an identity the requester
+    /// created), has not decided already, and
     /// the action and its target are still what was previewed (else a fresh approval is requested). Once
     /// enough approvals name the current digest, exactly one gateway replica executes the action.
     pub async fn decide_approval(
@@ -686,6 +710,15 @@ impl Pipeline {
         }
         if row.identity_id == caller.identity.id {
             let error = GatewayError::Forbidden("an identity cannot approve or reject its own action".into());
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
+        // Separation of duties: a requester who may create identities must not approve its own actions
+        // through an approver it made for itself.
+        if caller.identity.created_by == row.identity_id {
+            let error = GatewayError::Forbidden(format!(
+                "{} was created by the requester and cannot decide on the requester's actions",
+                caller.identity.name
+            ));
             return Err(self.refuse(&mut trail, caller, error).await);
         }
         let digest = row.approval_digest.clone().unwrap_or_default();
@@ -808,22 +841,40 @@ impl Pipeline {
                 storage::StorageError::Conflict(message) => GatewayError::Conflict(message),
                 other => other.into(),
             })?;
-        self.record(
-            &mut trail,
-            "approval.granted",
-            caller.actor(),
-            json!({"approver": caller.identity.id, "comment": comment, "digest": digest}),
-        )
-        .await?;
         let granted = self.parts.store.approvals_of(&row.id, &digest).await?.len() as i64;
+        let required = row.approvals_required.unwrap_or(1);
+        let recorded = self
+            .record(
+                &mut trail,
+                "approval.granted",
+                caller.actor(),
+                json!({"approver": caller.identity.id, "comment": comment, "digest": digest,
+                       "approvals": granted, "approvals_required": required}),
+            )
+            .await;
+        if let Err(error) = recorded {
+            // No entry, no approval: take the row back so the approver can try again.
+            if let Err(remove) = self
+                .parts
+                .store
+                .remove_approval(&row.id, &caller.identity.id, &digest)
+                .await
+            {
+                tracing::error!(action = %row.id, %remove, "could not take back an unrecorded approval");
+            }
+            return Err(error);
+        }
         let risk = row.risk.clone().unwrap_or_default();
         let decision = DecisionView {
             outcome: "require_approval".into(),
             mode: self.parts.mode.as_str().into(),
             policy: String::new(),
-            reasons: vec![format!("approved by {}", caller.identity.name)],
+            reasons: vec![format!(
+                "approved by {} ({granted} of {required} approvals)",
+                caller.identity.name
+            )],
         };
-        if granted < row.approvals_required.unwrap_or(1) {
+        if granted < required {
             return self.respond(&trail, "PENDING_APPROVAL", Some(risk), Some(decision), None, None);
         }
         // Exactly once, whatever the number of gateways: only the one that moves the status executes.
@@ -854,6 +905,7 @@ impl Pipeline {
 
     /// The final status of an action that waited, and its request forgotten.
     async fn finish(&self, row: &ActionRow, status: &str, trail: &Trail) -> Result<(), GatewayError> {
+        self.parts.metrics.action_resolved(status);
         let mut row = row.clone();
         row.status = status.into();
         row.request = None;

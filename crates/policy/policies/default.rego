@@ -3,6 +3,8 @@
 #
 # Entry point: data.docketops.policy.decision, an object
 #     {"outcome": "allow" | "deny" | "require_approval", "reasons": ["...", ...]}
+# and, beside "require_approval" only, an optional "approvals": N (1-10), the number of distinct approvers
+# the action needs (default 1).
 # The gateway treats an undefined decision, an unknown outcome or reasons that are not strings as a
 # failed evaluation (fail closed in enforce mode). A custom policy replaces this file and must keep
 # that entry point and shape.

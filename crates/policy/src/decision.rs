@@ -1,6 +1,6 @@
 //! What a policy decides, and the strict reading of a policy's result into it.
 //!
-//! Both engines (embedded Rego, external OPA) produce the same `{"outcome", "reasons"}` object; it is
+//! Both engines (embedded Rego, external OPA) produce the same `{"outcome", "reasons"[, "approvals"]}` object; it is
 //! read here, once, so that a result the gateway does not understand is an error (and fails closed),
 //! never a guess.
 
@@ -52,6 +52,9 @@ impl std::fmt::Display for Outcome {
 pub struct Decision {
     pub outcome: Outcome,
     pub reasons: Vec<String>,
+    /// How many distinct approvers a `require_approval` outcome needs; `None` means the default of one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<u32>,
     /// The policy id: the package of the entry point, e.g. `docketops.policy`.
     pub policy: String,
     /// Which policy text decided: `sha256:<hex>` of the embedded sources (see
@@ -81,18 +84,33 @@ pub enum PolicyError {
     Config(String),
 }
 
-/// Reads a policy result strictly: an object with exactly `outcome` (a known outcome) and `reasons` (a
-/// list of strings). Extra fields are refused too, so a typo such as `reason` is caught, not ignored.
-pub fn parse_result(result: &Value) -> Result<(Outcome, Vec<String>), PolicyError> {
+/// The most approvals a policy may ask for: more than any team has approvers is a policy bug, not a rule.
+pub const MAX_APPROVALS: u32 = 10;
+
+/// What a policy's result says, read strictly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyResult {
+    pub outcome: Outcome,
+    pub reasons: Vec<String>,
+    pub approvals: Option<u32>,
+}
+
+/// Reads a policy result strictly: an object with `outcome` (a known outcome), `reasons` (a list of
+/// strings) and, with `require_approval` only, an optional `approvals` (how many distinct approvers, 1 to
+/// [`MAX_APPROVALS`]). Extra fields are refused too, so a typo such as `reason` is caught, not ignored.
+pub fn parse_result(result: &Value) -> Result<PolicyResult, PolicyError> {
     let Value::Object(fields) = result else {
         return Err(PolicyError::Malformed(format!(
             "expected an object {{\"outcome\", \"reasons\"}}, got {}",
             kind_of(result)
         )));
     };
-    if let Some(unknown) = fields.keys().find(|key| *key != "outcome" && *key != "reasons") {
+    if let Some(unknown) = fields
+        .keys()
+        .find(|key| !["outcome", "reasons", "approvals"].contains(&key.as_str()))
+    {
         return Err(PolicyError::Malformed(format!(
-            "unexpected field {unknown:?} (expected only \"outcome\" and \"reasons\")"
+            "unexpected field {unknown:?} (expected only \"outcome\", \"reasons\" and \"approvals\")"
         )));
     }
     let outcome = match fields.get("outcome") {
@@ -128,7 +146,28 @@ pub fn parse_result(result: &Value) -> Result<(Outcome, Vec<String>), PolicyErro
             )));
         }
     };
-    Ok((outcome, reasons))
+    let approvals = match fields.get("approvals") {
+        None => None,
+        Some(_) if outcome != Outcome::RequireApproval => {
+            return Err(PolicyError::Malformed(format!(
+                "\"approvals\" only goes with \"require_approval\", not with {:?}",
+                outcome.as_str()
+            )));
+        }
+        Some(value) => match value.as_u64() {
+            Some(n) if (1..=u64::from(MAX_APPROVALS)).contains(&n) => Some(n as u32),
+            _ => {
+                return Err(PolicyError::Malformed(format!(
+                    "\"approvals\" must be a whole number from 1 to {MAX_APPROVALS}, got {value}"
+                )));
+            }
+        },
+    };
+    Ok(PolicyResult {
+        outcome,
+        reasons,
+        approvals,
+    })
 }
 
 /// `sha256:<hex>` of the RFC 8785 canonical JSON of `input`: what `docketops ledger canonicalize --hash`
@@ -167,8 +206,12 @@ mod tests {
 
     #[test]
     fn strict_parsing() {
-        let parsed = parse_result(&json!({"outcome": "require_approval", "reasons": ["a", "b"]}));
-        assert!(matches!(parsed, Ok((Outcome::RequireApproval, ref reasons)) if reasons == &["a", "b"]));
+        let parsed = parse_result(&json!({"outcome": "require_approval", "reasons": ["a", "b"]})).unwrap();
+        assert_eq!(parsed.outcome, Outcome::RequireApproval);
+        assert_eq!(parsed.reasons, ["a", "b"]);
+        assert_eq!(parsed.approvals, None);
+        let two = parse_result(&json!({"outcome": "require_approval", "reasons": [], "approvals": 2})).unwrap();
+        assert_eq!(two.approvals, Some(2));
         for bad in [
             json!(true),
             json!({"outcome": "maybe", "reasons": []}),
@@ -178,6 +221,12 @@ mod tests {
             json!({"outcome": "allow", "reasons": [1]}),
             json!({"outcome": 1, "reasons": []}),
             json!({"outcome": "allow", "reasons": [], "reason": "typo"}),
+            json!({"outcome": "allow", "reasons": [], "approvals": 2}),
+            json!({"outcome": "require_approval", "reasons": [], "approvals": 0}),
+            json!({"outcome": "require_approval", "reasons": [], "approvals": 11}),
+            json!({"outcome": "require_approval", "reasons": [], "approvals": 1.5}),
+            json!({"outcome": "require_approval", "reasons": [], "approvals": "2"}),
+            json!({"outcome": "require_approval", "reasons": [], "approvals": -1}),
         ] {
             assert!(matches!(parse_result(&bad), Err(PolicyError::Malformed(_))), "{bad}");
         }

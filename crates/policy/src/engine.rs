@@ -125,10 +125,11 @@ impl EmbeddedEngine {
     pub fn decide(&self, input: &Value) -> Result<Decision, PolicyError> {
         let input_sha256 = decision::input_sha256(input)?;
         let result = self.evaluate(input)?;
-        let (outcome, reasons) = decision::parse_result(&result)?;
+        let result = decision::parse_result(&result)?;
         Ok(Decision {
-            outcome,
-            reasons,
+            outcome: result.outcome,
+            reasons: result.reasons,
+            approvals: result.approvals,
             policy: DEFAULT_POLICY_ID.to_string(),
             revision: self.revision.clone(),
             decision_id: decision::new_decision_id(),

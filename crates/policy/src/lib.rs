@@ -6,7 +6,8 @@
 //!
 //! # The policy contract
 //! Every policy defines `data.docketops.policy.decision` (package `docketops.policy`, rule
-//! `decision`) as `{"outcome": "allow" | "deny" | "require_approval", "reasons": [string, …]}`.
+//! `decision`) as `{"outcome": "allow" | "deny" | "require_approval", "reasons": [string, …]}`, with an
+//! optional `"approvals": N` beside `require_approval` (how many distinct approvers).
 //! Anything else — undefined, an unknown outcome, reasons that are not strings — is an error
 //! ([`PolicyError`]), which the gateway turns into a refusal in enforce mode (fail closed).
 //!

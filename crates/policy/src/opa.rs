@@ -133,10 +133,11 @@ impl OpaClient {
         let Some(result) = answer.result else {
             return Err(PolicyError::Undefined);
         };
-        let (outcome, reasons) = decision::parse_result(&result)?;
+        let result = decision::parse_result(&result)?;
         Ok(Decision {
-            outcome,
-            reasons,
+            outcome: result.outcome,
+            reasons: result.reasons,
+            approvals: result.approvals,
             policy: self.policy_id(),
             revision: self.revision_from(answer.provenance.as_ref()),
             decision_id: answer.decision_id.unwrap_or_else(decision::new_decision_id),

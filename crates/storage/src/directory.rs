@@ -188,9 +188,22 @@ impl Store {
 
     /// Removes rows a crash left unrecorded, created before `before` (RFC 3339; leave other gateways time to
     /// finish what they are doing). Returns how many rows went.
+    ///
+    /// A crash between the ledger append and the marking leaves a row whose entry exists: such rows are
+    /// marked recorded (found by their id in the entry's payload; ids are unique random strings), not removed,
+    /// so the table never disagrees with the ledger.
     pub async fn remove_stale_unrecorded(&self, before: &str) -> Result<u64, StorageError> {
+        let adopt_keys = "UPDATE api_keys SET recorded_entry = (SELECT e.id FROM ledger_entries e \
+             WHERE e.kind IN ('identity.created', 'key.issued', 'key.rotated') \
+             AND e.payload LIKE '%\"' || api_keys.id || '\"%' ORDER BY e.seq LIMIT 1) \
+             WHERE recorded_entry IS NULL AND created_at < $1";
+        let adopt_identities = "UPDATE identities SET recorded_entry = (SELECT e.id FROM ledger_entries e \
+             WHERE e.kind = 'identity.created' AND e.payload LIKE '%\"' || identities.id || '\"%' \
+             ORDER BY e.seq LIMIT 1) WHERE recorded_entry IS NULL AND created_at < $1";
         let removed = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
+            sqlx::query(adopt_keys).bind(before).execute(&mut *tx).await?;
+            sqlx::query(adopt_identities).bind(before).execute(&mut *tx).await?;
             let keys = sqlx::query("DELETE FROM api_keys WHERE recorded_entry IS NULL AND created_at < $1")
                 .bind(before)
                 .execute(&mut *tx)
@@ -414,6 +427,19 @@ impl Store {
         result
             .map(|_| ())
             .map_err(|e| conflict_or(e, "this approver has already decided on this action".into()))
+    }
+
+    /// Takes back an approval whose ledger entry could not be written, so the approver can try again.
+    pub async fn remove_approval(&self, action_id: &str, approver_id: &str, digest: &str) -> Result<(), StorageError> {
+        let sql = "DELETE FROM approvals WHERE action_id = $1 AND approver_id = $2 AND digest = $3";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(action_id)
+            .bind(approver_id)
+            .bind(digest)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
     }
 
     /// The approvals of an action that name `digest`.

@@ -390,7 +390,68 @@ async fn export_bundle_verifies_offline(db: &TestDb) {
     assert_eq!(report.first_invalid.unwrap().reason, Reason::Truncated);
 }
 
+fn identity_row(id: &str) -> (storage::IdentityRow, storage::ApiKeyRow) {
+    let at = "2026-01-01T00:00:00Z".to_string();
+    let identity = storage::IdentityRow {
+        id: id.into(),
+        name: format!("name-{id}"),
+        kind: "agent".into(),
+        roles: "[\"operator\"]".into(),
+        scopes: "[]".into(),
+        status: "active".into(),
+        created_at: at.clone(),
+        created_by: "tester".into(),
+        updated_at: at.clone(),
+        recorded_entry: None,
+    };
+    let key = storage::ApiKeyRow {
+        id: format!("key_of_{id}"),
+        identity_id: id.into(),
+        digest: format!("sha256:{id}"),
+        status: "active".into(),
+        created_at: at,
+        revoked_at: None,
+        recorded_entry: None,
+    };
+    (identity, key)
+}
+
+/// A crash after the ledger append but before the row was marked leaves a row the ledger knows: the
+/// start-up cleanup keeps it (and marks it); a row whose entry was never written goes.
+async fn cleanup_keeps_rows_the_ledger_recorded(db: &TestDb) {
+    let store = db.store().await;
+    let ledger = ledger_of(&store, LedgerSigningKey::generate(), 1).await;
+    let (written, written_key) = identity_row("agt_written");
+    let (lost, lost_key) = identity_row("agt_lost");
+    store.insert_identity(&written, &written_key).await.unwrap();
+    store.insert_identity(&lost, &lost_key).await.unwrap();
+    let entry = ledger
+        .append(NewEvent::new(
+            "identity.created",
+            "tester",
+            json!({"identity": {"id": "agt_written"}, "key": {"id": "key_of_agt_written"}}),
+        ))
+        .await
+        .unwrap();
+
+    // Rows created after `before` are left alone: another gateway may still be writing their entry.
+    assert_eq!(store.remove_stale_unrecorded("2025-01-01T00:00:00Z").await.unwrap(), 0);
+    assert_eq!(store.remove_stale_unrecorded("2027-01-01T00:00:00Z").await.unwrap(), 2);
+    let kept = store
+        .identity("agt_written")
+        .await
+        .unwrap()
+        .expect("the recorded identity stays");
+    assert_eq!(kept.recorded_entry.as_deref(), Some(entry.id.as_str()));
+    let keys = store.keys_of("agt_written").await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].recorded_entry.as_deref(), Some(entry.id.as_str()));
+    assert!(store.identity("agt_lost").await.unwrap().is_none());
+    assert!(store.keys_of("agt_lost").await.unwrap().is_empty());
+}
+
 on_both!(
+    cleanup_keeps_rows_the_ledger_recorded,
     concurrent_appends_are_gap_free,
     two_ledgers_on_one_database_do_not_fork,
     invalid_events_write_nothing,

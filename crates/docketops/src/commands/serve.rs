@@ -177,14 +177,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     bootstrap_admin(&store, &directory).await?;
     let metrics = std::sync::Arc::new(gateway::Metrics::new(Some(ledger.clone())));
-    let pipeline = pipeline(&args, &store, &ledger, &signing_key, metrics.clone()).await?;
+    let pipeline = std::sync::Arc::new(pipeline(&args, &store, &ledger, &signing_key, metrics.clone()).await?);
+    tokio::spawn(expire_approvals_periodically(
+        pipeline.clone(),
+        std::time::Duration::from_secs(args.approval_window),
+    ));
 
     let state = server::AppState {
         store: store.clone(),
         ledger,
         signing_key,
         directory,
-        pipeline: std::sync::Arc::new(pipeline),
+        pipeline,
         metrics,
         max_body_bytes: args.max_body_bytes,
     };
@@ -342,6 +346,21 @@ async fn bootstrap_admin(store: &Store, directory: &gateway::Directory) -> anyho
         Err(error) => return Err(error.into()),
     }
     Ok(())
+}
+
+/// Pending actions become EXPIRED on time even when nobody lists or decides them: checked every quarter
+/// of the window, at most every 30 seconds, at least every second.
+async fn expire_approvals_periodically(pipeline: std::sync::Arc<gateway::Pipeline>, window: std::time::Duration) {
+    let period = (window / 4).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(30));
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        ticks.tick().await;
+        match pipeline.expire_due_approvals().await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "pending approvals expired"),
+            Err(error) => tracing::warn!(%error, "cannot expire pending approvals"),
+        }
+    }
 }
 
 async fn shutdown_signal() {
