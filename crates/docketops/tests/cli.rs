@@ -16,6 +16,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_docketops");
 #[path = "cli/chart.rs"]
 mod chart;
 
+#[path = "cli/dashboard.rs"]
+mod dashboard;
+
 fn admin_url() -> String {
     std::env::var("DOCKETOPS_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())

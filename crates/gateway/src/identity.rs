@@ -535,9 +535,15 @@ impl Directory {
     /// Who holds this bearer key. Every failure is 401 with a message that says what to fix.
     pub async fn authenticate(&self, bearer: &str) -> Result<Caller, GatewayError> {
         apikey::parse(bearer).map_err(|e| GatewayError::Unauthorized(e.to_string()))?;
+        self.authenticate_digest(&apikey::digest(bearer)).await
+    }
+
+    /// Who holds the key with this digest (a dashboard session keeps the digest, never the key), checked
+    /// again on every request: a revoked key or a suspended identity ends the session.
+    pub async fn authenticate_digest(&self, digest: &str) -> Result<Caller, GatewayError> {
         let found = self
             .store
-            .key_by_digest(&apikey::digest(bearer))
+            .key_by_digest(digest)
             .await?
             .ok_or_else(|| GatewayError::Unauthorized("unknown API key".into()))?;
         if found.key.status != "active" {

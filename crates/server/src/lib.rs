@@ -8,6 +8,7 @@ pub use gateway::apikey;
 mod actions;
 mod approvals;
 mod auth;
+pub mod dashboard;
 mod error;
 mod identities;
 pub mod openapi;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub metrics: std::sync::Arc<gateway::Metrics>,
     /// Request bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
+    /// The web dashboard's cookie setting and verification jobs.
+    pub dashboard: dashboard::DashboardState,
 }
 
 /// TLS certificate and key in PEM files.

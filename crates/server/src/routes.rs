@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .nest("/api/v1", api)
+        .merge(crate::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
@@ -227,6 +228,11 @@ async fn export(caller: Authenticated, State(state): State<AppState>) -> Respons
     if let Err(error) = caller.require(Role::Auditor) {
         return error.into_response();
     }
+    export_bundle(state)
+}
+
+/// The export bundle as a streamed download (the API's and the dashboard's).
+pub(crate) fn export_bundle(state: AppState) -> Response {
     let (writer, reader) = tokio::io::duplex(256 * 1024);
     tokio::spawn(async move {
         let mut writer = writer;

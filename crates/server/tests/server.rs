@@ -67,6 +67,7 @@ impl TestApp {
             pipeline: std::sync::Arc::new(pipeline),
             metrics: std::sync::Arc::new(gateway::Metrics::new(None)),
             max_body_bytes: server::DEFAULT_MAX_BODY_BYTES,
+            dashboard: server::dashboard::DashboardState::new(false),
         });
         TestApp {
             router,

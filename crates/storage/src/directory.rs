@@ -387,7 +387,8 @@ impl Store {
     }
 
     /// Replaces the digest of a still-pending action whose target changed; false if it is no longer pending
-    /// with `old_digest` (another gateway moved it on).
+    /// with `old_digest` (another gateway moved it on). Approvals of the old digest no longer apply and are
+    /// dropped (the ledger keeps them), so their approvers can approve the new digest.
     pub async fn renew_approval_request(
         &self,
         id: &str,
@@ -398,15 +399,23 @@ impl Store {
     ) -> Result<bool, StorageError> {
         let sql = "UPDATE actions SET approval_digest = $3, expires_at = $4, updated_at = $5 \
                    WHERE id = $1 AND status = 'PENDING_APPROVAL' AND approval_digest = $2";
-        let changed = with_pool!(self, pool => sqlx::query(sql)
-            .bind(id)
-            .bind(old_digest)
-            .bind(new_digest)
-            .bind(expires_at)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let drop_old = "DELETE FROM approvals WHERE action_id = $1 AND digest = $2";
+        let changed = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(sql)
+                .bind(id)
+                .bind(old_digest)
+                .bind(new_digest)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 1 {
+                sqlx::query(drop_old).bind(id).bind(old_digest).execute(&mut *tx).await?;
+            }
+            tx.commit().await.map(|_| changed)
+        }.await)?;
         Ok(changed == 1)
     }
 

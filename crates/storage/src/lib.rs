@@ -5,6 +5,7 @@
 //! the ledger core sealed them; this crate never computes a hash or a signature itself.
 
 mod appender;
+mod dashboard;
 mod directory;
 #[cfg(feature = "tamper")]
 pub mod tamper;
@@ -21,6 +22,7 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::sync::mpsc;
 
 pub use appender::{AppendConfig, AppendError, Ledger, LedgerStats};
+pub use dashboard::{SessionRow, TimelineEntry, TimelineFilter};
 pub use directory::{ActionFilter, ActionRow, ApiKeyRow, ApprovalRow, IdentityRow, KeyLookup};
 pub use verify::{ExportError, ExportSummary, PAGE_SIZE, verify_ledger, write_bundle};
 

@@ -191,6 +191,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         pipeline,
         metrics,
         max_body_bytes: args.max_body_bytes,
+        dashboard: server::dashboard::DashboardState::new(args.tls_cert.is_some()),
     };
     let tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),

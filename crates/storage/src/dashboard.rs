@@ -1,0 +1,126 @@
+//! What the web dashboard needs beyond the API's queries: sign-in sessions and the filtered timeline.
+
+use ledger_core::Entry;
+
+use crate::{Backend, ENTRY_COLUMNS, EntryRow, StorageError, Store, with_pool};
+
+/// A dashboard session: the cookie's token is known only by its digest.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionRow {
+    pub token_digest: String,
+    pub key_digest: String,
+    pub csrf_token: String,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+/// Filters of the timeline; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct TimelineFilter {
+    /// The entry's actor, or the requester of the entry's action.
+    pub identity: Option<String>,
+    pub namespace: Option<String>,
+    /// The entry kind, e.g. `approval.granted`.
+    pub kind: Option<String>,
+    /// The current status of the entry's action.
+    pub status: Option<String>,
+    /// The risk level of the entry's action.
+    pub risk: Option<String>,
+    /// Only entries with a smaller seq (the next page, going back in time).
+    pub before_seq: Option<i64>,
+    /// Only entries with a greater seq (what is new since the page was shown).
+    pub after_seq: Option<i64>,
+    pub limit: u32,
+}
+
+/// A ledger entry with what the timeline shows of its action.
+#[derive(Debug, Clone)]
+pub struct TimelineEntry {
+    pub entry: Entry,
+    pub namespace: Option<String>,
+    pub status: Option<String>,
+    pub risk: Option<String>,
+    pub requester: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TimelineRow {
+    #[sqlx(flatten)]
+    entry: EntryRow,
+    a_namespace: Option<String>,
+    a_status: Option<String>,
+    a_risk: Option<String>,
+    a_requester: Option<String>,
+}
+
+impl Store {
+    pub async fn insert_session(&self, session: &SessionRow) -> Result<(), StorageError> {
+        let sql = "INSERT INTO dashboard_sessions (token_digest, key_digest, csrf_token, created_at, expires_at) \
+                   VALUES ($1, $2, $3, $4, $5)";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(&session.token_digest)
+            .bind(&session.key_digest)
+            .bind(&session.csrf_token)
+            .bind(&session.created_at)
+            .bind(&session.expires_at)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The session with this token digest, if it has not expired by `now`.
+    pub async fn session(&self, token_digest: &str, now: &str) -> Result<Option<SessionRow>, StorageError> {
+        let sql = "SELECT token_digest, key_digest, csrf_token, created_at, expires_at FROM dashboard_sessions \
+                   WHERE token_digest = $1 AND expires_at > $2";
+        Ok(with_pool!(self, pool => sqlx::query_as(sql).bind(token_digest).bind(now).fetch_optional(pool).await)?)
+    }
+
+    /// Ends one session, and every session that expired before `now`.
+    pub async fn delete_session(&self, token_digest: &str, now: &str) -> Result<(), StorageError> {
+        let sql = "DELETE FROM dashboard_sessions WHERE token_digest = $1 OR expires_at <= $2";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(token_digest)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Entries newest first (oldest first with `after_seq`, so that new rows arrive in order), joined with
+    /// their action's namespace, status, risk and requester.
+    pub async fn timeline(&self, filter: &TimelineFilter) -> Result<Vec<TimelineEntry>, StorageError> {
+        let order = if filter.after_seq.is_some() { "ASC" } else { "DESC" };
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS}, a_namespace, a_status, a_risk, a_requester FROM \
+             (SELECT e.*, a.namespace AS a_namespace, a.status AS a_status, a.risk AS a_risk, \
+              a.identity_id AS a_requester \
+              FROM ledger_entries e LEFT JOIN actions a ON a.id = e.action_id) t \
+             WHERE ($1 IS NULL OR actor = $1 OR a_requester = $1) AND ($2 IS NULL OR a_namespace = $2) \
+             AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR a_status = $4) AND ($5 IS NULL OR a_risk = $5) \
+             AND seq < $6 AND seq > $7 ORDER BY seq {order} LIMIT $8"
+        );
+        let rows: Vec<TimelineRow> = with_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(&filter.identity)
+            .bind(&filter.namespace)
+            .bind(&filter.kind)
+            .bind(&filter.status)
+            .bind(&filter.risk)
+            .bind(filter.before_seq.unwrap_or(i64::MAX))
+            .bind(filter.after_seq.unwrap_or(0))
+            .bind(i64::from(filter.limit.clamp(1, 1000)))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| TimelineEntry {
+                entry: Entry::from(row.entry),
+                namespace: row.a_namespace,
+                status: row.a_status,
+                risk: row.a_risk,
+                requester: row.a_requester,
+            })
+            .collect())
+    }
+}
