@@ -1821,6 +1821,24 @@ async fn a_policy_can_ask_for_two_approvals() {
     let executed = entries.iter().position(|e| e["kind"] == "action.executed").unwrap();
     let last_grant = entries.iter().rposition(|e| e["kind"] == "approval.granted").unwrap();
     assert!(last_grant < executed, "executed only after the second approval");
+
+    // One approval given, then the target changes: that approval no longer counts, and its approver can
+    // approve the fresh digest (the action then still needs a second approver).
+    world.deployment("api-b", 2).await;
+    let body = serde_json::json!({"action_type": "DELETE", "namespace": ns, "resource_kind": "Deployment",
+                                  "resource_name": "api-b", "justification": "decommission"});
+    let (_, pending) = server.post("/api/v1/actions", &keys["agent"], &body.to_string()).await;
+    let path = format!("/api/v1/approvals/{}/approve", pending["action_id"].as_str().unwrap());
+    let (status, first) = server.post(&path, &keys["bob"], "{}").await;
+    assert_eq!(first["status"], "PENDING_APPROVAL", "{status} {first}");
+    world.deployment("api-b", 4).await;
+    let (status, changed) = server.post(&path, &keys["dave"], "{}").await;
+    assert_eq!(status, 409, "the target changed: {changed}");
+    let (status, again) = server.post(&path, &keys["bob"], "{}").await;
+    assert_eq!(status, 200, "bob approves the fresh digest: {again}");
+    assert_eq!(again["status"], "PENDING_APPROVAL", "bob's old approval does not count twice: {again}");
+    let (status, done) = server.post(&path, &keys["dave"], "{}").await;
+    assert_eq!((status, done["status"].as_str()), (200, Some("COMPLETED")), "{done}");
     drop(server);
     assert_eq!(app.run(&["verify"]).status.code(), Some(0));
     app.finish().await;
