@@ -145,6 +145,29 @@ pub struct ConfigFile {
     pub trust: Option<gateway::TrustGates>,
     pub approval_window: Option<u64>,
     pub approval_webhook: Option<String>,
+    pub default_cluster: Option<String>,
+    /// Several clusters by name (`[clusters.NAME]`); without it the gateway governs the one cluster of
+    /// `kubeconfig`/`kube_context` (or the inferred one), named `default`.
+    pub clusters: Option<std::collections::BTreeMap<String, ClusterConfig>>,
+}
+
+/// One governed cluster of `[clusters.NAME]`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    pub kubeconfig: Option<PathBuf>,
+    /// Context of the kubeconfig (default: its current context).
+    pub context: Option<String>,
+    /// Use the pod's service account (the cluster the gateway runs in).
+    #[serde(default)]
+    pub in_cluster: bool,
+    /// The executor accounts' release name on this cluster (default: `release`).
+    pub release: Option<String>,
+    /// The gateway's namespace on this cluster, always blocked (default: `gateway_namespace`).
+    pub gateway_namespace: Option<String>,
+    /// Guardrails for this cluster (default: the top-level `[guardrails]`).
+    pub guardrails: Option<executor::Guardrails>,
 }
 
 impl ConfigFile {
@@ -162,6 +185,22 @@ impl ConfigFile {
         if let Some(risk) = &config.risk {
             risk.validate().context("config [risk]")?;
         }
+        if let Some(clusters) = &config.clusters {
+            anyhow::ensure!(
+                config.kubeconfig.is_none() && config.kube_context.is_none(),
+                "config: use either [clusters.NAME] tables or kubeconfig/kube_context, not both"
+            );
+            for (name, cluster) in clusters {
+                anyhow::ensure!(
+                    is_cluster_name(name),
+                    "config [clusters.{name}]: a cluster name is lowercase letters, digits and '-' (at most 63)"
+                );
+                anyhow::ensure!(
+                    !(cluster.in_cluster && (cluster.kubeconfig.is_some() || cluster.context.is_some())),
+                    "config [clusters.{name}]: in_cluster excludes kubeconfig and context"
+                );
+            }
+        }
         if let Some(format) = &config.log_format {
             anyhow::ensure!(
                 ["text", "json"].contains(&format.as_str()),
@@ -170,6 +209,17 @@ impl ConfigFile {
         }
         Ok(config)
     }
+}
+
+/// A cluster name: an RFC 1123 label, so it reads well in entries, metrics and scopes.
+pub fn is_cluster_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
 }
 
 /// Whether the argument `id` was given on the command line or in the environment (so the config file

@@ -19,6 +19,9 @@ mod chart;
 #[path = "cli/dashboard.rs"]
 mod dashboard;
 
+#[path = "cli/clusters.rs"]
+mod clusters;
+
 fn admin_url() -> String {
     std::env::var("DOCKETOPS_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
@@ -760,6 +763,20 @@ struct KubeTestEnv {
     ca_file: PathBuf,
 }
 
+/// The second API server of the test environment ("cluster B"; same admin token).
+fn kube_test_env_b() -> KubeTestEnv {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run `scripts/kube-testenv up && eval \"$(scripts/kube-testenv env)\"` (scripts/test does)")
+        })
+    };
+    KubeTestEnv {
+        server: var("DOCKETOPS_TEST_KUBE_B_SERVER"),
+        token: var("DOCKETOPS_TEST_KUBE_TOKEN"),
+        ca_file: var("DOCKETOPS_TEST_KUBE_B_CA_FILE").into(),
+    }
+}
+
 fn kube_test_env() -> KubeTestEnv {
     let var = |name: &str| {
         std::env::var(name).unwrap_or_else(|_| {
@@ -788,7 +805,15 @@ struct KubeWorld {
 
 impl KubeWorld {
     async fn new() -> KubeWorld {
-        let env = kube_test_env();
+        Self::build(kube_test_env(), None).await
+    }
+
+    /// The same namespaces, release and gateway namespace as `like`, on another API server.
+    async fn mirror(like: &KubeWorld, env: KubeTestEnv) -> KubeWorld {
+        Self::build(env, Some(like)).await
+    }
+
+    async fn build(env: KubeTestEnv, like: Option<&KubeWorld>) -> KubeWorld {
         let ca = reqwest::Certificate::from_pem(&std::fs::read(&env.ca_file).unwrap()).unwrap();
         let http = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
         let id = format!(
@@ -800,11 +825,12 @@ impl KubeWorld {
                 % 0xffff_ffff
         );
         let dir = tempfile::tempdir().unwrap();
+        let name = |own: String, like: Option<&String>| like.cloned().unwrap_or(own);
         let mut world = KubeWorld {
-            release: format!("c{id}"),
-            gateway_ns: format!("gw-{id}"),
-            app_ns: format!("app-{id}"),
-            other_ns: format!("other-{id}"),
+            release: name(format!("c{id}"), like.map(|w| &w.release)),
+            gateway_ns: name(format!("gw-{id}"), like.map(|w| &w.gateway_ns)),
+            app_ns: name(format!("app-{id}"), like.map(|w| &w.app_ns)),
+            other_ns: name(format!("other-{id}"), like.map(|w| &w.other_ns)),
             kubeconfig: dir.path().join("gateway.kubeconfig"),
             env,
             http,
@@ -1836,7 +1862,10 @@ async fn a_policy_can_ask_for_two_approvals() {
     assert_eq!(status, 409, "the target changed: {changed}");
     let (status, again) = server.post(&path, &keys["bob"], "{}").await;
     assert_eq!(status, 200, "bob approves the fresh digest: {again}");
-    assert_eq!(again["status"], "PENDING_APPROVAL", "bob's old approval does not count twice: {again}");
+    assert_eq!(
+        again["status"], "PENDING_APPROVAL",
+        "bob's old approval does not count twice: {again}"
+    );
     let (status, done) = server.post(&path, &keys["dave"], "{}").await;
     assert_eq!((status, done["status"].as_str()), (200, Some("COMPLETED")), "{done}");
     drop(server);

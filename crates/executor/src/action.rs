@@ -261,6 +261,9 @@ pub struct ActionRequest {
     pub parameters: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub justification: Option<String>,
+    /// Which configured cluster the action is for; the gateway's default cluster when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// How DELETE treats the object's dependents (Kubernetes `propagationPolicy`).

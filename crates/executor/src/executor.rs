@@ -22,6 +22,9 @@ use crate::guardrails::{Guardrails, Scope};
 use crate::kube::{CallContext, KubeConnection, ResourcePath};
 use crate::rbac::{Accounts, ServiceAccountRef};
 
+/// The name of the only cluster when the gateway is configured with one.
+pub const DEFAULT_CLUSTER: &str = "default";
+
 /// The annotation `kubectl rollout restart` sets; controllers and tools recognize it.
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 /// The field manager of every server-side apply.
@@ -52,6 +55,8 @@ impl Default for ExecutorOptions {
 
 #[derive(Debug)]
 pub struct Executor {
+    /// The cluster's name in the gateway's configuration (`default` for a single cluster).
+    cluster: String,
     kube: KubeConnection,
     guardrails: Guardrails,
     accounts: Accounts,
@@ -213,11 +218,22 @@ impl Executor {
             gateway_namespace: guardrails.gateway_namespace.clone(),
         };
         Self {
+            cluster: DEFAULT_CLUSTER.to_owned(),
             kube,
             guardrails,
             accounts,
             options,
         }
+    }
+
+    /// Names the cluster this executor reaches (scopes that name clusters are matched against it).
+    pub fn with_cluster_name(mut self, name: &str) -> Self {
+        name.clone_into(&mut self.cluster);
+        self
+    }
+
+    pub fn cluster(&self) -> &str {
+        &self.cluster
     }
 
     pub fn guardrails(&self) -> &Guardrails {
@@ -228,9 +244,19 @@ impl Executor {
         &self.accounts
     }
 
-    /// The guardrails alone (no Kubernetes call).
+    /// The guardrails alone (no Kubernetes call), with the scopes that cover this cluster.
     pub fn check(&self, action: &Action, scopes: &[Scope]) -> Result<(), ExecError> {
-        Ok(self.guardrails.check(action, scopes)?)
+        let here: Vec<Scope> = scopes
+            .iter()
+            .filter(|scope| scope.covers_cluster(&self.cluster))
+            .cloned()
+            .collect();
+        self.guardrails.check(action, &here).map_err(|mut violation| {
+            if violation.rule == "scope" {
+                violation.message = format!("{} on cluster {:?}", violation.message, self.cluster);
+            }
+            ExecError::Guardrail(violation)
+        })
     }
 
     fn redact(&self, kind: ResourceKind) -> bool {

@@ -12,9 +12,10 @@ use crate::action::{Access, Action, ActionType, ResourceKind};
 /// Namespaces no action may touch unless the operator removes them from the block list on purpose.
 pub const DEFAULT_BLOCKED_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
 
-/// One grant of an identity (SPEC §2): which namespaces and kinds, to read or to mutate.
+/// One grant of an identity (SPEC §2): which namespaces and kinds, to read or to mutate, on which clusters.
 ///
-/// Names are exact, `"*"` matches all, and a trailing `*` matches a prefix (`team-*`). A mutate scope also
+/// Names are exact, `"*"` matches all, and a trailing `*` matches a prefix (`team-*`). `clusters` empty (or
+/// absent) means every cluster the gateway governs. A mutate scope also
 /// lets its holder read the same objects (a change cannot be previewed or verified without reading);
 /// a read scope never allows a mutation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -23,6 +24,8 @@ pub struct Scope {
     pub namespaces: Vec<String>,
     pub access: Access,
     pub kinds: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<String>,
 }
 
 impl Scope {
@@ -31,17 +34,27 @@ impl Scope {
             namespaces: namespaces.iter().map(|s| (*s).to_owned()).collect(),
             access,
             kinds: kinds.iter().map(|s| (*s).to_owned()).collect(),
+            clusters: Vec::new(),
         }
     }
 
-    /// Parses the short form `access:namespaces:kinds`, lists comma-separated:
-    /// `mutate:staging:Deployment`, `read:*:*`, `read:team-a,team-b:Pod,Service`.
+    /// Whether this scope grants anything on `cluster`.
+    pub fn covers_cluster(&self, cluster: &str) -> bool {
+        self.clusters.is_empty() || self.clusters.iter().any(|pattern| matches_pattern(pattern, cluster))
+    }
+
+    /// Parses the short form `access:namespaces:kinds[:clusters]`, lists comma-separated:
+    /// `mutate:staging:Deployment`, `read:*:*`, `read:team-a,team-b:Pod,Service`, `mutate:web:*:prod-eu`.
     pub fn parse_short(text: &str) -> Result<Scope, String> {
         let parts: Vec<&str> = text.split(':').collect();
-        let [access, namespaces, kinds] = parts[..] else {
-            return Err(format!(
-                "{text:?} is not a scope; expected access:namespaces:kinds, e.g. mutate:staging:Deployment"
-            ));
+        let (access, namespaces, kinds, clusters) = match parts[..] {
+            [access, namespaces, kinds] => (access, namespaces, kinds, None),
+            [access, namespaces, kinds, clusters] => (access, namespaces, kinds, Some(clusters)),
+            _ => {
+                return Err(format!(
+                    "{text:?} is not a scope; expected access:namespaces:kinds[:clusters], e.g. mutate:staging:Deployment"
+                ));
+            }
         };
         let access = match access {
             "read" => Access::Read,
@@ -57,6 +70,7 @@ impl Scope {
             namespaces: split(namespaces),
             access,
             kinds: split(kinds),
+            clusters: clusters.map(split).unwrap_or_default(),
         };
         scope.validate()?;
         Ok(scope)
@@ -69,6 +83,9 @@ impl Scope {
         }
         if self.kinds.is_empty() {
             return Err("a scope needs at least one kind (or \"*\")".into());
+        }
+        if self.clusters.iter().any(|c| c.is_empty()) {
+            return Err("a scope's cluster names cannot be empty (leave clusters out for every cluster)".into());
         }
         for kind in &self.kinds {
             if kind != "*" && ResourceKind::parse(kind).is_none() {

@@ -23,7 +23,8 @@ pub mod setup;
 pub use action::{Access, Action, ActionRequest, ActionType, InvalidAction, Operation, ResourceKind};
 pub use error::{ErrorReport, ExecError};
 pub use executor::{
-    Check, Execution, Executor, ExecutorOptions, Preview, ReadResult, Rollout, RolloutProgress, Verification,
+    Check, DEFAULT_CLUSTER, Execution, Executor, ExecutorOptions, Preview, ReadResult, Rollout, RolloutProgress,
+    Verification,
 };
 pub use guardrails::{GuardrailViolation, Guardrails, Scope};
 pub use kube::{CallContext, KubeConnection, KubeSource};

@@ -4,12 +4,14 @@
 #![forbid(unsafe_code)]
 
 pub mod apikey;
+pub mod clusters;
 pub mod identity;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 
 /// The action and scope types callers send, from the executor.
+pub use clusters::Clusters;
 pub use executor::{Access, ActionRequest, Scope};
 pub use identity::{Caller, Directory, Identity, IdentityKind, IssuedKey, KeyInfo, NewIdentity, Role, Status};
 pub use metrics::Metrics;

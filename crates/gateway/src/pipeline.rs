@@ -79,7 +79,19 @@ pub struct Pipeline {
 /// The entries written so far for one action.
 struct Trail {
     action_id: String,
+    /// The cluster the action is for, written into every entry of the action.
+    cluster: Option<String>,
     entries: Vec<Entry>,
+}
+
+impl Trail {
+    /// The payload with the action's cluster added (every entry of an action names its cluster).
+    fn with_cluster(&self, mut payload: Value) -> Value {
+        if let (Some(cluster), Some(fields)) = (&self.cluster, payload.as_object_mut()) {
+            fields.entry("cluster").or_insert_with(|| json!(cluster));
+        }
+        payload
+    }
 }
 
 /// What a pipeline is made of.
@@ -89,8 +101,8 @@ pub struct PipelineParts {
     pub ledger: Ledger,
     /// For `signature_verified` in responses.
     pub signing_key: LedgerPublicKey,
-    /// `None`: no cluster configured; actions answer 503.
-    pub executor: Option<Arc<Executor>>,
+    /// The governed clusters (none: actions answer 503).
+    pub clusters: crate::Clusters,
     pub policy: Arc<PolicyEngine>,
     pub risk: RiskConfig,
     pub mode: PolicyMode,
@@ -130,7 +142,10 @@ impl Pipeline {
         let entry = self
             .parts
             .ledger
-            .append(NewEvent::new(kind, actor, ledger_safe(payload)).with_action(trail.action_id.clone()))
+            .append(
+                NewEvent::new(kind, actor, ledger_safe(trail.with_cluster(payload)))
+                    .with_action(trail.action_id.clone()),
+            )
             .await?;
         trail.entries.push(entry);
         Ok(())
@@ -155,7 +170,8 @@ impl Pipeline {
         let events = events
             .into_iter()
             .map(|(kind, payload)| {
-                NewEvent::new(kind, actor, ledger_safe(payload)).with_action(trail.action_id.clone())
+                NewEvent::new(kind, actor, ledger_safe(trail.with_cluster(payload)))
+                    .with_action(trail.action_id.clone())
             })
             .collect();
         trail.entries.extend(self.parts.ledger.append_all(events).await?);
@@ -168,6 +184,7 @@ impl Pipeline {
         caller.require(Role::Operator)?;
         let mut trail = Trail {
             action_id: new_id("act"),
+            cluster: None,
             entries: Vec::new(),
         };
         let actor = caller.actor().to_owned();
@@ -197,11 +214,22 @@ impl Pipeline {
                 return Err(GatewayError::BadRequest(format!("{field}: {message}")));
             }
         };
-        let Some(executor) = self.parts.executor.clone() else {
-            return Err(GatewayError::Unavailable(
-                "no Kubernetes cluster is configured for this gateway".into(),
-            ));
+        let executor = match self.parts.clusters.resolve(request.cluster.as_deref()) {
+            Ok(executor) => executor,
+            Err(Err(unavailable)) => return Err(unavailable),
+            Err(Ok(message)) => {
+                self.record(
+                    &mut trail,
+                    "action.rejected",
+                    &actor,
+                    json!({"request": redact_request(&body), "request_sha256": request_sha256,
+                           "field": "cluster", "message": message, "key_id": caller.key_id}),
+                )
+                .await?;
+                return Err(GatewayError::BadRequest(format!("cluster: {message}")));
+            }
         };
+        trail.cluster = Some(executor.cluster().to_owned());
 
         let at = now();
         let mut row = ActionRow {
@@ -221,6 +249,7 @@ impl Pipeline {
             approval_digest: None,
             approvals_required: None,
             expires_at: None,
+            cluster: trail.cluster.clone(),
         };
         self.parts.store.insert_action(&row).await?;
         self.record(
@@ -338,7 +367,7 @@ impl Pipeline {
         let input = json!({
             "identity": {"id": caller.identity.id, "name": caller.identity.name, "kind": caller.identity.kind,
                          "roles": caller.identity.roles, "scopes": caller.identity.scopes, "trust_score": trust_score},
-            "action": {"action_id": trail.action_id, "action_type": action.action_type, "namespace": action.namespace,
+            "action": {"action_id": trail.action_id, "cluster": trail.cluster, "action_type": action.action_type, "namespace": action.namespace,
                        "resource_kind": action.kind, "resource_name": action.name,
                        "parameters": redact_request(&json!({"resource_kind": request.resource_kind, "parameters": request.parameters}))["parameters"],
                        "justification": request.justification},
@@ -407,8 +436,8 @@ impl Pipeline {
                 // Approvals come with their own workflow; until then the action waits here.
                 Outcome::RequireApproval => {
                     let digest = preview.as_ref().map_or_else(
-                        || approval_digest(action, &[], None),
-                        |p| approval_digest(action, &p.diff, p.live.as_ref()),
+                        || approval_digest(executor.cluster(), action, &[], None),
+                        |p| approval_digest(executor.cluster(), action, &p.diff, p.live.as_ref()),
                     );
                     let expires_at = crate::now_plus(self.parts.approval_window);
                     self.record(
@@ -424,7 +453,7 @@ impl Pipeline {
                             "event": "approval.requested", "action_id": trail.action_id,
                             "ledger_entry_id": trail.entries.last().map(|e| e.id.clone()),
                             "requester": {"id": caller.identity.id, "name": caller.identity.name},
-                            "action": {"action_type": action.action_type, "namespace": action.namespace,
+                            "action": {"cluster": executor.cluster(), "action_type": action.action_type, "namespace": action.namespace,
                                        "resource_kind": action.kind, "resource_name": action.name},
                             "risk": risk, "reasons": decision.reasons, "digest": digest, "expires_at": expires_at,
                             "approvals_required": approvals_required,
@@ -640,6 +669,7 @@ impl Pipeline {
         }
         let mut trail = Trail {
             action_id: row.id.clone(),
+            cluster: row.cluster.clone(),
             entries: Vec::new(),
         };
         self.record(
@@ -694,6 +724,7 @@ impl Pipeline {
         };
         let mut trail = Trail {
             action_id: row.id.clone(),
+            cluster: row.cluster.clone(),
             entries: self.parts.store.entries_of_action(&row.id).await?,
         };
         if not_approver {
@@ -757,10 +788,13 @@ impl Pipeline {
         }
 
         // The action and its target must still be what was previewed when the approval was requested.
-        let Some(executor) = self.parts.executor.clone() else {
-            return Err(GatewayError::Unavailable(
-                "no Kubernetes cluster is configured for this gateway".into(),
-            ));
+        let executor = match self.parts.clusters.resolve(row.cluster.as_deref()) {
+            Ok(executor) => executor,
+            Err(Err(unavailable)) => return Err(unavailable),
+            Err(Ok(message)) => {
+                let error = GatewayError::Conflict(format!("{action_id} cannot run here: {message}"));
+                return Err(self.refuse(&mut trail, caller, error).await);
+            }
         };
         let request: ActionRequest = serde_json::from_str(row.request.as_deref().unwrap_or("null")).map_err(|e| {
             GatewayError::Conflict(format!("{action_id} cannot be executed: its request is gone ({e})"))
@@ -789,7 +823,7 @@ impl Pipeline {
                 return Err(self.refuse(&mut trail, caller, error).await);
             }
         };
-        let current = approval_digest(&action, &preview.diff, preview.live.as_ref());
+        let current = approval_digest(executor.cluster(), &action, &preview.diff, preview.live.as_ref());
         if current != digest {
             let expires_at = crate::now_plus(self.parts.approval_window);
             // Only while the action is still pending with the old digest (another gateway may have moved on).
@@ -917,21 +951,22 @@ impl Pipeline {
 }
 
 fn action_view(row: &ActionRow) -> Value {
-    json!({"action_id": row.id, "identity_id": row.identity_id, "action_type": row.action_type,
+    json!({"action_id": row.id, "cluster": row.cluster, "identity_id": row.identity_id, "action_type": row.action_type,
            "namespace": row.namespace, "resource_kind": row.resource_kind, "resource_name": row.resource_name,
            "status": row.status, "risk": row.risk,
            "decision": row.decision.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
            "created_at": row.created_at, "updated_at": row.updated_at, "last_entry_id": row.last_entry_id})
 }
 
-/// What an approval approves: the exact action and the preview (diff and the live object's identity), as
+/// What an approval approves: the cluster, the exact action and the preview (diff and the live object's identity), as
 /// `sha256:<hex>` of its JSON (serde_json sorts object keys, so the text is deterministic).
 fn approval_digest(
+    cluster: &str,
     action: &Action,
     diff: &[executor::diff::Change],
     live: Option<&executor::executor::LiveObject>,
 ) -> String {
-    let document = json!({"action": action, "diff": diff, "live": live});
+    let document = json!({"cluster": cluster, "action": action, "diff": diff, "live": live});
     format!(
         "sha256:{}",
         hex::encode(Sha256::digest(document.to_string().as_bytes()))

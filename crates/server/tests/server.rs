@@ -48,7 +48,7 @@ impl TestApp {
             store: store.clone(),
             ledger: ledger.clone(),
             signing_key: signing_key.clone(),
-            executor: None,
+            clusters: gateway::Clusters::none(),
             policy: std::sync::Arc::new(policy::PolicyEngine::Embedded(
                 policy::EmbeddedEngine::default_policy().unwrap(),
             )),

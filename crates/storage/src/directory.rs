@@ -59,6 +59,8 @@ pub struct ActionRow {
     pub approval_digest: Option<String>,
     pub approvals_required: Option<i64>,
     pub expires_at: Option<String>,
+    /// The configured cluster the action is for.
+    pub cluster: Option<String>,
 }
 
 /// One approver's decision on an action.
@@ -91,7 +93,7 @@ pub struct KeyLookup {
 const IDENTITY_COLUMNS: &str =
     "id, name, kind, roles, scopes, status, created_at, created_by, updated_at, recorded_entry";
 const KEY_COLUMNS: &str = "id, identity_id, digest, status, created_at, revoked_at, recorded_entry";
-const ACTION_COLUMNS: &str = "id, identity_id, action_type, namespace, resource_kind, resource_name, status, risk, decision, created_at, updated_at, last_entry_id, request, approval_digest, approvals_required, expires_at";
+const ACTION_COLUMNS: &str = "id, identity_id, action_type, namespace, resource_kind, resource_name, status, risk, decision, created_at, updated_at, last_entry_id, request, approval_digest, approvals_required, expires_at, cluster";
 
 impl Store {
     /// Inserts an identity with its first key, both unrecorded, in one transaction.
@@ -296,7 +298,7 @@ impl Store {
 
     pub async fn insert_action(&self, action: &ActionRow) -> Result<(), StorageError> {
         let sql = format!(
-            "INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            "INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         );
         with_pool!(self, pool => sqlx::query(&sql)
             .bind(&action.id)
@@ -315,6 +317,7 @@ impl Store {
             .bind(&action.approval_digest)
             .bind(action.approvals_required)
             .bind(&action.expires_at)
+            .bind(&action.cluster)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;

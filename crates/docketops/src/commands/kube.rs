@@ -215,5 +215,6 @@ fn list_request(namespace: Option<String>, kind: &str) -> ActionRequest {
         resource_name: None,
         parameters: serde_json::Map::from_iter([("limit".to_owned(), json!(1))]),
         justification: None,
+        cluster: None,
     }
 }

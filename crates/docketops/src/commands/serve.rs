@@ -74,6 +74,12 @@ pub struct ServeArgs {
     /// The largest request body accepted (bigger ones get 413).
     #[arg(long, env = "DOCKETOPS_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES, value_name = "BYTES")]
     pub max_body_bytes: usize,
+    /// The cluster an action without `cluster` goes to (needed with several `[clusters.NAME]`).
+    #[arg(long, env = "DOCKETOPS_DEFAULT_CLUSTER", value_name = "NAME")]
+    pub default_cluster: Option<String>,
+    /// Several governed clusters (config file `[clusters.NAME]` only).
+    #[arg(skip)]
+    pub clusters: std::collections::BTreeMap<String, crate::settings::ClusterConfig>,
     /// Guardrails (config file `[guardrails]` only).
     #[arg(skip)]
     pub guardrails: Option<executor::Guardrails>,
@@ -132,6 +138,13 @@ impl ServeArgs {
             matches,
             "max_body_bytes",
         );
+        fill_option(
+            &mut self.default_cluster,
+            &config.default_cluster,
+            matches,
+            "default_cluster",
+        );
+        self.clusters = config.clusters.clone().unwrap_or_default();
         self.guardrails = config.guardrails.clone();
         self.risk = config.risk.clone();
         self.trust = config.trust;
@@ -223,30 +236,7 @@ async fn pipeline(
     signing_key: &ledger_core::LedgerPublicKey,
     metrics: std::sync::Arc<gateway::Metrics>,
 ) -> anyhow::Result<gateway::Pipeline> {
-    let timeout = std::time::Duration::from_secs(args.kube.kube_timeout);
-    let executor = match executor::KubeConnection::connect(&args.kube.source(), timeout).await {
-        Ok(connection) => {
-            // The gateway's own namespace is always blocked, whatever the file says.
-            let mut guardrails = args.guardrails.clone().unwrap_or_default();
-            guardrails.gateway_namespace = args.accounts.gateway_namespace.clone();
-            let options = executor::ExecutorOptions {
-                call_timeout: timeout,
-                verify_timeout: std::time::Duration::from_secs(args.rollout_timeout.max(1)),
-                wait_for_rollout: args.rollout_timeout > 0,
-                ..executor::ExecutorOptions::default()
-            };
-            Some(std::sync::Arc::new(executor::Executor::new(
-                connection,
-                guardrails,
-                &args.accounts.release,
-                options,
-            )))
-        }
-        Err(error) => {
-            tracing::warn!(%error, "no Kubernetes cluster configured: actions will answer 503 until one is");
-            None
-        }
-    };
+    let clusters = clusters(args).await?;
     let engine = match &args.opa_url {
         Some(url) => policy::PolicyEngine::Opa(policy::OpaClient::new(
             url,
@@ -266,7 +256,7 @@ async fn pipeline(
         store: store.clone(),
         ledger: ledger.clone(),
         signing_key: signing_key.clone(),
-        executor,
+        clusters,
         policy: std::sync::Arc::new(engine),
         risk: args.risk.clone().unwrap_or_default(),
         mode,
@@ -279,6 +269,84 @@ async fn pipeline(
             .map(gateway::ApprovalWebhook::new)
             .transpose()?,
     }))
+}
+
+/// The governed clusters: each `[clusters.NAME]` of the config file, or the one cluster of
+/// `--kubeconfig`/`--kube-context` (or the inferred one) named `default`. Building a client makes no request,
+/// so a cluster that is down at start fails only its own actions, later, with a clear error.
+async fn clusters(args: &ServeArgs) -> anyhow::Result<gateway::Clusters> {
+    let timeout = std::time::Duration::from_secs(args.kube.kube_timeout);
+    let options = executor::ExecutorOptions {
+        call_timeout: timeout,
+        verify_timeout: std::time::Duration::from_secs(args.rollout_timeout.max(1)),
+        wait_for_rollout: args.rollout_timeout > 0,
+        ..executor::ExecutorOptions::default()
+    };
+    let executor_for = |connection, name: &str, cluster: &crate::settings::ClusterConfig| {
+        // The gateway's own namespace is always blocked, whatever the file says.
+        let mut guardrails = cluster
+            .guardrails
+            .clone()
+            .or_else(|| args.guardrails.clone())
+            .unwrap_or_default();
+        guardrails.gateway_namespace = cluster
+            .gateway_namespace
+            .clone()
+            .unwrap_or_else(|| args.accounts.gateway_namespace.clone());
+        let release = cluster.release.as_deref().unwrap_or(&args.accounts.release);
+        std::sync::Arc::new(
+            executor::Executor::new(connection, guardrails, release, options.clone()).with_cluster_name(name),
+        )
+    };
+    if args.clusters.is_empty() {
+        let name = args.default_cluster.as_deref().unwrap_or(executor::DEFAULT_CLUSTER);
+        anyhow::ensure!(
+            crate::settings::is_cluster_name(name),
+            "--default-cluster {name:?}: a cluster name is lowercase letters, digits and '-'"
+        );
+        return Ok(
+            match executor::KubeConnection::connect(&args.kube.source(), timeout).await {
+                Ok(connection) => gateway::Clusters::single(executor_for(
+                    connection,
+                    name,
+                    &crate::settings::ClusterConfig::default(),
+                )),
+                Err(error) => {
+                    tracing::warn!(%error, "no Kubernetes cluster configured: actions will answer 503 until one is");
+                    gateway::Clusters::none()
+                }
+            },
+        );
+    }
+    anyhow::ensure!(
+        args.kube.kubeconfig.is_none() && args.kube.kube_context.is_none() && !args.kube.in_cluster,
+        "with [clusters.NAME] in the config file, name each cluster's kubeconfig there, not with --kubeconfig, \
+         --kube-context or --in-cluster"
+    );
+    let mut executors = Vec::new();
+    for (name, cluster) in &args.clusters {
+        let source = if cluster.in_cluster {
+            executor::KubeSource::InCluster
+        } else {
+            executor::KubeSource::Kubeconfig {
+                path: cluster.kubeconfig.clone(),
+                context: cluster.context.clone(),
+            }
+        };
+        let connection = executor::KubeConnection::connect(&source, timeout)
+            .await
+            .with_context(|| format!("cluster {name:?}"))?;
+        executors.push(executor_for(connection, name, cluster));
+        tracing::info!(cluster = %name, "cluster configured");
+    }
+    let default = match (&args.default_cluster, args.clusters.len()) {
+        (Some(name), _) => name.clone(),
+        (None, 1) => args.clusters.keys().next().cloned().unwrap_or_default(),
+        (None, _) => anyhow::bail!(
+            "several clusters are configured: name the one for actions without `cluster` with default_cluster"
+        ),
+    };
+    gateway::Clusters::new(&default, executors).map_err(anyhow::Error::msg)
 }
 
 /// The first admin: on a database without identities, an identity `bootstrap-admin` (roles admin and

@@ -1,0 +1,74 @@
+//! The clusters a gateway governs, by name: one executor each, and which one an action without a
+//! `cluster` goes to. One ledger records the actions of all of them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use executor::Executor;
+
+use crate::GatewayError;
+
+#[derive(Debug, Default)]
+pub struct Clusters {
+    default: String,
+    executors: BTreeMap<String, Arc<Executor>>,
+}
+
+impl Clusters {
+    /// No cluster: actions answer 503 (the ledger and identity routes still work).
+    pub fn none() -> Clusters {
+        Clusters::default()
+    }
+
+    /// One cluster, which is also the default.
+    pub fn single(executor: Arc<Executor>) -> Clusters {
+        let name = executor.cluster().to_owned();
+        Clusters {
+            default: name.clone(),
+            executors: BTreeMap::from([(name, executor)]),
+        }
+    }
+
+    /// Several clusters by their executors' names; `default` must be one of them.
+    pub fn new(default: &str, executors: Vec<Arc<Executor>>) -> Result<Clusters, String> {
+        let executors: BTreeMap<String, Arc<Executor>> = executors
+            .into_iter()
+            .map(|executor| (executor.cluster().to_owned(), executor))
+            .collect();
+        if !executors.contains_key(default) {
+            return Err(format!(
+                "the default cluster {default:?} is not configured (configured: {})",
+                executors.keys().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        Ok(Clusters {
+            default: default.to_owned(),
+            executors,
+        })
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.executors.keys().map(String::as_str).collect()
+    }
+
+    pub fn default_name(&self) -> &str {
+        &self.default
+    }
+
+    /// The executor for `requested` (the default cluster when `None`): 503 when the gateway has no cluster,
+    /// `Err(Ok(message))` for an unknown name (a bad request the caller can fix).
+    pub fn resolve(&self, requested: Option<&str>) -> Result<Arc<Executor>, Result<String, GatewayError>> {
+        if self.executors.is_empty() {
+            return Err(Err(GatewayError::Unavailable(
+                "no Kubernetes cluster is configured for this gateway".into(),
+            )));
+        }
+        let name = requested.unwrap_or(&self.default);
+        self.executors.get(name).cloned().ok_or_else(|| {
+            Ok(format!(
+                "unknown cluster {name:?}; this gateway governs {}",
+                self.names().join(", ")
+            ))
+        })
+    }
+}
