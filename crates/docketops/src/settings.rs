@@ -149,6 +149,10 @@ pub struct ConfigFile {
     /// Several clusters by name (`[clusters.NAME]`); without it the gateway governs the one cluster of
     /// `kubeconfig`/`kube_context` (or the inferred one), named `default`.
     pub clusters: Option<std::collections::BTreeMap<String, ClusterConfig>>,
+    /// Single sign-on for people (dashboard and API bearer tokens).
+    pub oidc: Option<auth::OidcConfig>,
+    /// Directory sign-in for people (dashboard).
+    pub ldap: Option<auth::LdapConfig>,
 }
 
 /// One governed cluster of `[clusters.NAME]`.

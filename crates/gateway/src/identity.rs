@@ -123,7 +123,7 @@ impl Identity {
         self.roles.contains(&role)
     }
 
-    fn from_row(row: &IdentityRow) -> Identity {
+    pub(crate) fn from_row(row: &IdentityRow) -> Identity {
         Identity {
             id: row.id.clone(),
             name: row.name.clone(),
@@ -229,6 +229,16 @@ impl Caller {
 pub struct Directory {
     store: Store,
     ledger: Ledger,
+}
+
+impl Directory {
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
 }
 
 fn validate(new: &NewIdentity) -> Result<Vec<Role>, GatewayError> {

@@ -5,6 +5,7 @@
 
 pub mod apikey;
 pub mod clusters;
+mod external;
 pub mod identity;
 pub mod metrics;
 pub mod notify;

@@ -1,5 +1,6 @@
-//! Authentication: every route but the probes needs `Authorization: Bearer <API key>` of an active
-//! identity; each handler then names the role it needs.
+//! Authentication: every route but the probes needs `Authorization: Bearer <credential>`: an API key of an
+//! active identity, or (when OpenID Connect is configured) an ID token of the trusted issuer for one of the
+//! accepted audiences, whose groups map to roles. Each handler then names the role it needs.
 
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
@@ -33,6 +34,20 @@ impl FromRequestParts<AppState> for Authenticated {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(|| ApiError::unauthorized("the Authorization header must be \"Bearer <API key>\""))?;
+        // JWTs have three dot-separated parts; API keys have none.
+        if key.split('.').count() == 3 {
+            let Some(oidc) = &state.identity_providers.oidc else {
+                return Err(ApiError::unauthorized(
+                    "this gateway accepts API keys only (OpenID Connect is not configured)",
+                ));
+            };
+            let user = oidc
+                .validate(key, &oidc.api_audiences(), None)
+                .await
+                .map_err(ApiError::from)?;
+            let grants = ::auth::grants_for(&user.groups, &oidc.config().groups);
+            return Ok(Authenticated(state.directory.sign_in_external(&user, &grants).await?));
+        }
         Ok(Authenticated(state.directory.authenticate(key).await?))
     }
 }

@@ -76,6 +76,19 @@ impl From<gateway::GatewayError> for ApiError {
     }
 }
 
+impl From<::auth::AuthError> for ApiError {
+    fn from(error: ::auth::AuthError) -> Self {
+        match error {
+            ::auth::AuthError::Unauthorized(message) => ApiError::unauthorized(message),
+            ::auth::AuthError::Unavailable(_) => ApiError::unavailable(error.to_string()),
+            ::auth::AuthError::Config(_) => {
+                tracing::error!(%error, "identity provider misconfigured");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string())
+            }
+        }
+    }
+}
+
 impl From<storage::StorageError> for ApiError {
     fn from(error: storage::StorageError) -> Self {
         ApiError::internal(error)

@@ -44,6 +44,15 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The web dashboard's cookie setting and verification jobs.
     pub dashboard: dashboard::DashboardState,
+    /// Sign-in for people through OpenID Connect and LDAP (API keys need none of this).
+    pub identity_providers: IdentityProviders,
+}
+
+/// The identity providers this gateway trusts, if any.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityProviders {
+    pub oidc: Option<std::sync::Arc<::auth::OidcProvider>>,
+    pub ldap: Option<std::sync::Arc<::auth::LdapDirectory>>,
 }
 
 /// TLS certificate and key in PEM files.

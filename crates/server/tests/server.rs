@@ -68,6 +68,7 @@ impl TestApp {
             metrics: std::sync::Arc::new(gateway::Metrics::new(None)),
             max_body_bytes: server::DEFAULT_MAX_BODY_BYTES,
             dashboard: server::dashboard::DashboardState::new(false),
+            identity_providers: server::IdentityProviders::default(),
         });
         TestApp {
             router,

@@ -8,9 +8,20 @@ use crate::{Backend, ENTRY_COLUMNS, EntryRow, StorageError, Store, with_pool};
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRow {
     pub token_digest: String,
-    pub key_digest: String,
+    /// `key:<API key digest>` or `identity:<identity id>`.
+    pub principal: String,
     pub csrf_token: String,
     pub created_at: String,
+    pub expires_at: String,
+}
+
+/// An OpenID Connect sign-in under way, found by its state's digest.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LoginRow {
+    pub state_digest: String,
+    pub verifier: String,
+    pub nonce: String,
+    pub redirect_url: String,
     pub expires_at: String,
 }
 
@@ -55,11 +66,11 @@ struct TimelineRow {
 
 impl Store {
     pub async fn insert_session(&self, session: &SessionRow) -> Result<(), StorageError> {
-        let sql = "INSERT INTO dashboard_sessions (token_digest, key_digest, csrf_token, created_at, expires_at) \
+        let sql = "INSERT INTO dashboard_sessions (token_digest, principal, csrf_token, created_at, expires_at) \
                    VALUES ($1, $2, $3, $4, $5)";
         with_pool!(self, pool => sqlx::query(sql)
             .bind(&session.token_digest)
-            .bind(&session.key_digest)
+            .bind(&session.principal)
             .bind(&session.csrf_token)
             .bind(&session.created_at)
             .bind(&session.expires_at)
@@ -71,7 +82,7 @@ impl Store {
 
     /// The session with this token digest, if it has not expired by `now`.
     pub async fn session(&self, token_digest: &str, now: &str) -> Result<Option<SessionRow>, StorageError> {
-        let sql = "SELECT token_digest, key_digest, csrf_token, created_at, expires_at FROM dashboard_sessions \
+        let sql = "SELECT token_digest, principal, csrf_token, created_at, expires_at FROM dashboard_sessions \
                    WHERE token_digest = $1 AND expires_at > $2";
         Ok(with_pool!(self, pool => sqlx::query_as(sql).bind(token_digest).bind(now).fetch_optional(pool).await)?)
     }
@@ -86,6 +97,37 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    pub async fn insert_login(&self, login: &LoginRow) -> Result<(), StorageError> {
+        let sql = "INSERT INTO dashboard_logins (state_digest, verifier, nonce, redirect_url, expires_at) \
+                   VALUES ($1, $2, $3, $4, $5)";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(&login.state_digest)
+            .bind(&login.verifier)
+            .bind(&login.nonce)
+            .bind(&login.redirect_url)
+            .bind(&login.expires_at)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Takes a sign-in under way (once: it is deleted), if it has not expired by `now`; expired ones go too.
+    pub async fn take_login(&self, state_digest: &str, now: &str) -> Result<Option<LoginRow>, StorageError> {
+        let select = "SELECT state_digest, verifier, nonce, redirect_url, expires_at FROM dashboard_logins \
+                      WHERE state_digest = $1 AND expires_at > $2";
+        let delete = "DELETE FROM dashboard_logins WHERE state_digest = $1 OR expires_at <= $2";
+        let found = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let found: Option<LoginRow> = sqlx::query_as(select).bind(state_digest).bind(now).fetch_optional(&mut *tx).await?;
+            let deleted = sqlx::query(delete).bind(state_digest).bind(now).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            // Two callbacks with one state: only the one that deleted the row may use it.
+            Ok::<_, sqlx::Error>(found.filter(|_| deleted > 0))
+        }.await)?;
+        Ok(found)
     }
 
     /// Entries newest first (oldest first with `after_seq`, so that new rows arrive in order), joined with

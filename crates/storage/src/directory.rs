@@ -159,6 +159,48 @@ impl Store {
         Ok(())
     }
 
+    /// Inserts an identity that signs in through an identity provider (it has no API key), unrecorded.
+    pub async fn insert_external_identity(&self, identity: &IdentityRow) -> Result<(), StorageError> {
+        let sql = "INSERT INTO identities (id, name, kind, roles, scopes, status, created_at, created_by, updated_at, \
+                   recorded_entry) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)";
+        let result = with_pool!(self, pool => sqlx::query(sql)
+            .bind(&identity.id)
+            .bind(&identity.name)
+            .bind(&identity.kind)
+            .bind(&identity.roles)
+            .bind(&identity.scopes)
+            .bind(&identity.status)
+            .bind(&identity.created_at)
+            .bind(&identity.created_by)
+            .bind(&identity.updated_at)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()));
+        result
+            .map(|_| ())
+            .map_err(|e| conflict_or(e, format!("an identity named {:?} exists already", identity.name)))
+    }
+
+    /// Replaces an identity's roles and scopes (JSON arrays); false if it does not exist.
+    pub async fn update_identity_grants(
+        &self,
+        id: &str,
+        roles: &str,
+        scopes: &str,
+        at: &str,
+    ) -> Result<bool, StorageError> {
+        let sql = "UPDATE identities SET roles = $2, scopes = $3, updated_at = $4 WHERE id = $1";
+        let changed = with_pool!(self, pool => sqlx::query(sql)
+            .bind(id)
+            .bind(roles)
+            .bind(scopes)
+            .bind(at)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
     pub async fn mark_key_recorded(&self, key_id: &str, entry_id: &str) -> Result<(), StorageError> {
         let sql = "UPDATE api_keys SET recorded_entry = $2 WHERE id = $1";
         with_pool!(self, pool => sqlx::query(sql).bind(key_id).bind(entry_id).execute(pool).await.map(|r| r.rows_affected()))?;

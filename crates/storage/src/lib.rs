@@ -22,7 +22,7 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::sync::mpsc;
 
 pub use appender::{AppendConfig, AppendError, Ledger, LedgerStats};
-pub use dashboard::{SessionRow, TimelineEntry, TimelineFilter};
+pub use dashboard::{LoginRow, SessionRow, TimelineEntry, TimelineFilter};
 pub use directory::{ActionFilter, ActionRow, ApiKeyRow, ApprovalRow, IdentityRow, KeyLookup};
 pub use verify::{ExportError, ExportSummary, PAGE_SIZE, verify_ledger, write_bundle};
 

@@ -77,6 +77,12 @@ pub struct ServeArgs {
     /// The cluster an action without `cluster` goes to (needed with several `[clusters.NAME]`).
     #[arg(long, env = "DOCKETOPS_DEFAULT_CLUSTER", value_name = "NAME")]
     pub default_cluster: Option<String>,
+    /// OpenID Connect sign-in (config file `[oidc]` only; DOCKETOPS_OIDC_CLIENT_SECRET overrides its secret).
+    #[arg(skip)]
+    pub oidc: Option<auth::OidcConfig>,
+    /// LDAP sign-in (config file `[ldap]` only).
+    #[arg(skip)]
+    pub ldap: Option<auth::LdapConfig>,
     /// Several governed clusters (config file `[clusters.NAME]` only).
     #[arg(skip)]
     pub clusters: std::collections::BTreeMap<String, crate::settings::ClusterConfig>,
@@ -145,6 +151,8 @@ impl ServeArgs {
             "default_cluster",
         );
         self.clusters = config.clusters.clone().unwrap_or_default();
+        self.oidc = config.oidc.clone();
+        self.ldap = config.ldap.clone();
         self.guardrails = config.guardrails.clone();
         self.risk = config.risk.clone();
         self.trust = config.trust;
@@ -205,6 +213,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         metrics,
         max_body_bytes: args.max_body_bytes,
         dashboard: server::dashboard::DashboardState::new(args.tls_cert.is_some()),
+        identity_providers: identity_providers(&args)?,
     };
     let tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),
@@ -347,6 +356,46 @@ async fn clusters(args: &ServeArgs) -> anyhow::Result<gateway::Clusters> {
         ),
     };
     gateway::Clusters::new(&default, executors).map_err(anyhow::Error::msg)
+}
+
+/// The OpenID Connect and LDAP providers of the config file; a mapping that names an unknown role is an
+/// error here, at start, not a silent grant of nothing at sign-in.
+fn identity_providers(args: &ServeArgs) -> anyhow::Result<server::IdentityProviders> {
+    let check_roles = |what: &str, mappings: &[auth::GroupMapping]| -> anyhow::Result<()> {
+        for mapping in mappings {
+            for role in &mapping.roles {
+                anyhow::ensure!(
+                    gateway::Role::parse(role).is_some(),
+                    "[{what}] group {:?}: unknown role {role:?} (roles: admin, operator, approver, auditor)",
+                    mapping.group
+                );
+            }
+            for scope in &mapping.scopes {
+                scope
+                    .validate()
+                    .map_err(|e| anyhow::anyhow!("[{what}] group {:?}: {e}", mapping.group))?;
+            }
+        }
+        Ok(())
+    };
+    let mut providers = server::IdentityProviders::default();
+    if let Some(config) = &args.oidc {
+        let mut config = config.clone();
+        if let Ok(secret) = std::env::var("DOCKETOPS_OIDC_CLIENT_SECRET")
+            && !secret.is_empty()
+        {
+            config.client_secret = Some(secret);
+        }
+        check_roles("oidc", &config.groups)?;
+        tracing::info!(issuer = %config.issuer, client = %config.client_id, "OpenID Connect sign-in enabled");
+        providers.oidc = Some(std::sync::Arc::new(auth::OidcProvider::new(config)?));
+    }
+    if let Some(config) = &args.ldap {
+        check_roles("ldap", &config.groups)?;
+        tracing::info!(url = %config.url, "LDAP sign-in enabled");
+        providers.ldap = Some(std::sync::Arc::new(auth::LdapDirectory::new(config.clone())?));
+    }
+    Ok(providers)
 }
 
 /// The first admin: on a database without identities, an identity `bootstrap-admin` (roles admin and

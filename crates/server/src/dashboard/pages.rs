@@ -17,7 +17,7 @@ use storage::{SessionRow, TimelineFilter};
 
 use super::session::{self, LOGIN_COOKIE, SESSION_COOKIE, SESSION_HOURS, Session};
 use super::views::{self, *};
-use super::{DashboardState, PageError, VerifyJob, now};
+use super::{PageError, VerifyJob, now};
 use crate::AppState;
 
 /// Entry kinds offered by the kind filter, in pipeline order, then identities, keys and the ledger itself.
@@ -100,17 +100,52 @@ fn form_error(rejection: FormRejection) -> PageError {
 // Sign-in and sign-out.
 
 pub async fn login_form(State(state): State<AppState>) -> Response {
-    login_page(&state.dashboard, None, StatusCode::OK)
+    login_page(&state, None, StatusCode::OK)
 }
 
-fn login_page(dashboard: &DashboardState, error: Option<String>, status: StatusCode) -> Response {
+fn login_page(state: &AppState, error: Option<String>, status: StatusCode) -> Response {
     let token = session::random_token();
-    let cookie = session::set_cookie(LOGIN_COOKIE, &token, 3600, dashboard.secure_cookies);
+    let cookie = session::set_cookie(LOGIN_COOKIE, &token, 3600, state.dashboard.secure_cookies);
     let page = LoginPage {
         login_token: token,
         error,
+        oidc: state.identity_providers.oidc.is_some(),
+        ldap: state.identity_providers.ldap.is_some(),
     };
     (status, [(header::SET_COOKIE, cookie)], views::html(&page)).into_response()
+}
+
+/// Checks the sign-in form's double-submit token (there is no session yet to hold one).
+fn check_login_token(headers: &HeaderMap, sent: &str) -> bool {
+    let expected = session::cookie(headers, LOGIN_COOKIE).unwrap_or_default();
+    !expected.is_empty() && session::constant_time_eq(expected.as_bytes(), sent.as_bytes())
+}
+
+/// Starts a session for `principal` and sends the browser to the timeline.
+async fn start_session(state: &AppState, principal: String) -> Result<Response, PageError> {
+    let token = session::random_token();
+    let expires_at = gateway::now_plus(std::time::Duration::from_secs(SESSION_HOURS as u64 * 3600));
+    state
+        .store
+        .insert_session(&SessionRow {
+            token_digest: session::digest(&token),
+            principal,
+            csrf_token: session::random_token(),
+            created_at: now(),
+            expires_at,
+        })
+        .await?;
+    let secure = state.dashboard.secure_cookies;
+    let mut response = Redirect::to("/").into_response();
+    let headers = response.headers_mut();
+    for cookie in [
+        session::set_cookie(SESSION_COOKIE, &token, SESSION_HOURS * 3600, secure),
+        session::set_cookie(LOGIN_COOKIE, "", 0, secure),
+        session::set_cookie(OIDC_COOKIE, "", 0, secure),
+    ] {
+        headers.append(header::SET_COOKIE, cookie.parse().expect("cookie values are ASCII"));
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,10 +161,9 @@ pub async fn login(
 ) -> Result<Response, PageError> {
     same_origin(&headers)?;
     let Form(form) = form.map_err(form_error)?;
-    let expected = session::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !session::constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
+    if !check_login_token(&headers, &form.csrf) {
         return Ok(login_page(
-            &state.dashboard,
+            &state,
             Some("the sign-in form expired; please try again".into()),
             StatusCode::FORBIDDEN,
         ));
@@ -141,36 +175,185 @@ pub async fn login(
             tracing::info!(%error, "dashboard sign-in refused");
             let message = crate::ApiError::from(error).message;
             return Ok(login_page(
-                &state.dashboard,
+                &state,
                 Some(format!("sign-in refused: {message}")),
                 StatusCode::UNAUTHORIZED,
             ));
         }
     };
-    let token = session::random_token();
-    let created_at = now();
-    let expires_at = gateway::now_plus(std::time::Duration::from_secs(SESSION_HOURS as u64 * 3600));
+    tracing::info!(identity = %caller.identity.id, key = %caller.key_id, "dashboard sign-in");
+    start_session(&state, format!("key:{}", gateway::apikey::digest(key))).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LdapForm {
+    csrf: String,
+    username: String,
+    password: String,
+}
+
+/// Sign-in with a directory user name and password (LDAP bind as the user).
+pub async fn ldap_login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<LdapForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    same_origin(&headers)?;
+    let Form(form) = form.map_err(form_error)?;
+    let Some(ldap) = state.identity_providers.ldap.clone() else {
+        return Err(PageError::not_found("LDAP sign-in is not configured"));
+    };
+    if !check_login_token(&headers, &form.csrf) {
+        return Ok(login_page(
+            &state,
+            Some("the sign-in form expired; please try again".into()),
+            StatusCode::FORBIDDEN,
+        ));
+    }
+    let signed_in = match ldap.authenticate(&form.username, &form.password).await {
+        Ok(user) => {
+            let grants = ::auth::grants_for(&user.groups, &ldap.config().groups);
+            state
+                .directory
+                .sign_in_external(&user, &grants)
+                .await
+                .map_err(|e| crate::ApiError::from(e))
+        }
+        Err(error) => Err(crate::ApiError::from(error)),
+    };
+    match signed_in {
+        Ok(caller) => {
+            tracing::info!(identity = %caller.identity.id, "dashboard sign-in (LDAP)");
+            start_session(&state, format!("identity:{}", caller.identity.id)).await
+        }
+        Err(error) => {
+            tracing::info!(message = %error.message, "LDAP sign-in refused");
+            Ok(login_page(
+                &state,
+                Some(format!("sign-in refused: {}", error.message)),
+                error.status,
+            ))
+        }
+    }
+}
+
+/// Holds the OIDC `state` between the redirect to the provider and the callback (the rest is server-side).
+const OIDC_COOKIE: &str = "dkt_oidc";
+
+/// The callback URL: as configured, or this gateway's address as the browser used it.
+fn oidc_redirect_url(state: &AppState, oidc: &::auth::OidcProvider, headers: &HeaderMap) -> Result<String, PageError> {
+    if let Some(url) = &oidc.config().redirect_url {
+        return Ok(url.clone());
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .ok_or_else(|| PageError::bad_request("no usable Host header; set redirect_url in [oidc]"))?;
+    let scheme = if state.dashboard.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    Ok(format!("{scheme}://{host}/auth/oidc/callback"))
+}
+
+/// Sends the browser to the provider (authorization-code flow with PKCE, state and nonce).
+pub async fn oidc_start(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+    let Some(oidc) = state.identity_providers.oidc.clone() else {
+        return Err(PageError::not_found("single sign-on is not configured"));
+    };
+    let redirect_url = oidc_redirect_url(&state, &oidc, &headers)?;
+    let flow_state = session::random_token();
+    let nonce = session::random_token();
+    let pkce = ::auth::Pkce::new();
     state
         .store
-        .insert_session(&SessionRow {
-            token_digest: session::digest(&token),
-            key_digest: gateway::apikey::digest(key),
-            csrf_token: session::random_token(),
-            created_at,
-            expires_at,
+        .insert_login(&storage::LoginRow {
+            state_digest: session::digest(&flow_state),
+            verifier: pkce.verifier.clone(),
+            nonce: nonce.clone(),
+            redirect_url: redirect_url.clone(),
+            expires_at: gateway::now_plus(std::time::Duration::from_secs(600)),
         })
         .await?;
-    tracing::info!(identity = %caller.identity.id, key = %caller.key_id, "dashboard sign-in");
-    let secure = state.dashboard.secure_cookies;
-    let mut response = Redirect::to("/").into_response();
-    let headers = response.headers_mut();
-    for cookie in [
-        session::set_cookie(SESSION_COOKIE, &token, SESSION_HOURS * 3600, secure),
-        session::set_cookie(LOGIN_COOKIE, "", 0, secure),
-    ] {
-        headers.append(header::SET_COOKIE, cookie.parse().expect("cookie values are ASCII"));
+    let url = oidc
+        .authorization_url(&redirect_url, &flow_state, &nonce, &pkce)
+        .await
+        .map_err(auth_page_error)?;
+    // Lax, not Strict: the provider's redirect back is a cross-site navigation that must carry it.
+    let secure = if state.dashboard.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!("{OIDC_COOKIE}={flow_state}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age=600{secure}");
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response())
+}
+
+fn auth_page_error(error: ::auth::AuthError) -> PageError {
+    let api = crate::ApiError::from(error);
+    PageError::Page {
+        status: api.status,
+        message: api.message,
     }
-    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// The provider sends the browser back here with a code: exchange it, validate the ID token, map the
+/// groups, and start a session.
+pub async fn oidc_callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<CallbackQuery>, QueryRejection>,
+) -> Result<Response, PageError> {
+    let Some(oidc) = state.identity_providers.oidc.clone() else {
+        return Err(PageError::not_found("single sign-on is not configured"));
+    };
+    let Query(query) = query.map_err(|e| PageError::bad_request(e.body_text()))?;
+    if let Some(error) = query.error {
+        return Err(PageError::Page {
+            status: StatusCode::UNAUTHORIZED,
+            message: format!(
+                "the identity provider refused the sign-in: {error} {}",
+                query.error_description.unwrap_or_default()
+            ),
+        });
+    }
+    let (Some(code), Some(flow_state)) = (query.code, query.state) else {
+        return Err(PageError::bad_request("the callback needs code and state"));
+    };
+    // The state must be the one this browser was given (no login CSRF), and is used once.
+    let cookie_state = session::cookie(&headers, OIDC_COOKIE).unwrap_or_default();
+    if cookie_state.is_empty() || !session::constant_time_eq(cookie_state.as_bytes(), flow_state.as_bytes()) {
+        return Err(PageError::forbidden(
+            "this sign-in was not started in this browser; start again from the sign-in page",
+        ));
+    }
+    let Some(login) = state.store.take_login(&session::digest(&flow_state), &now()).await? else {
+        return Err(PageError::forbidden(
+            "this sign-in expired or was already used; start again from the sign-in page",
+        ));
+    };
+    let id_token = oidc
+        .exchange_code(&code, &login.redirect_url, &login.verifier)
+        .await
+        .map_err(auth_page_error)?;
+    let user = oidc
+        .validate(
+            &id_token,
+            std::slice::from_ref(&oidc.config().client_id),
+            Some(&login.nonce),
+        )
+        .await
+        .map_err(auth_page_error)?;
+    let grants = ::auth::grants_for(&user.groups, &oidc.config().groups);
+    let caller = state.directory.sign_in_external(&user, &grants).await?;
+    tracing::info!(identity = %caller.identity.id, "dashboard sign-in (OpenID Connect)");
+    start_session(&state, format!("identity:{}", caller.identity.id)).await
 }
 
 #[derive(Debug, Deserialize)]

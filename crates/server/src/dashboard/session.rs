@@ -1,8 +1,8 @@
 //! Dashboard sign-in: a session cookie backed by a database row, and CSRF tokens.
 //!
-//! The cookie holds 32 random bytes; the database keeps their SHA-256, the digest of the API key that
-//! signed in and the session's CSRF token. Every request authenticates the key digest again, so revoking
-//! the key or suspending the identity ends the session at once. Cookies are `HttpOnly; SameSite=Strict`
+//! The cookie holds 32 random bytes; the database keeps their SHA-256, who signed in (the digest of the API
+//! key, or the identity of a single sign-on or LDAP user) and the session's CSRF token. Every request
+//! authenticates again, so revoking the key or suspending the identity ends the session at once. Cookies are `HttpOnly; SameSite=Strict`
 //! (and `Secure` behind TLS). Every form carries the CSRF token, compared in constant time; the sign-in
 //! form, which comes before any session, uses a double-submit cookie instead.
 
@@ -57,12 +57,26 @@ impl FromRequestParts<AppState> for Session {
         else {
             return Err(PageError::SignIn);
         };
-        match state.directory.authenticate_digest(&row.key_digest).await {
-            Ok(caller) => Ok(Session {
+        let caller = match row.principal.split_once(':') {
+            Some(("key", digest)) => state.directory.authenticate_digest(digest).await.ok(),
+            Some(("identity", id)) => state
+                .directory
+                .get(id)
+                .await
+                .ok()
+                .filter(|identity| identity.status == gateway::Status::Active)
+                .map(|identity| gateway::Caller {
+                    identity,
+                    key_id: "dashboard-session".into(),
+                }),
+            _ => None,
+        };
+        match caller {
+            Some(caller) => Ok(Session {
                 caller,
                 csrf: row.csrf_token,
             }),
-            Err(_) => Err(PageError::SignIn),
+            None => Err(PageError::SignIn),
         }
     }
 }

@@ -29,6 +29,10 @@ pub struct Nav {
 pub struct LoginPage {
     pub login_token: String,
     pub error: Option<String>,
+    /// Offer single sign-on (OpenID Connect).
+    pub oidc: bool,
+    /// Offer the directory (LDAP) user name and password form.
+    pub ldap: bool,
 }
 
 #[derive(Debug, Template)]
