@@ -22,6 +22,12 @@ mod dashboard;
 #[path = "cli/clusters.rs"]
 mod clusters;
 
+#[path = "cli/sso.rs"]
+mod sso;
+
+#[path = "cli/templates.rs"]
+mod templates;
+
 fn admin_url() -> String {
     std::env::var("DOCKETOPS_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())

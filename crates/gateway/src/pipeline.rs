@@ -354,7 +354,13 @@ impl Pipeline {
             ),
             _ => None,
         });
-        let classification = self.parts.risk.classify(action, RiskContext { current_replicas });
+        let classification = self.parts.risk.classify(
+            action,
+            RiskContext {
+                current_replicas,
+                cluster: Some(executor.cluster().to_owned()),
+            },
+        );
         let risk = classification.level.as_str().to_owned();
         row.risk = Some(risk.clone());
         self.parts.metrics.risk(&risk);

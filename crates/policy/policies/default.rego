@@ -4,10 +4,16 @@
 # Entry point: data.docketops.policy.decision, an object
 #     {"outcome": "allow" | "deny" | "require_approval", "reasons": ["...", ...]}
 # and, beside "require_approval" only, an optional "approvals": N (1-10), the number of distinct approvers
-# the action needs (default 1).
+# the action needs (default 1; here the largest number in approval_counts, when it is more than 1).
 # The gateway treats an undefined decision, an unknown outcome or reasons that are not strings as a
 # failed evaluation (fail closed in enforce mode). A custom policy replaces this file and must keep
 # that entry point and shape.
+#
+# Policy templates (`docketops policy templates list|show|render`, docs/policy-templates.md): a rendered
+# template is a package docketops.templates.<instance>, loaded next to this file
+# (`docketops serve --policy default.rego --policy rendered.rego`). Its partial sets deny_reasons,
+# approval_reasons and approval_counts join this policy's below, so a template can deny an action or ask
+# for (more) approvals, never allow what this policy would not.
 #
 # Input document (built by the gateway; everything in it is recorded in the ledger, so an auditor can
 # re-run the decision from the input hash in the policy.decided entry):
@@ -25,6 +31,7 @@
 #   - an agent mutating without a justification            -> deny
 #   - a HIGH risk action (or a missing/unknown risk level)  -> require_approval
 #   - otherwise (LOW or MEDIUM risk)                        -> allow
+#   - and whatever loaded templates add (deny or require_approval reasons, approval counts)
 # deny beats require_approval beats allow; the reasons are all reasons of the winning outcome, sorted.
 package docketops.policy
 
@@ -58,8 +65,25 @@ allow_reasons contains sprintf("%s risk within scope", [input.risk.level]) if {
 	input.risk.level in {"LOW", "MEDIUM"}
 }
 
+# Rendered templates' contributions (none are loaded by default: these sets are then empty).
+deny_reasons contains reason if {
+	some reason in data.docketops.templates[_].deny_reasons
+}
+
+approval_reasons contains reason if {
+	some reason in data.docketops.templates[_].approval_reasons
+}
+
+# How many distinct approvers a require_approval needs: the largest count asked for, if more than one.
+approval_counts contains n if {
+	some n in data.docketops.templates[_].approval_counts
+}
+
 decision := {"outcome": "deny", "reasons": sort(deny_reasons)} if {
 	count(deny_reasons) > 0
+} else := {"outcome": "require_approval", "reasons": sort(approval_reasons), "approvals": max(approval_counts)} if {
+	count(approval_reasons) > 0
+	max(approval_counts) > 1
 } else := {"outcome": "require_approval", "reasons": sort(approval_reasons)} if {
 	count(approval_reasons) > 0
 } else := {"outcome": "allow", "reasons": sort(allow_reasons)}

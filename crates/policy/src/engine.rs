@@ -21,6 +21,8 @@ pub const EVALUATION_TIME_LIMIT: Duration = Duration::from_millis(500);
 /// The package that must hold the entry rule, as regorus names it.
 const ENTRY_PACKAGE: &str = "data.docketops.policy";
 const ENTRY_RULE: &str = "decision";
+/// Rendered policy templates (see [`crate::templates`]): one package, and one file, per instance.
+const TEMPLATE_PACKAGE_PREFIX: &str = "data.docketops.templates.";
 
 /// Rego policies evaluated in process.
 ///
@@ -54,14 +56,15 @@ impl EmbeddedEngine {
 
     /// User policy files; they replace the default policy.
     pub fn from_files(paths: &[PathBuf]) -> Result<EmbeddedEngine, PolicyError> {
-        let sources = paths
-            .iter()
-            .map(|path| {
-                std::fs::read_to_string(path)
-                    .map(|text| (path.display().to_string(), text))
-                    .map_err(|error| PolicyError::Load(format!("cannot read {}: {error}", path.display())))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        EmbeddedEngine::from_sources(read_files(paths)?)
+    }
+
+    /// The shipped default policy and files that extend it, such as rendered policy templates
+    /// ([`crate::templates`]): the same as `from_files` with the default policy's text as the first file, and
+    /// the same revision.
+    pub fn default_policy_and_files(paths: &[PathBuf]) -> Result<EmbeddedEngine, PolicyError> {
+        let mut sources = vec![("default.rego".to_string(), DEFAULT_POLICY.to_string())];
+        sources.extend(read_files(paths)?);
         EmbeddedEngine::from_sources(sources)
     }
 
@@ -78,6 +81,7 @@ impl EmbeddedEngine {
         });
         let mut names = Vec::with_capacity(sources.len());
         let mut entry_declared = false;
+        let mut template_packages: Vec<(String, String)> = Vec::new();
         for (name, text) in sources {
             if names.contains(&name) {
                 return Err(PolicyError::Load(format!("{name} is given twice")));
@@ -85,6 +89,17 @@ impl EmbeddedEngine {
             let package = engine
                 .add_policy(name.clone(), text)
                 .map_err(|error| PolicyError::Load(message(error)))?;
+            // Each rendered template instance is one file; two with the same package would only conflict at
+            // the first decision (every action denied), so refuse them now.
+            if package.starts_with(TEMPLATE_PACKAGE_PREFIX) {
+                if let Some((_, first)) = template_packages.iter().find(|(seen, _)| *seen == package) {
+                    return Err(PolicyError::Load(format!(
+                        "{first} and {name} are both {}: render each template instance with its own --instance",
+                        package.trim_start_matches("data.")
+                    )));
+                }
+                template_packages.push((package.clone(), name.clone()));
+            }
             if package == ENTRY_PACKAGE {
                 entry_declared |= engine
                     .has_declared_rule_rooted_at(&name, ENTRY_RULE)
@@ -158,6 +173,17 @@ impl EmbeddedEngine {
         serde_json::to_value(&result)
             .map_err(|error| PolicyError::Malformed(format!("the result is not representable as JSON: {error}")))
     }
+}
+
+fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, PolicyError> {
+    paths
+        .iter()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .map(|text| (path.display().to_string(), text))
+                .map_err(|error| PolicyError::Load(format!("cannot read {}: {error}", path.display())))
+        })
+        .collect()
 }
 
 /// Regorus errors (anyhow) with their causes; parse errors start with a line break before the snippet.

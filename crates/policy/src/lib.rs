@@ -28,15 +28,20 @@
 //!
 //! The default policy: deny an agent's mutation without a justification; require an approval for
 //! HIGH risk; allow the rest (LOW/MEDIUM). deny beats require_approval beats allow.
+//!
+//! Policy templates ([`templates`]) are parameterized Rego files; a rendered one is a package
+//! `docketops.templates.<instance>` whose reasons (and approval counts) the default policy takes in.
 #![forbid(unsafe_code)]
 
 pub mod decision;
 pub mod engine;
 pub mod opa;
 pub mod risk;
+pub mod templates;
 pub mod trust;
 
 pub use decision::{Decision, Outcome, PolicyError};
 pub use engine::{DEFAULT_POLICY, EmbeddedEngine, PolicyEngine};
 pub use opa::OpaClient;
 pub use risk::{Classification, FiredRule, RiskConfig, RiskContext, RiskLevel, RiskRule};
+pub use templates::{Library, Template, TemplateError};

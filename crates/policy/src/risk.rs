@@ -30,10 +30,13 @@ impl RiskLevel {
 }
 
 /// Facts about the target the preview found.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RiskContext {
     /// `spec.replicas` before a SCALE.
     pub current_replicas: Option<u32>,
+    /// The cluster the action is for (rules may name clusters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// One rule: every condition given must hold (an empty list means "any").
@@ -55,6 +58,9 @@ pub struct RiskRule {
     /// Namespace patterns: exact, `*`, or a prefix ending in `*`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
+    /// Cluster name patterns (as namespaces), e.g. `["prod-*"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<String>,
     /// Only mutations (not GET/LIST).
     #[serde(default, skip_serializing_if = "is_false")]
     pub mutations_only: bool,
@@ -92,6 +98,7 @@ impl Default for RiskConfig {
             kinds: Vec::new(),
             namespace_tiers: Vec::new(),
             namespaces: Vec::new(),
+            clusters: Vec::new(),
             mutations_only: false,
             scale_to_zero: false,
             min_replica_change: None,
@@ -190,7 +197,8 @@ impl RiskConfig {
                 || !rule.action_types.is_empty()
                 || !rule.kinds.is_empty()
                 || !rule.namespace_tiers.is_empty()
-                || !rule.namespaces.is_empty();
+                || !rule.namespaces.is_empty()
+                || !rule.clusters.is_empty();
             if !has_condition {
                 return Err(fail("a rule needs at least one condition".into()));
             }
@@ -219,7 +227,7 @@ impl RiskConfig {
         fired.extend(
             self.rules
                 .iter()
-                .filter(|rule| self.matches(rule, action, context))
+                .filter(|rule| self.matches(rule, action, &context))
                 .map(|rule| FiredRule {
                     id: rule.id.clone(),
                     level: rule.level,
@@ -234,8 +242,16 @@ impl RiskConfig {
         }
     }
 
-    fn matches(&self, rule: &RiskRule, action: &Action, context: RiskContext) -> bool {
+    fn matches(&self, rule: &RiskRule, action: &Action, context: &RiskContext) -> bool {
         if rule.mutations_only && !action.action_type.is_mutation() {
+            return false;
+        }
+        if !rule.clusters.is_empty()
+            && !context
+                .cluster
+                .as_deref()
+                .is_some_and(|cluster| rule.clusters.iter().any(|p| matches_pattern(p, cluster)))
+        {
             return false;
         }
         if !rule.action_types.is_empty() && !rule.action_types.contains(&action.action_type) {
@@ -312,7 +328,30 @@ mod tests {
     fn current(n: u32) -> RiskContext {
         RiskContext {
             current_replicas: Some(n),
+            cluster: None,
         }
+    }
+
+    #[test]
+    fn rules_can_name_clusters() {
+        let config: RiskConfig = toml::from_str(
+            "[[rules]]\nid = \"prod-cluster\"\nlevel = \"HIGH\"\nreason = \"production cluster\"\nclusters = [\"prod-*\"]",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let on = |cluster: Option<&str>| RiskContext {
+            current_replicas: Some(3),
+            cluster: cluster.map(str::to_owned),
+        };
+        assert_eq!(
+            config.classify(&scale("web", 4), on(Some("prod-eu"))).level,
+            RiskLevel::High
+        );
+        assert_eq!(
+            config.classify(&scale("web", 4), on(Some("staging"))).level,
+            RiskLevel::Medium
+        );
+        assert_eq!(config.classify(&scale("web", 4), on(None)).level, RiskLevel::Medium);
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct ServeArgs {
     /// rule `decision`).
     #[arg(long = "policy", value_name = "FILE", conflicts_with = "opa_url")]
     pub policies: Vec<PathBuf>,
+    /// Rego files added to the shipped default policy, e.g. rendered policy templates (repeatable).
+    #[arg(long = "policy-add", value_name = "FILE", conflicts_with_all = ["opa_url", "policies"])]
+    pub policy_add: Vec<PathBuf>,
     /// An external OPA server instead of the embedded engine, e.g. http://127.0.0.1:8181.
     #[arg(long, env = "DOCKETOPS_OPA_URL", value_name = "URL")]
     pub opa_url: Option<String>,
@@ -252,6 +255,9 @@ async fn pipeline(
             &args.opa_path,
             std::time::Duration::from_secs(5),
         )?),
+        None if !args.policy_add.is_empty() => {
+            policy::PolicyEngine::Embedded(policy::EmbeddedEngine::default_policy_and_files(&args.policy_add)?)
+        }
         None if args.policies.is_empty() => policy::PolicyEngine::Embedded(policy::EmbeddedEngine::default_policy()?),
         None => policy::PolicyEngine::Embedded(policy::EmbeddedEngine::from_files(&args.policies)?),
     };

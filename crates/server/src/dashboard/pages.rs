@@ -217,7 +217,7 @@ pub async fn ldap_login(
                 .directory
                 .sign_in_external(&user, &grants)
                 .await
-                .map_err(|e| crate::ApiError::from(e))
+                .map_err(crate::ApiError::from)
         }
         Err(error) => Err(crate::ApiError::from(error)),
     };
