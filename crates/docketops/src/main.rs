@@ -74,6 +74,19 @@ enum Command {
     },
     /// An identity's trust score recomputed from an exported bundle, with the entries that moved it.
     Trust(commands::trust::TrustArgs),
+    /// An MCP server on stdio for local agent hosts, acting through a gateway's API with one API key.
+    Mcp(commands::mcp::McpArgs),
+    /// SIEM export: stream the ledger to syslog, Splunk HEC or JSON lines, resumably (`run`, `status`,
+    /// `reset`), and turn a SIEM's copy back into a verifiable bundle (`bundle`).
+    Siem {
+        #[command(subcommand)]
+        command: commands::siem::SiemCommand,
+    },
+    /// Reconcile the API server's audit log with the ledger: unmatched executions and bypasses.
+    Audit {
+        #[command(subcommand)]
+        command: commands::audit::AuditCommand,
+    },
     /// API keys for callers.
     ApiKey {
         #[command(subcommand)]
@@ -144,9 +157,12 @@ impl Command {
             Command::Keys { command } => command.apply_config(config, matches),
             Command::Identities { command } => command.apply_config(config, matches),
             Command::Policy { command } => command.apply_config(config, matches),
+            Command::Siem { command } => command.apply_config(config, matches),
+            Command::Audit { command } => command.apply_config(config, matches),
             Command::ApiKey { .. }
             | Command::Kube { .. }
             | Command::Trust(_)
+            | Command::Mcp(_)
             | Command::Bench(_)
             | Command::BenchGateway(_) => {}
         }
@@ -170,8 +186,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ApiKey { command } => commands::apikey::run(command),
         Command::Kube { command } => commands::kube::run(command).await,
         Command::Trust(args) => commands::trust::run(args),
+        Command::Mcp(args) => commands::mcp::run(args).await,
         Command::Identities { command } => commands::identities::run(command).await,
         Command::Policy { command } => commands::policy::run(command).await,
+        Command::Siem { command } => commands::siem::run(command).await,
+        Command::Audit { command } => commands::audit::run(command).await,
         Command::Bench(args) => bench::run(args).await,
         Command::BenchGateway(args) => bench_gateway::run(args).await,
     }

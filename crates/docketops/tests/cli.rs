@@ -22,8 +22,14 @@ mod dashboard;
 #[path = "cli/clusters.rs"]
 mod clusters;
 
+#[path = "cli/siem.rs"]
+mod siem;
+
 #[path = "cli/sso.rs"]
 mod sso;
+
+#[path = "cli/audit.rs"]
+mod audit;
 
 #[path = "cli/templates.rs"]
 mod templates;
@@ -142,12 +148,17 @@ impl Server {
     }
 
     fn start_with(app: &TestApp, extra: &[&str]) -> Server {
+        Self::start_on(app, "127.0.0.1:0", extra)
+    }
+
+    /// A gateway listening on `listen` (a fixed port some other process is configured to call).
+    fn start_on(app: &TestApp, listen: &str, extra: &[&str]) -> Server {
         let admin_key = stdout(&app.run(&["api-key", "generate", "--kind", "human"]))
             .trim()
             .to_string();
         let mut child = app
             .command()
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(extra)
             .env("DOCKETOPS_BOOTSTRAP_ADMIN_KEY", &admin_key)
             .env("RUST_LOG", "info")

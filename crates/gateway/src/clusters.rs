@@ -55,6 +55,13 @@ impl Clusters {
         &self.default
     }
 
+    /// How this cluster's API server audit events are judged (its executor's accounts and guardrails).
+    pub fn audit_policy(&self, name: &str) -> Option<crate::audit::AuditPolicy> {
+        self.executors.get(name).map(|executor| {
+            crate::audit::AuditPolicy::new(name, executor.accounts().clone(), executor.guardrails().clone())
+        })
+    }
+
     /// The executor for `requested` (the default cluster when `None`): 503 when the gateway has no cluster,
     /// `Err(Ok(message))` for an unknown name (a bad request the caller can fix).
     pub fn resolve(&self, requested: Option<&str>) -> Result<Arc<Executor>, Result<String, GatewayError>> {

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apikey;
+pub mod audit;
 pub mod clusters;
 mod external;
 pub mod identity;

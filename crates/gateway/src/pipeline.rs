@@ -132,6 +132,10 @@ impl Pipeline {
         self.parts.mode
     }
 
+    pub fn clusters(&self) -> &crate::Clusters {
+        &self.parts.clusters
+    }
+
     /// The identity's trust score and the entries that moved it (see `policy::trust`).
     pub async fn trust(&self, identity_id: &str) -> Result<policy::trust::TrustReport, GatewayError> {
         let entries = self.parts.store.entries_of_requester(identity_id).await?;

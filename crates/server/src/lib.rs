@@ -7,10 +7,12 @@
 pub use gateway::apikey;
 mod actions;
 mod approvals;
+mod audit;
 mod auth;
 pub mod dashboard;
 mod error;
 mod identities;
+mod mcp;
 pub mod openapi;
 mod routes;
 
@@ -46,6 +48,8 @@ pub struct AppState {
     pub dashboard: dashboard::DashboardState,
     /// Sign-in for people through OpenID Connect and LDAP (API keys need none of this).
     pub identity_providers: IdentityProviders,
+    /// The bearer token the API servers' audit webhooks present (`POST /api/v1/audit/events`).
+    pub audit_webhook_token: Option<String>,
 }
 
 /// The identity providers this gateway trusts, if any.

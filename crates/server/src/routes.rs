@@ -27,12 +27,14 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(crate::openapi::document))
         .merge(crate::identities::routes())
         .merge(crate::actions::routes())
-        .merge(crate::approvals::routes());
+        .merge(crate::approvals::routes())
+        .merge(crate::audit::routes());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .nest("/api/v1", api)
+        .merge(crate::mcp::routes(&state))
         .merge(crate::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -69,6 +69,7 @@ impl TestApp {
             max_body_bytes: server::DEFAULT_MAX_BODY_BYTES,
             dashboard: server::dashboard::DashboardState::new(false),
             identity_providers: server::IdentityProviders::default(),
+            audit_webhook_token: None,
         });
         TestApp {
             router,

@@ -5,6 +5,8 @@
 //! the ledger core sealed them; this crate never computes a hash or a signature itself.
 
 mod appender;
+mod audit;
+mod cursors;
 mod dashboard;
 mod directory;
 #[cfg(feature = "tamper")]
@@ -22,6 +24,7 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::sync::mpsc;
 
 pub use appender::{AppendConfig, AppendError, Ledger, LedgerStats};
+pub use cursors::ExportCursor;
 pub use dashboard::{LoginRow, SessionRow, TimelineEntry, TimelineFilter};
 pub use directory::{ActionFilter, ActionRow, ApiKeyRow, ApprovalRow, IdentityRow, KeyLookup};
 pub use verify::{ExportError, ExportSummary, PAGE_SIZE, verify_ledger, write_bundle};

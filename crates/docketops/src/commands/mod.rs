@@ -1,11 +1,14 @@
 pub mod apikey;
+pub mod audit;
 pub mod export;
 pub mod identities;
 pub mod keys;
 pub mod kube;
 pub mod ledger;
+pub mod mcp;
 pub mod policy;
 pub mod serve;
+pub mod siem;
 pub mod trust;
 pub mod verify;
 

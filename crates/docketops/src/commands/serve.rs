@@ -74,6 +74,15 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub approval_window: u64,
+    /// The bearer token the API servers' audit webhook presents at POST /api/v1/audit/events (an auditor's
+    /// API key works too).
+    #[arg(
+        long,
+        env = "DOCKETOPS_AUDIT_WEBHOOK_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub audit_webhook_token: Option<String>,
     /// The largest request body accepted (bigger ones get 413).
     #[arg(long, env = "DOCKETOPS_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES, value_name = "BYTES")]
     pub max_body_bytes: usize,
@@ -217,6 +226,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: args.max_body_bytes,
         dashboard: server::dashboard::DashboardState::new(args.tls_cert.is_some()),
         identity_providers: identity_providers(&args)?,
+        audit_webhook_token: args.audit_webhook_token.clone().filter(|t| !t.is_empty()),
     };
     let tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),

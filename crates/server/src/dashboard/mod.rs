@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::AppState;
-pub use session::{SESSION_COOKIE, Session};
+pub use session::{SESSION_COOKIE, Session, constant_time_eq};
 
 /// Dashboard state shared by the handlers of one gateway process.
 #[derive(Debug, Clone, Default)]

@@ -1,0 +1,422 @@
+//! Reconciliation with the API server's own audit log: every gateway execution must appear there, and every
+//! change in a governed namespace made by anyone but the gateway's executors is a bypass, recorded in the
+//! ledger as `audit.bypass_detected`.
+//!
+//! The gateway's calls are recognizable: the gateway's service account impersonating an executor account,
+//! with the `docketops-action` extra and `Audit-ID` = the id of the action's `action.requested` entry.
+
+use std::collections::{BTreeMap, HashMap};
+
+use executor::{Accounts, Guardrails};
+use ledger_core::NewEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use storage::{Ledger, Store};
+
+use crate::GatewayError;
+
+/// One `audit.k8s.io/v1` Event (the fields reconciliation reads; the rest is ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    #[serde(rename = "auditID")]
+    pub audit_id: String,
+    #[serde(default)]
+    pub stage: String,
+    #[serde(default)]
+    pub verb: String,
+    #[serde(rename = "requestURI", default)]
+    pub request_uri: String,
+    pub user: UserInfo,
+    #[serde(default)]
+    pub impersonated_user: Option<UserInfo>,
+    #[serde(default)]
+    pub object_ref: Option<ObjectRef>,
+    #[serde(default)]
+    pub response_status: Option<ResponseStatus>,
+    #[serde(default)]
+    pub stage_timestamp: Option<String>,
+    #[serde(rename = "sourceIPs", default)]
+    pub source_ips: Vec<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct UserInfo {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef {
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub api_group: Option<String>,
+    #[serde(default)]
+    pub subresource: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ResponseStatus {
+    #[serde(default)]
+    pub code: Option<u16>,
+}
+
+/// What an audit event is to the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A call of the gateway's executor for this action.
+    Gateway { action_id: String },
+    /// A change in a governed namespace that did not go through the gateway.
+    Bypass,
+    /// Anything else: reads, other namespaces, failed or dry-run requests, control-plane components.
+    Ignored,
+}
+
+const MUTATING_VERBS: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
+
+/// Users whose changes are the cluster running itself, not people or agents going around the gateway.
+pub const DEFAULT_IGNORED_USERS: [&str; 6] = [
+    "system:apiserver",
+    "system:kube-controller-manager",
+    "system:kube-scheduler",
+    "system:node:*",
+    "system:serviceaccount:kube-system:*",
+    "system:serviceaccount:kube-node-lease:*",
+];
+
+/// How one cluster's audit events are judged.
+#[derive(Debug, Clone)]
+pub struct AuditPolicy {
+    pub cluster: String,
+    pub accounts: Accounts,
+    /// A namespace the guardrails let the gateway govern is a governed namespace.
+    pub guardrails: Guardrails,
+    pub ignored_users: Vec<String>,
+}
+
+impl AuditPolicy {
+    pub fn new(cluster: &str, accounts: Accounts, guardrails: Guardrails) -> AuditPolicy {
+        AuditPolicy {
+            cluster: cluster.to_owned(),
+            accounts,
+            guardrails,
+            ignored_users: DEFAULT_IGNORED_USERS.map(String::from).to_vec(),
+        }
+    }
+
+    fn is_executor(&self, username: &str) -> bool {
+        let release = &self.accounts.release;
+        username == self.accounts.cluster_reader().username()
+            || username.strip_prefix("system:serviceaccount:").is_some_and(|rest| {
+                rest.split_once(':').is_some_and(|(_, name)| {
+                    name == format!("{release}-reader") || name == format!("{release}-operator")
+                })
+            })
+    }
+
+    pub fn classify(&self, event: &AuditEvent) -> Verdict {
+        // One event per request: the final stage (or Panic) carries the outcome.
+        if event.stage != "ResponseComplete" && event.stage != "Panic" {
+            return Verdict::Ignored;
+        }
+        if event.user.username == self.accounts.gateway().username()
+            && let Some(impersonated) = &event.impersonated_user
+            && self.is_executor(&impersonated.username)
+            && let Some(action_id) = impersonated
+                .extra
+                .get(executor::rbac::EXTRA_ACTION)
+                .and_then(|v| v.first())
+        {
+            return Verdict::Gateway {
+                action_id: action_id.clone(),
+            };
+        }
+        let changed = MUTATING_VERBS.contains(&event.verb.as_str())
+            && event
+                .response_status
+                .as_ref()
+                .and_then(|s| s.code)
+                .is_some_and(|c| c < 400)
+            && !event.request_uri.contains("dryRun=");
+        let governed = event
+            .object_ref
+            .as_ref()
+            .and_then(|o| o.namespace.as_deref())
+            .is_some_and(|ns| self.guardrails.check_namespace(ns).is_ok());
+        let acting = event
+            .impersonated_user
+            .as_ref()
+            .map_or(&event.user.username, |u| &u.username);
+        let ignored = self
+            .ignored_users
+            .iter()
+            .any(|pattern| executor::guardrails::matches_pattern(pattern, &event.user.username))
+            || self
+                .ignored_users
+                .iter()
+                .any(|pattern| executor::guardrails::matches_pattern(pattern, acting));
+        if changed && governed && !ignored {
+            Verdict::Bypass
+        } else {
+            Verdict::Ignored
+        }
+    }
+}
+
+/// Events from an audit log file (JSON lines); returns them and how many lines could not be read.
+pub fn parse_log(text: &str) -> (Vec<AuditEvent>, usize) {
+    let mut events = Vec::new();
+    let mut unreadable = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str::<AuditEvent>(line) {
+            Ok(event) => events.push(event),
+            Err(_) => unreadable += 1,
+        }
+    }
+    (events, unreadable)
+}
+
+/// Events from a webhook body (`{"kind": "EventList", "items": [...]}`).
+pub fn parse_event_list(body: &Value) -> Result<Vec<AuditEvent>, String> {
+    if body["kind"] != "EventList" {
+        return Err("expected an audit.k8s.io EventList".into());
+    }
+    let items = body["items"].as_array().ok_or("an EventList needs items")?;
+    items
+        .iter()
+        .map(|item| serde_json::from_value(item.clone()).map_err(|e| format!("an audit event cannot be read: {e}")))
+        .collect()
+}
+
+/// The ledger's side: each executed action with the `Audit-ID` its calls carried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Execution {
+    pub action_id: String,
+    pub audit_id: String,
+    pub cluster: String,
+    pub executed_at: String,
+}
+
+/// The executed actions of the ledger (its `action.executed` entries), with their audit ids.
+pub async fn executions(store: &Store, default_cluster: &str) -> Result<Vec<Execution>, GatewayError> {
+    let mut requested: HashMap<String, String> = HashMap::new();
+    let mut found = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let page = store.entries_after(after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq as i64;
+        for entry in &page {
+            let Some(action_id) = &entry.action_id else { continue };
+            match entry.kind.as_str() {
+                "action.requested" => {
+                    requested.insert(action_id.clone(), entry.id.clone());
+                }
+                "action.executed" => {
+                    let payload: Value = serde_json::from_str(&entry.payload).unwrap_or(Value::Null);
+                    found.push(Execution {
+                        action_id: action_id.clone(),
+                        audit_id: requested.get(action_id).cloned().unwrap_or_default(),
+                        cluster: payload["cluster"].as_str().unwrap_or(default_cluster).to_owned(),
+                        executed_at: entry.timestamp.clone(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Both directions for one cluster's audit events.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reconciliation {
+    pub cluster: String,
+    pub events_read: usize,
+    /// Executions in the events' time range, and which of them the API server recorded.
+    pub executions_checked: usize,
+    pub executions_matched: usize,
+    pub unmatched_executions: Vec<Execution>,
+    /// Executions older than the first event (the log was rotated): not judged.
+    pub executions_before_log: usize,
+    pub bypasses: Vec<AuditEvent>,
+}
+
+impl Reconciliation {
+    pub fn clean(&self) -> bool {
+        self.unmatched_executions.is_empty() && self.bypasses.is_empty()
+    }
+}
+
+pub fn reconcile(policy: &AuditPolicy, events: &[AuditEvent], executions: &[Execution]) -> Reconciliation {
+    let seen_ids: std::collections::HashSet<&str> = events
+        .iter()
+        .filter(|e| matches!(policy.classify(e), Verdict::Gateway { .. }))
+        .map(|e| e.audit_id.as_str())
+        .collect();
+    let first_event = events.iter().filter_map(|e| e.stage_timestamp.as_deref()).min();
+    let mut report = Reconciliation {
+        cluster: policy.cluster.clone(),
+        events_read: events.len(),
+        executions_checked: 0,
+        executions_matched: 0,
+        unmatched_executions: Vec::new(),
+        executions_before_log: 0,
+        bypasses: events
+            .iter()
+            .filter(|e| policy.classify(e) == Verdict::Bypass)
+            .cloned()
+            .collect(),
+    };
+    for execution in executions.iter().filter(|e| e.cluster == policy.cluster) {
+        if first_event.is_none_or(|first| execution.executed_at.as_str() < first) {
+            report.executions_before_log += 1;
+            continue;
+        }
+        report.executions_checked += 1;
+        if seen_ids.contains(execution.audit_id.as_str()) {
+            report.executions_matched += 1;
+        } else {
+            report.unmatched_executions.push(execution.clone());
+        }
+    }
+    report
+}
+
+/// What recording a batch of events did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestReport {
+    pub events: usize,
+    pub bypasses_recorded: usize,
+    pub bypasses_already_recorded: usize,
+}
+
+/// Records each bypass among `events` once (`audit.bypass_detected`, keyed by cluster and audit id, so a
+/// replayed batch or a re-read log records nothing twice).
+pub async fn record_bypasses(
+    store: &Store,
+    ledger: &Ledger,
+    policy: &AuditPolicy,
+    events: &[AuditEvent],
+) -> Result<IngestReport, GatewayError> {
+    let mut report = IngestReport {
+        events: events.len(),
+        ..IngestReport::default()
+    };
+    for event in events.iter().filter(|e| policy.classify(e) == Verdict::Bypass) {
+        if !store
+            .claim_audit_event(&policy.cluster, &event.audit_id, &crate::now())
+            .await?
+        {
+            report.bypasses_already_recorded += 1;
+            continue;
+        }
+        let object = event.object_ref.clone();
+        let payload = json!({
+            "cluster": policy.cluster, "audit_id": event.audit_id, "verb": event.verb,
+            "user": event.user.username, "groups": event.user.groups,
+            "impersonated_user": event.impersonated_user.as_ref().map(|u| &u.username),
+            "namespace": object.as_ref().and_then(|o| o.namespace.clone()),
+            "resource": object.as_ref().and_then(|o| o.resource.clone()),
+            "subresource": object.as_ref().and_then(|o| o.subresource.clone()),
+            "name": object.as_ref().and_then(|o| o.name.clone()),
+            "request_uri": event.request_uri, "response_code": event.response_status.as_ref().and_then(|s| s.code),
+            "at": event.stage_timestamp, "source_ips": event.source_ips, "user_agent": event.user_agent,
+        });
+        if let Err(error) = ledger
+            .append(NewEvent::new("audit.bypass_detected", "audit", payload))
+            .await
+        {
+            // Not recorded: let the next delivery or run try again.
+            store.release_audit_event(&policy.cluster, &event.audit_id).await.ok();
+            return Err(error.into());
+        }
+        report.bypasses_recorded += 1;
+        tracing::warn!(cluster = %policy.cluster, user = %event.user.username, verb = %event.verb,
+            audit_id = %event.audit_id, "change that bypassed the gateway recorded");
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(user: &str, verb: &str, namespace: &str, code: u16) -> AuditEvent {
+        serde_json::from_value(json!({
+            "auditID": format!("{user}-{verb}-{namespace}"), "stage": "ResponseComplete", "verb": verb,
+            "requestURI": format!("/apis/apps/v1/namespaces/{namespace}/deployments/web"),
+            "user": {"username": user}, "objectRef": {"resource": "deployments", "namespace": namespace, "name": "web"},
+            "responseStatus": {"code": code}, "stageTimestamp": "2026-11-27T10:00:00.000000Z"
+        }))
+        .unwrap()
+    }
+
+    fn policy() -> AuditPolicy {
+        AuditPolicy::new(
+            "default",
+            Accounts {
+                release: "dkt".into(),
+                gateway_namespace: "gw".into(),
+            },
+            Guardrails {
+                gateway_namespace: "gw".into(),
+                ..Guardrails::default()
+            },
+        )
+    }
+
+    #[test]
+    fn changes_around_the_gateway_are_bypasses() {
+        let policy = policy();
+        assert_eq!(policy.classify(&event("admin", "patch", "web", 200)), Verdict::Bypass);
+        assert_eq!(policy.classify(&event("admin", "delete", "web", 200)), Verdict::Bypass);
+        // Not changes, not governed, or the cluster itself.
+        assert_eq!(policy.classify(&event("admin", "get", "web", 200)), Verdict::Ignored);
+        assert_eq!(policy.classify(&event("admin", "patch", "web", 403)), Verdict::Ignored);
+        assert_eq!(
+            policy.classify(&event("admin", "patch", "kube-system", 200)),
+            Verdict::Ignored
+        );
+        assert_eq!(policy.classify(&event("admin", "patch", "gw", 200)), Verdict::Ignored);
+        assert_eq!(
+            policy.classify(&event("system:kube-controller-manager", "update", "web", 200)),
+            Verdict::Ignored
+        );
+        let mut dry = event("admin", "patch", "web", 200);
+        dry.request_uri.push_str("?dryRun=All");
+        assert_eq!(policy.classify(&dry), Verdict::Ignored);
+    }
+
+    #[test]
+    fn the_gateways_impersonated_calls_are_its_own() {
+        let policy = policy();
+        let mut call = event("system:serviceaccount:gw:dkt-gateway", "patch", "web", 200);
+        call.impersonated_user = Some(UserInfo {
+            username: "system:serviceaccount:web:dkt-operator".into(),
+            groups: vec![],
+            extra: BTreeMap::from([("docketops-action".to_owned(), vec!["act_1".to_owned()])]),
+        });
+        assert_eq!(
+            policy.classify(&call),
+            Verdict::Gateway {
+                action_id: "act_1".into()
+            }
+        );
+        // The gateway's account impersonating someone else is not the executor: a change is a bypass.
+        call.impersonated_user.as_mut().unwrap().username = "system:serviceaccount:web:someone".into();
+        assert_eq!(policy.classify(&call), Verdict::Bypass);
+    }
+}

@@ -1,0 +1,65 @@
+//! `POST /api/v1/audit/events`: the API servers' audit webhook backend. Bypasses among the events are
+//! recorded in the ledger (once each); the answer says what was recorded.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::routing::post;
+use gateway::Role;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/audit/events", post(events))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    /// The cluster whose API server sends (default: the gateway's default cluster).
+    cluster: Option<String>,
+    /// The API server's client adds its request timeout (`?timeout=30s`); accepted and not used.
+    #[serde(default, rename = "timeout")]
+    _timeout: Option<String>,
+}
+
+/// The webhook's token (`--audit-webhook-token`), or an auditor's API key.
+async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <audit webhook token or API key>"))?;
+    if let Some(token) = &state.audit_webhook_token
+        && crate::dashboard::constant_time_eq(token.as_bytes(), bearer.as_bytes())
+    {
+        return Ok(());
+    }
+    let caller = state.directory.authenticate(bearer).await?;
+    caller.require(Role::Auditor)?;
+    Ok(())
+}
+
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers).await?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let events = gateway::audit::parse_event_list(&body).map_err(ApiError::bad_request)?;
+    let clusters = state.pipeline.clusters();
+    let name = query.cluster.unwrap_or_else(|| clusters.default_name().to_owned());
+    let policy = clusters
+        .audit_policy(&name)
+        .ok_or_else(|| ApiError::bad_request(format!("unknown cluster {name:?}")))?;
+    let report = gateway::audit::record_bypasses(&state.store, &state.ledger, &policy, &events).await?;
+    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
+}
