@@ -1,0 +1,571 @@
+//! The tools, their JSON schemas and descriptions: one definition for both transports, on any [`Backend`].
+//!
+//! Each action tool builds the same request a REST caller sends to `POST /api/v1/actions` and submits it
+//! through the whole pipeline (guardrails, risk, policy, approval, execution, outcome verification, each a
+//! signed ledger entry). There is deliberately no tool that approves or rejects: see the crate docs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, Extensions, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::backend::{Backend, ToolError};
+use crate::results;
+
+/// What an agent host shows the model about this server as a whole.
+const INSTRUCTIONS: &str = "DocketOps Ledger governs every Kubernetes action: each tool call goes through \
+guardrails, risk classification, policy, approval, execution and outcome verification, and every step is a \
+signed, hash-chained ledger entry (the result names the entry ids and hashes). A result's status is COMPLETED, \
+DENIED (final: explain_denial says why), PENDING_APPROVAL (a human approver must approve it in the DocketOps \
+dashboard or API; it cannot be approved through MCP; wait with get_action_status and wait_seconds), or FAILED \
+(with the error). Give every change a justification: it is recorded, and policy may deny changes without one. \
+Secret values are never returned.";
+
+/// Defines a closed set of resource kinds a tool accepts (an `enum` in the tool's JSON schema).
+macro_rules! kinds {
+    ($(#[$meta:meta])* $name:ident { $($(#[$attr:meta])* $kind:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+        pub enum $name { $($(#[$attr])* $kind),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$kind => stringify!($kind)),+ }
+            }
+        }
+    };
+}
+
+kinds!(
+    /// The Kubernetes kind. Namespace and Node are cluster-scoped (leave `namespace` out).
+    ReadableKind { Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Job, CronJob, Namespace, Node }
+);
+kinds!(
+    /// The kind of the object (namespaced kinds only).
+    NamespacedKind { Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Job, CronJob }
+);
+kinds!(
+    /// The workload kind (default Deployment).
+    #[derive(Default)]
+    ScalableKind { #[default] Deployment, StatefulSet, ReplicaSet }
+);
+kinds!(
+    /// The workload kind (default Deployment).
+    #[derive(Default)]
+    RestartableKind { #[default] Deployment, StatefulSet, DaemonSet }
+);
+kinds!(
+    /// The kind of the object whose container image changes (default Deployment).
+    #[derive(Default)]
+    ImageKind { #[default] Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, CronJob }
+);
+
+
+/// How a DELETE treats the object's dependents (Kubernetes `propagationPolicy`; default Background).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Propagation {
+    Background,
+    Foreground,
+    Orphan,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetParams {
+    pub resource_kind: ReadableKind,
+    /// The namespace; leave it out for Namespace and Node.
+    pub namespace: Option<String>,
+    /// The object's name.
+    pub resource_name: String,
+    /// Why you read it (recorded in the ledger).
+    pub justification: Option<String>,
+    /// A configured cluster's name; the gateway's default cluster when left out.
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    pub resource_kind: ReadableKind,
+    /// The namespace; leave it out for Namespace and Node.
+    pub namespace: Option<String>,
+    /// A Kubernetes label selector, e.g. `app=web-api`.
+    pub label_selector: Option<String>,
+    /// A Kubernetes field selector, e.g. `status.phase=Running`.
+    pub field_selector: Option<String>,
+    /// At most this many objects (1–500, default 500).
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+    /// The `continue_token` of the previous page, for the next one.
+    #[serde(rename = "continue")]
+    pub continue_token: Option<String>,
+    /// Why you list them (recorded in the ledger).
+    pub justification: Option<String>,
+    /// A configured cluster's name; the gateway's default cluster when left out.
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleParams {
+    pub namespace: String,
+    /// The workload's name, e.g. `web-api`.
+    pub resource_name: String,
+    /// The number of replicas wanted (0–10000; scaling to zero or by a lot is HIGH risk and waits for an approval).
+    #[schemars(range(max = 10000))]
+    pub replicas: u32,
+    /// Why (recorded in the ledger; policy may deny a change without one).
+    pub justification: String,
+    #[serde(default)]
+    pub resource_kind: ScalableKind,
+    /// A configured cluster's name; the gateway's default cluster when left out.
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestartParams {
+    pub namespace: String,
+    /// The workload's name.
+    pub resource_name: String,
+    /// Why (recorded in the ledger; policy may deny a change without one).
+    pub justification: String,
+    #[serde(default)]
+    pub resource_kind: RestartableKind,
+    /// A configured cluster's name; the gateway's default cluster when left out.
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetImageParams {
+    pub namespace: String,
+    /// The object's name.
+    pub resource_name: String,
+    /// The container's name in the pod template.
+    pub container: String,
+    /// The new image reference, e.g. `registry.example/web:1.4.2`.
+    pub image: String,
+    /// Why (recorded in the ledger; policy may deny a change without one).
+    pub justification: String,
+    #[serde(default)]
+    pub resource_kind: ImageKind,
+    /// A configured cluster's name; the gateway's default cluster when left out.
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchParams {
+    pub namespace: String,
+    pub resource_kind: NamespacedKind,
+    /// The object's name.
+    pub resource_name: String,
+    /// A JSON merge patch (RFC 7396), e.g. `{"metadata": {"labels": {"tier": "web"}}}`; it cannot change
+    /// apiVersion, kind, or metadata name, namespace, uid, resourceVersion.
+    pub patch: Map<String, Value>,
+    /// Why (recorded in the ledger; policy may deny a change without one).
+    pub justification: String,
+    /// A configured cluster's name; the gateway's default cluster when left out.
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyParams {
+    pub namespace: String,
+    pub resource_kind: NamespacedKind,
+    /// The whole object as JSON (apiVersion, kind, metadata, spec …), applied server-side.
+    pub manifest: Map<String, Value>,
+    /// The object's name, when the manifest's metadata has none.
+    pub resource_name: Option<String>,
+    /// Take over fields another field manager owns (server-side apply `force`; default false).
+    pub force: Option<bool>,
+    /// Why (recorded in the ledger; policy may deny a change without one).
+    pub justification: String,
+    /// A configured cluster's name; the gateway's default cluster when left out.
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteParams {
+    pub namespace: String,
+    pub resource_kind: NamespacedKind,
+    /// The object's name.
+    pub resource_name: String,
+    /// Why (recorded in the ledger; policy may deny a change without one).
+    pub justification: String,
+    pub propagation_policy: Option<Propagation>,
+    /// Seconds the object's pods get to stop (0–86400).
+    #[schemars(range(max = 86400))]
+    pub grace_period_seconds: Option<u32>,
+    /// A configured cluster's name; the gateway's default cluster when left out.
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusParams {
+    /// The action's id (`act_…`) from an earlier result.
+    pub action_id: String,
+    /// Wait up to this many seconds (0–60) for a final status before answering (use it while an action is
+    /// PENDING_APPROVAL or RUNNING).
+    #[schemars(range(max = 60))]
+    pub wait_seconds: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainParams {
+    /// The action's id (`act_…`) from an earlier result.
+    pub action_id: String,
+}
+
+/// The fields of one action request, as `POST /api/v1/actions` takes them.
+struct Request<'a> {
+    action_type: &'static str,
+    resource_kind: &'static str,
+    namespace: Option<&'a str>,
+    resource_name: Option<&'a str>,
+    parameters: Map<String, Value>,
+    justification: Option<&'a str>,
+    cluster: Option<&'a str>,
+}
+
+impl Request<'_> {
+    fn into_body(self) -> Value {
+        let mut body = json!({"action_type": self.action_type, "resource_kind": self.resource_kind,
+                              "parameters": self.parameters});
+        for (field, value) in [
+            ("namespace", self.namespace),
+            ("resource_name", self.resource_name),
+            ("justification", self.justification),
+            ("cluster", self.cluster),
+        ] {
+            if let Some(value) = value {
+                body[field] = json!(value);
+            }
+        }
+        body
+    }
+}
+
+/// Parameters from the pairs given, leaving out the ones not set.
+fn parameters<const N: usize>(pairs: [(&str, Option<Value>); N]) -> Map<String, Value> {
+    pairs
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|v| (key.to_owned(), v)))
+        .collect()
+}
+
+/// The MCP server: the tools on a backend.
+#[derive(Debug)]
+pub struct McpServer<B: Backend> {
+    backend: Arc<B>,
+    tool_router: ToolRouter<Self>,
+}
+
+impl<B: Backend> Clone for McpServer<B> {
+    fn clone(&self) -> Self {
+        Self {
+            backend: self.backend.clone(),
+            tool_router: self.tool_router.clone(),
+        }
+    }
+}
+
+impl<B: Backend> McpServer<B> {
+    pub fn new(backend: B) -> Self {
+        Self::with_shared(Arc::new(backend))
+    }
+
+    pub fn with_shared(backend: Arc<B>) -> Self {
+        Self {
+            backend,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Runs one action request through the pipeline and shapes its answer.
+    async fn act(&self, extensions: &Extensions, request: Request<'_>) -> CallToolResult {
+        let secret = request.resource_kind == "Secret";
+        let answer = async {
+            let caller = self.backend.caller(extensions)?;
+            self.backend.submit(&caller, request.into_body()).await
+        }
+        .await;
+        match answer {
+            Ok(response) => results::success(results::action_submitted(response, secret)),
+            Err(error) => results::failure(&error),
+        }
+    }
+
+    async fn read_action(
+        &self,
+        extensions: &Extensions,
+        action_id: &str,
+        wait: Option<Duration>,
+    ) -> Result<Value, ToolError> {
+        let caller = self.backend.caller(extensions)?;
+        self.backend.action(&caller, action_id, wait).await
+    }
+}
+
+#[tool_router]
+impl<B: Backend> McpServer<B> {
+    /// Read one Kubernetes object (GET) through the DocketOps gateway. Recorded in the ledger like every
+    /// action; allowed only within the caller's scopes. Secrets come back as metadata only.
+    #[tool(name = "get_resource", annotations(title = "Get a Kubernetes object", read_only_hint = true))]
+    async fn get_resource(
+        &self,
+        Parameters(p): Parameters<GetParams>,
+        extensions: Extensions,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = Request {
+            action_type: "GET",
+            resource_kind: p.resource_kind.as_str(),
+            namespace: p.namespace.as_deref(),
+            resource_name: Some(&p.resource_name),
+            parameters: Map::new(),
+            justification: p.justification.as_deref(),
+            cluster: p.cluster.as_deref(),
+        };
+        Ok(self.act(&extensions, request).await)
+    }
+
+    /// List Kubernetes objects of one kind in a namespace (LIST) through the DocketOps gateway, optionally by
+    /// label or field selector, one page at a time (the result's `continue_token` fetches the next). Recorded in
+    /// the ledger; Secrets come back as metadata only.
+    #[tool(name = "list_resources", annotations(title = "List Kubernetes objects", read_only_hint = true))]
+    async fn list_resources(
+        &self,
+        Parameters(p): Parameters<ListParams>,
+        extensions: Extensions,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = Request {
+            action_type: "LIST",
+            resource_kind: p.resource_kind.as_str(),
+            namespace: p.namespace.as_deref(),
+            resource_name: None,
+            parameters: parameters([
+                ("label_selector", p.label_selector.map(Value::from)),
+                ("field_selector", p.field_selector.map(Value::from)),
+                ("limit", p.limit.map(Value::from)),
+                ("continue", p.continue_token.map(Value::from)),
+            ]),
+            justification: p.justification.as_deref(),
+            cluster: p.cluster.as_deref(),
+        };
+        Ok(self.act(&extensions, request).await)
+    }
+
+    /// Scale a Deployment, StatefulSet or ReplicaSet to a number of replicas (SCALE), governed: guardrails,
+    /// risk, policy, a human approval when the risk is HIGH (to zero, or a large change), execution and
+    /// verification. Returns the status and the ledger entry ids and hashes.
+    #[tool(name = "scale_workload", annotations(title = "Scale a workload", destructive_hint = false, idempotent_hint = true))]
+    async fn scale_workload(
+        &self,
+        Parameters(p): Parameters<ScaleParams>,
+        extensions: Extensions,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = Request {
+            action_type: "SCALE",
+            resource_kind: p.resource_kind.as_str(),
+            namespace: Some(&p.namespace),
+            resource_name: Some(&p.resource_name),
+            parameters: parameters([("replicas", Some(p.replicas.into()))]),
+            justification: Some(&p.justification),
+            cluster: p.cluster.as_deref(),
+        };
+        Ok(self.act(&extensions, request).await)
+    }
+
+    /// Restart a Deployment, StatefulSet or DaemonSet (RESTART: a rolling restart of its pods, like
+    /// `kubectl rollout restart`), governed and recorded in the ledger.
+    #[tool(name = "restart_workload", annotations(title = "Restart a workload", destructive_hint = false))]
+    async fn restart_workload(
+        &self,
+        Parameters(p): Parameters<RestartParams>,
+        extensions: Extensions,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = Request {
+            action_type: "RESTART",
+            resource_kind: p.resource_kind.as_str(),
+            namespace: Some(&p.namespace),
+            resource_name: Some(&p.resource_name),
+            parameters: Map::new(),
+            justification: Some(&p.justification),
+            cluster: p.cluster.as_deref(),
+        };
+        Ok(self.act(&extensions, request).await)
+    }
+
+    /// Change one container's image (SET_IMAGE) in a Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod or
+    /// CronJob, governed and recorded in the ledger.
+    #[tool(name = "set_image", annotations(title = "Set a container image", destructive_hint = false, idempotent_hint = true))]
+    async fn set_image(
+        &self,
+        Parameters(p): Parameters<SetImageParams>,
+        extensions: Extensions,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = Request {
+            action_type: "SET_IMAGE",
+            resource_kind: p.resource_kind.as_str(),
+            namespace: Some(&p.namespace),
+            resource_name: Some(&p.resource_name),
+            parameters: parameters([("container", Some(p.container.into())), ("image", Some(p.image.into()))]),
+            justification: Some(&p.justification),
+            cluster: p.cluster.as_deref(),
+        };
+        Ok(self.act(&extensions, request).await)
+    }
+
+    /// Change an object with a JSON merge patch (PATCH), governed: the change is previewed with a server-side
+    /// dry-run, classified, decided by policy, executed and verified, each step a ledger entry.
+    #[tool(name = "patch_resource", annotations(title = "Patch a Kubernetes object", destructive_hint = true))]
+    async fn patch_resource(
+        &self,
+        Parameters(p): Parameters<PatchParams>,
+        extensions: Extensions,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = Request {
+            action_type: "PATCH",
+            resource_kind: p.resource_kind.as_str(),
+            namespace: Some(&p.namespace),
+            resource_name: Some(&p.resource_name),
+            parameters: parameters([("patch", Some(Value::Object(p.patch)))]),
+            justification: Some(&p.justification),
+            cluster: p.cluster.as_deref(),
+        };
+        Ok(self.act(&extensions, request).await)
+    }
+
+    /// Create or update an object from a whole manifest (APPLY, server-side apply), governed and recorded in
+    /// the ledger.
+    #[tool(name = "apply_manifest", annotations(title = "Apply a manifest", destructive_hint = true, idempotent_hint = true))]
+    async fn apply_manifest(
+        &self,
+        Parameters(p): Parameters<ApplyParams>,
+        extensions: Extensions,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = Request {
+            action_type: "APPLY",
+            resource_kind: p.resource_kind.as_str(),
+            namespace: Some(&p.namespace),
+            resource_name: p.resource_name.as_deref(),
+            parameters: parameters([
+                ("manifest", Some(Value::Object(p.manifest))),
+                ("force", p.force.map(Value::from)),
+            ]),
+            justification: Some(&p.justification),
+            cluster: p.cluster.as_deref(),
+        };
+        Ok(self.act(&extensions, request).await)
+    }
+
+    /// Delete an object (DELETE). Deletions are HIGH risk: under the default policy the result is
+    /// PENDING_APPROVAL until a human approver approves it in the DocketOps dashboard or API; then it runs.
+    #[tool(name = "delete_resource", annotations(title = "Delete a Kubernetes object", destructive_hint = true, idempotent_hint = true))]
+    async fn delete_resource(
+        &self,
+        Parameters(p): Parameters<DeleteParams>,
+        extensions: Extensions,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = Request {
+            action_type: "DELETE",
+            resource_kind: p.resource_kind.as_str(),
+            namespace: Some(&p.namespace),
+            resource_name: Some(&p.resource_name),
+            parameters: parameters([
+                (
+                    "propagation_policy",
+                    p.propagation_policy.map(|policy| json!(policy)),
+                ),
+                ("grace_period_seconds", p.grace_period_seconds.map(Value::from)),
+            ]),
+            justification: Some(&p.justification),
+            cluster: p.cluster.as_deref(),
+        };
+        Ok(self.act(&extensions, request).await)
+    }
+
+    /// The status of one of your actions: its decision and reasons, the outcome, and the newest ledger entry's
+    /// id and hashes. With `wait_seconds`, waits (up to 60 s) for a final status, e.g. for a human approver to
+    /// decide on a PENDING_APPROVAL action.
+    #[tool(name = "get_action_status", annotations(title = "Action status", read_only_hint = true))]
+    async fn get_action_status(
+        &self,
+        Parameters(p): Parameters<StatusParams>,
+        extensions: Extensions,
+    ) -> Result<CallToolResult, ErrorData> {
+        let wait = p.wait_seconds.map(|s| Duration::from_secs(u64::from(s.min(60))));
+        Ok(match self.read_action(&extensions, &p.action_id, wait).await {
+            Ok(answer) => results::success(results::action_status(&answer)),
+            Err(error) => results::failure(&error),
+        })
+    }
+
+    /// Your own actions that wait for a human approval (PENDING_APPROVAL), newest first. Approvals are given
+    /// by human approvers in the DocketOps dashboard or API, never through MCP.
+    #[tool(name = "list_my_pending_approvals", annotations(title = "My pending approvals", read_only_hint = true))]
+    async fn list_my_pending_approvals(&self, extensions: Extensions) -> Result<CallToolResult, ErrorData> {
+        let answer = async {
+            let caller = self.backend.caller(&extensions)?;
+            self.backend.pending_approvals(&caller).await
+        }
+        .await;
+        Ok(match answer {
+            Ok(list) => {
+                let pending: Vec<Value> = list["actions"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|a| {
+                        json!({"action_id": a["action_id"], "cluster": a["cluster"], "action_type": a["action_type"],
+                               "namespace": a["namespace"], "resource_kind": a["resource_kind"],
+                               "resource_name": a["resource_name"], "risk": a["risk"], "created_at": a["created_at"]})
+                    })
+                    .collect();
+                results::success(json!({
+                    "pending": pending,
+                    "note": "A human approver must approve these in the DocketOps dashboard or API; get_action_status \
+                             with wait_seconds waits for one.",
+                }))
+            }
+            Err(error) => results::failure(&error),
+        })
+    }
+
+    /// Why an action was denied (or rejected, or expired): the guardrail rule or the policy's reasons, the risk
+    /// rules that fired and the policy revision, from the action's ledger entries, with what to do instead.
+    #[tool(name = "explain_denial", annotations(title = "Explain a denial", read_only_hint = true))]
+    async fn explain_denial(
+        &self,
+        Parameters(p): Parameters<ExplainParams>,
+        extensions: Extensions,
+    ) -> Result<CallToolResult, ErrorData> {
+        Ok(match self.read_action(&extensions, &p.action_id, None).await {
+            Ok(answer) => results::success(results::explanation(&answer)),
+            Err(error) => results::failure(&error),
+        })
+    }
+}
+
+#[tool_handler]
+impl<B: Backend> ServerHandler for McpServer<B> {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("docketops", env!("CARGO_PKG_VERSION")).with_title("DocketOps Ledger"),
+            )
+            .with_instructions(INSTRUCTIONS)
+    }
+}
