@@ -31,6 +31,9 @@ mod sso;
 #[path = "cli/audit.rs"]
 mod audit;
 
+#[path = "cli/mcp.rs"]
+mod mcp;
+
 #[path = "cli/templates.rs"]
 mod templates;
 

@@ -39,7 +39,17 @@ impl Backend for InProcess {
     }
 
     async fn submit(&self, caller: &Caller, request: Value) -> Result<Value, ToolError> {
-        let response = self.pipeline.submit(caller, request).await?;
+        // In a task of its own: a client that hangs up mid-call (rmcp then drops the tool's future) must not
+        // stop an action between its execution and its verification; it finishes, and get_action_status
+        // shows how.
+        let (pipeline, caller) = (self.pipeline.clone(), caller.clone());
+        let response = tokio::spawn(async move { pipeline.submit(&caller, request).await })
+            .await
+            .map_err(|e| ToolError::Gateway {
+                status: 500,
+                code: "internal".into(),
+                message: format!("the action's task failed: {e}"),
+            })??;
         Ok(serde_json::to_value(response).expect("an action response serializes"))
     }
 

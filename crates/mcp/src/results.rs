@@ -98,7 +98,10 @@ pub(crate) fn action_status(answer: &Value) -> Value {
                 view.insert("verification".into(), json!({"passed": payload["passed"]}));
             }
             "action.failed" => {
-                view.insert("error".into(), json!({"stage": payload["stage"], "error": payload["error"]}));
+                view.insert(
+                    "error".into(),
+                    json!({"stage": payload["stage"], "error": payload["error"]}),
+                );
             }
             "approval.requested" => {
                 view.insert(
@@ -220,8 +223,10 @@ pub(crate) fn explanation(answer: &Value) -> Value {
             }
             _ => continue,
         }
-        cited.push(json!({"id": entry["id"], "kind": kind, "event_hash": entry["event_hash"],
-                          "chain_hash": entry["chain_hash"]}));
+        cited.push(
+            json!({"id": entry["id"], "kind": kind, "event_hash": entry["event_hash"],
+                          "chain_hash": entry["chain_hash"]}),
+        );
     }
     explained["denied"] = json!(!denied_by.is_null());
     explained["denied_by"] = denied_by.clone();
@@ -308,13 +313,13 @@ mod tests {
     #[test]
     fn a_guardrail_denial_is_explained_from_its_entry() {
         let answer = json!({
-            "action": {"action_id": "act_1", "status": "DENIED", "action_type": "SCALE", "namespace": "kube-system",
-                       "resource_kind": "Deployment", "resource_name": "coredns"},
-            "entries": [
-                {"id": "evt_1", "kind": "action.requested", "payload": {}},
-                {"id": "evt_2", "kind": "guardrail.denied", "event_hash": "sha256:a", "chain_hash": "sha256:b",
-                 "payload": {"rule": "namespace_blocked", "message": "kube-system is blocked"}},
-            ]});
+        "action": {"action_id": "act_1", "status": "DENIED", "action_type": "SCALE", "namespace": "kube-system",
+                   "resource_kind": "Deployment", "resource_name": "coredns"},
+        "entries": [
+            {"id": "evt_1", "kind": "action.requested", "payload": {}},
+            {"id": "evt_2", "kind": "guardrail.denied", "event_hash": "sha256:a", "chain_hash": "sha256:b",
+             "payload": {"rule": "namespace_blocked", "message": "kube-system is blocked"}},
+        ]});
         let explained = explanation(&answer);
         assert_eq!(explained["denied"], true);
         assert_eq!(explained["denied_by"], "guardrail");

@@ -66,7 +66,6 @@ kinds!(
     ImageKind { #[default] Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, CronJob }
 );
 
-
 /// How a DELETE treats the object's dependents (Kubernetes `propagationPolicy`; default Background).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Propagation {
@@ -102,7 +101,7 @@ pub struct ListParams {
     /// At most this many objects (1–500, default 500).
     #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
-    /// The `continue_token` of the previous page, for the next one.
+    /// A Kubernetes list continuation token, to read on after an earlier page.
     #[serde(rename = "continue")]
     pub continue_token: Option<String>,
     /// Why you list them (recorded in the ledger).
@@ -114,6 +113,7 @@ pub struct ListParams {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScaleParams {
+    /// The workload's namespace.
     pub namespace: String,
     /// The workload's name, e.g. `web-api`.
     pub resource_name: String,
@@ -131,6 +131,7 @@ pub struct ScaleParams {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestartParams {
+    /// The object's namespace.
     pub namespace: String,
     /// The workload's name.
     pub resource_name: String,
@@ -145,6 +146,7 @@ pub struct RestartParams {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetImageParams {
+    /// The object's namespace.
     pub namespace: String,
     /// The object's name.
     pub resource_name: String,
@@ -163,6 +165,7 @@ pub struct SetImageParams {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchParams {
+    /// The object's namespace.
     pub namespace: String,
     pub resource_kind: NamespacedKind,
     /// The object's name.
@@ -179,6 +182,7 @@ pub struct PatchParams {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyParams {
+    /// The object's namespace.
     pub namespace: String,
     pub resource_kind: NamespacedKind,
     /// The whole object as JSON (apiVersion, kind, metadata, spec …), applied server-side.
@@ -196,6 +200,7 @@ pub struct ApplyParams {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteParams {
+    /// The object's namespace.
     pub namespace: String,
     pub resource_kind: NamespacedKind,
     /// The object's name.
@@ -322,7 +327,10 @@ impl<B: Backend> McpServer<B> {
 impl<B: Backend> McpServer<B> {
     /// Read one Kubernetes object (GET) through the DocketOps gateway. Recorded in the ledger like every
     /// action; allowed only within the caller's scopes. Secrets come back as metadata only.
-    #[tool(name = "get_resource", annotations(title = "Get a Kubernetes object", read_only_hint = true))]
+    #[tool(
+        name = "get_resource",
+        annotations(title = "Get a Kubernetes object", read_only_hint = true)
+    )]
     async fn get_resource(
         &self,
         Parameters(p): Parameters<GetParams>,
@@ -341,9 +349,12 @@ impl<B: Backend> McpServer<B> {
     }
 
     /// List Kubernetes objects of one kind in a namespace (LIST) through the DocketOps gateway, optionally by
-    /// label or field selector, one page at a time (the result's `continue_token` fetches the next). Recorded in
-    /// the ledger; Secrets come back as metadata only.
-    #[tool(name = "list_resources", annotations(title = "List Kubernetes objects", read_only_hint = true))]
+    /// label or field selector (at most `limit`, default 500). Recorded in the ledger; Secrets come back as
+    /// metadata only.
+    #[tool(
+        name = "list_resources",
+        annotations(title = "List Kubernetes objects", read_only_hint = true)
+    )]
     async fn list_resources(
         &self,
         Parameters(p): Parameters<ListParams>,
@@ -369,7 +380,10 @@ impl<B: Backend> McpServer<B> {
     /// Scale a Deployment, StatefulSet or ReplicaSet to a number of replicas (SCALE), governed: guardrails,
     /// risk, policy, a human approval when the risk is HIGH (to zero, or a large change), execution and
     /// verification. Returns the status and the ledger entry ids and hashes.
-    #[tool(name = "scale_workload", annotations(title = "Scale a workload", destructive_hint = false, idempotent_hint = true))]
+    #[tool(
+        name = "scale_workload",
+        annotations(title = "Scale a workload", destructive_hint = false, idempotent_hint = true)
+    )]
     async fn scale_workload(
         &self,
         Parameters(p): Parameters<ScaleParams>,
@@ -389,7 +403,10 @@ impl<B: Backend> McpServer<B> {
 
     /// Restart a Deployment, StatefulSet or DaemonSet (RESTART: a rolling restart of its pods, like
     /// `kubectl rollout restart`), governed and recorded in the ledger.
-    #[tool(name = "restart_workload", annotations(title = "Restart a workload", destructive_hint = false))]
+    #[tool(
+        name = "restart_workload",
+        annotations(title = "Restart a workload", destructive_hint = false)
+    )]
     async fn restart_workload(
         &self,
         Parameters(p): Parameters<RestartParams>,
@@ -409,7 +426,10 @@ impl<B: Backend> McpServer<B> {
 
     /// Change one container's image (SET_IMAGE) in a Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod or
     /// CronJob, governed and recorded in the ledger.
-    #[tool(name = "set_image", annotations(title = "Set a container image", destructive_hint = false, idempotent_hint = true))]
+    #[tool(
+        name = "set_image",
+        annotations(title = "Set a container image", destructive_hint = false, idempotent_hint = true)
+    )]
     async fn set_image(
         &self,
         Parameters(p): Parameters<SetImageParams>,
@@ -429,7 +449,10 @@ impl<B: Backend> McpServer<B> {
 
     /// Change an object with a JSON merge patch (PATCH), governed: the change is previewed with a server-side
     /// dry-run, classified, decided by policy, executed and verified, each step a ledger entry.
-    #[tool(name = "patch_resource", annotations(title = "Patch a Kubernetes object", destructive_hint = true))]
+    #[tool(
+        name = "patch_resource",
+        annotations(title = "Patch a Kubernetes object", destructive_hint = true)
+    )]
     async fn patch_resource(
         &self,
         Parameters(p): Parameters<PatchParams>,
@@ -449,7 +472,10 @@ impl<B: Backend> McpServer<B> {
 
     /// Create or update an object from a whole manifest (APPLY, server-side apply), governed and recorded in
     /// the ledger.
-    #[tool(name = "apply_manifest", annotations(title = "Apply a manifest", destructive_hint = true, idempotent_hint = true))]
+    #[tool(
+        name = "apply_manifest",
+        annotations(title = "Apply a manifest", destructive_hint = true, idempotent_hint = true)
+    )]
     async fn apply_manifest(
         &self,
         Parameters(p): Parameters<ApplyParams>,
@@ -472,7 +498,14 @@ impl<B: Backend> McpServer<B> {
 
     /// Delete an object (DELETE). Deletions are HIGH risk: under the default policy the result is
     /// PENDING_APPROVAL until a human approver approves it in the DocketOps dashboard or API; then it runs.
-    #[tool(name = "delete_resource", annotations(title = "Delete a Kubernetes object", destructive_hint = true, idempotent_hint = true))]
+    #[tool(
+        name = "delete_resource",
+        annotations(
+            title = "Delete a Kubernetes object",
+            destructive_hint = true,
+            idempotent_hint = true
+        )
+    )]
     async fn delete_resource(
         &self,
         Parameters(p): Parameters<DeleteParams>,
@@ -484,10 +517,7 @@ impl<B: Backend> McpServer<B> {
             namespace: Some(&p.namespace),
             resource_name: Some(&p.resource_name),
             parameters: parameters([
-                (
-                    "propagation_policy",
-                    p.propagation_policy.map(|policy| json!(policy)),
-                ),
+                ("propagation_policy", p.propagation_policy.map(|policy| json!(policy))),
                 ("grace_period_seconds", p.grace_period_seconds.map(Value::from)),
             ]),
             justification: Some(&p.justification),
@@ -499,7 +529,10 @@ impl<B: Backend> McpServer<B> {
     /// The status of one of your actions: its decision and reasons, the outcome, and the newest ledger entry's
     /// id and hashes. With `wait_seconds`, waits (up to 60 s) for a final status, e.g. for a human approver to
     /// decide on a PENDING_APPROVAL action.
-    #[tool(name = "get_action_status", annotations(title = "Action status", read_only_hint = true))]
+    #[tool(
+        name = "get_action_status",
+        annotations(title = "Action status", read_only_hint = true)
+    )]
     async fn get_action_status(
         &self,
         Parameters(p): Parameters<StatusParams>,
@@ -514,7 +547,10 @@ impl<B: Backend> McpServer<B> {
 
     /// Your own actions that wait for a human approval (PENDING_APPROVAL), newest first. Approvals are given
     /// by human approvers in the DocketOps dashboard or API, never through MCP.
-    #[tool(name = "list_my_pending_approvals", annotations(title = "My pending approvals", read_only_hint = true))]
+    #[tool(
+        name = "list_my_pending_approvals",
+        annotations(title = "My pending approvals", read_only_hint = true)
+    )]
     async fn list_my_pending_approvals(&self, extensions: Extensions) -> Result<CallToolResult, ErrorData> {
         let answer = async {
             let caller = self.backend.caller(&extensions)?;
@@ -546,7 +582,10 @@ impl<B: Backend> McpServer<B> {
 
     /// Why an action was denied (or rejected, or expired): the guardrail rule or the policy's reasons, the risk
     /// rules that fired and the policy revision, from the action's ledger entries, with what to do instead.
-    #[tool(name = "explain_denial", annotations(title = "Explain a denial", read_only_hint = true))]
+    #[tool(
+        name = "explain_denial",
+        annotations(title = "Explain a denial", read_only_hint = true)
+    )]
     async fn explain_denial(
         &self,
         Parameters(p): Parameters<ExplainParams>,
@@ -567,5 +606,119 @@ impl<B: Backend> ServerHandler for McpServer<B> {
                 Implementation::new("docketops", env!("CARGO_PKG_VERSION")).with_title("DocketOps Ledger"),
             )
             .with_instructions(INSTRUCTIONS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A gateway stand-in: keeps the requests it is sent and answers with `answer`.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        sent: Mutex<Vec<Value>>,
+        answer: Value,
+    }
+
+    impl Backend for Recorder {
+        type Caller = ();
+
+        fn caller(&self, _extensions: &Extensions) -> Result<(), ToolError> {
+            Ok(())
+        }
+
+        async fn submit(&self, _caller: &(), request: Value) -> Result<Value, ToolError> {
+            self.sent.lock().unwrap().push(request);
+            Ok(self.answer.clone())
+        }
+
+        async fn action(&self, _caller: &(), _id: &str, _wait: Option<Duration>) -> Result<Value, ToolError> {
+            Err(ToolError::Gateway {
+                status: 404,
+                code: "not_found".into(),
+                message: "no action".into(),
+            })
+        }
+
+        async fn pending_approvals(&self, _caller: &()) -> Result<Value, ToolError> {
+            Ok(json!({"actions": []}))
+        }
+    }
+
+    #[test]
+    fn no_tool_approves_and_every_tool_has_a_schema() {
+        let tools = McpServer::<Recorder>::tool_router().list_all();
+        assert_eq!(tools.len(), 11);
+        for tool in tools {
+            assert!(
+                !tool.name.contains("approve") && !tool.name.contains("reject"),
+                "{}",
+                tool.name
+            );
+            assert_eq!(tool.input_schema.get("type"), Some(&json!("object")), "{}", tool.name);
+            assert!(tool.description.is_some_and(|d| d.len() > 40), "{}", tool.name);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tool_sends_the_rest_apis_request() {
+        let server = McpServer::new(Recorder {
+            answer: json!({"action_id": "act_1", "status": "COMPLETED"}),
+            ..Recorder::default()
+        });
+        let params = ScaleParams {
+            namespace: "staging".into(),
+            resource_name: "web-api".into(),
+            replicas: 5,
+            justification: "load test".into(),
+            resource_kind: ScalableKind::default(),
+            cluster: None,
+        };
+        let result = server
+            .scale_workload(Parameters(params), Extensions::default())
+            .await
+            .unwrap();
+        assert_eq!(result.is_error, Some(false));
+        assert_eq!(
+            server.backend.sent.lock().unwrap()[0],
+            json!({"action_type": "SCALE", "namespace": "staging", "resource_kind": "Deployment",
+                   "resource_name": "web-api", "parameters": {"replicas": 5}, "justification": "load test"})
+        );
+        let missing = server
+            .get_action_status(
+                Parameters(StatusParams {
+                    action_id: "act_2".into(),
+                    wait_seconds: None,
+                }),
+                Extensions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(missing.is_error, Some(true), "gateway errors are tool errors");
+    }
+
+    #[tokio::test]
+    async fn secret_values_never_leave_a_read() {
+        let server = McpServer::new(Recorder {
+            answer: json!({"action_id": "act_1", "status": "COMPLETED",
+                           "result": {"kind": "Secret", "metadata": {"name": "db"}, "data": {"password": "aHVudGVyMg=="}}}),
+            ..Recorder::default()
+        });
+        let params = GetParams {
+            resource_kind: ReadableKind::Secret,
+            namespace: Some("staging".into()),
+            resource_name: "db".into(),
+            justification: None,
+            cluster: None,
+        };
+        let result = server
+            .get_resource(Parameters(params), Extensions::default())
+            .await
+            .unwrap();
+        let shown = serde_json::to_string(&result).unwrap();
+        assert!(!shown.contains("aHVudGVyMg=="), "{shown}");
+        assert_eq!(result.structured_content.unwrap()["result"]["metadata"]["name"], "db");
     }
 }

@@ -14,10 +14,7 @@ use crate::auth::Authenticated;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route_service(
-            "/mcp",
-            mcp::http_service(state.pipeline.clone(), state.max_body_bytes),
-        )
+        .route_service("/mcp", mcp::http_service(state.pipeline.clone(), state.max_body_bytes))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
 }
 

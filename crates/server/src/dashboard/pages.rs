@@ -21,7 +21,7 @@ use super::{PageError, VerifyJob, now};
 use crate::AppState;
 
 /// Entry kinds offered by the kind filter, in pipeline order, then identities, keys and the ledger itself.
-const KINDS: [&str; 23] = [
+const KINDS: [&str; 25] = [
     "action.requested",
     "action.rejected",
     "guardrail.denied",
@@ -35,7 +35,9 @@ const KINDS: [&str; 23] = [
     "action.executed",
     "action.failed",
     "outcome.verified",
+    "audit.bypass_detected",
     "identity.created",
+    "identity.updated",
     "identity.suspended",
     "identity.reactivated",
     "identity.revoked",
@@ -606,9 +608,10 @@ fn action_view(action: &Value, names: &HashMap<String, String>) -> ActionView {
     ActionView {
         id: field("action_id"),
         summary: format!(
-            "{} {} {}/{}",
+            "{} {} {}{}/{}",
             field("action_type"),
             field("resource_kind"),
+            action["cluster"].as_str().map(|c| format!("{c}:")).unwrap_or_default(),
             field("namespace"),
             field("resource_name")
         ),
