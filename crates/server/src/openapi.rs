@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         list_keys, issue_key, rotate_key, revoke_key,
         verify_ledger, list_entries, get_entry, export_ledger, ledger_keys,
         list_approvals, approve_action, reject_action,
+        audit_events,
         healthz, readyz, metrics,
     ),
     components(schemas(
@@ -211,6 +212,16 @@ fn approve_action() {}
     responses((status = 200, body = gateway::ActionResponse), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[allow(dead_code)]
 fn reject_action() {}
+
+#[utoipa::path(post, path = "/api/v1/audit/events", tag = "audit",
+    description = "The API server's audit webhook backend: an audit.k8s.io/v1 EventList. Changes in governed \
+        namespaces by anyone but the gateway's executors are recorded once each as audit.bypass_detected. \
+        Authenticate with the --audit-webhook-token or an auditor's API key.",
+    params(("cluster" = Option<String>, Query, description = "which cluster sends (default: the default cluster)")),
+    responses((status = 200, description = "{events, bypasses_recorded, bypasses_already_recorded}"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[allow(dead_code)]
+fn audit_events() {}
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", security(()), responses((status = 200)))]
 #[allow(dead_code)]
