@@ -22,6 +22,9 @@ mod dashboard;
 #[path = "cli/clusters.rs"]
 mod clusters;
 
+#[path = "cli/kubectl.rs"]
+mod kubectl;
+
 #[path = "cli/siem.rs"]
 mod siem;
 

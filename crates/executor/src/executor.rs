@@ -263,6 +263,15 @@ impl Executor {
         kind == ResourceKind::Secret && !self.guardrails.reveal_secret_data
     }
 
+    /// A discovery or OpenAPI document with the gateway's own credentials (see [`KubeConnection::discovery`]).
+    pub async fn discovery(
+        &self,
+        path: &str,
+        accept: Option<&str>,
+    ) -> Result<(u16, Vec<u8>, Option<String>), ExecError> {
+        self.kube.discovery(path, accept).await
+    }
+
     /// GET or LIST as the namespace's reader account. Secrets are read as metadata only unless revealed.
     pub async fn read(
         &self,

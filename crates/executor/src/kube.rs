@@ -215,6 +215,62 @@ impl KubeConnection {
         self.send_raw(request).await
     }
 
+    /// A discovery or OpenAPI document (`/api`, `/apis`, `/api/v1`, `/apis/{group}/{version}`, `/version`,
+    /// `/openapi/v2`, `/openapi/v3[/…]`), fetched with the gateway's own credentials and returned as is:
+    /// `(status, body, content type)`. Any other path is refused without a call (the kubectl proxy's only
+    /// pass-through; everything else goes through the pipeline).
+    pub async fn discovery(
+        &self,
+        path: &str,
+        accept: Option<&str>,
+    ) -> Result<(u16, Vec<u8>, Option<String>), ExecError> {
+        let segments: Vec<&str> = path.strip_prefix('/').unwrap_or("").split('/').collect();
+        let valid = segments
+            .iter()
+            // Names only: a segment starts with a letter or digit, so `.` and `..` never reach the API server.
+            .all(|s| {
+                s.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            });
+        let allowed = valid
+            && match segments.as_slice() {
+                ["api" | "apis" | "version"] | ["api", _] | ["apis", _, _] | ["openapi", "v2"] => true,
+                ["openapi", "v3", rest @ ..] => rest.len() <= 3,
+                _ => false,
+            };
+        if !allowed {
+            return Err(ExecError::client(format!("{path} is not a discovery or OpenAPI path")));
+        }
+        let mut builder = http::Request::get(path);
+        if let Some(accept) = accept {
+            builder = builder.header(http::header::ACCEPT, accept);
+        }
+        let request = builder.body(Vec::new()).map_err(|e| ExecError::client(e.to_string()))?;
+        let call = async {
+            let response = self
+                .client
+                .send(request.map(kube::client::Body::from))
+                .await
+                .map_err(ExecError::from_kube)?;
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let bytes = response
+                .into_body()
+                .collect_bytes()
+                .await
+                .map_err(ExecError::from_kube)?;
+            Ok::<_, ExecError>((status, bytes.to_vec(), content_type))
+        };
+        tokio::time::timeout(self.call_timeout, call)
+            .await
+            .map_err(|_| self.timeout())?
+            .map_err(|e| self.deadline_as_timeout(e))
+    }
+
     /// Sends with the gateway's own credentials (tests and discovery only need this).
     pub(crate) async fn send_raw(&self, request: http::Request<Vec<u8>>) -> Result<Answer, ExecError> {
         let call = async {

@@ -12,6 +12,7 @@ mod auth;
 pub mod dashboard;
 mod error;
 mod identities;
+mod kubeproxy;
 mod mcp;
 pub mod openapi;
 mod routes;

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .nest("/api/v1", api)
         .merge(crate::mcp::routes(&state))
+        .merge(crate::kubeproxy::routes())
         .merge(crate::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
