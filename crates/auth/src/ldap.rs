@@ -108,7 +108,10 @@ impl LdapDirectory {
 
     /// Binds as `username` with `password`; on success, reads the user's groups with the same connection.
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<ExternalUser, AuthError> {
-        let username = username.trim();
+        // Directories compare user names without case (`uid` is caseIgnoreMatch): one person, one identity,
+        // whatever case they type.
+        let username = username.trim().to_lowercase();
+        let username = username.as_str();
         if username.is_empty() || username.len() > MAX_USERNAME || username.chars().any(char::is_control) {
             return Err(AuthError::Unauthorized("enter your user name".into()));
         }

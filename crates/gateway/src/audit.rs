@@ -159,14 +159,14 @@ impl AuditPolicy {
             .impersonated_user
             .as_ref()
             .map_or(&event.user.username, |u| &u.username);
-        let ignored = self
-            .ignored_users
-            .iter()
-            .any(|pattern| executor::guardrails::matches_pattern(pattern, &event.user.username))
-            || self
-                .ignored_users
+        // Both who sent the request and whom it impersonated must be the cluster itself: an admin acting
+        // `--as` a control-plane account is still an admin.
+        let is_ignored = |user: &str| {
+            self.ignored_users
                 .iter()
-                .any(|pattern| executor::guardrails::matches_pattern(pattern, acting));
+                .any(|pattern| executor::guardrails::matches_pattern(pattern, user))
+        };
+        let ignored = is_ignored(&event.user.username) && is_ignored(acting);
         if changed && governed && !ignored {
             Verdict::Bypass
         } else {
@@ -295,6 +295,14 @@ pub fn reconcile(policy: &AuditPolicy, events: &[AuditEvent], executions: &[Exec
     report
 }
 
+/// What identifies one audit event for recording it once: a hash of its content, not its audit id alone (a
+/// client chooses its request's `Audit-ID`, so reusing one must not hide a second change).
+fn event_key(event: &AuditEvent) -> String {
+    use sha2::Digest as _;
+    let content = serde_json::to_vec(event).expect("audit events serialize");
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(&content)))
+}
+
 /// What recording a batch of events did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IngestReport {
@@ -316,10 +324,8 @@ pub async fn record_bypasses(
         ..IngestReport::default()
     };
     for event in events.iter().filter(|e| policy.classify(e) == Verdict::Bypass) {
-        if !store
-            .claim_audit_event(&policy.cluster, &event.audit_id, &crate::now())
-            .await?
-        {
+        let key = event_key(event);
+        if !store.claim_audit_event(&policy.cluster, &key, &crate::now()).await? {
             report.bypasses_already_recorded += 1;
             continue;
         }
@@ -340,7 +346,7 @@ pub async fn record_bypasses(
             .await
         {
             // Not recorded: let the next delivery or run try again.
-            store.release_audit_event(&policy.cluster, &event.audit_id).await.ok();
+            store.release_audit_event(&policy.cluster, &key).await.ok();
             return Err(error.into());
         }
         report.bypasses_recorded += 1;
@@ -415,6 +421,14 @@ mod tests {
                 action_id: "act_1".into()
             }
         );
+        // An admin acting as a control-plane account is still an admin.
+        let mut disguised = event("admin", "patch", "web", 200);
+        disguised.impersonated_user = Some(UserInfo {
+            username: "system:serviceaccount:kube-system:x".into(),
+            groups: vec![],
+            extra: BTreeMap::new(),
+        });
+        assert_eq!(policy.classify(&disguised), Verdict::Bypass);
         // The gateway's account impersonating someone else is not the executor: a change is a bypass.
         call.impersonated_user.as_mut().unwrap().username = "system:serviceaccount:web:someone".into();
         assert_eq!(policy.classify(&call), Verdict::Bypass);

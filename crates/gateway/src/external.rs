@@ -21,7 +21,30 @@ impl Directory {
         let mut roles: Vec<Role> = grants.roles.iter().filter_map(|r| Role::parse(r)).collect();
         roles.sort_by_key(|r| r.as_str());
         roles.dedup();
+        let scopes = if roles.is_empty() {
+            Vec::new()
+        } else {
+            grants.scopes.clone()
+        };
+        // The same person (source, issuer, subject) is always the same identity.
+        let digest = Sha256::digest(format!("{}\0{}\0{}", user.source, user.issuer, user.subject).as_bytes());
+        let id = format!("usr_{}", &hex::encode(digest)[..32]);
+        let store = self.store();
+        let existing = store.identity(&id).await?.map(|row| Identity::from_row(&row));
+        if let Some(current) = &existing {
+            if current.status != Status::Active {
+                return Err(GatewayError::Unauthorized(format!(
+                    "identity {} is {}",
+                    current.name,
+                    current.status.as_str()
+                )));
+            }
+            if current.roles != roles || current.scopes != scopes {
+                self.record_grants(&id, current, &roles, &scopes, user).await?;
+            }
+        }
         if roles.is_empty() {
+            // Refused; someone who left every mapped group kept no rights here either (recorded above).
             return Err(GatewayError::Forbidden(format!(
                 "{} signed in, but none of their groups grants a role here (groups: {})",
                 user.username,
@@ -32,46 +55,13 @@ impl Directory {
                 }
             )));
         }
-        // The same person (source, issuer, subject) is always the same identity.
-        let digest = Sha256::digest(format!("{}\0{}\0{}", user.source, user.issuer, user.subject).as_bytes());
-        let id = format!("usr_{}", &hex::encode(digest)[..32]);
-        let roles_json = serde_json::to_string(&roles).expect("roles serialize");
-        let scopes_json = serde_json::to_string(&grants.scopes).expect("scopes serialize");
-        let source = json!({"kind": user.source, "issuer": user.issuer, "subject": user.subject,
-                            "groups": user.groups});
-        let store = self.store();
-        let identity = match store.identity(&id).await? {
-            Some(row) => {
-                let current = Identity::from_row(&row);
-                if current.status != Status::Active {
-                    return Err(GatewayError::Unauthorized(format!(
-                        "identity {} is {}",
-                        current.name,
-                        current.status.as_str()
-                    )));
-                }
-                if current.roles != roles || current.scopes != grants.scopes {
-                    // Recorded first: a change of rights is a state change the ledger must hold.
-                    self.ledger()
-                        .append(NewEvent::new(
-                            "identity.updated",
-                            "system",
-                            json!({"identity_id": id, "roles": roles, "scopes": grants.scopes,
-                                   "previous": {"roles": current.roles, "scopes": current.scopes},
-                                   "reason": "group membership at sign-in", "source": source}),
-                        ))
-                        .await?;
-                    store
-                        .update_identity_grants(&id, &roles_json, &scopes_json, &now())
-                        .await?;
-                }
-                store
-                    .identity(&id)
-                    .await?
-                    .map(|row| Identity::from_row(&row))
-                    .ok_or_else(|| GatewayError::NotFound(format!("identity {id} vanished")))?
-            }
+        let identity = match existing {
+            Some(_) => self.get(&id).await?,
             None => {
+                let source = json!({"kind": user.source, "issuer": user.issuer, "subject": user.subject,
+                                    "groups": user.groups});
+                let roles_json = serde_json::to_string(&roles).expect("roles serialize");
+                let scopes_json = serde_json::to_string(&scopes).expect("scopes serialize");
                 self.create_external(&id, user, &roles_json, &scopes_json, source)
                     .await?
             }
@@ -80,6 +70,33 @@ impl Directory {
             identity,
             key_id: user.source.to_owned(),
         })
+    }
+
+    /// Changes an identity's rights to what its groups grant now, recorded first (a change of rights is a
+    /// state change the ledger must hold).
+    async fn record_grants(
+        &self,
+        id: &str,
+        current: &Identity,
+        roles: &[Role],
+        scopes: &[executor::Scope],
+        user: &auth::ExternalUser,
+    ) -> Result<(), GatewayError> {
+        let source = json!({"kind": user.source, "issuer": user.issuer, "subject": user.subject,
+                            "groups": user.groups});
+        self.ledger()
+            .append(NewEvent::new(
+                "identity.updated",
+                "system",
+                json!({"identity_id": id, "roles": roles, "scopes": scopes,
+                       "previous": {"roles": current.roles, "scopes": current.scopes},
+                       "reason": "group membership at sign-in", "source": source}),
+            ))
+            .await?;
+        let roles = serde_json::to_string(roles).expect("roles serialize");
+        let scopes = serde_json::to_string(scopes).expect("scopes serialize");
+        self.store().update_identity_grants(id, &roles, &scopes, &now()).await?;
+        Ok(())
     }
 
     async fn create_external(
@@ -109,6 +126,11 @@ impl Directory {
             // Another sign-in of the same person won the race: use theirs.
             Err(StorageError::Conflict(_)) if store.identity(id).await?.is_some() => {
                 return self.get(id).await;
+            }
+            Err(StorageError::Conflict(_)) if store.identity_row_exists(id).await? => {
+                return Err(GatewayError::Unavailable(
+                    "this person's first sign-in is being recorded right now; try again in a moment".into(),
+                ));
             }
             // Someone else has the name: keep the person apart with a piece of the id.
             Err(StorageError::Conflict(_)) => {

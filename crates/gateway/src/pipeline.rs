@@ -651,13 +651,8 @@ impl Pipeline {
     /// Marks every pending action whose window has passed EXPIRED; returns how many. The server runs this
     /// periodically, so an action expires on time even when nobody looks at it.
     pub async fn expire_due_approvals(&self) -> Result<usize, GatewayError> {
-        let filter = ActionFilter {
-            status: Some("PENDING_APPROVAL".into()),
-            limit: 1000,
-            ..ActionFilter::default()
-        };
         let mut expired = 0;
-        for row in self.parts.store.actions(&filter).await? {
+        for row in self.parts.store.due_approvals(&now(), 1000).await? {
             if self.expire_if_due(&row).await? {
                 expired += 1;
             }

@@ -408,6 +408,24 @@ impl Store {
             .await)?)
     }
 
+    /// Pending actions whose approval window ended by `now`, oldest first (at most `limit`).
+    pub async fn due_approvals(&self, now: &str, limit: u32) -> Result<Vec<ActionRow>, StorageError> {
+        let sql = format!(
+            "SELECT {ACTION_COLUMNS} FROM actions WHERE status = 'PENDING_APPROVAL' AND expires_at <= $1 \
+             ORDER BY expires_at, id LIMIT $2"
+        );
+        Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(now).bind(i64::from(limit)).fetch_all(pool).await)?)
+    }
+
+    /// Whether an identity row exists, recorded or not (a sign-in may be recording it right now).
+    pub async fn identity_row_exists(&self, id: &str) -> Result<bool, StorageError> {
+        let found: Option<(String,)> = with_pool!(self, pool => sqlx::query_as("SELECT id FROM identities WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(found.is_some())
+    }
+
     /// Moves an action from `from` to `to` status; true only for the one caller that made the move (this is
     /// how exactly one gateway replica executes an approved action).
     pub async fn claim_action(&self, id: &str, from: &str, to: &str, at: &str) -> Result<bool, StorageError> {

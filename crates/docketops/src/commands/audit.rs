@@ -47,6 +47,11 @@ pub struct ReconcileArgs {
     /// Guardrails (config file `[guardrails]`): which namespaces are governed.
     #[arg(skip)]
     pub guardrails: Option<executor::Guardrails>,
+    /// The config file's clusters: a cluster's own release, gateway namespace and guardrails win.
+    #[arg(skip)]
+    pub clusters: std::collections::BTreeMap<String, crate::settings::ClusterConfig>,
+    #[arg(skip)]
+    pub default_cluster: Option<String>,
 }
 
 impl AuditCommand {
@@ -63,6 +68,8 @@ impl AuditCommand {
             "gateway_namespace",
         );
         args.guardrails = config.guardrails.clone();
+        args.clusters = config.clusters.clone().unwrap_or_default();
+        args.default_cluster = config.default_cluster.clone();
     }
 }
 
@@ -75,16 +82,36 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
     if unreadable > 0 {
         tracing::warn!(unreadable, "audit log lines that are not audit events were skipped");
     }
-    let mut guardrails = args.guardrails.clone().unwrap_or_default();
-    guardrails.gateway_namespace = args.accounts.gateway_namespace.clone();
+    // The same settings `serve` uses for this cluster.
+    let cluster = match (args.clusters.is_empty(), args.clusters.get(&args.cluster)) {
+        (true, _) => crate::settings::ClusterConfig::default(),
+        (false, Some(cluster)) => cluster.clone(),
+        (false, None) => anyhow::bail!(
+            "--cluster {:?} is not one of the configured clusters ({})",
+            args.cluster,
+            args.clusters.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let gateway_namespace = cluster
+        .gateway_namespace
+        .clone()
+        .unwrap_or_else(|| args.accounts.gateway_namespace.clone());
+    let mut guardrails = cluster
+        .guardrails
+        .clone()
+        .or_else(|| args.guardrails.clone())
+        .unwrap_or_default();
+    guardrails.gateway_namespace = gateway_namespace.clone();
     let accounts = executor::Accounts {
-        release: args.accounts.release.clone(),
-        gateway_namespace: args.accounts.gateway_namespace.clone(),
+        release: cluster.release.clone().unwrap_or_else(|| args.accounts.release.clone()),
+        gateway_namespace,
     };
     let policy = gateway::audit::AuditPolicy::new(&args.cluster, accounts, guardrails);
     let store = args.database.connect().await?;
     store.migrate().await?;
-    let executions = gateway::audit::executions(&store, executor::DEFAULT_CLUSTER).await?;
+    // Entries recorded before clusters had names belong to the default cluster.
+    let default_cluster = args.default_cluster.as_deref().unwrap_or(executor::DEFAULT_CLUSTER);
+    let executions = gateway::audit::executions(&store, default_cluster).await?;
     let report = gateway::audit::reconcile(&policy, &events, &executions);
     let recorded = if args.record {
         let (key, key_lock) = keyfile::load_or_generate(&keyfile::source(&args.database, &args.key), &store).await?;

@@ -213,9 +213,10 @@ async fn ldap_users_get_the_roles_their_groups_map_to() {
         .collect();
     assert_eq!(created.len(), 3, "alice, bob and carol once each: {created:?}");
 
-    // A second sign-in is the same identity (no new entry).
-    let (status, _) = ldap_sign_in(&base, "bob", "secret").await;
+    // A second sign-in is the same identity (no new entry), whatever case the name is typed in.
+    let (status, page) = ldap_sign_in(&base, "BOB", "secret").await;
     assert_eq!(status, 200);
+    assert_eq!(signed_in_as(&page).map(|(name, _)| name).as_deref(), Some("ldap:bob"));
     let (_, entries) = server.admin_get("/api/v1/ledger/entries?limit=1000").await;
     let again = entries["entries"]
         .as_array()
@@ -227,14 +228,18 @@ async fn ldap_users_get_the_roles_their_groups_map_to() {
 
     // The directory takes bob out of approvers: at his next sign-in he is an auditor only, recorded.
     // (A groupOfNames needs a member: the admin stands in while bob is out.)
-    let membership = |change: &str| {
-        let (bob, admin) = (
-            var("DOCKETOPS_TEST_LDAP_USER_DN_TEMPLATE").replace("{username}", "bob"),
+    let membership = |group: &str, user: &str, change: &str| {
+        let (user, admin) = (
+            var("DOCKETOPS_TEST_LDAP_USER_DN_TEMPLATE").replace("{username}", user),
             var("DOCKETOPS_TEST_LDAP_ADMIN_DN"),
         );
-        let (add, delete) = if change == "delete" { (admin, bob) } else { (bob, admin) };
+        let (add, delete) = if change == "delete" {
+            (admin, user)
+        } else {
+            (user, admin)
+        };
         let ldif = format!(
-            "dn: cn=approvers,{}\nchangetype: modify\nadd: member\nmember: {add}\n-\ndelete: member\nmember: {delete}\n",
+            "dn: cn={group},{}\nchangetype: modify\nadd: member\nmember: {add}\n-\ndelete: member\nmember: {delete}\n",
             var("DOCKETOPS_TEST_LDAP_GROUP_BASE"),
         );
         let mut child = std::process::Command::new("ldapmodify")
@@ -255,9 +260,9 @@ async fn ldap_users_get_the_roles_their_groups_map_to() {
         child.stdin.take().unwrap().write_all(ldif.as_bytes()).unwrap();
         assert!(child.wait().unwrap().success(), "ldapmodify {change}");
     };
-    membership("delete");
+    membership("approvers", "bob", "delete");
     let (status, page) = ldap_sign_in(&base, "bob", "secret").await;
-    membership("add");
+    membership("approvers", "bob", "add");
     assert_eq!(status, 200, "{page}");
     assert_eq!(signed_in_as(&page).map(|(_, roles)| roles).as_deref(), Some("auditor"));
     let (_, entries) = server.admin_get("/api/v1/ledger/entries?limit=1000").await;
@@ -270,6 +275,21 @@ async fn ldap_users_get_the_roles_their_groups_map_to() {
         .expect("the change of rights is recorded");
     assert_eq!(updated["payload"]["roles"], json!(["auditor"]));
     assert_eq!(updated["payload"]["previous"]["roles"], json!(["approver", "auditor"]));
+    // carol leaves her only mapped group: refused, and the rights she had are taken away, on record.
+    membership("developers", "carol", "delete");
+    let (status, page) = ldap_sign_in(&base, "carol", "secret").await;
+    membership("developers", "carol", "add");
+    assert_eq!(status, 403, "{page}");
+    let (_, identities) = server.admin_get("/api/v1/identities").await;
+    let carol = identities["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "ldap:carol")
+        .cloned()
+        .unwrap();
+    assert_eq!(carol["roles"], json!([]), "{carol}");
+    assert_eq!(carol["scopes"], json!([]), "{carol}");
     drop(server);
 
     // StartTLS on ldap:// works the same.

@@ -143,7 +143,8 @@ async fn start_session(state: &AppState, principal: String) -> Result<Response, 
     for cookie in [
         session::set_cookie(SESSION_COOKIE, &token, SESSION_HOURS * 3600, secure),
         session::set_cookie(LOGIN_COOKIE, "", 0, secure),
-        session::set_cookie(OIDC_COOKIE, "", 0, secure),
+        // Cleared on the path it was set for.
+        session::set_cookie(OIDC_COOKIE, "", 0, secure).replace("Path=/;", "Path=/auth/oidc;"),
     ] {
         headers.append(header::SET_COOKIE, cookie.parse().expect("cookie values are ASCII"));
     }
@@ -418,7 +419,8 @@ impl TimelineQuery {
             risk: clean(&self.risk)?,
             before_seq: self.before,
             after_seq: self.after,
-            limit: PAGE,
+            // One more than a page: whether older entries exist.
+            limit: PAGE + 1,
         })
     }
 
@@ -542,15 +544,15 @@ pub async fn timeline(
     query: Result<Query<TimelineQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
     let Query(query) = query.map_err(|e| PageError::bad_request(e.body_text()))?;
-    let rows = timeline_entries(&state, &session.caller, &query).await?;
+    let mut rows = timeline_entries(&state, &session.caller, &query).await?;
+    let has_older = query.after.is_none() && rows.len() > PAGE as usize;
+    rows.truncate(PAGE as usize);
     let newest = match query.before {
         // An older page: live updates start from the ledger's head, not from this page.
         Some(_) => state.store.head().await?.map_or(0, |e| e.seq),
         None => rows.first().map_or(0, |r| r.seq),
     };
-    let older = (rows.len() == PAGE as usize)
-        .then(|| rows.last().map(|r| r.seq))
-        .flatten();
+    let older = has_older.then(|| rows.last().map(|r| r.seq)).flatten();
     let mut identities: Vec<(String, String)> = names(&state).await?.into_iter().collect();
     identities.sort_by(|a, b| a.1.cmp(&b.1));
     let page = TimelinePage {
@@ -735,7 +737,14 @@ pub async fn decide(
         .pipeline
         .decide_approval(&session.caller, &id, verdict, comment, Some(form.digest))
         .await?;
-    Ok(Redirect::to(&format!("/actions/{id}")).into_response())
+    // The action's page shows the result to those who may see it (auditors, the requester); an approver
+    // who is neither goes back to the list.
+    let next = if session.caller.identity.has_role(Role::Auditor) {
+        format!("/actions/{id}")
+    } else {
+        "/approvals".to_owned()
+    };
+    Ok(Redirect::to(&next).into_response())
 }
 
 // Identities.
