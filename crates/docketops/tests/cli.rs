@@ -637,11 +637,9 @@ fn help_teaches_the_commands() {
     assert!(stdout(&out).contains("Exit status: 0"));
 }
 
-/// With a certificate and key the gateway speaks HTTPS only.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_https_when_given_a_certificate() {
-    let app = TestApp::new("sqlite", "tls").await;
-    let (cert, key) = (app.dir.path().join("cert.pem"), app.dir.path().join("key.pem"));
+/// A self-signed certificate for 127.0.0.1 and localhost in `dir`: (certificate, key).
+fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let status = Command::new("openssl")
         .args([
             "req",
@@ -654,12 +652,8 @@ async fn serves_https_when_given_a_certificate() {
             "-subj",
             "/CN=localhost",
         ])
-        .args([
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -668,6 +662,14 @@ async fn serves_https_when_given_a_certificate() {
         .status()
         .expect("openssl is needed to make a test certificate");
     assert!(status.success());
+    (cert, key)
+}
+
+/// With a certificate and key the gateway speaks HTTPS only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_when_given_a_certificate() {
+    let app = TestApp::new("sqlite", "tls").await;
+    let (cert, key) = self_signed_certificate(app.dir.path());
     let server = Server::start_with(
         &app,
         &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],

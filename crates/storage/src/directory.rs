@@ -99,6 +99,15 @@ impl Store {
     /// Inserts an identity with its first key, both unrecorded, in one transaction.
     /// A duplicate name gives `StorageError::Conflict`.
     pub async fn insert_identity(&self, identity: &IdentityRow, key: &ApiKeyRow) -> Result<(), StorageError> {
+        self.insert_identity_with(identity, Some(key)).await
+    }
+
+    /// Inserts an identity that signs in through an identity provider (it has no API key), unrecorded.
+    pub async fn insert_external_identity(&self, identity: &IdentityRow) -> Result<(), StorageError> {
+        self.insert_identity_with(identity, None).await
+    }
+
+    async fn insert_identity_with(&self, identity: &IdentityRow, key: Option<&ApiKeyRow>) -> Result<(), StorageError> {
         let insert_identity =
             format!("INSERT INTO identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)");
         let insert_key = format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL)");
@@ -116,14 +125,16 @@ impl Store {
                 .bind(&identity.updated_at)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(&insert_key)
-                .bind(&key.id)
-                .bind(&key.identity_id)
-                .bind(&key.digest)
-                .bind(&key.status)
-                .bind(&key.created_at)
-                .execute(&mut *tx)
-                .await?;
+            if let Some(key) = key {
+                sqlx::query(&insert_key)
+                    .bind(&key.id)
+                    .bind(&key.identity_id)
+                    .bind(&key.digest)
+                    .bind(&key.status)
+                    .bind(&key.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await
         }.await);
         result.map_err(|e| conflict_or(e, format!("an identity named {:?} already exists", identity.name)))
@@ -157,28 +168,6 @@ impl Store {
             tx.commit().await
         }.await)?;
         Ok(())
-    }
-
-    /// Inserts an identity that signs in through an identity provider (it has no API key), unrecorded.
-    pub async fn insert_external_identity(&self, identity: &IdentityRow) -> Result<(), StorageError> {
-        let sql = "INSERT INTO identities (id, name, kind, roles, scopes, status, created_at, created_by, updated_at, \
-                   recorded_entry) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)";
-        let result = with_pool!(self, pool => sqlx::query(sql)
-            .bind(&identity.id)
-            .bind(&identity.name)
-            .bind(&identity.kind)
-            .bind(&identity.roles)
-            .bind(&identity.scopes)
-            .bind(&identity.status)
-            .bind(&identity.created_at)
-            .bind(&identity.created_by)
-            .bind(&identity.updated_at)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()));
-        result
-            .map(|_| ())
-            .map_err(|e| conflict_or(e, format!("an identity named {:?} exists already", identity.name)))
     }
 
     /// Replaces an identity's roles and scopes (JSON arrays); false if it does not exist.

@@ -4,7 +4,7 @@
 //! a pending approval come back as readable errors.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
@@ -20,38 +20,6 @@ fn kubectl_binary() -> String {
     let status = Command::new(script).status().unwrap();
     assert!(status.success(), "scripts/ensure-kubectl failed");
     "kubectl".to_owned()
-}
-
-/// A self-signed certificate for 127.0.0.1: (certificate, key).
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("proxy-cert.pem"), dir.join("proxy-key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args([
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl is needed to make a test certificate");
-    assert!(status.success());
-    (cert, key)
 }
 
 struct Kubectl {
@@ -100,7 +68,7 @@ async fn kubectl_works_through_the_proxy_and_every_mutation_is_governed() {
     let world = KubeWorld::new().await;
     let ns = world.app_ns.clone();
     world.deployment("web-api", 2).await;
-    let (cert, key) = certificate(app.dir.path());
+    let (cert, key) = super::self_signed_certificate(app.dir.path());
     // Deleting a workload stays HIGH risk (an approval); other deletes are MEDIUM here, so a ConfigMap
     // delete runs at once.
     let config = app.dir.path().join("kubectl-risk.toml");

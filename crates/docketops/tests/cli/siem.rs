@@ -346,39 +346,11 @@ async fn syslog_export_survives_a_receiver_restart_and_the_copy_verifies() {
     app.finish().await;
 }
 
-/// A self-signed certificate for 127.0.0.1 (the openssl command line, as the gateway's TLS test).
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("syslog-cert.pem"), dir.join("syslog-key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl is needed to make a test certificate");
-    assert!(status.success());
-    (cert, key)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn syslog_over_tls_checks_certificates_both_ways() {
     let app = TestApp::new("sqlite", "siem_tls").await;
     app.append(25);
-    let (cert, key) = certificate(app.dir.path());
+    let (cert, key) = super::self_signed_certificate(app.dir.path());
     let rsyslog = Rsyslog::start(&app.dir.path().join("rsyslog-tls"), Some((&cert, &key)), false);
     let sink = format!("syslog+tls://127.0.0.1:{}", rsyslog.port);
     let common = ["--sink", &sink, "--name", "tls", "--once", "--settle", "0.5"];
