@@ -325,7 +325,12 @@ pub async fn record_bypasses(
     };
     for event in events.iter().filter(|e| policy.classify(e) == Verdict::Bypass) {
         let key = event_key(event);
-        if !store.claim_audit_event(&policy.cluster, &key, &crate::now()).await? {
+        // A claim left by a recorder that crashed before its entry may be taken over after a minute.
+        let stale_before = crate::now_minus(std::time::Duration::from_secs(60));
+        if !store
+            .claim_audit_event(&policy.cluster, &key, &crate::now(), &stale_before)
+            .await?
+        {
             report.bypasses_already_recorded += 1;
             continue;
         }
@@ -341,14 +346,20 @@ pub async fn record_bypasses(
             "request_uri": event.request_uri, "response_code": event.response_status.as_ref().and_then(|s| s.code),
             "at": event.stage_timestamp, "source_ips": event.source_ips, "user_agent": event.user_agent,
         });
-        if let Err(error) = ledger
+        let entry = match ledger
             .append(NewEvent::new("audit.bypass_detected", "audit", payload))
             .await
         {
-            // Not recorded: let the next delivery or run try again.
-            store.release_audit_event(&policy.cluster, &key).await.ok();
-            return Err(error.into());
-        }
+            Ok(entry) => entry,
+            Err(error) => {
+                // Not recorded: let the next delivery or run try again.
+                store.release_audit_event(&policy.cluster, &key).await.ok();
+                return Err(error.into());
+            }
+        };
+        store
+            .mark_audit_event_recorded(&policy.cluster, &key, &entry.id)
+            .await?;
         report.bypasses_recorded += 1;
         tracing::warn!(cluster = %policy.cluster, user = %event.user.username, verb = %event.verb,
             audit_id = %event.audit_id, "change that bypassed the gateway recorded");

@@ -72,8 +72,9 @@ impl Directory {
         })
     }
 
-    /// Changes an identity's rights to what its groups grant now, recorded first (a change of rights is a
-    /// state change the ledger must hold).
+    /// Changes an identity's rights to what its groups grant now, if nobody changed them meanwhile (two
+    /// sign-ins at once: one records, the other finds it done), and records the change; the table goes back
+    /// if the entry cannot be written, so it never disagrees with the ledger.
     async fn record_grants(
         &self,
         id: &str,
@@ -82,9 +83,22 @@ impl Directory {
         scopes: &[executor::Scope],
         user: &auth::ExternalUser,
     ) -> Result<(), GatewayError> {
+        // Serialized as the rows were written (struct field order), so the comparison is exact.
+        let roles_text = |roles: &[Role]| serde_json::to_string(roles).expect("roles serialize");
+        let scopes_text = |scopes: &[executor::Scope]| serde_json::to_string(scopes).expect("scopes serialize");
+        let (old_roles, old_scopes) = (roles_text(&current.roles), scopes_text(&current.scopes));
+        let (new_roles, new_scopes) = (roles_text(roles), scopes_text(scopes));
+        let store = self.store();
+        if !store
+            .update_identity_grants(id, (&old_roles, &old_scopes), &new_roles, &new_scopes, &now())
+            .await?
+        {
+            return Ok(());
+        }
         let source = json!({"kind": user.source, "issuer": user.issuer, "subject": user.subject,
                             "groups": user.groups});
-        self.ledger()
+        let recorded = self
+            .ledger()
             .append(NewEvent::new(
                 "identity.updated",
                 "system",
@@ -92,10 +106,14 @@ impl Directory {
                        "previous": {"roles": current.roles, "scopes": current.scopes},
                        "reason": "group membership at sign-in", "source": source}),
             ))
-            .await?;
-        let roles = serde_json::to_string(roles).expect("roles serialize");
-        let scopes = serde_json::to_string(scopes).expect("scopes serialize");
-        self.store().update_identity_grants(id, &roles, &scopes, &now()).await?;
+            .await;
+        if let Err(error) = recorded {
+            store
+                .update_identity_grants(id, (&new_roles, &new_scopes), &old_roles, &old_scopes, &now())
+                .await
+                .ok();
+            return Err(error.into());
+        }
         Ok(())
     }
 

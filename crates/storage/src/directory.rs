@@ -170,20 +170,25 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces an identity's roles and scopes (JSON arrays); false if it does not exist.
+    /// Replaces an identity's roles and scopes (JSON arrays) if they are still `from`; false otherwise (another
+    /// sign-in changed them first, or the identity does not exist).
     pub async fn update_identity_grants(
         &self,
         id: &str,
+        from: (&str, &str),
         roles: &str,
         scopes: &str,
         at: &str,
     ) -> Result<bool, StorageError> {
-        let sql = "UPDATE identities SET roles = $2, scopes = $3, updated_at = $4 WHERE id = $1";
+        let sql = "UPDATE identities SET roles = $2, scopes = $3, updated_at = $4 \
+                   WHERE id = $1 AND roles = $5 AND scopes = $6";
         let changed = with_pool!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(roles)
             .bind(scopes)
             .bind(at)
+            .bind(from.0)
+            .bind(from.1)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;

@@ -123,8 +123,16 @@ pub struct KeyRecord {
     pub introduced_seq: i64,
 }
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+/// The migrations of each backend. A database migrated by a newer release has migrations this one does not
+/// know; they only add, so this release ignores them instead of refusing to start (rollbacks, rolling upgrades).
+fn migrator(backend: BackendKind) -> sqlx::migrate::Migrator {
+    let mut migrator = match backend {
+        BackendKind::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        BackendKind::Postgres => sqlx::migrate!("./migrations/postgres"),
+    };
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 impl Store {
     /// Connects to `sqlite://PATH` (created if missing; WAL, synchronous=FULL) or `postgres://…`.
@@ -169,8 +177,8 @@ impl Store {
     /// keeps running against a migrated database during a rolling upgrade.
     pub async fn migrate(&self) -> Result<(), StorageError> {
         match &self.backend {
-            Backend::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Backend::Sqlite(pool) => migrator(BackendKind::Sqlite).run(pool).await?,
+            Backend::Postgres(pool) => migrator(BackendKind::Postgres).run(pool).await?,
         }
         Ok(())
     }

@@ -450,7 +450,30 @@ async fn cleanup_keeps_rows_the_ledger_recorded(db: &TestDb) {
     assert!(store.keys_of("agt_lost").await.unwrap().is_empty());
 }
 
+/// A database a newer release migrated (a migration this one does not know) still starts: migrations only
+/// add, so a rollback or a rolling upgrade must not be refused.
+async fn a_newer_releases_migrations_are_tolerated(db: &TestDb) {
+    let store = db.store().await;
+    let url = db.url.clone();
+    let insert = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                  VALUES (999999, 'from a newer release', TRUE, X'00', 0)";
+    if url.starts_with("sqlite") {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query(insert).execute(&pool).await.unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query(&insert.replace("X'00'", "'\\x00'::bytea"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    store.migrate().await.expect("an unknown newer migration is ignored");
+}
+
 on_both!(
+    a_newer_releases_migrations_are_tolerated,
     cleanup_keeps_rows_the_ledger_recorded,
     concurrent_appends_are_gap_free,
     two_ledgers_on_one_database_do_not_fork,
