@@ -51,7 +51,6 @@ pub struct TimelineEntry {
     pub namespace: Option<String>,
     pub status: Option<String>,
     pub risk: Option<String>,
-    pub requester: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -61,7 +60,6 @@ struct TimelineRow {
     a_namespace: Option<String>,
     a_status: Option<String>,
     a_risk: Option<String>,
-    a_requester: Option<String>,
 }
 
 impl Store {
@@ -131,11 +129,11 @@ impl Store {
     }
 
     /// Entries newest first (oldest first with `after_seq`, so that new rows arrive in order), joined with
-    /// their action's namespace, status, risk and requester.
+    /// their action's namespace, status and risk.
     pub async fn timeline(&self, filter: &TimelineFilter) -> Result<Vec<TimelineEntry>, StorageError> {
         let order = if filter.after_seq.is_some() { "ASC" } else { "DESC" };
         let sql = format!(
-            "SELECT {ENTRY_COLUMNS}, a_namespace, a_status, a_risk, a_requester FROM \
+            "SELECT {ENTRY_COLUMNS}, a_namespace, a_status, a_risk FROM \
              (SELECT e.*, a.namespace AS a_namespace, a.status AS a_status, a.risk AS a_risk, \
               a.identity_id AS a_requester \
               FROM ledger_entries e LEFT JOIN actions a ON a.id = e.action_id) t \
@@ -161,7 +159,6 @@ impl Store {
                 namespace: row.a_namespace,
                 status: row.a_status,
                 risk: row.a_risk,
-                requester: row.a_requester,
             })
             .collect())
     }
