@@ -202,6 +202,16 @@ impl Server {
     }
 }
 
+/// The kinds of the `entries` of an API answer (an action, a page of the ledger), in order.
+fn entry_kinds(answer: &Value) -> Vec<&str> {
+    answer["entries"]
+        .as_array()
+        .expect("an answer with entries")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect()
+}
+
 /// Identities with a mutate scope on every kind of `namespace`, made by the admin: name → (API key, id).
 async fn create_identities(
     server: &Server,
@@ -1175,12 +1185,7 @@ async fn governed_actions_end_to_end(app: &TestApp) {
     let action_id = result["action_id"].as_str().unwrap();
     let (status, action) = server.get(&format!("/api/v1/actions/{action_id}"), Some(&agent)).await;
     assert_eq!(status, 200, "{action}");
-    let kinds: Vec<&str> = action["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = entry_kinds(&action);
     assert_eq!(
         kinds,
         [
@@ -1491,12 +1496,7 @@ async fn identities_from_the_command_line() {
     );
 
     let (_, page) = server.admin_get("/api/v1/ledger/entries?limit=100").await;
-    let kinds: Vec<&str> = page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = entry_kinds(&page);
     assert_eq!(
         kinds,
         [
@@ -1654,12 +1654,7 @@ async fn approvals_end_to_end() {
     let (status, body) = approve(keys["bob"].clone(), id.clone()).await;
     assert_eq!(status, 409, "{body}");
     let (_, action) = server.get(&format!("/api/v1/actions/{id}"), Some(&keys["alice"])).await;
-    let kinds: Vec<&str> = action["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = entry_kinds(&action);
     let order: Vec<&str> = kinds
         .iter()
         .copied()
@@ -1764,12 +1759,7 @@ async fn approvals_end_to_end() {
     let (_, action) = server
         .get(&format!("/api/v1/actions/{id4}"), Some(&keys["agent"]))
         .await;
-    let kinds: Vec<&str> = action["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = entry_kinds(&action);
     assert!(
         kinds.contains(&"approval.expired") && kinds.contains(&"approval.refused"),
         "{kinds:?}"

@@ -192,12 +192,7 @@ async fn mcp_over_http_governs_every_tool_call() {
     assert_eq!(live["spec"]["replicas"], 5, "the Deployment really has 5 replicas");
     let scaled_id = scaled["action_id"].as_str().unwrap();
     let (_, action) = server.get(&format!("/api/v1/actions/{scaled_id}"), Some(&agent)).await;
-    let kinds: Vec<&str> = action["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = super::entry_kinds(&action);
     assert_eq!(
         kinds,
         [

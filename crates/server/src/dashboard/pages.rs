@@ -117,6 +117,21 @@ fn login_page(state: &AppState, error: Option<String>, status: StatusCode) -> Re
     (status, [(header::SET_COOKIE, cookie)], views::html(&page)).into_response()
 }
 
+/// The sign-in page again, when its form's token is missing or old.
+fn form_expired(state: &AppState) -> Response {
+    login_page(
+        state,
+        Some("the sign-in form expired; please try again".into()),
+        StatusCode::FORBIDDEN,
+    )
+}
+
+/// The sign-in page again, with why the sign-in was refused and its status (401, 403, 503…).
+fn refused(state: &AppState, error: crate::ApiError) -> Response {
+    tracing::info!(message = %error.message, "dashboard sign-in refused");
+    login_page(state, Some(format!("sign-in refused: {}", error.message)), error.status)
+}
+
 /// Checks the sign-in form's double-submit token (there is no session yet to hold one).
 fn check_login_token(headers: &HeaderMap, sent: &str) -> bool {
     let expected = session::cookie(headers, LOGIN_COOKIE).unwrap_or_default();
@@ -165,24 +180,12 @@ pub async fn login(
     same_origin(&headers)?;
     let Form(form) = form.map_err(form_error)?;
     if !check_login_token(&headers, &form.csrf) {
-        return Ok(login_page(
-            &state,
-            Some("the sign-in form expired; please try again".into()),
-            StatusCode::FORBIDDEN,
-        ));
+        return Ok(form_expired(&state));
     }
     let key = form.api_key.trim();
     let caller = match state.directory.authenticate(key).await {
         Ok(caller) => caller,
-        Err(error) => {
-            tracing::info!(%error, "dashboard sign-in refused");
-            let message = crate::ApiError::from(error).message;
-            return Ok(login_page(
-                &state,
-                Some(format!("sign-in refused: {message}")),
-                StatusCode::UNAUTHORIZED,
-            ));
-        }
+        Err(error) => return Ok(refused(&state, crate::ApiError::from(error))),
     };
     tracing::info!(identity = %caller.identity.id, key = %caller.key_id, "dashboard sign-in");
     start_session(&state, format!("key:{}", gateway::apikey::digest(key))).await
@@ -207,11 +210,7 @@ pub async fn ldap_login(
         return Err(PageError::not_found("LDAP sign-in is not configured"));
     };
     if !check_login_token(&headers, &form.csrf) {
-        return Ok(login_page(
-            &state,
-            Some("the sign-in form expired; please try again".into()),
-            StatusCode::FORBIDDEN,
-        ));
+        return Ok(form_expired(&state));
     }
     let signed_in = match ldap.authenticate(&form.username, &form.password).await {
         Ok(user) => {
@@ -229,14 +228,7 @@ pub async fn ldap_login(
             tracing::info!(identity = %caller.identity.id, "dashboard sign-in (LDAP)");
             start_session(&state, format!("identity:{}", caller.identity.id)).await
         }
-        Err(error) => {
-            tracing::info!(message = %error.message, "LDAP sign-in refused");
-            Ok(login_page(
-                &state,
-                Some(format!("sign-in refused: {}", error.message)),
-                error.status,
-            ))
-        }
+        Err(error) => Ok(refused(&state, error)),
     }
 }
 
@@ -436,24 +428,16 @@ impl TimelineQuery {
         pairs
             .iter()
             .filter_map(|(name, value)| {
-                value
-                    .as_deref()
-                    .filter(|v| !v.trim().is_empty())
-                    .map(|v| format!("{name}={}", url_encode(v.trim())))
+                value.as_deref().filter(|v| !v.trim().is_empty()).map(|v| {
+                    format!(
+                        "{name}={}",
+                        url::form_urlencoded::byte_serialize(v.trim().as_bytes()).collect::<String>()
+                    )
+                })
             })
             .collect::<Vec<_>>()
             .join("&")
     }
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986), by hand: two call sites, one rule.
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Identity names by id, to show names instead of ids.
