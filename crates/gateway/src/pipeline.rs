@@ -73,15 +73,15 @@ pub struct ActionResponse {
 
 #[derive(Debug)]
 pub struct Pipeline {
-    parts: PipelineParts,
+    pub(crate) parts: PipelineParts,
 }
 
 /// The entries written so far for one action.
-struct Trail {
-    action_id: String,
+pub(crate) struct Trail {
+    pub(crate) action_id: String,
     /// The cluster the action is for, written into every entry of the action.
-    cluster: Option<String>,
-    entries: Vec<Entry>,
+    pub(crate) cluster: Option<String>,
+    pub(crate) entries: Vec<Entry>,
 }
 
 impl Trail {
@@ -142,7 +142,7 @@ impl Pipeline {
         Ok(policy::trust::trust(identity_id, &entries))
     }
 
-    async fn record(&self, trail: &mut Trail, kind: &str, actor: &str, payload: Value) -> Result<(), GatewayError> {
+    pub(crate) async fn record(&self, trail: &mut Trail, kind: &str, actor: &str, payload: Value) -> Result<(), GatewayError> {
         let entry = self
             .parts
             .ledger
@@ -546,7 +546,7 @@ impl Pipeline {
         self.respond(trail, status, Some(risk), Some(decision), None, error)
     }
 
-    fn respond(
+    pub(crate) fn respond(
         &self,
         trail: &Trail,
         status: &str,
@@ -995,7 +995,7 @@ fn signature_verifies(key: &LedgerPublicKey, entry: &Entry) -> bool {
 /// values (another spelling of the kind, an APPLY whose manifest says `kind: Secret`, a malformed request) has
 /// every `data`/`stringData` object anywhere in its parameters redacted; ConfigMap data stays readable only in
 /// requests that are valid and name another kind.
-fn redact_request(body: &Value) -> Value {
+pub(crate) fn redact_request(body: &Value) -> Value {
     let mut body = body.clone();
     let kind = body
         .get("resource_kind")
@@ -1044,7 +1044,7 @@ fn redact_data_everywhere(value: &mut Value) {
 
 /// The ledger keeps integers within ±(2^53−1) and no floats (SPEC §5): anything else a caller sent is
 /// recorded as its JSON text, so even a malformed request can be recorded.
-fn ledger_safe(value: Value) -> Value {
+pub(crate) fn ledger_safe(value: Value) -> Value {
     const MAX_SAFE: u64 = (1 << 53) - 1;
     match value {
         Value::Number(n) => match (n.as_i64(), n.as_u64()) {
