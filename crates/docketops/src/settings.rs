@@ -144,6 +144,7 @@ pub struct ConfigFile {
     pub risk: Option<policy::RiskConfig>,
     pub trust: Option<gateway::TrustGates>,
     pub approval_window: Option<u64>,
+    pub instance_lease: Option<u64>,
     pub approval_webhook: Option<String>,
     pub default_cluster: Option<String>,
     /// Several clusters by name (`[clusters.NAME]`); without it the gateway governs the one cluster of

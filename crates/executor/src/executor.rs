@@ -57,9 +57,9 @@ impl Default for ExecutorOptions {
 pub struct Executor {
     /// The cluster's name in the gateway's configuration (`default` for a single cluster).
     cluster: String,
-    kube: KubeConnection,
+    pub(crate) kube: KubeConnection,
     guardrails: Guardrails,
-    accounts: Accounts,
+    pub(crate) accounts: Accounts,
     options: ExecutorOptions,
 }
 
@@ -82,7 +82,7 @@ pub struct ReadResult {
 }
 
 /// Identity of the live object a preview was made against.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LiveObject {
     pub uid: String,
     pub resource_version: String,
@@ -1014,7 +1014,7 @@ fn container_names(kind: ResourceKind, object: &Value) -> Vec<String> {
         .collect()
 }
 
-fn str_at(object: &Value, pointer: &str) -> Option<String> {
+pub(crate) fn str_at(object: &Value, pointer: &str) -> Option<String> {
     object.pointer(pointer).and_then(Value::as_str).map(str::to_owned)
 }
 

@@ -4,6 +4,7 @@
 //! - [`guardrails`]: hard allowlists checked before any Kubernetes call.
 //! - [`rbac`]: the executor's Kubernetes accounts and the RBAC manifests that give them their rights.
 //! - [`executor`]: reads, dry-run previews with a diff, execution with preconditions, outcome verification.
+//! - [`inspect`]: after an interruption, whether a previewed change took effect (recovery).
 //! - [`kube`]: the connection (kubeconfig, in-cluster, context), discovery, impersonation and audit headers.
 //!
 //! - [`setup`]: installing that RBAC and issuing the gateway a kubeconfig, as a cluster administrator.
@@ -16,6 +17,7 @@ pub mod diff;
 pub mod error;
 pub mod executor;
 pub mod guardrails;
+pub mod inspect;
 pub mod kube;
 pub mod rbac;
 pub mod setup;

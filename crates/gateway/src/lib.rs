@@ -8,9 +8,13 @@ pub mod audit;
 pub mod clusters;
 mod external;
 pub mod identity;
+mod idempotency;
 pub mod metrics;
 pub mod notify;
+pub mod ownership;
 pub mod pipeline;
+mod recovery;
+mod sizes;
 
 /// The action and scope types callers send, from the executor.
 pub use clusters::Clusters;
@@ -45,6 +49,15 @@ pub enum GatewayError {
     Storage(#[from] storage::StorageError),
     #[error("ledger: {0}")]
     Ledger(#[from] storage::AppendError),
+    /// 422: an idempotency key used before with a different request.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 413: what the request would record cannot fit in a ledger entry.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 500: the task running an action stopped without an answer (the action is recovered).
+    #[error("{0}")]
+    Stopped(String),
 }
 
 /// `<prefix>_` followed by a UUIDv7 in 32 lowercase hex digits (time-ordered, like ledger entry ids).

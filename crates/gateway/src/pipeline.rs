@@ -18,6 +18,8 @@ use storage::{ActionFilter, ActionRow, Ledger, Store};
 
 use crate::identity::{Caller, Role};
 use crate::metrics::Metrics;
+use crate::ownership::Owner;
+use crate::sizes;
 use crate::{GatewayError, new_id, now};
 
 /// `ledger`: decisions are recorded as what policy would have done and execution proceeds (unless a
@@ -74,6 +76,8 @@ pub struct ActionResponse {
 #[derive(Debug)]
 pub struct Pipeline {
     pub(crate) parts: PipelineParts,
+    /// This process as the owner of the actions it runs (tasks, heartbeats, recovery).
+    pub(crate) owner: Arc<Owner>,
 }
 
 /// The entries written so far for one action.
@@ -112,6 +116,8 @@ pub struct PipelineParts {
     pub trust_gates: TrustGates,
     /// Called when an action starts waiting for an approval.
     pub approval_webhook: Option<crate::ApprovalWebhook>,
+    /// How long this gateway may miss heartbeats before another one recovers its unfinished actions.
+    pub instance_lease: std::time::Duration,
 }
 
 /// The trust an identity needs for an allowed action of a risk level to run without an approval
@@ -125,7 +131,15 @@ pub struct TrustGates {
 
 impl Pipeline {
     pub fn new(parts: PipelineParts) -> Self {
-        Self { parts }
+        Self {
+            owner: Arc::new(Owner::new(parts.instance_lease)),
+            parts,
+        }
+    }
+
+    /// This process as the owner of the actions it runs.
+    pub fn owner(&self) -> &Arc<Owner> {
+        &self.owner
     }
 
     pub fn mode(&self) -> PolicyMode {
@@ -147,7 +161,7 @@ impl Pipeline {
             .parts
             .ledger
             .append(
-                NewEvent::new(kind, actor, ledger_safe(trail.with_cluster(payload)))
+                NewEvent::new(kind, actor, sizes::fit(ledger_safe(trail.with_cluster(payload))))
                     .with_action(trail.action_id.clone()),
             )
             .await?;
@@ -170,11 +184,11 @@ impl Pipeline {
     }
 
     /// Appends several entries of this action in one transaction (all or none).
-    async fn record_all(&self, trail: &mut Trail, actor: &str, events: Vec<(&str, Value)>) -> Result<(), GatewayError> {
+    pub(crate) async fn record_all(&self, trail: &mut Trail, actor: &str, events: Vec<(&str, Value)>) -> Result<(), GatewayError> {
         let events = events
             .into_iter()
             .map(|(kind, payload)| {
-                NewEvent::new(kind, actor, ledger_safe(trail.with_cluster(payload)))
+                NewEvent::new(kind, actor, sizes::fit(ledger_safe(trail.with_cluster(payload))))
                     .with_action(trail.action_id.clone())
             })
             .collect();
@@ -183,9 +197,40 @@ impl Pipeline {
     }
 
     /// Runs one action request through the whole pipeline. `body` is the request as sent (any JSON):
-    /// a request that is not a valid action is recorded before it is refused.
-    pub async fn submit(&self, caller: &Caller, body: Value) -> Result<ActionResponse, GatewayError> {
+    /// a request that is not a valid action is recorded before it is refused. The pipeline runs in a task
+    /// the gateway owns: if the caller stops waiting, the action still finishes and is recorded.
+    pub async fn submit(self: &Arc<Self>, caller: &Caller, body: Value) -> Result<ActionResponse, GatewayError> {
+        self.submit_once(caller, body, None).await
+    }
+
+    /// [`Pipeline::submit`] with the client's `Idempotency-Key`: a submission whose key this identity used
+    /// before answers with that first action (waiting for it to finish) instead of running again.
+    pub async fn submit_once(
+        self: &Arc<Self>,
+        caller: &Caller,
+        body: Value,
+        idempotency_key: Option<String>,
+    ) -> Result<ActionResponse, GatewayError> {
+        let this = self.clone();
+        let caller = caller.clone();
+        self.owner
+            .run(async move { this.submit_here(&caller, body, idempotency_key).await })
+            .await
+    }
+
+    async fn submit_here(
+        &self,
+        caller: &Caller,
+        body: Value,
+        idempotency_key: Option<String>,
+    ) -> Result<ActionResponse, GatewayError> {
         caller.require(Role::Operator)?;
+        if let Some(key) = &idempotency_key {
+            crate::idempotency::check_key(key)?;
+            if let Some(first) = self.parts.store.action_by_idempotency_key(&caller.identity.id, key).await? {
+                return self.replay(caller, &first, &body).await;
+            }
+        }
         let mut trail = Trail {
             action_id: new_id("act"),
             cluster: None,
@@ -193,10 +238,7 @@ impl Pipeline {
         };
         let actor = caller.actor().to_owned();
         // The hash is of the recorded (redacted) form: a hash of Secret values would let anyone guess weak ones.
-        let request_sha256 = format!(
-            "sha256:{}",
-            hex::encode(Sha256::digest(redact_request(&body).to_string().as_bytes()))
-        );
+        let request_sha256 = request_sha256(&body);
         let parsed = serde_json::from_value::<ActionRequest>(body.clone())
             .map_err(|e| (String::from("body"), e.to_string()))
             .and_then(|request| {
@@ -204,8 +246,22 @@ impl Pipeline {
                     .map(|action| (request, action))
                     .map_err(|e| (e.field, e.message))
             });
+        // Everything an action records is bounded before any Kubernetes call: a request that cannot be
+        // recorded whole is refused here (recorded, with large parts as digests), never after the change.
+        let parsed = parsed.and_then(|ok| sizes::check_request(&body).map(|()| ok));
         let (request, action) = match parsed {
             Ok(ok) => ok,
+            Err((field, message)) if field == sizes::TOO_LARGE => {
+                self.record(
+                    &mut trail,
+                    "action.rejected",
+                    &actor,
+                    json!({"request": redact_request(&body), "request_sha256": request_sha256,
+                           "field": "body", "message": message, "key_id": caller.key_id}),
+                )
+                .await?;
+                return Err(GatewayError::TooLarge(message));
+            }
             Err((field, message)) => {
                 self.record(
                     &mut trail,
@@ -254,8 +310,22 @@ impl Pipeline {
             approvals_required: None,
             expires_at: None,
             cluster: trail.cluster.clone(),
+            owner: Some(self.owner.instance().to_owned()),
+            idempotency_key: idempotency_key.clone(),
         };
-        self.parts.store.insert_action(&row).await?;
+        let running = self.owner.try_hold(&row.id).expect("a new action id is not running yet");
+        match self.parts.store.insert_action(&row).await {
+            Ok(()) => {}
+            // Another submission with the same key won the race; nothing of this one was recorded or sent.
+            Err(storage::StorageError::Conflict(_)) if idempotency_key.is_some() => {
+                drop(running);
+                let key = idempotency_key.as_deref().unwrap_or_default();
+                let first = self.parts.store.action_by_idempotency_key(&caller.identity.id, key).await?;
+                let first = first.ok_or_else(|| GatewayError::Conflict("idempotency key race lost".into()))?;
+                return self.replay(caller, &first, &body).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
         self.record(
             &mut trail,
             "action.requested",
@@ -277,25 +347,27 @@ impl Pipeline {
             .await
         {
             Ok(response) => response,
-            Err(error) => {
-                // Best effort: an action whose pipeline broke (e.g. the database went away) must not stay
-                // RUNNING forever; the ledger holds whatever entries were written.
-                row.status = "FAILED".into();
-                row.request = None;
-                row.updated_at = now();
-                row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
-                if let Err(update) = self.parts.store.update_action(&row).await {
-                    tracing::error!(action = %row.id, %update, "could not mark a broken action FAILED");
-                }
-                return Err(error);
-            }
+            Err(error) => return Err(self.interrupted(&row.id, running, error)),
         };
         self.parts.metrics.action_finished(&response.status, started.elapsed());
         row.status = response.status.clone();
         row.updated_at = now();
         row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
-        self.parts.store.update_action(&row).await?;
+        if let Err(error) = self.parts.store.update_action(&row).await {
+            return Err(self.interrupted(&row.id, running, error.into()));
+        }
+        drop(running);
         Ok(response)
+    }
+
+    /// An action whose task hit an error it could not record (the database went away, an entry was
+    /// refused): it stays unfinished and goes to recovery, which resolves it against the cluster and the
+    /// ledger once it can write again. Never marked final without an entry that says so.
+    fn interrupted(&self, action_id: &str, running: crate::ownership::Running, error: GatewayError) -> GatewayError {
+        tracing::error!(action = %action_id, %error, "action interrupted; recovery will resolve it");
+        drop(running);
+        self.owner.wake_recovery();
+        error
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -513,6 +585,10 @@ impl Pipeline {
         risk: String,
         decision: DecisionView,
     ) -> Result<ActionResponse, GatewayError> {
+        // Intent before effect: what is about to be sent, stored before it is sent, so that recovery can
+        // tell whether it took effect if this task never learns the answer.
+        let intent = serde_json::to_string(preview).expect("a preview serializes");
+        self.parts.store.record_intent(&trail.action_id, &intent).await?;
         match executor.execute(context, preview).await {
             Ok(execution) => {
                 self.record(
@@ -709,6 +785,23 @@ impl Pipeline {
     /// the action and its target are still what was previewed (else a fresh approval is requested). Once
     /// enough approvals name the current digest, exactly one gateway replica executes the action.
     pub async fn decide_approval(
+        self: &Arc<Self>,
+        caller: &Caller,
+        action_id: &str,
+        verdict: Verdict,
+        comment: Option<String>,
+        digest_named: Option<String>,
+    ) -> Result<ActionResponse, GatewayError> {
+        let (this, caller, action_id) = (self.clone(), caller.clone(), action_id.to_owned());
+        self.owner
+            .run(async move {
+                this.decide_approval_here(&caller, &action_id, verdict, comment, digest_named)
+                    .await
+            })
+            .await
+    }
+
+    async fn decide_approval_here(
         &self,
         caller: &Caller,
         action_id: &str,
@@ -917,7 +1010,15 @@ impl Pipeline {
             return self.respond(&trail, "PENDING_APPROVAL", Some(risk), Some(decision), None, None);
         }
         // Exactly once, whatever the number of gateways: only the one that moves the status executes.
-        if !self.parts.store.claim_for_execution(&row.id, &now()).await? {
+        let Some(running) = self.owner.try_hold(&row.id) else {
+            return Err(GatewayError::Conflict(format!("{action_id} is being decided right now")));
+        };
+        if !self
+            .parts
+            .store
+            .claim_for_execution(&row.id, &now(), self.owner.instance())
+            .await?
+        {
             let current = self
                 .parts
                 .store
@@ -927,7 +1028,7 @@ impl Pipeline {
                 .unwrap_or_default();
             return self.respond(&trail, &current, Some(risk), Some(decision), None, None);
         }
-        let response = self
+        let executed = self
             .execute_and_verify(
                 &executor,
                 &context,
@@ -937,13 +1038,20 @@ impl Pipeline {
                 risk,
                 decision,
             )
-            .await?;
-        self.finish(&row, &response.status, &trail).await?;
+            .await;
+        let response = match executed {
+            Ok(response) => response,
+            Err(error) => return Err(self.interrupted(&row.id, running, error)),
+        };
+        if let Err(error) = self.finish(&row, &response.status, &trail).await {
+            return Err(self.interrupted(&row.id, running, error));
+        }
+        drop(running);
         Ok(response)
     }
 
     /// The final status of an action that waited, and its request forgotten.
-    async fn finish(&self, row: &ActionRow, status: &str, trail: &Trail) -> Result<(), GatewayError> {
+    pub(crate) async fn finish(&self, row: &ActionRow, status: &str, trail: &Trail) -> Result<(), GatewayError> {
         self.parts.metrics.action_resolved(status);
         let mut row = row.clone();
         row.status = status.into();
@@ -975,6 +1083,14 @@ fn approval_digest(
     format!(
         "sha256:{}",
         hex::encode(Sha256::digest(document.to_string().as_bytes()))
+    )
+}
+
+/// `sha256:<hex>` of the request as recorded (redacted).
+pub(crate) fn request_sha256(body: &Value) -> String {
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(redact_request(body).to_string().as_bytes()))
     )
 }
 

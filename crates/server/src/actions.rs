@@ -3,6 +3,7 @@
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
+use axum::http::HeaderMap;
 use axum::{Json, Router};
 use gateway::ActionResponse;
 use serde::Deserialize;
@@ -20,14 +21,27 @@ pub fn routes() -> Router<AppState> {
 
 /// HTTP 200 for every decided action, whatever the decision (SPEC §3); 400 for a request that is not
 /// an action (recorded as `action.rejected`).
+/// With an `Idempotency-Key` header, a retry of a submission whose answer was lost returns the first action
+/// (422 if the key was used for another request). The action runs in a task of the gateway: a client that
+/// hangs up does not stop it.
 async fn submit(
     caller: Authenticated,
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<ActionResponse>, ApiError> {
     let Json(body) =
         body.map_err(|rejection| ApiError::new(rejection.status(), "bad_request", rejection.body_text()))?;
-    Ok(Json(state.pipeline.submit(&caller.0, body).await?))
+    let key = match headers.get("idempotency-key") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::bad_request("Idempotency-Key: visible ASCII only"))?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    Ok(Json(state.pipeline.submit_once(&caller.0, body, key).await?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -71,6 +71,8 @@ impl From<gateway::GatewayError> for ApiError {
             E::NotFound(message) => ApiError::not_found(message),
             E::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
             E::Unavailable(message) => ApiError::unavailable(message),
+            E::Unprocessable(message) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", message),
+            E::TooLarge(message) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
             other => ApiError::internal(other),
         }
     }

@@ -58,6 +58,7 @@ impl TestApp {
             approval_window: std::time::Duration::from_secs(3600),
             trust_gates: gateway::TrustGates::default(),
             approval_webhook: None,
+            instance_lease: gateway::ownership::DEFAULT_LEASE,
         });
         let router = server::router(AppState {
             store,

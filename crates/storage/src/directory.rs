@@ -61,6 +61,10 @@ pub struct ActionRow {
     pub expires_at: Option<String>,
     /// The configured cluster the action is for.
     pub cluster: Option<String>,
+    /// The gateway instance running the action while it is RUNNING or EXECUTING (see `ownership`).
+    pub owner: Option<String>,
+    /// The client's `Idempotency-Key`: a retried submission with the same key gets this action back.
+    pub idempotency_key: Option<String>,
 }
 
 /// One approver's decision on an action.
@@ -93,7 +97,7 @@ pub struct KeyLookup {
 const IDENTITY_COLUMNS: &str =
     "id, name, kind, roles, scopes, status, created_at, created_by, updated_at, recorded_entry";
 const KEY_COLUMNS: &str = "id, identity_id, digest, status, created_at, revoked_at, recorded_entry";
-const ACTION_COLUMNS: &str = "id, identity_id, action_type, namespace, resource_kind, resource_name, status, risk, decision, created_at, updated_at, last_entry_id, request, approval_digest, approvals_required, expires_at, cluster";
+pub(crate) const ACTION_COLUMNS: &str = "id, identity_id, action_type, namespace, resource_kind, resource_name, status, risk, decision, created_at, updated_at, last_entry_id, request, approval_digest, approvals_required, expires_at, cluster, owner, idempotency_key";
 
 impl Store {
     /// Inserts an identity with its first key, both unrecorded, in one transaction.
@@ -334,7 +338,7 @@ impl Store {
 
     pub async fn insert_action(&self, action: &ActionRow) -> Result<(), StorageError> {
         let sql = format!(
-            "INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            "INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         );
         with_pool!(self, pool => sqlx::query(&sql)
             .bind(&action.id)
@@ -354,9 +358,12 @@ impl Store {
             .bind(action.approvals_required)
             .bind(&action.expires_at)
             .bind(&action.cluster)
+            .bind(&action.owner)
+            .bind(&action.idempotency_key)
             .execute(pool)
             .await
-            .map(|r| r.rows_affected()))?;
+            .map(|r| r.rows_affected()))
+        .map_err(|e| conflict_or(e, "an action with this idempotency key exists".into()))?;
         Ok(())
     }
 
@@ -435,11 +442,12 @@ impl Store {
         Ok(changed == 1)
     }
 
-    /// Claims a pending action for execution if its approval window has not passed at `now`.
-    pub async fn claim_for_execution(&self, id: &str, now: &str) -> Result<bool, StorageError> {
-        let sql = "UPDATE actions SET status = 'EXECUTING', updated_at = $2 WHERE id = $1 AND status = 'PENDING_APPROVAL' \
-                   AND (expires_at IS NULL OR expires_at > $2)";
-        let changed = with_pool!(self, pool => sqlx::query(sql).bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+    /// Claims a pending action for execution by gateway instance `owner` if its approval window has not
+    /// passed at `now`.
+    pub async fn claim_for_execution(&self, id: &str, now: &str, owner: &str) -> Result<bool, StorageError> {
+        let sql = "UPDATE actions SET status = 'EXECUTING', updated_at = $2, owner = $3 WHERE id = $1 \
+                   AND status = 'PENDING_APPROVAL' AND (expires_at IS NULL OR expires_at > $2)";
+        let changed = with_pool!(self, pool => sqlx::query(sql).bind(id).bind(now).bind(owner).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(changed == 1)
     }
 

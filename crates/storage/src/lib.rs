@@ -9,6 +9,7 @@ mod audit;
 mod cursors;
 mod dashboard;
 mod directory;
+mod ownership;
 #[cfg(feature = "tamper")]
 pub mod tamper;
 mod verify;

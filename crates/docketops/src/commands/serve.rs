@@ -74,6 +74,12 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub approval_window: u64,
+    /// How long this gateway may miss heartbeats (it sends one every third of this) before another gateway on
+    /// the same database recovers its unfinished actions; after a crash, the restarted gateway recovers
+    /// them once this has passed.
+    #[arg(long, env = "DOCKETOPS_INSTANCE_LEASE", default_value_t = 30, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub instance_lease: u64,
     /// The bearer token the API servers' audit webhook presents at POST /api/v1/audit/events (an auditor's
     /// API key works too).
     #[arg(
@@ -169,6 +175,12 @@ impl ServeArgs {
         self.risk = config.risk.clone();
         self.trust = config.trust;
         fill(
+            &mut self.instance_lease,
+            &config.instance_lease,
+            matches,
+            "instance_lease",
+        );
+        fill(
             &mut self.approval_window,
             &config.approval_window,
             matches,
@@ -215,6 +227,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         pipeline.clone(),
         std::time::Duration::from_secs(args.approval_window),
     ));
+    // The heartbeat first: this instance's new actions must never look orphaned.
+    pipeline.heartbeat().await.context("cannot register this gateway instance")?;
+    tokio::spawn(recover_periodically(pipeline.clone()));
 
     let state = server::AppState {
         store: store.clone(),
@@ -242,9 +257,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         signing_key = %state.signing_key.key_id,
         "docketops gateway listening on {scheme}://{address}"
     );
+    let owner = state.pipeline.owner().clone();
     server::serve(listener, server::router(state), tls, shutdown_signal())
         .await
         .with_context(|| format!("cannot serve on {address}"))?;
+    // Actions keep running after their clients are gone: let them finish (or recovery takes them).
+    let running = owner.running_tasks();
+    if running > 0 {
+        tracing::info!(running, "waiting for running actions to finish");
+    }
+    if !owner.drain(std::time::Duration::from_secs(60)).await {
+        tracing::warn!("actions still running at shutdown; the next gateway will recover them");
+    }
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -293,6 +317,7 @@ async fn pipeline(
             .as_deref()
             .map(gateway::ApprovalWebhook::new)
             .transpose()?,
+        instance_lease: std::time::Duration::from_secs(args.instance_lease),
     }))
 }
 
@@ -493,6 +518,27 @@ async fn expire_approvals_periodically(pipeline: std::sync::Arc<gateway::Pipelin
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "pending approvals expired"),
             Err(error) => tracing::warn!(%error, "cannot expire pending approvals"),
+        }
+    }
+}
+
+/// Heartbeats, and recovery of interrupted actions: at start, every third of the lease, and at once when an
+/// action's task stops without finishing it.
+async fn recover_periodically(pipeline: std::sync::Arc<gateway::Pipeline>) {
+    let period = pipeline.owner().lease() / 3;
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = pipeline.owner().recovery_requested() => {}
+        }
+        if let Err(error) = pipeline.heartbeat().await {
+            tracing::warn!(%error, "cannot refresh this gateway's heartbeat");
+        }
+        match pipeline.recover_interrupted().await {
+            Ok(0) => {}
+            Ok(recovered) => tracing::warn!(recovered, "interrupted actions recovered"),
+            Err(error) => tracing::warn!(%error, "cannot look for interrupted actions"),
         }
     }
 }

@@ -1,0 +1,183 @@
+//! Recovery of interrupted actions: every action left `RUNNING` or `EXECUTING` by a task that stopped
+//! (crash, kill -9, a database error mid-way) is resolved and recorded, never left hanging.
+//!
+//! An action's entries say how far it got. If they already end it (a verified outcome, a denial), only its
+//! row is brought in line. Otherwise the stored intent says whether a change may have been sent: without
+//! one, nothing was, and the action fails as interrupted; with one, the object is read and judged
+//! (`executor::inspect`): applied → `action.executed` and `outcome.verified` with `recovered: true` and the
+//! evidence; not applied or unknown → `action.failed` with the reason.
+
+use std::time::Duration;
+
+use executor::inspect::{self, Effect, Intent};
+use executor::{Action, ActionRequest, CallContext};
+use ledger_core::Entry;
+use serde_json::{Value, json};
+use storage::ActionRow;
+
+use crate::idempotency::payload;
+use crate::pipeline::{Pipeline, Trail};
+use crate::{GatewayError, now, now_minus};
+
+/// Actions without an owner were written by a release that did not record owners; one may still be
+/// running them during a rolling upgrade, so they are left alone this long.
+const OWNERLESS_GRACE: Duration = Duration::from_secs(15 * 60);
+/// Actions resolved per pass.
+const BATCH: u32 = 100;
+
+impl Pipeline {
+    /// Refreshes this instance's heartbeat (its unfinished actions stay its own).
+    pub async fn heartbeat(&self) -> Result<(), GatewayError> {
+        self.parts.store.heartbeat(self.owner.instance(), &now()).await?;
+        Ok(())
+    }
+
+    /// One recovery pass over unfinished actions nobody runs; returns how many were resolved. Actions whose
+    /// cluster cannot be read now are left for a later pass.
+    pub async fn recover_interrupted(&self) -> Result<usize, GatewayError> {
+        let instance = self.owner.instance().to_owned();
+        let alive_since = now_minus(self.owner.lease());
+        let rows = self
+            .parts
+            .store
+            .unfinished_actions(&instance, &alive_since, &now_minus(OWNERLESS_GRACE), BATCH)
+            .await?;
+        let mut resolved = 0;
+        for row in rows {
+            // This process's own actions are orphans only once no task holds them.
+            let Some(running) = self.owner.try_hold(&row.id) else { continue };
+            if !self.parts.store.take_over_action(&row.id, row.owner.as_deref(), &instance, &now()).await? {
+                continue;
+            }
+            match self.recover(&row).await {
+                Ok(status) => {
+                    resolved += 1;
+                    tracing::warn!(action = %row.id, previous_owner = ?row.owner, status, "recovered an interrupted action");
+                }
+                Err(error) => tracing::warn!(action = %row.id, %error, "cannot recover an interrupted action yet"),
+            }
+            drop(running);
+        }
+        Ok(resolved)
+    }
+
+    async fn recover(&self, row: &ActionRow) -> Result<&'static str, GatewayError> {
+        let mut trail = Trail {
+            action_id: row.id.clone(),
+            cluster: row.cluster.clone(),
+            entries: self.parts.store.entries_of_action(&row.id).await?,
+        };
+        let status = match settled_status(row, &trail.entries) {
+            Some(status) => status,
+            None => self.resolve(row, &mut trail).await?,
+        };
+        self.parts.metrics.action_resolved(status);
+        self.finish(row, status, &trail).await?;
+        Ok(status)
+    }
+
+    /// Records how an action that may have sent a change ended, judged from the cluster.
+    async fn resolve(&self, row: &ActionRow, trail: &mut Trail) -> Result<&'static str, GatewayError> {
+        let recovered_by = self.owner.instance().to_owned();
+        let Some(intent_text) = self.parts.store.intent(&row.id).await? else {
+            let reason = if trail.entries.iter().any(|e| e.kind == "approval.requested") && row.status == "RUNNING" {
+                "the gateway stopped while requesting an approval; nothing was sent to the cluster: submit it again"
+            } else {
+                "the gateway stopped before sending the change; nothing was sent to the cluster"
+            };
+            let error = json!({"code": "interrupted", "message": reason});
+            let payload = json!({"stage": "interrupted", "recovered": true, "recovered_by": recovered_by, "error": error});
+            self.record(trail, "action.failed", "system", payload).await?;
+            return Ok("FAILED");
+        };
+        let intent: Intent = serde_json::from_str(&intent_text)
+            .map_err(|e| GatewayError::Stopped(format!("the stored intent of {} cannot be read: {e}", row.id)))?;
+        let executor = match self.parts.clusters.resolve(row.cluster.as_deref()) {
+            Ok(executor) => executor,
+            Err(Err(unavailable)) => return Err(unavailable),
+            Err(Ok(message)) => return Err(GatewayError::Unavailable(message)),
+        };
+        let action = requested_action(&trail.entries)?;
+        let context = CallContext {
+            identity: row.identity_id.clone(),
+            action_id: row.id.clone(),
+            audit_id: trail.entries.first().map(|e| e.id.clone()).unwrap_or_default(),
+        };
+        let inspection = executor
+            .inspect(&context, &action, &intent)
+            .await
+            .map_err(|e| GatewayError::Unavailable(format!("cannot read the object back: {e}")))?;
+        let evidence = inspect::evidence(&inspection, &intent);
+        let executed = trail.entries.iter().any(|e| e.kind == "action.executed");
+        let observed_rv = inspection.observed.as_ref().map(|o| o.resource_version.clone());
+        let verified = |passed: bool| {
+            json!({"passed": passed, "recovered": true, "recovered_by": recovered_by, "checks": inspection.checks,
+                   "observed_resource_version": observed_rv, "reason": inspection.reason})
+        };
+        if inspection.effect == Effect::Applied {
+            let mut events = Vec::new();
+            if !executed {
+                let execution = json!({"executor_account": intent_text_account(&intent_text), "resource_version": observed_rv});
+                events.push(("action.executed", json!({"recovered": true, "recovered_by": recovered_by,
+                    "execution": execution, "evidence": evidence})));
+            }
+            events.push(("outcome.verified", verified(true)));
+            self.record_all(trail, "system", events).await?;
+            return Ok("COMPLETED");
+        }
+        if executed {
+            self.record(trail, "outcome.verified", "system", verified(false)).await?;
+            return Ok("FAILED");
+        }
+        let code = if inspection.effect == Effect::NotApplied { "interrupted" } else { "outcome_unknown" };
+        let error = json!({"code": code, "message": inspection.reason});
+        let payload = json!({"stage": "execute", "recovered": true, "recovered_by": recovered_by, "error": error,
+                             "evidence": evidence});
+        self.record(trail, "action.failed", "system", payload).await?;
+        Ok("FAILED")
+    }
+}
+
+/// The final status the entries already record, if they end the action.
+fn settled_status(row: &ActionRow, entries: &[Entry]) -> Option<&'static str> {
+    for entry in entries.iter().rev() {
+        let payload = payload(entry);
+        match entry.kind.as_str() {
+            "outcome.verified" if payload["passed"] == json!(true) => return Some("COMPLETED"),
+            "outcome.verified" => return Some("FAILED"),
+            // A timed-out call may have taken effect: look at the cluster.
+            "action.failed" if payload["error"]["code"] == json!("timeout") => return None,
+            "action.failed" => return Some("FAILED"),
+            "action.executed" if matches!(row.action_type.as_str(), "GET" | "LIST") => return Some("COMPLETED"),
+            "action.previewed" => return Some("PREVIEWED"),
+            "guardrail.denied" => return Some("DENIED"),
+            "approval.denied" => return Some("REJECTED"),
+            "approval.expired" => return Some("EXPIRED"),
+            "policy.decided" if denied_in_enforce(&payload) => return Some("DENIED"),
+            "policy.decided" => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+fn denied_in_enforce(decided: &Value) -> bool {
+    decided["mode"] == json!("enforce") && decided["outcome"] == json!("deny")
+}
+
+/// The action as requested (its recorded request; Secret values there are redacted, which judging an
+/// effect does not need).
+fn requested_action(entries: &[Entry]) -> Result<Action, GatewayError> {
+    let requested = entries
+        .iter()
+        .find(|e| e.kind == "action.requested")
+        .map(payload)
+        .ok_or_else(|| GatewayError::Stopped("the action has no action.requested entry".into()))?;
+    let request: ActionRequest = serde_json::from_value(requested["request"].clone())
+        .map_err(|e| GatewayError::Stopped(format!("the recorded request cannot be read: {e}")))?;
+    Action::from_request(&request).map_err(|e| GatewayError::Stopped(format!("the recorded request: {e}")))
+}
+
+fn intent_text_account(intent_text: &str) -> Value {
+    serde_json::from_str::<Value>(intent_text).map_or(Value::Null, |v| v["executor_account"].clone())
+}
