@@ -110,9 +110,17 @@ pub fn judge(action: &Action, intent: &Intent, object: Option<&Value>) -> Inspec
         let deleting = object.is_some_and(|o| o.pointer("/metadata/deletionTimestamp").is_some());
         return match object {
             None => answer(Effect::Applied, "the object is gone", Vec::new()),
-            Some(_) if !same_object => answer(Effect::Applied, "the previewed object is gone (one with another uid exists)", Vec::new()),
+            Some(_) if !same_object => answer(
+                Effect::Applied,
+                "the previewed object is gone (one with another uid exists)",
+                Vec::new(),
+            ),
             Some(_) if deleting => answer(Effect::Applied, "the object is being deleted", Vec::new()),
-            Some(_) => answer(Effect::Unknown, "the object changed since the preview but is not being deleted", Vec::new()),
+            Some(_) => answer(
+                Effect::Unknown,
+                "the object changed since the preview but is not being deleted",
+                Vec::new(),
+            ),
         };
     }
     let Some(object) = object else {
@@ -126,7 +134,11 @@ pub fn judge(action: &Action, intent: &Intent, object: Option<&Value>) -> Inspec
         .iter()
         .filter(|c| c.to.as_ref().and_then(Value::as_str) != Some(REDACTED))
         .map(|change| {
-            let expected = if change.op == "remove" { Value::Null } else { change.to.clone().unwrap_or(Value::Null) };
+            let expected = if change.op == "remove" {
+                Value::Null
+            } else {
+                change.to.clone().unwrap_or(Value::Null)
+            };
             let observed = object.pointer(&change.path).cloned().unwrap_or(Value::Null);
             Check {
                 field: change.path.clone(),
@@ -140,7 +152,11 @@ pub fn judge(action: &Action, intent: &Intent, object: Option<&Value>) -> Inspec
     if created_or_same && !checks.is_empty() && checks.iter().all(|c| c.passed) {
         answer(Effect::Applied, "the object holds every previewed change", checks)
     } else if !created_or_same {
-        answer(Effect::Unknown, "the object was replaced since the preview (another uid)", checks)
+        answer(
+            Effect::Unknown,
+            "the object was replaced since the preview (another uid)",
+            checks,
+        )
     } else {
         answer(
             Effect::Unknown,
@@ -166,8 +182,10 @@ mod tests {
     }
 
     fn scale() -> Action {
-        action(json!({"action_type": "SCALE", "namespace": "ns", "resource_kind": "Deployment",
-                      "resource_name": "web", "parameters": {"replicas": 5}}))
+        action(
+            json!({"action_type": "SCALE", "namespace": "ns", "resource_kind": "Deployment",
+                      "resource_name": "web", "parameters": {"replicas": 5}}),
+        )
     }
 
     fn intent(rv: &str) -> Intent {
@@ -195,18 +213,30 @@ mod tests {
 
     #[test]
     fn other_values_or_another_object_mean_unknown() {
-        assert_eq!(judge(&scale(), &intent("10"), Some(&object("u1", "11", 3))).effect, Effect::Unknown);
-        assert_eq!(judge(&scale(), &intent("10"), Some(&object("u2", "11", 5))).effect, Effect::Unknown);
+        assert_eq!(
+            judge(&scale(), &intent("10"), Some(&object("u1", "11", 3))).effect,
+            Effect::Unknown
+        );
+        assert_eq!(
+            judge(&scale(), &intent("10"), Some(&object("u2", "11", 5))).effect,
+            Effect::Unknown
+        );
         assert_eq!(judge(&scale(), &intent("10"), None).effect, Effect::Unknown);
     }
 
     #[test]
     fn deletion_is_judged_by_absence() {
-        let delete = action(json!({"action_type": "DELETE", "namespace": "ns", "resource_kind": "ConfigMap",
-                                   "resource_name": "c"}));
-        let intent: Intent = serde_json::from_value(json!({"live": {"uid": "u1", "resource_version": "7"}, "diff": []})).unwrap();
+        let delete = action(
+            json!({"action_type": "DELETE", "namespace": "ns", "resource_kind": "ConfigMap",
+                                   "resource_name": "c"}),
+        );
+        let intent: Intent =
+            serde_json::from_value(json!({"live": {"uid": "u1", "resource_version": "7"}, "diff": []})).unwrap();
         assert_eq!(judge(&delete, &intent, None).effect, Effect::Applied);
-        assert_eq!(judge(&delete, &intent, Some(&object("u1", "7", 0))).effect, Effect::NotApplied);
+        assert_eq!(
+            judge(&delete, &intent, Some(&object("u1", "7", 0))).effect,
+            Effect::NotApplied
+        );
         let terminating = json!({"metadata": {"uid": "u1", "resourceVersion": "8", "deletionTimestamp": "t"}});
         assert_eq!(judge(&delete, &intent, Some(&terminating)).effect, Effect::Applied);
     }

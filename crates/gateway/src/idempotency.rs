@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use storage::ActionRow;
 
+use crate::GatewayError;
 use crate::identity::Caller;
 use crate::pipeline::{ActionResponse, DecisionView, Pipeline, Trail, request_sha256};
-use crate::GatewayError;
 
 /// How long a retry waits for the first submission to leave `RUNNING`.
 const WAIT: Duration = Duration::from_secs(60);

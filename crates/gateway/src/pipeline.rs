@@ -156,7 +156,13 @@ impl Pipeline {
         Ok(policy::trust::trust(identity_id, &entries))
     }
 
-    pub(crate) async fn record(&self, trail: &mut Trail, kind: &str, actor: &str, payload: Value) -> Result<(), GatewayError> {
+    pub(crate) async fn record(
+        &self,
+        trail: &mut Trail,
+        kind: &str,
+        actor: &str,
+        payload: Value,
+    ) -> Result<(), GatewayError> {
         let entry = self
             .parts
             .ledger
@@ -184,7 +190,12 @@ impl Pipeline {
     }
 
     /// Appends several entries of this action in one transaction (all or none).
-    pub(crate) async fn record_all(&self, trail: &mut Trail, actor: &str, events: Vec<(&str, Value)>) -> Result<(), GatewayError> {
+    pub(crate) async fn record_all(
+        &self,
+        trail: &mut Trail,
+        actor: &str,
+        events: Vec<(&str, Value)>,
+    ) -> Result<(), GatewayError> {
         let events = events
             .into_iter()
             .map(|(kind, payload)| {
@@ -227,7 +238,12 @@ impl Pipeline {
         caller.require(Role::Operator)?;
         if let Some(key) = &idempotency_key {
             crate::idempotency::check_key(key)?;
-            if let Some(first) = self.parts.store.action_by_idempotency_key(&caller.identity.id, key).await? {
+            if let Some(first) = self
+                .parts
+                .store
+                .action_by_idempotency_key(&caller.identity.id, key)
+                .await?
+            {
                 return self.replay(caller, &first, &body).await;
             }
         }
@@ -313,14 +329,21 @@ impl Pipeline {
             owner: Some(self.owner.instance().to_owned()),
             idempotency_key: idempotency_key.clone(),
         };
-        let running = self.owner.try_hold(&row.id).expect("a new action id is not running yet");
+        let running = self
+            .owner
+            .try_hold(&row.id)
+            .expect("a new action id is not running yet");
         match self.parts.store.insert_action(&row).await {
             Ok(()) => {}
             // Another submission with the same key won the race; nothing of this one was recorded or sent.
             Err(storage::StorageError::Conflict(_)) if idempotency_key.is_some() => {
                 drop(running);
                 let key = idempotency_key.as_deref().unwrap_or_default();
-                let first = self.parts.store.action_by_idempotency_key(&caller.identity.id, key).await?;
+                let first = self
+                    .parts
+                    .store
+                    .action_by_idempotency_key(&caller.identity.id, key)
+                    .await?;
                 let first = first.ok_or_else(|| GatewayError::Conflict("idempotency key race lost".into()))?;
                 return self.replay(caller, &first, &body).await;
             }
@@ -1011,7 +1034,9 @@ impl Pipeline {
         }
         // Exactly once, whatever the number of gateways: only the one that moves the status executes.
         let Some(running) = self.owner.try_hold(&row.id) else {
-            return Err(GatewayError::Conflict(format!("{action_id} is being decided right now")));
+            return Err(GatewayError::Conflict(format!(
+                "{action_id} is being decided right now"
+            )));
         };
         if !self
             .parts

@@ -45,8 +45,15 @@ impl Pipeline {
         let mut resolved = 0;
         for row in rows {
             // This process's own actions are orphans only once no task holds them.
-            let Some(running) = self.owner.try_hold(&row.id) else { continue };
-            if !self.parts.store.take_over_action(&row.id, row.owner.as_deref(), &instance, &now()).await? {
+            let Some(running) = self.owner.try_hold(&row.id) else {
+                continue;
+            };
+            if !self
+                .parts
+                .store
+                .take_over_action(&row.id, row.owner.as_deref(), &instance, &now())
+                .await?
+            {
                 continue;
             }
             match self.recover(&row).await {
@@ -86,7 +93,8 @@ impl Pipeline {
                 "the gateway stopped before sending the change; nothing was sent to the cluster"
             };
             let error = json!({"code": "interrupted", "message": reason});
-            let payload = json!({"stage": "interrupted", "recovered": true, "recovered_by": recovered_by, "error": error});
+            let payload =
+                json!({"stage": "interrupted", "recovered": true, "recovered_by": recovered_by, "error": error});
             self.record(trail, "action.failed", "system", payload).await?;
             return Ok("FAILED");
         };
@@ -117,19 +125,28 @@ impl Pipeline {
         if inspection.effect == Effect::Applied {
             let mut events = Vec::new();
             if !executed {
-                let execution = json!({"executor_account": intent_text_account(&intent_text), "resource_version": observed_rv});
-                events.push(("action.executed", json!({"recovered": true, "recovered_by": recovered_by,
-                    "execution": execution, "evidence": evidence})));
+                let execution =
+                    json!({"executor_account": intent_text_account(&intent_text), "resource_version": observed_rv});
+                events.push((
+                    "action.executed",
+                    json!({"recovered": true, "recovered_by": recovered_by,
+                    "execution": execution, "evidence": evidence}),
+                ));
             }
             events.push(("outcome.verified", verified(true)));
             self.record_all(trail, "system", events).await?;
             return Ok("COMPLETED");
         }
         if executed {
-            self.record(trail, "outcome.verified", "system", verified(false)).await?;
+            self.record(trail, "outcome.verified", "system", verified(false))
+                .await?;
             return Ok("FAILED");
         }
-        let code = if inspection.effect == Effect::NotApplied { "interrupted" } else { "outcome_unknown" };
+        let code = if inspection.effect == Effect::NotApplied {
+            "interrupted"
+        } else {
+            "outcome_unknown"
+        };
         let error = json!({"code": code, "message": inspection.reason});
         let payload = json!({"stage": "execute", "recovered": true, "recovered_by": recovered_by, "error": error,
                              "evidence": evidence});

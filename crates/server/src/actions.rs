@@ -2,8 +2,8 @@
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
 use axum::http::HeaderMap;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use gateway::ActionResponse;
 use serde::Deserialize;

@@ -228,7 +228,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         std::time::Duration::from_secs(args.approval_window),
     ));
     // The heartbeat first: this instance's new actions must never look orphaned.
-    pipeline.heartbeat().await.context("cannot register this gateway instance")?;
+    pipeline
+        .heartbeat()
+        .await
+        .context("cannot register this gateway instance")?;
     tokio::spawn(recover_periodically(pipeline.clone()));
 
     let state = server::AppState {
