@@ -1033,17 +1033,18 @@ impl Pipeline {
             return self.respond(&trail, "PENDING_APPROVAL", Some(risk), Some(decision), None, None);
         }
         // Exactly once, whatever the number of gateways: only the one that moves the status executes.
-        let Some(running) = self.owner.try_hold(&row.id) else {
-            return Err(GatewayError::Conflict(format!(
-                "{action_id} is being decided right now"
-            )));
+        // (A task of this process may already hold it: then it is executing here.)
+        let running = self.owner.try_hold(&row.id);
+        let claimed = match running {
+            Some(_) => {
+                self.parts
+                    .store
+                    .claim_for_execution(&row.id, &now(), self.owner.instance())
+                    .await?
+            }
+            None => false,
         };
-        if !self
-            .parts
-            .store
-            .claim_for_execution(&row.id, &now(), self.owner.instance())
-            .await?
-        {
+        let (true, Some(running)) = (claimed, running) else {
             let current = self
                 .parts
                 .store
@@ -1052,7 +1053,7 @@ impl Pipeline {
                 .map(|r| r.status)
                 .unwrap_or_default();
             return self.respond(&trail, &current, Some(risk), Some(decision), None, None);
-        }
+        };
         let executed = self
             .execute_and_verify(
                 &executor,
