@@ -121,7 +121,7 @@ async fn cluster_matches_ledger(server: &Server, auditor: &str, changed: &HashMa
             executions += executed;
             if detail.to_string().contains("\"recovered\":true") {
                 recovered += 1;
-                eprintln!("recovered {name}: {status}, {kinds:?}");
+                eprintln!("recovered {name}: {}, {kinds:?}", action["status"]);
             }
             let status = action["status"].as_str().unwrap();
             if executed > 0 {
