@@ -105,9 +105,10 @@ async fn kinds_of(server: &Server, auditor: &str, id: &str) -> (Value, Vec<Strin
 
 /// For every Deployment `name → changed on the cluster`, the ledger holds exactly one verified execution of
 /// it if it changed and none if it did not; every action is final.
-async fn cluster_matches_ledger(server: &Server, auditor: &str, changed: &HashMap<String, bool>) -> usize {
+/// Returns how many actions were recovered, and how many of those were found applied (COMPLETED).
+async fn cluster_matches_ledger(server: &Server, auditor: &str, changed: &HashMap<String, bool>) -> (usize, usize) {
     let actions = until_all_final(server, auditor, Duration::from_secs(90)).await;
-    let mut recovered = 0;
+    let (mut recovered, mut applied) = (0, 0);
     for (name, was_changed) in changed {
         let mut executions = 0;
         // Reads (the proxy reads an object back after a change) change nothing.
@@ -121,7 +122,7 @@ async fn cluster_matches_ledger(server: &Server, auditor: &str, changed: &HashMa
             executions += executed;
             if detail.to_string().contains("\"recovered\":true") {
                 recovered += 1;
-                eprintln!("recovered {name}: {}, {kinds:?}", action["status"]);
+                applied += usize::from(action["status"] == "COMPLETED");
             }
             let status = action["status"].as_str().unwrap();
             if executed > 0 {
@@ -143,7 +144,7 @@ async fn cluster_matches_ledger(server: &Server, auditor: &str, changed: &HashMa
             "{name}: changed on the cluster: {was_changed}, executions recorded: {executions}"
         );
     }
-    recovered
+    (recovered, applied)
 }
 
 /// Closes the socket at 5 to 160 ms into each mutating path (actions, approve, the kubectl proxy), with a
@@ -298,7 +299,8 @@ async fn a_killed_gateway_recovers_its_interrupted_actions(app: &TestApp) {
     let agent = made["agent"].0.clone();
     let auditor = made["auditor"].0.clone();
     let mut names = Vec::new();
-    for (round, kill_after) in [150u64, 300, 600].into_iter().enumerate() {
+    // Killed 150 ms in (mostly before any change), then right after a first change (during executions).
+    for (round, kill_after) in [150u64, 0, 0].into_iter().enumerate() {
         let batch: Vec<String> = (0..10).map(|i| format!("k{round}-{i}")).collect();
         for name in &batch {
             world.deployment(name, 2).await;
@@ -320,7 +322,23 @@ async fn a_killed_gateway_recovers_its_interrupted_actions(app: &TestApp) {
                 })
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(kill_after)).await;
+        if kill_after > 0 {
+            tokio::time::sleep(Duration::from_millis(kill_after)).await;
+        } else {
+            // Right after the first change reaches the cluster: others are between effect and record.
+            let list = format!("/apis/apps/v1/namespaces/{ns}/deployments");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                let items = world.admin_get(&list).await["items"].clone();
+                let changed =
+                    items.as_array().into_iter().flatten().any(|d| {
+                        d["spec"]["replicas"] == 3 && batch.iter().any(|n| d["metadata"]["name"] == n.as_str())
+                    });
+                if changed {
+                    break;
+                }
+            }
+        }
         server.child.kill().unwrap(); // SIGKILL
         server.child.wait().unwrap();
         for submission in submissions {
@@ -337,13 +355,14 @@ async fn a_killed_gateway_recovers_its_interrupted_actions(app: &TestApp) {
             .await;
         changed.insert(name.clone(), object["spec"]["replicas"] == 3);
     }
-    let recovered = cluster_matches_ledger(&server, &auditor, &changed).await;
+    let (recovered, applied) = cluster_matches_ledger(&server, &auditor, &changed).await;
     let interrupted = all_actions(&server, &auditor).await.len();
-    eprintln!("killed gateway: {interrupted} actions, {recovered} recovered after SIGKILL");
+    eprintln!("killed gateway: {interrupted} actions, {recovered} recovered after SIGKILL, {applied} found applied");
     assert!(
         recovered > 0,
         "no action was caught mid-flight: the test proves nothing"
     );
+    assert!(applied > 0, "no action was caught between its change and its record");
     drop(server);
     assert_eq!(app.run(&["verify"]).status.code(), Some(0));
 }
