@@ -326,6 +326,7 @@ impl Directory {
             created_at: at,
             revoked_at: None,
             recorded_entry: None,
+            issued_by: Some(actor.into()),
         };
         self.store.insert_identity(&row, &key).await.map_err(|e| match e {
             StorageError::Conflict(message) => GatewayError::Conflict(message),
@@ -525,6 +526,7 @@ impl Directory {
             created_at: now(),
             revoked_at: None,
             recorded_entry: None,
+            issued_by: Some(actor.into()),
         };
         self.store.insert_key(&row).await?;
         let mut payload = json!({"identity_id": identity.id, "key": {"id": row.id, "digest": row.digest}});

@@ -6,6 +6,7 @@
 pub mod apikey;
 pub mod audit;
 pub mod clusters;
+pub mod duties;
 mod external;
 pub mod identity;
 pub mod metrics;

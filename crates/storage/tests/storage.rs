@@ -412,6 +412,7 @@ fn identity_row(id: &str) -> (storage::IdentityRow, storage::ApiKeyRow) {
         created_at: at,
         revoked_at: None,
         recorded_entry: None,
+        issued_by: Some("tester".into()),
     };
     (identity, key)
 }
