@@ -1,7 +1,5 @@
 -- Who issued each API key (the identity that created its holder, or issued or rotated the key), so that
--- separation of duties can refuse an approver whose key the requester knows. Added only: a previous release
--- leaves it NULL, and readers fall back to the actor of the key's recording entry. Keys recorded before this
--- migration are filled from that entry now.
+-- separation of duties can refuse an approver whose key the requester knows. Only added: keys written before
+-- (or by a previous release during a rolling upgrade) leave it NULL, and readers then take the actor of the
+-- ledger entry that recorded the key (storage::lineage).
 ALTER TABLE api_keys ADD COLUMN issued_by TEXT;
-UPDATE api_keys SET issued_by = (SELECT e.actor FROM ledger_entries e WHERE e.id = api_keys.recorded_entry)
-    WHERE issued_by IS NULL AND recorded_entry IS NOT NULL;
