@@ -43,6 +43,9 @@ mod templates;
 #[path = "cli/interruptions.rs"]
 mod interruptions;
 
+#[path = "cli/duties.rs"]
+mod duties;
+
 fn admin_url() -> String {
     std::env::var("DOCKETOPS_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())

@@ -87,9 +87,15 @@ impl Scope {
         if self.clusters.iter().any(|c| c.is_empty()) {
             return Err("a scope's cluster names cannot be empty (leave clusters out for every cluster)".into());
         }
+        for namespace in &self.namespaces {
+            check_namespace_pattern(namespace)?;
+        }
         for kind in &self.kinds {
             if kind != "*" && ResourceKind::parse(kind).is_none() {
-                return Err(format!("unknown kind {kind:?} in scope"));
+                return Err(format!(
+                    "unknown kind {kind:?} in scope; expected \"*\" or one of {}",
+                    ResourceKind::ALL.map(|k| k.as_str()).join(", ")
+                ));
             }
         }
         Ok(())
@@ -104,6 +110,27 @@ impl Scope {
             None => self.namespaces.iter().any(|pattern| pattern == "*"),
         };
         access_ok && kind_ok && namespace_ok
+    }
+}
+
+/// A scope's namespace: a namespace name (DNS-1123 label), `*`, or a prefix of one ending in `*` (`team-*`),
+/// the only forms `matches_pattern` gives a meaning; anything else (`../x`, `*kube*`) would silently grant
+/// nothing or something unintended.
+fn check_namespace_pattern(pattern: &str) -> Result<(), String> {
+    let label_char = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+    let ok = match pattern.strip_suffix('*') {
+        Some("") => true,
+        Some(prefix) => prefix.len() < 63 && !prefix.starts_with('-') && prefix.bytes().all(label_char),
+        None => crate::action::validate_namespace(pattern).is_ok(),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "namespace {pattern:?} in scope is not valid: expected a namespace name (at most 63 characters of a-z, \
+             0-9 and '-', starting and ending with a letter or digit), \"*\" for every namespace, or a prefix \
+             ending in \"*\" such as \"team-*\""
+        ))
     }
 }
 

@@ -326,6 +326,7 @@ impl Directory {
             created_at: at,
             revoked_at: None,
             recorded_entry: None,
+            issued_by: Some(actor.into()),
         };
         self.store.insert_identity(&row, &key).await.map_err(|e| match e {
             StorageError::Conflict(message) => GatewayError::Conflict(message),
@@ -476,8 +477,15 @@ impl Directory {
         identity_id: &str,
         key_id: &str,
     ) -> Result<(KeyInfo, Entry), GatewayError> {
-        self.get(identity_id).await?;
+        let identity = self.get(identity_id).await?;
         self.active_key(identity_id, key_id).await?;
+        if actor == identity_id && self.active_keys(identity_id).await? <= 1 {
+            return Err(GatewayError::Conflict(format!(
+                "{key_id} is the last active key of {}: revoking it would lock {} out; issue a new key first \
+                 (or ask another admin)",
+                identity.name, identity.name
+            )));
+        }
         self.store.revoke_key(key_id, &now()).await?;
         let entry = self
             .ledger
@@ -496,6 +504,11 @@ impl Directory {
             .map(KeyInfo::from)
             .ok_or_else(|| GatewayError::NotFound(format!("no key {key_id:?}")))?;
         Ok((key, entry))
+    }
+
+    async fn active_keys(&self, identity_id: &str) -> Result<usize, GatewayError> {
+        let keys = self.store.keys_of(identity_id).await?;
+        Ok(keys.iter().filter(|k| k.status == "active").count())
     }
 
     async fn active_key(&self, identity_id: &str, key_id: &str) -> Result<(), GatewayError> {
@@ -525,6 +538,7 @@ impl Directory {
             created_at: now(),
             revoked_at: None,
             recorded_entry: None,
+            issued_by: Some(actor.into()),
         };
         self.store.insert_key(&row).await?;
         let mut payload = json!({"identity_id": identity.id, "key": {"id": row.id, "digest": row.digest}});

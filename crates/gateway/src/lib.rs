@@ -6,6 +6,7 @@
 pub mod apikey;
 pub mod audit;
 pub mod clusters;
+pub mod duties;
 mod external;
 mod idempotency;
 pub mod identity;

@@ -864,11 +864,11 @@ impl Pipeline {
             let error = GatewayError::Forbidden("an identity cannot approve or reject its own action".into());
             return Err(self.refuse(&mut trail, caller, error).await);
         }
-        // Separation of duties: a requester who may create identities must not approve its own actions
-        // through an approver it made for itself.
-        if caller.identity.created_by == row.identity_id {
+        // Separation of duties (crate::duties): the requester must not be able to act as this approver.
+        if let Some(why) = crate::duties::could_act_as(&self.parts.store, &row.identity_id, &caller.identity.id).await?
+        {
             let error = GatewayError::Forbidden(format!(
-                "{} was created by the requester and cannot decide on the requester's actions",
+                "separation of duties: {} cannot decide on {action_id}, its requester could act as it: {why}",
                 caller.identity.name
             ));
             return Err(self.refuse(&mut trail, caller, error).await);

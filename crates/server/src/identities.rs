@@ -1,8 +1,9 @@
 //! `/api/v1/identities`: identities and their API keys (admin role). A new key is in the response once.
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gateway::{NewIdentity, Role, Status};
@@ -141,12 +142,47 @@ async fn keys(
     Ok(Json(json!({"keys": state.directory.keys(&id).await?})))
 }
 
+/// The key routes take no body, or an empty JSON object (`{}`): anything else is refused before anything
+/// happens (400, or 415 for a body that is not JSON, as the routes with a JSON body answer).
+fn no_body(headers: &HeaderMap, bytes: Result<Bytes, BytesRejection>) -> Result<(), ApiError> {
+    let bytes = bytes.map_err(|rejection| ApiError::new(rejection.status(), "bad_request", rejection.body_text()))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let json = content_type == "application/json"
+        || (content_type.starts_with("application/") && content_type.ends_with("+json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bad_request",
+            "Expected request with `Content-Type: application/json`",
+        ));
+    }
+    // serde_json's nesting limit turns a deeply nested document into an error, not a stack overflow.
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(fields)) if fields.is_empty() => Ok(()),
+        Ok(_) => Err(ApiError::bad_request(
+            "this route takes no body (or an empty JSON object {})",
+        )),
+        Err(error) => Err(ApiError::bad_request(format!("the body is not valid JSON: {error}"))),
+    }
+}
+
 async fn issue_key(
     caller: Authenticated,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let caller = caller.require(Role::Admin)?;
+    no_body(&headers, body)?;
     let key = state.directory.issue_key(caller.actor(), &id).await?;
     Ok((StatusCode::CREATED, Json(json!(key))))
 }
@@ -155,8 +191,11 @@ async fn rotate_key(
     caller: Authenticated,
     State(state): State<AppState>,
     Path((id, key_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let caller = caller.require(Role::Admin)?;
+    no_body(&headers, body)?;
     let key = state.directory.rotate_key(caller.actor(), &id, &key_id).await?;
     Ok((StatusCode::CREATED, Json(json!(key))))
 }
@@ -165,8 +204,11 @@ async fn revoke_key(
     caller: Authenticated,
     State(state): State<AppState>,
     Path((id, key_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller.require(Role::Admin)?;
+    no_body(&headers, body)?;
     let (key, entry) = state.directory.revoke_key(caller.actor(), &id, &key_id).await?;
     Ok(Json(json!({"key": key, "ledger_entry_id": entry.id})))
 }

@@ -35,6 +35,8 @@ pub struct ApiKeyRow {
     pub created_at: String,
     pub revoked_at: Option<String>,
     pub recorded_entry: Option<String>,
+    /// Who issued the key (NULL when a release before this column wrote it; see `lineage`).
+    pub issued_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -96,7 +98,7 @@ pub struct KeyLookup {
 
 const IDENTITY_COLUMNS: &str =
     "id, name, kind, roles, scopes, status, created_at, created_by, updated_at, recorded_entry";
-const KEY_COLUMNS: &str = "id, identity_id, digest, status, created_at, revoked_at, recorded_entry";
+const KEY_COLUMNS: &str = "id, identity_id, digest, status, created_at, revoked_at, recorded_entry, issued_by";
 pub(crate) const ACTION_COLUMNS: &str = "id, identity_id, action_type, namespace, resource_kind, resource_name, status, risk, decision, created_at, updated_at, last_entry_id, request, approval_digest, approvals_required, expires_at, cluster, owner, idempotency_key";
 
 impl Store {
@@ -114,7 +116,7 @@ impl Store {
     async fn insert_identity_with(&self, identity: &IdentityRow, key: Option<&ApiKeyRow>) -> Result<(), StorageError> {
         let insert_identity =
             format!("INSERT INTO identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)");
-        let insert_key = format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL)");
+        let insert_key = format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6)");
         let result = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             sqlx::query(&insert_identity)
@@ -136,6 +138,7 @@ impl Store {
                     .bind(&key.digest)
                     .bind(&key.status)
                     .bind(&key.created_at)
+                    .bind(&key.issued_by)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -146,13 +149,14 @@ impl Store {
 
     /// Inserts an additional key, unrecorded.
     pub async fn insert_key(&self, key: &ApiKeyRow) -> Result<(), StorageError> {
-        let sql = format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL)");
+        let sql = format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6)");
         let result = with_pool!(self, pool => sqlx::query(&sql)
             .bind(&key.id)
             .bind(&key.identity_id)
             .bind(&key.digest)
             .bind(&key.status)
             .bind(&key.created_at)
+            .bind(&key.issued_by)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()));

@@ -9,6 +9,7 @@ mod audit;
 mod cursors;
 mod dashboard;
 mod directory;
+mod lineage;
 mod ownership;
 #[cfg(feature = "tamper")]
 pub mod tamper;
@@ -28,6 +29,7 @@ pub use appender::{AppendConfig, AppendError, Ledger, LedgerStats};
 pub use cursors::ExportCursor;
 pub use dashboard::{LoginRow, SessionRow, TimelineEntry, TimelineFilter};
 pub use directory::{ActionFilter, ActionRow, ApiKeyRow, ApprovalRow, IdentityRow, KeyLookup};
+pub use lineage::Controller;
 pub use verify::{ExportError, ExportSummary, PAGE_SIZE, verify_ledger, write_bundle};
 
 #[derive(Debug, thiserror::Error)]

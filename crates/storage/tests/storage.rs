@@ -412,6 +412,7 @@ fn identity_row(id: &str) -> (storage::IdentityRow, storage::ApiKeyRow) {
         created_at: at,
         revoked_at: None,
         recorded_entry: None,
+        issued_by: Some("tester".into()),
     };
     (identity, key)
 }
@@ -450,6 +451,70 @@ async fn cleanup_keeps_rows_the_ledger_recorded(db: &TestDb) {
     assert!(store.keys_of("agt_lost").await.unwrap().is_empty());
 }
 
+/// Who controls an identity: its creator and the issuers of its active, recorded keys; a key a release
+/// without `issued_by` wrote names the actor of the entry that recorded it; revoked and unrecorded keys count
+/// for nothing.
+async fn controllers_are_creators_and_key_issuers(db: &TestDb) {
+    let store = db.store().await;
+    let ledger = ledger_of(&store, LedgerSigningKey::generate(), 1).await;
+    let (admin, admin_key) = identity_row("usr_admin");
+    let (mut approver, mut first) = identity_row("usr_approver");
+    approver.created_by = "usr_admin".into();
+    first.issued_by = Some("usr_admin".into());
+    store.insert_identity(&admin, &admin_key).await.unwrap();
+    store.insert_identity(&approver, &first).await.unwrap();
+    for id in ["usr_admin", "usr_approver"] {
+        let entry = ledger
+            .append(NewEvent::new("identity.created", "tester", json!({})))
+            .await
+            .unwrap();
+        store.mark_identity_recorded(id, &entry.id).await.unwrap();
+    }
+    let key = |id: &str, issued_by: Option<&str>| storage::ApiKeyRow {
+        id: id.into(),
+        digest: format!("sha256:{id}"),
+        issued_by: issued_by.map(str::to_owned),
+        ..first.clone()
+    };
+    // Written by an older release (no issuer), recorded by an entry usr_other wrote.
+    store.insert_key(&key("key_legacy", None)).await.unwrap();
+    let entry = ledger
+        .append(NewEvent::new("key.issued", "usr_other", json!({})))
+        .await
+        .unwrap();
+    store.mark_key_recorded("key_legacy", &entry.id).await.unwrap();
+    // Revoked, and never recorded: neither is held.
+    store.insert_key(&key("key_revoked", Some("usr_gone"))).await.unwrap();
+    store.mark_key_recorded("key_revoked", &entry.id).await.unwrap();
+    store.revoke_key("key_revoked", "2026-01-01T00:00:00Z").await.unwrap();
+    store
+        .insert_key(&key("key_unrecorded", Some("usr_ghost")))
+        .await
+        .unwrap();
+
+    let found: Vec<(String, Option<String>, Option<String>)> = store
+        .controllers_of("usr_approver")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.actor, c.name, c.key_id))
+        .collect();
+    let admin_name = Some("name-usr_admin".to_owned());
+    assert_eq!(
+        found,
+        [
+            ("usr_admin".to_owned(), admin_name.clone(), None),
+            ("usr_other".to_owned(), None, Some("key_legacy".to_owned())),
+            (
+                "usr_admin".to_owned(),
+                admin_name,
+                Some("key_of_usr_approver".to_owned())
+            ),
+        ]
+    );
+    assert!(store.controllers_of("usr_nobody").await.unwrap().is_empty());
+}
+
 /// A database a newer release migrated (a migration this one does not know) still starts: migrations only
 /// add, so a rollback or a rolling upgrade must not be refused.
 async fn a_newer_releases_migrations_are_tolerated(db: &TestDb) {
@@ -474,6 +539,7 @@ async fn a_newer_releases_migrations_are_tolerated(db: &TestDb) {
 
 on_both!(
     a_newer_releases_migrations_are_tolerated,
+    controllers_are_creators_and_key_issuers,
     cleanup_keeps_rows_the_ledger_recorded,
     concurrent_appends_are_gap_free,
     two_ledgers_on_one_database_do_not_fork,
