@@ -11,6 +11,7 @@ pub mod identity;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;
+mod rejected;
 
 /// The action and scope types callers send, from the executor.
 pub use clusters::Clusters;
