@@ -57,6 +57,10 @@ async fn events(
     let JsonBody(body) = body?;
     let events = gateway::audit::parse_event_list(&body).map_err(ApiError::bad_request)?;
     let clusters = state.pipeline.clusters();
+    // Without any cluster there is nothing to judge events against: 503, as for actions.
+    if let Err(Err(unavailable)) = clusters.resolve(None) {
+        return Err(unavailable.into());
+    }
     let name = query.cluster.unwrap_or_else(|| clusters.default_name().to_owned());
     let policy = clusters
         .audit_policy(&name)

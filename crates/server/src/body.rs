@@ -13,7 +13,7 @@ use crate::ApiError;
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
-/// An optional JSON body: an empty body is `T::default()`; a non-empty one must be JSON.
+/// An optional JSON body: an empty body (or `null`) is `T::default()`; a non-empty one must be JSON.
 #[derive(Debug)]
 pub struct OptionalJsonBody<T>(pub T);
 
@@ -38,7 +38,8 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
             return Ok(OptionalJsonBody(T::default()));
         }
         require_json(&headers)?;
-        parse(&bytes).map(OptionalJsonBody)
+        // `null` says "no body" as well as an empty body does.
+        parse::<Option<T>>(&bytes).map(|body| OptionalJsonBody(body.unwrap_or_default()))
     }
 }
 
