@@ -389,6 +389,7 @@ fn metrics() {}
 
 /// The optional body of suspend, reactivate and revoke.
 #[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct Reason {
     reason: Option<String>,
@@ -396,6 +397,7 @@ struct Reason {
 
 /// The optional body of approve and reject.
 #[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct Decision {
     comment: Option<String>,
