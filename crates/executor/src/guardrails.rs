@@ -21,11 +21,41 @@ pub const DEFAULT_BLOCKED_NAMESPACES: [&str; 3] = ["kube-system", "kube-public",
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
+    #[schema(schema_with = non_empty_names)]
     pub namespaces: Vec<String>,
     pub access: Access,
+    #[schema(schema_with = scope_kinds)]
     pub kinds: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(schema_with = names)]
     pub clusters: Vec<String>,
+}
+
+/// What `Scope::validate` requires, for the OpenAPI document: names are not empty.
+fn names() -> utoipa::openapi::Array {
+    let name = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1));
+    utoipa::openapi::ArrayBuilder::new().items(name).build()
+}
+
+/// At least one namespace (pattern, or `*`).
+fn non_empty_names() -> utoipa::openapi::Array {
+    let mut array = names();
+    array.min_items = Some(1);
+    array
+}
+
+/// At least one kind: `*` or a kind the gateway governs.
+fn scope_kinds() -> utoipa::openapi::Array {
+    let kinds = std::iter::once("*").chain(ResourceKind::ALL.map(ResourceKind::as_str));
+    let kind = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(kinds));
+    utoipa::openapi::ArrayBuilder::new()
+        .items(kind)
+        .min_items(Some(1))
+        .build()
 }
 
 impl Scope {

@@ -150,8 +150,10 @@ impl Identity {
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewIdentity {
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     pub name: String,
     pub kind: IdentityKind,
+    #[schema(value_type = Vec<Role>, min_items = 1)]
     pub roles: Vec<String>,
     #[serde(default)]
     pub scopes: Vec<Scope>,

@@ -16,6 +16,7 @@ pub mod ownership;
 pub mod pipeline;
 mod recovery;
 mod sizes;
+mod rejected;
 
 /// The action and scope types callers send, from the executor.
 pub use clusters::Clusters;

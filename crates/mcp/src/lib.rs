@@ -68,3 +68,9 @@ pub async fn serve_stdio<S: ServerHandler>(server: S) -> Result<(), ServeError> 
     running.waiting().await.map_err(|e| ServeError::Task(e.to_string()))?;
     Ok(())
 }
+
+/// Whether `message` is a JSON-RPC message the MCP server accepts (a request, notification or response as
+/// rmcp reads them), so the HTTP layer in front can answer anything else with a JSON-RPC error.
+pub fn is_client_message(message: &serde_json::Value) -> bool {
+    serde_json::from_value::<rmcp::model::ClientJsonRpcMessage>(message.clone()).is_ok()
+}

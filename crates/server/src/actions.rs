@@ -1,6 +1,6 @@
 //! `/api/v1/actions`: submit an action (operator role) and read actions with their ledger entries.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -11,6 +11,7 @@ use serde_json::Value;
 use storage::ActionFilter;
 
 use crate::auth::Authenticated;
+use crate::body::{self, RawBody};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -20,7 +21,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// HTTP 200 for every decided action, whatever the decision (SPEC §3); 400 for a request that is not
-/// an action (recorded as `action.rejected`).
+/// an action, recorded as `action.rejected` (a body that is not JSON at all too, so it is parsed here).
 /// With an `Idempotency-Key` header, a retry of a submission whose answer was lost returns the first action
 /// (422 if the key was used for another request). The action runs in a task of the gateway: a client that
 /// hangs up does not stop it.
@@ -28,10 +29,16 @@ async fn submit(
     caller: Authenticated,
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<Value>, JsonRejection>,
+    RawBody(raw): RawBody,
 ) -> Result<Json<ActionResponse>, ApiError> {
-    let Json(body) =
-        body.map_err(|rejection| ApiError::new(rejection.status(), "bad_request", rejection.body_text()))?;
+    body::require_json(&headers)?;
+    let body = match serde_json::from_slice::<Value>(&raw) {
+        Ok(body) => body,
+        Err(error) => {
+            let message = format!("invalid JSON body: {error}");
+            return Err(state.pipeline.reject_unparsable(&caller.0, &raw, &message).await.into());
+        }
+    };
     let key = match headers.get("idempotency-key") {
         Some(value) => Some(
             value
@@ -43,6 +50,21 @@ async fn submit(
     };
     Ok(Json(state.pipeline.submit_once(&caller.0, body, key).await?))
 }
+
+/// Largest `wait` of `GET /actions/{id}`, in seconds, and largest `limit` of `GET /actions`.
+pub(crate) const MAX_WAIT_SECONDS: u64 = 60;
+pub(crate) const MAX_LIMIT: u32 = 1000;
+/// The statuses an action can have (the `status` filter of `GET /actions`).
+pub(crate) const STATUSES: [&str; 8] = [
+    "RUNNING",
+    "PENDING_APPROVAL",
+    "EXECUTING",
+    "COMPLETED",
+    "DENIED",
+    "FAILED",
+    "EXPIRED",
+    "REJECTED",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,7 +81,11 @@ async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let wait = match query.wait {
-        Some(seconds) if seconds > 60 => return Err(ApiError::bad_request("wait: at most 60 seconds")),
+        Some(seconds) if seconds > MAX_WAIT_SECONDS => {
+            return Err(ApiError::bad_request(format!(
+                "wait: at most {MAX_WAIT_SECONDS} seconds"
+            )));
+        }
         Some(seconds) => Some(std::time::Duration::from_secs(seconds)),
         None => None,
     };
@@ -81,11 +107,24 @@ async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    // Refused rather than clamped: a caller asking for more than the server gives would miss rows unawares.
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    if let Some(status) = query.status.as_deref().filter(|s| !STATUSES.contains(s)) {
+        return Err(ApiError::bad_request(format!(
+            "status {status:?} is not one of {}",
+            STATUSES.join(", ")
+        )));
+    }
     let filter = ActionFilter {
         identity_id: query.identity,
         status: query.status,
         namespace: query.namespace,
-        limit: query.limit.unwrap_or(100),
+        limit,
     };
     Ok(Json(state.pipeline.list(&caller.0, filter).await?))
 }

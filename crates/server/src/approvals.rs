@@ -1,6 +1,6 @@
 //! `/api/v1/approvals`: pending approvals, and an approver's approve/reject (each recorded, refusals too).
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::auth::Authenticated;
+use crate::body::OptionalJsonBody;
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -51,14 +52,9 @@ async fn decide(
     caller: Authenticated,
     state: &AppState,
     action_id: &str,
-    body: Result<Json<Decision>, JsonRejection>,
+    body: Decision,
     verdict: Verdict,
 ) -> Result<Json<ActionResponse>, ApiError> {
-    let body = match body {
-        Ok(Json(decision)) => decision,
-        Err(JsonRejection::MissingJsonContentType(_)) => Decision::default(),
-        Err(rejection) => return Err(ApiError::new(rejection.status(), "bad_request", rejection.body_text())),
-    };
     let response = state
         .pipeline
         .decide_approval(&caller.0, action_id, verdict, body.comment, body.digest)
@@ -70,7 +66,7 @@ async fn approve(
     caller: Authenticated,
     State(state): State<AppState>,
     Path(action_id): Path<String>,
-    body: Result<Json<Decision>, JsonRejection>,
+    OptionalJsonBody(body): OptionalJsonBody<Decision>,
 ) -> Result<Json<ActionResponse>, ApiError> {
     decide(caller, &state, &action_id, body, Verdict::Approve).await
 }
@@ -79,7 +75,7 @@ async fn reject(
     caller: Authenticated,
     State(state): State<AppState>,
     Path(action_id): Path<String>,
-    body: Result<Json<Decision>, JsonRejection>,
+    OptionalJsonBody(body): OptionalJsonBody<Decision>,
 ) -> Result<Json<ActionResponse>, ApiError> {
     decide(caller, &state, &action_id, body, Verdict::Reject).await
 }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::routing::post;
@@ -11,6 +11,7 @@ use gateway::Role;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::body::JsonBody;
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -49,13 +50,17 @@ async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<EventsQuery>, QueryRejection>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Result<JsonBody<Value>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers).await?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let JsonBody(body) = body?;
     let events = gateway::audit::parse_event_list(&body).map_err(ApiError::bad_request)?;
     let clusters = state.pipeline.clusters();
+    // Without any cluster there is nothing to judge events against: 503, as for actions.
+    if let Err(Err(unavailable)) = clusters.resolve(None) {
+        return Err(unavailable.into());
+    }
     let name = query.cluster.unwrap_or_else(|| clusters.default_name().to_owned());
     let policy = clusters
         .audit_policy(&name)

@@ -1,7 +1,7 @@
 //! `/api/v1/identities`: identities and their API keys (admin role). A new key is in the response once.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Authenticated;
+use crate::body::{JsonBody, OptionalJsonBody};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -25,19 +26,12 @@ pub fn routes() -> Router<AppState> {
         .route("/identities/{id}/keys/{key_id}/revoke", post(revoke_key))
 }
 
-/// A JSON body, with axum's rejection turned into our 400 (or 413/415) error.
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(value)| value)
-        .map_err(|rejection| ApiError::new(rejection.status(), "bad_request", rejection.body_text()))
-}
-
 async fn create(
     caller: Authenticated,
     State(state): State<AppState>,
-    request: Result<Json<NewIdentity>, JsonRejection>,
+    JsonBody(new): JsonBody<NewIdentity>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let caller = caller.require(Role::Admin)?;
-    let new = body(request)?;
     let (identity, key) = state.directory.create(caller.actor(), new).await?;
     Ok((
         StatusCode::CREATED,
@@ -75,20 +69,11 @@ struct Reason {
     reason: Option<String>,
 }
 
-/// An optional `{"reason": "…"}` body; an empty body is fine.
-fn reason(request: Result<Json<Reason>, JsonRejection>) -> Result<Option<String>, ApiError> {
-    match request {
-        Ok(Json(reason)) => Ok(reason.reason),
-        Err(JsonRejection::MissingJsonContentType(_)) => Ok(None),
-        Err(rejection) => Err(ApiError::new(rejection.status(), "bad_request", rejection.body_text())),
-    }
-}
-
 async fn suspend(
     caller: Authenticated,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    request: Result<Json<Reason>, JsonRejection>,
+    OptionalJsonBody(request): OptionalJsonBody<Reason>,
 ) -> Result<Json<Value>, ApiError> {
     change_status(caller, &state, &id, request, Status::Suspended).await
 }
@@ -97,7 +82,7 @@ async fn reactivate(
     caller: Authenticated,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    request: Result<Json<Reason>, JsonRejection>,
+    OptionalJsonBody(request): OptionalJsonBody<Reason>,
 ) -> Result<Json<Value>, ApiError> {
     change_status(caller, &state, &id, request, Status::Active).await
 }
@@ -106,7 +91,7 @@ async fn revoke(
     caller: Authenticated,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    request: Result<Json<Reason>, JsonRejection>,
+    OptionalJsonBody(request): OptionalJsonBody<Reason>,
 ) -> Result<Json<Value>, ApiError> {
     change_status(caller, &state, &id, request, Status::Revoked).await
 }
@@ -115,7 +100,7 @@ async fn change_status(
     caller: Authenticated,
     state: &AppState,
     id: &str,
-    request: Result<Json<Reason>, JsonRejection>,
+    request: Reason,
     to: Status,
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller.require(Role::Admin)?;
@@ -128,7 +113,7 @@ async fn change_status(
     }
     let (identity, entry) = state
         .directory
-        .set_status(caller.actor(), id, to, reason(request)?)
+        .set_status(caller.actor(), id, to, request.reason)
         .await?;
     Ok(Json(json!({"identity": identity, "ledger_entry_id": entry.id})))
 }

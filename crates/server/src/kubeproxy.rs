@@ -118,7 +118,7 @@ struct Target {
 
 /// The governed resource a path names; an error for paths no action can express.
 fn parse_target(path: &str) -> Result<Target, KubeError> {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let segments = plain_segments(path)?;
     let (group, api_version, rest) = match segments.as_slice() {
         ["api", version, rest @ ..] => ("", (*version).to_owned(), rest),
         ["apis", group, version, rest @ ..] => (*group, format!("{group}/{version}"), rest),
@@ -150,6 +150,19 @@ fn parse_target(path: &str) -> Result<Target, KubeError> {
     })
 }
 
+/// The path's segments, refusing what only a path trick needs: Kubernetes names never hold `%`, `\\` or
+/// control characters, and `.`/`..` would make the path the API server resolves differ from the one judged.
+fn plain_segments(path: &str) -> Result<Vec<&str>, KubeError> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let trick = |s: &&&str| matches!(**s, "." | "..") || s.chars().any(|c| c == '%' || c == '\\' || c.is_control());
+    if let Some(bad) = segments.iter().find(trick) {
+        return Err(KubeError::bad_request(format!(
+            "path segment {bad:?} is not allowed (no encoded characters, backslashes or dot segments)"
+        )));
+    }
+    Ok(segments)
+}
+
 fn not_available(path: &str) -> KubeError {
     KubeError::new(
         StatusCode::NOT_FOUND,
@@ -179,6 +192,7 @@ async fn proxy(
     let path = uri.path().strip_prefix("/k8s").unwrap_or(uri.path()).to_owned();
     let result = async {
         let Authenticated(caller) = caller?;
+        plain_segments(&path)?;
         if is_discovery(&path) {
             if method != Method::GET {
                 return Err(KubeError::unsupported(format!(
@@ -676,6 +690,21 @@ mod tests {
             "wrong group"
         );
         assert!(is_discovery("/apis/apps/v1") && is_discovery("/openapi/v2") && !is_discovery("/api/v1/pods"));
+        for trick in [
+            "/api/v1/namespaces/..%2Fkube-system/pods",
+            "/api/v1/namespaces/web%2F..%2Fkube-system/pods",
+            "/api/v1/namespaces/web/../kube-system/pods",
+            "/api/v1/namespaces/./web/pods",
+            "/apis/apps/v1/namespaces/web/deployments/a%2e%2e",
+            "/api/v1/namespaces/web\\..\\kube-system/pods",
+        ] {
+            let error = parse_target(trick).unwrap_err();
+            assert_eq!(
+                (error.code, error.reason),
+                (StatusCode::BAD_REQUEST, "BadRequest"),
+                "{trick}"
+            );
+        }
         assert!(plain_merge(&json!({"data": {"a": "b"}})));
         assert!(!plain_merge(&json!({"spec": {"containers": []}})));
         assert!(!plain_merge(&json!({"$patch": "replace"})));

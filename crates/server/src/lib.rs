@@ -9,6 +9,7 @@ mod actions;
 mod approvals;
 mod audit;
 mod auth;
+mod body;
 pub mod dashboard;
 mod error;
 mod identities;

@@ -40,10 +40,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
-        .layer(axum::middleware::map_response_with_state(
-            state.max_body_bytes,
-            json_errors,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.max_body_bytes, json_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), record_request))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -80,22 +77,52 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Errors produced outside the handlers (the body-size limit) leave as JSON too.
-async fn json_errors(State(limit): State<usize>, response: Response) -> Response {
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE
-        && response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_none_or(|t| t != "application/json")
-    {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("request bodies are limited to {limit} bytes"),
-        )
-        .into_response();
+/// Errors produced outside the handlers leave as JSON too: the body-size limit's everywhere, and under
+/// `/api/` every plain-text rejection (axum's extractors answer in text; clients of the API parse JSON).
+async fn json_errors(
+    State(limit): State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
     }
-    response
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        let message = format!("request bodies are limited to {limit} bytes");
+        return ApiError::new(status, "payload_too_large", message).into_response();
+    }
+    if !api {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_owned();
+    ApiError::new(status, error_code(status), message).into_response()
+}
+
+/// The error code for a status, for errors that did not come from a handler.
+fn error_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        415 => "unsupported_media_type",
+        422 => "unprocessable_entity",
+        503 => "unavailable",
+        s if s >= 500 => "internal",
+        _ => "error",
+    }
 }
 
 async fn healthz() -> Json<Value> {

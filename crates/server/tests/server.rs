@@ -335,12 +335,12 @@ async fn identities_keys_and_roles() {
         ),
         (
             json!({"name": "x", "kind": "agent", "roles": ["operator"], "admin": true}),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
         ),
         (
             json!({"name": "x", "kind": "agent", "roles": ["operator"],
                 "scopes": [{"namespaces": ["a"], "access": "write", "kinds": ["*"]}]}),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
         ),
         (
             json!({"name": "x'; DROP TABLE identities; --", "kind": "agent", "roles": ["operator"]}),
@@ -491,4 +491,232 @@ async fn openapi_document_matches_the_routes() {
             );
         }
     }
+}
+
+/// A request with a raw body and content type; the status and the body parsed as JSON (null if it is not).
+async fn raw_request(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    key: &str,
+    content_type: &str,
+    body: &str,
+) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// axum's own rejections (wrong content type, unparsable body, undecodable path) and out-of-range query
+/// values leave as the API's JSON error with a fitting status; /k8s path tricks are a 400 Status.
+#[tokio::test]
+async fn rejections_are_json_errors_and_bounds_are_enforced() {
+    let app = TestApp::with_entries(2).await;
+    let key = app.admin_key.clone();
+    let identity = r#"{"name": "n", "kind": "agent", "roles": ["operator"]}"#;
+    for (content_type, body, status, code) in [
+        (
+            "text/plain",
+            identity,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        ("application/json", "{not json", StatusCode::BAD_REQUEST, "bad_request"),
+        (
+            "application/json",
+            r#"{"name": "n"}"#,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+    ] {
+        let (got, answer) = raw_request(&app, "POST", "/api/v1/identities", &key, content_type, body).await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {answer}"
+        );
+    }
+    let (got, answer) = raw_request(&app, "POST", "/api/v1/identities/x/suspend", &key, "text/plain", "x").await;
+    assert_eq!(
+        (got, answer["error"]["code"].as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type"))
+    );
+    for (path, status) in [
+        ("/api/v1/actions?limit=3455743921", StatusCode::BAD_REQUEST),
+        ("/api/v1/actions?limit=0", StatusCode::BAD_REQUEST),
+        ("/api/v1/actions?limit=1001", StatusCode::BAD_REQUEST),
+        ("/api/v1/actions?limit=1000", StatusCode::OK),
+        ("/api/v1/actions?status=BOGUS", StatusCode::BAD_REQUEST),
+        ("/api/v1/actions?status=COMPLETED", StatusCode::OK),
+        ("/api/v1/actions/act_x?wait=61", StatusCode::BAD_REQUEST),
+        ("/api/v1/ledger/entries?limit=1001", StatusCode::BAD_REQUEST),
+        ("/api/v1/identities/%FF", StatusCode::BAD_REQUEST),
+    ] {
+        let (got, answer) = app.admin_json(path).await;
+        assert_eq!(got, status, "{path}: {answer}");
+        if status != StatusCode::OK {
+            assert!(
+                answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{path}: {answer}"
+            );
+        }
+    }
+    for trick in [
+        "/k8s/api/v1/namespaces/..%2Fkube-system/pods",
+        "/k8s/api/v1/namespaces/web/../kube-system/pods",
+    ] {
+        let (got, answer) = app.admin_json(trick).await;
+        assert_eq!(
+            (got, answer["kind"].as_str(), answer["code"].as_u64()),
+            (StatusCode::BAD_REQUEST, Some("Status"), Some(400)),
+            "{trick}"
+        );
+    }
+}
+
+/// Every operation of the document states the rejections it can answer, with the error schema, and the
+/// query bounds the handlers enforce.
+#[tokio::test]
+async fn openapi_declares_rejections_and_bounds() {
+    let app = TestApp::with_entries(2).await;
+    let (_, doc) = app.send("GET", "/api/v1/openapi.json", None, None).await;
+    let open = ["/healthz", "/readyz", "/metrics"];
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let responses = &operation["responses"];
+            let mut expected = Vec::new();
+            if !open.contains(&path.as_str()) {
+                expected.push("401");
+            }
+            if operation.get("requestBody").is_some() {
+                expected.extend(["400", "413", "415"]);
+            }
+            if path.contains('{') {
+                expected.extend(["400", "404"]);
+            }
+            for status in expected {
+                assert_eq!(
+                    responses[status]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path} lacks {status}"
+                );
+            }
+        }
+    }
+    let limit = |path: &str, name: &str| {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| (p["schema"]["minimum"].as_u64(), p["schema"]["maximum"].as_u64()))
+    };
+    assert_eq!(limit("/api/v1/actions", "limit"), Some((Some(1), Some(1000))));
+    assert_eq!(limit("/api/v1/ledger/entries", "limit"), Some((Some(1), Some(1000))));
+    assert_eq!(limit("/api/v1/actions/{id}", "wait"), Some((Some(0), Some(60))));
+    assert!(doc["paths"]["/api/v1/actions"]["post"]["responses"]["503"].is_object());
+    assert!(doc["paths"]["/api/v1/actions"]["post"]["responses"]["403"].is_object());
+}
+
+/// /mcp answers a body that is not JSON, or not a JSON-RPC message, with a JSON-RPC error object.
+#[tokio::test]
+async fn mcp_refuses_malformed_json_rpc_with_json_rpc_errors() {
+    let app = TestApp::with_entries(2).await;
+    let key = app.admin_key.clone();
+    for (body, status, code) in [
+        ("{not json", StatusCode::BAD_REQUEST, -32700),
+        ("[1, \"garbage\", {}]", StatusCode::BAD_REQUEST, -32600),
+        ("{\"hello\": 1}", StatusCode::BAD_REQUEST, -32600),
+    ] {
+        let (got, answer) = raw_request(&app, "POST", "/mcp", &key, "application/json", body).await;
+        assert_eq!(got, status, "{body}: {answer}");
+        assert_eq!(answer["jsonrpc"], "2.0", "{body}: {answer}");
+        assert!(answer["id"].is_null());
+        assert_eq!(answer["error"]["code"], code, "{body}: {answer}");
+    }
+    let (got, answer) = raw_request(&app, "POST", "/mcp", &key, "text/plain", "{}").await;
+    assert_eq!(
+        (got, answer["error"]["code"].as_i64()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some(-32600))
+    );
+}
+
+/// An operator's action body that is not JSON (a number out of range) is recorded as action.rejected with
+/// its text and hash before the 400; someone who may not submit gets 403 and nothing is recorded.
+#[tokio::test]
+async fn unparsable_action_bodies_are_recorded_as_rejected() {
+    let app = TestApp::with_entries(2).await;
+    let (status, created) = app
+        .send(
+            "POST",
+            "/api/v1/identities",
+            Some(&app.admin_key.clone()),
+            Some(r#"{"name": "op", "kind": "agent", "roles": ["operator"]}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let operator = created["api_key"].as_str().unwrap().to_owned();
+    let body = r#"{"action_type": "SCALE", "namespace": "staging", "resource_kind": "Deployment", "resource_name": "web", "parameters": {"replicas": 1e400}}"#;
+    let rejected = |entries: &Value| -> Vec<Value> {
+        entries["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "action.rejected")
+            .cloned()
+            .collect()
+    };
+
+    let (status, answer) = raw_request(
+        &app,
+        "POST",
+        "/api/v1/actions",
+        &app.admin_key.clone(),
+        "application/json",
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert!(rejected(&app.admin_json("/api/v1/ledger/entries").await.1).is_empty());
+
+    let (status, answer) = raw_request(&app, "POST", "/api/v1/actions", &operator, "application/json", body).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request")),
+        "{answer}"
+    );
+    let entries = rejected(&app.admin_json("/api/v1/ledger/entries").await.1);
+    assert_eq!(entries.len(), 1);
+    let payload = &entries[0]["payload"];
+    assert_eq!(payload["request_text"], body);
+    assert_eq!(payload["request_bytes"], body.len());
+    assert_eq!(payload["field"], "body");
+    use sha2::Digest as _;
+    assert_eq!(
+        payload["request_sha256"],
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(body)))
+    );
+
+    // A long body is kept in part (the hash covers it all); an oversized one is still 413.
+    let long = format!("{{\"justification\": \"{}", "x".repeat(10_000));
+    let (status, _) = raw_request(&app, "POST", "/api/v1/actions", &operator, "application/json", &long).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let entries = rejected(&app.admin_json("/api/v1/ledger/entries").await.1);
+    assert_eq!(entries[1]["payload"]["request_text"].as_str().unwrap().len(), 4096);
+    assert_eq!(entries[1]["payload"]["request_truncated"], true);
+    let huge = "x".repeat(server::DEFAULT_MAX_BODY_BYTES + 1);
+    let (status, answer) = raw_request(&app, "POST", "/api/v1/actions", &operator, "application/json", &huge).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
 }
