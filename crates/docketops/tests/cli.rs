@@ -1265,10 +1265,7 @@ async fn governed_actions_end_to_end(app: &TestApp) {
         .iter()
         .filter(|e| e["kind"] == "action.rejected")
         .count();
-    assert_eq!(
-        rejected, 2,
-        "both invalid actions are recorded (malformed JSON cannot be)"
-    );
+    assert_eq!(rejected, 3, "both invalid actions and the malformed JSON are recorded");
 
     let metrics = reqwest::get(format!("{}/metrics", server.base))
         .await

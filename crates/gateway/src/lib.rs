@@ -15,8 +15,8 @@ pub mod notify;
 pub mod ownership;
 pub mod pipeline;
 mod recovery;
-mod sizes;
 mod rejected;
+mod sizes;
 
 /// The action and scope types callers send, from the executor.
 pub use clusters::Clusters;

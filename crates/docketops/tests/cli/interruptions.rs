@@ -44,16 +44,23 @@ mod postgres {
 
 /// Sends one HTTP/1.1 request by hand and goes away `after` into it: with a TCP reset (linger 0) or a
 /// normal close. Whatever the gateway was doing goes on.
-async fn hang_up(
-    base: &str,
-    method: &str,
-    path: &str,
-    key: &str,
-    content_type: &str,
-    body: &str,
-    after: Duration,
-    reset: bool,
-) {
+/// One hand-written HTTP/1.1 request.
+struct Request<'a> {
+    method: &'a str,
+    path: &'a str,
+    key: &'a str,
+    content_type: &'a str,
+    body: &'a str,
+}
+
+async fn hang_up(base: &str, request: Request<'_>, after: Duration, reset: bool) {
+    let Request {
+        method,
+        path,
+        key,
+        content_type,
+        body,
+    } = request;
     let address = base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     let request = format!(
@@ -185,11 +192,13 @@ async fn hang_ups_never_leave_a_change_unrecorded(app: &TestApp) {
                                               "resource_name": name, "parameters": {"replicas": 2}, "justification": "hang-up"});
                             hang_up(
                                 &server.base,
-                                "POST",
-                                "/api/v1/actions",
-                                &key("agent"),
-                                "application/json",
-                                &body.to_string(),
+                                Request {
+                                    method: "POST",
+                                    path: "/api/v1/actions",
+                                    key: &key("agent"),
+                                    content_type: "application/json",
+                                    body: &body.to_string(),
+                                },
                                 after,
                                 reset,
                             )
@@ -204,11 +213,13 @@ async fn hang_ups_never_leave_a_change_unrecorded(app: &TestApp) {
                             let path = format!("/api/v1/approvals/{id}/approve");
                             hang_up(
                                 &server.base,
-                                "POST",
-                                &path,
-                                &key("approver"),
-                                "application/json",
-                                "{}",
+                                Request {
+                                    method: "POST",
+                                    path: &path,
+                                    key: &key("approver"),
+                                    content_type: "application/json",
+                                    body: "{}",
+                                },
                                 after,
                                 reset,
                             )
@@ -219,11 +230,13 @@ async fn hang_ups_never_leave_a_change_unrecorded(app: &TestApp) {
                             let body = json!({"spec": {"replicas": 2}}).to_string();
                             hang_up(
                                 &server.base,
-                                "PATCH",
-                                &path,
-                                &key("agent"),
-                                "application/merge-patch+json",
-                                &body,
+                                Request {
+                                    method: "PATCH",
+                                    path: &path,
+                                    key: &key("agent"),
+                                    content_type: "application/merge-patch+json",
+                                    body: &body,
+                                },
                                 after,
                                 reset,
                             )
