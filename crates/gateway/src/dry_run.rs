@@ -8,8 +8,8 @@ use policy::Outcome;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::pipeline::{ActionResponse, DecisionView, Pipeline, PolicyMode, Trail};
 use crate::GatewayError;
+use crate::pipeline::{ActionResponse, DecisionView, Pipeline, PolicyMode, Trail};
 
 /// What a real submission of the same action would have led to (after guardrails and policy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,12 +80,21 @@ mod tests {
             WouldHappen::from_decision(Enforce, Outcome::RequireApproval, 2),
             Some(WouldHappen::NeedApprovals { approvals_required: 2 })
         );
-        assert_eq!(WouldHappen::from_decision(Enforce, Outcome::Allow, 1), Some(WouldHappen::Execute));
+        assert_eq!(
+            WouldHappen::from_decision(Enforce, Outcome::Allow, 1),
+            Some(WouldHappen::Execute)
+        );
         // Ledger mode only observes policy: the action would have run.
         for outcome in [Outcome::Deny, Outcome::RequireApproval, Outcome::Allow] {
-            assert_eq!(WouldHappen::from_decision(Ledger, outcome, 1), Some(WouldHappen::Execute));
+            assert_eq!(
+                WouldHappen::from_decision(Ledger, outcome, 1),
+                Some(WouldHappen::Execute)
+            );
         }
-        assert_eq!(WouldHappen::NeedApprovals { approvals_required: 2 }.summary(), "would need 2 approvals");
+        assert_eq!(
+            WouldHappen::NeedApprovals { approvals_required: 2 }.summary(),
+            "would need 2 approvals"
+        );
         assert_eq!(
             json!(WouldHappen::NeedApprovals { approvals_required: 1 }),
             json!({"outcome": "need_approvals", "approvals_required": 1})

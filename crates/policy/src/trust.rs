@@ -186,9 +186,21 @@ mod tests {
     #[test]
     fn a_preview_is_not_a_success() {
         let entries = vec![
-            entry(1, "action.requested", "agt_a", "act_1", r#"{"request":{"dry_run":true}}"#),
+            entry(
+                1,
+                "action.requested",
+                "agt_a",
+                "act_1",
+                r#"{"request":{"dry_run":true}}"#,
+            ),
             entry(2, "risk.classified", "agt_a", "act_1", r#"{"level":"HIGH"}"#),
-            entry(3, "policy.decided", "agt_a", "act_1", r#"{"outcome":"allow","mode":"enforce"}"#),
+            entry(
+                3,
+                "policy.decided",
+                "agt_a",
+                "act_1",
+                r#"{"outcome":"allow","mode":"enforce"}"#,
+            ),
             entry(
                 4,
                 "action.previewed",

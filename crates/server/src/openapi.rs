@@ -76,7 +76,7 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     description = "Runs an action through guardrails, risk, policy, execution and verification. HTTP 200 for \
         every decided action, whatever the decision (see `status`).",
     responses(
-        (status = 200, description = "Decided (COMPLETED, DENIED, PENDING_APPROVAL, FAILED)", body = gateway::ActionResponse),
+        (status = 200, description = "Decided (COMPLETED, DENIED, PENDING_APPROVAL, FAILED; PREVIEWED for a dry run)", body = gateway::ActionResponse),
         (status = 400, description = "Not a valid action (recorded as action.rejected)", body = ErrorBody),
         (status = 401, description = "Missing, malformed, unknown, revoked or suspended key", body = ErrorBody),
         (status = 403, description = "The identity lacks the operator role", body = ErrorBody),
