@@ -319,7 +319,7 @@ async fn kubectl_works_through_the_proxy_and_every_mutation_is_governed() {
         .call(
             reqwest::Method::POST,
             &format!("/api/v1/approvals/{id}/approve"),
-            &approver,
+            approver,
             Some(json!({"comment": "ok"})),
         )
         .await;
@@ -328,7 +328,7 @@ async fn kubectl_works_through_the_proxy_and_every_mutation_is_governed() {
         .call(
             reqwest::Method::GET,
             &format!("/api/v1/actions/{id}?wait=60"),
-            &auditor,
+            auditor,
             None,
         )
         .await;
@@ -343,7 +343,7 @@ async fn kubectl_works_through_the_proxy_and_every_mutation_is_governed() {
 
     // Discovery is served read-only; the API key is required; writes to discovery are refused.
     let (status, resources) = proxy
-        .call(reqwest::Method::GET, "/k8s/apis/apps/v1", &agent, None)
+        .call(reqwest::Method::GET, "/k8s/apis/apps/v1", agent, None)
         .await;
     assert_eq!(
         (status, resources["kind"].as_str()),
@@ -351,7 +351,7 @@ async fn kubectl_works_through_the_proxy_and_every_mutation_is_governed() {
         "{resources}"
     );
     let (status, refused) = proxy
-        .call(reqwest::Method::POST, "/k8s/api/v1", &agent, Some(json!({})))
+        .call(reqwest::Method::POST, "/k8s/api/v1", agent, Some(json!({})))
         .await;
     assert_eq!((status, refused["kind"].as_str()), (405, Some("Status")), "{refused}");
     let (status, refused) = proxy
@@ -366,7 +366,7 @@ async fn kubectl_works_through_the_proxy_and_every_mutation_is_governed() {
         .call(
             reqwest::Method::GET,
             "/k8s/apis/rbac.authorization.k8s.io/v1/clusterroles",
-            &agent,
+            agent,
             None,
         )
         .await;
@@ -381,7 +381,7 @@ async fn kubectl_works_through_the_proxy_and_every_mutation_is_governed() {
         .call(
             reqwest::Method::GET,
             &format!("/api/v1/actions?namespace={ns}&limit=200"),
-            &auditor,
+            auditor,
             None,
         )
         .await;
