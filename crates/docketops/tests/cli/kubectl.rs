@@ -342,9 +342,7 @@ async fn kubectl_works_through_the_proxy_and_every_mutation_is_governed() {
     );
 
     // Discovery is served read-only; the API key is required; writes to discovery are refused.
-    let (status, resources) = proxy
-        .call(reqwest::Method::GET, "/k8s/apis/apps/v1", agent, None)
-        .await;
+    let (status, resources) = proxy.call(reqwest::Method::GET, "/k8s/apis/apps/v1", agent, None).await;
     assert_eq!(
         (status, resources["kind"].as_str()),
         (200, Some("APIResourceList")),
