@@ -264,6 +264,14 @@ pub struct ActionRequest {
     /// Which configured cluster the action is for; the gateway's default cluster when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    /// Preview only (mutations): guardrails, server-side dry-run, risk and policy as usual, then the
+    /// answer `PREVIEWED` with what would have happened; nothing is executed or queued for approval.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 /// How DELETE treats the object's dependents (Kubernetes `propagationPolicy`).
@@ -382,6 +390,14 @@ impl Action {
                     "{action_type} is not supported for {kind}; {kind} supports {}",
                     supported.join(", ")
                 ),
+            ));
+        }
+
+        // A read changes nothing, so there is nothing to preview; saying so beats silently reading.
+        if request.dry_run && !action_type.is_mutation() {
+            return Err(invalid(
+                "dry_run",
+                format!("{action_type} only reads; dry_run is for mutations (leave it out to read)"),
             ));
         }
 
@@ -846,6 +862,22 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.field, "parameters.replica");
+    }
+
+    #[test]
+    fn dry_run_is_for_mutations_only() {
+        let scale = json!({"action_type": "SCALE", "resource_kind": "Deployment", "namespace": "a",
+            "resource_name": "b", "parameters": {"replicas": 2}, "dry_run": true});
+        assert!(request(scale.clone()).dry_run);
+        assert!(parse(scale).is_ok());
+        assert!(!request(json!({"action_type": "GET", "resource_kind": "Pod"})).dry_run);
+        let err = parse(json!({"action_type": "GET", "resource_kind": "Pod", "namespace": "a",
+            "resource_name": "b", "dry_run": true}))
+        .unwrap_err();
+        assert_eq!(err.field, "dry_run");
+        // Left out of the serialized request when false, so stored requests and digests keep their form.
+        let plain = request(json!({"action_type": "GET", "resource_kind": "Node", "resource_name": "n"}));
+        assert!(serde_json::to_value(&plain).unwrap().get("dry_run").is_none());
     }
 
     #[test]

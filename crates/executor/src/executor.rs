@@ -113,6 +113,9 @@ pub struct Preview {
     pub live: Option<LiveObject>,
     pub request: PlannedRequest,
     pub dry_run_status: u16,
+    /// What the API server's dry-run answered: the would-be object (a `Scale` for SCALE; the object or a
+    /// `Status` for DELETE), Secret values redacted unless revealed. Dry-run actions answer with it.
+    pub dry_run_object: Value,
     pub diff: Vec<Change>,
     #[serde(skip)]
     account: ServiceAccountRef,
@@ -532,6 +535,10 @@ impl Executor {
             }],
             _ => diff::changes(live.as_ref(), &dry_run.body, redact),
         };
+        let mut dry_run_object = dry_run.body;
+        if redact {
+            diff::redact_secret(&mut dry_run_object);
+        }
         Ok(Preview {
             shown_action: if redact { action.redacted() } else { action.clone() },
             action: action.clone(),
@@ -539,6 +546,7 @@ impl Executor {
             live: live_identity,
             request: plan.describe(redact),
             dry_run_status: dry_run.status,
+            dry_run_object,
             diff,
             account,
             plan,

@@ -1,6 +1,7 @@
 //! The governed action pipeline (SPEC §4): each step a ledger entry, in this order —
 //! `action.requested` → guardrails (`guardrail.denied` ends it) → preview (server-side dry-run) →
-//! `risk.classified` → `policy.decided` → `action.executed` / `action.failed` → `outcome.verified`.
+//! `risk.classified` → `policy.decided` → `action.executed` / `action.failed` → `outcome.verified`
+//! (a dry run ends after `policy.decided` with `action.previewed`, see `dry_run`).
 //! A request that is not a valid action is recorded as `action.rejected` and answered 400.
 //!
 //! Every Kubernetes call of an action carries `Audit-ID` = the id of its `action.requested` entry.
@@ -63,7 +64,8 @@ pub struct ActionResponse {
     pub chain_hash: String,
     pub signature_verified: bool,
     pub entries: Vec<String>,
-    /// GET/LIST: what was read (Secrets as metadata only).
+    /// GET/LIST: what was read (Secrets as metadata only). PREVIEWED: the object the API server's dry run
+    /// returned (Secret values redacted).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub result: Option<Value>,
@@ -535,6 +537,14 @@ impl Pipeline {
             vec![("risk.classified", risk_payload), ("policy.decided", payload)],
         )
         .await?;
+        // A dry run stops here: no approval request, no execution (see dry_run.rs).
+        if request.dry_run
+            && let Some(preview) = &preview
+        {
+            return self
+                .finish_dry_run(trail, actor, preview, outcome, approvals_required, risk, decision)
+                .await;
+        }
         if self.parts.mode == PolicyMode::Enforce {
             match outcome {
                 Outcome::Deny => return self.respond(trail, "DENIED", Some(risk), Some(decision), None, None),

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::backend::ToolError;
 
 /// Statuses after which nothing more happens to an action.
-const FINAL: [&str; 5] = ["COMPLETED", "DENIED", "FAILED", "REJECTED", "EXPIRED"];
+const FINAL: [&str; 6] = ["COMPLETED", "DENIED", "FAILED", "REJECTED", "EXPIRED", "PREVIEWED"];
 
 /// A result as JSON text (what every MCP client shows a model) and as structured content.
 pub(crate) fn success(value: Value) -> CallToolResult {

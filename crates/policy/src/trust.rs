@@ -17,6 +17,8 @@
 //! | `approval.denied` (an approver rejected it) | −10 | −10 | −10 |
 //!
 //! The risk level is the one the action's `risk.classified` entry recorded (MEDIUM if none yet).
+//! `action.previewed` (a dry run) moves nothing: nothing ran, so nothing was verified. A dry run that policy
+//! denies in `enforce` mode counts as a denial, like any enforced deny.
 
 use std::collections::HashMap;
 
@@ -68,6 +70,8 @@ fn delta(kind: &str, payload: &Value, risk: &str) -> Option<i64> {
         "guardrail.denied" => Some(-5),
         "policy.decided" if payload["outcome"] == "deny" && payload["mode"] == "enforce" => Some(-5),
         "approval.denied" => Some(-10),
+        // A dry run is not a success: trust is earned by verified changes only.
+        "action.previewed" => None,
         _ => None,
     }
 }
@@ -177,6 +181,36 @@ mod tests {
         assert_eq!(report.score, 12);
         assert_eq!(trust("agt_other", &entries).score, 5);
         assert_eq!(trust("agt_new", &entries).score, 0);
+    }
+
+    #[test]
+    fn a_preview_is_not_a_success() {
+        let entries = vec![
+            entry(
+                1,
+                "action.requested",
+                "agt_a",
+                "act_1",
+                r#"{"request":{"dry_run":true}}"#,
+            ),
+            entry(2, "risk.classified", "agt_a", "act_1", r#"{"level":"HIGH"}"#),
+            entry(
+                3,
+                "policy.decided",
+                "agt_a",
+                "act_1",
+                r#"{"outcome":"allow","mode":"enforce"}"#,
+            ),
+            entry(
+                4,
+                "action.previewed",
+                "agt_a",
+                "act_1",
+                r#"{"would":{"outcome":"execute"},"dry_run_status":200}"#,
+            ),
+        ];
+        let report = trust("agt_a", &entries);
+        assert_eq!((report.score, report.changes.len()), (0, 0), "{report:?}");
     }
 
     #[test]

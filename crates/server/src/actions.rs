@@ -55,7 +55,7 @@ async fn submit(
 pub(crate) const MAX_WAIT_SECONDS: u64 = 60;
 pub(crate) const MAX_LIMIT: u32 = 1000;
 /// The statuses an action can have (the `status` filter of `GET /actions`).
-pub(crate) const STATUSES: [&str; 8] = [
+pub(crate) const STATUSES: [&str; 9] = [
     "RUNNING",
     "PENDING_APPROVAL",
     "EXECUTING",
@@ -64,6 +64,7 @@ pub(crate) const STATUSES: [&str; 8] = [
     "FAILED",
     "EXPIRED",
     "REJECTED",
+    "PREVIEWED",
 ];
 
 #[derive(Debug, Deserialize)]

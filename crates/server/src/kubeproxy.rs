@@ -5,7 +5,8 @@
 //! the whole pipeline (guardrails, risk, policy, approvals, execution, verification, ledger): reads become
 //! GET/LIST, `/scale` becomes SCALE, a rollout-restart patch RESTART, an image-only patch SET_IMAGE, apply and
 //! create APPLY, merge patches PATCH, deletes DELETE. Anything else is refused with a Kubernetes `Status`, so
-//! kubectl prints every refusal readably.
+//! kubectl prints every refusal readably. `dryRun=All` (kubectl's `--dry-run=server`) makes each of them a
+//! dry-run action: previewed, decided and recorded, answered with the API server's dry-run object, never run.
 
 use std::collections::HashMap;
 
@@ -204,12 +205,14 @@ async fn proxy(
         let Query(query) =
             Query::<HashMap<String, String>>::try_from_uri(&uri).map_err(|e| KubeError::bad_request(e.body_text()))?;
         let target = parse_target(&path)?;
+        let dry_run = dry_run_requested(&method, &query, &body)?;
         let request = Request {
             state: &state,
             caller: &caller,
             headers: &headers,
             query: &query,
             target: &target,
+            dry_run,
         };
         request.handle(&method, &path, &body).await
     }
@@ -240,6 +243,8 @@ struct Request<'a> {
     headers: &'a HeaderMap,
     query: &'a HashMap<String, String>,
     target: &'a Target,
+    /// `dryRun=All`: every mutation is a dry-run action, answered with the API server's dry-run object.
+    dry_run: bool,
 }
 
 /// A translated request: one or more actions (an image patch for several containers is one per container).
@@ -272,6 +277,9 @@ impl Request<'_> {
                 let mut params = Map::new();
                 params.insert("replicas".into(), json!(replicas));
                 let response = self.submit("SCALE", Some(name), params, "scale").await?;
+                if self.dry_run {
+                    return Ok(self.object_response(StatusCode::OK, &response, None));
+                }
                 let mut scale = json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
                     "metadata": {"name": name, "namespace": t.namespace},
                     "spec": {"replicas": replicas}, "status": {"replicas": replicas}});
@@ -283,11 +291,16 @@ impl Request<'_> {
             }
             ("PATCH", Some(name), None) => {
                 let plan = self.plan_patch(name, body)?;
+                let images: Vec<Map<String, Value>> = plan.actions.iter().map(|(_, _, p)| p.clone()).collect();
                 let mut last = None;
                 for (action_type, name, params) in plan.actions {
                     last = Some(self.submit(action_type, name.as_deref(), params, plan.verb).await?);
                 }
-                let response = last.ok_or_else(|| KubeError::bad_request("the patch changes nothing"))?;
+                let mut response = last.ok_or_else(|| KubeError::bad_request("the patch changes nothing"))?;
+                if self.dry_run && plan.verb == "set image" {
+                    // Each container's dry run started from the live object: show every new image at once.
+                    response.result = response.result.take().map(|object| with_images(object, &images));
+                }
                 Ok(self.object_response_after_change(StatusCode::OK, &response, name).await)
             }
             ("POST", None, None) => {
@@ -332,6 +345,10 @@ impl Request<'_> {
                     params.insert("grace_period_seconds".into(), json!(grace));
                 }
                 let response = self.submit("DELETE", Some(name), params, "delete").await?;
+                if self.dry_run {
+                    // What the API server's dry-run delete answered: the object, or a `Status`.
+                    return Ok(self.object_response(StatusCode::OK, &response, None));
+                }
                 let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                     "details": {"name": name, "kind": t.kind.to_lowercase()}});
                 Ok(with_action_headers(json_response(StatusCode::OK, &status), &response))
@@ -542,6 +559,10 @@ impl Request<'_> {
         if let Some(name) = name {
             body["resource_name"] = json!(name);
         }
+        // Reads (a client-side apply's GET, the read-back) stay reads: only mutations are previewed.
+        if self.dry_run && !matches!(action_type, "GET" | "LIST") {
+            body["dry_run"] = json!(true);
+        }
         let response = self
             .state
             .pipeline
@@ -556,7 +577,7 @@ impl Request<'_> {
         };
         let id = &response.action_id;
         match response.status.as_str() {
-            "COMPLETED" => Ok(response),
+            "COMPLETED" | "PREVIEWED" => Ok(response),
             "DENIED" => {
                 let reasons = response
                     .decision
@@ -611,7 +632,11 @@ impl Request<'_> {
         response.result
     }
 
+    /// The object after a change (a dry run: the API server's dry-run object, nothing read back).
     async fn object_response_after_change(&self, code: StatusCode, response: &ActionResponse, name: &str) -> Response {
+        if self.dry_run {
+            return self.object_response(code, response, None);
+        }
         let object = self.read_back(name).await;
         self.object_response(code, response, object)
     }
@@ -639,6 +664,51 @@ fn with_action_headers(mut response: Response, action: &ActionResponse) -> Respo
         }
     }
     response
+}
+
+/// `dryRun=All` in the query of a PATCH, PUT, POST or DELETE, or `"dryRun": ["All"]` in a DELETE's
+/// `DeleteOptions` body (where kubectl puts it). The API server knows no other value, so neither does the proxy.
+fn dry_run_requested(method: &Method, query: &HashMap<String, String>, body: &[u8]) -> Result<bool, KubeError> {
+    if !matches!(*method, Method::PATCH | Method::PUT | Method::POST | Method::DELETE) {
+        return Ok(false);
+    }
+    let in_query = match query.get("dryRun").map(String::as_str) {
+        None => false,
+        Some("All") => true,
+        Some(other) => return Err(invalid_dry_run(other)),
+    };
+    let options = (*method == Method::DELETE && !body.is_empty())
+        .then(|| serde_json::from_slice::<Value>(body).ok())
+        .flatten();
+    let in_body = match options.as_ref().and_then(|o| o.get("dryRun")) {
+        None | Some(Value::Null) => false,
+        Some(Value::Array(values)) if values.is_empty() => false,
+        Some(Value::Array(values)) if values.iter().all(|v| v == "All") => true,
+        Some(other) => return Err(invalid_dry_run(&other.to_string())),
+    };
+    Ok(in_query || in_body)
+}
+
+fn invalid_dry_run(value: &str) -> KubeError {
+    KubeError::bad_request(format!("dryRun {value:?} is not supported: the only value is \"All\""))
+}
+
+/// The dry-run object of the last SET_IMAGE with the images of all of them (parameters `container`, `image`).
+fn with_images(mut object: Value, images: &[Map<String, Value>]) -> Value {
+    let Some(containers) = object
+        .pointer_mut("/spec/template/spec/containers")
+        .and_then(Value::as_array_mut)
+    else {
+        return object;
+    };
+    for params in images {
+        if let Some(container) = containers.iter_mut().find(|c| c.get("name") == params.get("container"))
+            && let Some(image) = params.get("image")
+        {
+            container["image"] = image.clone();
+        }
+    }
+    object
 }
 
 fn parse_json(body: &[u8]) -> Result<Value, KubeError> {
@@ -708,5 +778,36 @@ mod tests {
         assert!(plain_merge(&json!({"data": {"a": "b"}})));
         assert!(!plain_merge(&json!({"spec": {"containers": []}})));
         assert!(!plain_merge(&json!({"$patch": "replace"})));
+    }
+
+    #[test]
+    fn dry_run_is_all_or_refused() {
+        let query = |value: &str| HashMap::from([("dryRun".to_owned(), value.to_owned())]);
+        assert!(dry_run_requested(&Method::PATCH, &query("All"), b"{}").unwrap());
+        assert!(dry_run_requested(&Method::POST, &query("All"), b"{}").unwrap());
+        assert!(!dry_run_requested(&Method::PATCH, &HashMap::new(), b"{}").unwrap());
+        // GET has no dryRun.
+        assert!(!dry_run_requested(&Method::GET, &query("All"), b"").unwrap());
+        for value in ["all", "", "None", "All,All"] {
+            let error = dry_run_requested(&Method::PUT, &query(value), b"{}").unwrap_err();
+            assert_eq!(error.code, StatusCode::BAD_REQUEST, "{value:?}");
+        }
+        // kubectl delete puts it into DeleteOptions.
+        let delete = |body: Value| dry_run_requested(&Method::DELETE, &HashMap::new(), body.to_string().as_bytes());
+        assert!(delete(json!({"kind": "DeleteOptions", "dryRun": ["All"]})).unwrap());
+        assert!(!delete(json!({"propagationPolicy": "Background"})).unwrap());
+        assert!(!delete(json!({"dryRun": []})).unwrap());
+        assert!(delete(json!({"dryRun": ["Some"]})).is_err());
+        assert!(delete(json!({"dryRun": "All"})).is_err());
+    }
+
+    #[test]
+    fn a_set_image_dry_run_shows_every_new_image() {
+        let object = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "web", "image": "web:1"}, {"name": "side", "image": "side:1"}]}}}});
+        let params = |c: &str, i: &str| Map::from_iter([("container".into(), json!(c)), ("image".into(), json!(i))]);
+        let merged = with_images(object, &[params("web", "web:2"), params("side", "side:2")]);
+        assert_eq!(merged["spec"]["template"]["spec"]["containers"][0]["image"], "web:2");
+        assert_eq!(merged["spec"]["template"]["spec"]["containers"][1]["image"], "side:2");
     }
 }

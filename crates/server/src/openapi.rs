@@ -147,6 +147,8 @@ enum ActionStatus {
     Expired,
     #[schema(rename = "REJECTED")]
     Rejected,
+    #[schema(rename = "PREVIEWED")]
+    Previewed,
 }
 
 /// The `status` filter of `GET /api/v1/approvals`.
@@ -184,8 +186,10 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     description = "Runs an action through guardrails, risk, policy, execution and verification. HTTP 200 for \
         every decided action, whatever the decision (see `status`).",
     responses(
-        (status = 200, description = "Decided (COMPLETED, DENIED, PENDING_APPROVAL, FAILED)", body = gateway::ActionResponse),
+        (status = 200, description = "Decided (COMPLETED, DENIED, PENDING_APPROVAL, FAILED; PREVIEWED for a dry run)", body = gateway::ActionResponse),
         (status = 400, description = "Not a valid action, or not JSON at all (recorded as action.rejected)", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit, or the request could not be recorded whole (recorded as action.rejected)", body = ErrorBody),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = ErrorBody),
         (status = 403, description = "The identity lacks the operator role", body = ErrorBody),
         (status = 503, description = "No Kubernetes cluster configured", body = ErrorBody)))]
 #[allow(dead_code)]

@@ -475,6 +475,8 @@ async fn openapi_document_matches_the_routes() {
     ] {
         assert!(response.get(field).is_some(), "ActionResponse lacks {field}");
     }
+    let dry_run = &doc["components"]["schemas"]["ActionRequest"]["properties"]["dry_run"];
+    assert_eq!(dry_run["type"], "boolean", "ActionRequest documents dry_run: {dry_run}");
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 18, "{}", paths.len());
     for (path, operations) in paths {

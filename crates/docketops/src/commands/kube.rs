@@ -216,5 +216,6 @@ fn list_request(namespace: Option<String>, kind: &str) -> ActionRequest {
         parameters: serde_json::Map::from_iter([("limit".to_owned(), json!(1))]),
         justification: None,
         cluster: None,
+        dry_run: false,
     }
 }

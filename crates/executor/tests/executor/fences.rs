@@ -218,6 +218,9 @@ async fn secrets_are_read_as_metadata_unless_revealed() {
             .any(|c| c.path == "/data/password" && c.op == "replace"),
         "{text}"
     );
+    // The dry-run object (what a dry-run action answers with) is the Secret with its values redacted.
+    assert_eq!(preview.dry_run_object["metadata"]["name"], "db", "{text}");
+    assert_eq!(preview.dry_run_object["data"]["password"], "<redacted>", "{text}");
 
     let revealing = Guardrails {
         reveal_secret_data: true,

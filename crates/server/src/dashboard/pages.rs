@@ -21,7 +21,7 @@ use super::{PageError, VerifyJob, now};
 use crate::AppState;
 
 /// Entry kinds offered by the kind filter, in pipeline order, then identities, keys and the ledger itself.
-const KINDS: [&str; 25] = [
+const KINDS: [&str; 26] = [
     "action.requested",
     "action.rejected",
     "guardrail.denied",
@@ -32,6 +32,7 @@ const KINDS: [&str; 25] = [
     "approval.denied",
     "approval.expired",
     "approval.refused",
+    "action.previewed",
     "action.executed",
     "action.failed",
     "outcome.verified",
@@ -48,7 +49,7 @@ const KINDS: [&str; 25] = [
     "ledger.key_rotated",
     "ledger.note",
 ];
-const STATUSES: [&str; 8] = [
+const STATUSES: [&str; 9] = [
     "RUNNING",
     "PENDING_APPROVAL",
     "EXECUTING",
@@ -57,6 +58,7 @@ const STATUSES: [&str; 8] = [
     "FAILED",
     "REJECTED",
     "EXPIRED",
+    "PREVIEWED",
 ];
 const RISKS: [&str; 3] = ["LOW", "MEDIUM", "HIGH"];
 /// Entries per timeline page.
