@@ -40,6 +40,9 @@ mod mcp;
 #[path = "cli/templates.rs"]
 mod templates;
 
+#[path = "cli/storage_faults.rs"]
+mod storage_faults;
+
 fn admin_url() -> String {
     std::env::var("DOCKETOPS_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())

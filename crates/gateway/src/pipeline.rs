@@ -142,7 +142,13 @@ impl Pipeline {
         Ok(policy::trust::trust(identity_id, &entries))
     }
 
-    pub(crate) async fn record(&self, trail: &mut Trail, kind: &str, actor: &str, payload: Value) -> Result<(), GatewayError> {
+    pub(crate) async fn record(
+        &self,
+        trail: &mut Trail,
+        kind: &str,
+        actor: &str,
+        payload: Value,
+    ) -> Result<(), GatewayError> {
         let entry = self
             .parts
             .ledger
