@@ -261,10 +261,10 @@ impl Store {
 
     /// Notes a write fault `result` ends in.
     pub(crate) fn observe<T>(&self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
-        if let Err(error) = &result {
-            if let Some(fault) = fault_of(error) {
-                *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some((fault, error.to_string()));
-            }
+        if let Err(error) = &result
+            && let Some(fault) = fault_of(error)
+        {
+            *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some((fault, error.to_string()));
         }
         result
     }

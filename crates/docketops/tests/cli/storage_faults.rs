@@ -21,12 +21,12 @@ struct Mount {
 impl Mount {
     fn tmpfs(dir: &Path, size: &str) -> Option<Mount> {
         let options = format!("size={size}");
-        Self::mount(dir, &["-t", "tmpfs", "-o", &options, "tmpfs"], "a tmpfs")
+        Self::attach(dir, &["-t", "tmpfs", "-o", &options, "tmpfs"], "a tmpfs")
     }
 
     /// `source` seen read-only at `dir`: a read-only mount holds for root, permission bits do not.
     fn read_only_view(source: &Path, dir: &Path) -> Option<Mount> {
-        let mount = Self::mount(dir, &["--bind", &source.display().to_string()], "a bind mount")?;
+        let mount = Self::attach(dir, &["--bind", &source.display().to_string()], "a bind mount")?;
         let ro = Command::new("mount").args(["-o", "remount,bind,ro"]).arg(dir).status();
         assert!(
             ro.is_ok_and(|s| s.success()),
@@ -35,7 +35,7 @@ impl Mount {
         Some(mount)
     }
 
-    fn mount(dir: &Path, args: &[&str], what: &str) -> Option<Mount> {
+    fn attach(dir: &Path, args: &[&str], what: &str) -> Option<Mount> {
         std::fs::create_dir_all(dir).unwrap();
         let mounted = Command::new("mount").args(args).arg(dir).status();
         if !mounted.is_ok_and(|s| s.success()) {
