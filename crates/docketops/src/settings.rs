@@ -1,6 +1,6 @@
 //! Options shared by several commands, each with its environment variable (SPEC §6).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
@@ -36,9 +36,17 @@ impl DatabaseArgs {
     }
 
     /// Connects, creating the data directory (mode 0700) when the default SQLite file lives there.
+    /// A SQLite database's directory must be writable (SQLite creates its -wal and -shm files there).
     pub async fn connect(&self) -> anyhow::Result<Store> {
         if self.database_url.is_none() {
             create_private_dir(&self.data_dir)?;
+        }
+        if let Some(path) = sqlite_path(&self.url()) {
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            check_writable(dir)?;
         }
         Store::connect(&self.url())
             .await
@@ -47,17 +55,54 @@ impl DatabaseArgs {
 
     /// Connects to an existing ledger for reading: a missing SQLite file is an error, not a new ledger.
     pub async fn connect_existing(&self) -> anyhow::Result<Store> {
-        let url = self.url();
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            let path = path.split('?').next().unwrap_or(path);
-            anyhow::ensure!(
-                std::path::Path::new(path).exists(),
-                "no ledger database at {path} (set --data-dir or --database-url)"
-            );
-        }
-        Store::connect(&url)
+        self.check_exists()?;
+        Store::connect(&self.url())
             .await
             .with_context(|| format!("cannot open the ledger database {}", self.describe()))
+    }
+
+    /// Connects to an existing ledger that is only read (`verify`, `export`): nothing is created, migrated
+    /// or checkpointed, so a ledger on a read-only file system or a copy of one works.
+    pub async fn connect_read_only(&self) -> anyhow::Result<Store> {
+        self.check_exists()?;
+        Store::connect_read_only(&self.url())
+            .await
+            .with_context(|| format!("cannot open the ledger database {} for reading", self.describe()))
+    }
+
+    fn check_exists(&self) -> anyhow::Result<()> {
+        if let Some(path) = sqlite_path(&self.url()) {
+            anyhow::ensure!(
+                path.exists(),
+                "no ledger database at {} (set --data-dir or --database-url)",
+                path.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The file of a `sqlite://PATH[?options]` URL.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let path = url.strip_prefix("sqlite://")?;
+    Some(PathBuf::from(path.split('?').next().unwrap_or(path)))
+}
+
+/// Creates and removes a file in `dir`: a read-only mount or directory fails here, with a message that
+/// says so, instead of as SQLite's "(code: 14) unable to open database file".
+fn check_writable(dir: &Path) -> anyhow::Result<()> {
+    let probe = dir.join(format!(".docketops-write-check-{}", std::process::id()));
+    match std::fs::File::create_new(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => anyhow::bail!(
+            "the data directory {} is read-only ({e}): the gateway writes its ledger there; make it writable \
+             (`docketops verify` and `docketops export` only read, and work on a read-only directory)",
+            dir.display()
+        ),
     }
 }
 

@@ -46,6 +46,9 @@ mod interruptions;
 #[path = "cli/duties.rs"]
 mod duties;
 
+#[path = "cli/storage_faults.rs"]
+mod storage_faults;
+
 fn admin_url() -> String {
     std::env::var("DOCKETOPS_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())

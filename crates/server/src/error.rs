@@ -46,6 +46,34 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
+
+    /// A write the database refused for lack of space (507) or because it is read-only (503). Reads work
+    /// meanwhile, and writes work again by themselves once the operator fixes the disk.
+    pub fn write_fault(fault: storage::WriteFault, error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "write refused by the database");
+        match fault {
+            storage::WriteFault::Full => Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "the ledger database's disk is full: nothing of this request was recorded; reads still work, \
+                 and writes work again once space is freed",
+            ),
+            storage::WriteFault::ReadOnly => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_read_only",
+                "the ledger database is read-only: nothing of this request was recorded; reads still work",
+            ),
+        }
+    }
+}
+
+/// The write fault behind a storage or ledger error, if that is what it is.
+fn write_fault_of(error: &gateway::GatewayError) -> Option<storage::WriteFault> {
+    match error {
+        gateway::GatewayError::Storage(e) => e.fault(),
+        gateway::GatewayError::Ledger(storage::AppendError::Storage(e)) => e.fault(),
+        _ => None,
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -73,7 +101,10 @@ impl From<gateway::GatewayError> for ApiError {
             E::Unavailable(message) => ApiError::unavailable(message),
             E::Unprocessable(message) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", message),
             E::TooLarge(message) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
-            other => ApiError::internal(other),
+            other => match write_fault_of(&other) {
+                Some(fault) => ApiError::write_fault(fault, other),
+                None => ApiError::internal(other),
+            },
         }
     }
 }
@@ -93,6 +124,9 @@ impl From<::auth::AuthError> for ApiError {
 
 impl From<storage::StorageError> for ApiError {
     fn from(error: storage::StorageError) -> Self {
-        ApiError::internal(error)
+        match error.fault() {
+            Some(fault) => ApiError::write_fault(fault, error),
+            None => ApiError::internal(error),
+        }
     }
 }

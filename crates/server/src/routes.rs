@@ -135,6 +135,18 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
         .ping()
         .await
         .map_err(|e| ApiError::unavailable(format!("database not reachable: {e}")))?;
+    // Not ready while writes fail (reads would work, but every governed request writes).
+    if let Some((fault, reason)) = state.store.write_fault().await {
+        let code = match fault {
+            storage::WriteFault::Full => "storage_full",
+            storage::WriteFault::ReadOnly => "storage_read_only",
+        };
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            format!("the ledger database refuses writes: {reason}"),
+        ));
+    }
     Ok(Json(json!({"status": "ready", "database": state.store.kind()})))
 }
 

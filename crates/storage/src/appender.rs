@@ -76,7 +76,7 @@ impl From<StorageError> for AppendError {
 
 impl From<sqlx::Error> for AppendError {
     fn from(e: sqlx::Error) -> Self {
-        StorageError::Database(e).into()
+        StorageError::from(e).into()
     }
 }
 
@@ -440,10 +440,27 @@ async fn commit(
     }
 }
 
+/// One transaction (see [`write`]); its outcome tells readiness whether writes work.
+async fn transaction(
+    shared: &Shared,
+    key: &Arc<LedgerSigningKey>,
+    events: Vec<PreparedEvent>,
+    presealed: Option<Presealed>,
+    rotation: Option<(&LedgerSigningKey, &str)>,
+) -> Result<Vec<Entry>, AppendError> {
+    let result = write(shared, key, events, presealed, rotation).await;
+    match &result {
+        Ok(_) => shared.store.clear_fault(),
+        Err(AppendError::Storage(error)) => shared.store.note_fault(error),
+        Err(_) => {}
+    }
+    result
+}
+
 /// One transaction: lock, read the head, use the presealed entries if they fit it or sign on it,
 /// insert, commit. Returns the caller's entries: those of `events`, or the rotation entry (a genesis
 /// entry written on the way is not returned).
-async fn transaction(
+async fn write(
     shared: &Shared,
     key: &Arc<LedgerSigningKey>,
     events: Vec<PreparedEvent>,

@@ -16,13 +16,14 @@ pub mod tamper;
 mod verify;
 
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ledger_core::Entry;
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{Connection, PgPool, SqlitePool};
 use tokio::sync::mpsc;
 
 pub use appender::{AppendConfig, AppendError, Ledger, LedgerStats};
@@ -37,12 +38,72 @@ pub enum StorageError {
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
+    /// The database's disk is full (SQLite SQLITE_FULL, PostgreSQL 53100 disk_full). Reads still work.
+    #[error("the database's disk is full; free space for it (reads still work): {0}")]
+    Full(#[source] sqlx::Error),
+    /// The database refuses writes: a read-only file, directory or file system (SQLite SQLITE_READONLY),
+    /// or a PostgreSQL server in read-only mode (25006).
+    #[error("the database is read-only; make its file and directory writable (reads still work): {0}")]
+    ReadOnly(#[source] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A row with the same unique name or key exists.
     #[error("{0}")]
     Conflict(String),
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(error: sqlx::Error) -> Self {
+        match fault_of(&error) {
+            Some(WriteFault::Full) => StorageError::Full(error),
+            Some(WriteFault::ReadOnly) => StorageError::ReadOnly(error),
+            None => StorageError::Database(error),
+        }
+    }
+}
+
+impl StorageError {
+    /// Which write fault this is, if it is one.
+    pub fn fault(&self) -> Option<WriteFault> {
+        match self {
+            StorageError::Full(_) => Some(WriteFault::Full),
+            StorageError::ReadOnly(_) => Some(WriteFault::ReadOnly),
+            _ => None,
+        }
+    }
+}
+
+/// Why writes fail while reads work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteFault {
+    Full,
+    ReadOnly,
+}
+
+/// SQLite reports its extended result code (the primary code in the low byte), PostgreSQL its SQLSTATE.
+fn fault_of(error: &sqlx::Error) -> Option<WriteFault> {
+    const SQLITE_READONLY: i32 = 8;
+    const SQLITE_FULL: i32 = 13;
+    match error {
+        sqlx::Error::Database(db) => match (db.try_downcast_ref::<sqlx::sqlite::SqliteError>(), db.code()) {
+            (Some(_), Some(code)) => match code.parse::<i32>().ok()? & 0xff {
+                SQLITE_FULL => Some(WriteFault::Full),
+                SQLITE_READONLY => Some(WriteFault::ReadOnly),
+                _ => None,
+            },
+            (None, Some(code)) if code == "53100" => Some(WriteFault::Full),
+            (None, Some(code)) if code == "25006" => Some(WriteFault::ReadOnly),
+            _ => None,
+        },
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::StorageFull => Some(WriteFault::Full),
+            std::io::ErrorKind::ReadOnlyFilesystem => Some(WriteFault::ReadOnly),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Which database a [`Store`] speaks to.
@@ -63,15 +124,18 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// The last write fault seen and not yet cleared by a successful write.
+    fault: Arc<Mutex<Option<(WriteFault, String)>>>,
 }
 
-/// Runs `$body` with `$pool` bound to the concrete pool; the body is compiled once per backend.
+/// Runs `$body` (a `Result<_, sqlx::Error>`) with `$pool` bound to the concrete pool; the body is compiled
+/// once per backend. A write fault it ends in is noted for readiness.
 macro_rules! with_pool {
     ($store:expr, $pool:ident => $body:expr) => {
-        match &$store.backend {
+        $store.observe(match &$store.backend {
             Backend::Sqlite($pool) => $body,
             Backend::Postgres($pool) => $body,
-        }
+        })
     };
 }
 #[cfg_attr(not(feature = "tamper"), allow(unused_imports))]
@@ -137,6 +201,21 @@ fn migrator(backend: BackendKind) -> sqlx::migrate::Migrator {
     migrator
 }
 
+/// A connection that comes back to the pool still inside a transaction was interrupted by an error (a
+/// failed COMMIT, SQLite's automatic rollback on SQLITE_FULL that left sqlx's depth counter behind, a
+/// cancelled request). It may hold the database's write lock or refuse the next BEGIN, so it is closed
+/// (closing rolls back) instead of being reused.
+fn discard_if_in_transaction<C: Connection>(
+    conn: &mut C,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
+    let reusable = !conn.is_in_transaction();
+    if !reusable {
+        tracing::warn!("closing a database connection returned inside a transaction (an error interrupted it)");
+    }
+    Box::pin(std::future::ready(Ok(reusable)))
+}
+
 impl Store {
     /// Connects to `sqlite://PATH` (created if missing; WAL, synchronous=FULL) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Store, StorageError> {
@@ -148,25 +227,85 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true);
-            Backend::Sqlite(
-                SqlitePoolOptions::new()
-                    .max_connections(4)
-                    .connect_with(options)
-                    .await?,
-            )
+            Backend::Sqlite(sqlite_pool(options, 4).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?.application_name("docketops");
-            Backend::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(8)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(options)
-                    .await?,
-            )
+            Backend::Postgres(postgres_pool(options, 8).await?)
         } else {
             return Err(StorageError::UnsupportedUrl(redact(url)));
         };
-        Ok(Store { backend })
+        Ok(Store::new(backend))
+    }
+
+    /// Connects for reading only (`verify`, `export`): no file, directory, WAL or -shm is created, no
+    /// migration runs and no checkpoint writes, so a copy on a read-only file system can be checked.
+    /// A SQLite database without a write-ahead log beside it (closed cleanly) opens as immutable when
+    /// its directory is read-only, since SQLite could not create the -shm file it otherwise needs.
+    pub async fn connect_read_only(url: &str) -> Result<Store, StorageError> {
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite(sqlite_read_only(url).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?
+                .application_name("docketops")
+                .options([("default_transaction_read_only", "on")]);
+            Backend::Postgres(postgres_pool(options, 2).await?)
+        } else {
+            return Err(StorageError::UnsupportedUrl(redact(url)));
+        };
+        Ok(Store::new(backend))
+    }
+
+    fn new(backend: Backend) -> Store {
+        Store {
+            backend,
+            fault: Arc::default(),
+        }
+    }
+
+    /// Notes a write fault `result` ends in.
+    pub(crate) fn observe<T>(&self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        if let Err(error) = &result
+            && let Some(fault) = fault_of(error)
+        {
+            *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some((fault, error.to_string()));
+        }
+        result
+    }
+
+    /// Notes `error` if it is a write fault.
+    pub(crate) fn note_fault(&self, error: &StorageError) {
+        if let Some(fault) = error.fault() {
+            *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some((fault, error.to_string()));
+        }
+    }
+
+    /// Forgets the last write fault: a write just succeeded.
+    pub(crate) fn clear_fault(&self) {
+        self.fault.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// Why writes fail, for readiness: None while no write fault was seen since the last successful write.
+    /// After a fault, probes decide, so readiness returns by itself once space is back: on SQLite a
+    /// scratch file of [`SPACE_PROBE_BYTES`] beside the database (a database write could still fit into
+    /// the log space a failed write left behind), then a small write to the database.
+    pub async fn write_fault(&self) -> Option<(WriteFault, String)> {
+        let recorded = self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+        if let Backend::Sqlite(pool) = &self.backend {
+            let db = pool.connect_options().get_filename().to_path_buf();
+            if let Some(fault) = space_probe(db).await {
+                return Some(fault);
+            }
+        }
+        let sql = "INSERT INTO settings (name, value) VALUES ('write_probe', $1) \
+                   ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+        let now = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+        match with_pool!(self, pool => sqlx::query(sql).bind(&now).execute(pool).await.map(|_| ())) {
+            Ok(()) => {
+                self.clear_fault();
+                None
+            }
+            Err(error) => Some(fault_of(&error).map_or(recorded, |kind| (kind, error.to_string()))),
+        }
     }
 
     pub fn kind(&self) -> BackendKind {
@@ -193,7 +332,10 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        with_pool!(self, pool => pool.close().await)
+        match &self.backend {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
     }
 
     /// The entry with the highest seq.
@@ -303,6 +445,88 @@ impl Store {
     pub(crate) fn backend(&self) -> &Backend {
         &self.backend
     }
+}
+
+async fn sqlite_pool(options: SqliteConnectOptions, size: u32) -> Result<SqlitePool, sqlx::Error> {
+    SqlitePoolOptions::new()
+        .max_connections(size)
+        .after_release(discard_if_in_transaction)
+        .connect_with(options)
+        .await
+}
+
+async fn postgres_pool(options: PgConnectOptions, size: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_release(discard_if_in_transaction)
+        .connect_with(options)
+        .await
+}
+
+/// How much room the SQLite readiness probe asks of the database's file system after a write fault.
+pub const SPACE_PROBE_BYTES: usize = 1 << 20;
+
+/// Writes and removes a scratch file of [`SPACE_PROBE_BYTES`] beside `db`; the fault if that fails.
+async fn space_probe(db: std::path::PathBuf) -> Option<(WriteFault, String)> {
+    let mut path = db.into_os_string();
+    path.push("-space-probe");
+    let path = std::path::PathBuf::from(path);
+    let written = tokio::task::spawn_blocking(move || {
+        let result = std::fs::write(&path, vec![0u8; SPACE_PROBE_BYTES]);
+        let _ = std::fs::remove_file(&path);
+        result.map_err(|e| (e, path))
+    })
+    .await
+    .ok()?;
+    let (error, path) = written.err()?;
+    let fault = match error.kind() {
+        std::io::ErrorKind::StorageFull => WriteFault::Full,
+        std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => WriteFault::ReadOnly,
+        _ => return None,
+    };
+    let room = SPACE_PROBE_BYTES >> 20;
+    Some((
+        fault,
+        format!(
+            "cannot write {room} MiB beside the database ({}): {error}",
+            path.display()
+        ),
+    ))
+}
+
+/// A read-only pool, tried with a first read (SQLite opens the file lazily). A WAL-mode database needs its
+/// -shm file, which a read-only directory cannot get; without a -wal file the database file holds every
+/// commit, so it is then opened immutable.
+async fn sqlite_read_only(url: &str) -> Result<SqlitePool, sqlx::Error> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .read_only(true)
+        .busy_timeout(Duration::from_secs(30));
+    let first_read = |pool: SqlitePool| async move {
+        sqlx::query("SELECT count(*) FROM sqlite_master").execute(&pool).await?;
+        Ok::<_, sqlx::Error>(pool)
+    };
+    let error = match first_read(sqlite_pool(options.clone(), 2).await?).await {
+        Ok(pool) => return Ok(pool),
+        Err(error) => error,
+    };
+    if wal_exists(options.get_filename()) {
+        return Err(error);
+    }
+    tracing::debug!(%error, "read-only open failed; opening immutable (no write-ahead log beside the file)");
+    let immutable = SqliteConnectOptions::from_str(&immutable_url(url))?.read_only(true);
+    first_read(sqlite_pool(immutable, 2).await?).await.map_err(|_| error)
+}
+
+fn wal_exists(db: &std::path::Path) -> bool {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    std::path::Path::new(&wal).exists()
+}
+
+fn immutable_url(url: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}immutable=true")
 }
 
 /// A database URL without its password (user info or `password` parameter), for messages and logs.

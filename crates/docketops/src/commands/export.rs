@@ -22,7 +22,7 @@ pub struct ExportArgs {
 }
 
 pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let store = args.database.connect_existing().await?;
+    let store = args.database.connect_read_only().await?;
     let total = store.head().await?.map_or(0, |head| head.seq);
     if args.out.as_os_str() == "-" {
         let mut out = BufWriter::new(tokio::io::stdout());

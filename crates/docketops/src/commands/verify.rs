@@ -62,7 +62,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         None => {
             let mut options = options;
             options.required_key = local_signing_key(&args)?;
-            let store = args.database.connect_existing().await?;
+            let store = args.database.connect_read_only().await?;
             let total = store.head().await?.map_or(0, |head| head.seq);
             let bar = progress_bar(total, "verifying", args.quiet || args.json);
             let report = storage::verify_ledger(&store, options, |checked| bar.set_position(checked)).await?;
