@@ -124,6 +124,7 @@ fn identity(i: usize) -> (IdentityRow, ApiKeyRow) {
         created_at: at,
         revoked_at: None,
         recorded_entry: None,
+        issued_by: Some("tester".into()),
     };
     (identity, key)
 }
