@@ -444,4 +444,27 @@ mod tests {
         call.impersonated_user.as_mut().unwrap().username = "system:serviceaccount:web:someone".into();
         assert_eq!(policy.classify(&call), Verdict::Bypass);
     }
+
+    /// The gateway's connection was cut mid-call: the API server logs the change with a 5xx (it could not
+    /// answer). Recovery records the action's `action.executed`, and reconciliation matches the two by Audit-ID.
+    #[test]
+    fn a_5xx_gateway_call_matches_its_recovered_execution() {
+        let policy = policy();
+        let mut call = event("system:serviceaccount:gw:dkt-gateway", "patch", "web", 500);
+        call.audit_id = "evt_requested".into();
+        call.impersonated_user = Some(UserInfo {
+            username: "system:serviceaccount:web:dkt-operator".into(),
+            groups: vec![],
+            extra: BTreeMap::from([("docketops-action".to_owned(), vec!["act_1".to_owned()])]),
+        });
+        let recovered = Execution {
+            action_id: "act_1".into(),
+            audit_id: "evt_requested".into(),
+            cluster: "default".into(),
+            executed_at: "2026-11-27T10:00:01.000000Z".into(),
+        };
+        let report = reconcile(&policy, &[call], &[recovered]);
+        assert_eq!(report.executions_matched, 1, "{report:?}");
+        assert!(report.clean(), "{report:?}");
+    }
 }
