@@ -331,6 +331,15 @@ impl Store {
         Ok(())
     }
 
+    /// SQLite: copies the write-ahead log into the database file and empties it (`wal_checkpoint(TRUNCATE)`),
+    /// so the file alone holds every committed entry (e.g. before copying it). PostgreSQL: nothing to do.
+    pub async fn checkpoint(&self) -> Result<(), StorageError> {
+        if let Backend::Sqlite(pool) = &self.backend {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
+        }
+        Ok(())
+    }
+
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(pool) => pool.close().await,
