@@ -879,7 +879,7 @@ fn subset_checks(prefix: &str, expected: &Value, observed: Option<&Value>, merge
 }
 
 /// Whether `observed` has everything `expected` has (the server adds defaults; lists may gain entries).
-fn contains(expected: &Value, observed: &Value) -> bool {
+pub(crate) fn contains(expected: &Value, observed: &Value) -> bool {
     match (expected, observed) {
         (Value::Object(e), Value::Object(o)) => e.iter().all(|(k, v)| o.get(k).is_some_and(|ov| contains(v, ov))),
         (Value::Array(e), Value::Array(o)) => e.iter().all(|ev| o.iter().any(|ov| contains(ev, ov))),

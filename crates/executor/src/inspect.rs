@@ -10,10 +10,10 @@ use kube::api::GetParams;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::action::{Access, Action, Operation};
-use crate::diff::REDACTED;
+use crate::action::{Access, Action, Operation, ResourceKind};
+use crate::diff::{REDACTED, redact_secret_at};
 use crate::error::ExecError;
-use crate::executor::{Check, Executor, LiveObject, str_at};
+use crate::executor::{Check, Executor, LiveObject, contains, str_at};
 use crate::kube::CallContext;
 
 /// What the gateway stored before sending a change: the serialized [`crate::Preview`], read back.
@@ -129,20 +129,31 @@ pub fn judge(action: &Action, intent: &Intent, object: Option<&Value>) -> Inspec
             Some(_) => answer(Effect::Unknown, "the object no longer exists", Vec::new()),
         };
     };
+    let secret = action.kind == ResourceKind::Secret;
     let checks: Vec<Check> = intent
         .diff
         .iter()
-        .filter(|c| c.to.as_ref().and_then(Value::as_str) != Some(REDACTED))
+        // Redacted values cannot be compared (and the object's must not be recorded).
+        .filter(|c| !c.to.as_ref().is_some_and(holds_redacted))
         .map(|change| {
-            let expected = if change.op == "remove" {
+            let mut expected = if change.op == "remove" {
                 Value::Null
             } else {
                 change.to.clone().unwrap_or(Value::Null)
             };
-            let observed = object.pointer(&change.path).cloned().unwrap_or(Value::Null);
+            let mut observed = object.pointer(&change.path).cloned().unwrap_or(Value::Null);
+            // The server adds defaults and controllers annotate: the previewed values must be there, not alone.
+            let passed = match (&expected, &observed) {
+                (Value::Null, observed) => observed.is_null(),
+                (expected, observed) => contains(expected, observed),
+            };
+            if secret {
+                redact_secret_at(&change.path, &mut expected);
+                redact_secret_at(&change.path, &mut observed);
+            }
             Check {
                 field: change.path.clone(),
-                passed: observed == expected,
+                passed,
                 expected,
                 observed,
             }
@@ -163,6 +174,15 @@ pub fn judge(action: &Action, intent: &Intent, object: Option<&Value>) -> Inspec
             "the object changed since the preview but does not show every previewed change",
             checks,
         )
+    }
+}
+
+fn holds_redacted(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text == REDACTED,
+        Value::Array(items) => items.iter().any(holds_redacted),
+        Value::Object(map) => map.values().any(holds_redacted),
+        _ => false,
     }
 }
 
@@ -239,5 +259,41 @@ mod tests {
         );
         let terminating = json!({"metadata": {"uid": "u1", "resourceVersion": "8", "deletionTimestamp": "t"}});
         assert_eq!(judge(&delete, &intent, Some(&terminating)).effect, Effect::Applied);
+    }
+
+    #[test]
+    fn a_created_object_may_hold_more_than_was_previewed() {
+        let create = action(
+            json!({"action_type": "APPLY", "namespace": "ns", "resource_kind": "ConfigMap",
+            "resource_name": "c", "parameters": {"manifest": {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "ns"}, "data": {"k": "v"}}}}),
+        );
+        let intent: Intent = serde_json::from_value(json!({"live": null, "diff": [
+            {"op": "add", "path": "/metadata", "to": {"name": "c", "namespace": "ns"}},
+            {"op": "add", "path": "/data", "to": {"k": "v"}}]}))
+        .unwrap();
+        let created = json!({"metadata": {"name": "c", "namespace": "ns", "uid": "u", "resourceVersion": "1",
+                                          "annotations": {"added": "by a controller"}}, "data": {"k": "v"}});
+        assert_eq!(judge(&create, &intent, Some(&created)).effect, Effect::Applied);
+        assert_eq!(judge(&create, &intent, None).effect, Effect::NotApplied);
+        let other = json!({"metadata": {"name": "c", "namespace": "ns"}, "data": {"k": "other"}});
+        assert_eq!(judge(&create, &intent, Some(&other)).effect, Effect::Unknown);
+    }
+
+    #[test]
+    fn secret_values_never_reach_the_evidence() {
+        let patch = action(
+            json!({"action_type": "PATCH", "namespace": "ns", "resource_kind": "Secret",
+            "resource_name": "s", "parameters": {"patch": {"data": {"k": "bmV3"}, "metadata": {"labels": {"a": "b"}}}}}),
+        );
+        let intent: Intent = serde_json::from_value(json!({"live": {"uid": "u", "resource_version": "1"}, "diff": [
+            {"op": "add", "path": "/data", "to": {"k": "<redacted>"}},
+            {"op": "add", "path": "/metadata/labels", "to": {"a": "b"}}]}))
+        .unwrap();
+        let secret = json!({"metadata": {"uid": "u", "resourceVersion": "2", "labels": {"a": "b"}},
+                            "data": {"k": "c2VjcmV0LXZhbHVl"}});
+        let judged = judge(&patch, &intent, Some(&secret));
+        assert_eq!(judged.effect, Effect::Applied, "{judged:?}");
+        assert!(!serde_json::to_string(&judged).unwrap().contains("c2VjcmV0LXZhbHVl"));
     }
 }

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
@@ -27,6 +27,8 @@ pub struct Owner {
     tasks: TaskTracker,
     /// Wakes the recovery loop early (an action's task stopped without finishing it).
     recover_now: Notify,
+    /// When this instance's heartbeat was last stored (monotonic clock).
+    last_heartbeat: Mutex<Option<Instant>>,
 }
 
 /// Holds an action as running in this process; dropping it (also by a panic) releases it to recovery.
@@ -51,6 +53,7 @@ impl Owner {
             running: Mutex::default(),
             tasks: TaskTracker::new(),
             recover_now: Notify::new(),
+            last_heartbeat: Mutex::new(None),
         }
     }
 
@@ -70,6 +73,17 @@ impl Owner {
             owner: self.clone(),
             action_id: action_id.to_owned(),
         })
+    }
+
+    pub(crate) fn heartbeat_stored(&self) {
+        *self.last_heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    /// Whether this instance may still send changes: its last heartbeat is within half the lease, so no
+    /// other instance can have taken its actions over.
+    pub(crate) fn lease_is_fresh(&self) -> bool {
+        let last = *self.last_heartbeat.lock().unwrap_or_else(|e| e.into_inner());
+        last.is_some_and(|at| at.elapsed() < self.lease / 2)
     }
 
     /// Asks the recovery loop to look now rather than at its next tick.

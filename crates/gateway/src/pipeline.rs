@@ -621,7 +621,18 @@ impl Pipeline {
         // Intent before effect: what is about to be sent, stored before it is sent, so that recovery can
         // tell whether it took effect if this task never learns the answer.
         let intent = serde_json::to_string(preview).expect("a preview serializes");
-        self.parts.store.record_intent(&trail.action_id, &intent).await?;
+        let owned = self
+            .parts
+            .store
+            .record_intent(&trail.action_id, self.owner.instance(), &intent)
+            .await?;
+        // A gateway whose heartbeats lapsed may have lost the action to another one: it must not send.
+        if !owned || !self.owner.lease_is_fresh() {
+            return Err(GatewayError::Stopped(format!(
+                "{}: this gateway's lease lapsed before the change was sent; nothing was sent",
+                trail.action_id
+            )));
+        }
         match executor.execute(context, preview).await {
             Ok(execution) => {
                 self.record(
@@ -1044,7 +1055,7 @@ impl Pipeline {
         }
         // Exactly once, whatever the number of gateways: only the one that moves the status executes.
         // (A task of this process may already hold it: then it is executing here.)
-        let running = self.owner.try_hold(&row.id);
+        let running = self.hold_soon(&row.id).await;
         let claimed = match running {
             Some(_) => {
                 self.parts
@@ -1084,6 +1095,18 @@ impl Pipeline {
         }
         drop(running);
         Ok(response)
+    }
+
+    /// Holds the action as running here; the submitting task may still hold it for a moment after it
+    /// stored PENDING_APPROVAL. `None` if it stays held (then it is being executed here).
+    async fn hold_soon(&self, action_id: &str) -> Option<crate::ownership::Running> {
+        for _ in 0..50 {
+            if let Some(running) = self.owner.try_hold(action_id) {
+                return Some(running);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        None
     }
 
     /// The final status of an action that waited, and its request forgotten.

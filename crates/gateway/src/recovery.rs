@@ -22,6 +22,8 @@ use crate::{GatewayError, now, now_minus};
 /// Actions without an owner were written by a release that did not record owners; one may still be
 /// running them during a rolling upgrade, so they are left alone this long.
 const OWNERLESS_GRACE: Duration = Duration::from_secs(15 * 60);
+/// Instances that have not heartbeated for this long are removed from the table.
+const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Actions resolved per pass.
 const BATCH: u32 = 100;
 
@@ -29,6 +31,10 @@ impl Pipeline {
     /// Refreshes this instance's heartbeat (its unfinished actions stay its own).
     pub async fn heartbeat(&self) -> Result<(), GatewayError> {
         self.parts.store.heartbeat(self.owner.instance(), &now()).await?;
+        self.owner.heartbeat_stored();
+        // Instances gone for long are only clutter (their actions count as orphans without a row too).
+        let long_gone = now_minus(FORGET_AFTER.max(self.owner.lease() * 10));
+        self.parts.store.forget_instances(&long_gone).await?;
         Ok(())
     }
 
@@ -98,14 +104,25 @@ impl Pipeline {
             self.record(trail, "action.failed", "system", payload).await?;
             return Ok("FAILED");
         };
-        let intent: Intent = serde_json::from_str(&intent_text)
-            .map_err(|e| GatewayError::Stopped(format!("the stored intent of {} cannot be read: {e}", row.id)))?;
+        // What can never be judged is recorded as unknown rather than retried forever; an unreachable
+        // cluster is retried (the next pass).
+        let intent =
+            serde_json::from_str::<Intent>(&intent_text).map_err(|e| format!("the stored intent cannot be read: {e}"));
         let executor = match self.parts.clusters.resolve(row.cluster.as_deref()) {
-            Ok(executor) => executor,
+            Ok(executor) => Ok(executor),
             Err(Err(unavailable)) => return Err(unavailable),
-            Err(Ok(message)) => return Err(GatewayError::Unavailable(message)),
+            Err(Ok(message)) => Err(format!("the action's cluster is no longer configured: {message}")),
         };
-        let action = requested_action(&trail.entries)?;
+        let (intent, executor, action) = match (intent, executor, requested_action(&trail.entries)) {
+            (Ok(intent), Ok(executor), Ok(action)) => (intent, executor, action),
+            (Err(why), ..) | (_, Err(why), _) | (.., Err(why)) => {
+                let error = json!({"code": "outcome_unknown", "message": why});
+                let payload =
+                    json!({"stage": "execute", "recovered": true, "recovered_by": recovered_by, "error": error});
+                self.record(trail, "action.failed", "system", payload).await?;
+                return Ok("FAILED");
+            }
+        };
         let context = CallContext {
             identity: row.identity_id.clone(),
             action_id: row.id.clone(),
@@ -184,15 +201,15 @@ fn denied_in_enforce(decided: &Value) -> bool {
 
 /// The action as requested (its recorded request; Secret values there are redacted, which judging an
 /// effect does not need).
-fn requested_action(entries: &[Entry]) -> Result<Action, GatewayError> {
+fn requested_action(entries: &[Entry]) -> Result<Action, String> {
     let requested = entries
         .iter()
         .find(|e| e.kind == "action.requested")
         .map(payload)
-        .ok_or_else(|| GatewayError::Stopped("the action has no action.requested entry".into()))?;
+        .ok_or("the action has no action.requested entry")?;
     let request: ActionRequest = serde_json::from_value(requested["request"].clone())
-        .map_err(|e| GatewayError::Stopped(format!("the recorded request cannot be read: {e}")))?;
-    Action::from_request(&request).map_err(|e| GatewayError::Stopped(format!("the recorded request: {e}")))
+        .map_err(|e| format!("the recorded request cannot be read: {e}"))?;
+    Action::from_request(&request).map_err(|e| format!("the recorded request: {e}"))
 }
 
 fn intent_text_account(intent_text: &str) -> Value {

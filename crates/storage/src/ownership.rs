@@ -72,11 +72,12 @@ impl Store {
         Ok(changed == 1)
     }
 
-    /// Stores what an action is about to send to the cluster, before it is sent (intent before effect).
-    pub async fn record_intent(&self, id: &str, intent: &str) -> Result<(), StorageError> {
-        let sql = "UPDATE actions SET intent = $2 WHERE id = $1";
-        with_pool!(self, pool => sqlx::query(sql).bind(id).bind(intent).execute(pool).await.map(|_| ()))?;
-        Ok(())
+    /// Stores what an action is about to send to the cluster, before it is sent (intent before effect);
+    /// false if `owner` no longer owns the unfinished action (another instance took it over: do not send).
+    pub async fn record_intent(&self, id: &str, owner: &str, intent: &str) -> Result<bool, StorageError> {
+        let sql = "UPDATE actions SET intent = $2 WHERE id = $1 AND owner = $3 AND status IN ('RUNNING', 'EXECUTING')";
+        let changed = with_pool!(self, pool => sqlx::query(sql).bind(id).bind(intent).bind(owner).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
     }
 
     /// The intent stored by [`Store::record_intent`], if any.

@@ -232,6 +232,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .heartbeat()
         .await
         .context("cannot register this gateway instance")?;
+    tokio::spawn(heartbeat_periodically(pipeline.clone()));
     tokio::spawn(recover_periodically(pipeline.clone()));
 
     let state = server::AppState {
@@ -525,18 +526,25 @@ async fn expire_approvals_periodically(pipeline: std::sync::Arc<gateway::Pipelin
     }
 }
 
-/// Heartbeats, and recovery of interrupted actions: at start, every third of the lease, and at once when an
-/// action's task stops without finishing it.
+/// Heartbeats every third of the lease, on their own so that a slow recovery pass cannot delay them.
+async fn heartbeat_periodically(pipeline: std::sync::Arc<gateway::Pipeline>) {
+    let mut ticks = tokio::time::interval(pipeline.owner().lease() / 3);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = pipeline.heartbeat().await {
+            tracing::warn!(%error, "cannot refresh this gateway's heartbeat");
+        }
+    }
+}
+
+/// Recovery of interrupted actions: at start, every third of the lease, and at once when an action's task
+/// stops without finishing it.
 async fn recover_periodically(pipeline: std::sync::Arc<gateway::Pipeline>) {
-    let period = pipeline.owner().lease() / 3;
-    let mut ticks = tokio::time::interval(period);
+    let mut ticks = tokio::time::interval(pipeline.owner().lease() / 3);
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             () = pipeline.owner().recovery_requested() => {}
-        }
-        if let Err(error) = pipeline.heartbeat().await {
-            tracing::warn!(%error, "cannot refresh this gateway's heartbeat");
         }
         match pipeline.recover_interrupted().await {
             Ok(0) => {}
