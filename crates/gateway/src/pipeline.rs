@@ -267,43 +267,30 @@ impl Pipeline {
         // Everything an action records is bounded before any Kubernetes call: a request that cannot be
         // recorded whole is refused here (recorded, with large parts as digests), never after the change.
         let parsed = parsed.and_then(|ok| sizes::check_request(&body).map(|()| ok));
+        let rejected = |field: &str, message: &str| {
+            json!({"request": redact_request(&body), "request_sha256": request_sha256,
+                   "field": field, "message": message, "key_id": caller.key_id})
+        };
         let (request, action) = match parsed {
             Ok(ok) => ok,
-            Err((field, message)) if field == sizes::TOO_LARGE => {
-                self.record(
-                    &mut trail,
-                    "action.rejected",
-                    &actor,
-                    json!({"request": redact_request(&body), "request_sha256": request_sha256,
-                           "field": "body", "message": message, "key_id": caller.key_id}),
-                )
-                .await?;
-                return Err(GatewayError::TooLarge(message));
-            }
             Err((field, message)) => {
-                self.record(
-                    &mut trail,
-                    "action.rejected",
-                    &actor,
-                    json!({"request": redact_request(&body), "request_sha256": request_sha256,
-                           "field": field, "message": message, "key_id": caller.key_id}),
-                )
-                .await?;
-                return Err(GatewayError::BadRequest(format!("{field}: {message}")));
+                let too_large = field == sizes::TOO_LARGE;
+                let field = if too_large { "body".to_owned() } else { field };
+                self.record(&mut trail, "action.rejected", &actor, rejected(&field, &message))
+                    .await?;
+                return Err(if too_large {
+                    GatewayError::TooLarge(message)
+                } else {
+                    GatewayError::BadRequest(format!("{field}: {message}"))
+                });
             }
         };
         let executor = match self.parts.clusters.resolve(request.cluster.as_deref()) {
             Ok(executor) => executor,
             Err(Err(unavailable)) => return Err(unavailable),
             Err(Ok(message)) => {
-                self.record(
-                    &mut trail,
-                    "action.rejected",
-                    &actor,
-                    json!({"request": redact_request(&body), "request_sha256": request_sha256,
-                           "field": "cluster", "message": message, "key_id": caller.key_id}),
-                )
-                .await?;
+                self.record(&mut trail, "action.rejected", &actor, rejected("cluster", &message))
+                    .await?;
                 return Err(GatewayError::BadRequest(format!("cluster: {message}")));
             }
         };

@@ -49,17 +49,7 @@ const KINDS: [&str; 26] = [
     "ledger.key_rotated",
     "ledger.note",
 ];
-const STATUSES: [&str; 9] = [
-    "RUNNING",
-    "PENDING_APPROVAL",
-    "EXECUTING",
-    "COMPLETED",
-    "DENIED",
-    "FAILED",
-    "REJECTED",
-    "EXPIRED",
-    "PREVIEWED",
-];
+use crate::actions::STATUSES;
 const RISKS: [&str; 3] = ["LOW", "MEDIUM", "HIGH"];
 /// Entries per timeline page.
 const PAGE: u32 = 50;
