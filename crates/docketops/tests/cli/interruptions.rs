@@ -42,8 +42,6 @@ mod postgres {
     }
 }
 
-/// Sends one HTTP/1.1 request by hand and goes away `after` into it: with a TCP reset (linger 0) or a
-/// normal close. Whatever the gateway was doing goes on.
 /// One hand-written HTTP/1.1 request.
 struct Request<'a> {
     method: &'a str,
@@ -51,8 +49,12 @@ struct Request<'a> {
     key: &'a str,
     content_type: &'a str,
     body: &'a str,
+    /// More header lines, each ending in CRLF (a dashboard session's cookie).
+    headers: &'a str,
 }
 
+/// Sends one HTTP/1.1 request by hand and goes away `after` into it: with a TCP reset (linger 0) or a
+/// normal close. Whatever the gateway was doing goes on.
 async fn hang_up(base: &str, request: Request<'_>, after: Duration, reset: bool) {
     let Request {
         method,
@@ -60,12 +62,13 @@ async fn hang_up(base: &str, request: Request<'_>, after: Duration, reset: bool)
         key,
         content_type,
         body,
+        headers,
     } = request;
     let address = base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
-         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+         Content-Type: {content_type}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -76,6 +79,61 @@ async fn hang_up(base: &str, request: Request<'_>, after: Duration, reset: bool)
         stream.set_linger(Some(Duration::ZERO)).unwrap();
     }
     drop(stream);
+}
+
+/// A dashboard session of the identity with `key`: its cookie header and the session's CSRF token.
+async fn dashboard_session(server: &Server, key: &str) -> (String, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie_of = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|c| c.to_str().ok())
+            .find_map(|c| {
+                c.strip_prefix(&format!("{name}="))
+                    .map(|v| v.split(';').next().unwrap().to_owned())
+            })
+            .unwrap()
+    };
+    let csrf_in = |html: &str| {
+        let at = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+        html[at..].split('"').next().unwrap().to_owned()
+    };
+    let form = client.get(format!("{}/login", server.base)).send().await.unwrap();
+    let login_cookie = cookie_of(&form, "dkt_login");
+    let login_csrf = csrf_in(&form.text().await.unwrap());
+    let signed_in = client
+        .post(format!("{}/login", server.base))
+        .header("cookie", format!("dkt_login={login_cookie}"))
+        .form(&[("csrf", login_csrf.as_str()), ("api_key", key)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = format!("dkt_session={}", cookie_of(&signed_in, "dkt_session"));
+    let page = client
+        .get(format!("{}/approvals", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&page.text().await.unwrap());
+    (cookie, csrf)
+}
+
+/// The digest a pending action's approval must name.
+async fn pending_digest(server: &Server, approver: &str, id: &str) -> String {
+    let (_, list) = server.get("/api/v1/approvals?status=pending", Some(approver)).await;
+    let item = list["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"]["action_id"] == id)
+        .unwrap();
+    item["digest"].as_str().unwrap().to_owned()
 }
 
 /// Every action of the ledger, as an auditor lists them.
@@ -154,7 +212,8 @@ async fn cluster_matches_ledger(server: &Server, auditor: &str, changed: &HashMa
     (recovered, applied)
 }
 
-/// Closes the socket at 5 to 160 ms into each mutating path (actions, approve, the kubectl proxy), with a
+/// Closes the socket at 5 to 160 ms into each mutating path (actions, approve, the kubectl proxy, the
+/// dashboard's approve), with a
 /// TCP reset and with a normal close; afterwards every action is final and every change on the cluster has
 /// its `action.executed` entry (and no entry claims a change the cluster does not show).
 async fn hang_ups_never_leave_a_change_unrecorded(app: &TestApp) {
@@ -176,13 +235,14 @@ async fn hang_ups_never_leave_a_change_unrecorded(app: &TestApp) {
     let key = |name: &str| made[name].0.clone();
     let auditor = key("auditor");
 
+    let (cookie, csrf) = dashboard_session(&server, &key("approver")).await;
     let delays = [5u64, 10, 20, 40, 80, 160];
     let mut names = Vec::new();
     let mut attempts = 0;
     for repeat in 0..3 {
         for &delay in &delays {
             for reset in [true, false] {
-                for path in ["actions", "approve", "kubectl"] {
+                for path in ["actions", "approve", "kubectl", "dashboard"] {
                     let name = format!("h{repeat}-{delay}-{}-{path}", if reset { "rst" } else { "fin" });
                     world.deployment(&name, 1).await;
                     let after = Duration::from_millis(delay);
@@ -198,18 +258,38 @@ async fn hang_ups_never_leave_a_change_unrecorded(app: &TestApp) {
                                     key: &key("agent"),
                                     content_type: "application/json",
                                     body: &body.to_string(),
+                                    headers: "",
                                 },
                                 after,
                                 reset,
                             )
                             .await;
                         }
-                        "approve" => {
+                        "approve" | "dashboard" => {
                             let body = json!({"action_type": "DELETE", "namespace": ns, "resource_kind": "Deployment",
                                               "resource_name": name, "justification": "hang-up"});
                             let (_, pending) = server.post("/api/v1/actions", &key("agent"), &body.to_string()).await;
                             assert_eq!(pending["status"], "PENDING_APPROVAL", "{pending}");
                             let id = pending["action_id"].as_str().unwrap();
+                            if path == "dashboard" {
+                                let digest = pending_digest(&server, &key("approver"), id).await;
+                                let form =
+                                    format!("csrf={csrf}&decision=approve&digest={}", digest.replace(':', "%3A"));
+                                let cookie = format!("Cookie: {cookie}\r\n");
+                                let page = format!("/approvals/{id}");
+                                let request = Request {
+                                    method: "POST",
+                                    path: &page,
+                                    key: "-",
+                                    content_type: "application/x-www-form-urlencoded",
+                                    body: &form,
+                                    headers: &cookie,
+                                };
+                                hang_up(&server.base, request, after, reset).await;
+                                attempts += 1;
+                                names.push((name, path));
+                                continue;
+                            }
                             let path = format!("/api/v1/approvals/{id}/approve");
                             hang_up(
                                 &server.base,
@@ -219,6 +299,7 @@ async fn hang_ups_never_leave_a_change_unrecorded(app: &TestApp) {
                                     key: &key("approver"),
                                     content_type: "application/json",
                                     body: "{}",
+                                    headers: "",
                                 },
                                 after,
                                 reset,
@@ -236,6 +317,7 @@ async fn hang_ups_never_leave_a_change_unrecorded(app: &TestApp) {
                                     key: &key("agent"),
                                     content_type: "application/merge-patch+json",
                                     body: &body,
+                                    headers: "",
                                 },
                                 after,
                                 reset,
@@ -257,7 +339,7 @@ async fn hang_ups_never_leave_a_change_unrecorded(app: &TestApp) {
         let object = world
             .admin_get(&format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}"))
             .await;
-        let was_changed = if *path == "approve" {
+        let was_changed = if matches!(*path, "approve" | "dashboard") {
             object["code"] == 404
         } else {
             object["spec"]["replicas"] == 2
@@ -266,7 +348,7 @@ async fn hang_ups_never_leave_a_change_unrecorded(app: &TestApp) {
     }
     let changes = changed.values().filter(|c| **c).count();
     let actions = all_actions(&server, &auditor).await;
-    for kind in ["actions", "approve", "kubectl"] {
+    for kind in ["actions", "approve", "kubectl", "dashboard"] {
         let of_kind = names
             .iter()
             .filter(|(name, path)| *path == kind && changed[name])
