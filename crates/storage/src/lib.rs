@@ -377,6 +377,22 @@ impl Store {
         Ok(rows.into_iter().map(Entry::from).collect())
     }
 
+    /// The payload sizes (in characters) of the next `limit` entries after `after_seq`, in order.
+    async fn payload_sizes_between(
+        &self,
+        after_seq: i64,
+        until_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<i64>, StorageError> {
+        let sql = "SELECT CAST(length(payload) AS BIGINT) FROM ledger_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3";
+        Ok(with_pool!(self, pool => sqlx::query_scalar(sql)
+            .bind(after_seq)
+            .bind(until_seq)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?)
+    }
+
     pub async fn entry_by_id(&self, id: &str) -> Result<Option<Entry>, StorageError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE id = $1");
         let row: Option<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
@@ -389,24 +405,35 @@ impl Store {
         Ok(count.max(0) as u64)
     }
 
-    /// Streams the ledger in seq order (up to `until_seq` if given), `page_size` entries at a time. The
-    /// next page is read while the caller works on the current one; at most two pages are held, so
-    /// memory stays flat.
+    /// Streams the ledger in seq order (up to `until_seq` if given), `page_size` entries and at most
+    /// [`PAGE_BYTES`] of payload at a time. The next page is read while the caller works on the current
+    /// one; at most two pages are held, so memory stays flat whatever the size of the entries.
     pub fn scan(&self, page_size: u32, until_seq: Option<i64>) -> mpsc::Receiver<Result<Vec<Entry>, StorageError>> {
         let (sender, receiver) = mpsc::channel(1);
         let store = self.clone();
         tokio::spawn(async move {
             let mut after = i64::MIN;
+            let until = until_seq.unwrap_or(i64::MAX);
             loop {
-                match store
-                    .entries_between(after, until_seq.unwrap_or(i64::MAX), page_size)
-                    .await
-                {
-                    Ok(page) if page.is_empty() => break,
-                    Ok(page) => {
+                // A page is at most `page_size` entries and at most PAGE_BYTES of payload (at least one
+                // entry): memory stays bounded however large the entries are.
+                let page = match store.payload_sizes_between(after, until, page_size).await {
+                    Ok(sizes) if sizes.is_empty() => break,
+                    Ok(sizes) => {
+                        let fits = entries_within(&sizes, PAGE_BYTES);
+                        let last = sizes.len() < page_size as usize && fits == sizes.len();
+                        store
+                            .entries_between(after, until, fits as u32)
+                            .await
+                            .map(|page| (page, last))
+                    }
+                    Err(e) => Err(e),
+                };
+                match page {
+                    Ok((page, _)) if page.is_empty() => break,
+                    Ok((page, last_page)) => {
                         // A tampered row may carry a seq that does not fit u64; page by the raw order.
                         after = page.last().map_or(after, |e| i64::try_from(e.seq).unwrap_or(after));
-                        let last_page = page.len() < page_size as usize;
                         if sender.send(Ok(page)).await.is_err() || last_page {
                             break;
                         }
@@ -615,5 +642,31 @@ mod tests {
         );
         assert_eq!(super::redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
         assert!(!super::redact("not a url with secret").contains("secret"));
+    }
+}
+
+/// The most payload text one page of a scan holds (verification and export keep two pages in memory).
+pub const PAGE_BYTES: i64 = 32 << 20;
+
+/// How many of the leading `sizes` fit in `budget` (at least one).
+fn entries_within(sizes: &[i64], budget: i64) -> usize {
+    let mut total = 0;
+    let fitting = sizes
+        .iter()
+        .take_while(|size| {
+            total += **size;
+            total <= budget
+        })
+        .count();
+    fitting.max(1).min(sizes.len())
+}
+
+#[cfg(test)]
+mod paging_tests {
+    #[test]
+    fn a_page_holds_what_fits_and_at_least_one_entry() {
+        assert_eq!(super::entries_within(&[10, 10, 10], 25), 2);
+        assert_eq!(super::entries_within(&[100, 1], 25), 1);
+        assert_eq!(super::entries_within(&[1, 1, 1], 25), 3);
     }
 }
