@@ -21,7 +21,7 @@ pub const DEFAULT_BLOCKED_NAMESPACES: [&str; 3] = ["kube-system", "kube-public",
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
-    #[schema(schema_with = non_empty_names)]
+    #[schema(schema_with = namespace_patterns)]
     pub namespaces: Vec<String>,
     pub access: Access,
     #[schema(schema_with = scope_kinds)]
@@ -39,11 +39,17 @@ fn names() -> utoipa::openapi::Array {
     utoipa::openapi::ArrayBuilder::new().items(name).build()
 }
 
-/// At least one namespace (pattern, or `*`).
-fn non_empty_names() -> utoipa::openapi::Array {
-    let mut array = names();
-    array.min_items = Some(1);
-    array
+/// At least one namespace: a name, `*`, or a prefix ending in `*` (what `check_namespace_pattern` accepts).
+fn namespace_patterns() -> utoipa::openapi::Array {
+    let pattern = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(
+            r"^(\*|[a-z0-9][-a-z0-9]{0,61}\*|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$",
+        ));
+    utoipa::openapi::ArrayBuilder::new()
+        .items(pattern)
+        .min_items(Some(1))
+        .build()
 }
 
 /// At least one kind: `*` or a kind the gateway governs.
