@@ -811,10 +811,10 @@ impl Pipeline {
     }
 
     /// An approver approves or rejects a pending action. Approval checks, in order: the approver role, the
-    /// action is pending and not expired, the approver is not the requester (nor an identity the requester
-    /// created), has not decided already, and
-    /// the action and its target are still what was previewed (else a fresh approval is requested). Once
-    /// enough approvals name the current digest, exactly one gateway replica executes the action.
+    /// action is pending and not expired, the approver is not the requester nor anyone the requester could act
+    /// as (`duties`), has not decided already, and the action and its target are still what was previewed
+    /// (else a fresh approval is requested). Once enough approvals name the current digest, exactly one
+    /// gateway replica executes the action, in a task of the gateway (a caller that hangs up stops nothing).
     pub async fn decide_approval(
         self: &Arc<Self>,
         caller: &Caller,
