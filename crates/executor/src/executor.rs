@@ -11,15 +11,16 @@
 
 use std::time::{Duration, Instant};
 
-use kube::api::{DeleteParams, GetParams, ListParams, Patch, PatchParams, Preconditions, PropagationPolicy};
+use kube::api::{GetParams, ListParams};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::action::{Access, Action, ActionType, Operation, Propagation, ResourceKind};
+use crate::action::{Access, Action, ActionType, Operation, ResourceKind};
 use crate::diff::{self, Change};
 use crate::error::{ErrorReport, ExecError};
 use crate::guardrails::{Guardrails, Scope};
-use crate::kube::{CallContext, KubeConnection, ResourcePath};
+use crate::kube::{Answer, CallContext, KubeConnection, ResourcePath};
+use crate::plan::{self, Basis, PatchBody, Plan, PlannedCall};
 use crate::rbac::{Accounts, ServiceAccountRef};
 
 /// The name of the only cluster when the gateway is configured with one.
@@ -90,6 +91,16 @@ pub struct LiveObject {
     pub generation: Option<i64>,
 }
 
+/// Where verification observed the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservedIn {
+    /// Read back after the change (and again while waiting for a rollout).
+    ReadBack,
+    /// The API server's answer to the change itself: the object as stored by that write.
+    Answer,
+}
+
 /// The request the executor will send (Secret values redacted).
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedRequest {
@@ -123,49 +134,6 @@ pub struct Preview {
     plan: Plan,
 }
 
-#[derive(Debug, Clone)]
-struct Plan {
-    path: ResourcePath,
-    namespace: Option<String>,
-    name: String,
-    call: PlannedCall,
-}
-
-#[derive(Debug, Clone)]
-enum PlannedCall {
-    Patch {
-        subresource: Option<&'static str>,
-        patch: PatchBody,
-        params: PatchParams,
-    },
-    Delete(DeleteParams),
-}
-
-/// The patch forms the executor sends.
-#[derive(Debug, Clone)]
-enum PatchBody {
-    /// RFC 7386 JSON merge patch.
-    Merge(Value),
-    /// Server-side apply.
-    Apply(Value),
-}
-
-impl PatchBody {
-    fn to_kube(&self) -> Patch<Value> {
-        match self {
-            PatchBody::Merge(v) => Patch::Merge(v.clone()),
-            PatchBody::Apply(v) => Patch::Apply(v.clone()),
-        }
-    }
-
-    fn content_type(&self) -> &'static str {
-        match self {
-            PatchBody::Merge(_) => "application/merge-patch+json",
-            PatchBody::Apply(_) => "application/apply-patch+yaml",
-        }
-    }
-}
-
 /// The result of [`Executor::execute`].
 #[derive(Debug, Clone, Serialize)]
 pub struct Execution {
@@ -176,6 +144,10 @@ pub struct Execution {
     pub resource_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
+    /// The object as the API server stored it (its answer to the change); not recorded here, the
+    /// verification records what it checked of it.
+    #[serde(skip)]
+    pub(crate) answer: Option<Value>,
 }
 
 /// One comparison of the read-back object with the intended state.
@@ -203,6 +175,7 @@ pub struct Rollout {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verification {
     pub passed: bool,
+    pub observed_in: ObservedIn,
     pub checks: Vec<Check>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
@@ -378,149 +351,121 @@ impl Executor {
         }
         self.check(action, scopes)?;
         let account = self.accounts.executor(action.namespace.as_deref(), Access::Mutate);
-        let namespace = action.namespace.clone();
         let name = action
             .name
             .clone()
             .ok_or_else(|| ExecError::client("a mutation needs a resource name"))?;
         let discovered = self.kube.resource(action.kind).await?;
-        let collection = discovered.request(namespace.as_deref());
-        let get = |subresource: Option<&str>| {
-            match subresource {
-                Some(sub) => collection.get_subresource(sub, &name),
-                None => collection.get(&name, &GetParams::default()),
+        let restarted_at = now_rfc3339();
+        let (live, plan, dry_run) = match self
+            .read_beside_dry_run(context, action, &account, &discovered, &name, &restarted_at)
+            .await?
+        {
+            Some(done) => done,
+            None => {
+                let live = self.read_live(context, action, &account, &discovered, &name).await?;
+                let basis = Basis {
+                    live: live.as_ref(),
+                    resource_version: live.as_ref().and_then(|l| l.pointer("/metadata/resourceVersion")?.as_str()),
+                    restarted_at: &restarted_at,
+                };
+                let plan = self.plan(action, discovered, &name, &basis)?;
+                let dry_run = self.kube.send(plan.request(true)?, &account, context).await?;
+                (live, plan, dry_run)
             }
-            .map_err(|e| ExecError::client(e.to_string()))
         };
+        Ok(self.preview_of(action, account, live, plan, dry_run))
+    }
 
-        // The live object (the scale subresource for SCALE). APPLY may create, so 404 is fine there.
-        let live_subresource = matches!(action.operation, Operation::Scale { .. }).then_some("scale");
-        let live = match self.kube.send(get(live_subresource)?, &account, context).await {
-            Ok(answer) => Some(answer.body),
-            Err(ExecError::Api { status: 404, .. }) if action.action_type == ActionType::Apply => None,
-            Err(error) => return Err(error),
+    /// The live object (the scale subresource for SCALE); `None` when an APPLY will create it.
+    async fn read_live(
+        &self,
+        context: &CallContext,
+        action: &Action,
+        account: &ServiceAccountRef,
+        discovered: &ResourcePath,
+        name: &str,
+    ) -> Result<Option<Value>, ExecError> {
+        let collection = discovered.request(action.namespace.as_deref());
+        let request = match action.operation {
+            Operation::Scale { .. } => collection.get_subresource("scale", name),
+            _ => collection.get(name, &GetParams::default()),
+        }
+        .map_err(|e| ExecError::client(e.to_string()))?;
+        match self.kube.send(request, account, context).await {
+            Ok(answer) => Ok(Some(answer.body)),
+            Err(ExecError::Api { status: 404, .. }) if action.action_type == ActionType::Apply => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn plan(&self, action: &Action, discovered: ResourcePath, name: &str, basis: &Basis<'_>) -> Result<Plan, ExecError> {
+        let (path, call) = plan::planned_call(&self.kube, action, discovered, basis)?;
+        Ok(Plan {
+            path,
+            namespace: action.namespace.clone(),
+            name: name.to_owned(),
+            call,
+        })
+    }
+
+    /// One round trip instead of two where the request does not depend on the live object: the read and a
+    /// dry-run without precondition go out together. The dry-run's answer carries the resourceVersion it
+    /// was computed on (a dry-run does not advance it); when that is the one read, the pair is exactly what
+    /// the serial path would have seen, and the change is planned with that precondition. Otherwise (the
+    /// object changed in between, or either call failed) `None`: the caller takes the serial path.
+    async fn read_beside_dry_run(
+        &self,
+        context: &CallContext,
+        action: &Action,
+        account: &ServiceAccountRef,
+        discovered: &ResourcePath,
+        name: &str,
+        restarted_at: &str,
+    ) -> Result<Option<(Option<Value>, Plan, Answer)>, ExecError> {
+        if plan::needs_live(&action.operation) {
+            return Ok(None);
+        }
+        let unconditioned = Basis {
+            live: None,
+            resource_version: None,
+            restarted_at,
         };
+        let speculative = self.plan(action, discovered.clone(), name, &unconditioned)?;
+        let (live, dry_run) = tokio::join!(
+            self.read_live(context, action, account, discovered, name),
+            self.kube.send(speculative.request(true)?, account, context),
+        );
+        let (Ok(Some(live)), Ok(dry_run)) = (live, dry_run) else {
+            return Ok(None);
+        };
+        let base = |object: &Value| (str_at(object, "/metadata/uid"), str_at(object, "/metadata/resourceVersion"));
+        let (uid, resource_version) = base(&live);
+        if resource_version.is_none() || base(&dry_run.body) != (uid, resource_version.clone()) {
+            return Ok(None);
+        }
+        let basis = Basis {
+            live: Some(&live),
+            resource_version: resource_version.as_deref(),
+            restarted_at,
+        };
+        let plan = self.plan(action, discovered.clone(), name, &basis)?;
+        Ok(Some((Some(live), plan, dry_run)))
+    }
+
+    fn preview_of(
+        &self,
+        action: &Action,
+        account: ServiceAccountRef,
+        live: Option<Value>,
+        plan: Plan,
+        dry_run: Answer,
+    ) -> Preview {
         let live_identity = live.as_ref().map(|object| LiveObject {
             uid: str_at(object, "/metadata/uid").unwrap_or_default(),
             resource_version: str_at(object, "/metadata/resourceVersion").unwrap_or_default(),
             generation: object.pointer("/metadata/generation").and_then(Value::as_i64),
         });
-        let resource_version = live_identity.as_ref().map(|l| l.resource_version.clone());
-
-        let (path, call) = match &action.operation {
-            Operation::Scale { replicas } => (
-                discovered,
-                PlannedCall::Patch {
-                    subresource: Some("scale"),
-                    patch: PatchBody::Merge(json!({"metadata": {"resourceVersion": resource_version},
-                                               "spec": {"replicas": replicas}})),
-                    params: PatchParams::default(),
-                },
-            ),
-            Operation::Restart => (
-                discovered,
-                PlannedCall::Patch {
-                    subresource: None,
-                    patch: PatchBody::Merge(json!({
-                        "metadata": {"resourceVersion": resource_version},
-                        "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now_rfc3339()}}}}
-                    })),
-                    params: PatchParams::default(),
-                },
-            ),
-            Operation::SetImage { container, image } => {
-                let live = live.as_ref().expect("SET_IMAGE has a live object");
-                let pointer = container_pointer(action.kind, live, container).ok_or_else(|| {
-                    ExecError::Target(format!(
-                        "{} has no container named {container:?} (containers: {})",
-                        action.target(),
-                        container_names(action.kind, live).join(", ")
-                    ))
-                })?;
-                // A merge patch replaces lists whole: send the live list with the one image changed. The
-                // resourceVersion precondition makes sure the list is still the one read (409 otherwise).
-                let (list_pointer, index) = pointer.rsplit_once('/').expect("container pointer");
-                let mut containers = live.pointer(list_pointer).cloned().unwrap_or_default();
-                containers[index.parse::<usize>().expect("index")]["image"] = json!(image);
-                let mut patch = json!({"metadata": {"resourceVersion": resource_version}});
-                let mut cursor = &mut patch;
-                for segment in list_pointer.trim_start_matches('/').split('/') {
-                    cursor = &mut cursor[segment];
-                }
-                *cursor = containers;
-                (
-                    discovered,
-                    PlannedCall::Patch {
-                        subresource: None,
-                        patch: PatchBody::Merge(patch),
-                        params: PatchParams::default(),
-                    },
-                )
-            }
-            Operation::Patch { patch } => {
-                // `Action::from_request` made sure metadata, if present, is an object.
-                let mut patch = patch.clone();
-                let metadata = patch.entry("metadata").or_insert_with(|| json!({}));
-                if let Some(metadata) = metadata.as_object_mut() {
-                    metadata.insert("resourceVersion".into(), json!(resource_version));
-                }
-                let patch = Value::Object(patch);
-                (
-                    discovered,
-                    PlannedCall::Patch {
-                        subresource: None,
-                        patch: PatchBody::Merge(patch),
-                        params: PatchParams::default(),
-                    },
-                )
-            }
-            Operation::Apply { manifest, force } => {
-                let api_version = manifest["apiVersion"].as_str().unwrap_or_default().to_owned();
-                let mut body = Value::Object(manifest.clone());
-                if let Some(rv) = &resource_version {
-                    body["metadata"]["resourceVersion"] = json!(rv);
-                }
-                let mut params = PatchParams::apply(FIELD_MANAGER);
-                params.force = *force;
-                (
-                    self.kube.resource_at(action.kind, &api_version),
-                    PlannedCall::Patch {
-                        subresource: None,
-                        patch: PatchBody::Apply(body),
-                        params,
-                    },
-                )
-            }
-            Operation::Delete {
-                propagation,
-                grace_period_seconds,
-            } => {
-                let live = live_identity.as_ref().expect("DELETE has a live object");
-                let params = DeleteParams {
-                    dry_run: false,
-                    grace_period_seconds: *grace_period_seconds,
-                    propagation_policy: Some(match propagation {
-                        Propagation::Background => PropagationPolicy::Background,
-                        Propagation::Foreground => PropagationPolicy::Foreground,
-                        Propagation::Orphan => PropagationPolicy::Orphan,
-                    }),
-                    preconditions: Some(Preconditions {
-                        resource_version: Some(live.resource_version.clone()),
-                        uid: Some(live.uid.clone()),
-                    }),
-                };
-                (discovered, PlannedCall::Delete(params))
-            }
-            Operation::Get | Operation::List { .. } => unreachable!("reads return early"),
-        };
-        let plan = Plan {
-            path,
-            namespace,
-            name,
-            call,
-        };
-
-        let dry_run = self.kube.send(plan.request(true)?, &account, context).await?;
         let redact = self.redact(action.kind);
         let diff = match (&plan.call, &live) {
             (PlannedCall::Delete(_), Some(live)) => vec![Change {
@@ -539,7 +484,7 @@ impl Executor {
         if redact {
             diff::redact_secret(&mut dry_run_object);
         }
-        Ok(Preview {
+        Preview {
             shown_action: if redact { action.redacted() } else { action.clone() },
             action: action.clone(),
             executor_account: account.username(),
@@ -550,7 +495,7 @@ impl Executor {
             diff,
             account,
             plan,
-        })
+        }
     }
 
     /// Sends the previewed request for real. A change to the object since the preview gives 409.
@@ -564,6 +509,36 @@ impl Executor {
             api_status: answer.status,
             resource_version: str_at(&answer.body, "/metadata/resourceVersion"),
             generation: answer.body.pointer("/metadata/generation").and_then(Value::as_i64),
+            answer: Some(answer.body),
+        })
+    }
+
+    /// The verification that the change's own answer settles, without a read-back: a successful write
+    /// answers with the object as the API server stored it, so checking the intended state there is what a
+    /// read right after would check. `None` where a read-back tells something new: a deletion (is it gone?)
+    /// and a workload whose rollout is waited for.
+    pub fn verify_from_answer(&self, preview: &Preview, execution: &Execution) -> Option<Verification> {
+        let action = &preview.action;
+        let object = execution.answer.as_ref()?;
+        let rollout_applies = rollout_applies(action);
+        if matches!(action.operation, Operation::Delete { .. }) || (rollout_applies && self.options.wait_for_rollout) {
+            return None;
+        }
+        let checks = intended_state_checks(preview, object, self.redact(action.kind));
+        let passed = checks.iter().all(|c| c.passed);
+        let rollout = (passed && rollout_applies).then(|| Rollout {
+            state: "skipped",
+            message: "waiting for rollouts is turned off".into(),
+            observed: rollout_status(action.kind, object).1,
+        });
+        Some(Verification {
+            passed,
+            observed_in: ObservedIn::Answer,
+            checks,
+            rollout,
+            observed_resource_version: str_at(object, "/metadata/resourceVersion"),
+            waited_ms: 0,
+            error: None,
         })
     }
 
@@ -586,6 +561,7 @@ impl Executor {
                 Err(error) => {
                     return Verification {
                         passed: false,
+                        observed_in: ObservedIn::ReadBack,
                         checks: Vec::new(),
                         rollout: None,
                         observed_resource_version: None,
@@ -597,6 +573,7 @@ impl Executor {
             let observed_resource_version = observed.as_ref().and_then(|o| str_at(o, "/metadata/resourceVersion"));
             let mut report = Verification {
                 passed: false,
+                observed_in: ObservedIn::ReadBack,
                 checks: Vec::new(),
                 rollout: None,
                 observed_resource_version,
@@ -630,16 +607,7 @@ impl Executor {
             if report.checks.iter().any(|c| !c.passed) {
                 return report;
             }
-            let rollout_applies = action.kind.is_workload()
-                && matches!(
-                    action.action_type,
-                    ActionType::Scale
-                        | ActionType::Restart
-                        | ActionType::SetImage
-                        | ActionType::Patch
-                        | ActionType::Apply
-                );
-            if !rollout_applies {
+            if !rollout_applies(action) {
                 report.passed = true;
                 return report;
             }
@@ -708,59 +676,13 @@ impl Preview {
     }
 }
 
-impl Plan {
-    fn request(&self, dry_run: bool) -> Result<http::Request<Vec<u8>>, ExecError> {
-        let request = self.path.request(self.namespace.as_deref());
-        match &self.call {
-            PlannedCall::Patch {
-                subresource,
-                patch,
-                params,
-            } => {
-                let mut params = params.clone();
-                params.dry_run = dry_run;
-                match subresource {
-                    Some(sub) => request.patch_subresource(sub, &self.name, &params, &patch.to_kube()),
-                    None => request.patch(&self.name, &params, &patch.to_kube()),
-                }
-            }
-            PlannedCall::Delete(params) => {
-                let mut params = params.clone();
-                params.dry_run = dry_run;
-                request.delete(&self.name, &params)
-            }
-        }
-        .map_err(|e| ExecError::client(e.to_string()))
-    }
-
-    fn describe(&self, redact: bool) -> PlannedRequest {
-        let mut path = format!("{}/{}", self.path.collection(self.namespace.as_deref()), self.name);
-        match &self.call {
-            PlannedCall::Patch { subresource, patch, .. } => {
-                if let Some(sub) = subresource {
-                    path = format!("{path}/{sub}");
-                }
-                let mut body = match patch {
-                    PatchBody::Apply(v) | PatchBody::Merge(v) => v.clone(),
-                };
-                if redact {
-                    diff::redact_secret(&mut body);
-                }
-                PlannedRequest {
-                    method: "PATCH",
-                    path,
-                    content_type: Some(patch.content_type().to_owned()),
-                    body,
-                }
-            }
-            PlannedCall::Delete(params) => PlannedRequest {
-                method: "DELETE",
-                path,
-                content_type: None,
-                body: serde_json::to_value(params).unwrap_or(Value::Null),
-            },
-        }
-    }
+/// Whether the change starts a rollout that verification can wait for.
+fn rollout_applies(action: &Action) -> bool {
+    action.kind.is_workload()
+        && matches!(
+            action.action_type,
+            ActionType::Scale | ActionType::Restart | ActionType::SetImage | ActionType::Patch | ActionType::Apply
+        )
 }
 
 /// The comparisons for each action type (DELETE is handled by `deletion_check`).
@@ -996,7 +918,7 @@ pub fn rollout_status(kind: ResourceKind, object: &Value) -> (RolloutProgress, V
 }
 
 /// JSON pointer of the container named `name` (containers first, then initContainers).
-fn container_pointer(kind: ResourceKind, object: &Value, name: &str) -> Option<String> {
+pub(crate) fn container_pointer(kind: ResourceKind, object: &Value, name: &str) -> Option<String> {
     let spec = kind.pod_spec()?.pointer();
     ["containers", "initContainers"].into_iter().find_map(|list| {
         let items = object.pointer(&format!("{spec}/{list}"))?.as_array()?;
@@ -1007,7 +929,7 @@ fn container_pointer(kind: ResourceKind, object: &Value, name: &str) -> Option<S
     })
 }
 
-fn container_names(kind: ResourceKind, object: &Value) -> Vec<String> {
+pub(crate) fn container_names(kind: ResourceKind, object: &Value) -> Vec<String> {
     let Some(spec) = kind.pod_spec() else { return Vec::new() };
     ["containers", "initContainers"]
         .into_iter()

@@ -19,13 +19,14 @@ pub mod executor;
 pub mod guardrails;
 pub mod inspect;
 pub mod kube;
+mod plan;
 pub mod rbac;
 pub mod setup;
 
 pub use action::{Access, Action, ActionRequest, ActionType, InvalidAction, Operation, ResourceKind};
 pub use error::{ErrorReport, ExecError};
 pub use executor::{
-    Check, DEFAULT_CLUSTER, Execution, Executor, ExecutorOptions, Preview, ReadResult, Rollout, RolloutProgress,
+    Check, DEFAULT_CLUSTER, Execution, Executor, ExecutorOptions, ObservedIn, Preview, ReadResult, Rollout, RolloutProgress,
     Verification,
 };
 pub use guardrails::{GuardrailViolation, Guardrails, Scope};

@@ -419,17 +419,23 @@ impl Pipeline {
         }
 
         // Preview (mutations): the live object and the server-side dry-run, before risk and policy see it.
-        let preview = if action.action_type.is_mutation() {
-            match executor.preview(context, action, scopes).await {
-                Ok(preview) => Some(preview),
-                Err(error) => {
-                    let report = self.record_failure(trail, actor, "preview", &error).await?;
-                    return self.respond(trail, "FAILED", None, None, None, Some(report));
-                }
+        // The requester's trust (one lookup) is read meanwhile.
+        let previewed = async {
+            match action.action_type.is_mutation() {
+                true => Some(executor.preview(context, action, scopes).await),
+                false => None,
             }
-        } else {
-            None
         };
+        let (previewed, trust) = tokio::join!(previewed, self.trust(&caller.identity.id));
+        let preview = match previewed {
+            Some(Ok(preview)) => Some(preview),
+            Some(Err(error)) => {
+                let report = self.record_failure(trail, actor, "preview", &error).await?;
+                return self.respond(trail, "FAILED", None, None, None, Some(report));
+            }
+            None => None,
+        };
+        let trust_score = trust?.score;
 
         let current_replicas = preview.as_ref().and_then(|p| match action.operation {
             Operation::Scale { replicas } => Some(
@@ -457,7 +463,6 @@ impl Pipeline {
         let risk_payload = json!(classification);
 
         // Policy, with the identity's trust.
-        let trust_score = self.trust(&caller.identity.id).await?.score;
         let input = json!({
             "identity": {"id": caller.identity.id, "name": caller.identity.name, "kind": caller.identity.kind,
                          "roles": caller.identity.roles, "scopes": caller.identity.scopes, "trust_score": trust_score},
@@ -518,12 +523,23 @@ impl Pipeline {
             policy: payload["policy"].as_str().unwrap_or_default().into(),
             reasons: reasons.clone(),
         };
-        self.record_all(
-            trail,
-            actor,
-            vec![("risk.classified", risk_payload), ("policy.decided", payload)],
-        )
-        .await?;
+        let executes = !request.dry_run && (self.parts.mode != PolicyMode::Enforce || outcome == Outcome::Allow);
+        let decided = vec![("risk.classified", risk_payload), ("policy.decided", payload)];
+        // An action that goes on to execute stores its intent in the same round trip as the decision (both
+        // must be durable before the change is sent; neither depends on the other).
+        let owned = match preview.as_ref().filter(|_| executes) {
+            Some(preview) => {
+                let action_id = trail.action_id.clone();
+                let (recorded, owned) =
+                    tokio::join!(self.record_all(trail, actor, decided), self.store_intent(&action_id, preview));
+                recorded?;
+                owned?
+            }
+            None => {
+                self.record_all(trail, actor, decided).await?;
+                false
+            }
+        };
         // A dry run stops here: no approval request, no execution (see dry_run.rs).
         if request.dry_run
             && let Some(preview) = &preview
@@ -589,30 +605,37 @@ impl Pipeline {
                 }
             };
         };
-        self.execute_and_verify(executor, context, &preview, trail, actor, risk, decision)
+        self.execute_and_verify(executor, context, &preview, owned, trail, actor, risk, decision)
             .await
     }
 
-    /// The change and its verification, each a ledger entry.
+    /// Intent before effect: what is about to be sent, stored before it is sent, so that recovery can tell
+    /// whether it took effect if this task never learns the answer. False if this gateway no longer owns
+    /// the action.
+    async fn store_intent(&self, action_id: &str, preview: &executor::Preview) -> Result<bool, GatewayError> {
+        let intent = serde_json::to_string(preview).expect("a preview serializes");
+        Ok(self
+            .parts
+            .store
+            .record_intent(action_id, self.owner.instance(), &intent)
+            .await?)
+    }
+
+    /// The change and its verification, each a ledger entry; `owned` is what [`Pipeline::store_intent`]
+    /// answered. When the change's answer settles the verification (no read-back needed), both entries are
+    /// one commit.
     #[allow(clippy::too_many_arguments)]
     async fn execute_and_verify(
         &self,
         executor: &Executor,
         context: &CallContext,
         preview: &executor::Preview,
+        owned: bool,
         trail: &mut Trail,
         actor: &str,
         risk: String,
         decision: DecisionView,
     ) -> Result<ActionResponse, GatewayError> {
-        // Intent before effect: what is about to be sent, stored before it is sent, so that recovery can
-        // tell whether it took effect if this task never learns the answer.
-        let intent = serde_json::to_string(preview).expect("a preview serializes");
-        let owned = self
-            .parts
-            .store
-            .record_intent(&trail.action_id, self.owner.instance(), &intent)
-            .await?;
         // A gateway whose heartbeats lapsed may have lost the action to another one: it must not send.
         if !owned || !self.owner.lease_is_fresh() {
             return Err(GatewayError::Stopped(format!(
@@ -622,13 +645,15 @@ impl Pipeline {
         }
         match executor.execute(context, preview).await {
             Ok(execution) => {
-                self.record(
-                    trail,
-                    "action.executed",
-                    actor,
-                    json!({"execution": execution, "request": preview.request, "diff": preview.diff}),
-                )
-                .await?;
+                let executed = json!({"execution": execution, "request": preview.request, "diff": preview.diff});
+                match executor.verify_from_answer(preview, &execution) {
+                    Some(verification) => {
+                        let events = vec![("action.executed", executed), ("outcome.verified", json!(verification))];
+                        self.record_all(trail, actor, events).await?;
+                        return self.verified(trail, &verification, risk, decision);
+                    }
+                    None => self.record(trail, "action.executed", actor, executed).await?,
+                }
             }
             Err(error) => {
                 let report = self.record_failure(trail, actor, "execute", &error).await?;
@@ -639,18 +664,23 @@ impl Pipeline {
             }
         }
         let verification = executor.verify(context, preview).await;
-        let passed = verification.passed;
         self.record(trail, "outcome.verified", actor, json!(verification))
             .await?;
-        let (status, error) = if passed {
-            ("COMPLETED", None)
-        } else {
-            (
-                "FAILED",
-                Some(json!({"code": "verification_failed", "verification": verification})),
-            )
-        };
-        self.respond(trail, status, Some(risk), Some(decision), None, error)
+        self.verified(trail, &verification, risk, decision)
+    }
+
+    fn verified(
+        &self,
+        trail: &Trail,
+        verification: &executor::Verification,
+        risk: String,
+        decision: DecisionView,
+    ) -> Result<ActionResponse, GatewayError> {
+        if verification.passed {
+            return self.respond(trail, "COMPLETED", Some(risk), Some(decision), None, None);
+        }
+        let error = json!({"code": "verification_failed", "verification": verification});
+        self.respond(trail, "FAILED", Some(risk), Some(decision), None, Some(error))
     }
 
     pub(crate) fn respond(
@@ -1062,11 +1092,16 @@ impl Pipeline {
                 .unwrap_or_default();
             return self.respond(&trail, &current, Some(risk), Some(decision), None, None);
         };
+        let owned = match self.store_intent(&row.id, &preview).await {
+            Ok(owned) => owned,
+            Err(error) => return Err(self.interrupted(&row.id, running, error)),
+        };
         let executed = self
             .execute_and_verify(
                 &executor,
                 &context,
                 &preview,
+                owned,
                 &mut trail,
                 caller.actor(),
                 risk,

@@ -1,7 +1,7 @@
 //! Each action type on each kind it supports, against the real API server, through the whole
 //! preview → execute → verify path, as the impersonated executor accounts.
 
-use executor::{ActionType, Executor, ResourceKind};
+use executor::{ActionType, Executor, ObservedIn, ResourceKind};
 use serde_json::{Value, json};
 
 use crate::support::{World, action, all_mutate, audit_events, context};
@@ -90,6 +90,21 @@ async fn run(executor: &Executor, request: Value) -> executor::Verification {
         verification.passed,
         "verification of {request} failed: {verification:?}"
     );
+    // The change's own answer settles the same checks as the read-back, except for a deletion (rollout
+    // waiting is off here).
+    match executor.verify_from_answer(&preview, &execution) {
+        Some(answered) => {
+            assert_eq!(answered.observed_in, ObservedIn::Answer);
+            assert_eq!(verification.observed_in, ObservedIn::ReadBack);
+            assert_eq!(
+                (answered.passed, &answered.checks),
+                (verification.passed, &verification.checks),
+                "{request}"
+            );
+            assert_eq!(answered.observed_resource_version, execution.resource_version);
+        }
+        None => assert_eq!(action.action_type, ActionType::Delete, "{request}"),
+    }
     verification
 }
 

@@ -63,12 +63,20 @@ async fn a_change_since_the_preview_is_a_conflict_and_changes_nothing() {
                "parameters": {"replicas": 4}}),
         json!({"action_type": "SET_IMAGE", "namespace": world.app, "resource_kind": "Deployment", "resource_name": "web",
                "parameters": {"container": "web", "image": "registry.example/web:9"}}),
+        json!({"action_type": "RESTART", "namespace": world.app, "resource_kind": "Deployment", "resource_name": "web"}),
+        json!({"action_type": "PATCH", "namespace": world.app, "resource_kind": "Deployment", "resource_name": "web",
+               "parameters": {"patch": {"metadata": {"labels": {"tier": "web"}}}}}),
         json!({"action_type": "DELETE", "namespace": world.app, "resource_kind": "Deployment", "resource_name": "web"}),
     ] {
         let preview = executor
             .preview(&ctx, &action(request.clone()), &all_mutate())
             .await
             .unwrap();
+        // SCALE, RESTART and PATCH read and dry-run together; the change still carries the read's version.
+        let live_version = preview.live.as_ref().map(|l| l.resource_version.clone()).unwrap();
+        if request["action_type"] != "DELETE" {
+            assert_eq!(preview.request.body["metadata"]["resourceVersion"], json!(live_version), "{request}");
+        }
         let changed = world
             .admin
             .merge_patch(
@@ -100,7 +108,9 @@ async fn rollouts_are_waited_for_and_a_stuck_one_fails_verification() {
 
     // No controller runs here, so nothing observes the new generation: the rollout times out.
     let preview = executor.preview(&ctx, &scale(&world, 2), &all_mutate()).await.unwrap();
-    executor.execute(&ctx, &preview).await.unwrap();
+    let execution = executor.execute(&ctx, &preview).await.unwrap();
+    // The change's answer cannot tell how the rollout went: verification reads back.
+    assert!(executor.verify_from_answer(&preview, &execution).is_none());
     let verification = executor.verify(&ctx, &preview).await;
     assert!(!verification.passed, "{verification:?}");
     let rollout = verification.rollout.unwrap();
