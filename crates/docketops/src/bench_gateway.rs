@@ -34,6 +34,62 @@ pub struct BenchGatewayArgs {
     /// Requests per client and path.
     #[arg(long, default_value_t = 40)]
     pub requests: usize,
+    /// Actions of history before each measured round, e.g. `0,10000,100000`. Before a round the ledger is
+    /// seeded up to that many actions by `docketops seed-history`, run with this process's environment
+    /// (point it at the gateway's database the way `serve` is, e.g. `DOCKETOPS_DATA_DIR`).
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub history: Vec<u64>,
+    /// The gateway's process id: its resident memory is printed at idle, after each round and per soak minute.
+    #[arg(long)]
+    pub gateway_pid: Option<u32>,
+    /// An admin key, for the identity and ledger reads of the soak.
+    #[arg(long, env = "DOCKETOPS_BENCH_ADMIN_KEY")]
+    pub admin_key: Option<String>,
+    /// After the rounds, a soak of this many seconds: an open-loop load of mixed reads and writes.
+    #[arg(long, default_value_t = 0)]
+    pub soak_seconds: u64,
+    /// Requests per second of the soak.
+    #[arg(long, default_value_t = 200)]
+    pub rate: u32,
+    /// Governed SCALEs per 100 soak requests; the rest read the API.
+    #[arg(long, default_value_t = 25)]
+    pub writes_percent: u32,
+}
+
+/// p50/p99 of a set of latencies.
+pub struct Percentiles {
+    sorted: Vec<Duration>,
+}
+
+impl Percentiles {
+    pub fn of(latencies: &[Duration]) -> Self {
+        let mut sorted = latencies.to_vec();
+        sorted.sort();
+        Self { sorted }
+    }
+
+    fn pick(&self, q: f64) -> Duration {
+        if self.sorted.is_empty() {
+            return Duration::ZERO;
+        }
+        self.sorted[((self.sorted.len() as f64 * q) as usize).min(self.sorted.len() - 1)]
+    }
+
+    pub fn p50_ms(&self) -> f64 {
+        self.pick(0.50).as_secs_f64() * 1e3
+    }
+
+    pub fn p99_ms(&self) -> f64 {
+        self.pick(0.99).as_secs_f64() * 1e3
+    }
+}
+
+/// Resident memory of a process in MiB (Linux `/proc`).
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 struct Run {
@@ -43,24 +99,20 @@ struct Run {
 }
 
 impl Run {
-    fn report(&self, name: &str) {
-        let mut sorted = self.latencies.clone();
-        sorted.sort();
-        let pick = |q: f64| sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)];
-        println!(
-            "{name:<34} {:>8.1} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} requests, {} failed)",
-            sorted.len() as f64 / self.elapsed.as_secs_f64(),
-            pick(0.50).as_secs_f64() * 1e3,
-            pick(0.99).as_secs_f64() * 1e3,
-            sorted.len(),
-            self.failures
-        );
+    fn throughput(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
 
-    fn p50(&self) -> Duration {
-        let mut sorted = self.latencies.clone();
-        sorted.sort();
-        sorted[sorted.len() / 2]
+    fn report(&self, name: &str) {
+        let p = Percentiles::of(&self.latencies);
+        println!(
+            "{name:<34} {:>8.1} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} requests, {} failed)",
+            self.throughput(),
+            p.p50_ms(),
+            p.p99_ms(),
+            self.latencies.len(),
+            self.failures
+        );
     }
 }
 
@@ -123,6 +175,83 @@ pub async fn run(args: BenchGatewayArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("direct PATCH of {}/{name}", args.namespace))?;
     }
 
+    let idle_rss = args.gateway_pid.and_then(rss_mib);
+    let mut rounds: Vec<Round> = Vec::new();
+    let mut seeded = 0;
+    for &history in &args.history {
+        if history > seeded {
+            seed_history(history - seeded).await?;
+            seeded = history;
+        }
+        println!("-- after {history} actions of seeded history");
+        let round = measure_round(&args, &kube, &http).await;
+        round.direct.report("direct PATCH to the API server");
+        round.gateway.report("gateway SCALE (full pipeline)");
+        rounds.push(Round {
+            history,
+            rss: args.gateway_pid.and_then(rss_mib),
+            ..round
+        });
+    }
+    let failures: usize = rounds.iter().map(|r| r.direct.failures + r.gateway.failures).sum();
+    summarize(&rounds, idle_rss);
+
+    // The embedded policy on a typical input, in this process.
+    let engine = policy::EmbeddedEngine::default_policy()?;
+    let input = json!({
+        "identity": {"id": "agt_bench", "name": "bench", "kind": "agent", "roles": ["operator"],
+                     "scopes": [{"namespaces": ["staging"], "access": "mutate", "kinds": ["Deployment"]}], "trust_score": 0},
+        "action": {"action_type": "SCALE", "namespace": "staging", "resource_kind": "Deployment",
+                   "resource_name": "web-api", "parameters": {"replicas": 5}, "justification": "load test"},
+        "risk": {"level": "MEDIUM", "rules": ["baseline"]},
+        "preview": {"diff": [{"op": "replace", "path": "/spec/replicas", "from": 2, "to": 5}]},
+        "time": "2026-11-27T10:00:00Z"});
+    let rounds = 2_000;
+    engine.decide(&input)?;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        engine.decide(&input)?;
+    }
+    let per_eval = t.elapsed() / rounds;
+    println!(
+        "policy evaluation (embedded, default policy): {:.1} µs (target: under 100 µs)",
+        per_eval.as_secs_f64() * 1e6
+    );
+    let soaked = match args.soak_seconds {
+        0 => true,
+        seconds => {
+            crate::soak::Soak {
+                url: args.url.clone(),
+                agent_key: args.key.clone(),
+                admin_key: args.admin_key.clone(),
+                namespace: args.namespace.clone(),
+                prefix: args.prefix.clone(),
+                deployments: args.concurrency,
+                seconds,
+                rate: args.rate,
+                writes_percent: args.writes_percent,
+                gateway_pid: args.gateway_pid,
+            }
+            .run()
+            .await?
+        }
+    };
+    Ok(if failures == 0 && soaked {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// One measured round: the direct baseline and the gateway, back to back.
+struct Round {
+    history: u64,
+    direct: Run,
+    gateway: Run,
+    rss: Option<f64>,
+}
+
+async fn measure_round(args: &BenchGatewayArgs, kube: &Arc<executor::KubeConnection>, http: &reqwest::Client) -> Round {
     let direct = {
         let (kube, namespace, prefix) = (kube.clone(), args.namespace.clone(), args.prefix.clone());
         measure(args.concurrency, args.requests, move |client, i| {
@@ -160,37 +289,64 @@ pub async fn run(args: BenchGatewayArgs) -> anyhow::Result<ExitCode> {
         })
         .await
     };
-    direct.report("direct PATCH to the API server");
-    gateway.report("gateway SCALE (full pipeline)");
-    println!(
-        "gateway p50 / direct p50: {:.2}x (target: within 2x)",
-        gateway.p50().as_secs_f64() / direct.p50().as_secs_f64()
-    );
-
-    // The embedded policy on a typical input, in this process.
-    let engine = policy::EmbeddedEngine::default_policy()?;
-    let input = json!({
-        "identity": {"id": "agt_bench", "name": "bench", "kind": "agent", "roles": ["operator"],
-                     "scopes": [{"namespaces": ["staging"], "access": "mutate", "kinds": ["Deployment"]}], "trust_score": 0},
-        "action": {"action_type": "SCALE", "namespace": "staging", "resource_kind": "Deployment",
-                   "resource_name": "web-api", "parameters": {"replicas": 5}, "justification": "load test"},
-        "risk": {"level": "MEDIUM", "rules": ["baseline"]},
-        "preview": {"diff": [{"op": "replace", "path": "/spec/replicas", "from": 2, "to": 5}]},
-        "time": "2026-11-27T10:00:00Z"});
-    let rounds = 2_000;
-    engine.decide(&input)?;
-    let t = Instant::now();
-    for _ in 0..rounds {
-        engine.decide(&input)?;
+    Round {
+        history: 0,
+        direct,
+        gateway,
+        rss: None,
     }
-    let per_eval = t.elapsed() / rounds;
+}
+
+/// Appends `actions` actions of history with `docketops seed-history` (this binary, this environment).
+async fn seed_history(actions: u64) -> anyhow::Result<()> {
+    let binary = std::env::current_exe().context("the path of this binary")?;
+    let status = tokio::process::Command::new(binary)
+        .args(["seed-history", "--actions", &actions.to_string()])
+        .status()
+        .await
+        .context("running docketops seed-history")?;
+    anyhow::ensure!(status.success(), "docketops seed-history failed ({status})");
+    Ok(())
+}
+
+/// The table of rounds, and the ratios the README quotes.
+fn summarize(rounds: &[Round], idle_rss: Option<f64>) {
+    let mib = |r: Option<f64>| r.map_or("n/a".to_owned(), |r| format!("{r:.1} MiB"));
     println!(
-        "policy evaluation (embedded, default policy): {:.1} µs (target: under 100 µs)",
-        per_eval.as_secs_f64() * 1e6
+        "\n{:>9} | {:>10} {:>9} {:>9} | {:>10} {:>9} {:>9} | {:>9} {:>9} | gateway RSS",
+        "history", "direct/s", "p50 ms", "p99 ms", "gateway/s", "p50 ms", "p99 ms", "p50 ×", "p99 ×"
     );
-    Ok(if gateway.failures + direct.failures == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    for round in rounds {
+        let (d, g) = (
+            Percentiles::of(&round.direct.latencies),
+            Percentiles::of(&round.gateway.latencies),
+        );
+        println!(
+            "{:>9} | {:>10.1} {:>9.2} {:>9.2} | {:>10.1} {:>9.2} {:>9.2} | {:>9.2} {:>9.2} | {}",
+            round.history,
+            round.direct.throughput(),
+            d.p50_ms(),
+            d.p99_ms(),
+            round.gateway.throughput(),
+            g.p50_ms(),
+            g.p99_ms(),
+            g.p50_ms() / d.p50_ms(),
+            g.p99_ms() / d.p99_ms(),
+            mib(round.rss)
+        );
+    }
+    println!("gateway RSS at idle before the rounds: {}", mib(idle_rss));
+    if let (Some(first), Some(last)) = (rounds.first(), rounds.last())
+        && rounds.len() > 1
+    {
+        let p50 = |r: &Round| Percentiles::of(&r.gateway.latencies).p50_ms();
+        println!(
+            "after {} vs {} actions of history: throughput {:.2}×, p50 {:.2}× (target: within 10%)",
+            last.history,
+            first.history,
+            last.gateway.throughput() / first.gateway.throughput(),
+            p50(last) / p50(first)
+        );
+    }
+    println!("targets: gateway p50 at most 2× and p99 at most 3× the direct PATCH's; at least 250 governed actions/s");
 }

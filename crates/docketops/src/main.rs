@@ -6,6 +6,7 @@ mod bench_gateway;
 mod commands;
 mod keyfile;
 mod settings;
+mod soak;
 
 use std::process::ExitCode;
 

@@ -366,7 +366,9 @@ impl Executor {
                 let live = self.read_live(context, action, &account, &discovered, &name).await?;
                 let basis = Basis {
                     live: live.as_ref(),
-                    resource_version: live.as_ref().and_then(|l| l.pointer("/metadata/resourceVersion")?.as_str()),
+                    resource_version: live
+                        .as_ref()
+                        .and_then(|l| l.pointer("/metadata/resourceVersion")?.as_str()),
                     restarted_at: &restarted_at,
                 };
                 let plan = self.plan(action, discovered, &name, &basis)?;
@@ -399,7 +401,13 @@ impl Executor {
         }
     }
 
-    fn plan(&self, action: &Action, discovered: ResourcePath, name: &str, basis: &Basis<'_>) -> Result<Plan, ExecError> {
+    fn plan(
+        &self,
+        action: &Action,
+        discovered: ResourcePath,
+        name: &str,
+        basis: &Basis<'_>,
+    ) -> Result<Plan, ExecError> {
         let (path, call) = plan::planned_call(&self.kube, action, discovered, basis)?;
         Ok(Plan {
             path,
@@ -439,7 +447,12 @@ impl Executor {
         let (Ok(Some(live)), Ok(dry_run)) = (live, dry_run) else {
             return Ok(None);
         };
-        let base = |object: &Value| (str_at(object, "/metadata/uid"), str_at(object, "/metadata/resourceVersion"));
+        let base = |object: &Value| {
+            (
+                str_at(object, "/metadata/uid"),
+                str_at(object, "/metadata/resourceVersion"),
+            )
+        };
         let (uid, resource_version) = base(&live);
         if resource_version.is_none() || base(&dry_run.body) != (uid, resource_version.clone()) {
             return Ok(None);

@@ -26,8 +26,8 @@ pub mod setup;
 pub use action::{Access, Action, ActionRequest, ActionType, InvalidAction, Operation, ResourceKind};
 pub use error::{ErrorReport, ExecError};
 pub use executor::{
-    Check, DEFAULT_CLUSTER, Execution, Executor, ExecutorOptions, ObservedIn, Preview, ReadResult, Rollout, RolloutProgress,
-    Verification,
+    Check, DEFAULT_CLUSTER, Execution, Executor, ExecutorOptions, ObservedIn, Preview, ReadResult, Rollout,
+    RolloutProgress, Verification,
 };
 pub use guardrails::{GuardrailViolation, Guardrails, Scope};
 pub use kube::{CallContext, KubeConnection, KubeSource};

@@ -54,7 +54,6 @@ impl PatchBody {
     }
 }
 
-
 /// What a plan is made from besides the action.
 pub(crate) struct Basis<'a> {
     /// The live object, when it was read first (SET_IMAGE and DELETE need it; APPLY may create).
@@ -139,7 +138,10 @@ pub(crate) fn planned_call(
             grace_period_seconds,
         } => {
             let live = basis.live.expect("DELETE is planned from the live object");
-            let uid = live.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+            let uid = live
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             PlannedCall::Delete(DeleteParams {
                 dry_run: false,
                 grace_period_seconds: *grace_period_seconds,
@@ -241,4 +243,3 @@ impl Plan {
         }
     }
 }
-

@@ -530,8 +530,10 @@ impl Pipeline {
         let owned = match preview.as_ref().filter(|_| executes) {
             Some(preview) => {
                 let action_id = trail.action_id.clone();
-                let (recorded, owned) =
-                    tokio::join!(self.record_all(trail, actor, decided), self.store_intent(&action_id, preview));
+                let (recorded, owned) = tokio::join!(
+                    self.record_all(trail, actor, decided),
+                    self.store_intent(&action_id, preview)
+                );
                 recorded?;
                 owned?
             }

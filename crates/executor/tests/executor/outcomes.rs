@@ -75,7 +75,11 @@ async fn a_change_since_the_preview_is_a_conflict_and_changes_nothing() {
         // SCALE, RESTART and PATCH read and dry-run together; the change still carries the read's version.
         let live_version = preview.live.as_ref().map(|l| l.resource_version.clone()).unwrap();
         if request["action_type"] != "DELETE" {
-            assert_eq!(preview.request.body["metadata"]["resourceVersion"], json!(live_version), "{request}");
+            assert_eq!(
+                preview.request.body["metadata"]["resourceVersion"],
+                json!(live_version),
+                "{request}"
+            );
         }
         let changed = world
             .admin
