@@ -301,7 +301,7 @@ async fn measure_round(args: &BenchGatewayArgs, kube: &Arc<executor::KubeConnect
 async fn seed_history(actions: u64) -> anyhow::Result<()> {
     let binary = std::env::current_exe().context("the path of this binary")?;
     let status = tokio::process::Command::new(binary)
-        .args(["seed-history", "--actions", &actions.to_string()])
+        .args(["seed-history", "--yes", "--quiet", "--actions", &actions.to_string()])
         .status()
         .await
         .context("running docketops seed-history")?;
