@@ -1207,6 +1207,30 @@ async fn governed_actions_end_to_end(app: &TestApp) {
     );
     assert_eq!(action["action"]["status"], "COMPLETED");
     assert_eq!(result["entries"].as_array().unwrap().len(), 5);
+    // Rollout waiting is off here, so the change's own answer settled the verification (no read-back), and
+    // it names the resourceVersion the change left.
+    let payload = |kind: &str| -> Value {
+        let entry = action["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .unwrap();
+        match &entry["payload"] {
+            Value::String(text) => serde_json::from_str(text).unwrap(),
+            object => object.clone(),
+        }
+    };
+    let verified = payload("outcome.verified");
+    assert_eq!(verified["observed_in"], "answer", "{verified}");
+    assert_eq!(
+        verified["observed_resource_version"],
+        live["metadata"]["resourceVersion"]
+    );
+    assert_eq!(
+        payload("action.executed")["execution"]["resource_version"],
+        live["metadata"]["resourceVersion"]
+    );
 
     // Denials: guardrail (kube-system), scope (another namespace), policy (an agent without justification).
     for (body, reason) in [
