@@ -320,7 +320,10 @@ async fn assert_trust_agrees(app: &TestApp, server: &Server, identity: &str) {
     let out = app.run(&["trust", "--bundle", bundle.to_str().unwrap(), "--identity", identity]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((report["score"].as_i64().unwrap(), &report["changes"]), (score, &changes));
+    assert_eq!(
+        (report["score"].as_i64().unwrap(), &report["changes"]),
+        (score, &changes)
+    );
     assert!(!changes.as_array().unwrap().is_empty(), "{report}");
 
     let out = app.run(&["trust", "rebuild", "--quiet"]);

@@ -25,7 +25,8 @@ use crate::{Backend, ENTRY_COLUMNS, EntryRow, StorageError, Store};
 /// simple query). The lock's key is an arbitrary constant: 0x646b746c65646772, "dktledgr".
 /// READ COMMITTED is named because the head read after the lock must see every commit made before it;
 /// a server whose default is REPEATABLE READ would take the snapshot before the lock is granted.
-pub(crate) const POSTGRES_BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(7236005235207202674)";
+pub(crate) const POSTGRES_BEGIN: &str =
+    "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(7236005235207202674)";
 
 /// SQLite allows 32,766 bound parameters per statement; 12 per row.
 const SQLITE_ROWS_PER_INSERT: usize = 2_000;

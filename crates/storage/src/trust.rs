@@ -198,7 +198,16 @@ async fn fold_sqlite(conn: &mut SqliteConnection, entries: &[Entry]) -> Result<(
     .await?;
     fold.scores = scores
         .into_iter()
-        .map(|(id, score, changes, last_seq)| (id, ScoreRow { score, changes, last_seq }))
+        .map(|(id, score, changes, last_seq)| {
+            (
+                id,
+                ScoreRow {
+                    score,
+                    changes,
+                    last_seq,
+                },
+            )
+        })
         .collect();
     fold.run(entries);
     write_sqlite(conn, &fold).await
@@ -217,7 +226,13 @@ where
             list.push_bind(key);
         }
         query.push(")");
-        rows.extend(query.build_query_as::<T>().persistent(false).fetch_all(&mut *conn).await?);
+        rows.extend(
+            query
+                .build_query_as::<T>()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?,
+        );
     }
     Ok(rows)
 }
@@ -236,15 +251,17 @@ async fn write_sqlite(conn: &mut SqliteConnection, fold: &Fold) -> Result<(), sq
         let mut query: QueryBuilder<'_, Sqlite> =
             QueryBuilder::new("INSERT INTO trust_scores (identity_id, score, changes, last_seq) ");
         query.push_values(chunk, |mut row, (id, s)| {
-            row.push_bind(*id).push_bind(s.score).push_bind(s.changes).push_bind(s.last_seq);
+            row.push_bind(*id)
+                .push_bind(s.score)
+                .push_bind(s.changes)
+                .push_bind(s.last_seq);
         });
         query.push(UPSERT_SCORES);
         query.build().persistent(false).execute(&mut *conn).await?;
     }
     for chunk in fold.changes.chunks(SQLITE_ROWS) {
-        let mut query: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
-            "INSERT INTO trust_changes (identity_id, seq, entry_id, action_id, kind, delta, score) ",
-        );
+        let mut query: QueryBuilder<'_, Sqlite> =
+            QueryBuilder::new("INSERT INTO trust_changes (identity_id, seq, entry_id, action_id, kind, delta, score) ");
         query.push_values(chunk, |mut row, (id, c)| {
             row.push_bind(id)
                 .push_bind(c.seq as i64)
@@ -266,15 +283,23 @@ async fn fold_postgres(conn: &mut PgConnection, entries: &[Entry]) -> Result<(),
             .fetch_all(&mut *conn)
             .await?;
     let mut fold = Fold::new(actions);
-    let scores: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT identity_id, score, changes, last_seq FROM trust_scores WHERE identity_id = ANY($1)",
-    )
-    .bind(fold.owners(entries))
-    .fetch_all(&mut *conn)
-    .await?;
+    let scores: Vec<(String, i64, i64, i64)> =
+        sqlx::query_as("SELECT identity_id, score, changes, last_seq FROM trust_scores WHERE identity_id = ANY($1)")
+            .bind(fold.owners(entries))
+            .fetch_all(&mut *conn)
+            .await?;
     fold.scores = scores
         .into_iter()
-        .map(|(id, score, changes, last_seq)| (id, ScoreRow { score, changes, last_seq }))
+        .map(|(id, score, changes, last_seq)| {
+            (
+                id,
+                ScoreRow {
+                    score,
+                    changes,
+                    last_seq,
+                },
+            )
+        })
         .collect();
     fold.run(entries);
     write_postgres(conn, &fold).await
@@ -317,7 +342,10 @@ async fn write_postgres(conn: &mut PgConnection, fold: &Fold) -> Result<(), sqlx
     Ok(())
 }
 
-async fn insert_changes_postgres(conn: &mut PgConnection, changes: &[(String, TrustChange)]) -> Result<(), sqlx::Error> {
+async fn insert_changes_postgres(
+    conn: &mut PgConnection,
+    changes: &[(String, TrustChange)],
+) -> Result<(), sqlx::Error> {
     let text = |f: fn(&(String, TrustChange)) -> &String| changes.iter().map(f).cloned().collect::<Vec<_>>();
     let number = |f: fn(&TrustChange) -> i64| changes.iter().map(|(_, c)| f(c)).collect::<Vec<i64>>();
     sqlx::query(

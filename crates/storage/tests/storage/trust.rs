@@ -32,7 +32,12 @@ fn story(dice: &mut Dice, owner: &str, action: &str) -> Vec<NewEvent> {
         events.push(event("risk.classified", "system", action, json!({"level": level})));
     }
     let policy = |outcome: &str, mode: &str| {
-        event("policy.decided", "system", action, json!({"outcome": outcome, "mode": mode}))
+        event(
+            "policy.decided",
+            "system",
+            action,
+            json!({"outcome": outcome, "mode": mode}),
+        )
     };
     match dice.roll(10) {
         0 => events.push(event("guardrail.denied", "system", action, json!({"reason": "scope"}))),
@@ -41,7 +46,12 @@ fn story(dice: &mut Dice, owner: &str, action: &str) -> Vec<NewEvent> {
         2 => events.push(policy("deny", "audit")),
         3 => {
             events.push(policy("require_approval", "enforce"));
-            events.push(event("approval.denied", "usr_approver", action, json!({"comment": "no"})));
+            events.push(event(
+                "approval.denied",
+                "usr_approver",
+                action,
+                json!({"comment": "no"}),
+            ));
         }
         4 => {
             events.push(policy("allow", "enforce"));
@@ -59,7 +69,12 @@ fn story(dice: &mut Dice, owner: &str, action: &str) -> Vec<NewEvent> {
         _ => {
             events.push(policy("allow", "enforce"));
             events.push(event("action.executed", "system", action, json!({})));
-            events.push(event("outcome.verified", "usr_approver", action, json!({"passed": true})));
+            events.push(event(
+                "outcome.verified",
+                "usr_approver",
+                action,
+                json!({"passed": true}),
+            ));
         }
     }
     events
@@ -137,7 +152,11 @@ async fn assert_recomputed(store: &Store) {
         assert_eq!(stored.as_of_seq, head, "{id}: not up to date");
         assert_eq!(stored.score, expected.score, "{id}");
         assert_eq!(stored.changes, expected.changes.len() as u64, "{id}");
-        assert_eq!(stored.last_change_seq, expected.changes.last().map_or(0, |c| c.seq), "{id}");
+        assert_eq!(
+            stored.last_change_seq,
+            expected.changes.last().map_or(0, |c| c.seq),
+            "{id}"
+        );
         assert_eq!(stored_changes(store, id, 200).await, expected.changes, "{id}");
         moved += expected.changes.len();
     }
@@ -151,7 +170,11 @@ async fn trust_tables_equal_the_recomputation(db: &TestDb) {
     let store = db.store().await;
     let ledger = Ledger::start(store.clone(), LedgerSigningKey::generate(), AppendConfig::default());
     mixed_history(&ledger, 0, 8, 40).await;
-    assert!(ledger.stats().transactions < ledger.stats().entries, "{:?}", ledger.stats());
+    assert!(
+        ledger.stats().transactions < ledger.stats().entries,
+        "{:?}",
+        ledger.stats()
+    );
     assert_recomputed(&store).await;
 
     // A rebuild from the first entry gives the same tables.
@@ -167,7 +190,11 @@ async fn trust_tables_equal_the_recomputation(db: &TestDb) {
     tamper::set_trust_state(&store, before, 0).await.unwrap();
     mixed_history(&ledger, 1, 4, 15).await;
     tamper::set_trust_state(&store, before, SCORING_VERSION).await.unwrap();
-    assert_eq!(store.trust_score("agt_0").await.unwrap().as_of_seq, before, "left behind");
+    assert_eq!(
+        store.trust_score("agt_0").await.unwrap().as_of_seq,
+        before,
+        "left behind"
+    );
     let caught = store.trust_catch_up(|_| {}).await.unwrap();
     assert!(caught.folded_seq > before);
     assert_recomputed(&store).await;
@@ -177,7 +204,9 @@ async fn trust_tables_equal_the_recomputation(db: &TestDb) {
 
     // State of another scoring version is recomputed from scratch by the catch-up.
     let head = store.head().await.unwrap().unwrap().seq;
-    tamper::set_trust_state(&store, head, SCORING_VERSION + 1).await.unwrap();
+    tamper::set_trust_state(&store, head, SCORING_VERSION + 1)
+        .await
+        .unwrap();
     mixed_history(&ledger, 3, 2, 5).await;
     store.trust_catch_up(|_| {}).await.unwrap();
     assert_recomputed(&store).await;
