@@ -2,7 +2,8 @@
 //! it from an export (`docketops trust --bundle FILE --identity ID`) and gets the server's number.
 //!
 //! The function (integers only, no clock, entries in seq order):
-//! 1. An action belongs to the identity that is the actor of its `action.requested` entry.
+//! 1. An action belongs to the identity that is the actor of its `action.requested` entry (the latest one,
+//!    should an action id ever be requested twice).
 //! 2. Each later entry of an action may move its owner's score by a delta (table below); before each move
 //!    the score decays by 1/16 (integer division), so recent history weighs more than old; after each move
 //!    the score is clamped to 0..=100. A new identity starts at 0.
@@ -332,5 +333,76 @@ mod tests {
             ));
         }
         assert_eq!(trust("agt_a", &denied).score, 0);
+    }
+
+    /// What the storage crate does: one action table and one score per identity for all identities at
+    /// once, entry by entry. It gives every identity the scores and changes of its own fold.
+    fn fold_all(entries: &[Entry]) -> HashMap<String, (i64, Vec<TrustChange>)> {
+        let mut actions = HashMap::new();
+        let mut scores: HashMap<String, (i64, Vec<TrustChange>)> = HashMap::new();
+        for entry in entries {
+            if let Some(update) = action_update(entry) {
+                apply_update(&mut actions, update);
+                continue;
+            }
+            let Some(action) = entry.action_id.as_deref().and_then(|id| actions.get(id)) else {
+                continue;
+            };
+            let (score, changes) = scores.entry(action.owner.clone()).or_default();
+            if let Some(change) = step(*score, &action.risk, entry) {
+                *score = change.score;
+                changes.push(change);
+            }
+        }
+        scores
+    }
+
+    #[test]
+    fn the_step_by_step_fold_of_all_identities_is_each_identitys_fold() {
+        let kinds = [
+            ("outcome.verified", r#"{"passed":true}"#),
+            ("outcome.verified", r#"{"passed":false}"#),
+            ("action.failed", "{}"),
+            ("guardrail.denied", "{}"),
+            ("policy.decided", r#"{"outcome":"deny","mode":"enforce"}"#),
+            ("policy.decided", r#"{"outcome":"deny","mode":"audit"}"#),
+            ("approval.denied", "{}"),
+            ("action.previewed", "{}"),
+        ];
+        let levels = [
+            r#"{"level":"LOW"}"#,
+            r#"{"level":"HIGH"}"#,
+            r#"{"level":7}"#,
+            "not json",
+        ];
+        let mut entries = Vec::new();
+        let mut seq = 0;
+        let mut push = |kind: &str, actor: &str, action: &str, payload: &str| {
+            seq += 1;
+            entries.push(entry(seq, kind, actor, action, payload));
+        };
+        for i in 0..300usize {
+            let actor = format!("agt_{}", i % 7);
+            // Entries of earlier actions interleave with later ones; one action id is requested again
+            // by someone else, and its later entries count for the new requester only.
+            let action = format!("act_{}", if i % 50 == 49 { i - 3 } else { i });
+            push("action.requested", &actor, &action, "{}");
+            if i % 4 != 0 {
+                push("risk.classified", "system", &action, levels[i % levels.len()]);
+            }
+            let (kind, payload) = kinds[i % kinds.len()];
+            push(kind, "usr_x", &format!("act_{}", i.saturating_sub(i % 3)), payload);
+            push(kind, "usr_x", &action, payload);
+        }
+        let all = fold_all(&entries);
+        let mut moved = 0;
+        for i in 0..8 {
+            let id = format!("agt_{i}");
+            let report = trust(&id, &entries);
+            let (score, changes) = all.get(&id).cloned().unwrap_or_default();
+            assert_eq!((report.score, &report.changes), (score, &changes), "{id}");
+            moved += changes.len();
+        }
+        assert!(moved > 200, "{moved}");
     }
 }
