@@ -61,6 +61,21 @@ struct Fold {
     changes: Vec<(String, TrustChange)>,
 }
 
+/// Stored score rows by identity.
+fn score_map(rows: Vec<(String, i64, i64, i64)>) -> HashMap<String, ScoreRow> {
+    let row = |(id, score, changes, last_seq)| {
+        (
+            id,
+            ScoreRow {
+                score,
+                changes,
+                last_seq,
+            },
+        )
+    };
+    rows.into_iter().map(row).collect()
+}
+
 /// The action ids of `entries` whose stored row the fold may need.
 fn action_ids(entries: &[Entry]) -> Vec<String> {
     let ids: BTreeSet<&str> = entries
@@ -196,19 +211,7 @@ async fn fold_sqlite(conn: &mut SqliteConnection, entries: &[Entry]) -> Result<(
         &owners,
     )
     .await?;
-    fold.scores = scores
-        .into_iter()
-        .map(|(id, score, changes, last_seq)| {
-            (
-                id,
-                ScoreRow {
-                    score,
-                    changes,
-                    last_seq,
-                },
-            )
-        })
-        .collect();
+    fold.scores = score_map(scores);
     fold.run(entries);
     write_sqlite(conn, &fold).await
 }
@@ -277,30 +280,27 @@ async fn write_sqlite(conn: &mut SqliteConnection, fold: &Fold) -> Result<(), sq
 }
 
 async fn fold_postgres(conn: &mut PgConnection, entries: &[Entry]) -> Result<(), sqlx::Error> {
-    let actions: Vec<(String, String, String)> =
+    // A batch of entries that cannot move a score (notes, identity changes) needs no lookup.
+    let ids = action_ids(entries);
+    let actions: Vec<(String, String, String)> = if ids.is_empty() {
+        Vec::new()
+    } else {
         sqlx::query_as("SELECT action_id, identity_id, risk FROM trust_actions WHERE action_id = ANY($1)")
-            .bind(action_ids(entries))
+            .bind(ids)
             .fetch_all(&mut *conn)
-            .await?;
+            .await?
+    };
     let mut fold = Fold::new(actions);
-    let scores: Vec<(String, i64, i64, i64)> =
+    let owners = fold.owners(entries);
+    let scores: Vec<(String, i64, i64, i64)> = if owners.is_empty() {
+        Vec::new()
+    } else {
         sqlx::query_as("SELECT identity_id, score, changes, last_seq FROM trust_scores WHERE identity_id = ANY($1)")
-            .bind(fold.owners(entries))
+            .bind(owners)
             .fetch_all(&mut *conn)
-            .await?;
-    fold.scores = scores
-        .into_iter()
-        .map(|(id, score, changes, last_seq)| {
-            (
-                id,
-                ScoreRow {
-                    score,
-                    changes,
-                    last_seq,
-                },
-            )
-        })
-        .collect();
+            .await?
+    };
+    fold.scores = score_map(scores);
     fold.run(entries);
     write_postgres(conn, &fold).await
 }

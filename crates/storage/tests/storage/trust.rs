@@ -80,11 +80,12 @@ fn story(dice: &mut Dice, owner: &str, action: &str) -> Vec<NewEvent> {
     events
 }
 
-/// `actions` actions by each of `writers` concurrent writers, entry by entry or several at once.
-async fn mixed_history(ledger: &Ledger, round: u64, writers: u64, actions: u64) {
+/// `actions` actions by each of `writers` concurrent writers, entry by entry or several at once, spread over
+/// `ledgers` (gateways sharing the database).
+async fn mixed_history(ledgers: &[Ledger], round: u64, writers: u64, actions: u64) {
     let mut tasks = tokio::task::JoinSet::new();
     for writer in 0..writers {
-        let ledger = ledger.clone();
+        let ledger = ledgers[writer as usize % ledgers.len()].clone();
         tasks.spawn(async move {
             let mut dice = Dice(0x9e37_79b9_7f4a_7c15 ^ (round * 1000 + writer + 1));
             for n in 0..actions {
@@ -167,9 +168,14 @@ async fn assert_recomputed(store: &Store) {
 }
 
 async fn trust_tables_equal_the_recomputation(db: &TestDb) {
+    // Two writers with their own pools, as two gateway processes would have; one shared key.
+    let pem = LedgerSigningKey::generate().to_pkcs8_pem().unwrap();
+    let key = || LedgerSigningKey::from_pkcs8_pem(&pem).unwrap();
     let store = db.store().await;
-    let ledger = Ledger::start(store.clone(), LedgerSigningKey::generate(), AppendConfig::default());
-    mixed_history(&ledger, 0, 8, 40).await;
+    let ledger = Ledger::start(store.clone(), key(), AppendConfig::default());
+    let other = Ledger::start(db.store().await, key(), AppendConfig::default());
+    ledger.initialize().await.unwrap();
+    mixed_history(&[ledger.clone(), other], 0, 8, 40).await;
     assert!(
         ledger.stats().transactions < ledger.stats().entries,
         "{:?}",
@@ -188,7 +194,7 @@ async fn trust_tables_equal_the_recomputation(db: &TestDb) {
     // batches behind); the state stays where it was and a catch-up folds the rest.
     let before = store.trust_score("agt_0").await.unwrap().as_of_seq;
     tamper::set_trust_state(&store, before, 0).await.unwrap();
-    mixed_history(&ledger, 1, 4, 15).await;
+    mixed_history(&[ledger.clone()], 1, 4, 15).await;
     tamper::set_trust_state(&store, before, SCORING_VERSION).await.unwrap();
     assert_eq!(
         store.trust_score("agt_0").await.unwrap().as_of_seq,
@@ -199,7 +205,7 @@ async fn trust_tables_equal_the_recomputation(db: &TestDb) {
     assert!(caught.folded_seq > before);
     assert_recomputed(&store).await;
     // The appender folds again from there.
-    mixed_history(&ledger, 2, 3, 5).await;
+    mixed_history(&[ledger.clone()], 2, 3, 5).await;
     assert_recomputed(&store).await;
 
     // State of another scoring version is recomputed from scratch by the catch-up.
@@ -207,7 +213,7 @@ async fn trust_tables_equal_the_recomputation(db: &TestDb) {
     tamper::set_trust_state(&store, head, SCORING_VERSION + 1)
         .await
         .unwrap();
-    mixed_history(&ledger, 3, 2, 5).await;
+    mixed_history(&[ledger.clone()], 3, 2, 5).await;
     store.trust_catch_up(|_| {}).await.unwrap();
     assert_recomputed(&store).await;
     // Up to date: nothing to do.
