@@ -194,7 +194,7 @@ async fn trust_tables_equal_the_recomputation(db: &TestDb) {
     // batches behind); the state stays where it was and a catch-up folds the rest.
     let before = store.trust_score("agt_0").await.unwrap().as_of_seq;
     tamper::set_trust_state(&store, before, 0).await.unwrap();
-    mixed_history(&[ledger.clone()], 1, 4, 15).await;
+    mixed_history(std::slice::from_ref(&ledger), 1, 4, 15).await;
     tamper::set_trust_state(&store, before, SCORING_VERSION).await.unwrap();
     assert_eq!(
         store.trust_score("agt_0").await.unwrap().as_of_seq,
@@ -205,7 +205,7 @@ async fn trust_tables_equal_the_recomputation(db: &TestDb) {
     assert!(caught.folded_seq > before);
     assert_recomputed(&store).await;
     // The appender folds again from there.
-    mixed_history(&[ledger.clone()], 2, 3, 5).await;
+    mixed_history(std::slice::from_ref(&ledger), 2, 3, 5).await;
     assert_recomputed(&store).await;
 
     // State of another scoring version is recomputed from scratch by the catch-up.
@@ -213,7 +213,7 @@ async fn trust_tables_equal_the_recomputation(db: &TestDb) {
     tamper::set_trust_state(&store, head, SCORING_VERSION + 1)
         .await
         .unwrap();
-    mixed_history(&[ledger.clone()], 3, 2, 5).await;
+    mixed_history(std::slice::from_ref(&ledger), 3, 2, 5).await;
     store.trust_catch_up(|_| {}).await.unwrap();
     assert_recomputed(&store).await;
     // Up to date: nothing to do.
