@@ -117,6 +117,10 @@ pub fn apply_update(actions: &mut HashMap<String, TrustAction>, update: ActionUp
     }
 }
 
+/// The kinds whose payload the function reads; of every other entry it needs only the kind, actor and
+/// action id (so a catch-up need not load the rest).
+pub const PAYLOAD_KINDS: [&str; 3] = ["risk.classified", "outcome.verified", "policy.decided"];
+
 /// Whether an entry of this kind can move a score (cheap: no payload parsing).
 pub fn may_move(kind: &str) -> bool {
     matches!(
@@ -395,10 +399,19 @@ mod tests {
             push(kind, "usr_x", &action, payload);
         }
         let all = fold_all(&entries);
+        // Payloads of kinds outside PAYLOAD_KINDS change nothing (a catch-up does not load them).
+        let mut stripped = entries.clone();
+        for entry in stripped
+            .iter_mut()
+            .filter(|e| !PAYLOAD_KINDS.contains(&e.kind.as_str()))
+        {
+            entry.payload = "{}".into();
+        }
         let mut moved = 0;
         for i in 0..8 {
             let id = format!("agt_{i}");
             let report = trust(&id, &entries);
+            assert_eq!(trust(&id, &stripped), report, "{id}");
             let (score, changes) = all.get(&id).cloned().unwrap_or_default();
             assert_eq!((report.score, &report.changes), (score, &changes), "{id}");
             moved += changes.len();

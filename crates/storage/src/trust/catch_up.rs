@@ -1,11 +1,11 @@
 //! Catch-up, rebuild and reads of the trust tables.
 
 use ledger_core::Entry;
-use ledger_core::trust::{SCORING_VERSION, TrustChange};
+use ledger_core::trust::{PAYLOAD_KINDS, SCORING_VERSION, TrustChange};
 
 use super::{MAX_TRUST_PAGE, StoredTrust, TrustProgress, fold_postgres, fold_sqlite};
 use crate::appender::POSTGRES_BEGIN;
-use crate::{Backend, ENTRY_COLUMNS, EntryRow, StorageError, Store, with_pool};
+use crate::{Backend, EntryRow, StorageError, Store, with_pool};
 
 /// Entries folded per transaction by a catch-up: the appender waits for each page, so pages stay short.
 const PAGE: i64 = 1_000;
@@ -18,6 +18,18 @@ const RESET: [&str; 4] = [
     "INSERT INTO trust_state (id, folded_seq, version) VALUES (1, 0, $1) \
      ON CONFLICT (id) DO UPDATE SET folded_seq = 0, version = excluded.version",
 ];
+
+/// A page of entries with what the scoring function reads: payloads only of the kinds it reads them of
+/// (an entry can be large), no hashes or signatures.
+fn page_sql() -> String {
+    let kinds = PAYLOAD_KINDS.map(|kind| format!("'{kind}'")).join(", ");
+    format!(
+        "SELECT seq, id, '' AS timestamp, kind, actor, action_id, \
+         CASE WHEN kind IN ({kinds}) THEN payload ELSE '{{}}' END AS payload, '' AS prev_chain_hash, \
+         '' AS event_hash, '' AS chain_hash, '' AS key_id, '' AS signature \
+         FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2"
+    )
+}
 
 /// One page in its own transaction under the ledger-wide lock, so it cannot interleave with appends:
 /// reset first if asked or if the stored state is missing or of another scoring version.
@@ -39,8 +51,11 @@ macro_rules! fold_page {
                 0
             }
         };
-        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2");
-        let rows: Vec<EntryRow> = sqlx::query_as(&sql).bind(folded).bind(PAGE).fetch_all(&mut *tx).await?;
+        let rows: Vec<EntryRow> = sqlx::query_as(&page_sql())
+            .bind(folded)
+            .bind(PAGE)
+            .fetch_all(&mut *tx)
+            .await?;
         let entries: Vec<Entry> = rows.into_iter().map(Entry::from).collect();
         if let Some(last) = entries.last() {
             $fold(&mut *tx, &entries).await?;
