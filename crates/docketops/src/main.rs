@@ -73,7 +73,8 @@ enum Command {
         #[command(subcommand)]
         command: commands::identities::IdentitiesCommand,
     },
-    /// An identity's trust score recomputed from an exported bundle, with the entries that moved it.
+    /// An identity's trust score recomputed from an exported bundle, with the entries that moved it
+    /// (`--bundle FILE --identity ID`); `rebuild` recomputes the scores the database keeps.
     Trust(commands::trust::TrustArgs),
     /// An MCP server on stdio for local agent hosts, acting through a gateway's API with one API key.
     Mcp(commands::mcp::McpArgs),
@@ -160,9 +161,9 @@ impl Command {
             Command::Policy { command } => command.apply_config(config, matches),
             Command::Siem { command } => command.apply_config(config, matches),
             Command::Audit { command } => command.apply_config(config, matches),
+            Command::Trust(args) => args.apply_config(config, matches),
             Command::ApiKey { .. }
             | Command::Kube { .. }
-            | Command::Trust(_)
             | Command::Mcp(_)
             | Command::Bench(_)
             | Command::BenchGateway(_) => {}
@@ -186,7 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys { command } => commands::keys::run(command).await,
         Command::ApiKey { command } => commands::apikey::run(command),
         Command::Kube { command } => commands::kube::run(command).await,
-        Command::Trust(args) => commands::trust::run(args),
+        Command::Trust(args) => commands::trust::run(args).await,
         Command::Mcp(args) => commands::mcp::run(args).await,
         Command::Identities { command } => commands::identities::run(command).await,
         Command::Policy { command } => commands::policy::run(command).await,

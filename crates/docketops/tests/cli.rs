@@ -293,6 +293,49 @@ on_both!(
     killed_writer_loses_nothing_acknowledged,
 );
 
+/// The API's trust score and changes (paged, newest first), `docketops trust --bundle` on an export, and
+/// the API again after `docketops trust rebuild` (run beside the serving gateway) agree.
+async fn assert_trust_agrees(app: &TestApp, server: &Server, identity: &str) {
+    let from_api = || async {
+        let mut changes = Vec::new();
+        let mut path = format!("/api/v1/identities/{identity}?limit=2");
+        loop {
+            let (status, page) = server.admin_get(&path).await;
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(page["trust_score"], page["trust"]["score"], "{page}");
+            changes.extend(page["trust"]["changes"].as_array().unwrap().iter().cloned());
+            match page["trust"]["next_before_seq"].as_u64() {
+                Some(before) => path = format!("/api/v1/identities/{identity}?limit=2&before_seq={before}"),
+                None => {
+                    changes.reverse();
+                    return (page["trust_score"].as_i64().unwrap(), Value::from(changes));
+                }
+            }
+        }
+    };
+    let (score, changes) = from_api().await;
+    let bundle = app.dir.path().join("trust-export.jsonl");
+    let out = app.run(&["export", "--out", bundle.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = app.run(&["trust", "--bundle", bundle.to_str().unwrap(), "--identity", identity]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["score"].as_i64().unwrap(), &report["changes"]),
+        (score, &changes)
+    );
+    assert!(!changes.as_array().unwrap().is_empty(), "{report}");
+
+    let out = app.run(&["trust", "rebuild", "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout(&out).contains("trust scores rebuilt from"), "{}", stdout(&out));
+    assert_eq!(from_api().await, (score, changes), "the rebuilt numbers are the same");
+    let (status, bad) = server
+        .admin_get(&format!("/api/v1/identities/{identity}?limit=201"))
+        .await;
+    assert_eq!(status, 400, "{bad}");
+}
+
 /// Tampers a fresh ledger in each way and checks that `docketops verify` and the API both name the
 /// first bad entry and the reason.
 async fn cli_and_api_verify_report_each_tampering(app: &TestApp) {
@@ -1311,6 +1354,8 @@ async fn governed_actions_end_to_end(app: &TestApp) {
         assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
     }
     assert!(metrics.contains("docketops_ledger_appended_entries"), "{metrics}");
+    let agent_id = created["identity"]["id"].as_str().unwrap();
+    assert_trust_agrees(app, &server, agent_id).await;
     drop(server);
 
     // Replaying the recorded decisions: the shipped policy decides as before; a candidate that freezes
@@ -2067,6 +2112,7 @@ async fn trust_is_earned_and_recomputable() {
     ]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["changes"].as_array().unwrap().len(), 3, "{report}");
+    assert_trust_agrees(&app, &server, &ids["agent"]).await;
     drop(server);
     app.finish().await;
 }

@@ -152,10 +152,20 @@ impl Pipeline {
         &self.parts.clusters
     }
 
-    /// The identity's trust score and the entries that moved it (see `policy::trust`).
-    pub async fn trust(&self, identity_id: &str) -> Result<policy::trust::TrustReport, GatewayError> {
-        let entries = self.parts.store.entries_of_requester(identity_id).await?;
-        Ok(policy::trust::trust(identity_id, &entries))
+    /// The identity's trust score as stored beside the ledger (one indexed lookup, whatever its history;
+    /// see `ledger_core::trust` for the function and `storage`'s trust tables for how it is kept).
+    pub async fn trust(&self, identity_id: &str) -> Result<storage::StoredTrust, GatewayError> {
+        Ok(self.parts.store.trust_score(identity_id).await?)
+    }
+
+    /// A page of the entries that moved the identity's score, newest first, before `before_seq`.
+    pub async fn trust_changes(
+        &self,
+        identity_id: &str,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<policy::trust::TrustChange>, GatewayError> {
+        Ok(self.parts.store.trust_changes(identity_id, before_seq, limit).await?)
     }
 
     pub(crate) async fn record(

@@ -1,8 +1,8 @@
 //! `/api/v1/identities`: identities and their API keys (admin role). A new key is in the response once.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -46,20 +46,49 @@ async fn list(caller: Authenticated, State(state): State<AppState>) -> Result<Js
     Ok(Json(json!({"identities": state.directory.list().await?})))
 }
 
+/// A page of the entries that moved the trust score, newest first.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustPage {
+    limit: Option<u32>,
+    before_seq: Option<u64>,
+}
+
+/// Trust changes per page unless `limit` says otherwise.
+const TRUST_PAGE: u32 = 50;
+
 async fn show(
     caller: Authenticated,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    query: Result<Query<TrustPage>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(page) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    // Refused rather than clamped: a caller asking for more than the server gives would miss rows unawares.
+    let limit = page.limit.unwrap_or(TRUST_PAGE);
+    if !(1..=storage::MAX_TRUST_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {}",
+            storage::MAX_TRUST_PAGE
+        )));
+    }
     // Admins see everyone; anyone may see themselves.
     if caller.0.identity.id != id {
         caller.require(Role::Admin)?;
     }
     let identity = state.directory.get(&id).await?;
     let trust = state.pipeline.trust(&id).await?;
+    let changes = state.pipeline.trust_changes(&id, page.before_seq, limit).await?;
+    // A full page may have more behind it: the next one starts before its oldest change.
+    let next_before_seq = (changes.len() == limit as usize)
+        .then(|| changes.last().map(|c| c.seq))
+        .flatten();
     Ok(Json(
         json!({"identity": identity, "keys": state.directory.keys(&id).await?,
-               "trust_score": trust.score, "trust": trust}),
+               "trust_score": trust.score,
+               "trust": {"identity_id": id, "score": trust.score, "as_of_seq": trust.as_of_seq,
+                         "changes_total": trust.changes, "changes": changes,
+                         "next_before_seq": next_before_seq}}),
     ))
 }
 

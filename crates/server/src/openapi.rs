@@ -229,8 +229,16 @@ fn create_identity() {}
 fn list_identities() {}
 
 #[utoipa::path(get, path = "/api/v1/identities/{id}", tag = "identities",
-    description = "Admin, or the identity itself.", params(("id" = String, Path)),
-    responses((status = 200, description = "{identity, keys}"),
+    description = "Admin, or the identity itself. With the identity's trust score (kept beside the ledger, \
+                   recomputable with `docketops trust --bundle`) and one page of the entries that moved it, \
+                   newest first; `trust.next_before_seq` (null on the last page) is the next page's `before_seq`. \
+                   `trust.as_of_seq`: the score counts every entry up to this seq.",
+    params(("id" = String, Path),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Trust changes per page: 1–200, default 50"),
+           ("before_seq" = Option<u64>, Query, description = "Only trust changes of entries before this seq")),
+    responses((status = 200, description = "{identity, keys, trust_score, trust: {identity_id, score, as_of_seq, \
+                                            changes_total, changes: [{seq, entry_id, action_id, kind, delta, score}], next_before_seq}}"),
+              (status = 400, description = "limit out of range, or an unknown parameter", body = ErrorBody),
               (status = 403, description = "Neither an admin nor this identity", body = ErrorBody)))]
 #[allow(dead_code)]
 fn get_identity() {}

@@ -625,6 +625,7 @@ async fn openapi_declares_rejections_and_bounds() {
     assert_eq!(limit("/api/v1/actions", "limit"), Some((Some(1), Some(1000))));
     assert_eq!(limit("/api/v1/ledger/entries", "limit"), Some((Some(1), Some(1000))));
     assert_eq!(limit("/api/v1/actions/{id}", "wait"), Some((Some(0), Some(60))));
+    assert_eq!(limit("/api/v1/identities/{id}", "limit"), Some((Some(1), Some(200))));
     assert!(doc["paths"]["/api/v1/actions"]["post"]["responses"]["503"].is_object());
     assert!(doc["paths"]["/api/v1/actions"]["post"]["responses"]["403"].is_object());
 }

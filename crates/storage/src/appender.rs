@@ -25,7 +25,8 @@ use crate::{Backend, ENTRY_COLUMNS, EntryRow, StorageError, Store};
 /// simple query). The lock's key is an arbitrary constant: 0x646b746c65646772, "dktledgr".
 /// READ COMMITTED is named because the head read after the lock must see every commit made before it;
 /// a server whose default is REPEATABLE READ would take the snapshot before the lock is granted.
-const POSTGRES_BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(7236005235207202674)";
+pub(crate) const POSTGRES_BEGIN: &str =
+    "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(7236005235207202674)";
 
 /// SQLite allows 32,766 bound parameters per statement; 12 per row.
 const SQLITE_ROWS_PER_INSERT: usize = 2_000;
@@ -472,7 +473,7 @@ async fn write(
     // active one, as any other writer or a rotation would have moved it). Slow path: read the head,
     // sign on it, insert.
     macro_rules! run {
-        ($pool:expr, $begin:expr, $insert:ident) => {{
+        ($pool:expr, $begin:expr, $insert:ident, $fold:ident) => {{
             let mut tx = $pool.begin_with($begin).await?;
             let fast = match presealed {
                 Some(presealed) => {
@@ -494,13 +495,15 @@ async fn write(
                     (sealed, skip)
                 }
             };
+            // Trust scores move in the same transaction as the entries that move them.
+            crate::trust::$fold(&mut tx, &written.0).await?;
             tx.commit().await?;
             written
         }};
     }
     let (sealed, skip) = match shared.store.backend() {
-        Backend::Sqlite(pool) => run!(pool, "BEGIN IMMEDIATE", insert_sqlite),
-        Backend::Postgres(pool) => run!(pool, POSTGRES_BEGIN, insert_postgres),
+        Backend::Sqlite(pool) => run!(pool, "BEGIN IMMEDIATE", insert_sqlite, fold_batch_sqlite),
+        Backend::Postgres(pool) => run!(pool, POSTGRES_BEGIN, insert_postgres, fold_batch_postgres),
     };
     if !sealed.is_empty() {
         shared.counters.transactions.fetch_add(1, Ordering::Relaxed);

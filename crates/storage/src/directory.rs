@@ -527,17 +527,6 @@ impl Store {
         Ok(with_pool!(self, pool => sqlx::query_as(sql).bind(action_id).bind(digest).fetch_all(pool).await)?)
     }
 
-    /// Every entry of every action `identity_id` requested, in chain order (what its trust score is made of).
-    pub async fn entries_of_requester(&self, identity_id: &str) -> Result<Vec<Entry>, StorageError> {
-        let sql = format!(
-            "SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE action_id IN \
-             (SELECT action_id FROM ledger_entries WHERE kind = 'action.requested' AND actor = $1) ORDER BY seq"
-        );
-        let rows: Vec<EntryRow> =
-            with_pool!(self, pool => sqlx::query_as(&sql).bind(identity_id).fetch_all(pool).await)?;
-        Ok(rows.into_iter().map(Entry::from).collect())
-    }
-
     /// Every ledger entry that belongs to an action, in chain order.
     pub async fn entries_of_action(&self, action_id: &str) -> Result<Vec<Entry>, StorageError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE action_id = $1 ORDER BY seq");

@@ -13,6 +13,7 @@ mod lineage;
 mod ownership;
 #[cfg(feature = "tamper")]
 pub mod tamper;
+mod trust;
 mod verify;
 
 use std::str::FromStr;
@@ -31,6 +32,7 @@ pub use cursors::ExportCursor;
 pub use dashboard::{LoginRow, SessionRow, TimelineEntry, TimelineFilter};
 pub use directory::{ActionFilter, ActionRow, ApiKeyRow, ApprovalRow, IdentityRow, KeyLookup};
 pub use lineage::Controller;
+pub use trust::{MAX_TRUST_PAGE, StoredTrust, TrustProgress};
 pub use verify::{ExportError, ExportSummary, PAGE_SIZE, verify_ledger, write_bundle};
 
 #[derive(Debug, thiserror::Error)]

@@ -89,3 +89,10 @@ pub async fn clear_keys(store: &Store) -> Result<(), StorageError> {
     with_pool!(store, pool => sqlx::query("DELETE FROM ledger_keys").execute(pool).await.map(|_| ()))?;
     Ok(())
 }
+
+/// Sets the trust tables' state row, as an older release or scoring version would have left it.
+pub async fn set_trust_state(store: &Store, folded_seq: u64, version: u32) -> Result<(), StorageError> {
+    let sql = "UPDATE trust_state SET folded_seq = $1, version = $2 WHERE id = 1";
+    with_pool!(store, pool => sqlx::query(sql).bind(folded_seq as i64).bind(i64::from(version)).execute(pool).await.map(|_| ()))?;
+    Ok(())
+}

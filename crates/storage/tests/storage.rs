@@ -549,3 +549,6 @@ on_both!(
     tampering_is_caught_at_the_right_entry,
     export_bundle_verifies_offline,
 );
+
+#[path = "storage/trust.rs"]
+mod trust;

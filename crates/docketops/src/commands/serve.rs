@@ -221,6 +221,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     bootstrap_admin(&store, &directory).await?;
+    // Trust scores of entries written without them (an older release, another scoring version) before the
+    // first action reads one; later ones by the periodic catch-up.
+    if let Err(error) = super::trust::catch_up(&store).await {
+        tracing::warn!(%error, "cannot bring the trust scores up to date; retrying every 30 s");
+    }
+    tokio::spawn(super::trust::catch_up_periodically(store.clone()));
     let metrics = std::sync::Arc::new(gateway::Metrics::new(Some(ledger.clone())));
     let pipeline = std::sync::Arc::new(pipeline(&args, &store, &ledger, &signing_key, metrics.clone()).await?);
     tokio::spawn(expire_approvals_periodically(

@@ -776,21 +776,40 @@ pub async fn identities(session: Session, State(state): State<AppState>) -> Resu
     Ok(views::html(&page))
 }
 
+/// `?before_seq=N`: the page of trust changes before seq N (newest first).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustPageQuery {
+    before_seq: Option<u64>,
+}
+
+/// Trust changes per page (and points of the chart).
+const TRUST_CHANGES_PER_PAGE: u32 = 50;
+
 pub async fn identity(
     session: Session,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    query: Result<Query<TrustPageQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
+    let Query(query) = query.map_err(|e| PageError::bad_request(e.body_text()))?;
     if session.caller.identity.id != id {
         require_admin_or_auditor(&session)?;
     }
     let identity = state.directory.get(&id).await?;
     let trust = state.pipeline.trust(&id).await?;
-    let chart = views::trust_chart(&trust.changes.iter().map(|c| c.score).collect::<Vec<_>>());
-    let changes = trust
-        .changes
+    let page = state
+        .pipeline
+        .trust_changes(&id, query.before_seq, TRUST_CHANGES_PER_PAGE)
+        .await?;
+    // Older changes exist when the page is full and does not start at the first change.
+    let older = (page.len() == TRUST_CHANGES_PER_PAGE as usize)
+        .then(|| page.last().map(|c| c.seq))
+        .flatten();
+    let shown: Vec<i64> = page.iter().rev().map(|c| c.score).collect();
+    let chart = views::trust_chart(&shown, older.is_some(), trust.changes);
+    let changes = page
         .iter()
-        .rev()
         .map(|c| TrustChangeView {
             seq: c.seq,
             entry_id: c.entry_id.clone(),
@@ -805,6 +824,9 @@ pub async fn identity(
         identity: identity_view(&state, &identity).await?,
         changes,
         chart,
+        older,
+        newer: query.before_seq.is_some(),
+        as_of_seq: trust.as_of_seq,
     };
     Ok(views::html(&page))
 }

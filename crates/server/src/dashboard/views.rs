@@ -187,8 +187,15 @@ pub struct TrustChart {
 pub struct IdentityPage {
     pub nav: Nav,
     pub identity: IdentityView,
+    /// One page of changes, newest first.
     pub changes: Vec<TrustChangeView>,
     pub chart: TrustChart,
+    /// `before_seq` of the next (older) page, if any.
+    pub older: Option<u64>,
+    /// Whether newer changes exist than this page's.
+    pub newer: bool,
+    /// The score counts every entry up to this seq.
+    pub as_of_seq: u64,
 }
 
 #[derive(Debug, Template)]
@@ -212,10 +219,11 @@ pub struct VerifyJobPage {
     pub keys: Vec<String>,
 }
 
-/// The points of a trust chart: score (0–100) after each change, left to right.
-pub fn trust_chart(scores: &[i64]) -> TrustChart {
+/// The points of a trust chart: score (0–100) after each change, left to right. Without `earlier`
+/// changes before them the line starts at 0 (a new identity's score); `total` is every change's count.
+pub fn trust_chart(scores: &[i64], earlier: bool, total: u64) -> TrustChart {
     let (width, height) = (600u32, 120u32);
-    let mut values = vec![0i64];
+    let mut values = if earlier { Vec::new() } else { vec![0i64] };
     values.extend_from_slice(scores);
     let step = f64::from(width) / (values.len().max(2) - 1) as f64;
     let points = values
@@ -228,9 +236,12 @@ pub fn trust_chart(scores: &[i64]) -> TrustChart {
         })
         .collect::<Vec<_>>()
         .join(" ");
-    let description = match scores.last() {
-        None => "no trust changes yet; the score is 0".to_owned(),
-        Some(last) => format!("{} changes, from 0 to {last}", scores.len()),
+    let description = match (scores.first(), scores.last()) {
+        (_, None) => "no trust changes yet; the score is 0".to_owned(),
+        (Some(first), Some(last)) if earlier => {
+            format!("{} of {total} changes, from {first} to {last}", scores.len())
+        }
+        (_, Some(last)) => format!("{} changes, from 0 to {last}", scores.len()),
     };
     TrustChart {
         points,
@@ -246,9 +257,13 @@ mod tests {
 
     #[test]
     fn the_trust_chart_spans_the_width_and_clamps_scores() {
-        let chart = trust_chart(&[50, 120]);
+        let chart = trust_chart(&[50, 120], false, 2);
         assert_eq!(chart.points, "0.0,120.0 300.0,60.0 600.0,0.0");
-        assert_eq!(trust_chart(&[]).points, "0.0,120.0");
+        assert_eq!(trust_chart(&[], false, 0).points, "0.0,120.0");
+        // A page that does not start at the first change starts at its own first score.
+        let page = trust_chart(&[50, 100], true, 80);
+        assert_eq!(page.points, "0.0,60.0 600.0,0.0");
+        assert_eq!(page.description, "2 of 80 changes, from 50 to 100");
     }
 
     #[test]
