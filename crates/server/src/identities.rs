@@ -1,8 +1,8 @@
 //! `/api/v1/identities`: identities and their API keys (admin role). A new key is in the response once.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -10,6 +10,7 @@ use gateway::{NewIdentity, Role, Status};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::actions::MAX_LIMIT;
 use crate::auth::Authenticated;
 use crate::body::{JsonBody, OptionalJsonBody};
 use crate::{ApiError, AppState};
@@ -41,9 +42,39 @@ async fn create(
     ))
 }
 
-async fn list(caller: Authenticated, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// The last identity of the previous page (its `next_after`).
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+/// A page of identities in creation order; `next_after` names the last one when more may follow. Identities
+/// created after a page was read appear on later pages, so paging to the end sees every identity once.
+async fn list(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
-    Ok(Json(json!({"identities": state.directory.list().await?})))
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    if let Some(after) = &query.after
+        && state.directory.get(after).await.is_err()
+    {
+        return Err(ApiError::bad_request(format!("after: no identity {after:?}")));
+    }
+    let identities = state.directory.list(query.after.as_deref(), limit).await?;
+    let next_after = (identities.len() == limit as usize)
+        .then(|| identities.last().map(|i| i.id.clone()))
+        .flatten();
+    Ok(Json(json!({"identities": identities, "next_after": next_after})))
 }
 
 async fn show(

@@ -222,8 +222,13 @@ fn list_actions() {}
 #[allow(dead_code)]
 fn create_identity() {}
 
-#[utoipa::path(get, path = "/api/v1/identities", tag = "identities", description = "Admin.",
-    responses((status = 200, description = "{identities: [Identity]}"),
+#[utoipa::path(get, path = "/api/v1/identities", tag = "identities",
+    description = "Admin. A page of identities in creation order; pass `next_after` as `after` for the next \
+        page (null at the end).",
+    params(("after" = Option<String>, Query, description = "The id of the last identity of the previous page"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
+    responses((status = 200, description = "{identities: [Identity], next_after}"),
+              (status = 400, description = "A limit out of range, or an `after` that names no identity", body = ErrorBody),
               (status = 403, description = "Not an admin", body = ErrorBody)))]
 #[allow(dead_code)]
 fn list_identities() {}
