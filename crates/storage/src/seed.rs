@@ -328,6 +328,13 @@ impl ActionPlan {
                 ("approval.denied", approver, verdict),
             ]),
             Outcome::Pending => steps.push(("approval.requested", requester, approval)),
+            Outcome::Expired => {
+                let expired = json!({"expires_at": approval["expires_at"]});
+                steps.extend([
+                    ("approval.requested", requester, approval),
+                    ("approval.expired", "system", expired),
+                ]);
+            }
         }
         steps
             .into_iter()

@@ -20,20 +20,23 @@ pub(crate) enum Outcome {
     Denied,
     Approved,
     Pending,
+    Expired,
     Failed,
     VerifyFailed,
     Rejected,
 }
 
 /// The mix: about 68% completed changes, 10% reads, 8% denials, 5% approved after a hold, 3% still pending,
-/// 5% failures (execution or verification) and 1% rejected; about 4.8 entries per action.
+/// 3% held and expired (a tenth of those still pending: the window is a day), 5% failures (execution or
+/// verification) and 1% rejected; about 4.8 entries per action.
 pub(crate) fn outcome_of(mix: u64) -> Outcome {
     match (mix >> 32) % 100 {
         0..=61 | 94.. => Outcome::Completed,
         62..=71 => Outcome::Read,
         72..=79 => Outcome::Denied,
         80..=84 => Outcome::Approved,
-        85..=87 => Outcome::Pending,
+        85..=87 if (mix >> 48) % 10 == 0 => Outcome::Pending,
+        85..=87 => Outcome::Expired,
         88..=90 => Outcome::Failed,
         91..=92 => Outcome::VerifyFailed,
         _ => Outcome::Rejected,
@@ -44,7 +47,7 @@ impl Outcome {
     pub(crate) fn risk(self) -> &'static str {
         match self {
             Outcome::Read => "LOW",
-            Outcome::Approved | Outcome::Pending | Outcome::Rejected => "HIGH",
+            Outcome::Approved | Outcome::Pending | Outcome::Expired | Outcome::Rejected => "HIGH",
             _ => "MEDIUM",
         }
     }
@@ -52,7 +55,7 @@ impl Outcome {
     pub(crate) fn decision(self) -> &'static str {
         match self {
             Outcome::Denied => "deny",
-            Outcome::Approved | Outcome::Pending | Outcome::Rejected => "require_approval",
+            Outcome::Approved | Outcome::Pending | Outcome::Expired | Outcome::Rejected => "require_approval",
             _ => "allow",
         }
     }
@@ -62,18 +65,26 @@ impl Outcome {
             Outcome::Completed | Outcome::Read | Outcome::Approved => "COMPLETED",
             Outcome::Denied => "DENIED",
             Outcome::Pending => "PENDING_APPROVAL",
+            Outcome::Expired => "EXPIRED",
             Outcome::Failed | Outcome::VerifyFailed => "FAILED",
             Outcome::Rejected => "REJECTED",
         }
     }
 
     fn held(self) -> bool {
-        matches!(self, Outcome::Approved | Outcome::Pending | Outcome::Rejected)
+        matches!(
+            self,
+            Outcome::Approved | Outcome::Pending | Outcome::Expired | Outcome::Rejected
+        )
     }
 
-    /// The end of the approval window: a day ahead for the actions left pending.
+    /// The end of the approval window: a day ahead for the actions left pending, passed for expired ones.
     pub(crate) fn expires_at(self) -> String {
-        let ahead = if self == Outcome::Pending { 24 } else { 1 };
+        let ahead = match self {
+            Outcome::Pending => 24,
+            Outcome::Expired => -1,
+            _ => 1,
+        };
         ledger_core::entry::format_timestamp(OffsetDateTime::now_utc() + time::Duration::hours(ahead))
     }
 }
