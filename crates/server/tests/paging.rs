@@ -134,7 +134,11 @@ async fn identities_page_to_the_end_and_the_cursor_is_stable() {
     }
     let unique: std::collections::BTreeSet<&String> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len(), "no identity twice");
-    assert_eq!(seen.len(), 1 + 2_500 + 2, "the admin, the seeded ones and the two created while paging");
+    assert_eq!(
+        seen.len(),
+        1 + 2_500 + 2,
+        "the admin, the seeded ones and the two created while paging"
+    );
     assert_eq!(&seen[seen.len() - 2..], &created_during[..], "creation order");
 }
 
@@ -156,7 +160,10 @@ async fn identity_paging_refuses_bad_limits_and_unknown_cursors() {
     assert_eq!(page["identities"].as_array().unwrap().len(), 21);
     assert!(page["next_after"].is_string(), "a full page: more may follow");
     let (_, rest) = app
-        .get(&format!("/api/v1/identities?after={}", page["next_after"].as_str().unwrap()))
+        .get(&format!(
+            "/api/v1/identities?after={}",
+            page["next_after"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(rest["identities"].as_array().unwrap().len(), 0);
     assert!(rest["next_after"].is_null());

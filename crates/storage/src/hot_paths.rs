@@ -13,7 +13,10 @@ use crate::{Backend, StorageError, Store, queries, with_pool};
 pub enum Sample {
     Text(String),
     Int(i64),
+    /// NULL of a text column.
     Null,
+    /// NULL of an integer column.
+    NullInt,
 }
 
 /// One per-request statement and the parameters to plan it with.
@@ -206,7 +209,7 @@ fn update_params(s: &Samples) -> Vec<Sample> {
         Sample::Null,
         text(&s.now),
     ];
-    params.extend([Sample::Null, Sample::Null, Sample::Null, Sample::Null, Sample::Null]);
+    params.extend([Sample::Null, Sample::Null, Sample::Null, Sample::NullInt, Sample::Null]);
     params
 }
 
@@ -312,6 +315,7 @@ macro_rules! bind_all {
                 $crate::hot_paths::Sample::Text(v) => query.bind(v.clone()),
                 $crate::hot_paths::Sample::Int(v) => query.bind(*v),
                 $crate::hot_paths::Sample::Null => query.bind(None::<String>),
+                $crate::hot_paths::Sample::NullInt => query.bind(None::<i64>),
             };
         }
         query
@@ -423,6 +427,13 @@ impl Store {
         Ok(Some(sqlx::query_as(sql).fetch_one(pool).await?))
     }
 
+    /// How many actions there are (a full count: for tests and reports, never on a request's path).
+    pub async fn action_count(&self) -> Result<u64, StorageError> {
+        let count: i64 =
+            with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM actions").fetch_one(pool).await)?;
+        Ok(count.max(0) as u64)
+    }
+
     /// PostgreSQL only: zeroes this database's statistics counters (`pg_stat_reset`).
     pub async fn reset_statistics(&self) -> Result<(), StorageError> {
         if let Backend::Postgres(pool) = self.backend() {
@@ -437,7 +448,7 @@ fn literal(sample: &Sample) -> String {
     match sample {
         Sample::Text(v) => format!("'{}'", v.replace('\'', "''")),
         Sample::Int(v) => v.to_string(),
-        Sample::Null => "NULL".to_string(),
+        Sample::Null | Sample::NullInt => "NULL".to_string(),
     }
 }
 

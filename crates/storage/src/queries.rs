@@ -169,8 +169,10 @@ pub(crate) fn timeline(filter: &TimelineFilter) -> String {
             conditions.push(condition(n));
         }
     };
+    // The requester's actions through the subquery (an index range), not through the join's column: an OR
+    // across the join makes PostgreSQL hash the whole actions table.
     push(filter.identity.is_some(), &|n| {
-        format!("(e.actor = ${n} OR a.identity_id = ${n})")
+        format!("(e.actor = ${n} OR e.action_id IN (SELECT id FROM actions WHERE identity_id = ${n}))")
     });
     push(filter.namespace.is_some(), &|n| format!("a.namespace = ${n}"));
     push(filter.kind.is_some(), &|n| format!("e.kind = ${n}"));

@@ -10,7 +10,7 @@ use storage::seed::{SeedConfig, seed_history};
 use storage::{AppendConfig, Ledger};
 
 use crate::keyfile;
-use crate::settings::{ConfigFile, DatabaseArgs, LogArgs, SigningKeyArgs};
+use crate::settings::{ConfigFile, DatabaseArgs, SigningKeyArgs};
 
 #[derive(Debug, Args)]
 pub struct SeedArgs {
@@ -39,15 +39,12 @@ pub struct SeedArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-    #[command(flatten)]
-    pub log: LogArgs,
 }
 
 impl SeedArgs {
     pub fn apply_config(&mut self, config: &ConfigFile, matches: &clap::ArgMatches) {
         self.database.apply(config, matches);
         self.key.apply(config, matches);
-        self.log.apply(config, matches);
     }
 }
 
@@ -57,7 +54,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<ExitCode> {
         "seed-history appends fabricated history that can never be removed from {}; pass --yes to go ahead",
         args.database.describe()
     );
-    args.log.init();
+    // No log output: sqlx would warn about every bulk statement slower than a second.
     let store = args.database.connect().await?;
     store.migrate().await.context("applying database migrations")?;
     let (key, key_lock) = keyfile::load_or_generate(&keyfile::source(&args.database, &args.key), &store).await?;
