@@ -35,7 +35,7 @@ pub(crate) fn outcome_of(mix: u64) -> Outcome {
         62..=71 => Outcome::Read,
         72..=79 => Outcome::Denied,
         80..=84 => Outcome::Approved,
-        85..=87 if (mix >> 48) % 10 == 0 => Outcome::Pending,
+        85..=87 if (mix >> 48).is_multiple_of(10) => Outcome::Pending,
         85..=87 => Outcome::Expired,
         88..=90 => Outcome::Failed,
         91..=92 => Outcome::VerifyFailed,
