@@ -380,11 +380,12 @@ impl Directory {
         Ok(self.store.active_admin_exists().await?)
     }
 
-    pub async fn keys(&self, identity_id: &str) -> Result<Vec<KeyInfo>, GatewayError> {
+    /// Up to `limit` keys (1 to 1,000) of an identity in creation order, after the key `after`.
+    pub async fn keys(&self, identity_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<KeyInfo>, GatewayError> {
         self.get(identity_id).await?;
         Ok(self
             .store
-            .keys_of(identity_id)
+            .keys_page(identity_id, after, limit)
             .await?
             .iter()
             .map(KeyInfo::from)

@@ -59,12 +59,7 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
-        )));
-    }
+    let limit = page_limit(query.limit)?;
     if let Some(after) = &query.after
         && state.directory.get(after).await.is_err()
     {
@@ -89,7 +84,7 @@ async fn show(
     let identity = state.directory.get(&id).await?;
     let trust = state.pipeline.trust(&id).await?;
     Ok(Json(
-        json!({"identity": identity, "keys": state.directory.keys(&id).await?,
+        json!({"identity": identity, "keys": state.directory.keys(&id, None, SHOWN_KEYS).await?,
                "trust_score": trust.score, "trust": trust}),
     ))
 }
@@ -149,13 +144,47 @@ async fn change_status(
     Ok(Json(json!({"identity": identity, "ledger_entry_id": entry.id})))
 }
 
+/// Keys shown with an identity (`GET /api/v1/identities/{id}`); `…/keys` pages through all of them.
+const SHOWN_KEYS: u32 = 100;
+
+/// A page of an identity's keys in creation order, like the identity list.
 async fn keys(
     caller: Authenticated,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
-    Ok(Json(json!({"keys": state.directory.keys(&id).await?})))
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = page_limit(query.limit)?;
+    let keys = state.directory.keys(&id, query.after.as_deref(), limit).await?;
+    if let Some(after) = &query.after
+        && keys.is_empty()
+        && !state
+            .directory
+            .keys(&id, None, 1000)
+            .await?
+            .iter()
+            .any(|k| &k.id == after)
+    {
+        return Err(ApiError::bad_request(format!("after: no key {after:?} of {id}")));
+    }
+    let next_after = (keys.len() == limit as usize)
+        .then(|| keys.last().map(|k| k.id.clone()))
+        .flatten();
+    Ok(Json(json!({"keys": keys, "next_after": next_after})))
+}
+
+/// `limit` of a list: 1 to [`MAX_LIMIT`], default 100; refused rather than clamped (a caller asking for more
+/// than the server gives would miss rows unawares).
+fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    Ok(limit)
 }
 
 /// The key routes take no body, or an empty JSON object (`{}`): anything else is refused before anything

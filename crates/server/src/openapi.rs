@@ -234,7 +234,8 @@ fn create_identity() {}
 fn list_identities() {}
 
 #[utoipa::path(get, path = "/api/v1/identities/{id}", tag = "identities",
-    description = "Admin, or the identity itself.", params(("id" = String, Path)),
+    description = "Admin, or the identity itself. `keys` holds its first 100 keys (all of them: `…/keys`).",
+    params(("id" = String, Path)),
     responses((status = 200, description = "{identity, keys}"),
               (status = 403, description = "Neither an admin nor this identity", body = ErrorBody)))]
 #[allow(dead_code)]
@@ -267,9 +268,14 @@ fn reactivate_identity() {}
 #[allow(dead_code)]
 fn revoke_identity() {}
 
-#[utoipa::path(get, path = "/api/v1/identities/{id}/keys", tag = "identities", description = "Admin.",
-    params(("id" = String, Path)),
-    responses((status = 200, description = "{keys: [KeyInfo]}"),
+#[utoipa::path(get, path = "/api/v1/identities/{id}/keys", tag = "identities",
+    description = "Admin. A page of the identity's keys in creation order; pass `next_after` as `after` for the \
+        next page (null at the end).",
+    params(("id" = String, Path),
+           ("after" = Option<String>, Query, description = "The id of the last key of the previous page"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
+    responses((status = 200, description = "{keys: [KeyInfo], next_after}"),
+              (status = 400, description = "A limit out of range, or an `after` that names no key of this identity", body = ErrorBody),
               (status = 403, description = "Not an admin", body = ErrorBody)))]
 #[allow(dead_code)]
 fn list_keys() {}

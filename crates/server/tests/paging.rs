@@ -168,3 +168,33 @@ async fn identity_paging_refuses_bad_limits_and_unknown_cursors() {
     assert_eq!(rest["identities"].as_array().unwrap().len(), 0);
     assert!(rest["next_after"].is_null());
 }
+
+/// An identity's keys page the same way; the identity's own page shows the first ones.
+#[tokio::test]
+async fn keys_page_to_the_end() {
+    let app = app(2).await;
+    let id = app.create("many-keys").await;
+    for _ in 0..4 {
+        app.directory.issue_key("system", &id).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut path = format!("/api/v1/identities/{id}/keys?limit=2");
+    loop {
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let keys = page["keys"].as_array().unwrap();
+        assert!(keys.len() <= 2);
+        seen.extend(keys.iter().map(|k| k["id"].as_str().unwrap().to_owned()));
+        match page["next_after"].as_str() {
+            Some(next) => path = format!("/api/v1/identities/{id}/keys?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5, "the first key and four more: {seen:?}");
+    let (_, shown) = app.get(&format!("/api/v1/identities/{id}")).await;
+    assert_eq!(shown["keys"].as_array().unwrap().len(), 5);
+    let (status, _) = app
+        .get(&format!("/api/v1/identities/{id}/keys?after=key_nothing"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

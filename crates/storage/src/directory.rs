@@ -336,6 +336,21 @@ impl Store {
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(identity_id).fetch_all(pool).await)?)
     }
 
+    /// Up to `limit` keys (1 to 1,000) of an identity in creation order, after the key `after`.
+    pub async fn keys_page(
+        &self,
+        identity_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ApiKeyRow>, StorageError> {
+        let sql = queries::keys_page(after.is_some());
+        let limit = i64::from(limit.clamp(1, 1000));
+        Ok(with_pool!(self, pool => match after {
+            Some(after) => sqlx::query_as(&sql).bind(identity_id).bind(after).bind(limit).fetch_all(pool).await,
+            None => sqlx::query_as(&sql).bind(identity_id).bind(limit).fetch_all(pool).await,
+        })?)
+    }
+
     /// Revokes a key; false if it was not active.
     pub async fn revoke_key(&self, key_id: &str, at: &str) -> Result<bool, StorageError> {
         let sql = "UPDATE api_keys SET status = 'revoked', revoked_at = $2 WHERE id = $1 AND status = 'active'";

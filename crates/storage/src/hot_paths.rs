@@ -105,6 +105,11 @@ pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
             vec![text(&s.identity_id), Sample::Int(100)],
         ),
         path("identities: keys of", queries::keys_of(), vec![text(&s.identity_id)]),
+        path(
+            "identities: page of keys",
+            queries::keys_page(true),
+            vec![text(&s.identity_id), text("key_sample"), Sample::Int(100)],
+        ),
         path("actions: by id", queries::action_by_id(), vec![text(&s.action_id)]),
         path("actions: update", queries::UPDATE_ACTION.into(), update_params(s)),
         path(

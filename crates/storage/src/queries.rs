@@ -47,6 +47,22 @@ pub(crate) fn keys_of() -> String {
     )
 }
 
+/// A page of an identity's keys in creation order: after the key `$2` and at most `$3`, or at most `$2`.
+pub(crate) fn keys_page(after: bool) -> String {
+    let (after, limit) = if after {
+        (
+            "AND (created_at, id) > (SELECT created_at, id FROM api_keys WHERE id = $2)",
+            "$3",
+        )
+    } else {
+        ("", "$2")
+    };
+    format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE identity_id = $1 AND recorded_entry IS NOT NULL {after} \
+         ORDER BY created_at, id LIMIT {limit}"
+    )
+}
+
 pub(crate) fn action_by_id() -> String {
     format!("SELECT {ACTION_COLUMNS} FROM actions WHERE id = $1")
 }
