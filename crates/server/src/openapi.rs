@@ -206,11 +206,14 @@ fn submit_action() {}
 fn get_action() {}
 
 #[utoipa::path(get, path = "/api/v1/actions", tag = "actions",
-    description = "Newest first (operators: their own; auditors: all).",
+    description = "Newest first (operators: their own; auditors: all). Pass `next_before` as `before` for the \
+        next page (null at the end).",
     params(("status" = Option<ActionStatus>, Query), ("namespace" = Option<String>, Query),
            ("identity" = Option<String>, Query),
+           ("before" = Option<String>, Query, description = "The id of the last action of the previous page"),
            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
-    responses((status = 200, description = "{actions: [...]}")))]
+    responses((status = 200, description = "{actions: [...], next_before}"),
+              (status = 400, description = "A bad filter or limit, or a `before` that names no action the caller may see", body = ErrorBody)))]
 #[allow(dead_code)]
 fn list_actions() {}
 

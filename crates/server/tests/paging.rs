@@ -198,3 +198,30 @@ async fn keys_page_to_the_end() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+/// The action list pages newest first with `before`; a cursor naming no action is refused.
+#[tokio::test]
+async fn actions_page_to_the_end() {
+    let app = app(10).await;
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut path = "/api/v1/actions?limit=30".to_string();
+    loop {
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for action in page["actions"].as_array().unwrap() {
+            let created = action["created_at"].as_str().unwrap().to_owned();
+            seen.push((created, action["action_id"].as_str().unwrap().to_owned()));
+        }
+        match page["next_before"].as_str() {
+            Some(next) => path = format!("/api/v1/actions?limit=30&before={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 100, "every seeded action once");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.reverse();
+    assert_eq!(seen, sorted, "newest first across pages");
+    let (status, _) = app.get("/api/v1/actions?before=act_nothing").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -87,6 +87,8 @@ pub struct ActionFilter {
     pub identity_id: Option<String>,
     pub status: Option<String>,
     pub namespace: Option<String>,
+    /// Only actions listed after this one (older, or as old with a smaller id): the next page.
+    pub before: Option<String>,
     pub limit: u32,
 }
 

@@ -81,6 +81,7 @@ pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
         identity_id: identity.then(|| s.identity_id.clone()),
         status: status.then(|| "PENDING_APPROVAL".to_string()),
         namespace: namespace.then(|| s.namespace.clone()),
+        before: None,
         limit: 100,
     };
     let mut paths = vec![
@@ -201,9 +202,28 @@ pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
     ] {
         let filter = actions(identity, status, namespace);
         paths.push(path(name, queries::actions_list(&filter), action_params(&filter)));
+        let next = ActionFilter {
+            before: Some(s.action_id.clone()),
+            ..filter
+        };
+        paths.push(path(
+            next_page_name(name),
+            queries::actions_list(&next),
+            action_params(&next),
+        ));
     }
     paths.extend(timeline_paths(s));
     paths
+}
+
+fn next_page_name(name: &str) -> &'static str {
+    match name {
+        "actions: list" => "actions: list, next page",
+        "actions: list by requester" => "actions: list by requester, next page",
+        "actions: list by status (pending approvals)" => "actions: list by status, next page",
+        "actions: list by namespace" => "actions: list by namespace, next page",
+        _ => "actions: list by requester and status, next page",
+    }
 }
 
 fn update_params(s: &Samples) -> Vec<Sample> {
@@ -220,7 +240,7 @@ fn update_params(s: &Samples) -> Vec<Sample> {
 
 /// The parameters `queries::actions_list` numbers, in its order.
 pub(crate) fn action_params(filter: &ActionFilter) -> Vec<Sample> {
-    let given = [&filter.identity_id, &filter.status, &filter.namespace];
+    let given = [&filter.identity_id, &filter.status, &filter.namespace, &filter.before];
     let mut params: Vec<Sample> = given.into_iter().flatten().map(|v| text(v)).collect();
     params.push(Sample::Int(i64::from(filter.limit.clamp(1, 1000))));
     params

@@ -86,7 +86,7 @@ pub(crate) fn action_by_idempotency_key() -> String {
 }
 
 /// The action list, newest first. Only the filters given appear in the statement (numbered in the order
-/// identity, status, namespace; the limit last), so each variant has a plan that uses its own index rather
+/// identity, status, namespace, the cursor `before`; the limit last), so each variant has a plan that uses its own index rather
 /// than one generic plan for `($1 IS NULL OR …)` that can use none.
 pub(crate) fn actions_list(filter: &ActionFilter) -> String {
     let mut conditions = Vec::new();
@@ -100,6 +100,12 @@ pub(crate) fn actions_list(filter: &ActionFilter) -> String {
             n += 1;
             conditions.push(format!("{column} = ${n}"));
         }
+    }
+    if filter.before.is_some() {
+        n += 1;
+        conditions.push(format!(
+            "(created_at, id) < (SELECT created_at, id FROM actions WHERE id = ${n})"
+        ));
     }
     let filter = if conditions.is_empty() {
         String::new()

@@ -248,6 +248,7 @@ async fn exercise(store: &Store) {
                 identity_id: identity.then(|| s.identity_id.clone()),
                 status: status.then(|| "PENDING_APPROVAL".into()),
                 namespace: namespace.then(|| s.namespace.clone()),
+                before: Some(s.action_id.clone()),
                 limit: 100,
             };
             store.actions(&filter).await.unwrap();
