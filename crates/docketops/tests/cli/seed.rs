@@ -3,8 +3,6 @@
 
 use std::process::Stdio;
 
-use serde_json::Value;
-
 use super::{Server, TestApp, stdout};
 
 async fn seed_history_appends_while_a_gateway_serves(backend: &str) {
@@ -66,10 +64,11 @@ async fn seed_history_appends_while_a_gateway_serves(backend: &str) {
     let (_, actions) = server.admin_get("/api/v1/actions?limit=1000").await;
     assert_eq!(actions["actions"].as_array().map(Vec::len), Some(1000));
     let (_, pending) = server.admin_get("/api/v1/approvals?status=pending").await;
-    assert!(pending["approvals"].as_array().is_some_and(|a| {
-        a.iter()
-            .all(|p| p["action"]["status"] == Value::from("PENDING_APPROVAL"))
-    }));
+    assert!(
+        pending["approvals"]
+            .as_array()
+            .is_some_and(|a| { a.iter().all(|p| p["action"]["status"] == "PENDING_APPROVAL") })
+    );
     drop(server);
     app.finish().await;
 }
