@@ -722,13 +722,14 @@ impl Pipeline {
             filter.identity_id = Some(caller.identity.id.clone());
         }
         if let Some(before) = &filter.before {
-            // A cursor the caller could not have been given is refused, not answered with an empty page.
+            // A cursor the caller could not have been given is not found (as the action itself would not be),
+            // rather than answered with an empty page.
             let visible =
                 self.parts.store.action(before).await?.is_some_and(|row| {
                     caller.identity.has_role(Role::Auditor) || row.identity_id == caller.identity.id
                 });
             if !visible {
-                return Err(GatewayError::BadRequest(format!("before: no action {before:?}")));
+                return Err(GatewayError::NotFound(format!("before: no action {before:?}")));
             }
         }
         let rows = self.parts.store.actions(&filter).await?;

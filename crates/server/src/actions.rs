@@ -127,7 +127,7 @@ async fn list(
         identity_id: query.identity,
         status: query.status,
         namespace: query.namespace,
-        before: query.before,
+        before: query.before.filter(|b| !b.is_empty()),
         limit,
     };
     Ok(Json(state.pipeline.list(&caller.0, filter).await?))

@@ -60,12 +60,13 @@ async fn list(
     caller.require(Role::Admin)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let limit = page_limit(query.limit)?;
-    if let Some(after) = &query.after
+    let after = query.after.as_deref().filter(|a| !a.is_empty());
+    if let Some(after) = after
         && state.directory.get(after).await.is_err()
     {
-        return Err(ApiError::bad_request(format!("after: no identity {after:?}")));
+        return Err(ApiError::not_found(format!("after: no identity {after:?}")));
     }
-    let identities = state.directory.list(query.after.as_deref(), limit).await?;
+    let identities = state.directory.list(after, limit).await?;
     let next_after = (identities.len() == limit as usize)
         .then(|| identities.last().map(|i| i.id.clone()))
         .flatten();
@@ -157,17 +158,18 @@ async fn keys(
     caller.require(Role::Admin)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let limit = page_limit(query.limit)?;
-    let keys = state.directory.keys(&id, query.after.as_deref(), limit).await?;
-    if let Some(after) = &query.after
+    let after = query.after.as_deref().filter(|a| !a.is_empty());
+    let keys = state.directory.keys(&id, after, limit).await?;
+    if let Some(after) = after
         && keys.is_empty()
         && !state
             .directory
             .keys(&id, None, 1000)
             .await?
             .iter()
-            .any(|k| &k.id == after)
+            .any(|k| k.id == after)
     {
-        return Err(ApiError::bad_request(format!("after: no key {after:?} of {id}")));
+        return Err(ApiError::not_found(format!("after: no key {after:?} of {id}")));
     }
     let next_after = (keys.len() == limit as usize)
         .then(|| keys.last().map(|k| k.id.clone()))

@@ -210,10 +210,10 @@ fn get_action() {}
         next page (null at the end).",
     params(("status" = Option<ActionStatus>, Query), ("namespace" = Option<String>, Query),
            ("identity" = Option<String>, Query),
-           ("before" = Option<String>, Query, description = "The id of the last action of the previous page"),
+           ("before" = Option<String>, Query, description = "The id of the last action of the previous page (empty: from the newest)"),
            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
     responses((status = 200, description = "{actions: [...], next_before}"),
-              (status = 400, description = "A bad filter or limit, or a `before` that names no action the caller may see", body = ErrorBody)))]
+              (status = 404, description = "`before` names no action the caller may see", body = ErrorBody)))]
 #[allow(dead_code)]
 fn list_actions() {}
 
@@ -228,10 +228,11 @@ fn create_identity() {}
 #[utoipa::path(get, path = "/api/v1/identities", tag = "identities",
     description = "Admin. A page of identities in creation order; pass `next_after` as `after` for the next \
         page (null at the end).",
-    params(("after" = Option<String>, Query, description = "The id of the last identity of the previous page"),
+    params(("after" = Option<String>, Query, description = "The id of the last identity of the previous page (empty: from the start)"),
            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
     responses((status = 200, description = "{identities: [Identity], next_after}"),
-              (status = 400, description = "A limit out of range, or an `after` that names no identity", body = ErrorBody),
+              (status = 400, description = "A limit out of range", body = ErrorBody),
+              (status = 404, description = "`after` names no identity", body = ErrorBody),
               (status = 403, description = "Not an admin", body = ErrorBody)))]
 #[allow(dead_code)]
 fn list_identities() {}
@@ -275,10 +276,11 @@ fn revoke_identity() {}
     description = "Admin. A page of the identity's keys in creation order; pass `next_after` as `after` for the \
         next page (null at the end).",
     params(("id" = String, Path),
-           ("after" = Option<String>, Query, description = "The id of the last key of the previous page"),
+           ("after" = Option<String>, Query, description = "The id of the last key of the previous page (empty: from the start)"),
            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
     responses((status = 200, description = "{keys: [KeyInfo], next_after}"),
-              (status = 400, description = "A limit out of range, or an `after` that names no key of this identity", body = ErrorBody),
+              (status = 400, description = "A limit out of range", body = ErrorBody),
+              (status = 404, description = "No such identity, or `after` names no key of it", body = ErrorBody),
               (status = 403, description = "Not an admin", body = ErrorBody)))]
 #[allow(dead_code)]
 fn list_keys() {}

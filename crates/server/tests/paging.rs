@@ -148,13 +148,19 @@ async fn identity_paging_refuses_bad_limits_and_unknown_cursors() {
     for path in [
         "/api/v1/identities?limit=0",
         "/api/v1/identities?limit=1001",
-        "/api/v1/identities?after=agt_nobody",
         "/api/v1/identities?cursor=x",
     ] {
         let (status, body) = app.get(path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
         assert_eq!(body["error"]["code"], "bad_request", "{path}");
     }
+    let (status, body) = app.get("/api/v1/identities?after=agt_nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, from_start) = app.get("/api/v1/identities?after=&limit=5").await;
+    assert_eq!(
+        (status, from_start["identities"].as_array().unwrap().len()),
+        (StatusCode::OK, 5)
+    );
     let (status, page) = app.get("/api/v1/identities?limit=21").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["identities"].as_array().unwrap().len(), 21);
@@ -196,10 +202,10 @@ async fn keys_page_to_the_end() {
     let (status, _) = app
         .get(&format!("/api/v1/identities/{id}/keys?after=key_nothing"))
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-/// The action list pages newest first with `before`; a cursor naming no action is refused.
+/// The action list pages newest first with `before`; a cursor naming no action is not found.
 #[tokio::test]
 async fn actions_page_to_the_end() {
     let app = app(10).await;
@@ -223,5 +229,5 @@ async fn actions_page_to_the_end() {
     sorted.reverse();
     assert_eq!(seen, sorted, "newest first across pages");
     let (status, _) = app.get("/api/v1/actions?before=act_nothing").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
