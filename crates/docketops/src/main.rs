@@ -94,6 +94,9 @@ enum Command {
         #[command(subcommand)]
         command: commands::apikey::ApiKeyCommand,
     },
+    /// Append realistic history in bulk (identities, actions and their entries, signed by the ledger's key)
+    /// for benchmarks and tests of a large ledger. The entries are permanent; needs --yes.
+    SeedHistory(Box<commands::seed::SeedArgs>),
     /// Measure signing, durable appends and verification on this machine.
     Bench(bench::BenchArgs),
     /// Measure governed actions end to end against a running gateway and API server (scripts/bench-gateway).
@@ -162,6 +165,7 @@ impl Command {
             Command::Siem { command } => command.apply_config(config, matches),
             Command::Audit { command } => command.apply_config(config, matches),
             Command::Trust(args) => args.apply_config(config, matches),
+            Command::SeedHistory(args) => args.apply_config(config, matches),
             Command::ApiKey { .. }
             | Command::Kube { .. }
             | Command::Mcp(_)
@@ -193,6 +197,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy { command } => commands::policy::run(command).await,
         Command::Siem { command } => commands::siem::run(command).await,
         Command::Audit { command } => commands::audit::run(command).await,
+        Command::SeedHistory(args) => commands::seed::run(*args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::BenchGateway(args) => bench_gateway::run(args).await,
     }

@@ -49,6 +49,9 @@ mod duties;
 #[path = "cli/storage_faults.rs"]
 mod storage_faults;
 
+#[path = "cli/seed.rs"]
+mod seed;
+
 fn admin_url() -> String {
     std::env::var("DOCKETOPS_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())

@@ -359,15 +359,33 @@ impl Directory {
             .ok_or_else(|| GatewayError::NotFound(format!("no identity {id:?}")))
     }
 
-    pub async fn list(&self) -> Result<Vec<Identity>, GatewayError> {
-        Ok(self.store.identities().await?.iter().map(Identity::from_row).collect())
+    /// Up to `limit` identities (1 to 1,000) in creation order, after the identity `after`.
+    pub async fn list(&self, after: Option<&str>, limit: u32) -> Result<Vec<Identity>, GatewayError> {
+        Ok(self
+            .store
+            .identities_page(after, limit)
+            .await?
+            .iter()
+            .map(Identity::from_row)
+            .collect())
     }
 
-    pub async fn keys(&self, identity_id: &str) -> Result<Vec<KeyInfo>, GatewayError> {
+    /// The names of the identities among `ids`, by id (to show names instead of ids).
+    pub async fn names(&self, ids: &[String]) -> Result<std::collections::HashMap<String, String>, GatewayError> {
+        Ok(self.store.identity_names(ids).await?.into_iter().collect())
+    }
+
+    /// Whether an active admin exists (one query, whatever the number of identities).
+    pub async fn admin_exists(&self) -> Result<bool, GatewayError> {
+        Ok(self.store.active_admin_exists().await?)
+    }
+
+    /// Up to `limit` keys (1 to 1,000) of an identity in creation order, after the key `after`.
+    pub async fn keys(&self, identity_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<KeyInfo>, GatewayError> {
         self.get(identity_id).await?;
         Ok(self
             .store
-            .keys_of(identity_id)
+            .keys_page(identity_id, after, limit)
             .await?
             .iter()
             .map(KeyInfo::from)

@@ -763,8 +763,22 @@ impl Pipeline {
         if !caller.identity.has_role(Role::Auditor) {
             filter.identity_id = Some(caller.identity.id.clone());
         }
+        if let Some(before) = &filter.before {
+            // A cursor the caller could not have been given is not found (as the action itself would not be),
+            // rather than answered with an empty page.
+            let visible =
+                self.parts.store.action(before).await?.is_some_and(|row| {
+                    caller.identity.has_role(Role::Auditor) || row.identity_id == caller.identity.id
+                });
+            if !visible {
+                return Err(GatewayError::NotFound(format!("before: no action {before:?}")));
+            }
+        }
         let rows = self.parts.store.actions(&filter).await?;
-        Ok(json!({"actions": rows.iter().map(action_view).collect::<Vec<_>>()}))
+        let next_before = (rows.len() == filter.limit as usize)
+            .then(|| rows.last().map(|row| row.id.clone()))
+            .flatten();
+        Ok(json!({"actions": rows.iter().map(action_view).collect::<Vec<_>>(), "next_before": next_before}))
     }
 }
 
@@ -782,6 +796,7 @@ impl Pipeline {
             caller.require(Role::Approver)?;
         }
         let filter = ActionFilter {
+            before: None,
             status: Some("PENDING_APPROVAL".into()),
             limit: 1000,
             ..ActionFilter::default()

@@ -63,6 +63,7 @@ impl Backend for InProcess {
             identity_id: Some(caller.identity.id.clone()),
             status: Some("PENDING_APPROVAL".into()),
             namespace: None,
+            before: None,
             limit: 100,
         };
         Ok(self.pipeline.list(caller, filter).await?)

@@ -99,6 +99,8 @@ struct ListQuery {
     status: Option<String>,
     namespace: Option<String>,
     identity: Option<String>,
+    /// The last action of the previous page (its `next_before`).
+    before: Option<String>,
     limit: Option<u32>,
 }
 
@@ -125,6 +127,7 @@ async fn list(
         identity_id: query.identity,
         status: query.status,
         namespace: query.namespace,
+        before: query.before.filter(|b| !b.is_empty()),
         limit,
     };
     Ok(Json(state.pipeline.list(&caller.0, filter).await?))

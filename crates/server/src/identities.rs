@@ -10,6 +10,7 @@ use gateway::{NewIdentity, Role, Status};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::actions::MAX_LIMIT;
 use crate::auth::Authenticated;
 use crate::body::{JsonBody, OptionalJsonBody};
 use crate::{ApiError, AppState};
@@ -41,9 +42,35 @@ async fn create(
     ))
 }
 
-async fn list(caller: Authenticated, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// The last identity of the previous page (its `next_after`).
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+/// A page of identities in creation order; `next_after` names the last one when more may follow. Identities
+/// created after a page was read appear on later pages, so paging to the end sees every identity once.
+async fn list(
+    caller: Authenticated,
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
-    Ok(Json(json!({"identities": state.directory.list().await?})))
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = page_limit(query.limit)?;
+    let after = query.after.as_deref().filter(|a| !a.is_empty());
+    if let Some(after) = after
+        && state.directory.get(after).await.is_err()
+    {
+        return Err(ApiError::not_found(format!("after: no identity {after:?}")));
+    }
+    let identities = state.directory.list(after, limit).await?;
+    let next_after = (identities.len() == limit as usize)
+        .then(|| identities.last().map(|i| i.id.clone()))
+        .flatten();
+    Ok(Json(json!({"identities": identities, "next_after": next_after})))
 }
 
 /// A page of the entries that moved the trust score, newest first.
@@ -84,7 +111,7 @@ async fn show(
         .then(|| changes.last().map(|c| c.seq))
         .flatten();
     Ok(Json(
-        json!({"identity": identity, "keys": state.directory.keys(&id).await?,
+        json!({"identity": identity, "keys": state.directory.keys(&id, None, SHOWN_KEYS).await?,
                "trust_score": trust.score,
                "trust": {"identity_id": id, "score": trust.score, "as_of_seq": trust.as_of_seq,
                          "changes_total": trust.changes, "changes": changes,
@@ -147,13 +174,48 @@ async fn change_status(
     Ok(Json(json!({"identity": identity, "ledger_entry_id": entry.id})))
 }
 
+/// Keys shown with an identity (`GET /api/v1/identities/{id}`); `…/keys` pages through all of them.
+const SHOWN_KEYS: u32 = 100;
+
+/// A page of an identity's keys in creation order, like the identity list.
 async fn keys(
     caller: Authenticated,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
-    Ok(Json(json!({"keys": state.directory.keys(&id).await?})))
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = page_limit(query.limit)?;
+    let after = query.after.as_deref().filter(|a| !a.is_empty());
+    let keys = state.directory.keys(&id, after, limit).await?;
+    if let Some(after) = after
+        && keys.is_empty()
+        && !state
+            .directory
+            .keys(&id, None, 1000)
+            .await?
+            .iter()
+            .any(|k| k.id == after)
+    {
+        return Err(ApiError::not_found(format!("after: no key {after:?} of {id}")));
+    }
+    let next_after = (keys.len() == limit as usize)
+        .then(|| keys.last().map(|k| k.id.clone()))
+        .flatten();
+    Ok(Json(json!({"keys": keys, "next_after": next_after})))
+}
+
+/// `limit` of a list: 1 to [`MAX_LIMIT`], default 100; refused rather than clamped (a caller asking for more
+/// than the server gives would miss rows unawares).
+fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    Ok(limit)
 }
 
 /// The key routes take no body, or an empty JSON object (`{}`): anything else is refused before anything

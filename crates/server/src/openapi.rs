@@ -206,11 +206,14 @@ fn submit_action() {}
 fn get_action() {}
 
 #[utoipa::path(get, path = "/api/v1/actions", tag = "actions",
-    description = "Newest first (operators: their own; auditors: all).",
+    description = "Newest first (operators: their own; auditors: all). Pass `next_before` as `before` for the \
+        next page (null at the end).",
     params(("status" = Option<ActionStatus>, Query), ("namespace" = Option<String>, Query),
            ("identity" = Option<String>, Query),
+           ("before" = Option<String>, Query, description = "The id of the last action of the previous page (empty: from the newest)"),
            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
-    responses((status = 200, description = "{actions: [...]}")))]
+    responses((status = 200, description = "{actions: [...], next_before}"),
+              (status = 404, description = "`before` names no action the caller may see", body = ErrorBody)))]
 #[allow(dead_code)]
 fn list_actions() {}
 
@@ -222,14 +225,20 @@ fn list_actions() {}
 #[allow(dead_code)]
 fn create_identity() {}
 
-#[utoipa::path(get, path = "/api/v1/identities", tag = "identities", description = "Admin.",
-    responses((status = 200, description = "{identities: [Identity]}"),
+#[utoipa::path(get, path = "/api/v1/identities", tag = "identities",
+    description = "Admin. A page of identities in creation order; pass `next_after` as `after` for the next \
+        page (null at the end).",
+    params(("after" = Option<String>, Query, description = "The id of the last identity of the previous page (empty: from the start)"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
+    responses((status = 200, description = "{identities: [Identity], next_after}"),
+              (status = 400, description = "A limit out of range", body = ErrorBody),
+              (status = 404, description = "`after` names no identity", body = ErrorBody),
               (status = 403, description = "Not an admin", body = ErrorBody)))]
 #[allow(dead_code)]
 fn list_identities() {}
 
 #[utoipa::path(get, path = "/api/v1/identities/{id}", tag = "identities",
-    description = "Admin, or the identity itself. With the identity's trust score (kept beside the ledger, \
+    description = "Admin, or the identity itself. `keys` holds its first 100 keys (all of them: `…/keys`). With the identity's trust score (kept beside the ledger, \
                    recomputable with `docketops trust --bundle`) and one page of the entries that moved it, \
                    newest first; `trust.next_before_seq` (null on the last page) is the next page's `before_seq`. \
                    `trust.as_of_seq`: the score counts every entry up to this seq.",
@@ -270,9 +279,15 @@ fn reactivate_identity() {}
 #[allow(dead_code)]
 fn revoke_identity() {}
 
-#[utoipa::path(get, path = "/api/v1/identities/{id}/keys", tag = "identities", description = "Admin.",
-    params(("id" = String, Path)),
-    responses((status = 200, description = "{keys: [KeyInfo]}"),
+#[utoipa::path(get, path = "/api/v1/identities/{id}/keys", tag = "identities",
+    description = "Admin. A page of the identity's keys in creation order; pass `next_after` as `after` for the \
+        next page (null at the end).",
+    params(("id" = String, Path),
+           ("after" = Option<String>, Query, description = "The id of the last key of the previous page (empty: from the start)"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
+    responses((status = 200, description = "{keys: [KeyInfo], next_after}"),
+              (status = 400, description = "A limit out of range", body = ErrorBody),
+              (status = 404, description = "No such identity, or `after` names no key of it", body = ErrorBody),
               (status = 403, description = "Not an admin", body = ErrorBody)))]
 #[allow(dead_code)]
 fn list_keys() {}

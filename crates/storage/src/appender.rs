@@ -99,7 +99,7 @@ enum Command {
 // `Send` inference of the writer task when abstracted over the backend.
 macro_rules! read_head {
     ($conn:expr) => {{
-        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries ORDER BY seq DESC LIMIT 1");
+        let sql = crate::queries::head();
         let row: Option<EntryRow> = sqlx::query_as(&sql).fetch_optional($conn).await?;
         row.map(Entry::from)
     }};

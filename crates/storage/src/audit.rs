@@ -13,9 +13,7 @@ impl Store {
         at: &str,
         stale_before: &str,
     ) -> Result<bool, StorageError> {
-        let sql = "INSERT INTO audit_events_recorded (cluster, audit_id, recorded_at) VALUES ($1, $2, $3) \
-                   ON CONFLICT (cluster, audit_id) DO UPDATE SET recorded_at = excluded.recorded_at \
-                   WHERE audit_events_recorded.entry_id IS NULL AND audit_events_recorded.recorded_at < $4";
+        let sql = crate::queries::AUDIT_CLAIM;
         let claimed = with_pool!(self, pool => sqlx::query(sql)
             .bind(cluster)
             .bind(key)

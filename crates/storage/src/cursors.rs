@@ -26,8 +26,8 @@ fn now() -> String {
 
 impl Store {
     pub async fn export_cursor(&self, name: &str) -> Result<Option<ExportCursor>, StorageError> {
-        let sql = format!("SELECT {CURSOR_COLUMNS} FROM export_cursors WHERE name = $1");
-        Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(name).fetch_optional(pool).await)?)
+        let sql = crate::queries::EXPORT_CURSOR;
+        Ok(with_pool!(self, pool => sqlx::query_as(sql).bind(name).fetch_optional(pool).await)?)
     }
 
     /// Every export's position, by name.

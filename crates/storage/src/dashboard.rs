@@ -2,7 +2,7 @@
 
 use ledger_core::Entry;
 
-use crate::{Backend, ENTRY_COLUMNS, EntryRow, StorageError, Store, with_pool};
+use crate::{Backend, EntryRow, StorageError, Store, with_pool};
 
 /// A dashboard session: the cookie's token is known only by its digest.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -131,27 +131,10 @@ impl Store {
     /// Entries newest first (oldest first with `after_seq`, so that new rows arrive in order), joined with
     /// their action's namespace, status and risk.
     pub async fn timeline(&self, filter: &TimelineFilter) -> Result<Vec<TimelineEntry>, StorageError> {
-        let order = if filter.after_seq.is_some() { "ASC" } else { "DESC" };
-        let sql = format!(
-            "SELECT {ENTRY_COLUMNS}, a_namespace, a_status, a_risk FROM \
-             (SELECT e.*, a.namespace AS a_namespace, a.status AS a_status, a.risk AS a_risk, \
-              a.identity_id AS a_requester \
-              FROM ledger_entries e LEFT JOIN actions a ON a.id = e.action_id) t \
-             WHERE ($1 IS NULL OR actor = $1 OR a_requester = $1) AND ($2 IS NULL OR a_namespace = $2) \
-             AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR a_status = $4) AND ($5 IS NULL OR a_risk = $5) \
-             AND seq < $6 AND seq > $7 ORDER BY seq {order} LIMIT $8"
-        );
-        let rows: Vec<TimelineRow> = with_pool!(self, pool => sqlx::query_as(&sql)
-            .bind(&filter.identity)
-            .bind(&filter.namespace)
-            .bind(&filter.kind)
-            .bind(&filter.status)
-            .bind(&filter.risk)
-            .bind(filter.before_seq.unwrap_or(i64::MAX))
-            .bind(filter.after_seq.unwrap_or(0))
-            .bind(i64::from(filter.limit.clamp(1, 1000)))
-            .fetch_all(pool)
-            .await)?;
+        let sql = crate::queries::timeline(filter);
+        let params = crate::hot_paths::timeline_params(filter);
+        let rows: Vec<TimelineRow> =
+            with_pool!(self, pool => crate::hot_paths::bind_all!(sqlx::query_as(&sql), &params).fetch_all(pool).await)?;
         Ok(rows
             .into_iter()
             .map(|row| TimelineEntry {

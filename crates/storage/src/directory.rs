@@ -7,7 +7,8 @@
 use ledger_core::Entry;
 use serde::Serialize;
 
-use crate::{Backend, ENTRY_COLUMNS, EntryRow, StorageError, Store, with_pool};
+use crate::hot_paths::{action_params, bind_all};
+use crate::{Backend, EntryRow, StorageError, Store, queries, with_pool};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct IdentityRow {
@@ -86,6 +87,8 @@ pub struct ActionFilter {
     pub identity_id: Option<String>,
     pub status: Option<String>,
     pub namespace: Option<String>,
+    /// Only actions listed after this one (older, or as old with a smaller id): the next page.
+    pub before: Option<String>,
     pub limit: u32,
 }
 
@@ -96,9 +99,10 @@ pub struct KeyLookup {
     pub identity: IdentityRow,
 }
 
-const IDENTITY_COLUMNS: &str =
+pub(crate) const IDENTITY_COLUMNS: &str =
     "id, name, kind, roles, scopes, status, created_at, created_by, updated_at, recorded_entry";
-const KEY_COLUMNS: &str = "id, identity_id, digest, status, created_at, revoked_at, recorded_entry, issued_by";
+pub(crate) const KEY_COLUMNS: &str =
+    "id, identity_id, digest, status, created_at, revoked_at, recorded_entry, issued_by";
 pub(crate) const ACTION_COLUMNS: &str = "id, identity_id, action_type, namespace, resource_kind, resource_name, status, risk, decision, created_at, updated_at, last_entry_id, request, approval_digest, approvals_required, expires_at, cluster, owner, idempotency_key";
 
 impl Store {
@@ -269,15 +273,44 @@ impl Store {
     }
 
     pub async fn identity(&self, id: &str) -> Result<Option<IdentityRow>, StorageError> {
-        let sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE id = $1 AND recorded_entry IS NOT NULL");
+        let sql = queries::identity_by_id();
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
     }
 
-    pub async fn identities(&self) -> Result<Vec<IdentityRow>, StorageError> {
-        let sql = format!(
-            "SELECT {IDENTITY_COLUMNS} FROM identities WHERE recorded_entry IS NOT NULL ORDER BY created_at, id"
-        );
-        Ok(with_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await)?)
+    /// Up to `limit` identities in creation order, after the identity `after` (from the start without one).
+    /// An `after` that names no recorded identity gives an empty page.
+    pub async fn identities_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<IdentityRow>, StorageError> {
+        let sql = queries::identities_page(after.is_some());
+        let limit = i64::from(limit.clamp(1, 1000));
+        Ok(with_pool!(self, pool => match after {
+            Some(after) => sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(pool).await,
+            None => sqlx::query_as(&sql).bind(limit).fetch_all(pool).await,
+        })?)
+    }
+
+    /// The names of the recorded identities among `ids` (at most 1,000 distinct ids are looked up).
+    pub async fn identity_names(&self, ids: &[String]) -> Result<Vec<(String, String)>, StorageError> {
+        let mut ids: Vec<&String> = ids.iter().collect();
+        ids.sort();
+        ids.dedup();
+        ids.truncate(1000);
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = queries::identity_names(ids.len());
+        Ok(with_pool!(self, pool => {
+            let mut query = sqlx::query_as(&sql);
+            for id in &ids {
+                query = query.bind(*id);
+            }
+            query.fetch_all(pool).await
+        })?)
+    }
+
+    /// Whether an active identity with the admin role exists.
+    pub async fn active_admin_exists(&self) -> Result<bool, StorageError> {
+        let sql = queries::ACTIVE_ADMIN_EXISTS;
+        Ok(with_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
     }
 
     pub async fn identity_count(&self) -> Result<u64, StorageError> {
@@ -301,10 +334,23 @@ impl Store {
     }
 
     pub async fn keys_of(&self, identity_id: &str) -> Result<Vec<ApiKeyRow>, StorageError> {
-        let sql = format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE identity_id = $1 AND recorded_entry IS NOT NULL ORDER BY created_at, id"
-        );
+        let sql = queries::keys_of();
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(identity_id).fetch_all(pool).await)?)
+    }
+
+    /// Up to `limit` keys (1 to 1,000) of an identity in creation order, after the key `after`.
+    pub async fn keys_page(
+        &self,
+        identity_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ApiKeyRow>, StorageError> {
+        let sql = queries::keys_page(after.is_some());
+        let limit = i64::from(limit.clamp(1, 1000));
+        Ok(with_pool!(self, pool => match after {
+            Some(after) => sqlx::query_as(&sql).bind(identity_id).bind(after).bind(limit).fetch_all(pool).await,
+            None => sqlx::query_as(&sql).bind(identity_id).bind(limit).fetch_all(pool).await,
+        })?)
     }
 
     /// Revokes a key; false if it was not active.
@@ -330,7 +376,7 @@ impl Store {
 
     /// The key with this digest and its identity, whatever their status (the caller judges it).
     pub async fn key_by_digest(&self, digest: &str) -> Result<Option<KeyLookup>, StorageError> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE digest = $1 AND recorded_entry IS NOT NULL");
+        let sql = queries::key_by_digest();
         let key: Option<ApiKeyRow> =
             with_pool!(self, pool => sqlx::query_as(&sql).bind(digest).fetch_optional(pool).await)?;
         let Some(key) = key else { return Ok(None) };
@@ -373,8 +419,7 @@ impl Store {
 
     /// Updates the mutable fields of an action (status, risk, decision, last entry).
     pub async fn update_action(&self, action: &ActionRow) -> Result<(), StorageError> {
-        let sql = "UPDATE actions SET status = $2, risk = $3, decision = $4, updated_at = $5, last_entry_id = $6, \
-                   request = $7, approval_digest = $8, approvals_required = $9, expires_at = $10 WHERE id = $1";
+        let sql = queries::UPDATE_ACTION;
         with_pool!(self, pool => sqlx::query(sql)
             .bind(&action.id)
             .bind(&action.status)
@@ -393,32 +438,20 @@ impl Store {
     }
 
     pub async fn action(&self, id: &str) -> Result<Option<ActionRow>, StorageError> {
-        let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE id = $1");
+        let sql = queries::action_by_id();
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
     }
 
-    /// Newest first.
+    /// Newest first (at most `filter.limit`, 1 to 1000).
     pub async fn actions(&self, filter: &ActionFilter) -> Result<Vec<ActionRow>, StorageError> {
-        let sql = format!(
-            "SELECT {ACTION_COLUMNS} FROM actions WHERE ($1 IS NULL OR identity_id = $1) AND ($2 IS NULL OR status = $2) \
-             AND ($3 IS NULL OR namespace = $3) ORDER BY created_at DESC, id DESC LIMIT $4"
-        );
-        let limit = i64::from(filter.limit.clamp(1, 1000));
-        Ok(with_pool!(self, pool => sqlx::query_as(&sql)
-            .bind(&filter.identity_id)
-            .bind(&filter.status)
-            .bind(&filter.namespace)
-            .bind(limit)
-            .fetch_all(pool)
-            .await)?)
+        let sql = queries::actions_list(filter);
+        let params = action_params(filter);
+        Ok(with_pool!(self, pool => bind_all!(sqlx::query_as(&sql), &params).fetch_all(pool).await)?)
     }
 
     /// Pending actions whose approval window ended by `now`, oldest first (at most `limit`).
     pub async fn due_approvals(&self, now: &str, limit: u32) -> Result<Vec<ActionRow>, StorageError> {
-        let sql = format!(
-            "SELECT {ACTION_COLUMNS} FROM actions WHERE status = 'PENDING_APPROVAL' AND expires_at <= $1 \
-             ORDER BY expires_at, id LIMIT $2"
-        );
+        let sql = queries::due_approvals();
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(now).bind(i64::from(limit)).fetch_all(pool).await)?)
     }
 
@@ -434,7 +467,7 @@ impl Store {
     /// Moves an action from `from` to `to` status; true only for the one caller that made the move (this is
     /// how exactly one gateway replica executes an approved action).
     pub async fn claim_action(&self, id: &str, from: &str, to: &str, at: &str) -> Result<bool, StorageError> {
-        let sql = "UPDATE actions SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2";
+        let sql = queries::CLAIM_ACTION;
         let changed = with_pool!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(from)
@@ -449,8 +482,7 @@ impl Store {
     /// Claims a pending action for execution by gateway instance `owner` if its approval window has not
     /// passed at `now`.
     pub async fn claim_for_execution(&self, id: &str, now: &str, owner: &str) -> Result<bool, StorageError> {
-        let sql = "UPDATE actions SET status = 'EXECUTING', updated_at = $2, owner = $3 WHERE id = $1 \
-                   AND status = 'PENDING_APPROVAL' AND (expires_at IS NULL OR expires_at > $2)";
+        let sql = queries::CLAIM_FOR_EXECUTION;
         let changed = with_pool!(self, pool => sqlx::query(sql).bind(id).bind(now).bind(owner).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(changed == 1)
     }
@@ -466,8 +498,7 @@ impl Store {
         expires_at: &str,
         now: &str,
     ) -> Result<bool, StorageError> {
-        let sql = "UPDATE actions SET approval_digest = $3, expires_at = $4, updated_at = $5 \
-                   WHERE id = $1 AND status = 'PENDING_APPROVAL' AND approval_digest = $2";
+        let sql = queries::RENEW_APPROVAL;
         let drop_old = "DELETE FROM approvals WHERE action_id = $1 AND digest = $2";
         let changed = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
@@ -522,14 +553,13 @@ impl Store {
 
     /// The approvals of an action that name `digest`.
     pub async fn approvals_of(&self, action_id: &str, digest: &str) -> Result<Vec<ApprovalRow>, StorageError> {
-        let sql = "SELECT action_id, approver_id, decision, digest, created_at, entry_id FROM approvals \
-                   WHERE action_id = $1 AND digest = $2 ORDER BY created_at";
+        let sql = queries::APPROVALS_OF;
         Ok(with_pool!(self, pool => sqlx::query_as(sql).bind(action_id).bind(digest).fetch_all(pool).await)?)
     }
 
     /// Every ledger entry that belongs to an action, in chain order.
     pub async fn entries_of_action(&self, action_id: &str) -> Result<Vec<Entry>, StorageError> {
-        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE action_id = $1 ORDER BY seq");
+        let sql = queries::entries_of_action();
         let rows: Vec<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql).bind(action_id).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(Entry::from).collect())
     }

@@ -9,8 +9,12 @@ mod audit;
 mod cursors;
 mod dashboard;
 mod directory;
+pub mod hot_paths;
 mod lineage;
 mod ownership;
+mod queries;
+pub mod seed;
+mod seed_rows;
 #[cfg(feature = "tamper")]
 pub mod tamper;
 mod trust;
@@ -351,14 +355,14 @@ impl Store {
 
     /// The entry with the highest seq.
     pub async fn head(&self) -> Result<Option<Entry>, StorageError> {
-        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries ORDER BY seq DESC LIMIT 1");
+        let sql = queries::head();
         let row: Option<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql).fetch_optional(pool).await)?;
         Ok(row.map(Entry::from))
     }
 
     /// Up to `limit` entries with seq greater than `after_seq`, in seq order.
     pub async fn entries_after(&self, after_seq: i64, limit: u32) -> Result<Vec<Entry>, StorageError> {
-        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let sql = queries::entries_after();
         let rows: Vec<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql)
             .bind(after_seq)
             .bind(i64::from(limit))
@@ -396,7 +400,7 @@ impl Store {
     }
 
     pub async fn entry_by_id(&self, id: &str) -> Result<Option<Entry>, StorageError> {
-        let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE id = $1");
+        let sql = queries::entry_by_id();
         let row: Option<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
         Ok(row.map(Entry::from))
     }

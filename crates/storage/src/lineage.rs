@@ -18,14 +18,7 @@ impl Store {
     /// The creator of `identity_id` and the issuers of its active, recorded keys. A key written by a release
     /// without `issued_by` falls back to the actor of the ledger entry that recorded it.
     pub async fn controllers_of(&self, identity_id: &str) -> Result<Vec<Controller>, StorageError> {
-        let sql = "SELECT x.actor, i.name, x.key_id FROM ( \
-                 SELECT created_by AS actor, NULL AS key_id FROM identities WHERE id = $1 \
-                 UNION ALL \
-                 SELECT COALESCE(k.issued_by, e.actor) AS actor, k.id AS key_id FROM api_keys k \
-                 LEFT JOIN ledger_entries e ON e.id = k.recorded_entry \
-                 WHERE k.identity_id = $1 AND k.status = 'active' AND k.recorded_entry IS NOT NULL \
-             ) x LEFT JOIN identities i ON i.id = x.actor \
-             WHERE x.actor IS NOT NULL ORDER BY x.key_id IS NOT NULL, x.key_id";
+        let sql = crate::queries::CONTROLLERS_OF;
         Ok(with_pool!(self, pool => sqlx::query_as(sql).bind(identity_id).fetch_all(pool).await)?)
     }
 }

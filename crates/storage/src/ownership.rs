@@ -5,7 +5,7 @@
 //! kill -9, a lost host) is an orphan: another instance takes it over with a compare-and-swap on the owner
 //! and resolves it against the cluster (the gateway's `recovery`).
 
-use crate::{ActionRow, Backend, StorageError, Store, directory::ACTION_COLUMNS, with_pool};
+use crate::{ActionRow, Backend, StorageError, Store, queries, with_pool};
 
 impl Store {
     /// Registers (or refreshes) a gateway instance's heartbeat.
@@ -33,14 +33,7 @@ impl Store {
         ownerless_before: &str,
         limit: u32,
     ) -> Result<Vec<ActionRow>, StorageError> {
-        let sql = format!(
-            "SELECT {ACTION_COLUMNS} FROM actions WHERE status IN ('RUNNING', 'EXECUTING') AND ( \
-               owner = $1 \
-               OR (owner IS NULL AND updated_at < $3) \
-               OR (owner IS NOT NULL AND NOT EXISTS (SELECT 1 FROM gateway_instances g \
-                   WHERE g.id = actions.owner AND g.heartbeat_at >= $2))) \
-             ORDER BY updated_at, id LIMIT $4"
-        );
+        let sql = queries::unfinished_actions();
         Ok(with_pool!(self, pool => sqlx::query_as(&sql)
             .bind(instance)
             .bind(alive_since)
@@ -59,8 +52,7 @@ impl Store {
         instance: &str,
         now: &str,
     ) -> Result<bool, StorageError> {
-        let sql = "UPDATE actions SET owner = $3, updated_at = $4 WHERE id = $1 \
-                   AND status IN ('RUNNING', 'EXECUTING') AND (owner = $2 OR (owner IS NULL AND $2 IS NULL))";
+        let sql = queries::TAKE_OVER_ACTION;
         let changed = with_pool!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(previous)
@@ -75,7 +67,7 @@ impl Store {
     /// Stores what an action is about to send to the cluster, before it is sent (intent before effect);
     /// false if `owner` no longer owns the unfinished action (another instance took it over: do not send).
     pub async fn record_intent(&self, id: &str, owner: &str, intent: &str) -> Result<bool, StorageError> {
-        let sql = "UPDATE actions SET intent = $2 WHERE id = $1 AND owner = $3 AND status IN ('RUNNING', 'EXECUTING')";
+        let sql = queries::RECORD_INTENT;
         let changed = with_pool!(self, pool => sqlx::query(sql).bind(id).bind(intent).bind(owner).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(changed == 1)
     }
@@ -94,7 +86,7 @@ impl Store {
         identity_id: &str,
         key: &str,
     ) -> Result<Option<ActionRow>, StorageError> {
-        let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE identity_id = $1 AND idempotency_key = $2");
+        let sql = queries::action_by_idempotency_key();
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(identity_id).bind(key).fetch_optional(pool).await)?)
     }
 }

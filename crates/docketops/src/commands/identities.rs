@@ -146,8 +146,17 @@ pub async fn run(mut command: IdentitiesCommand) -> anyhow::Result<ExitCode> {
             println!("{}", key.api_key);
         }
         IdentitiesCommand::List { .. } => {
-            for identity in directory.list().await? {
-                println!("{}", serde_json::to_string(&identity)?);
+            // Page by page: memory stays flat however many identities there are.
+            let mut after: Option<String> = None;
+            loop {
+                let page = directory.list(after.as_deref(), 1000).await?;
+                for identity in &page {
+                    println!("{}", serde_json::to_string(identity)?);
+                }
+                match page.last() {
+                    Some(last) if page.len() == 1000 => after = Some(last.id.clone()),
+                    _ => break,
+                }
             }
         }
         IdentitiesCommand::Suspend { id, reason, .. } => {

@@ -7,6 +7,7 @@ pub mod kube;
 pub mod ledger;
 pub mod mcp;
 pub mod policy;
+pub mod seed;
 pub mod serve;
 pub mod siem;
 pub mod trust;

@@ -462,13 +462,7 @@ async fn bootstrap_admin(store: &Store, directory: &gateway::Directory) -> anyho
         )?;
     }
     // SPEC §6: only when no admin exists (identities made with `docketops identities` first do not count).
-    let admins = directory
-        .list()
-        .await?
-        .into_iter()
-        .filter(|i| i.has_role(gateway::Role::Admin) && i.status == gateway::Status::Active)
-        .count();
-    if admins > 0 {
+    if directory.admin_exists().await? {
         if given.is_some() {
             tracing::info!("DOCKETOPS_BOOTSTRAP_ADMIN_KEY not used: an admin exists already");
         }

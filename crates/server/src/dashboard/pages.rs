@@ -432,16 +432,21 @@ impl TimelineQuery {
     }
 }
 
-/// Identity names by id, to show names instead of ids.
-async fn names(state: &AppState) -> Result<HashMap<String, String>, PageError> {
-    Ok(state
-        .directory
-        .list()
-        .await?
-        .into_iter()
-        .map(|identity| (identity.id, identity.name))
-        .collect())
+/// The names of the identities among `ids`, by id, to show names instead of ids (only those a page shows
+/// are looked up: the number of identities does not matter).
+async fn names<'a>(
+    state: &AppState,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Result<HashMap<String, String>, PageError> {
+    let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+    Ok(state.directory.names(&ids).await?)
 }
+
+/// How many identities the timeline's identity filter offers (the first ones created, and the one chosen).
+const IDENTITY_CHOICES: u32 = 500;
+
+/// Identities per page of the identities page.
+const IDENTITIES_PAGE: u32 = 100;
 
 /// Public keys by key id, to check each shown entry's signature.
 async fn public_keys(state: &AppState) -> Result<HashMap<String, LedgerPublicKey>, PageError> {
@@ -506,7 +511,7 @@ async fn timeline_entries(
 ) -> Result<Vec<EntryView>, PageError> {
     let filter = query.filter(caller)?;
     let found = state.store.timeline(&filter).await?;
-    let names = names(state).await?;
+    let names = names(state, found.iter().map(|t| t.entry.actor.as_str())).await?;
     let keys = public_keys(state).await?;
     Ok(found
         .iter()
@@ -529,7 +534,11 @@ pub async fn timeline(
         None => rows.first().map_or(0, |r| r.seq),
     };
     let older = has_older.then(|| rows.last().map(|r| r.seq)).flatten();
-    let mut identities: Vec<(String, String)> = names(&state).await?.into_iter().collect();
+    let mut identities: Vec<(String, String)> = if session.caller.identity.has_role(Role::Auditor) {
+        identity_choices(&state, query.identity.as_deref()).await?
+    } else {
+        Vec::new()
+    };
     identities.sort_by(|a, b| a.1.cmp(&b.1));
     let page = TimelinePage {
         nav: nav(&session, "timeline"),
@@ -544,16 +553,27 @@ pub async fn timeline(
         kinds: KINDS.to_vec(),
         statuses: STATUSES.to_vec(),
         risks: RISKS.to_vec(),
-        identities: if session.caller.identity.has_role(Role::Auditor) {
-            identities
-        } else {
-            Vec::new()
-        },
+        identities,
         query: query.query_string(),
         newest,
         older,
     };
     Ok(views::html(&page))
+}
+
+/// The identities the timeline's filter offers: the first [`IDENTITY_CHOICES`], and the one chosen.
+async fn identity_choices(state: &AppState, chosen: Option<&str>) -> Result<Vec<(String, String)>, PageError> {
+    let mut choices: Vec<(String, String)> = state
+        .directory
+        .list(None, IDENTITY_CHOICES)
+        .await?
+        .into_iter()
+        .map(|identity| (identity.id, identity.name))
+        .collect();
+    if let Some(chosen) = chosen.filter(|id| !choices.iter().any(|(c, _)| c == id)) {
+        choices.extend(names(state, [chosen]).await?);
+    }
+    Ok(choices)
 }
 
 /// New rows for the live timeline (`after` = the newest seq shown), oldest first, as HTML table rows.
@@ -629,7 +649,8 @@ pub async fn action(
     // The pipeline checks who may see the action; the entries are then read as stored.
     let found = state.pipeline.get(&session.caller, &id, None).await?;
     let entries = state.store.entries_of_action(&id).await?;
-    let names = names(&state).await?;
+    let requester = found["action"]["identity_id"].as_str().unwrap_or_default();
+    let names = names(&state, entries.iter().map(|e| e.actor.as_str()).chain([requester])).await?;
     let keys = public_keys(&state).await?;
     let views: Vec<EntryView> = entries.iter().map(|e| entry_view(e, &names, &keys, None)).collect();
     let action = action_view(&found["action"], &names);
@@ -648,9 +669,10 @@ pub async fn action(
 
 pub async fn approvals(session: Session, State(state): State<AppState>) -> Result<Html<String>, PageError> {
     let listed = state.pipeline.pending_approvals(&session.caller).await?;
-    let names = names(&state).await?;
+    let items = listed["approvals"].as_array().cloned().unwrap_or_default();
+    let names = names(&state, items.iter().filter_map(|i| i["action"]["identity_id"].as_str())).await?;
     let mut pending = Vec::new();
-    for item in listed["approvals"].as_array().into_iter().flatten() {
+    for item in &items {
         let action = action_view(&item["action"], &names);
         let entries = state.store.entries_of_action(&action.id).await?;
         let reasons = entries
@@ -763,15 +785,32 @@ fn require_admin_or_auditor(session: &Session) -> Result<(), PageError> {
     }
 }
 
-pub async fn identities(session: Session, State(state): State<AppState>) -> Result<Html<String>, PageError> {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitiesQuery {
+    /// The last identity of the previous page.
+    after: Option<String>,
+}
+
+pub async fn identities(
+    session: Session,
+    State(state): State<AppState>,
+    query: Result<Query<IdentitiesQuery>, QueryRejection>,
+) -> Result<Html<String>, PageError> {
     require_admin_or_auditor(&session)?;
+    let Query(query) = query.map_err(|e| PageError::bad_request(e.body_text()))?;
+    let listed = state.directory.list(query.after.as_deref(), IDENTITIES_PAGE).await?;
     let mut identities = Vec::new();
-    for identity in state.directory.list().await? {
-        identities.push(identity_view(&state, &identity).await?);
+    for identity in &listed {
+        identities.push(identity_view(&state, identity).await?);
     }
+    let next = (listed.len() == IDENTITIES_PAGE as usize)
+        .then(|| listed.last().map(|i| i.id.clone()))
+        .flatten();
     let page = IdentitiesPage {
         nav: nav(&session, "identities"),
         identities,
+        next,
     };
     Ok(views::html(&page))
 }

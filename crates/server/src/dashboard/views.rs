@@ -161,6 +161,8 @@ pub struct IdentityView {
 pub struct IdentitiesPage {
     pub nav: Nav,
     pub identities: Vec<IdentityView>,
+    /// The last identity shown, when more may follow (the next page starts after it).
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,502 @@
+//! The queries the gateway runs per request, with sample parameters, and their query plans. The query-plan
+//! test (`tests/hot_paths.rs`) asserts on a large seeded ledger that none of them reads `ledger_entries` or
+//! `actions` whole; the statements come from `queries`, the same text the `Store` functions run.
+
+use sqlx::Row;
+
+use crate::dashboard::TimelineFilter;
+use crate::directory::ActionFilter;
+use crate::{Backend, StorageError, Store, queries, with_pool};
+
+/// A parameter value to plan a statement with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sample {
+    Text(String),
+    Int(i64),
+    /// NULL of a text column.
+    Null,
+    /// NULL of an integer column.
+    NullInt,
+}
+
+/// One per-request statement and the parameters to plan it with.
+#[derive(Debug, Clone)]
+pub struct HotPath {
+    pub name: &'static str,
+    pub sql: String,
+    pub params: Vec<Sample>,
+}
+
+/// A statement's plan as the database prints it (PostgreSQL `EXPLAIN`, SQLite `EXPLAIN QUERY PLAN`).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: &'static str,
+    pub sql: String,
+    pub plan: String,
+}
+
+impl Plan {
+    /// The lines of the plan that read `ledger_entries` or `actions` whole: a PostgreSQL sequential scan,
+    /// or a SQLite `SCAN` without an index (`e` and `a` are the aliases the statements give them).
+    pub fn full_scans(&self) -> Vec<&str> {
+        self.plan.lines().filter(|line| is_full_scan(line)).collect()
+    }
+}
+
+fn is_full_scan(line: &str) -> bool {
+    let line = line.trim_start_matches(|c: char| !c.is_ascii_alphabetic());
+    if let Some(table) = line.strip_prefix("Seq Scan on ") {
+        let table = table.split_whitespace().next().unwrap_or("");
+        return table == "ledger_entries" || table == "actions";
+    }
+    if let Some(rest) = line.strip_prefix("SCAN ") {
+        let mut words = rest.split_whitespace();
+        let table = words.next().unwrap_or("");
+        let indexed = words.next() == Some("USING");
+        return !indexed && matches!(table, "ledger_entries" | "actions" | "e" | "a");
+    }
+    false
+}
+
+/// Real values from the database, so the planner sees real selectivities.
+#[derive(Debug, Clone)]
+pub struct Samples {
+    pub action_id: String,
+    pub identity_id: String,
+    pub key_digest: String,
+    pub entry_id: String,
+    pub namespace: String,
+    pub seq: i64,
+    pub now: String,
+}
+
+fn text(value: &str) -> Sample {
+    Sample::Text(value.to_string())
+}
+
+/// Every per-request statement that touches `ledger_entries` or `actions` (and authentication's).
+pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
+    let path = |name, sql: String, params: Vec<Sample>| HotPath { name, sql, params };
+    let actions = |identity: bool, status: bool, namespace: bool| ActionFilter {
+        identity_id: identity.then(|| s.identity_id.clone()),
+        status: status.then(|| "PENDING_APPROVAL".to_string()),
+        namespace: namespace.then(|| s.namespace.clone()),
+        before: None,
+        limit: 100,
+    };
+    let mut paths = vec![
+        path(
+            "auth: key by digest",
+            queries::key_by_digest(),
+            vec![text(&s.key_digest)],
+        ),
+        path(
+            "auth: identity by id",
+            queries::identity_by_id(),
+            vec![text(&s.identity_id)],
+        ),
+        path(
+            "identities: first page",
+            queries::identities_page(false),
+            vec![Sample::Int(100)],
+        ),
+        path(
+            "identities: next page",
+            queries::identities_page(true),
+            vec![text(&s.identity_id), Sample::Int(100)],
+        ),
+        path("identities: keys of", queries::keys_of(), vec![text(&s.identity_id)]),
+        path(
+            "identities: page of keys",
+            queries::keys_page(true),
+            vec![text(&s.identity_id), text("key_sample"), Sample::Int(100)],
+        ),
+        path("actions: by id", queries::action_by_id(), vec![text(&s.action_id)]),
+        path("actions: update", queries::UPDATE_ACTION.into(), update_params(s)),
+        path(
+            "actions: claim",
+            queries::CLAIM_ACTION.into(),
+            vec![
+                text(&s.action_id),
+                text("PENDING_APPROVAL"),
+                text("EXPIRED"),
+                text(&s.now),
+            ],
+        ),
+        path(
+            "approvals: claim for execution",
+            queries::CLAIM_FOR_EXECUTION.into(),
+            vec![text(&s.action_id), text(&s.now), text("gwi_sample")],
+        ),
+        path(
+            "approvals: renew digest",
+            queries::RENEW_APPROVAL.into(),
+            vec![
+                text(&s.action_id),
+                text("sha256:old"),
+                text("sha256:new"),
+                text(&s.now),
+                text(&s.now),
+            ],
+        ),
+        path(
+            "approvals: of action",
+            queries::APPROVALS_OF.into(),
+            vec![text(&s.action_id), text("sha256:old")],
+        ),
+        path(
+            "approvals: expiry scan",
+            queries::due_approvals(),
+            vec![text(&s.now), Sample::Int(1000)],
+        ),
+        path(
+            "actions: by idempotency key",
+            queries::action_by_idempotency_key(),
+            vec![text(&s.identity_id), text("idem-sample")],
+        ),
+        path(
+            "recovery: unfinished actions",
+            queries::unfinished_actions(),
+            vec![text("gwi_sample"), text(&s.now), text(&s.now), Sample::Int(100)],
+        ),
+        path(
+            "recovery: take over",
+            queries::TAKE_OVER_ACTION.into(),
+            vec![text(&s.action_id), Sample::Null, text("gwi_sample"), text(&s.now)],
+        ),
+        path(
+            "recovery: record intent",
+            queries::RECORD_INTENT.into(),
+            vec![text(&s.action_id), text("{}"), text("gwi_sample")],
+        ),
+        path(
+            "entries: of action",
+            queries::entries_of_action(),
+            vec![text(&s.action_id)],
+        ),
+        path("entries: by id", queries::entry_by_id(), vec![text(&s.entry_id)]),
+        path("entries: head (appender)", queries::head(), vec![]),
+        path(
+            "entries: page after seq (API, SIEM export)",
+            queries::entries_after(),
+            vec![Sample::Int(s.seq / 2), Sample::Int(1000)],
+        ),
+        path("siem: cursor", queries::EXPORT_CURSOR.into(), vec![text("siem")]),
+        path(
+            "approvals: separation of duties",
+            queries::CONTROLLERS_OF.into(),
+            vec![text(&s.identity_id)],
+        ),
+        path(
+            "audit: claim event",
+            queries::AUDIT_CLAIM.into(),
+            vec![text("default"), text("audit-sample"), text(&s.now), text(&s.now)],
+        ),
+    ];
+    for (name, identity, status, namespace) in [
+        ("actions: list", false, false, false),
+        ("actions: list by requester", true, false, false),
+        ("actions: list by status (pending approvals)", false, true, false),
+        ("actions: list by namespace", false, false, true),
+        ("actions: list by requester and status", true, true, false),
+    ] {
+        let filter = actions(identity, status, namespace);
+        paths.push(path(name, queries::actions_list(&filter), action_params(&filter)));
+        let next = ActionFilter {
+            before: Some(s.action_id.clone()),
+            ..filter
+        };
+        paths.push(path(
+            next_page_name(name),
+            queries::actions_list(&next),
+            action_params(&next),
+        ));
+    }
+    paths.extend(timeline_paths(s));
+    paths
+}
+
+fn next_page_name(name: &str) -> &'static str {
+    match name {
+        "actions: list" => "actions: list, next page",
+        "actions: list by requester" => "actions: list by requester, next page",
+        "actions: list by status (pending approvals)" => "actions: list by status, next page",
+        "actions: list by namespace" => "actions: list by namespace, next page",
+        _ => "actions: list by requester and status, next page",
+    }
+}
+
+fn update_params(s: &Samples) -> Vec<Sample> {
+    let mut params = vec![
+        text(&s.action_id),
+        text("COMPLETED"),
+        text("LOW"),
+        Sample::Null,
+        text(&s.now),
+    ];
+    params.extend([Sample::Null, Sample::Null, Sample::Null, Sample::NullInt, Sample::Null]);
+    params
+}
+
+/// The parameters `queries::actions_list` numbers, in its order.
+pub(crate) fn action_params(filter: &ActionFilter) -> Vec<Sample> {
+    let given = [&filter.identity_id, &filter.status, &filter.namespace, &filter.before];
+    let mut params: Vec<Sample> = given.into_iter().flatten().map(|v| text(v)).collect();
+    params.push(Sample::Int(i64::from(filter.limit.clamp(1, 1000))));
+    params
+}
+
+/// The parameters `queries::timeline` numbers, in its order.
+pub(crate) fn timeline_params(filter: &TimelineFilter) -> Vec<Sample> {
+    let mut params = vec![
+        Sample::Int(filter.before_seq.unwrap_or(i64::MAX)),
+        Sample::Int(filter.after_seq.unwrap_or(0)),
+    ];
+    let given = [
+        &filter.identity,
+        &filter.namespace,
+        &filter.kind,
+        &filter.status,
+        &filter.risk,
+    ];
+    params.extend(given.into_iter().flatten().map(|v| text(v)));
+    params.push(Sample::Int(i64::from(filter.limit.clamp(1, 1000))));
+    params
+}
+
+fn timeline_paths(s: &Samples) -> Vec<HotPath> {
+    let base = TimelineFilter {
+        limit: 50,
+        ..TimelineFilter::default()
+    };
+    let variants: Vec<(&'static str, TimelineFilter)> = vec![
+        ("timeline", base.clone()),
+        (
+            "timeline: older page",
+            TimelineFilter {
+                before_seq: Some(s.seq / 2),
+                ..base.clone()
+            },
+        ),
+        (
+            "timeline: newer entries",
+            TimelineFilter {
+                after_seq: Some(s.seq - 10),
+                ..base.clone()
+            },
+        ),
+        (
+            "timeline: by identity",
+            TimelineFilter {
+                identity: Some(s.identity_id.clone()),
+                ..base.clone()
+            },
+        ),
+        (
+            "timeline: by namespace",
+            TimelineFilter {
+                namespace: Some(s.namespace.clone()),
+                ..base.clone()
+            },
+        ),
+        (
+            "timeline: by kind",
+            TimelineFilter {
+                kind: Some("approval.granted".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "timeline: by status",
+            TimelineFilter {
+                status: Some("FAILED".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "timeline: by risk",
+            TimelineFilter {
+                risk: Some("HIGH".into()),
+                ..base.clone()
+            },
+        ),
+    ];
+    variants
+        .into_iter()
+        .map(|(name, filter)| HotPath {
+            name,
+            sql: queries::timeline(&filter),
+            params: timeline_params(&filter),
+        })
+        .collect()
+}
+
+/// Binds `params` to a query in order (one macro for both backends' query types).
+macro_rules! bind_all {
+    ($query:expr, $params:expr) => {{
+        let mut query = $query;
+        for param in $params {
+            query = match param {
+                $crate::hot_paths::Sample::Text(v) => query.bind(v.clone()),
+                $crate::hot_paths::Sample::Int(v) => query.bind(*v),
+                $crate::hot_paths::Sample::Null => query.bind(None::<String>),
+                $crate::hot_paths::Sample::NullInt => query.bind(None::<i64>),
+            };
+        }
+        query
+    }};
+}
+pub(crate) use bind_all;
+
+impl Store {
+    /// Sample parameters taken from the database (the newest action, its requester and one of its keys).
+    pub async fn hot_path_samples(&self) -> Result<Samples, StorageError> {
+        let sql = "SELECT a.id, a.identity_id, COALESCE(a.namespace, 'default'), \
+                   (SELECT k.digest FROM api_keys k WHERE k.identity_id = a.identity_id LIMIT 1), \
+                   (SELECT e.id FROM ledger_entries e WHERE e.action_id = a.id ORDER BY e.seq LIMIT 1), \
+                   (SELECT MAX(seq) FROM ledger_entries) \
+                   FROM actions a ORDER BY a.created_at DESC, a.id DESC LIMIT 1";
+        type Row = (String, String, String, Option<String>, Option<String>, Option<i64>);
+        let row: Option<Row> = with_pool!(self, pool => sqlx::query_as(sql).fetch_optional(pool).await)?;
+        let (action_id, identity_id, namespace, digest, entry_id, seq) = row.unwrap_or_default();
+        Ok(Samples {
+            action_id,
+            identity_id,
+            key_digest: digest.unwrap_or_default(),
+            entry_id: entry_id.unwrap_or_default(),
+            namespace,
+            seq: seq.unwrap_or(0),
+            now: ledger_core::entry::format_timestamp(time::OffsetDateTime::now_utc()),
+        })
+    }
+
+    /// The plan the database picks for `path` with its sample parameters bound.
+    pub async fn explain(&self, path: &HotPath) -> Result<Plan, StorageError> {
+        let plan = match self.backend() {
+            Backend::Postgres(pool) => {
+                let sql = format!("EXPLAIN {}", path.sql);
+                let rows = bind_all!(sqlx::query(&sql), &path.params).fetch_all(pool).await?;
+                let lines = rows
+                    .iter()
+                    .map(|r| r.try_get::<String, _>(0))
+                    .collect::<Result<Vec<_>, _>>()?;
+                lines.join("\n")
+            }
+            Backend::Sqlite(pool) => {
+                let sql = format!("EXPLAIN QUERY PLAN {}", path.sql);
+                let rows = bind_all!(sqlx::query(&sql), &path.params).fetch_all(pool).await?;
+                let lines = rows
+                    .iter()
+                    .map(|r| r.try_get::<String, _>(3))
+                    .collect::<Result<Vec<_>, _>>()?;
+                lines.join("\n")
+            }
+        };
+        Ok(Plan {
+            name: path.name,
+            sql: path.sql.clone(),
+            plan,
+        })
+    }
+
+    /// PostgreSQL only: the generic plan (the one a prepared statement may settle on after a few runs,
+    /// whatever its parameters), through `PREPARE` and `EXPLAIN EXECUTE` under `force_generic_plan`.
+    pub async fn explain_generic(&self, path: &HotPath) -> Result<Option<Plan>, StorageError> {
+        let Backend::Postgres(pool) = self.backend() else {
+            return Ok(None);
+        };
+        let literals = path.params.iter().map(literal).collect::<Vec<_>>().join(", ");
+        let execute = if literals.is_empty() {
+            "EXPLAIN EXECUTE docketops_hot".to_string()
+        } else {
+            format!("EXPLAIN EXECUTE docketops_hot({literals})")
+        };
+        let mut conn = pool.acquire().await?;
+        sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::raw_sql(&format!("PREPARE docketops_hot AS {}", path.sql))
+            .execute(&mut *conn)
+            .await?;
+        let rows = sqlx::query(&execute).fetch_all(&mut *conn).await;
+        sqlx::raw_sql("DEALLOCATE docketops_hot; RESET plan_cache_mode")
+            .execute(&mut *conn)
+            .await?;
+        let lines = rows?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(Plan {
+            name: path.name,
+            sql: path.sql.clone(),
+            plan: lines.join("\n"),
+        }))
+    }
+
+    /// PostgreSQL only: refreshes the planner's statistics (after a bulk load). SQLite: `ANALYZE` too.
+    pub async fn analyze(&self) -> Result<(), StorageError> {
+        with_pool!(self, pool => sqlx::raw_sql("ANALYZE").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// How many sequential scans PostgreSQL counted on `ledger_entries` and `actions` since the statistics
+    /// were last reset (None on SQLite, which counts none). The counters lag by up to a statistics flush.
+    pub async fn sequential_scans(&self) -> Result<Option<(i64, i64)>, StorageError> {
+        let Backend::Postgres(pool) = self.backend() else {
+            return Ok(None);
+        };
+        let sql = "SELECT COALESCE(SUM(seq_scan) FILTER (WHERE relname = 'ledger_entries'), 0)::BIGINT, \
+                   COALESCE(SUM(seq_scan) FILTER (WHERE relname = 'actions'), 0)::BIGINT \
+                   FROM pg_stat_user_tables WHERE relname IN ('ledger_entries', 'actions')";
+        sqlx::raw_sql("SELECT pg_stat_force_next_flush()").execute(pool).await?;
+        Ok(Some(sqlx::query_as(sql).fetch_one(pool).await?))
+    }
+
+    /// How many actions there are (a full count: for tests and reports, never on a request's path).
+    pub async fn action_count(&self) -> Result<u64, StorageError> {
+        let count: i64 =
+            with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM actions").fetch_one(pool).await)?;
+        Ok(count.max(0) as u64)
+    }
+
+    /// PostgreSQL only: zeroes this database's statistics counters (`pg_stat_reset`).
+    pub async fn reset_statistics(&self) -> Result<(), StorageError> {
+        if let Backend::Postgres(pool) = self.backend() {
+            sqlx::raw_sql("SELECT pg_stat_reset()").execute(pool).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A sample as an SQL literal (for `EXECUTE`); text is quoted with its quotes doubled.
+fn literal(sample: &Sample) -> String {
+    match sample {
+        Sample::Text(v) => format!("'{}'", v.replace('\'', "''")),
+        Sample::Int(v) => v.to_string(),
+        Sample::Null | Sample::NullInt => "NULL".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_full_scan;
+
+    #[test]
+    fn full_scans_are_told_from_index_scans() {
+        assert!(is_full_scan(
+            "  ->  Seq Scan on ledger_entries e  (cost=0.00..1.00 rows=1 width=8)"
+        ));
+        assert!(is_full_scan("Seq Scan on actions  (cost=0.00..1.00 rows=1 width=8)"));
+        assert!(!is_full_scan("Seq Scan on gateway_instances g"));
+        assert!(!is_full_scan(
+            "Index Scan Backward using ledger_entries_pkey on ledger_entries e"
+        ));
+        assert!(is_full_scan("SCAN e"));
+        assert!(is_full_scan("SCAN actions"));
+        assert!(!is_full_scan("SCAN actions USING INDEX actions_created"));
+        assert!(!is_full_scan(
+            "SEARCH e USING INDEX ledger_entries_action_id (action_id=?)"
+        ));
+        assert!(!is_full_scan("SCAN g"));
+    }
+}
