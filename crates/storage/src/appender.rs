@@ -501,7 +501,7 @@ async fn write(
             written
         }};
     }
-    let (sealed, skip) = match shared.store.backend() {
+    let (sealed, skip) = match &shared.store.writer() {
         Backend::Sqlite(pool) => run!(pool, "BEGIN IMMEDIATE", insert_sqlite, fold_batch_sqlite),
         Backend::Postgres(pool) => run!(pool, POSTGRES_BEGIN, insert_postgres, fold_batch_postgres),
     };

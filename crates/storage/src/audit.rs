@@ -1,6 +1,6 @@
 //! Which API server audit events have been recorded in the ledger (bypasses), by cluster and event key.
 
-use crate::{Backend, StorageError, Store, with_pool};
+use crate::{Backend, StorageError, Store, with_writer};
 
 impl Store {
     /// Claims an audit event for recording; false if it was recorded before, or claimed since `stale_before`
@@ -14,7 +14,7 @@ impl Store {
         stale_before: &str,
     ) -> Result<bool, StorageError> {
         let sql = crate::queries::AUDIT_CLAIM;
-        let claimed = with_pool!(self, pool => sqlx::query(sql)
+        let claimed = with_writer!(self, pool => sqlx::query(sql)
             .bind(cluster)
             .bind(key)
             .bind(at)
@@ -33,14 +33,14 @@ impl Store {
         entry_id: &str,
     ) -> Result<(), StorageError> {
         let sql = "UPDATE audit_events_recorded SET entry_id = $3 WHERE cluster = $1 AND audit_id = $2";
-        with_pool!(self, pool => sqlx::query(sql).bind(cluster).bind(key).bind(entry_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        with_writer!(self, pool => sqlx::query(sql).bind(cluster).bind(key).bind(entry_id).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// Gives a claim back when its ledger entry could not be written.
     pub async fn release_audit_event(&self, cluster: &str, key: &str) -> Result<(), StorageError> {
         let sql = "DELETE FROM audit_events_recorded WHERE cluster = $1 AND audit_id = $2 AND entry_id IS NULL";
-        with_pool!(self, pool => sqlx::query(sql).bind(cluster).bind(key).execute(pool).await.map(|r| r.rows_affected()))?;
+        with_writer!(self, pool => sqlx::query(sql).bind(cluster).bind(key).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 }

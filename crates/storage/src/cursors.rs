@@ -5,7 +5,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::{Backend, StorageError, Store, with_pool};
+use crate::{Backend, StorageError, Store, with_pool, with_writer};
 
 /// A row of `export_cursors`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -49,7 +49,7 @@ impl Store {
                    ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, \
                    last_entry_id = excluded.last_entry_id, updated_at = excluded.updated_at \
                    WHERE export_cursors.last_seq < excluded.last_seq";
-        let moved = with_pool!(self, pool => sqlx::query(sql)
+        let moved = with_writer!(self, pool => sqlx::query(sql)
             .bind(name)
             .bind(last_seq)
             .bind(last_entry_id)
@@ -70,7 +70,7 @@ impl Store {
         let sql = "INSERT INTO export_cursors (name, last_seq, last_entry_id, updated_at) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, \
                    last_entry_id = excluded.last_entry_id, updated_at = excluded.updated_at";
-        with_pool!(self, pool => sqlx::query(sql)
+        with_writer!(self, pool => sqlx::query(sql)
             .bind(name)
             .bind(last_seq)
             .bind(last_entry_id)

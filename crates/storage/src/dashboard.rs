@@ -2,7 +2,7 @@
 
 use ledger_core::Entry;
 
-use crate::{Backend, EntryRow, StorageError, Store, with_pool};
+use crate::{Backend, EntryRow, StorageError, Store, with_pool, with_writer};
 
 /// A dashboard session: the cookie's token is known only by its digest.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -66,7 +66,7 @@ impl Store {
     pub async fn insert_session(&self, session: &SessionRow) -> Result<(), StorageError> {
         let sql = "INSERT INTO dashboard_sessions (token_digest, principal, csrf_token, created_at, expires_at) \
                    VALUES ($1, $2, $3, $4, $5)";
-        with_pool!(self, pool => sqlx::query(sql)
+        with_writer!(self, pool => sqlx::query(sql)
             .bind(&session.token_digest)
             .bind(&session.principal)
             .bind(&session.csrf_token)
@@ -88,7 +88,7 @@ impl Store {
     /// Ends one session, and every session that expired before `now`.
     pub async fn delete_session(&self, token_digest: &str, now: &str) -> Result<(), StorageError> {
         let sql = "DELETE FROM dashboard_sessions WHERE token_digest = $1 OR expires_at <= $2";
-        with_pool!(self, pool => sqlx::query(sql)
+        with_writer!(self, pool => sqlx::query(sql)
             .bind(token_digest)
             .bind(now)
             .execute(pool)
@@ -100,7 +100,7 @@ impl Store {
     pub async fn insert_login(&self, login: &LoginRow) -> Result<(), StorageError> {
         let sql = "INSERT INTO dashboard_logins (state_digest, verifier, nonce, redirect_url, expires_at) \
                    VALUES ($1, $2, $3, $4, $5)";
-        with_pool!(self, pool => sqlx::query(sql)
+        with_writer!(self, pool => sqlx::query(sql)
             .bind(&login.state_digest)
             .bind(&login.verifier)
             .bind(&login.nonce)
@@ -117,7 +117,7 @@ impl Store {
         let select = "SELECT state_digest, verifier, nonce, redirect_url, expires_at FROM dashboard_logins \
                       WHERE state_digest = $1 AND expires_at > $2";
         let delete = "DELETE FROM dashboard_logins WHERE state_digest = $1 OR expires_at <= $2";
-        let found = with_pool!(self, pool => async {
+        let found = with_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let found: Option<LoginRow> = sqlx::query_as(select).bind(state_digest).bind(now).fetch_optional(&mut *tx).await?;
             let deleted = sqlx::query(delete).bind(state_digest).bind(now).execute(&mut *tx).await?.rows_affected();

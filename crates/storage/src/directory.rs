@@ -8,7 +8,7 @@ use ledger_core::Entry;
 use serde::Serialize;
 
 use crate::hot_paths::{action_params, bind_all};
-use crate::{Backend, EntryRow, StorageError, Store, queries, with_pool};
+use crate::{Backend, EntryRow, StorageError, Store, queries, with_pool, with_writer};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct IdentityRow {
@@ -121,7 +121,7 @@ impl Store {
         let insert_identity =
             format!("INSERT INTO identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)");
         let insert_key = format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6)");
-        let result = with_pool!(self, pool => async {
+        let result = with_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             sqlx::query(&insert_identity)
                 .bind(&identity.id)
@@ -154,7 +154,7 @@ impl Store {
     /// Inserts an additional key, unrecorded.
     pub async fn insert_key(&self, key: &ApiKeyRow) -> Result<(), StorageError> {
         let sql = format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6)");
-        let result = with_pool!(self, pool => sqlx::query(&sql)
+        let result = with_writer!(self, pool => sqlx::query(&sql)
             .bind(&key.id)
             .bind(&key.identity_id)
             .bind(&key.digest)
@@ -173,7 +173,7 @@ impl Store {
     pub async fn mark_identity_recorded(&self, identity_id: &str, entry_id: &str) -> Result<(), StorageError> {
         let identities = "UPDATE identities SET recorded_entry = $2 WHERE id = $1";
         let keys = "UPDATE api_keys SET recorded_entry = $2 WHERE identity_id = $1 AND recorded_entry IS NULL";
-        with_pool!(self, pool => async {
+        with_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             sqlx::query(identities).bind(identity_id).bind(entry_id).execute(&mut *tx).await?;
             sqlx::query(keys).bind(identity_id).bind(entry_id).execute(&mut *tx).await?;
@@ -194,7 +194,7 @@ impl Store {
     ) -> Result<bool, StorageError> {
         let sql = "UPDATE identities SET roles = $2, scopes = $3, updated_at = $4 \
                    WHERE id = $1 AND roles = $5 AND scopes = $6";
-        let changed = with_pool!(self, pool => sqlx::query(sql)
+        let changed = with_writer!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(roles)
             .bind(scopes)
@@ -209,13 +209,13 @@ impl Store {
 
     pub async fn mark_key_recorded(&self, key_id: &str, entry_id: &str) -> Result<(), StorageError> {
         let sql = "UPDATE api_keys SET recorded_entry = $2 WHERE id = $1";
-        with_pool!(self, pool => sqlx::query(sql).bind(key_id).bind(entry_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        with_writer!(self, pool => sqlx::query(sql).bind(key_id).bind(entry_id).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// Removes an identity (and its keys) or a key whose ledger entry could not be written.
     pub async fn remove_unrecorded_identity(&self, identity_id: &str) -> Result<(), StorageError> {
-        with_pool!(self, pool => async {
+        with_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM api_keys WHERE identity_id = $1 AND recorded_entry IS NULL")
                 .bind(identity_id)
@@ -232,7 +232,7 @@ impl Store {
 
     pub async fn remove_unrecorded_key(&self, key_id: &str) -> Result<(), StorageError> {
         let sql = "DELETE FROM api_keys WHERE id = $1 AND recorded_entry IS NULL";
-        with_pool!(self, pool => sqlx::query(sql).bind(key_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        with_writer!(self, pool => sqlx::query(sql).bind(key_id).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -250,7 +250,7 @@ impl Store {
         let adopt_identities = "UPDATE identities SET recorded_entry = (SELECT e.id FROM ledger_entries e \
              WHERE e.kind = 'identity.created' AND e.payload LIKE '%\"' || identities.id || '\"%' \
              ORDER BY e.seq LIMIT 1) WHERE recorded_entry IS NULL AND created_at < $1";
-        let removed = with_pool!(self, pool => async {
+        let removed = with_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             sqlx::query(adopt_keys).bind(before).execute(&mut *tx).await?;
             sqlx::query(adopt_identities).bind(before).execute(&mut *tx).await?;
@@ -322,7 +322,7 @@ impl Store {
     /// Moves an identity from status `from` to `to`; false if it was not in `from` (a concurrent change won).
     pub async fn set_identity_status(&self, id: &str, from: &str, to: &str, at: &str) -> Result<bool, StorageError> {
         let sql = "UPDATE identities SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2 AND recorded_entry IS NOT NULL";
-        let changed = with_pool!(self, pool => sqlx::query(sql)
+        let changed = with_writer!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(from)
             .bind(to)
@@ -356,7 +356,7 @@ impl Store {
     /// Revokes a key; false if it was not active.
     pub async fn revoke_key(&self, key_id: &str, at: &str) -> Result<bool, StorageError> {
         let sql = "UPDATE api_keys SET status = 'revoked', revoked_at = $2 WHERE id = $1 AND status = 'active'";
-        let changed = with_pool!(self, pool => sqlx::query(sql).bind(key_id).bind(at).execute(pool).await.map(|r| r.rows_affected()))?;
+        let changed = with_writer!(self, pool => sqlx::query(sql).bind(key_id).bind(at).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(changed == 1)
     }
 
@@ -365,7 +365,7 @@ impl Store {
         let select = "SELECT id FROM api_keys WHERE identity_id = $1 AND status = 'active' ORDER BY id";
         let update =
             "UPDATE api_keys SET status = 'revoked', revoked_at = $2 WHERE identity_id = $1 AND status = 'active'";
-        let ids = with_pool!(self, pool => async {
+        let ids = with_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let ids: Vec<String> = sqlx::query_scalar(select).bind(identity_id).fetch_all(&mut *tx).await?;
             sqlx::query(update).bind(identity_id).bind(at).execute(&mut *tx).await?;
@@ -390,7 +390,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         );
-        with_pool!(self, pool => sqlx::query(&sql)
+        with_writer!(self, pool => sqlx::query(&sql)
             .bind(&action.id)
             .bind(&action.identity_id)
             .bind(&action.action_type)
@@ -420,7 +420,7 @@ impl Store {
     /// Updates the mutable fields of an action (status, risk, decision, last entry).
     pub async fn update_action(&self, action: &ActionRow) -> Result<(), StorageError> {
         let sql = queries::UPDATE_ACTION;
-        with_pool!(self, pool => sqlx::query(sql)
+        with_writer!(self, pool => sqlx::query(sql)
             .bind(&action.id)
             .bind(&action.status)
             .bind(&action.risk)
@@ -468,7 +468,7 @@ impl Store {
     /// how exactly one gateway replica executes an approved action).
     pub async fn claim_action(&self, id: &str, from: &str, to: &str, at: &str) -> Result<bool, StorageError> {
         let sql = queries::CLAIM_ACTION;
-        let changed = with_pool!(self, pool => sqlx::query(sql)
+        let changed = with_writer!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(from)
             .bind(to)
@@ -483,7 +483,7 @@ impl Store {
     /// passed at `now`.
     pub async fn claim_for_execution(&self, id: &str, now: &str, owner: &str) -> Result<bool, StorageError> {
         let sql = queries::CLAIM_FOR_EXECUTION;
-        let changed = with_pool!(self, pool => sqlx::query(sql).bind(id).bind(now).bind(owner).execute(pool).await.map(|r| r.rows_affected()))?;
+        let changed = with_writer!(self, pool => sqlx::query(sql).bind(id).bind(now).bind(owner).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(changed == 1)
     }
 
@@ -500,7 +500,7 @@ impl Store {
     ) -> Result<bool, StorageError> {
         let sql = queries::RENEW_APPROVAL;
         let drop_old = "DELETE FROM approvals WHERE action_id = $1 AND digest = $2";
-        let changed = with_pool!(self, pool => async {
+        let changed = with_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let changed = sqlx::query(sql)
                 .bind(id)
@@ -523,7 +523,7 @@ impl Store {
     pub async fn insert_approval(&self, approval: &ApprovalRow) -> Result<(), StorageError> {
         let sql = "INSERT INTO approvals (action_id, approver_id, decision, digest, created_at, entry_id) \
                    VALUES ($1, $2, $3, $4, $5, $6)";
-        let result = with_pool!(self, pool => sqlx::query(sql)
+        let result = with_writer!(self, pool => sqlx::query(sql)
             .bind(&approval.action_id)
             .bind(&approval.approver_id)
             .bind(&approval.decision)
@@ -541,7 +541,7 @@ impl Store {
     /// Takes back an approval whose ledger entry could not be written, so the approver can try again.
     pub async fn remove_approval(&self, action_id: &str, approver_id: &str, digest: &str) -> Result<(), StorageError> {
         let sql = "DELETE FROM approvals WHERE action_id = $1 AND approver_id = $2 AND digest = $3";
-        with_pool!(self, pool => sqlx::query(sql)
+        with_writer!(self, pool => sqlx::query(sql)
             .bind(action_id)
             .bind(approver_id)
             .bind(digest)

@@ -130,6 +130,8 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// SQLite only: the one connection every write goes through (see `with_writer!`).
+    sqlite_writer: Option<SqlitePool>,
     /// The last write fault seen and not yet cleared by a successful write.
     fault: Arc<Mutex<Option<(WriteFault, String)>>>,
 }
@@ -146,6 +148,21 @@ macro_rules! with_pool {
 }
 #[cfg_attr(not(feature = "tamper"), allow(unused_imports))]
 pub(crate) use with_pool;
+
+/// [`with_pool!`] for statements that write. On SQLite they all go through one connection: SQLite takes one
+/// writer at a time, and a second connection that asks meanwhile is answered by sleeping in the busy handler
+/// (1, 2, 5, 10, … ms), which under concurrent actions cost more than the writes themselves. Queued on one
+/// connection they wait in the pool's fair queue instead. Readers keep their own connections (WAL).
+/// Writers in other processes still meet the busy timeout.
+macro_rules! with_writer {
+    ($store:expr, $pool:ident => $body:expr) => {
+        $store.observe(match &$store.writer() {
+            Backend::Sqlite($pool) => $body,
+            Backend::Postgres($pool) => $body,
+        })
+    };
+}
+pub(crate) use with_writer;
 
 /// A stored row; turned into an [`Entry`] without judging it (the verifier does that).
 #[derive(Debug, sqlx::FromRow)]
@@ -233,7 +250,12 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true);
-            Backend::Sqlite(sqlite_pool(options, 4).await?)
+            let readers = sqlite_pool(options.clone(), 4).await?;
+            let writer = sqlite_pool(options, 1).await?;
+            return Ok(Store {
+                sqlite_writer: Some(writer),
+                ..Store::new(Backend::Sqlite(readers))
+            });
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?.application_name("docketops");
             Backend::Postgres(postgres_pool(options, 8).await?)
@@ -264,7 +286,16 @@ impl Store {
     fn new(backend: Backend) -> Store {
         Store {
             backend,
+            sqlite_writer: None,
             fault: Arc::default(),
+        }
+    }
+
+    /// The pool writes go through: SQLite's one writer connection, or the pool itself.
+    pub(crate) fn writer(&self) -> Backend {
+        match (&self.backend, &self.sqlite_writer) {
+            (Backend::Sqlite(_), Some(writer)) => Backend::Sqlite(writer.clone()),
+            (backend, _) => backend.clone(),
         }
     }
 
@@ -305,7 +336,7 @@ impl Store {
         let sql = "INSERT INTO settings (name, value) VALUES ('write_probe', $1) \
                    ON CONFLICT (name) DO UPDATE SET value = excluded.value";
         let now = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
-        match with_pool!(self, pool => sqlx::query(sql).bind(&now).execute(pool).await.map(|_| ())) {
+        match with_writer!(self, pool => sqlx::query(sql).bind(&now).execute(pool).await.map(|_| ())) {
             Ok(()) => {
                 self.clear_fault();
                 None
@@ -340,13 +371,16 @@ impl Store {
     /// SQLite: copies the write-ahead log into the database file and empties it (`wal_checkpoint(TRUNCATE)`),
     /// so the file alone holds every committed entry (e.g. before copying it). PostgreSQL: nothing to do.
     pub async fn checkpoint(&self) -> Result<(), StorageError> {
-        if let Backend::Sqlite(pool) = &self.backend {
+        if let Backend::Sqlite(pool) = &self.writer() {
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
         }
         Ok(())
     }
 
     pub async fn close(&self) {
+        if let Some(writer) = &self.sqlite_writer {
+            writer.close().await;
+        }
         match &self.backend {
             Backend::Sqlite(pool) => pool.close().await,
             Backend::Postgres(pool) => pool.close().await,
@@ -475,7 +509,7 @@ impl Store {
     /// Stores `value` under `name` unless a value is there already; true if this call stored it.
     pub async fn insert_setting_if_absent(&self, name: &str, value: &str) -> Result<bool, StorageError> {
         let sql = "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
-        let inserted = with_pool!(self, pool => sqlx::query(sql)
+        let inserted = with_writer!(self, pool => sqlx::query(sql)
             .bind(name)
             .bind(value)
             .execute(pool)

@@ -5,21 +5,21 @@
 //! kill -9, a lost host) is an orphan: another instance takes it over with a compare-and-swap on the owner
 //! and resolves it against the cluster (the gateway's `recovery`).
 
-use crate::{ActionRow, Backend, StorageError, Store, queries, with_pool};
+use crate::{ActionRow, Backend, StorageError, Store, queries, with_pool, with_writer};
 
 impl Store {
     /// Registers (or refreshes) a gateway instance's heartbeat.
     pub async fn heartbeat(&self, instance: &str, now: &str) -> Result<(), StorageError> {
         let sql = "INSERT INTO gateway_instances (id, started_at, heartbeat_at) VALUES ($1, $2, $2) \
                    ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
-        with_pool!(self, pool => sqlx::query(sql).bind(instance).bind(now).execute(pool).await.map(|_| ()))?;
+        with_writer!(self, pool => sqlx::query(sql).bind(instance).bind(now).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
     /// Removes instances that have not heartbeated since `before` (their actions are orphans by then).
     pub async fn forget_instances(&self, before: &str) -> Result<u64, StorageError> {
         let sql = "DELETE FROM gateway_instances WHERE heartbeat_at < $1";
-        Ok(with_pool!(self, pool => sqlx::query(sql).bind(before).execute(pool).await.map(|r| r.rows_affected()))?)
+        Ok(with_writer!(self, pool => sqlx::query(sql).bind(before).execute(pool).await.map(|r| r.rows_affected()))?)
     }
 
     /// Unfinished actions (`RUNNING`, `EXECUTING`) that may need recovery, oldest first: those of
@@ -53,7 +53,7 @@ impl Store {
         now: &str,
     ) -> Result<bool, StorageError> {
         let sql = queries::TAKE_OVER_ACTION;
-        let changed = with_pool!(self, pool => sqlx::query(sql)
+        let changed = with_writer!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(previous)
             .bind(instance)
@@ -68,7 +68,7 @@ impl Store {
     /// false if `owner` no longer owns the unfinished action (another instance took it over: do not send).
     pub async fn record_intent(&self, id: &str, owner: &str, intent: &str) -> Result<bool, StorageError> {
         let sql = queries::RECORD_INTENT;
-        let changed = with_pool!(self, pool => sqlx::query(sql).bind(id).bind(intent).bind(owner).execute(pool).await.map(|r| r.rows_affected()))?;
+        let changed = with_writer!(self, pool => sqlx::query(sql).bind(id).bind(intent).bind(owner).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(changed == 1)
     }
 

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::directory::{ACTION_COLUMNS, IDENTITY_COLUMNS, KEY_COLUMNS};
 use crate::seed::seed_id;
-use crate::{ActionRow, ApiKeyRow, ApprovalRow, Backend, IdentityRow, StorageError, Store, with_pool};
+use crate::{ActionRow, ApiKeyRow, ApprovalRow, Backend, IdentityRow, StorageError, Store, with_writer};
 
 /// How a seeded action ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,7 +273,7 @@ impl Store {
         keys: &[ApiKeyRow],
     ) -> Result<(), StorageError> {
         for part in identities.chunks(ROWS_PER_INSERT) {
-            with_pool!(self, pool => {
+            with_writer!(self, pool => {
                 let mut query = QueryBuilder::new(format!("INSERT INTO identities ({IDENTITY_COLUMNS}) "));
                 query.push_values(part, |mut b, r| {
                     b.push_bind(&r.id).push_bind(&r.name).push_bind(&r.kind).push_bind(&r.roles).push_bind(&r.scopes)
@@ -284,7 +284,7 @@ impl Store {
             })?;
         }
         for part in keys.chunks(ROWS_PER_INSERT) {
-            with_pool!(self, pool => {
+            with_writer!(self, pool => {
                 let mut query = QueryBuilder::new(format!("INSERT INTO api_keys ({KEY_COLUMNS}) "));
                 query.push_values(part, |mut b, k| {
                     b.push_bind(&k.id).push_bind(&k.identity_id).push_bind(&k.digest).push_bind(&k.status)
@@ -299,7 +299,7 @@ impl Store {
     /// Inserts action rows in bulk (seeding).
     pub(crate) async fn insert_actions_bulk(&self, actions: &[ActionRow]) -> Result<(), StorageError> {
         for part in actions.chunks(ROWS_PER_INSERT) {
-            with_pool!(self, pool => {
+            with_writer!(self, pool => {
                 let mut query = QueryBuilder::new(format!("INSERT INTO actions ({ACTION_COLUMNS}) "));
                 query.push_values(part, |mut b, a| {
                     b.push_bind(&a.id).push_bind(&a.identity_id).push_bind(&a.action_type).push_bind(&a.namespace)
@@ -318,7 +318,7 @@ impl Store {
     /// Inserts approval rows in bulk (seeding).
     pub(crate) async fn insert_approvals_bulk(&self, approvals: &[ApprovalRow]) -> Result<(), StorageError> {
         for part in approvals.chunks(ROWS_PER_INSERT) {
-            with_pool!(self, pool => {
+            with_writer!(self, pool => {
                 let mut query = QueryBuilder::new(
                     "INSERT INTO approvals (action_id, approver_id, decision, digest, created_at, entry_id) ",
                 );

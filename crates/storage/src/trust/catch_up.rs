@@ -108,7 +108,7 @@ impl Store {
         mut progress: impl FnMut(TrustProgress),
     ) -> Result<TrustProgress, StorageError> {
         loop {
-            let page = match &self.backend {
+            let page = match &self.writer() {
                 Backend::Sqlite(pool) => fold_page!(pool, "BEGIN IMMEDIATE", fold_sqlite, reset),
                 Backend::Postgres(pool) => fold_page!(pool, POSTGRES_BEGIN, fold_postgres, reset),
             };
