@@ -104,11 +104,12 @@ impl Soak {
         let url = &self.url;
         if n % 100 < u64::from(self.writes_percent) {
             let index = (n as usize) % self.deployments;
+            // Timed from the tick: waiting for the Deployment's previous write is part of the latency.
+            let started = Instant::now();
             let _only_writer = locks[index].lock().await;
             let body = json!({"action_type": "SCALE", "namespace": self.namespace, "resource_kind": "Deployment",
                 "resource_name": format!("{}-{index}", self.prefix), "parameters": {"replicas": 2 + n % 2},
                 "justification": "soak"});
-            let started = Instant::now();
             let answer = send(
                 http.post(format!("{url}/api/v1/actions"))
                     .bearer_auth(&self.agent_key)

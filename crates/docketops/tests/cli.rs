@@ -2116,6 +2116,38 @@ async fn trust_is_earned_and_recomputable() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["changes"].as_array().unwrap().len(), 3, "{report}");
     assert_trust_agrees(&app, &server, &ids["agent"]).await;
+
+    // Scores that miss entries (as after an upgrade, until the catch-up) may be too high: the gate fails
+    // closed and the recorded policy input says why.
+    let (_, earned) = server.post("/api/v1/actions", &keys["agent"], &scale(4)).await;
+    assert_eq!(earned["status"], "COMPLETED", "{earned}");
+    let store = app.store().await;
+    let head = store.head().await.unwrap().unwrap().seq;
+    tamper::set_trust_state(&store, head - 1, ledger_core::trust::SCORING_VERSION)
+        .await
+        .unwrap();
+    let (_, stale) = server.post("/api/v1/actions", &keys["agent"], &scale(5)).await;
+    assert_eq!(stale["status"], "PENDING_APPROVAL", "{stale}");
+    assert!(
+        stale["decision"]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("trust 0 is below the 5"),
+        "{stale}"
+    );
+    let (_, action) = server
+        .admin_get(&format!("/api/v1/actions/{}", stale["action_id"].as_str().unwrap()))
+        .await;
+    let decided = action["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "policy.decided")
+        .unwrap();
+    assert_eq!(
+        decided["payload"]["input"]["identity"]["trust_stale"], true,
+        "{decided}"
+    );
     drop(server);
     app.finish().await;
 }

@@ -167,7 +167,8 @@ pub struct Rollout {
     /// or `skipped` (waiting turned off).
     pub state: &'static str,
     pub message: String,
-    /// generation, observedGeneration and the replica counts that were read.
+    /// generation, observedGeneration and the replica counts that were read (null: none were, e.g. a SCALE
+    /// verified from its answer, the scale subresource).
     pub observed: Value,
 }
 
@@ -444,8 +445,14 @@ impl Executor {
             self.read_live(context, action, account, discovered, name),
             self.kube.send(speculative.request(true)?, account, context),
         );
-        let (Ok(Some(live)), Ok(dry_run)) = (live, dry_run) else {
-            return Ok(None);
+        // The read's error is the serial path's first error too; a dry-run refused for another reason than
+        // a conflict (the precondition was left out) would be refused the same way with it.
+        let Some(live) = live? else { return Ok(None) };
+        let dry_run = match dry_run {
+            Ok(answer) => answer,
+            Err(ExecError::Api { status: 409, .. }) => return Ok(None),
+            Err(error @ ExecError::Api { .. }) => return Err(error),
+            Err(_) => return Ok(None),
         };
         let base = |object: &Value| {
             (
@@ -539,10 +546,15 @@ impl Executor {
         }
         let checks = intended_state_checks(preview, object, self.redact(action.kind));
         let passed = checks.iter().all(|c| c.passed);
+        // A SCALE's answer is the scale subresource, which has no rollout fields: nothing is claimed of them.
+        let whole_object = matches!(&preview.plan.call, PlannedCall::Patch { subresource: None, .. });
         let rollout = (passed && rollout_applies).then(|| Rollout {
             state: "skipped",
             message: "waiting for rollouts is turned off".into(),
-            observed: rollout_status(action.kind, object).1,
+            observed: match whole_object {
+                true => rollout_status(action.kind, object).1,
+                false => Value::Null,
+            },
         });
         Some(Verification {
             passed,

@@ -445,7 +445,13 @@ impl Pipeline {
             }
             None => None,
         };
-        let trust_score = trust?.score;
+        // A score that misses entries (a catch-up pending: an upgrade, a rebuild) may be too high: fail closed,
+        // as if nothing was earned yet, and say so in the recorded input.
+        let trust = trust?;
+        let (trust_score, trust_stale) = match trust.current {
+            true => (trust.score, false),
+            false => (0, true),
+        };
 
         let current_replicas = preview.as_ref().and_then(|p| match action.operation {
             Operation::Scale { replicas } => Some(
@@ -475,7 +481,8 @@ impl Pipeline {
         // Policy, with the identity's trust.
         let input = json!({
             "identity": {"id": caller.identity.id, "name": caller.identity.name, "kind": caller.identity.kind,
-                         "roles": caller.identity.roles, "scopes": caller.identity.scopes, "trust_score": trust_score},
+                         "roles": caller.identity.roles, "scopes": caller.identity.scopes, "trust_score": trust_score,
+                         "trust_stale": trust_stale},
             "action": {"action_id": trail.action_id, "cluster": trail.cluster, "action_type": action.action_type, "namespace": action.namespace,
                        "resource_kind": action.kind, "resource_name": action.name,
                        "parameters": redact_request(&json!({"resource_kind": request.resource_kind, "parameters": request.parameters}))["parameters"],

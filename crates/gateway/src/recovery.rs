@@ -92,7 +92,14 @@ impl Pipeline {
     /// Records how an action that may have sent a change ended, judged from the cluster.
     async fn resolve(&self, row: &ActionRow, trail: &mut Trail) -> Result<&'static str, GatewayError> {
         let recovered_by = self.owner.instance().to_owned();
-        let Some(intent_text) = self.parts.store.intent(&row.id).await? else {
+        // The intent is stored beside the decision's commit, and the change is sent only after both are
+        // durable: without a recorded `policy.decided` nothing was sent, whatever the intent says.
+        let decided = trail.entries.iter().any(|e| e.kind == "policy.decided");
+        let intent = match decided {
+            true => self.parts.store.intent(&row.id).await?,
+            false => None,
+        };
+        let Some(intent_text) = intent else {
             let reason = if trail.entries.iter().any(|e| e.kind == "approval.requested") && row.status == "RUNNING" {
                 "the gateway stopped while requesting an approval; nothing was sent to the cluster: submit it again"
             } else {

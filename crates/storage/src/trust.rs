@@ -34,6 +34,9 @@ pub struct StoredTrust {
     pub last_change_seq: u64,
     /// Every entry up to this seq is folded in; a later one is not yet (a catch-up is pending).
     pub as_of_seq: u64,
+    /// Whether every entry of the ledger was folded in, by this release's scoring version, when the score
+    /// was read. A score that is behind may be too high (later denials missing): gates must not trust it.
+    pub current: bool,
 }
 
 /// How far a catch-up or rebuild got.
@@ -274,6 +277,8 @@ async fn write_sqlite(conn: &mut SqliteConnection, fold: &Fold) -> Result<(), sq
                 .push_bind(c.delta)
                 .push_bind(c.score);
         });
+        // Derived state must never stop the ledger: a change already stored (a restored database) is kept.
+        query.push(" ON CONFLICT DO NOTHING");
         query.build().persistent(false).execute(&mut *conn).await?;
     }
     Ok(())
@@ -350,7 +355,8 @@ async fn insert_changes_postgres(
     let number = |f: fn(&TrustChange) -> i64| changes.iter().map(|(_, c)| f(c)).collect::<Vec<i64>>();
     sqlx::query(
         "INSERT INTO trust_changes (identity_id, seq, entry_id, action_id, kind, delta, score) \
-         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[])",
+         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[]) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(text(|(id, _)| id))
     .bind(number(|c| c.seq as i64))

@@ -84,9 +84,10 @@ impl Store {
         let sql = "SELECT folded_seq, version, (SELECT COALESCE(MAX(seq), 0) FROM ledger_entries) \
                    FROM trust_state WHERE id = 1";
         let state: Option<(i64, i64, i64)> = with_pool!(self, pool => sqlx::query_as(sql).fetch_optional(pool).await)?;
+        // A newer release's scoring version is left alone: resetting it here would make two releases
+        // running side by side (a rolling upgrade) refold the whole ledger in turn, every 30 s.
         if let Some((folded, version, head)) = state
-            && version == i64::from(SCORING_VERSION)
-            && folded >= head
+            && (version > i64::from(SCORING_VERSION) || (version == i64::from(SCORING_VERSION) && folded >= head))
         {
             return Ok(TrustProgress {
                 folded_seq: folded as u64,
@@ -122,17 +123,19 @@ impl Store {
 
     /// An identity's stored score: one indexed lookup.
     pub async fn trust_score(&self, identity_id: &str) -> Result<StoredTrust, StorageError> {
-        let sql = "SELECT st.folded_seq, s.score, s.changes, s.last_seq FROM trust_state st \
-                   LEFT JOIN trust_scores s ON s.identity_id = $1 WHERE st.id = 1";
-        type Row = (i64, Option<i64>, Option<i64>, Option<i64>);
+        // One statement, so the state and the head are read from one snapshot.
+        let sql = "SELECT st.folded_seq, st.version, (SELECT MAX(seq) FROM ledger_entries), s.score, s.changes, \
+                   s.last_seq FROM trust_state st LEFT JOIN trust_scores s ON s.identity_id = $1 WHERE st.id = 1";
+        type Row = (i64, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
         let row: Option<Row> =
             with_pool!(self, pool => sqlx::query_as(sql).bind(identity_id).fetch_optional(pool).await)?;
-        let (as_of, score, changes, last) = row.unwrap_or((0, None, None, None));
+        let (as_of, version, head, score, changes, last) = row.unwrap_or((0, 0, None, None, None, None));
         Ok(StoredTrust {
             score: score.unwrap_or(0),
             changes: changes.unwrap_or(0) as u64,
             last_change_seq: last.unwrap_or(0) as u64,
             as_of_seq: as_of as u64,
+            current: version == i64::from(SCORING_VERSION) && as_of >= head.unwrap_or(0),
         })
     }
 

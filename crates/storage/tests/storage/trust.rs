@@ -196,11 +196,9 @@ async fn trust_tables_equal_the_recomputation(db: &TestDb) {
     tamper::set_trust_state(&store, before, 0).await.unwrap();
     mixed_history(std::slice::from_ref(&ledger), 1, 4, 15).await;
     tamper::set_trust_state(&store, before, SCORING_VERSION).await.unwrap();
-    assert_eq!(
-        store.trust_score("agt_0").await.unwrap().as_of_seq,
-        before,
-        "left behind"
-    );
+    let behind = store.trust_score("agt_0").await.unwrap();
+    assert_eq!(behind.as_of_seq, before, "left behind");
+    assert!(!behind.current, "a score that misses entries is not current");
     let caught = store.trust_catch_up(|_| {}).await.unwrap();
     assert!(caught.folded_seq > before);
     assert_recomputed(&store).await;
@@ -208,14 +206,25 @@ async fn trust_tables_equal_the_recomputation(db: &TestDb) {
     mixed_history(std::slice::from_ref(&ledger), 2, 3, 5).await;
     assert_recomputed(&store).await;
 
-    // State of another scoring version is recomputed from scratch by the catch-up.
+    assert!(store.trust_score("agt_0").await.unwrap().current);
+
+    // State of a newer scoring version (a newer release running beside this one) is left alone, and the
+    // scores read meanwhile say they are not current (the gates then fail closed)...
     let head = store.head().await.unwrap().unwrap().seq;
     tamper::set_trust_state(&store, head, SCORING_VERSION + 1)
         .await
         .unwrap();
     mixed_history(std::slice::from_ref(&ledger), 3, 2, 5).await;
+    let left = store.trust_catch_up(|_| {}).await.unwrap();
+    assert_eq!(left.folded_seq, head, "a newer version's state is not reset");
+    assert!(!store.trust_score("agt_0").await.unwrap().current);
+    // ...and state of an older one is recomputed from scratch by the catch-up.
+    tamper::set_trust_state(&store, head, SCORING_VERSION - 1)
+        .await
+        .unwrap();
     store.trust_catch_up(|_| {}).await.unwrap();
     assert_recomputed(&store).await;
+    assert!(store.trust_score("agt_0").await.unwrap().current);
     // Up to date: nothing to do.
     let mut called = false;
     store.trust_catch_up(|_| called = true).await.unwrap();
