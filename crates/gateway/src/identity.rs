@@ -392,6 +392,11 @@ impl Directory {
             .collect())
     }
 
+    /// Whether `key_id` is one of the identity's keys.
+    pub async fn has_key(&self, identity_id: &str, key_id: &str) -> Result<bool, GatewayError> {
+        Ok(self.store.key_exists(identity_id, key_id).await?)
+    }
+
     pub async fn count(&self) -> Result<u64, GatewayError> {
         Ok(self.store.identity_count().await?)
     }

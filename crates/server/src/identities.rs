@@ -189,14 +189,10 @@ async fn keys(
     let limit = page_limit(query.limit)?;
     let after = query.after.as_deref().filter(|a| !a.is_empty());
     let keys = state.directory.keys(&id, after, limit).await?;
+    // An empty page after a cursor: the end, or a cursor that names no key of this identity (404).
     if let Some(after) = after
         && keys.is_empty()
-        && !state
-            .directory
-            .keys(&id, None, 1000)
-            .await?
-            .iter()
-            .any(|k| k.id == after)
+        && !state.directory.has_key(&id, after).await?
     {
         return Err(ApiError::not_found(format!("after: no key {after:?} of {id}")));
     }

@@ -203,6 +203,20 @@ async fn keys_page_to_the_end() {
         .get(&format!("/api/v1/identities/{id}/keys?after=key_nothing"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Another identity's key is no cursor here either; this identity's last key ends the list.
+    let other = app.create("other-keys").await;
+    let (_, others) = app.get(&format!("/api/v1/identities/{other}/keys")).await;
+    let foreign = others["keys"][0]["id"].as_str().unwrap().to_owned();
+    let (status, page) = app.get(&format!("/api/v1/identities/{id}/keys?after={foreign}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    let (status, page) = app
+        .get(&format!("/api/v1/identities/{id}/keys?after={}", seen[4]))
+        .await;
+    assert_eq!(
+        (status, page["keys"].as_array().unwrap().len()),
+        (StatusCode::OK, 0),
+        "{page}"
+    );
 }
 
 /// The action list pages newest first with `before`; a cursor naming no action is not found.

@@ -338,6 +338,14 @@ impl Store {
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(identity_id).fetch_all(pool).await)?)
     }
 
+    /// Whether `key_id` is a recorded key of `identity_id` (a paging cursor's check; a key lookup).
+    pub async fn key_exists(&self, identity_id: &str, key_id: &str) -> Result<bool, StorageError> {
+        let sql = "SELECT id FROM api_keys WHERE id = $1 AND identity_id = $2 AND recorded_entry IS NOT NULL";
+        let found: Option<(String,)> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(key_id).bind(identity_id).fetch_optional(pool).await)?;
+        Ok(found.is_some())
+    }
+
     /// Up to `limit` keys (1 to 1,000) of an identity in creation order, after the key `after`.
     pub async fn keys_page(
         &self,

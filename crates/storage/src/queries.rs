@@ -51,7 +51,7 @@ pub(crate) fn keys_of() -> String {
 pub(crate) fn keys_page(after: bool) -> String {
     let (after, limit) = if after {
         (
-            "AND (created_at, id) > (SELECT created_at, id FROM api_keys WHERE id = $2)",
+            "AND (created_at, id) > (SELECT created_at, id FROM api_keys WHERE id = $2 AND identity_id = $1)",
             "$3",
         )
     } else {
