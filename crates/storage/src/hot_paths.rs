@@ -1,6 +1,7 @@
 //! The queries the gateway runs per request, with sample parameters, and their query plans. The query-plan
-//! test (`tests/hot_paths.rs`) asserts on a large seeded ledger that none of them reads `ledger_entries` or
-//! `actions` whole; the statements come from `queries`, the same text the `Store` functions run.
+//! test (`tests/hot_paths.rs`) asserts on a large seeded ledger that none of them reads a table that grows
+//! with the ledger ([`GROWING_TABLES`]) whole; the statements come from `queries`, the same text the `Store`
+//! functions (and the appender's trust fold) run.
 
 use sqlx::Row;
 
@@ -17,7 +18,18 @@ pub enum Sample {
     Null,
     /// NULL of an integer column.
     NullInt,
+    /// A text array (PostgreSQL only: `= ANY($1)`).
+    Texts(Vec<String>),
 }
+
+/// The tables that grow with the ledger: no per-request statement may read one whole.
+pub const GROWING_TABLES: [&str; 5] = [
+    "ledger_entries",
+    "actions",
+    "trust_changes",
+    "trust_actions",
+    "trust_scores",
+];
 
 /// One per-request statement and the parameters to plan it with.
 #[derive(Debug, Clone)]
@@ -36,8 +48,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The lines of the plan that read `ledger_entries` or `actions` whole: a PostgreSQL sequential scan,
-    /// or a SQLite `SCAN` without an index (`e` and `a` are the aliases the statements give them).
+    /// The lines of the plan that read one of [`GROWING_TABLES`] whole: a PostgreSQL sequential scan, or a
+    /// SQLite `SCAN` without an index (`e` and `a` are the aliases the statements give the first two).
     pub fn full_scans(&self) -> Vec<&str> {
         self.plan.lines().filter(|line| is_full_scan(line)).collect()
     }
@@ -47,13 +59,13 @@ fn is_full_scan(line: &str) -> bool {
     let line = line.trim_start_matches(|c: char| !c.is_ascii_alphabetic());
     if let Some(table) = line.strip_prefix("Seq Scan on ") {
         let table = table.split_whitespace().next().unwrap_or("");
-        return table == "ledger_entries" || table == "actions";
+        return GROWING_TABLES.contains(&table);
     }
     if let Some(rest) = line.strip_prefix("SCAN ") {
         let mut words = rest.split_whitespace();
         let table = words.next().unwrap_or("");
         let indexed = words.next() == Some("USING");
-        return !indexed && matches!(table, "ledger_entries" | "actions" | "e" | "a");
+        return !indexed && (GROWING_TABLES.contains(&table) || matches!(table, "e" | "a"));
     }
     false
 }
@@ -68,13 +80,15 @@ pub struct Samples {
     pub namespace: String,
     pub seq: i64,
     pub now: String,
+    /// The statements of the appender's trust fold differ by backend (`= ANY($1)` or `IN (…)`).
+    pub postgres: bool,
 }
 
 fn text(value: &str) -> Sample {
     Sample::Text(value.to_string())
 }
 
-/// Every per-request statement that touches `ledger_entries` or `actions` (and authentication's).
+/// Every per-request statement that touches a table that grows with the ledger (and authentication's).
 pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
     let path = |name, sql: String, params: Vec<Sample>| HotPath { name, sql, params };
     let actions = |identity: bool, status: bool, namespace: bool| ActionFilter {
@@ -213,7 +227,64 @@ pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
         ));
     }
     paths.extend(timeline_paths(s));
+    paths.extend(trust_paths(s));
     paths
+}
+
+/// The trust tables' statements: the reads of the API and the appender's fold in every append transaction.
+fn trust_paths(s: &Samples) -> Vec<HotPath> {
+    let path = |name, sql: String, params: Vec<Sample>| HotPath { name, sql, params };
+    let actions = vec![s.action_id.clone(), "act_sample".to_string()];
+    let owners = vec![s.identity_id.clone(), "gwi_sample".to_string()];
+    let (fold_actions, fold_scores) = if s.postgres {
+        (
+            path(
+                "trust: fold, actions of the batch",
+                queries::TRUST_ACTIONS_ANY.into(),
+                vec![Sample::Texts(actions)],
+            ),
+            path(
+                "trust: fold, scores of the batch",
+                queries::TRUST_SCORES_ANY.into(),
+                vec![Sample::Texts(owners)],
+            ),
+        )
+    } else {
+        (
+            path(
+                "trust: fold, actions of the batch",
+                queries::trust_actions_in(actions.len()),
+                actions.iter().map(|id| text(id)).collect(),
+            ),
+            path(
+                "trust: fold, scores of the batch",
+                queries::trust_scores_in(owners.len()),
+                owners.iter().map(|id| text(id)).collect(),
+            ),
+        )
+    };
+    let version = Sample::Int(i64::from(ledger_core::trust::SCORING_VERSION));
+    vec![
+        path("trust: score", queries::TRUST_SCORE.into(), vec![text(&s.identity_id)]),
+        path(
+            "trust: changes, newest page",
+            queries::TRUST_CHANGES.into(),
+            vec![text(&s.identity_id), Sample::Int(i64::MAX), Sample::Int(50)],
+        ),
+        path(
+            "trust: changes, older page",
+            queries::TRUST_CHANGES.into(),
+            vec![text(&s.identity_id), Sample::Int(s.seq / 2), Sample::Int(50)],
+        ),
+        path(
+            "trust: fold, check and move the state",
+            queries::TRUST_ADVANCE.into(),
+            vec![Sample::Int(s.seq + 10), Sample::Int(s.seq), version],
+        ),
+        fold_actions,
+        fold_scores,
+        path("trust: catch-up, up to date?", queries::TRUST_UP_TO_DATE.into(), vec![]),
+    ]
 }
 
 fn next_page_name(name: &str) -> &'static str {
@@ -331,7 +402,8 @@ fn timeline_paths(s: &Samples) -> Vec<HotPath> {
         .collect()
 }
 
-/// Binds `params` to a query in order (one macro for both backends' query types).
+/// Binds `params` to a query in order (one macro for both backends' query types; arrays only by
+/// [`bind_postgres`]).
 macro_rules! bind_all {
     ($query:expr, $params:expr) => {{
         let mut query = $query;
@@ -341,12 +413,30 @@ macro_rules! bind_all {
                 $crate::hot_paths::Sample::Int(v) => query.bind(*v),
                 $crate::hot_paths::Sample::Null => query.bind(None::<String>),
                 $crate::hot_paths::Sample::NullInt => query.bind(None::<i64>),
+                $crate::hot_paths::Sample::Texts(_) => unreachable!("arrays are bound on PostgreSQL only"),
             };
         }
         query
     }};
 }
 pub(crate) use bind_all;
+
+/// [`bind_all`] on PostgreSQL, arrays too.
+fn bind_postgres<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    params: &[Sample],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    for param in params {
+        query = match param {
+            Sample::Texts(v) => query.bind(v.clone()),
+            Sample::Text(v) => query.bind(v.clone()),
+            Sample::Int(v) => query.bind(*v),
+            Sample::Null => query.bind(None::<String>),
+            Sample::NullInt => query.bind(None::<i64>),
+        };
+    }
+    query
+}
 
 impl Store {
     /// Sample parameters taken from the database (the newest action, its requester and one of its keys).
@@ -367,6 +457,7 @@ impl Store {
             namespace,
             seq: seq.unwrap_or(0),
             now: ledger_core::entry::format_timestamp(time::OffsetDateTime::now_utc()),
+            postgres: matches!(self.backend(), Backend::Postgres(_)),
         })
     }
 
@@ -375,7 +466,7 @@ impl Store {
         let plan = match self.backend() {
             Backend::Postgres(pool) => {
                 let sql = format!("EXPLAIN {}", path.sql);
-                let rows = bind_all!(sqlx::query(&sql), &path.params).fetch_all(pool).await?;
+                let rows = bind_postgres(sqlx::query(&sql), &path.params).fetch_all(pool).await?;
                 let lines = rows
                     .iter()
                     .map(|r| r.try_get::<String, _>(0))
@@ -439,17 +530,19 @@ impl Store {
         Ok(())
     }
 
-    /// How many sequential scans PostgreSQL counted on `ledger_entries` and `actions` since the statistics
-    /// were last reset (None on SQLite, which counts none). The counters lag by up to a statistics flush.
-    pub async fn sequential_scans(&self) -> Result<Option<(i64, i64)>, StorageError> {
+    /// How many sequential scans PostgreSQL counted on each of [`GROWING_TABLES`] since the statistics
+    /// were last reset, in that order (None on SQLite, which counts none). The counters lag by up to a
+    /// statistics flush.
+    pub async fn sequential_scans(&self) -> Result<Option<Vec<(String, i64)>>, StorageError> {
         let Backend::Postgres(pool) = self.backend() else {
             return Ok(None);
         };
-        let sql = "SELECT COALESCE(SUM(seq_scan) FILTER (WHERE relname = 'ledger_entries'), 0)::BIGINT, \
-                   COALESCE(SUM(seq_scan) FILTER (WHERE relname = 'actions'), 0)::BIGINT \
-                   FROM pg_stat_user_tables WHERE relname IN ('ledger_entries', 'actions')";
+        let sql = "SELECT t.name, COALESCE(SUM(s.seq_scan), 0)::BIGINT \
+                   FROM UNNEST($1::text[]) WITH ORDINALITY AS t(name, n) \
+                   LEFT JOIN pg_stat_user_tables s ON s.relname = t.name GROUP BY t.name, t.n ORDER BY t.n";
         sqlx::raw_sql("SELECT pg_stat_force_next_flush()").execute(pool).await?;
-        Ok(Some(sqlx::query_as(sql).fetch_one(pool).await?))
+        let tables: Vec<String> = GROWING_TABLES.iter().map(|t| (*t).to_string()).collect();
+        Ok(Some(sqlx::query_as(sql).bind(tables).fetch_all(pool).await?))
     }
 
     /// How many actions there are (a full count: for tests and reports, never on a request's path).
@@ -474,6 +567,10 @@ fn literal(sample: &Sample) -> String {
         Sample::Text(v) => format!("'{}'", v.replace('\'', "''")),
         Sample::Int(v) => v.to_string(),
         Sample::Null | Sample::NullInt => "NULL".to_string(),
+        Sample::Texts(v) => {
+            let items = v.iter().map(|item| format!("'{}'", item.replace('\'', "''")));
+            format!("ARRAY[{}]::text[]", items.collect::<Vec<_>>().join(", "))
+        }
     }
 }
 
@@ -498,5 +595,13 @@ mod tests {
             "SEARCH e USING INDEX ledger_entries_action_id (action_id=?)"
         ));
         assert!(!is_full_scan("SCAN g"));
+        assert!(is_full_scan(
+            "Seq Scan on trust_changes  (cost=0.00..1.00 rows=1 width=8)"
+        ));
+        assert!(is_full_scan("SCAN trust_scores"));
+        assert!(!is_full_scan(
+            "SEARCH trust_scores USING INDEX sqlite_autoindex_trust_scores_1 (identity_id=?)"
+        ));
+        assert!(!is_full_scan("Seq Scan on trust_state st"));
     }
 }

@@ -213,3 +213,50 @@ pub(crate) fn timeline(filter: &TimelineFilter) -> String {
         n + 1
     )
 }
+
+/// An identity's stored score and how far the trust tables are folded (`Store::trust_score`).
+pub(crate) const TRUST_SCORE: &str = "SELECT st.folded_seq, st.version, (SELECT MAX(seq) FROM ledger_entries), \
+     trust_scores.score, trust_scores.changes, trust_scores.last_seq FROM trust_state st \
+     LEFT JOIN trust_scores ON trust_scores.identity_id = $1 WHERE st.id = 1";
+
+/// A page of the entries that moved an identity's score, newest first, before seq `$2` (`i64::MAX`: from
+/// the newest), at most `$3` (`Store::trust_changes`).
+pub(crate) const TRUST_CHANGES: &str = "SELECT seq, entry_id, action_id, kind, delta, score FROM trust_changes \
+     WHERE identity_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
+
+/// The appender's check and move of the trust state in every append transaction: folds the batch only if
+/// every entry before it (`$2`) is folded by this scoring version (`$3`).
+pub(crate) const TRUST_ADVANCE: &str =
+    "UPDATE trust_state SET folded_seq = $1 WHERE id = 1 AND folded_seq = $2 AND version = $3";
+
+/// The appender's fold, PostgreSQL: the stored rows of the batch's actions (`$1`, an array of ids).
+pub(crate) const TRUST_ACTIONS_ANY: &str =
+    "SELECT action_id, identity_id, risk FROM trust_actions WHERE action_id = ANY($1)";
+
+/// The appender's fold, PostgreSQL: the stored scores of the identities the batch may move (`$1`, an array).
+pub(crate) const TRUST_SCORES_ANY: &str =
+    "SELECT identity_id, score, changes, last_seq FROM trust_scores WHERE identity_id = ANY($1)";
+
+/// [`TRUST_ACTIONS_ANY`] on SQLite, of `n` ids.
+pub(crate) fn trust_actions_in(n: usize) -> String {
+    format!(
+        "SELECT action_id, identity_id, risk FROM trust_actions WHERE action_id IN ({})",
+        placeholders(n)
+    )
+}
+
+/// [`TRUST_SCORES_ANY`] on SQLite, of `n` identities.
+pub(crate) fn trust_scores_in(n: usize) -> String {
+    format!(
+        "SELECT identity_id, score, changes, last_seq FROM trust_scores WHERE identity_id IN ({})",
+        placeholders(n)
+    )
+}
+
+fn placeholders(n: usize) -> String {
+    (1..=n.max(1)).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The catch-up's check at start-up and after a scoring change: whether the trust tables are up to date.
+pub(crate) const TRUST_UP_TO_DATE: &str = "SELECT folded_seq, version, \
+     (SELECT COALESCE(MAX(seq), 0) FROM ledger_entries) FROM trust_state WHERE id = 1";

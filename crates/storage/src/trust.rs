@@ -16,6 +16,8 @@ use ledger_core::trust::{self, SCORING_VERSION, TrustAction, TrustChange};
 use serde::Serialize;
 use sqlx::{PgConnection, QueryBuilder, Sqlite, SqliteConnection};
 
+use crate::queries;
+
 mod catch_up;
 
 /// SQLite allows 32,766 bound parameters per statement; at most 7 per row here.
@@ -155,7 +157,6 @@ impl Fold {
     }
 }
 
-const ADVANCE: &str = "UPDATE trust_state SET folded_seq = $1 WHERE id = 1 AND folded_seq = $2 AND version = $3";
 const UPSERT_ACTIONS: &str =
     " ON CONFLICT (action_id) DO UPDATE SET identity_id = excluded.identity_id, risk = excluded.risk";
 const UPSERT_SCORES: &str = " ON CONFLICT (identity_id) DO UPDATE SET score = excluded.score, \
@@ -167,7 +168,7 @@ pub(crate) async fn fold_batch_sqlite(conn: &mut SqliteConnection, entries: &[En
     let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
         return Ok(());
     };
-    let advanced = sqlx::query(ADVANCE)
+    let advanced = sqlx::query(queries::TRUST_ADVANCE)
         .bind(last.seq as i64)
         .bind(first.seq as i64 - 1)
         .bind(i64::from(SCORING_VERSION))
@@ -185,7 +186,7 @@ pub(crate) async fn fold_batch_postgres(conn: &mut PgConnection, entries: &[Entr
     let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
         return Ok(());
     };
-    let advanced = sqlx::query(ADVANCE)
+    let advanced = sqlx::query(queries::TRUST_ADVANCE)
         .bind(last.seq as i64)
         .bind(first.seq as i64 - 1)
         .bind(i64::from(SCORING_VERSION))
@@ -200,45 +201,32 @@ pub(crate) async fn fold_batch_postgres(conn: &mut PgConnection, entries: &[Entr
 
 /// Folds `entries` (consecutive, right after the folded ones) into the tables; the caller moves the state.
 async fn fold_sqlite(conn: &mut SqliteConnection, entries: &[Entry]) -> Result<(), sqlx::Error> {
-    let actions = select_in_sqlite(
-        conn,
-        "SELECT action_id, identity_id, risk FROM trust_actions WHERE action_id IN (",
-        &action_ids(entries),
-    )
-    .await?;
+    let actions = select_in_sqlite(conn, queries::trust_actions_in, &action_ids(entries)).await?;
     let mut fold = Fold::new(actions);
     let owners = fold.owners(entries);
-    let scores: Vec<(String, i64, i64, i64)> = select_in_sqlite(
-        conn,
-        "SELECT identity_id, score, changes, last_seq FROM trust_scores WHERE identity_id IN (",
-        &owners,
-    )
-    .await?;
+    let scores: Vec<(String, i64, i64, i64)> = select_in_sqlite(conn, queries::trust_scores_in, &owners).await?;
     fold.scores = score_map(scores);
     fold.run(entries);
     write_sqlite(conn, &fold).await
 }
 
-/// Rows whose key is among `keys`, in chunks of `IN (…)`.
-async fn select_in_sqlite<T>(conn: &mut SqliteConnection, select: &str, keys: &[String]) -> Result<Vec<T>, sqlx::Error>
+/// Rows whose key is among `keys`, in chunks of `IN (…)` (`select` makes the statement of a chunk).
+async fn select_in_sqlite<T>(
+    conn: &mut SqliteConnection,
+    select: fn(usize) -> String,
+    keys: &[String],
+) -> Result<Vec<T>, sqlx::Error>
 where
     T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
 {
     let mut rows = Vec::new();
     for chunk in keys.chunks(SQLITE_ROWS) {
-        let mut query: QueryBuilder<'_, Sqlite> = QueryBuilder::new(select);
-        let mut list = query.separated(", ");
+        let sql = select(chunk.len());
+        let mut query = sqlx::query_as::<_, T>(&sql).persistent(false);
         for key in chunk {
-            list.push_bind(key);
+            query = query.bind(key);
         }
-        query.push(")");
-        rows.extend(
-            query
-                .build_query_as::<T>()
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?,
-        );
+        rows.extend(query.fetch_all(&mut *conn).await?);
     }
     Ok(rows)
 }
@@ -290,7 +278,7 @@ async fn fold_postgres(conn: &mut PgConnection, entries: &[Entry]) -> Result<(),
     let actions: Vec<(String, String, String)> = if ids.is_empty() {
         Vec::new()
     } else {
-        sqlx::query_as("SELECT action_id, identity_id, risk FROM trust_actions WHERE action_id = ANY($1)")
+        sqlx::query_as(queries::TRUST_ACTIONS_ANY)
             .bind(ids)
             .fetch_all(&mut *conn)
             .await?
@@ -300,7 +288,7 @@ async fn fold_postgres(conn: &mut PgConnection, entries: &[Entry]) -> Result<(),
     let scores: Vec<(String, i64, i64, i64)> = if owners.is_empty() {
         Vec::new()
     } else {
-        sqlx::query_as("SELECT identity_id, score, changes, last_seq FROM trust_scores WHERE identity_id = ANY($1)")
+        sqlx::query_as(queries::TRUST_SCORES_ANY)
             .bind(owners)
             .fetch_all(&mut *conn)
             .await?

@@ -5,7 +5,7 @@ use ledger_core::trust::{PAYLOAD_KINDS, SCORING_VERSION, TrustChange};
 
 use super::{MAX_TRUST_PAGE, StoredTrust, TrustProgress, fold_postgres, fold_sqlite};
 use crate::appender::POSTGRES_BEGIN;
-use crate::{Backend, EntryRow, StorageError, Store, with_pool};
+use crate::{Backend, EntryRow, StorageError, Store, queries, with_pool};
 
 /// Entries folded per transaction by a catch-up: the appender waits for each page, so pages stay short.
 const PAGE: i64 = 1_000;
@@ -81,9 +81,8 @@ impl Store {
     /// page by page; recomputes everything if they were made by another scoring version. Cheap when they
     /// are up to date (one lookup). `progress` is told after each page.
     pub async fn trust_catch_up(&self, progress: impl FnMut(TrustProgress)) -> Result<TrustProgress, StorageError> {
-        let sql = "SELECT folded_seq, version, (SELECT COALESCE(MAX(seq), 0) FROM ledger_entries) \
-                   FROM trust_state WHERE id = 1";
-        let state: Option<(i64, i64, i64)> = with_pool!(self, pool => sqlx::query_as(sql).fetch_optional(pool).await)?;
+        let state: Option<(i64, i64, i64)> =
+            with_pool!(self, pool => sqlx::query_as(queries::TRUST_UP_TO_DATE).fetch_optional(pool).await)?;
         // A newer release's scoring version is left alone: resetting it here would make two releases
         // running side by side (a rolling upgrade) refold the whole ledger in turn, every 30 s.
         if let Some((folded, version, head)) = state
@@ -124,8 +123,7 @@ impl Store {
     /// An identity's stored score: one indexed lookup.
     pub async fn trust_score(&self, identity_id: &str) -> Result<StoredTrust, StorageError> {
         // One statement, so the state and the head are read from one snapshot.
-        let sql = "SELECT st.folded_seq, st.version, (SELECT MAX(seq) FROM ledger_entries), s.score, s.changes, \
-                   s.last_seq FROM trust_state st LEFT JOIN trust_scores s ON s.identity_id = $1 WHERE st.id = 1";
+        let sql = queries::TRUST_SCORE;
         type Row = (i64, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
         let row: Option<Row> =
             with_pool!(self, pool => sqlx::query_as(sql).bind(identity_id).fetch_optional(pool).await)?;
@@ -147,8 +145,7 @@ impl Store {
         before_seq: Option<u64>,
         limit: u32,
     ) -> Result<Vec<TrustChange>, StorageError> {
-        let sql = "SELECT seq, entry_id, action_id, kind, delta, score FROM trust_changes \
-                   WHERE identity_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
+        let sql = queries::TRUST_CHANGES;
         let before = before_seq.map_or(i64::MAX, |seq| i64::try_from(seq).unwrap_or(i64::MAX));
         let limit = i64::from(limit.clamp(1, MAX_TRUST_PAGE));
         type Row = (i64, String, String, String, i64, i64);
