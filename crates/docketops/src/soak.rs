@@ -61,7 +61,8 @@ impl Soak {
         let mut reported = 0;
         while started.elapsed() < Duration::from_secs(this.seconds) {
             ticker.tick().await;
-            let minute = (started.elapsed().as_secs() / 60) as usize;
+            // The last tick may land on the run's last second: it still belongs to the last minute.
+            let minute = ((started.elapsed().as_secs() / 60) as usize).min(minutes - 1);
             if minute > reported {
                 rss.push(this.report_minute(reported, &figures[reported]));
                 reported = minute;
