@@ -397,10 +397,6 @@ impl Directory {
         Ok(self.store.key_exists(identity_id, key_id).await?)
     }
 
-    pub async fn count(&self) -> Result<u64, GatewayError> {
-        Ok(self.store.identity_count().await?)
-    }
-
     /// Moves an identity to `to`: `Suspended` (its keys stop working), `Active` (a suspended one again) or
     /// `Revoked` (for good, with every key).
     pub async fn set_status(

@@ -313,12 +313,6 @@ impl Store {
         Ok(with_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
     }
 
-    pub async fn identity_count(&self) -> Result<u64, StorageError> {
-        let sql = "SELECT COUNT(*) FROM identities WHERE recorded_entry IS NOT NULL";
-        let count: i64 = with_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?;
-        Ok(count as u64)
-    }
-
     /// Moves an identity from status `from` to `to`; false if it was not in `from` (a concurrent change won).
     pub async fn set_identity_status(&self, id: &str, from: &str, to: &str, at: &str) -> Result<bool, StorageError> {
         let sql = "UPDATE identities SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2 AND recorded_entry IS NOT NULL";
