@@ -13,6 +13,7 @@ pub mod entry;
 pub mod hash;
 pub mod json;
 pub mod keys;
+pub mod tlog;
 pub mod trust;
 pub mod verify;
 
