@@ -147,6 +147,7 @@ impl Ledger {
             store,
             config,
             counters: Arc::clone(&counters),
+            edge: Default::default(),
         });
         let writer = Writer {
             shared,
@@ -220,6 +221,8 @@ struct Shared {
     store: Store,
     config: AppendConfig,
     counters: Arc<Counters>,
+    /// The transparency log's edge as the last transaction left it.
+    edge: crate::tlog::EdgeCache,
 }
 
 struct Writer {
@@ -495,9 +498,11 @@ async fn write(
                     (sealed, skip)
                 }
             };
-            // Trust scores move in the same transaction as the entries that move them.
+            // Trust scores and the transparency log's tree move in the same transaction as the entries.
             crate::trust::$fold(&mut tx, &written.0).await?;
+            let edge = crate::tlog::integrate!(&mut *tx, shared.edge, &written.0);
             tx.commit().await?;
+            *shared.edge.lock().expect("edge cache lock") = edge;
             written
         }};
     }

@@ -17,6 +17,7 @@ pub mod seed;
 mod seed_rows;
 #[cfg(feature = "tamper")]
 pub mod tamper;
+pub mod tlog;
 mod trust;
 mod verify;
 
@@ -36,6 +37,8 @@ pub use cursors::ExportCursor;
 pub use dashboard::{LoginRow, SessionRow, TimelineEntry, TimelineFilter};
 pub use directory::{ActionFilter, ActionRow, ApiKeyRow, ApprovalRow, IdentityRow, KeyLookup};
 pub use lineage::Controller;
+pub use tlog::reads::TreeReadError;
+pub use tlog::{CheckpointRow, CosignatureRow, TreeProgress};
 pub use trust::{MAX_TRUST_PAGE, StoredTrust, TrustProgress};
 pub use verify::{ExportError, ExportSummary, PAGE_SIZE, verify_ledger, write_bundle};
 
@@ -57,6 +60,9 @@ pub enum StorageError {
     /// A row with the same unique name or key exists.
     #[error("{0}")]
     Conflict(String),
+    /// The transparency log's tiles do not describe the ledger's entries (a bug or an edited database).
+    #[error("the transparency log's tiles are inconsistent: {0}")]
+    Tiles(String),
 }
 
 impl From<sqlx::Error> for StorageError {
@@ -134,6 +140,8 @@ pub struct Store {
     sqlite_writer: Option<SqlitePool>,
     /// The last write fault seen and not yet cleared by a successful write.
     fault: Arc<Mutex<Option<(WriteFault, String)>>>,
+    /// Full transparency-log tiles, which never change.
+    tile_cache: tlog::reads::TileCache,
 }
 
 /// Runs `$body` (a `Result<_, sqlx::Error>`) with `$pool` bound to the concrete pool; the body is compiled
@@ -288,6 +296,7 @@ impl Store {
             backend,
             sqlite_writer: None,
             fault: Arc::default(),
+            tile_cache: Arc::new(quick_cache::sync::Cache::new(tlog::reads::TILE_CACHE_CAPACITY)),
         }
     }
 

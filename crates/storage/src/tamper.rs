@@ -96,3 +96,9 @@ pub async fn set_trust_state(store: &Store, folded_seq: u64, version: u32) -> Re
     with_pool!(store, pool => sqlx::query(sql).bind(folded_seq as i64).bind(i64::from(version)).execute(pool).await.map(|_| ()))?;
     Ok(())
 }
+
+/// Empties the transparency log's tiles, as a ledger written by an older release leaves them.
+pub async fn clear_tiles(store: &Store) -> Result<(), StorageError> {
+    with_pool!(store, pool => sqlx::query("DELETE FROM tlog_tiles").execute(pool).await.map(|_| ()))?;
+    Ok(())
+}

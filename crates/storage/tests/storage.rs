@@ -552,3 +552,6 @@ on_both!(
 
 #[path = "storage/trust.rs"]
 mod trust;
+
+#[path = "storage/tlog.rs"]
+mod tlog;

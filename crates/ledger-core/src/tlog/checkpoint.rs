@@ -75,7 +75,10 @@ impl Checkpoint {
         let id = log_key_id(&self.origin, &key.public_key());
         let signature = key.sign_note_text(body.as_bytes()).to_bytes().to_vec();
         let line = Signature::new(self.origin.clone(), id, signature).map_err(CheckpointError::BadSignature)?;
-        Ok(format!("{body}\n{}", String::from_utf8(line.to_bytes()).expect("signature lines are UTF-8")))
+        Ok(format!(
+            "{body}\n{}",
+            String::from_utf8(line.to_bytes()).expect("signature lines are UTF-8")
+        ))
     }
 }
 
@@ -130,7 +133,9 @@ pub fn open(
     let mut verifiers: Vec<Box<dyn Verifier>> = Vec::new();
     for key in log_keys {
         let vkey = log_verifier_key(&checkpoint.origin, key);
-        verifiers.push(Box::new(StandardVerifier::new(&vkey).expect("a vkey this module wrote parses")));
+        verifiers.push(Box::new(
+            StandardVerifier::new(&vkey).expect("a vkey this module wrote parses"),
+        ));
     }
     for witness in witnesses {
         verifiers.push(Box::new(witness.clone()));
@@ -254,7 +259,11 @@ impl Verifier for WitnessKey {
         let Ok(signature) = ed25519_dalek::Signature::from_slice(signature) else {
             return false;
         };
-        timestamp < (1 << 63) && self.key.verify_strict(&cosigned_message(timestamp, msg), &signature).is_ok()
+        timestamp < (1 << 63)
+            && self
+                .key
+                .verify_strict(&cosigned_message(timestamp, msg), &signature)
+                .is_ok()
     }
 }
 
@@ -331,18 +340,29 @@ mod tests {
             Err(CheckpointError::NotSignedByLog { .. })
         ));
         let forged = note.replacen("\n12\n", "\n13\n", 1);
-        assert!(matches!(open(&forged, &[key.public_key()], &[], 0), Err(CheckpointError::BadSignature(_))));
+        assert!(matches!(
+            open(&forged, &[key.public_key()], &[], 0),
+            Err(CheckpointError::BadSignature(_))
+        ));
     }
 
     #[test]
     fn cosignatures_count_towards_the_quorum_only_from_trusted_witnesses() {
         let key = LedgerSigningKey::from_seed([1; 32]);
         let note = checkpoint().sign(&key).unwrap();
-        let (w1, w2, stranger) = (witness("w1.example", 7), witness("w2.example", 8), witness("w3.example", 9));
+        let (w1, w2, stranger) = (
+            witness("w1.example", 7),
+            witness("w2.example", 8),
+            witness("w3.example", 9),
+        );
         let body = checkpoint().body();
         let cosigned = add_signature_lines(
             &note,
-            &[w1.cosign(&body, 1_700_000_000), stranger.cosign(&body, 5), w1.cosign(&body, 1_700_000_000)],
+            &[
+                w1.cosign(&body, 1_700_000_000),
+                stranger.cosign(&body, 5),
+                w1.cosign(&body, 1_700_000_000),
+            ],
         );
         assert_eq!(cosigned.matches("— w1.example").count(), 1);
         let trusted = [w1.public().clone(), w2.public().clone()];
@@ -354,9 +374,16 @@ mod tests {
             Err(CheckpointError::NoQuorum { found: 1, quorum: 2 })
         ));
         // A cosignature over another tree does not verify, and a bad signature from a known key fails the note.
-        let other_body = Checkpoint { size: 13, ..checkpoint() }.body();
+        let other_body = Checkpoint {
+            size: 13,
+            ..checkpoint()
+        }
+        .body();
         let wrong = add_signature_lines(&note, &[w2.cosign(&other_body, 1)]);
-        assert!(matches!(open(&wrong, &[key.public_key()], &trusted, 0), Err(CheckpointError::BadSignature(_))));
+        assert!(matches!(
+            open(&wrong, &[key.public_key()], &trusted, 0),
+            Err(CheckpointError::BadSignature(_))
+        ));
     }
 
     #[test]

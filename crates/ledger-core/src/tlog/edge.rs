@@ -59,7 +59,12 @@ impl TreeEdge {
     /// The partial tiles a tree of `size` leaves has: `(level, index, width)`, width 1 to 255.
     pub fn partial_tiles(size: u64) -> Vec<(u8, u64, usize)> {
         (0..)
-            .map(|level: u8| (level, size.checked_shr(u32::from(level) * u32::from(TILE_HEIGHT)).unwrap_or(0)))
+            .map(|level: u8| {
+                (
+                    level,
+                    size.checked_shr(u32::from(level) * u32::from(TILE_HEIGHT)).unwrap_or(0),
+                )
+            })
             .take_while(|&(_, hashes)| hashes > 0)
             .filter(|&(_, hashes)| hashes % TILE_WIDTH as u64 != 0)
             .map(|(level, hashes)| (level, hashes / TILE_WIDTH as u64, (hashes % TILE_WIDTH as u64) as usize))
@@ -208,8 +213,16 @@ mod tests {
                 done += chunk.len();
                 let check = [1usize, 2, 3, 255, 256, 257, 65_535, 65_536, 65_537];
                 if done % 4093 < batch || check.contains(&done) || done == leaves.len() {
-                    assert_eq!(edge.root(), reference_root(&leaves[..done]), "size {done}, batch {batch}");
-                    assert_eq!(root_at(done as u64, &store).unwrap(), edge.root(), "size {done} from tiles");
+                    assert_eq!(
+                        edge.root(),
+                        reference_root(&leaves[..done]),
+                        "size {done}, batch {batch}"
+                    );
+                    assert_eq!(
+                        root_at(done as u64, &store).unwrap(),
+                        edge.root(),
+                        "size {done} from tiles"
+                    );
                     let rebuilt = TreeEdge::from_tiles(done as u64, |l, i| store.tile(l, i)).unwrap();
                     assert_eq!(rebuilt, edge, "edge rebuilt from tiles at {done}");
                 }
@@ -225,15 +238,31 @@ mod tests {
             store.0.insert((w.level, w.index), w.data);
         }
         let err = TreeEdge::from_tiles(9, |l, i| store.tile(l, i)).unwrap_err();
-        assert!(matches!(err, EdgeError::TileSize { found: 320, needed: 288, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                EdgeError::TileSize {
+                    found: 320,
+                    needed: 288,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         let err = TreeEdge::from_tiles(300, |l, i| store.tile(l, i)).unwrap_err();
-        assert!(matches!(err, EdgeError::MissingTile { level: 0, index: 1, .. }), "{err:?}");
+        assert!(
+            matches!(err, EdgeError::MissingTile { level: 0, index: 1, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn partial_tiles_list_each_level_with_a_remainder() {
         assert_eq!(TreeEdge::partial_tiles(0), vec![]);
         assert_eq!(TreeEdge::partial_tiles(256), vec![(1, 0, 1)]);
-        assert_eq!(TreeEdge::partial_tiles(65_536 + 513), vec![(0, 258, 1), (1, 258 / 256, 2), (2, 0, 1)]);
+        assert_eq!(
+            TreeEdge::partial_tiles(65_536 + 513),
+            vec![(0, 258, 1), (1, 258 / 256, 2), (2, 0, 1)]
+        );
     }
 }

@@ -48,7 +48,10 @@ impl<S: TileSource + ?Sized> HashReader for TileReader<'_, S> {
             .iter()
             .map(|&index| {
                 let tile = Tile::from_index(TILE_HEIGHT, index);
-                let data = self.0.tile(tile.level(), tile.level_index()).ok_or(TreeError::InvalidTile)?;
+                let data = self
+                    .0
+                    .tile(tile.level(), tile.level_index())
+                    .ok_or(TreeError::InvalidTile)?;
                 tile.hash_at_index(data, index)
             })
             .collect()
@@ -197,7 +200,14 @@ mod tests {
 
     #[test]
     fn inclusion_proofs_verify_and_reject_every_single_bit_flip() {
-        let cases = [(1u64, 0u64), (2, 1), (257, 256), (70_000, 0), (70_000, 65_537), (70_000, 69_999)];
+        let cases = [
+            (1u64, 0u64),
+            (2, 1),
+            (257, 256),
+            (70_000, 0),
+            (70_000, 65_537),
+            (70_000, 69_999),
+        ];
         let (tiles, roots) = tree(70_000, &cases.map(|(size, _)| size));
         for (size, index) in cases {
             let needed = tiles_for_inclusion(size, index).unwrap();
@@ -209,7 +219,10 @@ mod tests {
             for i in 0..proof.len() {
                 let mut bad = proof.clone();
                 bad[i].0[i % 32] ^= 1;
-                assert_eq!(verify_inclusion(&bad, size, root, index, leaf), Err(ProofError::Invalid));
+                assert_eq!(
+                    verify_inclusion(&bad, size, root, index, leaf),
+                    Err(ProofError::Invalid)
+                );
             }
             if size > 1 {
                 assert!(verify_inclusion(&proof, size, root, (index + 1) % size, leaf).is_err());
@@ -219,7 +232,14 @@ mod tests {
 
     #[test]
     fn consistency_proofs_verify_between_any_two_sizes() {
-        let cases = [(1u64, 1u64), (1, 2), (255, 256), (256, 257), (1000, 65_536), (65_537, 70_000)];
+        let cases = [
+            (1u64, 1u64),
+            (1, 2),
+            (255, 256),
+            (256, 257),
+            (1000, 65_536),
+            (65_537, 70_000),
+        ];
         let mut sizes: Vec<u64> = cases.iter().flat_map(|&(f, t)| [f, t, t - 1]).collect();
         sizes.push(12_345);
         let (tiles, roots) = tree(70_000, &sizes);
@@ -238,6 +258,9 @@ mod tests {
         assert_eq!(root_at(70_000, &tiles).unwrap(), roots[&70_000]);
         assert_eq!(root_at(12_345, &tiles).unwrap(), roots[&12_345]);
         let (a, b) = (roots[&1], roots[&2]);
-        assert_eq!(verify_consistency(&[], 0, a, 2, b), Err(ProofError::BadRange { from: 0, to: 2 }));
+        assert_eq!(
+            verify_consistency(&[], 0, a, 2, b),
+            Err(ProofError::BadRange { from: 0, to: 2 })
+        );
     }
 }

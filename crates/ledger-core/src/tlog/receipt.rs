@@ -74,7 +74,9 @@ impl Receipt {
 
     pub fn parse(text: &str) -> Result<Self, ReceiptError> {
         let bad = |why: &str| ReceiptError::Malformed(why.to_string());
-        let (head, checkpoint) = text.split_once("\n\n").ok_or_else(|| bad("no blank line before the checkpoint"))?;
+        let (head, checkpoint) = text
+            .split_once("\n\n")
+            .ok_or_else(|| bad("no blank line before the checkpoint"))?;
         let mut lines = head.split('\n');
         if lines.next() != Some(RECEIPT_HEADER) {
             return Err(bad("the first line must be c2sp.org/tlog-proof@v1"));
@@ -131,14 +133,25 @@ pub fn check_entry(entry: &Entry, keys: &[LedgerPublicKey]) -> Result<Digest, Re
     if canonical != entry.payload {
         return Err(bad("the payload is not in canonical form"));
     }
-    let event_hash: Digest = entry.event_hash.parse().map_err(|_| bad("event_hash is not a digest"))?;
+    let event_hash: Digest = entry
+        .event_hash
+        .parse()
+        .map_err(|_| bad("event_hash is not a digest"))?;
     if hash::event_hash(entry.canonical_event().as_bytes()) != event_hash {
         return Err(bad("the event does not hash to event_hash"));
     }
-    let prev: Digest = entry.prev_chain_hash.parse().map_err(|_| bad("prev_chain_hash is not a digest"))?;
-    let chain: Digest = entry.chain_hash.parse().map_err(|_| bad("chain_hash is not a digest"))?;
+    let prev: Digest = entry
+        .prev_chain_hash
+        .parse()
+        .map_err(|_| bad("prev_chain_hash is not a digest"))?;
+    let chain: Digest = entry
+        .chain_hash
+        .parse()
+        .map_err(|_| bad("chain_hash is not a digest"))?;
     if hash::chain_hash(entry.seq, &prev, &event_hash) != chain {
-        return Err(bad("chain_hash does not follow from seq, prev_chain_hash and event_hash"));
+        return Err(bad(
+            "chain_hash does not follow from seq, prev_chain_hash and event_hash",
+        ));
     }
     let key = keys
         .iter()
@@ -172,7 +185,13 @@ mod tests {
     }
 
     fn ledger(key: &LedgerSigningKey, n: usize) -> Vec<Entry> {
-        let mut events = vec![PreparedEvent::prepare(NewEvent::genesis(&key.public_key(), "system"), OffsetDateTime::now_utc()).unwrap()];
+        let mut events = vec![
+            PreparedEvent::prepare(
+                NewEvent::genesis(&key.public_key(), "system"),
+                OffsetDateTime::now_utc(),
+            )
+            .unwrap(),
+        ];
         for i in 1..n {
             let event = NewEvent::new("ledger.note", "usr_test", json!({"i": i}));
             events.push(PreparedEvent::prepare(event, OffsetDateTime::now_utc()).unwrap());
@@ -210,7 +229,9 @@ mod tests {
         receipt.checkpoint = checkpoint::add_signature_lines(&receipt.checkpoint, &[witness.cosign(&cp.body(), 42)]);
         let parsed = Receipt::parse(&receipt.to_text()).unwrap();
         assert_eq!(parsed, receipt);
-        let opened = parsed.verify(&[key.public_key()], &[witness.public().clone()], 1).unwrap();
+        let opened = parsed
+            .verify(&[key.public_key()], &[witness.public().clone()], 1)
+            .unwrap();
         assert_eq!(opened.checkpoint.size, 300);
         assert_eq!(opened.cosigned_by, vec![("w.example".to_string(), 42)]);
     }
@@ -229,16 +250,29 @@ mod tests {
 
         let mut moved = good.clone();
         moved.entry = entries[7].clone();
-        assert!(matches!(moved.verify(&keys, &[], 0), Err(ReceiptError::WrongIndex { .. })));
+        assert!(matches!(
+            moved.verify(&keys, &[], 0),
+            Err(ReceiptError::WrongIndex { .. })
+        ));
         moved.index = 7;
         assert!(matches!(moved.verify(&keys, &[], 0), Err(ReceiptError::Proof(_))));
 
         let other = LedgerSigningKey::from_seed([9; 32]);
-        assert!(matches!(good.verify(&[other.public_key()], &[], 0), Err(ReceiptError::UntrustedEntryKey(_))));
-        assert!(matches!(good.verify(&keys, &[], 1), Err(ReceiptError::Checkpoint(CheckpointError::NoQuorum { .. }))));
+        assert!(matches!(
+            good.verify(&[other.public_key()], &[], 0),
+            Err(ReceiptError::UntrustedEntryKey(_))
+        ));
+        assert!(matches!(
+            good.verify(&keys, &[], 1),
+            Err(ReceiptError::Checkpoint(CheckpointError::NoQuorum { .. }))
+        ));
 
         let text = good.to_text();
-        for bad in [text.replacen("index 6", "index 06", 1), text.replacen("tlog-proof@v1", "tlog-proof@v2", 1), text.replace("\n\n", "\n")] {
+        for bad in [
+            text.replacen("index 6", "index 06", 1),
+            text.replacen("tlog-proof@v1", "tlog-proof@v2", 1),
+            text.replace("\n\n", "\n"),
+        ] {
             assert!(matches!(Receipt::parse(&bad), Err(ReceiptError::Malformed(_))), "{bad}");
         }
     }

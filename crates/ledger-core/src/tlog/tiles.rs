@@ -33,7 +33,8 @@ impl TilePath {
         let rest = path.strip_prefix("tile/").ok_or_else(bad)?;
         // The crate panics on a width of 0 or a level of 64 and more: refuse those spellings first.
         let (level, _) = rest.split_once('/').ok_or_else(bad)?;
-        let level_ok = level == "entries" || (level.len() == 1 && (b'0'..=b'0' + MAX_LEVEL).contains(&level.as_bytes()[0]));
+        let level_ok =
+            level == "entries" || (level.len() == 1 && (b'0'..=b'0' + MAX_LEVEL).contains(&level.as_bytes()[0]));
         let width_ok = rest.split_once(".p/").is_none_or(|(_, w)| !w.starts_with('0'));
         if !level_ok || !width_ok {
             return Err(bad());

@@ -66,7 +66,9 @@ impl AddCheckpoint {
 
     pub fn parse(body: &str) -> Result<Self, Refusal> {
         let bad = |why: &str| Refusal::BadRequest(why.to_string());
-        let (head, checkpoint) = body.split_once("\n\n").ok_or_else(|| bad("no blank line before the checkpoint"))?;
+        let (head, checkpoint) = body
+            .split_once("\n\n")
+            .ok_or_else(|| bad("no blank line before the checkpoint"))?;
         let mut lines = head.split('\n');
         let old_size = lines
             .next()
@@ -90,7 +92,9 @@ impl AddCheckpoint {
 
 /// The origin a signed checkpoint names (its first line), to find the log it belongs to.
 pub fn origin_of(note: &str) -> Option<&str> {
-    note.split_once('\n').map(|(origin, _)| origin).filter(|o| !o.is_empty())
+    note.split_once('\n')
+        .map(|(origin, _)| origin)
+        .filter(|o| !o.is_empty())
 }
 
 /// The latest checkpoint a witness cosigned for a log.
@@ -102,7 +106,11 @@ pub struct Cosigned {
 
 /// Decides on a request for a log the witness follows (its trusted `keys`), given the latest checkpoint it
 /// cosigned for it (`None`: never). Returns the checkpoint to cosign, which becomes the new state.
-pub fn decide(request: &AddCheckpoint, keys: &[LedgerPublicKey], latest: Option<Cosigned>) -> Result<Checkpoint, Refusal> {
+pub fn decide(
+    request: &AddCheckpoint,
+    keys: &[LedgerPublicKey],
+    latest: Option<Cosigned>,
+) -> Result<Checkpoint, Refusal> {
     let opened = match checkpoint::open(&request.checkpoint, keys, &[], 0) {
         Ok(opened) => opened,
         Err(CheckpointError::Malformed(why)) => return Err(Refusal::BadRequest(why)),
@@ -111,7 +119,9 @@ pub fn decide(request: &AddCheckpoint, keys: &[LedgerPublicKey], latest: Option<
     let cp = opened.checkpoint;
     let (old, size) = (request.old_size, cp.size);
     if old > size {
-        return Err(Refusal::BadRequest(format!("old size {old} is larger than the checkpoint's {size}")));
+        return Err(Refusal::BadRequest(format!(
+            "old size {old} is larger than the checkpoint's {size}"
+        )));
     }
     let latest_size = latest.map_or(0, |l| l.size);
     if old != latest_size {
@@ -191,7 +201,10 @@ mod tests {
         let round_trip = AddCheckpoint::parse(&first.to_body()).unwrap();
         assert_eq!(round_trip, first);
         assert_eq!(decide(&first, &keys, None).unwrap(), cps[9]);
-        let state = Some(Cosigned { size: 10, root: cps[9].root });
+        let state = Some(Cosigned {
+            size: 10,
+            root: cps[9].root,
+        });
 
         let next = request(Some(&cps[9]), &cps[499], &tiles, &key);
         assert_eq!(decide(&next, &keys, state).unwrap(), cps[499]);
@@ -202,7 +215,10 @@ mod tests {
         // The same size again with the same root is cosigned again; another root is a fork.
         assert!(decide(&request(Some(&cps[9]), &cps[9], &tiles, &key), &keys, state).is_ok());
         let split = request(Some(&cps[9]), &fork[9], &fork_tiles, &key);
-        assert!(matches!(decide(&split, &keys, state), Err(Refusal::RootMismatch { size: 10 })));
+        assert!(matches!(
+            decide(&split, &keys, state),
+            Err(Refusal::RootMismatch { size: 10 })
+        ));
         // A forked history further on: the proof cannot connect it to what the witness saw.
         let forked = request(Some(&fork[9]), &fork[499], &fork_tiles, &key);
         assert!(matches!(decide(&forked, &keys, state), Err(Refusal::BadProof { .. })));
@@ -222,9 +238,15 @@ mod tests {
     #[test]
     fn malformed_requests_are_bad_requests() {
         for body in ["", "old 01\n\nx\n", "old 1\nnot base64\n\nx\n", "new 1\n\nx\n"] {
-            assert!(matches!(AddCheckpoint::parse(body), Err(Refusal::BadRequest(_))), "{body:?}");
+            assert!(
+                matches!(AddCheckpoint::parse(body), Err(Refusal::BadRequest(_))),
+                "{body:?}"
+            );
         }
-        let many = format!("old 1\n{}\nx\n", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n".repeat(64));
+        let many = format!(
+            "old 1\n{}\nx\n",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n".repeat(64)
+        );
         assert!(AddCheckpoint::parse(&many).is_err());
     }
 }
