@@ -105,6 +105,17 @@ pub fn log_verifier_key(origin: &str, key: &LedgerPublicKey) -> String {
     signed_note::new_ed25519_verifier_key(origin, &key.key)
 }
 
+/// Reads a log verifier key (`<origin>+<hex id>+<base64(0x01 ‖ key)>`, as [`log_verifier_key`] writes it):
+/// the origin and the ledger key.
+pub fn parse_log_verifier_key(vkey: &str) -> Result<(String, LedgerPublicKey), CheckpointError> {
+    let bad = |why: &str| CheckpointError::Malformed(format!("log verifier key: {why}"));
+    let verifier = StandardVerifier::new(vkey.trim()).map_err(|e| bad(&e.to_string()))?;
+    let key64 = vkey.trim().rsplit('+').next().unwrap_or_default();
+    let bytes = BASE64.decode(key64).map_err(|_| bad("not base64"))?;
+    let key = LedgerPublicKey::from_hex(&hex::encode(&bytes[1..])).map_err(|e| bad(&e.to_string()))?;
+    Ok((verifier.name().to_string(), key))
+}
+
 /// A checkpoint whose log signature verified, with the witnesses that cosigned it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenedCheckpoint {
@@ -384,6 +395,14 @@ mod tests {
             open(&wrong, &[key.public_key()], &trusted, 0),
             Err(CheckpointError::BadSignature(_))
         ));
+    }
+
+    #[test]
+    fn log_verifier_keys_round_trip() {
+        let key = LedgerSigningKey::from_seed([1; 32]).public_key();
+        let vkey = log_verifier_key("log.example/a", &key);
+        assert_eq!(parse_log_verifier_key(&vkey).unwrap(), ("log.example/a".to_string(), key));
+        assert!(parse_log_verifier_key(&vkey.replacen("log.example/a", "log.example/b", 1)).is_err());
     }
 
     #[test]
