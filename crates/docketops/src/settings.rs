@@ -199,6 +199,25 @@ pub struct ConfigFile {
     pub oidc: Option<auth::OidcConfig>,
     /// Directory sign-in for people (dashboard).
     pub ldap: Option<auth::LdapConfig>,
+    /// The transparency log's origin (default: the one stored at first start, else derived from entry 1).
+    pub log_origin: Option<String>,
+    /// Serve the log's checkpoint, tiles and proofs without credentials.
+    pub public_log: Option<bool>,
+    pub checkpoint_interval_ms: Option<u64>,
+    /// Witnesses asked to cosign each checkpoint (`[[witnesses]]`).
+    pub witnesses: Option<Vec<WitnessConfig>>,
+    /// Cosignatures a checkpoint needs to count as cosigned (default: a majority of the witnesses).
+    pub witness_quorum: Option<usize>,
+}
+
+/// One witness of `[[witnesses]]`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// The witness's submission prefix; the gateway POSTs to `{url}/add-checkpoint`.
+    pub url: String,
+    /// Its verifier key, `<name>+<hex id>+<base64 key>` (what `docketops witness keygen` printed).
+    pub key: String,
 }
 
 /// One governed cluster of `[clusters.NAME]`.

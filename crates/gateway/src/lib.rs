@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod notify;
 pub mod ownership;
 pub mod pipeline;
+pub mod transparency;
 mod recovery;
 mod rejected;
 mod sizes;
@@ -25,6 +26,7 @@ pub use executor::{Access, ActionRequest, Scope};
 pub use identity::{Caller, Directory, Identity, IdentityKind, IssuedKey, KeyInfo, NewIdentity, Role, Status};
 pub use metrics::Metrics;
 pub use notify::ApprovalWebhook;
+pub use transparency::{Transparency, TransparencyConfig, WitnessEndpoint};
 pub use pipeline::{ActionResponse, DecisionView, Pipeline, PipelineParts, PolicyMode, TrustGates, Verdict};
 
 /// What can go wrong, by what the caller should do about it (the server maps these to HTTP statuses).

@@ -64,6 +64,10 @@ pub struct ActionResponse {
     pub chain_hash: String,
     pub signature_verified: bool,
     pub entries: Vec<String>,
+    /// The receipt of `ledger_entry_id` (a C2SP tlog-proof file holding the entry, its inclusion proof and a
+    /// signed, cosigned checkpoint; `docketops verify --receipt` checks it offline). A checkpoint covers the
+    /// entry within about a second; `?wait=SECONDS` long-polls until one does.
+    pub receipt_url: String,
     /// GET/LIST: what was read (Secrets as metadata only). PREVIEWED: the object the API server's dry run
     /// returned (Secret values redacted).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -725,6 +729,7 @@ impl Pipeline {
             chain_hash: last.chain_hash.clone(),
             signature_verified: signature_verifies(&self.parts.signing_key, last),
             entries: trail.entries.iter().map(|e| e.id.clone()).collect(),
+            receipt_url: crate::transparency::receipt_url(&last.id),
             result,
             error,
         })

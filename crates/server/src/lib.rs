@@ -17,6 +17,7 @@ mod kubeproxy;
 mod mcp;
 pub mod openapi;
 mod routes;
+mod transparency;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub identity_providers: IdentityProviders,
     /// The bearer token the API servers' audit webhooks present (`POST /api/v1/audit/events`).
     pub audit_webhook_token: Option<String>,
+    /// The transparency log: checkpoints, witnesses, receipts.
+    pub transparency: std::sync::Arc<gateway::Transparency>,
 }
 
 /// The identity providers this gateway trusts, if any.

@@ -28,7 +28,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::identities::routes())
         .merge(crate::actions::routes())
         .merge(crate::approvals::routes())
-        .merge(crate::audit::routes());
+        .merge(crate::audit::routes())
+        .merge(crate::transparency::routes());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::mcp::routes(&state))
         .merge(crate::kubeproxy::routes())
         .merge(crate::dashboard::routes())
+        .merge(crate::transparency::static_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(state.max_body_bytes))

@@ -58,7 +58,7 @@ async fn app(identities: u64) -> App {
         instance_lease: gateway::ownership::DEFAULT_LEASE,
     });
     let router = server::router(AppState {
-        store,
+        store: store.clone(),
         ledger,
         signing_key,
         directory: directory.clone(),
@@ -68,6 +68,11 @@ async fn app(identities: u64) -> App {
         dashboard: server::dashboard::DashboardState::new(false),
         identity_providers: server::IdentityProviders::default(),
         audit_webhook_token: None,
+        transparency: std::sync::Arc::new(gateway::Transparency::new(
+            store.clone(),
+            ledger_core::LedgerSigningKey::generate(),
+            gateway::TransparencyConfig::local("test.example/ledger"),
+        )),
     });
     App {
         router,

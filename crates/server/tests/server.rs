@@ -61,7 +61,7 @@ impl TestApp {
             instance_lease: gateway::ownership::DEFAULT_LEASE,
         });
         let router = server::router(AppState {
-            store,
+            store: store.clone(),
             ledger,
             signing_key,
             directory,
@@ -71,6 +71,11 @@ impl TestApp {
             dashboard: server::dashboard::DashboardState::new(false),
             identity_providers: server::IdentityProviders::default(),
             audit_webhook_token: None,
+            transparency: std::sync::Arc::new(gateway::Transparency::new(
+                store.clone(),
+                ledger_core::LedgerSigningKey::generate(),
+                gateway::TransparencyConfig::local("test.example/ledger"),
+            )),
         });
         TestApp {
             router,

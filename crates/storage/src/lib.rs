@@ -507,6 +507,13 @@ impl Store {
         Ok(with_pool!(self, pool => sqlx::query_scalar(sql).bind(name).fetch_optional(pool).await)?)
     }
 
+    /// Stores `value` under `name`, replacing what was there.
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StorageError> {
+        let sql = "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+        with_writer!(self, pool => sqlx::query(sql).bind(name).bind(value).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
     /// The key id that must sign the next entry (None for an empty ledger).
     pub async fn next_signing_key_id(&self) -> Result<Option<String>, StorageError> {
         Ok(self

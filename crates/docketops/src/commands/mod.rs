@@ -10,6 +10,7 @@ pub mod policy;
 pub mod seed;
 pub mod serve;
 pub mod siem;
+pub mod transparency;
 pub mod trust;
 pub mod verify;
 

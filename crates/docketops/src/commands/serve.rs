@@ -113,6 +113,26 @@ pub struct ServeArgs {
     /// Trust gates (config file `[trust]` only; default: none).
     #[arg(skip)]
     pub trust: Option<gateway::TrustGates>,
+    /// The transparency log's origin, the first line of every checkpoint and its signature's key name, e.g.
+    /// `ledger.example.com/docketops`. Default: the origin stored at first start, else
+    /// `docketops-ledger/<first 16 hex digits of entry 1's chain hash>`. Witnesses follow a log by origin:
+    /// changing it later means re-configuring them.
+    #[arg(long, env = "DOCKETOPS_LOG_ORIGIN", value_name = "ORIGIN")]
+    pub log_origin: Option<String>,
+    /// Serve the transparency log (checkpoint, tiles, proofs, receipts) without credentials; otherwise
+    /// they need the auditor role (a public log is what lets anyone hold the operator to account).
+    #[arg(long, env = "DOCKETOPS_PUBLIC_LOG")]
+    pub public_log: bool,
+    /// How often a new checkpoint is signed while entries arrive, in milliseconds.
+    #[arg(long, env = "DOCKETOPS_CHECKPOINT_INTERVAL_MS", default_value_t = 1000, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub checkpoint_interval_ms: u64,
+    /// Witnesses (config file `[[witnesses]]` only).
+    #[arg(skip)]
+    pub witnesses: Vec<crate::settings::WitnessConfig>,
+    /// Cosignatures a checkpoint needs to count as cosigned (default: a majority of the witnesses).
+    #[arg(long, env = "DOCKETOPS_WITNESS_QUORUM", value_name = "N")]
+    pub witness_quorum: Option<usize>,
     /// The decision's path on the OPA server.
     #[arg(
         long,
@@ -192,6 +212,16 @@ impl ServeArgs {
             matches,
             "approval_webhook",
         );
+        fill_option(&mut self.log_origin, &config.log_origin, matches, "log_origin");
+        fill(&mut self.public_log, &config.public_log, matches, "public_log");
+        fill(
+            &mut self.checkpoint_interval_ms,
+            &config.checkpoint_interval_ms,
+            matches,
+            "checkpoint_interval_ms",
+        );
+        fill_option(&mut self.witness_quorum, &config.witness_quorum, matches, "witness_quorum");
+        self.witnesses = config.witnesses.clone().unwrap_or_default();
     }
 }
 
@@ -206,6 +236,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let (key, key_lock) = keyfile::load_or_generate(&keyfile::source(&args.database, &args.key), &store).await?;
     let signing_key = key.public_key();
+    let checkpoint_key = ledger_core::LedgerSigningKey::from_pkcs8_pem(&key.to_pkcs8_pem()?)?;
     let ledger = Ledger::start(store.clone(), key, AppendConfig::default());
     ledger.initialize().await.context("the ledger cannot be written")?;
     // The genesis entry (if any) names the key now: other processes may touch the key files again.
@@ -227,6 +258,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!(%error, "cannot bring the trust scores up to date; retrying every 30 s");
     }
     tokio::spawn(super::trust::catch_up_periodically(store.clone()));
+    let transparency = super::transparency::start(&args, &store, checkpoint_key).await?;
     let metrics = std::sync::Arc::new(gateway::Metrics::new(Some(ledger.clone())));
     let pipeline = std::sync::Arc::new(pipeline(&args, &store, &ledger, &signing_key, metrics.clone()).await?);
     tokio::spawn(expire_approvals_periodically(
@@ -252,6 +284,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         dashboard: server::dashboard::DashboardState::new(args.tls_cert.is_some()),
         identity_providers: identity_providers(&args)?,
         audit_webhook_token: args.audit_webhook_token.clone().filter(|t| !t.is_empty()),
+        transparency,
     };
     let tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),

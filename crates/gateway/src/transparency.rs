@@ -1,0 +1,315 @@
+//! The transparency log's live side (docs/transparency.md): a checkpoint signed at least every second
+//! while entries arrive, sent to the witnesses for their cosignatures, and receipts built from them.
+//!
+//! The log never signs two inconsistent checkpoints: before signing size N it recomputes, from the
+//! stored tiles, the root of the latest stored checkpoint M and refuses to sign unless it is the one
+//! that checkpoint signed (the tiles for M..N extend it by construction). A witness that is down delays
+//! its cosignatures and nothing else: appends never wait for witnesses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ledger_core::tlog::checkpoint::{self, Checkpoint, WitnessKey};
+use ledger_core::tlog::receipt::Receipt;
+use ledger_core::tlog::witness::AddCheckpoint;
+use ledger_core::tlog::{hash_from_base64, hash_to_base64};
+use ledger_core::{Entry, LedgerPublicKey, LedgerSigningKey};
+use serde::Serialize;
+use storage::{CheckpointRow, CosignatureRow, Store, StorageError, TreeReadError};
+use tokio::sync::watch;
+
+/// Where the receipt of entry `entry_id` is served.
+pub fn receipt_url(entry_id: &str) -> String {
+    format!("/api/v1/ledger/receipts/{entry_id}")
+}
+
+/// A witness the gateway asks for cosignatures.
+#[derive(Debug, Clone)]
+pub struct WitnessEndpoint {
+    /// The submission prefix: `POST {url}/add-checkpoint`.
+    pub url: String,
+    pub key: WitnessKey,
+}
+
+#[derive(Debug, Clone)]
+pub struct TransparencyConfig {
+    /// The log's origin: the checkpoints' first line and their signature's key name.
+    pub origin: String,
+    /// How often a new checkpoint is considered.
+    pub interval: Duration,
+    pub witnesses: Vec<WitnessEndpoint>,
+    /// Cosignatures a checkpoint needs to count as cosigned.
+    pub quorum: usize,
+    /// Whether the log's read endpoints need no credentials.
+    pub public: bool,
+}
+
+impl TransparencyConfig {
+    /// A log without witnesses, read by auditors, checkpointing every second.
+    pub fn local(origin: &str) -> Self {
+        TransparencyConfig {
+            origin: origin.to_string(),
+            interval: Duration::from_secs(1),
+            witnesses: Vec::new(),
+            quorum: 0,
+            public: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransparencyError {
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("the tree: {0}")]
+    Tree(#[from] TreeReadError),
+    #[error(
+        "refusing to sign size {size}: the stored tiles give checkpoint {previous} another root than the one it signed \
+         (the tiles or the checkpoints were changed)"
+    )]
+    Inconsistent { previous: u64, size: u64 },
+    #[error("another gateway signed size {size} with another root: the log has forked")]
+    Fork { size: u64 },
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+}
+
+/// One witness's progress, for `/readyz` and the dashboard.
+#[derive(Debug, Clone, Serialize)]
+pub struct WitnessStatus {
+    pub name: String,
+    pub url: String,
+    /// The largest checkpoint it cosigned.
+    pub cosigned_size: u64,
+    /// Entries of the latest checkpoint it has not cosigned yet.
+    pub lag: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TransparencyStatus {
+    pub origin: String,
+    pub tree_size: u64,
+    pub checkpoint_size: u64,
+    /// The largest checkpoint with the quorum of cosignatures (0: none yet, or no witnesses).
+    pub cosigned_size: u64,
+    pub quorum: usize,
+    pub witnesses: Vec<WitnessStatus>,
+}
+
+#[derive(Debug)]
+pub struct Transparency {
+    store: Store,
+    key: Arc<LedgerSigningKey>,
+    config: TransparencyConfig,
+    http: reqwest::Client,
+    /// The latest checkpoint's size, for receipts that wait for one.
+    latest: watch::Sender<u64>,
+}
+
+impl Transparency {
+    pub fn new(store: Store, key: LedgerSigningKey, config: TransparencyConfig) -> Transparency {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("an HTTP client builds");
+        Transparency {
+            store,
+            key: Arc::new(key),
+            config,
+            http,
+            latest: watch::Sender::new(0),
+        }
+    }
+
+    pub fn config(&self) -> &TransparencyConfig {
+        &self.config
+    }
+
+    /// Signs and distributes checkpoints until the process ends.
+    pub async fn run(self: Arc<Self>) {
+        let mut ticker = tokio::time::interval(self.config.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match self.checkpoint_once().await {
+                Ok(Some(row)) => {
+                    let this = Arc::clone(&self);
+                    // Witnesses answer in the background: a slow one never delays the next checkpoint.
+                    tokio::spawn(async move { this.push_to_witnesses(&row).await });
+                }
+                Ok(None) => {}
+                Err(error) => tracing::error!(%error, "no checkpoint signed"),
+            }
+        }
+    }
+
+    /// Integrates what the tree misses, then signs a checkpoint of the whole tree if it grew. Returns the
+    /// new checkpoint, if any.
+    pub async fn checkpoint_once(&self) -> Result<Option<CheckpointRow>, TransparencyError> {
+        self.store.tlog_catch_up(|_| {}).await?;
+        let size = self.store.tree_size().await?;
+        let latest = self.store.latest_checkpoint().await?;
+        if let Some(latest) = &latest {
+            self.latest.send_if_modified(|v| std::mem::replace(v, latest.size as u64) != latest.size as u64);
+        }
+        if size == 0 || latest.as_ref().is_some_and(|l| l.size as u64 >= size) {
+            return Ok(None);
+        }
+        if let Some(previous) = &latest {
+            let recomputed = self.store.tree_root(previous.size as u64).await?;
+            if hash_from_base64(&previous.root_hash) != Some(recomputed) {
+                return Err(TransparencyError::Inconsistent {
+                    previous: previous.size as u64,
+                    size,
+                });
+            }
+        }
+        let root = self.store.tree_root(size).await?;
+        let checkpoint = Checkpoint {
+            origin: self.config.origin.clone(),
+            size,
+            root,
+        };
+        let row = CheckpointRow {
+            size: size as i64,
+            root_hash: hash_to_base64(&root),
+            note: checkpoint.sign(&self.key)?,
+            key_id: self.key.key_id().to_string(),
+            created_at: crate::now(),
+        };
+        let stored = self.store.insert_checkpoint(&row).await?;
+        if stored.root_hash != row.root_hash {
+            return Err(TransparencyError::Fork { size });
+        }
+        self.latest.send_replace(size);
+        tracing::debug!(size, "checkpoint signed");
+        Ok(Some(stored))
+    }
+
+    /// Sends a checkpoint to every witness at once and stores the cosignatures that verify.
+    pub async fn push_to_witnesses(&self, row: &CheckpointRow) {
+        let pushes = self.config.witnesses.iter().map(|w| async move {
+            if let Err(error) = self.push(w, row).await {
+                tracing::warn!(witness = %w.key.name, size = row.size, %error, "no cosignature");
+            }
+        });
+        futures_util::future::join_all(pushes).await;
+    }
+
+    async fn push(&self, witness: &WitnessEndpoint, row: &CheckpointRow) -> Result<(), String> {
+        let size = row.size as u64;
+        let mut old = self.store.witness_size(&witness.key.name).await.map_err(|e| e.to_string())?;
+        // One retry: a 409 tells the size the witness holds (ours may be behind, e.g. another gateway asked).
+        for _ in 0..2 {
+            if old >= size {
+                return Ok(());
+            }
+            let proof = match old {
+                0 => Vec::new(),
+                _ => self.store.consistency_proof(old, size).await.map_err(|e| e.to_string())?,
+            };
+            let body = AddCheckpoint {
+                old_size: old,
+                proof,
+                checkpoint: row.note.clone(),
+            }
+            .to_body();
+            let url = format!("{}/add-checkpoint", witness.url.trim_end_matches('/'));
+            let response = self.http.post(&url).body(body).send().await.map_err(|e| e.to_string())?;
+            let status = response.status();
+            let text = response.text().await.map_err(|e| e.to_string())?;
+            match status.as_u16() {
+                200 => return self.store_cosignature(witness, row, &text).await,
+                409 => match text.trim().parse::<u64>() {
+                    Ok(theirs) if theirs != old => old = theirs,
+                    _ => return Err(format!("409: {}", text.trim())),
+                },
+                code => return Err(format!("{code}: {}", text.trim())),
+            }
+        }
+        Err("the witness keeps reporting another size".into())
+    }
+
+    async fn store_cosignature(&self, witness: &WitnessEndpoint, row: &CheckpointRow, text: &str) -> Result<(), String> {
+        let lines: Vec<String> = text.lines().map(|l| format!("{l}\n")).collect();
+        let note = checkpoint::add_signature_lines(&row.note, &lines);
+        let keys = [self.key.public_key()];
+        let opened = checkpoint::open(&note, &keys, std::slice::from_ref(&witness.key), 1).map_err(|e| e.to_string())?;
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("— {} ", witness.key.name)))
+            .ok_or("no cosignature line")?;
+        debug_assert_eq!(opened.cosigned_by.len(), 1);
+        let cosignature = CosignatureRow {
+            size: row.size,
+            witness: witness.key.name.clone(),
+            line: line.clone(),
+            received_at: crate::now(),
+        };
+        self.store.insert_cosignature(&cosignature).await.map_err(|e| e.to_string())
+    }
+
+    /// The checkpoint's note with every stored cosignature line appended.
+    pub async fn cosigned_note(&self, row: &CheckpointRow) -> Result<String, StorageError> {
+        let lines: Vec<String> = self.store.cosignatures(row.size as u64).await?.into_iter().map(|c| c.line).collect();
+        Ok(checkpoint::add_signature_lines(&row.note, &lines))
+    }
+
+    /// The receipt of `entry`: the smallest stored checkpoint covering it, with its cosignatures and the
+    /// inclusion proof. None while no checkpoint covers it.
+    pub async fn receipt(&self, entry: &Entry) -> Result<Option<Receipt>, TransparencyError> {
+        let Some(row) = self.store.checkpoint_covering(entry.seq).await? else {
+            return Ok(None);
+        };
+        let proof = self.store.inclusion_proof(row.size as u64, entry.seq - 1).await?;
+        Ok(Some(Receipt {
+            entry: entry.clone(),
+            index: entry.seq - 1,
+            proof,
+            checkpoint: self.cosigned_note(&row).await?,
+        }))
+    }
+
+    /// Waits until a checkpoint covers `seq` (true) or `timeout` passes (false).
+    pub async fn wait_for_checkpoint(&self, seq: u64, timeout: Duration) -> bool {
+        let mut latest = self.latest.subscribe();
+        tokio::time::timeout(timeout, latest.wait_for(|&size| size >= seq)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    /// The log's verifier keys: every ledger key under this origin (old checkpoints stay verifiable).
+    pub async fn verifier_keys(&self) -> Result<Vec<String>, StorageError> {
+        let keys = self.store.keys().await?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| LedgerPublicKey::from_hex(&k.public_key).ok())
+            .map(|k| checkpoint::log_verifier_key(&self.config.origin, &k))
+            .collect())
+    }
+
+    pub async fn status(&self) -> Result<TransparencyStatus, StorageError> {
+        let checkpoint_size = self.store.latest_checkpoint().await?.map_or(0, |c| c.size as u64);
+        let mut witnesses = Vec::new();
+        for w in &self.config.witnesses {
+            let cosigned_size = self.store.witness_size(&w.key.name).await?;
+            witnesses.push(WitnessStatus {
+                name: w.key.name.clone(),
+                url: w.url.clone(),
+                cosigned_size,
+                lag: checkpoint_size.saturating_sub(cosigned_size),
+            });
+        }
+        let names: Vec<String> = witnesses.iter().map(|w| w.name.clone()).collect();
+        let cosigned = match self.config.quorum {
+            0 => None,
+            quorum => self.store.latest_cosigned_checkpoint(&names, quorum).await?,
+        };
+        Ok(TransparencyStatus {
+            origin: self.config.origin.clone(),
+            tree_size: self.store.tree_size().await?,
+            checkpoint_size,
+            cosigned_size: cosigned.map_or(0, |c| c.size as u64),
+            quorum: self.config.quorum,
+            witnesses,
+        })
+    }
+}
