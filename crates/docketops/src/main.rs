@@ -101,6 +101,16 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Measure governed actions end to end against a running gateway and API server (scripts/bench-gateway).
     BenchGateway(bench_gateway::BenchGatewayArgs),
+    /// A transparency-log witness (C2SP tlog-witness): run it where the log's operator has no access, and
+    /// it cosigns a log's checkpoint only if it is consistent with every one it cosigned before, so a
+    /// verifier who asks for its cosignature cannot be shown a rewritten or forked ledger (docs/witness.md).
+    ///
+    /// `keygen` makes its key, `serve --config witness.toml` runs it (its own config file: name, key_file,
+    /// database, listen, [[logs]]), `status` prints the latest cosigned size of each log.
+    Witness {
+        #[command(subcommand)]
+        command: commands::witness::WitnessCommand,
+    },
 }
 
 /// Exit status of a failed command (usage or I/O error), as `docketops verify` documents it.
@@ -110,7 +120,9 @@ fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
-    if let Some(path) = cli.config.clone() {
+    // The witness reads its own config file (commands/witness.rs), not the gateway's.
+    let witness = matches!(cli.command, Command::Witness { .. });
+    if let Some(path) = cli.config.clone().filter(|_| !witness) {
         match settings::ConfigFile::load(&path) {
             Ok(config) => cli.command.apply_config(&config, leaf(&matches)),
             Err(error) => {
@@ -170,7 +182,8 @@ impl Command {
             | Command::Kube { .. }
             | Command::Mcp(_)
             | Command::Bench(_)
-            | Command::BenchGateway(_) => {}
+            | Command::BenchGateway(_)
+            | Command::Witness { .. } => {}
         }
     }
 }
@@ -200,6 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SeedHistory(args) => commands::seed::run(*args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::BenchGateway(args) => bench_gateway::run(args).await,
+        Command::Witness { command } => commands::witness::run(command, cli.config.as_deref()).await,
     }
 }
 

@@ -2151,3 +2151,6 @@ async fn trust_is_earned_and_recomputable() {
     drop(server);
     app.finish().await;
 }
+
+#[path = "cli/transparency.rs"]
+mod transparency;

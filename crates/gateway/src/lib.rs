@@ -15,10 +15,10 @@ pub mod metrics;
 pub mod notify;
 pub mod ownership;
 pub mod pipeline;
-pub mod transparency;
 mod recovery;
 mod rejected;
 mod sizes;
+pub mod transparency;
 
 /// The action and scope types callers send, from the executor.
 pub use clusters::Clusters;
@@ -26,8 +26,8 @@ pub use executor::{Access, ActionRequest, Scope};
 pub use identity::{Caller, Directory, Identity, IdentityKind, IssuedKey, KeyInfo, NewIdentity, Role, Status};
 pub use metrics::Metrics;
 pub use notify::ApprovalWebhook;
-pub use transparency::{Transparency, TransparencyConfig, WitnessEndpoint};
 pub use pipeline::{ActionResponse, DecisionView, Pipeline, PipelineParts, PolicyMode, TrustGates, Verdict};
+pub use transparency::{Transparency, TransparencyConfig, WitnessEndpoint};
 
 /// What can go wrong, by what the caller should do about it (the server maps these to HTTP statuses).
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ use ledger_core::tlog::witness::AddCheckpoint;
 use ledger_core::tlog::{hash_from_base64, hash_to_base64};
 use ledger_core::{Entry, LedgerPublicKey, LedgerSigningKey};
 use serde::Serialize;
-use storage::{CheckpointRow, CosignatureRow, Store, StorageError, TreeReadError};
+use storage::{CheckpointRow, CosignatureRow, StorageError, Store, TreeReadError};
 use tokio::sync::watch;
 
 /// Where the receipt of entry `entry_id` is served.
@@ -150,7 +150,8 @@ impl Transparency {
         let size = self.store.tree_size().await?;
         let latest = self.store.latest_checkpoint().await?;
         if let Some(latest) = &latest {
-            self.latest.send_if_modified(|v| std::mem::replace(v, latest.size as u64) != latest.size as u64);
+            self.latest
+                .send_if_modified(|v| std::mem::replace(v, latest.size as u64) != latest.size as u64);
         }
         if size == 0 || latest.as_ref().is_some_and(|l| l.size as u64 >= size) {
             return Ok(None);
@@ -198,7 +199,11 @@ impl Transparency {
 
     async fn push(&self, witness: &WitnessEndpoint, row: &CheckpointRow) -> Result<(), String> {
         let size = row.size as u64;
-        let mut old = self.store.witness_size(&witness.key.name).await.map_err(|e| e.to_string())?;
+        let mut old = self
+            .store
+            .witness_size(&witness.key.name)
+            .await
+            .map_err(|e| e.to_string())?;
         // One retry: a 409 tells the size the witness holds (ours may be behind, e.g. another gateway asked).
         for _ in 0..2 {
             if old >= size {
@@ -206,7 +211,11 @@ impl Transparency {
             }
             let proof = match old {
                 0 => Vec::new(),
-                _ => self.store.consistency_proof(old, size).await.map_err(|e| e.to_string())?,
+                _ => self
+                    .store
+                    .consistency_proof(old, size)
+                    .await
+                    .map_err(|e| e.to_string())?,
             };
             let body = AddCheckpoint {
                 old_size: old,
@@ -215,7 +224,13 @@ impl Transparency {
             }
             .to_body();
             let url = format!("{}/add-checkpoint", witness.url.trim_end_matches('/'));
-            let response = self.http.post(&url).body(body).send().await.map_err(|e| e.to_string())?;
+            let response = self
+                .http
+                .post(&url)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
             let status = response.status();
             let text = response.text().await.map_err(|e| e.to_string())?;
             match status.as_u16() {
@@ -230,11 +245,17 @@ impl Transparency {
         Err("the witness keeps reporting another size".into())
     }
 
-    async fn store_cosignature(&self, witness: &WitnessEndpoint, row: &CheckpointRow, text: &str) -> Result<(), String> {
+    async fn store_cosignature(
+        &self,
+        witness: &WitnessEndpoint,
+        row: &CheckpointRow,
+        text: &str,
+    ) -> Result<(), String> {
         let lines: Vec<String> = text.lines().map(|l| format!("{l}\n")).collect();
         let note = checkpoint::add_signature_lines(&row.note, &lines);
         let keys = [self.key.public_key()];
-        let opened = checkpoint::open(&note, &keys, std::slice::from_ref(&witness.key), 1).map_err(|e| e.to_string())?;
+        let opened =
+            checkpoint::open(&note, &keys, std::slice::from_ref(&witness.key), 1).map_err(|e| e.to_string())?;
         let line = lines
             .iter()
             .find(|l| l.starts_with(&format!("— {} ", witness.key.name)))
@@ -246,12 +267,21 @@ impl Transparency {
             line: line.clone(),
             received_at: crate::now(),
         };
-        self.store.insert_cosignature(&cosignature).await.map_err(|e| e.to_string())
+        self.store
+            .insert_cosignature(&cosignature)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The checkpoint's note with every stored cosignature line appended.
     pub async fn cosigned_note(&self, row: &CheckpointRow) -> Result<String, StorageError> {
-        let lines: Vec<String> = self.store.cosignatures(row.size as u64).await?.into_iter().map(|c| c.line).collect();
+        let lines: Vec<String> = self
+            .store
+            .cosignatures(row.size as u64)
+            .await?
+            .into_iter()
+            .map(|c| c.line)
+            .collect();
         Ok(checkpoint::add_signature_lines(&row.note, &lines))
     }
 
@@ -273,7 +303,9 @@ impl Transparency {
     /// Waits until a checkpoint covers `seq` (true) or `timeout` passes (false).
     pub async fn wait_for_checkpoint(&self, seq: u64, timeout: Duration) -> bool {
         let mut latest = self.latest.subscribe();
-        tokio::time::timeout(timeout, latest.wait_for(|&size| size >= seq)).await.is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(timeout, latest.wait_for(|&size| size >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// The log's verifier keys: every ledger key under this origin (old checkpoints stay verifiable).

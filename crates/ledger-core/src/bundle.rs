@@ -27,7 +27,9 @@ pub struct BundleHeader {
     pub created_at: String,
     /// How many entry lines follow.
     pub entries: u64,
-    /// The last entry's seq and chain hash, so a cut-short file is noticed.
+    /// The last entry's seq and chain hash, so a cut-short file is noticed. Required, `null` for an
+    /// empty ledger: a header without it does not silently announce an empty ledger.
+    #[serde(deserialize_with = "required_nullable")]
     pub head: Option<BundleHead>,
     /// The public keys the storage lists. Informational: the verifier takes keys from the chain's own
     /// genesis and rotation entries.
@@ -45,6 +47,11 @@ impl BundleHeader {
         let header: BundleHeader = serde_json::from_str(line).map_err(|e| BundleError::Header(e.to_string()))?;
         if header.format != BUNDLE_FORMAT {
             return Err(BundleError::Header(format!("found format {:?}", header.format)));
+        }
+        if header.head.as_ref().is_some_and(|h| h.seq == 0) {
+            return Err(BundleError::Header(
+                "head.seq must be at least 1 (an empty ledger's head is null)".into(),
+            ));
         }
         if header.entries != header.head.as_ref().map_or(0, |h| h.seq) {
             return Err(BundleError::Header("entries and head.seq disagree".into()));
@@ -96,6 +103,10 @@ struct EntryLine<'a> {
 /// Parses one entry line. Unknown, missing and repeated fields are refused; the payload's own
 /// canonical form, numbers and duplicate keys are the verifier's to check.
 pub fn parse_entry_line(line: &str) -> Result<Entry, String> {
+    // A blank line (also one at the end of the file) is a line like any other, and not an entry.
+    if line.trim().is_empty() {
+        return Err("an empty line: an entry line must be a JSON object (a bundle has no blank lines)".into());
+    }
     // serde also reads a struct from a JSON array; an entry line is an object, nothing else.
     if !line.trim_start().starts_with('{') {
         return Err("an entry line must be a JSON object".into());
@@ -117,6 +128,12 @@ pub fn parse_entry_line(line: &str) -> Result<Entry, String> {
     })
 }
 
-fn required_nullable<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error> {
-    Option::<Cow<'de, str>>::deserialize(deserializer)
+/// With `deserialize_with`, serde no longer treats a missing `Option` member as `None`: it must be
+/// present, possibly as `null`.
+fn required_nullable<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer)
 }

@@ -1,11 +1,14 @@
-//! Ed25519 signing keys, key ids and the signed message (docs/ledger-format.md §4).
+//! Ed25519 signing keys, key ids, the signed message and the keys that genesis and rotation payloads
+//! introduce (docs/ledger-format.md §4).
 
 use std::fmt;
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
+use crate::entry::{Entry, FORMAT, KIND_INITIALIZED};
 use crate::hash::Digest;
 
 /// Domain separation for entry signatures.
@@ -21,8 +24,12 @@ pub const ALGORITHM: &str = "ed25519";
 pub enum KeyError {
     #[error("not an Ed25519 private key in PKCS#8 PEM form: {0}")]
     BadPrivateKey(String),
-    #[error("not an Ed25519 public key: expected 64 hex digits of a valid, non-weak curve point")]
+    #[error("not an Ed25519 public key: expected 64 lowercase hex digits")]
     BadPublicKey,
+    #[error("not an Ed25519 public key: the 32 bytes are not the canonical RFC 8032 encoding of a curve point")]
+    NotAPoint,
+    #[error("a weak Ed25519 public key: the point is of small order, so any signature would verify under it")]
+    WeakPublicKey,
     #[error("cannot encode the private key: {0}")]
     Encode(String),
 }
@@ -141,16 +148,22 @@ impl fmt::Debug for LedgerPublicKey {
 }
 
 impl LedgerPublicKey {
-    /// Parses 64 hex digits; refuses weak (small-order) keys, which would make signatures meaningless.
+    /// Parses 64 lowercase hex digits (docs/ledger-format.md §4.1). Refuses non-canonical encodings and
+    /// weak (small-order) keys, which would make signatures meaningless.
     pub fn from_hex(public_key_hex: &str) -> Result<Self, KeyError> {
         let mut bytes = [0u8; 32];
         if public_key_hex.len() != 64 || public_key_hex.bytes().any(|b| b.is_ascii_uppercase()) {
             return Err(KeyError::BadPublicKey);
         }
         hex::decode_to_slice(public_key_hex, &mut bytes).map_err(|_| KeyError::BadPublicKey)?;
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::BadPublicKey)?;
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::NotAPoint)?;
+        // dalek accepts y >= p (reducing it), which would give one point several encodings and key ids;
+        // RFC 8032 decoding refuses it. Re-encoding and comparing refuses every non-canonical form.
+        if key.to_edwards().compress().as_bytes() != &bytes {
+            return Err(KeyError::NotAPoint);
+        }
         if key.is_weak() {
-            return Err(KeyError::BadPublicKey);
+            return Err(KeyError::WeakPublicKey);
         }
         Ok(Self {
             key_id: key_id_of(&key),
@@ -208,6 +221,50 @@ pub fn signature_from_hex(s: &str) -> Option<Signature> {
     Some(Signature::from_bytes(&bytes))
 }
 
+/// The members of a genesis payload (§4.4) and of a rotation payload (§4.5); any other is refused.
+const GENESIS_MEMBERS: [&str; 4] = ["algorithm", "format", "key_id", "public_key"];
+const ROTATION_MEMBERS: [&str; 5] = ["algorithm", "key_id", "previous_key_id", "proof", "public_key"];
+
+/// The key a genesis or rotation entry introduces (§4.4, §4.5), checked against its stated key id,
+/// and the payload, for a rotation's further members.
+pub(crate) fn introduced_key(entry: &Entry) -> Result<(LedgerPublicKey, Map<String, Value>), String> {
+    let kind = entry.kind.as_str();
+    let Ok(Value::Object(payload)) = entry.payload_value() else {
+        return Err(format!("{kind}: the payload is not a JSON object"));
+    };
+    let members: &[&str] = if kind == KIND_INITIALIZED {
+        &GENESIS_MEMBERS
+    } else {
+        &ROTATION_MEMBERS
+    };
+    // Refused, not ignored: a member this verifier does not know may carry a meaning it would miss.
+    if let Some(extra) = payload.keys().find(|name| !members.contains(&name.as_str())) {
+        return Err(format!(
+            "{kind}: unexpected payload member {extra:?} (the payload has exactly {members:?})"
+        ));
+    }
+    if kind == KIND_INITIALIZED && payload_text(&payload, "format") != Some(FORMAT) {
+        return Err(format!("{kind}: format must be {FORMAT:?}"));
+    }
+    if payload_text(&payload, "algorithm") != Some(ALGORITHM) {
+        return Err(format!("{kind}: algorithm must be {ALGORITHM:?}"));
+    }
+    let key = LedgerPublicKey::from_hex(payload_text(&payload, "public_key").unwrap_or_default())
+        .map_err(|e| format!("{kind}: public_key: {e}"))?;
+    if payload_text(&payload, "key_id") != Some(key.key_id.as_str()) {
+        return Err(format!(
+            "{kind}: key_id does not match the public key (expected {})",
+            key.key_id
+        ));
+    }
+    Ok((key, payload))
+}
+
+/// A string member of a payload; None if it is absent or not a string.
+pub(crate) fn payload_text<'a>(payload: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    payload.get(name).and_then(Value::as_str)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,9 +299,45 @@ mod tests {
     fn refuses_weak_and_malformed_public_keys() {
         // The identity point is a small-order (weak) key.
         let identity = format!("01{}", "00".repeat(31));
-        assert!(LedgerPublicKey::from_hex(&identity).is_err());
-        assert!(LedgerPublicKey::from_hex("abcd").is_err());
+        assert!(matches!(
+            LedgerPublicKey::from_hex(&identity),
+            Err(KeyError::WeakPublicKey)
+        ));
+        assert!(matches!(LedgerPublicKey::from_hex("abcd"), Err(KeyError::BadPublicKey)));
         let good = LedgerSigningKey::from_seed([2; 32]).public_key();
         assert_eq!(LedgerPublicKey::from_hex(&good.hex()).unwrap(), good);
+        assert!(matches!(
+            LedgerPublicKey::from_hex(&good.hex().to_uppercase()),
+            Err(KeyError::BadPublicKey)
+        ));
+    }
+
+    #[test]
+    fn refuses_a_non_canonical_encoding_of_a_valid_point() {
+        // y + p for a small y still fits in 255 bits: the same point as y, written differently.
+        let p_minus_1 = {
+            let mut b = [0xff; 32];
+            b[0] = 0xec;
+            b[31] = 0x7f;
+            b
+        };
+        let mut found = 0;
+        for y in 2u8..=18 {
+            let mut non_canonical = p_minus_1;
+            non_canonical[0] += y + 1;
+            let Ok(point) = VerifyingKey::from_bytes(&non_canonical) else {
+                continue;
+            };
+            assert!(!point.is_weak(), "y = {y}");
+            assert!(matches!(
+                LedgerPublicKey::from_hex(&hex::encode(non_canonical)),
+                Err(KeyError::NotAPoint)
+            ));
+            let canonical = hex::encode(point.to_edwards().compress().as_bytes());
+            assert!(canonical.starts_with(&format!("{y:02x}")), "{canonical}");
+            assert!(LedgerPublicKey::from_hex(&canonical).is_ok());
+            found += 1;
+        }
+        assert!(found > 0, "some y in 2..=18 is on the curve");
     }
 }

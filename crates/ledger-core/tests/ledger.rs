@@ -1,6 +1,7 @@
 //! The ledger-core integration tests: sealing and verifying chains, every kind of tampering, key
-//! rotation, verifier options, streaming in batches, property tests, export bundle lines and the
-//! published test vectors (`tests/data/vectors.json`, copied into `docs/ledger-format.md`).
+//! rotation, verifier options, streaming in batches, property tests, export bundle lines, the
+//! published test vectors (`tests/data/vectors.json`, copied into `docs/ledger-format.md`), signatures
+//! and keys crafted by a key holder, and the format's limits and bundle reading rules.
 //!
 //! Everything goes through the crate's public API (`ledger_core::…`); the vector test also recomputes
 //! every hash and signature with raw `sha2` and `ed25519_dalek` calls.
@@ -31,3 +32,9 @@ mod bundle;
 
 #[path = "ledger/vectors.rs"]
 mod vectors;
+
+#[path = "ledger/signatures.rs"]
+mod signatures;
+
+#[path = "ledger/limits.rs"]
+mod limits;

@@ -18,6 +18,7 @@ mod mcp;
 pub mod openapi;
 mod routes;
 mod transparency;
+pub mod witness;
 
 use std::path::PathBuf;
 use std::time::Duration;

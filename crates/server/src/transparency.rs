@@ -50,7 +50,9 @@ fn may_read(state: &AppState, caller: Result<Authenticated, ApiError>) -> Result
 }
 
 fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    query.map(|Query(q)| q).map_err(|e| ApiError::bad_request(e.body_text()))
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
 fn tree_error(error: TreeReadError) -> ApiError {
@@ -63,8 +65,18 @@ fn tree_error(error: TreeReadError) -> ApiError {
     }
 }
 
-fn text(status: StatusCode, cache: &'static str, content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
-    (status, [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], body.into()).into_response()
+fn text(
+    status: StatusCode,
+    cache: &'static str,
+    content_type: &'static str,
+    body: impl Into<axum::body::Body>,
+) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)],
+        body.into(),
+    )
+        .into_response()
 }
 
 async fn latest(state: &AppState) -> Result<CheckpointRow, ApiError> {
@@ -76,7 +88,10 @@ async fn latest(state: &AppState) -> Result<CheckpointRow, ApiError> {
 }
 
 /// `GET /checkpoint`: the latest signed checkpoint with its cosignatures (C2SP tlog-tiles).
-async fn checkpoint_note(caller: Result<Authenticated, ApiError>, State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn checkpoint_note(
+    caller: Result<Authenticated, ApiError>,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
     may_read(&state, caller)?;
     let row = latest(&state).await?;
     let note = state.transparency.cosigned_note(&row).await?;
@@ -95,7 +110,11 @@ async fn tile(
     let tile = TilePath::parse(&format!("tile/{path}")).map_err(|e| ApiError::not_found(e.to_string()))?;
     let missing = || ApiError::not_found(format!("{} is not in the log yet", tile.to_path()));
     let data = match tile.level {
-        None => state.store.entry_bundle(tile.index, tile.width).await?.ok_or_else(missing)?,
+        None => state
+            .store
+            .entry_bundle(tile.index, tile.width)
+            .await?
+            .ok_or_else(missing)?,
         Some(level) => {
             let stored = state.store.tile(level, tile.index).await?.ok_or_else(missing)?;
             let bytes = tile.width * 32;
@@ -105,7 +124,12 @@ async fn tile(
             stored[..bytes].to_vec()
         }
     };
-    Ok(text(StatusCode::OK, "public, max-age=31536000, immutable", "application/octet-stream", data))
+    Ok(text(
+        StatusCode::OK,
+        "public, max-age=31536000, immutable",
+        "application/octet-stream",
+        data,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,7 +194,9 @@ async fn checkpoints(
         return Err(ApiError::bad_request(format!("limit: 1 to {MAX_CHECKPOINTS}")));
     }
     let rows = state.store.checkpoints_before(params.before, limit).await?;
-    let next_before = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.size)).flatten();
+    let next_before = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|r| r.size))
+        .flatten();
     let items: Vec<Value> = rows.iter().map(|r| checkpoint_json(r, r.note.clone())).collect();
     Ok(Json(json!({"checkpoints": items, "next_before": next_before})))
 }
@@ -194,17 +220,33 @@ async fn inclusion(
     let params = query(params)?;
     let entry = match (&params.entry, params.seq) {
         (Some(id), None) => state.store.entry_by_id(id).await?,
-        (None, Some(seq)) if seq >= 1 => state.store.entries_after(seq as i64 - 1, 1).await?.into_iter().find(|e| e.seq == seq),
-        _ => return Err(ApiError::bad_request("give exactly one of entry=evt_… or seq=N (N ≥ 1)")),
+        (None, Some(seq)) if seq >= 1 => state
+            .store
+            .entries_after(seq as i64 - 1, 1)
+            .await?
+            .into_iter()
+            .find(|e| e.seq == seq),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of entry=evt_… or seq=N (N ≥ 1)",
+            ));
+        }
     }
     .ok_or_else(|| ApiError::not_found("no such entry"))?;
     let size = match params.size {
         Some(size) => size,
         None => latest(&state).await?.size as u64,
     };
-    let proof = state.store.inclusion_proof(size, entry.seq - 1).await.map_err(tree_error)?;
+    let proof = state
+        .store
+        .inclusion_proof(size, entry.seq - 1)
+        .await
+        .map_err(tree_error)?;
     let root = state.store.tree_root(size).await.map_err(tree_error)?;
-    let chain = entry.chain_hash.parse().map_err(|_| ApiError::internal("unreadable chain_hash"))?;
+    let chain = entry
+        .chain_hash
+        .parse()
+        .map_err(|_| ApiError::internal("unreadable chain_hash"))?;
     Ok(Json(json!({
         "entry_id": entry.id,
         "seq": entry.seq,
@@ -237,7 +279,11 @@ async fn consistency(
         Some(to) => to,
         None => latest(&state).await?.size as u64,
     };
-    let proof = state.store.consistency_proof(params.from, to).await.map_err(tree_error)?;
+    let proof = state
+        .store
+        .consistency_proof(params.from, to)
+        .await
+        .map_err(tree_error)?;
     let from_root = state.store.tree_root(params.from).await.map_err(tree_error)?;
     let to_root = state.store.tree_root(to).await.map_err(tree_error)?;
     Ok(Json(json!({
@@ -269,7 +315,9 @@ async fn receipt(
     let params = query(params)?;
     let wait = params.wait.unwrap_or(0);
     if wait > MAX_RECEIPT_WAIT {
-        return Err(ApiError::bad_request(format!("wait: at most {MAX_RECEIPT_WAIT} seconds")));
+        return Err(ApiError::bad_request(format!(
+            "wait: at most {MAX_RECEIPT_WAIT} seconds"
+        )));
     }
     let not_found = || ApiError::not_found(format!("no entry {id:?}"));
     let entry = state.store.entry_by_id(&id).await?.ok_or_else(not_found)?;
@@ -283,7 +331,10 @@ async fn receipt(
         }
     }
     if wait > 0 {
-        state.transparency.wait_for_checkpoint(entry.seq, Duration::from_secs(wait)).await;
+        state
+            .transparency
+            .wait_for_checkpoint(entry.seq, Duration::from_secs(wait))
+            .await;
     }
     let receipt = state.transparency.receipt(&entry).await.map_err(ApiError::internal)?;
     match receipt {
@@ -297,7 +348,10 @@ async fn receipt(
 }
 
 /// `GET /api/v1/ledger/transparency`: tree size, latest and cosigned checkpoints, witness lag.
-async fn status(caller: Result<Authenticated, ApiError>, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn status(
+    caller: Result<Authenticated, ApiError>,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
     may_read(&state, caller)?;
     let status = state.transparency.status().await?;
     Ok(Json(json!(status)))

@@ -20,6 +20,7 @@ pub mod tamper;
 pub mod tlog;
 mod trust;
 mod verify;
+pub mod witness;
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};

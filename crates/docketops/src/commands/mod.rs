@@ -13,6 +13,8 @@ pub mod siem;
 pub mod transparency;
 pub mod trust;
 pub mod verify;
+mod verify_tlog;
+pub mod witness;
 
 use indicatif::{ProgressBar, ProgressStyle};
 

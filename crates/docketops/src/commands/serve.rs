@@ -220,7 +220,12 @@ impl ServeArgs {
             matches,
             "checkpoint_interval_ms",
         );
-        fill_option(&mut self.witness_quorum, &config.witness_quorum, matches, "witness_quorum");
+        fill_option(
+            &mut self.witness_quorum,
+            &config.witness_quorum,
+            matches,
+            "witness_quorum",
+        );
         self.witnesses = config.witnesses.clone().unwrap_or_default();
     }
 }

@@ -33,7 +33,9 @@ pub async fn start(args: &ServeArgs, store: &Store, key: LedgerSigningKey) -> an
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let quorum = args.witness_quorum.unwrap_or(witnesses.len() / 2 + usize::from(!witnesses.is_empty()));
+    let quorum = args
+        .witness_quorum
+        .unwrap_or(witnesses.len() / 2 + usize::from(!witnesses.is_empty()));
     anyhow::ensure!(
         quorum <= witnesses.len(),
         "witness_quorum {quorum} is more than the {} witnesses configured",
@@ -66,7 +68,9 @@ async fn origin(args: &ServeArgs, store: &Store) -> anyhow::Result<String> {
         (None, Some(stored)) => stored,
         (None, None) => {
             let first = store.entries_after(0, 1).await?;
-            let hash = first.first().map(|e| e.chain_hash.trim_start_matches("sha256:")[..16].to_string());
+            let hash = first
+                .first()
+                .map(|e| e.chain_hash.trim_start_matches("sha256:")[..16].to_string());
             format!("docketops-ledger/{}", hash.context("the ledger has no entry 1")?)
         }
     };
@@ -88,14 +92,22 @@ async fn back_fill(store: &Store) -> anyhow::Result<()> {
     let done = store
         .tlog_catch_up(|p| {
             if logged.elapsed() > Duration::from_secs(2) {
-                tracing::info!(tree_size = p.tree_size, head_seq = p.head_seq, "building the transparency log's tree");
+                tracing::info!(
+                    tree_size = p.tree_size,
+                    head_seq = p.head_seq,
+                    "building the transparency log's tree"
+                );
                 logged = std::time::Instant::now();
             }
         })
         .await
         .context("building the transparency log's tree")?;
     if started.elapsed() > Duration::from_secs(1) {
-        tracing::info!(tree_size = done.tree_size, seconds = started.elapsed().as_secs(), "transparency log's tree built");
+        tracing::info!(
+            tree_size = done.tree_size,
+            seconds = started.elapsed().as_secs(),
+            "transparency log's tree built"
+        );
     }
     Ok(())
 }

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use ledger_core::bundle::{self, BundleHeader};
+use ledger_core::tlog::checkpoint::WitnessKey;
+use ledger_core::tlog::{Hash, leaf_hash};
 use ledger_core::{Digest, Entry, LedgerPublicKey, Verifier, VerifyOptions, VerifyReport};
 use rayon::prelude::*;
 
@@ -37,6 +39,22 @@ pub struct VerifyArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also check the bundle against a signed checkpoint kept elsewhere (the note text, e.g. saved from
+    /// GET /checkpoint): a cut tail, a rewritten past re-signed with the real key and a forked history are
+    /// each named. The checkpoint must be signed by a key the bundle's chain introduced (or a --trusted-key).
+    #[arg(long, value_name = "FILE", requires = "bundle")]
+    pub checkpoint: Option<PathBuf>,
+    /// Verify a receipt (a C2SP tlog-proof file from GET /api/v1/ledger/receipts/{id}) offline: its entry,
+    /// the inclusion proof and the signed checkpoint. Needs --trusted-key: the ledger's public key(s).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bundle", "checkpoint"])]
+    pub receipt: Option<PathBuf>,
+    /// A witness the checkpoint (or the receipt's) must be cosigned by: its verifier key
+    /// `<name>+<hex id>+<base64 key>` (repeatable).
+    #[arg(long = "witness-key", value_name = "VKEY")]
+    pub witness_keys: Vec<String>,
+    /// How many of the --witness-key witnesses must have cosigned (default: all of them).
+    #[arg(long, value_name = "N")]
+    pub quorum: Option<usize>,
 }
 
 /// Lines read and parsed per verifier batch.
@@ -53,11 +71,31 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         strict_signatures: args.strict,
         ..VerifyOptions::default()
     };
+    let witnesses = args
+        .witness_keys
+        .iter()
+        .map(|k| WitnessKey::parse(k).with_context(|| format!("--witness-key {k}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let quorum = args.quorum.unwrap_or(witnesses.len());
+    anyhow::ensure!(
+        quorum <= witnesses.len(),
+        "--quorum {quorum} is more than the {} --witness-key given",
+        witnesses.len()
+    );
+    if let Some(path) = &args.receipt {
+        return super::verify_tlog::receipt(path, &options.trusted_genesis_keys, &witnesses, quorum, args.json);
+    }
     let report = match &args.bundle {
         Some(path) => {
             let path = path.clone();
             let quiet = args.quiet || args.json;
-            tokio::task::spawn_blocking(move || verify_bundle(&path, options, quiet)).await??
+            let keep = args.checkpoint.is_some();
+            let (report, leaves) =
+                tokio::task::spawn_blocking(move || verify_bundle_with_leaves(&path, options, quiet, keep)).await??;
+            if let Some(checkpoint) = &args.checkpoint {
+                return super::verify_tlog::bundle_against(&report, &leaves, checkpoint, &witnesses, quorum, args.json);
+            }
+            report
         }
         None => {
             let mut options = options;
@@ -80,7 +118,18 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 
 /// Streams a bundle file through the verifier. A reader thread splits lines while the verifier works
 /// on the previous batch; memory holds at most three batches of lines.
-pub fn verify_bundle(path: &std::path::Path, mut options: VerifyOptions, quiet: bool) -> anyhow::Result<VerifyReport> {
+pub fn verify_bundle(path: &std::path::Path, options: VerifyOptions, quiet: bool) -> anyhow::Result<VerifyReport> {
+    Ok(verify_bundle_with_leaves(path, options, quiet, false)?.0)
+}
+
+/// [`verify_bundle`], also returning the transparency-log leaf hashes of the entries that verified when
+/// `keep_leaves` (32 bytes per entry).
+pub fn verify_bundle_with_leaves(
+    path: &std::path::Path,
+    mut options: VerifyOptions,
+    quiet: bool,
+    keep_leaves: bool,
+) -> anyhow::Result<(VerifyReport, Vec<Hash>)> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut buffer = Vec::new();
@@ -132,6 +181,7 @@ pub fn verify_bundle(path: &std::path::Path, mut options: VerifyOptions, quiet: 
 
     let bar = progress_bar(header.entries, "verifying", quiet);
     let mut verifier = Verifier::new(options);
+    let mut leaves = Vec::new();
     for batch in receiver.iter() {
         let batch = batch.with_context(|| format!("reading {}", path.display()))?;
         // Parsing is as costly as hashing: do it on all cores too.
@@ -155,6 +205,13 @@ pub fn verify_bundle(path: &std::path::Path, mut options: VerifyOptions, quiet: 
                 }
             }
         }
+        if keep_leaves {
+            leaves.extend(
+                entries
+                    .iter()
+                    .map(|e| e.chain_hash.parse().map_or(Hash([0; 32]), |d| leaf_hash(&d))),
+            );
+        }
         if verifier.check(&entries)
             && let Some(message) = unreadable
         {
@@ -169,7 +226,10 @@ pub fn verify_bundle(path: &std::path::Path, mut options: VerifyOptions, quiet: 
     drop(receiver);
     let _ = reader_thread.join();
     bar.finish_and_clear();
-    Ok(verifier.finish())
+    let report = verifier.finish();
+    // Only entries that verified count: a checkpoint is compared with the valid prefix.
+    leaves.truncate(report.entries_checked as usize);
+    Ok((report, leaves))
 }
 
 /// The gateway's public key, if its signing key is available here (never generated by verify).
@@ -217,7 +277,7 @@ fn next_line(reader: &mut impl BufRead, buffer: &mut Vec<u8>) -> std::io::Result
     ))
 }
 
-fn print_report(report: &VerifyReport, json: bool) -> anyhow::Result<()> {
+pub(crate) fn print_report(report: &VerifyReport, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match write_report(&mut out, report, json) {
         // A closed pipe (`| head`) is not an error of the verification.

@@ -401,7 +401,10 @@ mod tests {
     fn log_verifier_keys_round_trip() {
         let key = LedgerSigningKey::from_seed([1; 32]).public_key();
         let vkey = log_verifier_key("log.example/a", &key);
-        assert_eq!(parse_log_verifier_key(&vkey).unwrap(), ("log.example/a".to_string(), key));
+        assert_eq!(
+            parse_log_verifier_key(&vkey).unwrap(),
+            ("log.example/a".to_string(), key)
+        );
         assert!(parse_log_verifier_key(&vkey.replacen("log.example/a", "log.example/b", 1)).is_err());
     }
 

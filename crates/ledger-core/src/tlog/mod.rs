@@ -16,6 +16,7 @@
 
 pub mod checkpoint;
 mod edge;
+pub mod offline;
 pub mod proofs;
 pub mod receipt;
 mod tiles;
@@ -60,7 +61,7 @@ pub fn hashes_to_bytes(hashes: &[Hash]) -> Vec<u8> {
 
 /// Tile bytes as hashes; None unless the length is a multiple of 32.
 pub fn hashes_from_bytes(bytes: &[u8]) -> Option<Vec<Hash>> {
-    if bytes.len() % HASH_SIZE != 0 {
+    if !bytes.len().is_multiple_of(HASH_SIZE) {
         return None;
     }
     Some(

@@ -91,7 +91,7 @@ impl Receipt {
         let index = lines
             .next()
             .and_then(|l| l.strip_prefix("index "))
-            .filter(|n| *n == "0" || !n.starts_with('0'))
+            .filter(|n| super::witness::is_decimal(n))
             .and_then(|n| n.parse::<u64>().ok())
             .ok_or_else(|| bad("the third line must be `index <n>`"))?;
         let proof = lines

@@ -73,7 +73,7 @@ impl AddCheckpoint {
         let old_size = lines
             .next()
             .and_then(|l| l.strip_prefix("old "))
-            .filter(|n| *n == "0" || !n.starts_with('0'))
+            .filter(|n| is_decimal(n))
             .and_then(|n| n.parse::<u64>().ok())
             .ok_or_else(|| bad("the first line must be `old <size>` in decimal"))?;
         let proof = lines
@@ -88,6 +88,11 @@ impl AddCheckpoint {
             checkpoint: checkpoint.to_string(),
         })
     }
+}
+
+/// ASCII decimal without leading zeros (`0` alone), as C2SP writes sizes.
+pub(crate) fn is_decimal(n: &str) -> bool {
+    !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0'))
 }
 
 /// The origin a signed checkpoint names (its first line), to find the log it belongs to.
@@ -123,6 +128,8 @@ pub fn decide(
             "old size {old} is larger than the checkpoint's {size}"
         )));
     }
+    // A stored size of 0 is the empty tree: the same as never having cosigned.
+    let latest = latest.filter(|l| l.size > 0);
     let latest_size = latest.map_or(0, |l| l.size);
     if old != latest_size {
         return Err(Refusal::SizeMismatch {
@@ -132,7 +139,9 @@ pub fn decide(
     }
     match latest {
         None if request.proof.is_empty() => Ok(cp),
-        None => Err(Refusal::BadProof { old, size }),
+        None => Err(Refusal::BadRequest(
+            "the proof must be empty when the old size is 0".into(),
+        )),
         Some(l) if l.size == size => match l.root == cp.root && request.proof.is_empty() {
             true => Ok(cp),
             false if l.root != cp.root => Err(Refusal::RootMismatch { size }),
@@ -237,7 +246,13 @@ mod tests {
 
     #[test]
     fn malformed_requests_are_bad_requests() {
-        for body in ["", "old 01\n\nx\n", "old 1\nnot base64\n\nx\n", "new 1\n\nx\n"] {
+        for body in [
+            "",
+            "old 01\n\nx\n",
+            "old +1\n\nx\n",
+            "old 1\nnot base64\n\nx\n",
+            "new 1\n\nx\n",
+        ] {
             assert!(
                 matches!(AddCheckpoint::parse(body), Err(Refusal::BadRequest(_))),
                 "{body:?}"

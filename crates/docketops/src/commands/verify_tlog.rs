@@ -1,0 +1,150 @@
+//! `docketops verify --checkpoint` and `--receipt`: offline checks against the transparency log, with
+//! nothing but files and trusted keys (no server, no database). Exit status as for `verify`: 0 valid,
+//! 1 not, 2 usage or I/O error.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ledger_core::tlog::Hash;
+use ledger_core::tlog::checkpoint::{self, WitnessKey};
+use ledger_core::tlog::offline::{CheckpointResult, check_against};
+use ledger_core::tlog::receipt::{Receipt, ReceiptError};
+use ledger_core::{LedgerPublicKey, VerifyReport};
+use serde_json::{Value, json};
+
+fn exit(valid: bool) -> ExitCode {
+    if valid { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// The bundle (already verified into `report`, with the leaves of its valid entries) against a checkpoint.
+pub fn bundle_against(
+    report: &VerifyReport,
+    leaves: &[Hash],
+    path: &Path,
+    witnesses: &[WitnessKey],
+    quorum: usize,
+    json_output: bool,
+) -> anyhow::Result<ExitCode> {
+    let note = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // The keys the bundle's own chain introduced: the log signs checkpoints with its ledger keys.
+    let keys: Vec<LedgerPublicKey> = report
+        .keys
+        .iter()
+        .filter_map(|k| LedgerPublicKey::from_hex(&k.info.public_key).ok())
+        .collect();
+    let (consistent, outcome) = match checkpoint::open(&note, &keys, witnesses, quorum) {
+        Ok(opened) => {
+            let check = check_against(leaves, &opened);
+            (
+                check.result == CheckpointResult::Consistent,
+                serde_json::to_value(&check)?,
+            )
+        }
+        Err(error) => (
+            false,
+            json!({"result": "untrusted", "message": format!("the checkpoint cannot be trusted: {error}")}),
+        ),
+    };
+    if json_output {
+        let mut out = serde_json::to_value(report)?;
+        out["checkpoint"] = outcome;
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        super::verify::print_report(report, false)?;
+        println!(
+            "checkpoint: {} ({})",
+            outcome["message"].as_str().unwrap_or_default(),
+            outcome["result"].as_str().unwrap_or_default()
+        );
+        if let Some(witnesses) = outcome["cosigned_by"].as_array().filter(|w| !w.is_empty()) {
+            println!(
+                "cosigned by: {}",
+                witnesses
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(exit(report.valid && consistent))
+}
+
+fn reason(error: &ReceiptError) -> &'static str {
+    match error {
+        ReceiptError::Malformed(_) => "malformed",
+        ReceiptError::Entry(_) => "entry_changed",
+        ReceiptError::UntrustedEntryKey(_) => "untrusted_key",
+        ReceiptError::WrongIndex { .. } => "wrong_index",
+        ReceiptError::Checkpoint(_) => "checkpoint_not_trusted",
+        ReceiptError::Proof(_) => "not_included",
+    }
+}
+
+/// A receipt file against the trusted ledger keys (and witnesses).
+pub fn receipt(
+    path: &Path,
+    trusted: &[LedgerPublicKey],
+    witnesses: &[WitnessKey],
+    quorum: usize,
+    json_output: bool,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !trusted.is_empty(),
+        "--receipt needs --trusted-key HEX: the ledger's public key(s), from `docketops keys list` or GET /api/v1/ledger/keys"
+    );
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let receipt = Receipt::parse(&text).with_context(|| format!("{} is not a receipt", path.display()))?;
+    let outcome = receipt.verify(trusted, witnesses, quorum);
+    let entry = &receipt.entry;
+    let out = match &outcome {
+        Ok(opened) => json!({
+            "valid": true,
+            "entry_id": entry.id,
+            "seq": entry.seq,
+            "leaf_index": receipt.index,
+            "checkpoint": {"origin": opened.checkpoint.origin, "size": opened.checkpoint.size,
+                           "signed_by": opened.log_keys,
+                           "cosigned_by": opened.cosigned_by.iter().map(|(n, _)| n).collect::<Vec<_>>()},
+        }),
+        Err(error) => json!({
+            "valid": false, "entry_id": entry.id, "seq": entry.seq,
+            "reason": reason(error), "message": error.to_string(),
+        }),
+    };
+    if json_output {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        match &outcome {
+            Ok(opened) => println!(
+                "valid: entry {} (seq {}) is leaf {} of the checkpoint of {} entries of {}, signed by {}{}",
+                entry.id,
+                entry.seq,
+                receipt.index,
+                opened.checkpoint.size,
+                opened.checkpoint.origin,
+                opened.log_keys.join(", "),
+                match opened.cosigned_by.is_empty() {
+                    true => String::new(),
+                    false => format!(
+                        ", cosigned by {}",
+                        opened
+                            .cosigned_by
+                            .iter()
+                            .map(|(n, _)| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
+            ),
+            Err(error) => println!(
+                "INVALID receipt for {} (seq {}): {error} ({})",
+                entry.id,
+                entry.seq,
+                reason(error)
+            ),
+        }
+    }
+    Ok(exit(outcome.is_ok()))
+}

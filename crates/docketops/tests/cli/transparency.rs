@@ -1,0 +1,276 @@
+//! The transparency log end to end against the real binary: the gateway's checkpoints, tiles and proofs
+//! checked by an independent implementation (Go's golang.org/x/mod/sumdb/{note,tlog}, tools/tlog-oracle) on
+//! a ledger of over 100,000 entries with a key rotation; and the attacks a key-holding operator could try
+//! (a rewritten past re-signed with the real key, a cut tail), each named by `docketops verify`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use ledger_core::bundle::{BundleHead, BundleHeader, entry_line, parse_entry_line};
+use ledger_core::{ChainHead, Entry, LedgerSigningKey, PreparedEvent};
+use serde_json::Value;
+
+use super::{Server, TestApp, stdout};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The Go oracle, built once per test process (scripts/ensure-tlog-oracle; DOCKETOPS_TLOG_ORACLE names a
+/// prebuilt one).
+fn oracle() -> &'static Path {
+    static ORACLE: OnceLock<PathBuf> = OnceLock::new();
+    ORACLE.get_or_init(|| {
+        if let Ok(path) = std::env::var("DOCKETOPS_TLOG_ORACLE")
+            && !path.is_empty()
+        {
+            return PathBuf::from(path);
+        }
+        let out = Command::new(repo_root().join("scripts/ensure-tlog-oracle"))
+            .output()
+            .expect("scripts/ensure-tlog-oracle runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        PathBuf::from(stdout.lines().last().expect("the oracle's path").trim())
+    })
+}
+
+/// Waits until the gateway has signed a checkpoint of at least `size` entries; returns its JSON.
+async fn checkpoint_of(server: &Server, size: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = server.admin_get("/api/v1/ledger/checkpoint").await;
+        if status == 200 && body["size"].as_u64().unwrap() >= size {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint of {size} entries: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn head(app: &TestApp) -> u64 {
+    app.store().await.head().await.unwrap().map_or(0, |e| e.seq)
+}
+
+fn export(app: &TestApp, path: &Path) -> Vec<Entry> {
+    let out = app.run(&["export", "--quiet", "--out", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().skip(1).map(|l| parse_entry_line(l).unwrap()).collect()
+}
+
+fn write_bundle(path: &Path, entries: &[Entry], like: &Path) {
+    let first = std::fs::read_to_string(like).unwrap();
+    let mut header = BundleHeader::parse(first.lines().next().unwrap()).unwrap();
+    header.entries = entries.len() as u64;
+    header.head = entries.last().map(|e| BundleHead {
+        seq: e.seq,
+        chain_hash: e.chain_hash.parse().unwrap(),
+    });
+    let mut text = header.to_line() + "\n";
+    for entry in entries {
+        text.push_str(&entry_line(entry));
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Re-seals `entries` from `from_seq` on with `key`, as an operator holding the key could.
+fn reseal(entries: &[Entry], from_seq: u64, key: &LedgerSigningKey) -> Vec<Entry> {
+    let keep = &entries[..from_seq as usize - 1];
+    let head = keep
+        .last()
+        .map_or(ChainHead::EMPTY, |e| ledger_core::chain::head_of(e).unwrap());
+    let events = entries[from_seq as usize - 1..]
+        .iter()
+        .map(|e| {
+            let event = ledger_core::NewEvent {
+                kind: e.kind.clone(),
+                actor: e.actor.clone(),
+                action_id: e.action_id.clone(),
+                payload: e.payload_value().unwrap(),
+            };
+            PreparedEvent::prepare_with_id(event, e.id.clone(), e.timestamp.clone()).unwrap()
+        })
+        .collect();
+    let mut out = keep.to_vec();
+    out.extend(ledger_core::seal(&head, events, key));
+    out
+}
+
+fn verify(app: &TestApp, args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["verify", "--json", "--quiet"];
+    all.extend_from_slice(args);
+    let out = app.run(&all);
+    let report = serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("{e}: {} {}", stdout(&out), String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), report)
+}
+
+async fn rewritten_and_cut_ledgers_are_named_against_a_kept_checkpoint(app: &TestApp) {
+    app.append(300);
+    let server = Server::start(app);
+    let size = head(app).await;
+    let kept = checkpoint_of(&server, size).await;
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("checkpoint.txt");
+    std::fs::write(&checkpoint, kept["note"].as_str().unwrap()).unwrap();
+    let bundle = dir.path().join("ledger.jsonl");
+    let entries = export(app, &bundle);
+    let (bundle_arg, cp_arg) = (bundle.to_str().unwrap(), checkpoint.to_str().unwrap());
+
+    let (code, report) = verify(app, &["--bundle", bundle_arg, "--checkpoint", cp_arg]);
+    assert_eq!(
+        (code, report["checkpoint"]["result"].as_str()),
+        (0, Some("consistent")),
+        "{report}"
+    );
+
+    // The operator rewrites entry 100's payload and re-signs everything after it with the real key: the
+    // bundle alone verifies, but not against the checkpoint it signed before.
+    let key =
+        LedgerSigningKey::from_pkcs8_pem(&std::fs::read_to_string(app.data_dir().join("signing-key.pem")).unwrap())
+            .unwrap();
+    let mut forged = entries.clone();
+    forged[99].payload = r#"{"replicas":30}"#.to_string();
+    let forged = reseal(&forged, 100, &key);
+    let rewritten = dir.path().join("rewritten.jsonl");
+    write_bundle(&rewritten, &forged, &bundle);
+    let (code, alone) = verify(app, &["--bundle", rewritten.to_str().unwrap()]);
+    assert_eq!(
+        (code, alone["valid"].as_bool()),
+        (0, Some(true)),
+        "re-signed with the real key: {alone}"
+    );
+    let (code, report) = verify(app, &["--bundle", rewritten.to_str().unwrap(), "--checkpoint", cp_arg]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["checkpoint"]["result"], "forked", "{report}");
+    assert!(
+        report["checkpoint"]["message"].as_str().unwrap().contains("rewritten"),
+        "{report}"
+    );
+
+    // The last 20 entries cut (header adjusted): valid alone, truncated against the checkpoint.
+    let cut = dir.path().join("cut.jsonl");
+    write_bundle(&cut, &entries[..entries.len() - 20], &bundle);
+    let (code, report) = verify(app, &["--bundle", cut.to_str().unwrap(), "--checkpoint", cp_arg]);
+    assert_eq!(
+        (code, report["checkpoint"]["result"].as_str()),
+        (1, Some("truncated")),
+        "{report}"
+    );
+    assert!(
+        report["checkpoint"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the last 20 were cut"),
+        "{report}"
+    );
+
+    // A checkpoint the operator signs for the forged history is refused by a verifier that requires a
+    // witness's cosignature: it has none.
+    let witness = ledger_core::tlog::checkpoint::WitnessSigner::new("witness.test/w1", ed25519_dalek_key(7)).unwrap();
+    let vkey = witness.public().to_vkey();
+    let (code, report) = verify(
+        app,
+        &["--bundle", bundle_arg, "--checkpoint", cp_arg, "--witness-key", &vkey],
+    );
+    assert_eq!(
+        (code, report["checkpoint"]["result"].as_str()),
+        (1, Some("untrusted")),
+        "{report}"
+    );
+
+    // A receipt fetched from the gateway verifies offline with only the ledger key; edited, it does not.
+    let entry = &entries[41];
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/ledger/receipts/{}?wait=10", server.base, entry.id))
+        .bearer_auth(&server.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let receipt = dir.path().join("receipt.tlog-proof");
+    std::fs::write(&receipt, response.text().await.unwrap()).unwrap();
+    let public = key.public_key().hex();
+    let (code, report) = verify(app, &["--receipt", receipt.to_str().unwrap(), "--trusted-key", &public]);
+    assert_eq!((code, report["valid"].as_bool()), (0, Some(true)), "{report}");
+    let text = std::fs::read_to_string(&receipt).unwrap();
+    let lines: Vec<&str> = text.split('\n').collect();
+    let edited = text.replacen(lines[3], lines[4], 1);
+    std::fs::write(&receipt, edited).unwrap();
+    let (code, report) = verify(app, &["--receipt", receipt.to_str().unwrap(), "--trusted-key", &public]);
+    assert_eq!((code, report["reason"].as_str()), (1, Some("not_included")), "{report}");
+    let other = LedgerSigningKey::generate().public_key().hex();
+    std::fs::write(&receipt, &text).unwrap();
+    let (code, report) = verify(app, &["--receipt", receipt.to_str().unwrap(), "--trusted-key", &other]);
+    assert_eq!(
+        (code, report["reason"].as_str()),
+        (1, Some("untrusted_key")),
+        "{report}"
+    );
+}
+
+fn ed25519_dalek_key(seed: u8) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+}
+
+on_both!(rewritten_and_cut_ledgers_are_named_against_a_kept_checkpoint);
+
+/// Over 100,000 entries (seeded, then back-filled into the tree at start), checkpoints under two keys
+/// around a rotation: the Go oracle verifies every checkpoint note with note.Open, the tiles with its own
+/// tile reader and tlog.TreeHash, every entry bundle, 200 inclusion proofs with tlog.CheckRecord and the
+/// consistency proofs between stored checkpoints with tlog.CheckTree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_go_oracle_accepts_the_log_of_a_large_ledger_across_a_key_rotation() {
+    let app = TestApp::new("sqlite", "tlog_oracle").await;
+    let out = app.run(&["seed-history", "--actions", "20000", "--yes", "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let server = Server::start(&app);
+    let first = checkpoint_of(&server, head(&app).await).await;
+    let admin_key = server.admin_key.clone();
+    drop(server);
+
+    let out = app.run(&["keys", "rotate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    app.append(2500);
+    let size = head(&app).await;
+    assert!(size > 100_000, "{size} entries");
+    let mut server = Server::start(&app);
+    // The bootstrap key only counts on the first start: keep the first admin's.
+    server.admin_key = admin_key;
+    let latest = checkpoint_of(&server, size).await;
+    assert_ne!(first["key_id"], latest["key_id"], "checkpoints under both keys");
+    let vkeys: Vec<String> = latest["verifier_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(vkeys.len(), 2, "{latest}");
+
+    let mut command = Command::new(oracle());
+    command.args(["-url", &server.base, "-token", &server.admin_key]);
+    for vkey in &vkeys {
+        command.args(["-vkey", vkey]);
+    }
+    let out = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the oracle refused the log: {stderr}\n{}",
+        stdout(&out)
+    );
+    let summary: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(summary["ok"], true, "{summary}");
+    assert_eq!(summary["entries_checked"].as_u64(), Some(size), "{summary}");
+    assert_eq!(summary["keys_verified"].as_array().unwrap().len(), 2, "{summary}");
+    assert!(summary["checkpoints_checked"].as_u64().unwrap() >= 2, "{summary}");
+    assert!(summary["negative_controls"].as_u64().unwrap() >= 4, "{summary}");
+    app.finish().await;
+}
