@@ -1,6 +1,8 @@
 //! `docketops bench`: the ledger's figures on this machine, each next to the physical limit measured
-//! in the same run (raw Ed25519 signing), so the ratio is visible.
+//! in the same run (raw Ed25519 signing), so the ratio is visible. The transparency log's figures are in
+//! `bench_tlog.rs`.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,12 +13,19 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use ledger_core::bundle::{self, BUNDLE_FORMAT, BundleHead, BundleHeader};
+use ledger_core::tlog::checkpoint::{self, Checkpoint, WitnessKey, WitnessSigner};
+use ledger_core::tlog::proofs::{self, TileSource};
+use ledger_core::tlog::receipt::Receipt;
+use ledger_core::tlog::{TreeEdge, leaf_hash};
 use ledger_core::{ChainHead, LedgerSigningKey, NewEvent, PreparedEvent, VerifyOptions};
 use rayon::prelude::*;
 use serde_json::json;
 use storage::{AppendConfig, Ledger, Store};
 
 use crate::commands::verify::verify_bundle;
+
+#[path = "bench_tlog.rs"]
+mod tlog;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -39,10 +48,12 @@ pub struct BenchArgs {
     /// Scratch directory for SQLite files and bundles [default: a temporary directory].
     #[arg(long)]
     pub scratch_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub tlog: tlog::TlogBenchArgs,
 }
 
 /// A payload shaped like a real action entry (~350 bytes canonical).
-fn sample_event(i: u64) -> NewEvent {
+pub(crate) fn sample_event(i: u64) -> NewEvent {
     NewEvent::new(
         "action.requested",
         "agt_01hzbenchmarkagent0000000",
@@ -155,6 +166,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             mib(baseline)
         );
     }
+    if !args.tlog.skip_tlog {
+        let receipts = args.tlog.receipts;
+        let rates = tokio::task::spawn_blocking(move || receipt_rates(receipts)).await??;
+        println!();
+        println!(
+            "Receipts verified offline (Receipt::parse + verify; ledger-core only, all cores, {receipts} receipts):"
+        );
+        println!(
+            "  raw strict verify, just before           {:>10.0} /s",
+            rates.raw_verify
+        );
+        for (what, rate, signatures) in [
+            ("log's signature", rates.log_only, 2.0),
+            ("+ 2 cosignatures, quorum 2", rates.cosigned, 4.0),
+        ] {
+            println!(
+                "  receipt, {what:<27}     {rate:>10.0} /s ({signatures} signatures: {:.2}x raw verify / {signatures})",
+                rate * signatures / rates.raw_verify
+            );
+        }
+    }
+    let postgres = (!args.skip_postgres).then_some(args.postgres_url.as_str());
+    tlog::run(&args.tlog, args.appends, postgres, scratch.path()).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -177,6 +211,15 @@ async fn append_rate(url: &str, writers: u64, total: u64) -> anyhow::Result<f64>
     store.migrate().await?;
     let ledger = Ledger::start(store.clone(), LedgerSigningKey::generate(), AppendConfig::default());
     ledger.initialize().await?;
+    let elapsed = append_load(&ledger, writers, total, 0).await?;
+    let head = store.head().await?.map_or(0, |h| h.seq);
+    anyhow::ensure!(head == total + 1, "expected {} entries, found {head}", total + 1);
+    store.close().await;
+    Ok(total as f64 / elapsed.as_secs_f64())
+}
+
+/// Appends `total` sample events (numbered from `first`) with `writers` concurrent callers; the time taken.
+pub(crate) async fn append_load(ledger: &Ledger, writers: u64, total: u64, first: u64) -> anyhow::Result<Duration> {
     let remaining = Arc::new(AtomicU64::new(total));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -185,7 +228,7 @@ async fn append_rate(url: &str, writers: u64, total: u64) -> anyhow::Result<f64>
         tasks.spawn(async move {
             while let Ok(previous) = remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             {
-                ledger.append(sample_event(previous)).await?;
+                ledger.append(sample_event(first + previous)).await?;
             }
             anyhow::Ok(())
         });
@@ -193,11 +236,7 @@ async fn append_rate(url: &str, writers: u64, total: u64) -> anyhow::Result<f64>
     while let Some(result) = tasks.join_next().await {
         result??;
     }
-    let elapsed = started.elapsed();
-    let head = store.head().await?.map_or(0, |h| h.seq);
-    anyhow::ensure!(head == total + 1, "expected {} entries, found {head}", total + 1);
-    store.close().await;
-    Ok(total as f64 / elapsed.as_secs_f64())
+    Ok(started.elapsed())
 }
 
 struct RawRates {
@@ -253,6 +292,92 @@ fn raw_ed25519() -> RawRates {
         verify_all_cores,
         batch_verify_all_cores,
     }
+}
+
+struct ReceiptRates {
+    raw_verify: f64,
+    log_only: f64,
+    cosigned: f64,
+}
+
+struct Tiles(HashMap<(u8, u64), Vec<u8>>);
+
+impl TileSource for Tiles {
+    fn tile(&self, level: u8, index: u64) -> Option<&[u8]> {
+        self.0.get(&(level, index)).map(Vec::as_slice)
+    }
+}
+
+/// Builds the receipts of a ledger of `n` entries (ledger-core only) under one checkpoint cosigned by two
+/// witnesses, then times raw strict verification and the receipts' parse + verify, all cores each.
+fn receipt_rates(n: usize) -> anyhow::Result<ReceiptRates> {
+    let key = LedgerSigningKey::generate();
+    let now = time::OffsetDateTime::now_utc();
+    let events: Vec<PreparedEvent> = (0..n as u64)
+        .into_par_iter()
+        .map(|i| {
+            let event = match i {
+                0 => NewEvent::genesis(&key.public_key(), "system"),
+                i => sample_event(i),
+            };
+            PreparedEvent::prepare(event, now).expect("sample events are valid")
+        })
+        .collect();
+    let entries = ledger_core::seal(&ChainHead::EMPTY, events, &key);
+    let leaves = entries
+        .iter()
+        .map(|e| e.chain_hash.parse().map(|d| leaf_hash(&d)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| anyhow::anyhow!("an unreadable chain hash"))?;
+    let mut edge = TreeEdge::empty();
+    let tiles = Tiles(
+        edge.append(leaves)
+            .into_iter()
+            .map(|w| ((w.level, w.index), w.data))
+            .collect(),
+    );
+    let cp = Checkpoint {
+        origin: "bench.docketops/receipts".into(),
+        size: edge.size(),
+        root: edge.root(),
+    };
+    let signers: Vec<WitnessSigner> = (1..=2u8)
+        .map(|i| WitnessSigner::new(&format!("witness{i}.bench.docketops"), SigningKey::from_bytes(&[i; 32])))
+        .collect::<Result<_, _>>()?;
+    let lines: Vec<String> = signers.iter().map(|w| w.cosign(&cp.body(), 1_800_000_000)).collect();
+    let note = checkpoint::add_signature_lines(&cp.sign(&key)?, &lines);
+    let texts: Vec<String> = entries
+        .into_par_iter()
+        .map(|entry| {
+            let index = entry.seq - 1;
+            let proof = proofs::inclusion_proof(cp.size, index, &tiles).expect("every leaf is in the tree");
+            let checkpoint = note.clone();
+            Receipt {
+                entry,
+                index,
+                proof,
+                checkpoint,
+            }
+            .to_text()
+        })
+        .collect();
+    let raw_verify = raw_ed25519().verify_all_cores;
+    let keys = [key.public_key()];
+    let witnesses: Vec<WitnessKey> = signers.iter().map(|w| w.public().clone()).collect();
+    let rate = |witnesses: &[WitnessKey], quorum: usize| -> anyhow::Result<f64> {
+        let started = Instant::now();
+        let ok = texts
+            .par_iter()
+            .filter(|t| Receipt::parse(t).is_ok_and(|r| r.verify(&keys, witnesses, quorum).is_ok()))
+            .count();
+        anyhow::ensure!(ok == texts.len(), "{} receipts did not verify", texts.len() - ok);
+        Ok(ok as f64 / started.elapsed().as_secs_f64())
+    };
+    Ok(ReceiptRates {
+        raw_verify,
+        log_only: rate(&[], 0)?,
+        cosigned: rate(&witnesses, 2)?,
+    })
 }
 
 /// Writes a valid bundle of `size` entries without a database (sealed in batches, streamed out).

@@ -220,8 +220,6 @@ fn ed25519_dalek_key(seed: u8) -> ed25519_dalek::SigningKey {
     ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
 }
 
-on_both!(rewritten_and_cut_ledgers_are_named_against_a_kept_checkpoint);
-
 /// Over 100,000 entries (seeded, then back-filled into the tree at start), checkpoints under two keys
 /// around a rotation: the Go oracle verifies every checkpoint note with note.Open, the tiles with its own
 /// tile reader and tlog.TreeHash, every entry bundle, 200 inclusion proofs with tlog.CheckRecord and the
@@ -274,3 +272,263 @@ async fn the_go_oracle_accepts_the_log_of_a_large_ledger_across_a_key_rotation()
     assert!(summary["negative_controls"].as_u64().unwrap() >= 4, "{summary}");
     app.finish().await;
 }
+
+/// A witness process on a fixed port (so the gateway's config stays right across a restart).
+struct WitnessProcess {
+    dir: tempfile::TempDir,
+    name: String,
+    vkey: String,
+    listen: String,
+    child: Option<std::process::Child>,
+}
+
+fn free_port() -> String {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    socket.local_addr().unwrap().to_string()
+}
+
+impl WitnessProcess {
+    fn new(app: &TestApp, name: &str, origin: &str, log_vkey: &str) -> WitnessProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("witness.pem");
+        let out = app.run(&[
+            "witness",
+            "keygen",
+            "--name",
+            name,
+            "--key-file",
+            key_file.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let vkey = stdout(&out).trim().to_string();
+        let config = format!(
+            "name = {name:?}\nkey_file = {:?}\ndatabase = {:?}\n\n[[logs]]\norigin = {origin:?}\nkeys = [{log_vkey:?}]\n",
+            key_file.to_str().unwrap(),
+            dir.path().join("witness.db").to_str().unwrap(),
+        );
+        std::fs::write(dir.path().join("witness.toml"), config).unwrap();
+        let mut witness = WitnessProcess {
+            dir,
+            name: name.to_string(),
+            vkey,
+            listen: free_port(),
+            child: None,
+        };
+        witness.start(app);
+        witness
+    }
+
+    fn start(&mut self, app: &TestApp) {
+        let child = app
+            .command()
+            .args(["witness", "serve", "--listen", &self.listen, "--config"])
+            .arg(self.dir.path().join("witness.toml"))
+            .stderr(std::fs::File::create(self.dir.path().join("witness.log")).unwrap())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(&self.listen).is_err() {
+            let log = || std::fs::read_to_string(self.dir.path().join("witness.log")).unwrap_or_default();
+            assert!(
+                Instant::now() < deadline,
+                "witness {} did not start: {}",
+                self.name,
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.listen)
+    }
+}
+
+impl Drop for WitnessProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn transparency_status(server: &Server) -> Value {
+    let (status, body) = server.admin_get("/api/v1/ledger/transparency").await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Polls the status until `done` holds (20 s at most).
+async fn wait_status(server: &Server, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = transparency_status(server).await;
+        if done(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "{what}: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+struct MemoryTiles(std::collections::HashMap<(u8, u64), Vec<u8>>);
+
+impl ledger_core::tlog::proofs::TileSource for MemoryTiles {
+    fn tile(&self, level: u8, index: u64) -> Option<&[u8]> {
+        self.0.get(&(level, index)).map(Vec::as_slice)
+    }
+}
+
+/// A tree over `entries` in memory: its tiles and its signed checkpoint of all of them.
+fn tree_of(entries: &[Entry], origin: &str, key: &LedgerSigningKey) -> (MemoryTiles, String) {
+    use ledger_core::tlog::{TreeEdge, checkpoint::Checkpoint, leaf_hash};
+    let mut edge = TreeEdge::empty();
+    let mut tiles = MemoryTiles(Default::default());
+    for w in edge.append(entries.iter().map(|e| leaf_hash(&e.chain_hash.parse().unwrap()))) {
+        tiles.0.insert((w.level, w.index), w.data);
+    }
+    let checkpoint = Checkpoint {
+        origin: origin.to_string(),
+        size: edge.size(),
+        root: edge.root(),
+    };
+    (tiles, checkpoint.sign(key).unwrap())
+}
+
+async fn add_checkpoint(
+    witness: &WitnessProcess,
+    old: u64,
+    proof: Vec<ledger_core::tlog::Hash>,
+    note: String,
+) -> (u16, String) {
+    let body = ledger_core::tlog::witness::AddCheckpoint {
+        old_size: old,
+        proof,
+        checkpoint: note,
+    }
+    .to_body();
+    let response = reqwest::Client::new()
+        .post(format!("{}/add-checkpoint", witness.url()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn witnesses_cosign_and_refuse_a_split_view(app: &TestApp) {
+    const ORIGIN: &str = "ledger.test/docketops";
+    app.append(20);
+    let key_pem = std::fs::read_to_string(app.data_dir().join("signing-key.pem")).unwrap();
+    let key = LedgerSigningKey::from_pkcs8_pem(&key_pem).unwrap();
+    let log_vkey = ledger_core::tlog::checkpoint::log_verifier_key(ORIGIN, &key.public_key());
+    let w1 = WitnessProcess::new(app, "w1.test/witness", ORIGIN, &log_vkey);
+    let mut w2 = WitnessProcess::new(app, "w2.test/witness", ORIGIN, &log_vkey);
+    let config = app.data_dir().join("../gateway.toml");
+    let witnesses: String = [&w1, &w2]
+        .iter()
+        .map(|w| format!("[[witnesses]]\nurl = {:?}\nkey = {:?}\n\n", w.url(), w.vkey))
+        .collect();
+    std::fs::write(
+        &config,
+        format!("log_origin = {ORIGIN:?}\nwitness_quorum = 2\n\n{witnesses}"),
+    )
+    .unwrap();
+    let server = Server::start_with(app, &["--config", config.to_str().unwrap()]);
+
+    // Both witnesses cosign: the served checkpoint carries both lines and verifies with the quorum.
+    app.append(30);
+    let size = head(app).await;
+    wait_status(&server, "both witnesses cosign", |s| {
+        s["cosigned_size"].as_u64() >= Some(size)
+    })
+    .await;
+    let note = reqwest::Client::new()
+        .get(format!("{}/checkpoint", server.base))
+        .bearer_auth(&server.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        note.contains("— w1.test/witness ") && note.contains("— w2.test/witness "),
+        "{note}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (bundle, checkpoint) = (dir.path().join("b.jsonl"), dir.path().join("cp.txt"));
+    std::fs::write(&checkpoint, &note).unwrap();
+    export(app, &bundle);
+    let args = [
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ];
+    let (code, report) = verify(
+        app,
+        &[&args[..], &["--witness-key", &w1.vkey, "--witness-key", &w2.vkey]].concat(),
+    );
+    assert_eq!(
+        (code, report["checkpoint"]["cosigned_by"].as_array().map(Vec::len)),
+        (0, Some(2)),
+        "{report}"
+    );
+
+    // A witness down delays cosigning, never appending; its lag shows, and it catches up when back.
+    w2.kill();
+    app.append(10);
+    let later = head(app).await;
+    let status = wait_status(&server, "w1 alone cosigns", |s| {
+        s["witnesses"][0]["cosigned_size"].as_u64() >= Some(later)
+    })
+    .await;
+    assert!(
+        status["cosigned_size"].as_u64().unwrap() < later,
+        "no quorum without w2: {status}"
+    );
+    assert!(status["witnesses"][1]["lag"].as_u64().unwrap() > 0, "{status}");
+    w2.start(app);
+    app.append(1);
+    let last = head(app).await;
+    wait_status(&server, "w2 back", |s| s["cosigned_size"].as_u64() >= Some(last)).await;
+
+    // Split view: the operator signs another history (entry 5 rewritten, everything re-signed with the real
+    // key) and shows it to a witness. Same size, other root: 409. Grown, with a consistency proof from
+    // its own tree: 422, as the proof cannot start from the root the witness holds.
+    let entries = export(app, &bundle);
+    assert_eq!(entries.len() as u64, last);
+    let mut forked = entries.clone();
+    forked[4].payload = r#"{"replicas":99}"#.to_string();
+    let mut forked = reseal(&forked, 5, &key);
+    let (status, body) = add_checkpoint(&w1, last, vec![], tree_of(&forked, ORIGIN, &key).1).await;
+    assert_eq!(status, 409, "same size, other root: {body}");
+    let more = (0..3).map(|i| {
+        let event = ledger_core::NewEvent::new("ledger.note", "usr_forger", serde_json::json!({"i": i}));
+        PreparedEvent::prepare(event, time::OffsetDateTime::now_utc()).unwrap()
+    });
+    let tip = ledger_core::chain::head_of(forked.last().unwrap()).unwrap();
+    forked.extend(ledger_core::seal(&tip, more.collect(), &key));
+    let (tiles, grown) = tree_of(&forked, ORIGIN, &key);
+    let proof = ledger_core::tlog::proofs::consistency_proof(last, forked.len() as u64, &tiles).unwrap();
+    let (status, body) = add_checkpoint(&w1, last, proof, grown).await;
+    assert_eq!(status, 422, "a forked extension: {body}");
+    // A replayed old checkpoint: 409 with the witness's size.
+    let (status, body) = add_checkpoint(&w1, 0, vec![], tree_of(&entries[..10], ORIGIN, &key).1).await;
+    assert_eq!((status, body.trim()), (409, last.to_string().as_str()));
+    // The gateway's view is untouched: still cosigned by both at the real head.
+    let status = transparency_status(&server).await;
+    assert_eq!(status["cosigned_size"].as_u64(), Some(last), "{status}");
+}
+
+on_both!(
+    rewritten_and_cut_ledgers_are_named_against_a_kept_checkpoint,
+    witnesses_cosign_and_refuse_a_split_view,
+);
