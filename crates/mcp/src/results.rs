@@ -90,6 +90,9 @@ pub(crate) fn action_status(answer: &Value) -> Value {
         view.insert("ledger_entry_id".into(), last["id"].clone());
         view.insert("event_hash".into(), last["event_hash"].clone());
         view.insert("chain_hash".into(), last["chain_hash"].clone());
+        if let Some(id) = last["id"].as_str() {
+            view.insert("receipt_url".into(), json!(format!("/api/v1/ledger/receipts/{id}")));
+        }
     }
     for entry in entries {
         let payload = &entry["payload"];

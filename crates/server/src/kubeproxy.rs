@@ -658,6 +658,8 @@ fn with_action_headers(mut response: Response, action: &ActionResponse) -> Respo
     for (name, value) in [
         ("x-docketops-action", &action.action_id),
         ("x-docketops-ledger-entry", &action.ledger_entry_id),
+        // Where the entry's receipt (C2SP tlog-proof) is served once a checkpoint covers it.
+        ("x-docketops-receipt", &action.receipt_url),
     ] {
         if let Ok(value) = HeaderValue::from_str(value) {
             response.headers_mut().insert(name, value);

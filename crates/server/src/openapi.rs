@@ -18,6 +18,8 @@ use utoipa::{Modify, OpenApi};
         create_identity, list_identities, get_identity, suspend_identity, reactivate_identity, revoke_identity,
         list_keys, issue_key, rotate_key, revoke_key,
         verify_ledger, list_entries, get_entry, export_ledger, ledger_keys,
+        tlog_checkpoint_note, tlog_tile, tlog_checkpoint, tlog_checkpoints, tlog_inclusion, tlog_consistency,
+        tlog_receipt, tlog_status,
         list_approvals, approve_action, reject_action,
         audit_events,
         healthz, readyz, metrics,
@@ -353,6 +355,79 @@ fn export_ledger() {}
               (status = 403, description = "Not an auditor", body = ErrorBody)))]
 #[allow(dead_code)]
 fn ledger_keys() {}
+
+#[utoipa::path(get, path = "/checkpoint", tag = "transparency",
+    description = "Auditor, or anyone when the log is public. The latest checkpoint (C2SP tlog-checkpoint) as a \
+        signed note with its witness cosignatures (docs/transparency.md).",
+    responses((status = 200, description = "The signed note", content_type = "text/plain"),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
+#[allow(dead_code)]
+fn tlog_checkpoint_note() {}
+
+#[utoipa::path(get, path = "/tile/{path}", tag = "transparency",
+    description = "Auditor, or anyone when public. C2SP tlog-tiles: `tile/<L>/<N>[.p/<W>]` hash tiles and \
+        `tile/entries/<N>[.p/<W>]` entry bundles (each leaf: a u16 length and the entry's 32-byte chain hash). \
+        Immutable once served.",
+    params(("path" = String, Path, description = "`<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`")),
+    responses((status = 200, description = "Tile bytes", content_type = "application/octet-stream"),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
+#[allow(dead_code)]
+fn tlog_tile() {}
+
+#[utoipa::path(get, path = "/api/v1/ledger/checkpoint", tag = "transparency",
+    description = "Auditor, or anyone when public. The latest checkpoint (or that of exactly `size` entries) as \
+        JSON, with the log's verifier keys and the cosignatures.",
+    params(("size" = Option<u64>, Query, minimum = 0, description = "A stored checkpoint's size")),
+    responses((status = 200, description = "{origin, size, root_hash, note, key_id, created_at, verifier_keys, cosignatures}"),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
+#[allow(dead_code)]
+fn tlog_checkpoint() {}
+
+#[utoipa::path(get, path = "/api/v1/ledger/checkpoints", tag = "transparency",
+    description = "Auditor, or anyone when public. Every signed checkpoint, largest first.",
+    params(("before" = Option<u64>, Query, minimum = 0, description = "Sizes below this (a page's next_before)"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
+    responses((status = 200, description = "{checkpoints, next_before}"),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
+#[allow(dead_code)]
+fn tlog_checkpoints() {}
+
+#[utoipa::path(get, path = "/api/v1/ledger/proofs/inclusion", tag = "transparency",
+    description = "Auditor, or anyone when public. The RFC 6962 audit path of an entry (by id or seq) in the \
+        tree of `size` entries (default: the latest checkpoint's).",
+    params(("entry" = Option<String>, Query, description = "evt_…"),
+           ("seq" = Option<u64>, Query, minimum = 1),
+           ("size" = Option<u64>, Query, minimum = 0)),
+    responses((status = 200, description = "{entry_id, seq, leaf_index, tree_size, chain_hash, leaf_hash, root_hash, proof}"),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
+#[allow(dead_code)]
+fn tlog_inclusion() {}
+
+#[utoipa::path(get, path = "/api/v1/ledger/proofs/consistency", tag = "transparency",
+    description = "Auditor, or anyone when public. The RFC 6962 proof that the tree of `to` entries (default: the \
+        latest checkpoint's) extends the tree of `from` entries.",
+    params(("from" = u64, Query, minimum = 1), ("to" = Option<u64>, Query, minimum = 1)),
+    responses((status = 200, description = "{from, to, from_root, to_root, proof}"),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
+#[allow(dead_code)]
+fn tlog_consistency() {}
+
+#[utoipa::path(get, path = "/api/v1/ledger/receipts/{id}", tag = "transparency",
+    description = "The auditor, or the identity whose action the entry belongs to. The entry's receipt, a C2SP \
+        tlog-proof file that `docketops verify --receipt` checks offline; 404 `not_yet_covered` until a \
+        checkpoint covers the entry (about a second; `wait` long-polls).",
+    params(("id" = String, Path, description = "evt_…"),
+           ("wait" = Option<u64>, Query, minimum = 0, maximum = 60, description = "Seconds to wait for a checkpoint")),
+    responses((status = 200, description = "The receipt", content_type = "text/x.tlog-proof")))]
+#[allow(dead_code)]
+fn tlog_receipt() {}
+
+#[utoipa::path(get, path = "/api/v1/ledger/transparency", tag = "transparency",
+    description = "Auditor, or anyone when public. Tree size, latest and cosigned checkpoints, each witness's lag.",
+    responses((status = 200, description = "{origin, tree_size, checkpoint_size, cosigned_size, quorum, witnesses}"),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
+#[allow(dead_code)]
+fn tlog_status() {}
 
 #[utoipa::path(get, path = "/api/v1/approvals", tag = "approvals",
     description = "Approvers and auditors. Actions waiting for an approval, oldest first, with the digest an \

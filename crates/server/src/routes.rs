@@ -149,7 +149,9 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
             format!("the ledger database refuses writes: {reason}"),
         ));
     }
-    Ok(Json(json!({"status": "ready", "database": state.store.kind()})))
+    // Witness lag is shown, never a reason to be unready: appends do not wait for witnesses.
+    let log = state.transparency.status().await?;
+    Ok(Json(json!({"status": "ready", "database": state.store.kind(), "transparency": log})))
 }
 
 async fn not_found() -> ApiError {

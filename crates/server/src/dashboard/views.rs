@@ -204,6 +204,10 @@ pub struct IdentityPage {
 #[template(path = "verify.html")]
 pub struct VerifyPage {
     pub nav: Nav,
+    /// The transparency log: origin, sizes, witnesses and their lag.
+    pub log: gateway::transparency::TransparencyStatus,
+    /// The latest checkpoint with the quorum of cosignatures, as its signed note (empty: none yet).
+    pub cosigned_note: String,
 }
 
 #[derive(Debug, Template)]
