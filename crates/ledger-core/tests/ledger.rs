@@ -38,3 +38,6 @@ mod signatures;
 
 #[path = "ledger/limits.rs"]
 mod limits;
+
+#[path = "ledger/tlog_vectors.rs"]
+mod tlog_vectors;
