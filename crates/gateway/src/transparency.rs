@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use ledger_core::tlog::checkpoint::{self, Checkpoint, WitnessKey};
 use ledger_core::tlog::receipt::Receipt;
-use ledger_core::tlog::witness::AddCheckpoint;
 use ledger_core::tlog::{hash_from_base64, hash_to_base64};
 use ledger_core::{Entry, LedgerPublicKey, LedgerSigningKey};
 use serde::Serialize;
-use storage::{CheckpointRow, CosignatureRow, StorageError, Store, TreeReadError};
+use storage::{CheckpointRow, StorageError, Store, TreeReadError};
+
+mod push;
 use tokio::sync::watch;
 
 /// Where the receipt of entry `entry_id` is served.
@@ -72,6 +73,8 @@ pub enum TransparencyError {
     Fork { size: u64 },
     #[error("checkpoint: {0}")]
     Checkpoint(#[from] checkpoint::CheckpointError),
+    #[error("this gateway holds {ours} but the ledger's active key is {active}: restart it with the active key")]
+    KeyNotActive { ours: String, active: String },
 }
 
 /// One witness's progress, for `/readyz` and the dashboard.
@@ -102,8 +105,10 @@ pub struct Transparency {
     key: Arc<LedgerSigningKey>,
     config: TransparencyConfig,
     http: reqwest::Client,
-    /// The latest checkpoint's size, for receipts that wait for one.
+    /// The latest checkpoint's size: wakes the witness pushers and receipts that wait for one.
     latest: watch::Sender<u64>,
+    /// The largest checkpoint with the quorum of cosignatures, for receipts that wait for one.
+    cosigned: watch::Sender<u64>,
 }
 
 impl Transparency {
@@ -118,6 +123,7 @@ impl Transparency {
             config,
             http,
             latest: watch::Sender::new(0),
+            cosigned: watch::Sender::new(0),
         }
     }
 
@@ -125,20 +131,21 @@ impl Transparency {
         &self.config
     }
 
-    /// Signs and distributes checkpoints until the process ends.
+    /// Signs checkpoints, and keeps each witness up to date in a task of its own (a slow or down witness
+    /// never delays a checkpoint or another witness), until the process ends.
     pub async fn run(self: Arc<Self>) {
+        if let Err(error) = self.refresh_cosigned().await {
+            tracing::warn!(%error, "cannot read the cosigned checkpoints");
+        }
+        for index in 0..self.config.witnesses.len() {
+            tokio::spawn(Arc::clone(&self).follow_witness(index));
+        }
         let mut ticker = tokio::time::interval(self.config.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match self.checkpoint_once().await {
-                Ok(Some(row)) => {
-                    let this = Arc::clone(&self);
-                    // Witnesses answer in the background: a slow one never delays the next checkpoint.
-                    tokio::spawn(async move { this.push_to_witnesses(&row).await });
-                }
-                Ok(None) => {}
-                Err(error) => tracing::error!(%error, "no checkpoint signed"),
+            if let Err(error) = self.checkpoint_once().await {
+                tracing::error!(%error, "no checkpoint signed");
             }
         }
     }
@@ -146,8 +153,22 @@ impl Transparency {
     /// Integrates what the tree misses, then signs a checkpoint of the whole tree if it grew. Returns the
     /// new checkpoint, if any.
     pub async fn checkpoint_once(&self) -> Result<Option<CheckpointRow>, TransparencyError> {
-        self.store.tlog_catch_up(|_| {}).await?;
-        let size = self.store.tree_size().await?;
+        let head = self.store.head().await?;
+        // A gateway started before `docketops keys rotate` must not go on signing with the retired key.
+        if let Some(head) = &head
+            && let Ok(active) = ledger_core::entry::next_signing_key_id(head)
+            && active != self.key.key_id()
+        {
+            return Err(TransparencyError::KeyNotActive {
+                ours: self.key.key_id().to_string(),
+                active,
+            });
+        }
+        let mut size = self.store.tree_size().await?;
+        // The catch-up takes the ledger-wide lock: only when the tree is behind.
+        if head.as_ref().is_some_and(|h| h.seq > size) {
+            size = self.store.tlog_catch_up(|_| {}).await?.tree_size;
+        }
         let latest = self.store.latest_checkpoint().await?;
         if let Some(latest) = &latest {
             self.latest
@@ -187,92 +208,6 @@ impl Transparency {
         Ok(Some(stored))
     }
 
-    /// Sends a checkpoint to every witness at once and stores the cosignatures that verify.
-    pub async fn push_to_witnesses(&self, row: &CheckpointRow) {
-        let pushes = self.config.witnesses.iter().map(|w| async move {
-            if let Err(error) = self.push(w, row).await {
-                tracing::warn!(witness = %w.key.name, size = row.size, %error, "no cosignature");
-            }
-        });
-        futures_util::future::join_all(pushes).await;
-    }
-
-    async fn push(&self, witness: &WitnessEndpoint, row: &CheckpointRow) -> Result<(), String> {
-        let size = row.size as u64;
-        let mut old = self
-            .store
-            .witness_size(&witness.key.name)
-            .await
-            .map_err(|e| e.to_string())?;
-        // One retry: a 409 tells the size the witness holds (ours may be behind, e.g. another gateway asked).
-        for _ in 0..2 {
-            if old >= size {
-                return Ok(());
-            }
-            let proof = match old {
-                0 => Vec::new(),
-                _ => self
-                    .store
-                    .consistency_proof(old, size)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            };
-            let body = AddCheckpoint {
-                old_size: old,
-                proof,
-                checkpoint: row.note.clone(),
-            }
-            .to_body();
-            let url = format!("{}/add-checkpoint", witness.url.trim_end_matches('/'));
-            let response = self
-                .http
-                .post(&url)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = response.status();
-            let text = response.text().await.map_err(|e| e.to_string())?;
-            match status.as_u16() {
-                200 => return self.store_cosignature(witness, row, &text).await,
-                409 => match text.trim().parse::<u64>() {
-                    Ok(theirs) if theirs != old => old = theirs,
-                    _ => return Err(format!("409: {}", text.trim())),
-                },
-                code => return Err(format!("{code}: {}", text.trim())),
-            }
-        }
-        Err("the witness keeps reporting another size".into())
-    }
-
-    async fn store_cosignature(
-        &self,
-        witness: &WitnessEndpoint,
-        row: &CheckpointRow,
-        text: &str,
-    ) -> Result<(), String> {
-        let lines: Vec<String> = text.lines().map(|l| format!("{l}\n")).collect();
-        let note = checkpoint::add_signature_lines(&row.note, &lines);
-        let keys = [self.key.public_key()];
-        let opened =
-            checkpoint::open(&note, &keys, std::slice::from_ref(&witness.key), 1).map_err(|e| e.to_string())?;
-        let line = lines
-            .iter()
-            .find(|l| l.starts_with(&format!("— {} ", witness.key.name)))
-            .ok_or("no cosignature line")?;
-        debug_assert_eq!(opened.cosigned_by.len(), 1);
-        let cosignature = CosignatureRow {
-            size: row.size,
-            witness: witness.key.name.clone(),
-            line: line.clone(),
-            received_at: crate::now(),
-        };
-        self.store
-            .insert_cosignature(&cosignature)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
     /// The checkpoint's note with every stored cosignature line appended.
     pub async fn cosigned_note(&self, row: &CheckpointRow) -> Result<String, StorageError> {
         let lines: Vec<String> = self
@@ -285,11 +220,23 @@ impl Transparency {
         Ok(checkpoint::add_signature_lines(&row.note, &lines))
     }
 
-    /// The receipt of `entry`: the smallest stored checkpoint covering it, with its cosignatures and the
-    /// inclusion proof. None while no checkpoint covers it.
+    /// The receipt of `entry`: the latest checkpoint with the quorum of cosignatures if it covers the entry,
+    /// else the smallest stored checkpoint covering it (not cosigned yet). None while none covers it.
     pub async fn receipt(&self, entry: &Entry) -> Result<Option<Receipt>, TransparencyError> {
-        let Some(row) = self.store.checkpoint_covering(entry.seq).await? else {
-            return Ok(None);
+        let cosigned = match self.config.quorum {
+            0 => None,
+            quorum => {
+                self.store
+                    .latest_cosigned_checkpoint(&self.witness_names(), quorum)
+                    .await?
+            }
+        };
+        let row = match cosigned.filter(|c| c.size as u64 >= entry.seq) {
+            Some(row) => row,
+            None => match self.store.checkpoint_covering(entry.seq).await? {
+                Some(row) => row,
+                None => return Ok(None),
+            },
         };
         let proof = self.store.inclusion_proof(row.size as u64, entry.seq - 1).await?;
         Ok(Some(Receipt {
@@ -300,12 +247,34 @@ impl Transparency {
         }))
     }
 
-    /// Waits until a checkpoint covers `seq` (true) or `timeout` passes (false).
-    pub async fn wait_for_checkpoint(&self, seq: u64, timeout: Duration) -> bool {
-        let mut latest = self.latest.subscribe();
-        tokio::time::timeout(timeout, latest.wait_for(|&size| size >= seq))
+    /// Waits until a checkpoint covers `seq` — one with the quorum of cosignatures when witnesses are
+    /// configured — (true) or `timeout` passes (false).
+    pub async fn wait_for_receipt(&self, seq: u64, timeout: Duration) -> bool {
+        let mut size = match self.config.quorum {
+            0 => self.latest.subscribe(),
+            _ => self.cosigned.subscribe(),
+        };
+        tokio::time::timeout(timeout, size.wait_for(|&size| size >= seq))
             .await
             .is_ok_and(|r| r.is_ok())
+    }
+
+    pub(crate) fn witness_names(&self) -> Vec<String> {
+        self.config.witnesses.iter().map(|w| w.key.name.clone()).collect()
+    }
+
+    /// Re-reads the largest checkpoint with the quorum of cosignatures (after a cosignature is stored).
+    pub(crate) async fn refresh_cosigned(&self) -> Result<(), StorageError> {
+        if self.config.quorum == 0 {
+            return Ok(());
+        }
+        let cosigned = self
+            .store
+            .latest_cosigned_checkpoint(&self.witness_names(), self.config.quorum)
+            .await?;
+        let size = cosigned.map_or(0, |c| c.size as u64);
+        self.cosigned.send_if_modified(|v| std::mem::replace(v, size) != size);
+        Ok(())
     }
 
     /// The log's verifier keys: every ledger key under this origin (old checkpoints stay verifiable).
@@ -330,10 +299,13 @@ impl Transparency {
                 lag: checkpoint_size.saturating_sub(cosigned_size),
             });
         }
-        let names: Vec<String> = witnesses.iter().map(|w| w.name.clone()).collect();
         let cosigned = match self.config.quorum {
             0 => None,
-            quorum => self.store.latest_cosigned_checkpoint(&names, quorum).await?,
+            quorum => {
+                self.store
+                    .latest_cosigned_checkpoint(&self.witness_names(), quorum)
+                    .await?
+            }
         };
         Ok(TransparencyStatus {
             origin: self.config.origin.clone(),

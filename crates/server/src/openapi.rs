@@ -360,6 +360,7 @@ fn ledger_keys() {}
     description = "Auditor, or anyone when the log is public. The latest checkpoint (C2SP tlog-checkpoint) as a \
         signed note with its witness cosignatures (docs/transparency.md).",
     responses((status = 200, description = "The signed note", content_type = "text/plain"),
+              (status = 404, description = "No checkpoint yet", body = ErrorBody),
               (status = 403, description = "Not an auditor", body = ErrorBody)))]
 #[allow(dead_code)]
 fn tlog_checkpoint_note() {}
@@ -370,6 +371,7 @@ fn tlog_checkpoint_note() {}
         Immutable once served.",
     params(("path" = String, Path, description = "`<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`")),
     responses((status = 200, description = "Tile bytes", content_type = "application/octet-stream"),
+              (status = 404, description = "Not a tile path, or not in the log yet", body = ErrorBody),
               (status = 403, description = "Not an auditor", body = ErrorBody)))]
 #[allow(dead_code)]
 fn tlog_tile() {}
@@ -377,15 +379,16 @@ fn tlog_tile() {}
 #[utoipa::path(get, path = "/api/v1/ledger/checkpoint", tag = "transparency",
     description = "Auditor, or anyone when public. The latest checkpoint (or that of exactly `size` entries) as \
         JSON, with the log's verifier keys and the cosignatures.",
-    params(("size" = Option<u64>, Query, minimum = 0, description = "A stored checkpoint's size")),
+    params(("size" = Option<u64>, Query, minimum = 0, maximum = 9_223_372_036_854_775_807_i64, description = "A stored checkpoint's size")),
     responses((status = 200, description = "{origin, size, root_hash, note, key_id, created_at, verifier_keys, cosignatures}"),
+              (status = 404, description = "No checkpoint (of that size) yet", body = ErrorBody),
               (status = 403, description = "Not an auditor", body = ErrorBody)))]
 #[allow(dead_code)]
 fn tlog_checkpoint() {}
 
 #[utoipa::path(get, path = "/api/v1/ledger/checkpoints", tag = "transparency",
     description = "Auditor, or anyone when public. Every signed checkpoint, largest first.",
-    params(("before" = Option<u64>, Query, minimum = 0, description = "Sizes below this (a page's next_before)"),
+    params(("before" = Option<u64>, Query, minimum = 0, maximum = 9_223_372_036_854_775_807_i64, description = "Sizes below this (a page's next_before)"),
            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
     responses((status = 200, description = "{checkpoints, next_before}"),
               (status = 403, description = "Not an auditor", body = ErrorBody)))]
@@ -396,9 +399,10 @@ fn tlog_checkpoints() {}
     description = "Auditor, or anyone when public. The RFC 6962 audit path of an entry (by id or seq) in the \
         tree of `size` entries (default: the latest checkpoint's).",
     params(("entry" = Option<String>, Query, description = "evt_…"),
-           ("seq" = Option<u64>, Query, minimum = 1),
-           ("size" = Option<u64>, Query, minimum = 0)),
+           ("seq" = Option<u64>, Query, minimum = 1, maximum = 9_223_372_036_854_775_807_i64, description = "Instead of entry (both: the same entry)"),
+           ("size" = Option<u64>, Query, minimum = 0, maximum = 9_223_372_036_854_775_807_i64)),
     responses((status = 200, description = "{entry_id, seq, leaf_index, tree_size, chain_hash, leaf_hash, root_hash, proof}"),
+              (status = 404, description = "No such entry, or no tree of that size yet", body = ErrorBody),
               (status = 403, description = "Not an auditor", body = ErrorBody)))]
 #[allow(dead_code)]
 fn tlog_inclusion() {}
@@ -406,14 +410,15 @@ fn tlog_inclusion() {}
 #[utoipa::path(get, path = "/api/v1/ledger/proofs/consistency", tag = "transparency",
     description = "Auditor, or anyone when public. The RFC 6962 proof that the tree of `to` entries (default: the \
         latest checkpoint's) extends the tree of `from` entries.",
-    params(("from" = u64, Query, minimum = 1), ("to" = Option<u64>, Query, minimum = 1)),
+    params(("from" = u64, Query, minimum = 1, maximum = 9_223_372_036_854_775_807_i64), ("to" = Option<u64>, Query, minimum = 1, maximum = 9_223_372_036_854_775_807_i64)),
     responses((status = 200, description = "{from, to, from_root, to_root, proof}"),
+              (status = 404, description = "No tree of that size yet", body = ErrorBody),
               (status = 403, description = "Not an auditor", body = ErrorBody)))]
 #[allow(dead_code)]
 fn tlog_consistency() {}
 
 #[utoipa::path(get, path = "/api/v1/ledger/receipts/{id}", tag = "transparency",
-    description = "The auditor, or the identity whose action the entry belongs to. The entry's receipt, a C2SP \
+    description = "The auditor, or the identity whose action the entry belongs to (or that wrote it). The entry's receipt, a C2SP \
         tlog-proof file that `docketops verify --receipt` checks offline; 404 `not_yet_covered` until a \
         checkpoint covers the entry (about a second; `wait` long-polls).",
     params(("id" = String, Path, description = "evt_…"),

@@ -49,6 +49,14 @@ fn may_read(state: &AppState, caller: Result<Authenticated, ApiError>) -> Result
     Ok(())
 }
 
+/// Sizes, seqs and cursors are stored as BIGINT: larger values are refused (the OpenAPI maximum).
+fn bounded(name: &str, value: Option<u64>) -> Result<Option<u64>, ApiError> {
+    match value {
+        Some(v) if v > i64::MAX as u64 => Err(ApiError::bad_request(format!("{name}: at most {}", i64::MAX))),
+        other => Ok(other),
+    }
+}
+
 fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     query
         .map(|Query(q)| q)
@@ -158,7 +166,7 @@ async fn checkpoint(
 ) -> Result<Json<Value>, ApiError> {
     may_read(&state, caller)?;
     let params = query(params)?;
-    let row = match params.size {
+    let row = match bounded("size", params.size)? {
         Some(size) => state
             .store
             .checkpoint_at(size)
@@ -193,7 +201,10 @@ async fn checkpoints(
     if !(1..=MAX_CHECKPOINTS).contains(&limit) {
         return Err(ApiError::bad_request(format!("limit: 1 to {MAX_CHECKPOINTS}")));
     }
-    let rows = state.store.checkpoints_before(params.before, limit).await?;
+    let rows = state
+        .store
+        .checkpoints_before(bounded("before", params.before)?, limit)
+        .await?;
     let next_before = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.size))
         .flatten();
@@ -218,21 +229,21 @@ async fn inclusion(
 ) -> Result<Json<Value>, ApiError> {
     may_read(&state, caller)?;
     let params = query(params)?;
-    let entry = match (&params.entry, params.seq) {
-        (Some(id), None) => state.store.entry_by_id(id).await?,
-        (None, Some(seq)) if seq >= 1 => state
-            .store
-            .entries_after(seq as i64 - 1, 1)
-            .await?
-            .into_iter()
-            .find(|e| e.seq == seq),
-        _ => {
-            return Err(ApiError::bad_request(
-                "give exactly one of entry=evt_… or seq=N (N ≥ 1)",
-            ));
-        }
+    let seq = bounded("seq", params.seq)?;
+    if seq == Some(0) {
+        return Err(ApiError::bad_request("seq: entries start at 1"));
     }
-    .ok_or_else(|| ApiError::not_found("no such entry"))?;
+    let no_entry = || ApiError::not_found("no such entry: name it with entry=evt_… or seq=N");
+    let entry = match (&params.entry, seq) {
+        (Some(id), _) => state.store.entry_by_id(id).await?,
+        (None, Some(seq)) => state.store.entries_after(seq as i64 - 1, 1).await?.into_iter().next(),
+        (None, None) => None,
+    }
+    .ok_or_else(no_entry)?;
+    // Both given: they must name the same entry.
+    if seq.is_some_and(|s| s != entry.seq) {
+        return Err(no_entry());
+    }
     let size = match params.size {
         Some(size) => size,
         None => latest(&state).await?.size as u64,
@@ -275,7 +286,8 @@ async fn consistency(
 ) -> Result<Json<Value>, ApiError> {
     may_read(&state, caller)?;
     let params = query(params)?;
-    let to = match params.to {
+    bounded("from", Some(params.from))?;
+    let to = match bounded("to", params.to)? {
         Some(to) => to,
         None => latest(&state).await?.size as u64,
     };
@@ -305,7 +317,8 @@ struct ReceiptQuery {
 const MAX_RECEIPT_WAIT: u64 = 60;
 
 /// `GET /api/v1/ledger/receipts/{entry_id}[?wait=SECONDS]`: the entry's receipt, a C2SP tlog-proof file
-/// (`text/x.tlog-proof`), once a checkpoint covers it; 404 `not_yet_covered` before (after `wait`, if given).
+/// (`text/x.tlog-proof`), once a checkpoint covers it; 404 `not_yet_covered` before. `wait` waits for a
+/// checkpoint that covers it and, with witnesses, has their quorum of cosignatures.
 async fn receipt(
     caller: Authenticated,
     State(state): State<AppState>,
@@ -333,7 +346,7 @@ async fn receipt(
     if wait > 0 {
         state
             .transparency
-            .wait_for_checkpoint(entry.seq, Duration::from_secs(wait))
+            .wait_for_receipt(entry.seq, Duration::from_secs(wait))
             .await;
     }
     let receipt = state.transparency.receipt(&entry).await.map_err(ApiError::internal)?;

@@ -102,26 +102,29 @@ macro_rules! integrate {
     ($conn:expr, $cache:expr, $entries:expr) => {{
         let entries: &[ledger_core::Entry] = $entries;
         let cached = $cache.lock().expect("edge cache lock").take();
-        match entries.first().map(|e| e.seq) {
-            None => cached,
-            Some(first) => {
-                let mut edge = match cached {
-                    Some(edge) if edge.size() + 1 == first => edge,
-                    _ => $crate::tlog::load_edge!($conn)?,
-                };
-                if edge.size() + 1 == first {
-                    let writes = edge.append($crate::tlog::leaves(entries)?);
-                    $crate::tlog::write_tiles!($conn, &writes);
-                    Some(edge)
-                } else {
-                    tracing::debug!(
-                        tree = edge.size(),
-                        first,
-                        "tree behind the ledger; the catch-up integrates"
-                    );
-                    None
-                }
+        'integrate: {
+            let Some(first) = entries.first().map(|e| e.seq) else {
+                break 'integrate cached;
+            };
+            let mut edge = match cached {
+                Some(edge) if edge.size() + 1 == first => edge,
+                _ => match $crate::tlog::load_edge!($conn) {
+                    Ok(edge) => edge,
+                    // Tiles are derived state: damaged ones never stop an append (the checkpointer reports them).
+                    Err($crate::StorageError::Tiles(why)) => {
+                        tracing::error!(%why, "the transparency log's tiles are inconsistent; entries are not integrated");
+                        break 'integrate None;
+                    }
+                    Err(other) => return Err(other.into()),
+                },
+            };
+            if edge.size() + 1 != first {
+                tracing::debug!(tree = edge.size(), first, "tree behind the ledger; the catch-up integrates");
+                break 'integrate None;
             }
+            let writes = edge.append($crate::tlog::leaves(entries)?);
+            $crate::tlog::write_tiles!($conn, &writes);
+            Some(edge)
         }
     }};
 }

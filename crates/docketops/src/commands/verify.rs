@@ -41,7 +41,8 @@ pub struct VerifyArgs {
     pub quiet: bool,
     /// Also check the bundle against a signed checkpoint kept elsewhere (the note text, e.g. saved from
     /// GET /checkpoint): a cut tail, a rewritten past re-signed with the real key and a forked history are
-    /// each named. The checkpoint must be signed by a key the bundle's chain introduced (or a --trusted-key).
+    /// each named. The checkpoint must be signed by a key the bundle's chain introduced; it is only as
+    /// trustworthy as where it came from, unless --witness-key names witnesses that must have cosigned it.
     #[arg(long, value_name = "FILE", requires = "bundle")]
     pub checkpoint: Option<PathBuf>,
     /// Verify a receipt (a C2SP tlog-proof file from GET /api/v1/ledger/receipts/{id}) offline: its entry,
@@ -55,6 +56,9 @@ pub struct VerifyArgs {
     /// How many of the --witness-key witnesses must have cosigned (default: all of them).
     #[arg(long, value_name = "N")]
     pub quorum: Option<usize>,
+    /// The log's origin the checkpoint (or the receipt's) must name, e.g. ledger.example.com/docketops.
+    #[arg(long, value_name = "ORIGIN")]
+    pub origin: Option<String>,
 }
 
 /// Lines read and parsed per verifier batch.
@@ -83,7 +87,12 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         witnesses.len()
     );
     if let Some(path) = &args.receipt {
-        return super::verify_tlog::receipt(path, &options.trusted_genesis_keys, &witnesses, quorum, args.json);
+        let trust = super::verify_tlog::Trust {
+            witnesses: &witnesses,
+            quorum,
+            origin: args.origin.as_deref(),
+        };
+        return super::verify_tlog::receipt(path, &options.trusted_genesis_keys, &trust, args.json);
     }
     let report = match &args.bundle {
         Some(path) => {
@@ -93,7 +102,12 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             let (report, leaves) =
                 tokio::task::spawn_blocking(move || verify_bundle_with_leaves(&path, options, quiet, keep)).await??;
             if let Some(checkpoint) = &args.checkpoint {
-                return super::verify_tlog::bundle_against(&report, &leaves, checkpoint, &witnesses, quorum, args.json);
+                let trust = super::verify_tlog::Trust {
+                    witnesses: &witnesses,
+                    quorum,
+                    origin: args.origin.as_deref(),
+                };
+                return super::verify_tlog::bundle_against(&report, &leaves, checkpoint, &trust, args.json);
             }
             report
         }

@@ -13,6 +13,28 @@ use ledger_core::tlog::receipt::{Receipt, ReceiptError};
 use ledger_core::{LedgerPublicKey, VerifyReport};
 use serde_json::{Value, json};
 
+/// What a checkpoint must satisfy beyond a trusted log signature.
+#[derive(Debug)]
+pub struct Trust<'a> {
+    pub witnesses: &'a [WitnessKey],
+    pub quorum: usize,
+    /// The origin it must name.
+    pub origin: Option<&'a str>,
+}
+
+impl Trust<'_> {
+    fn open(&self, note: &str, keys: &[LedgerPublicKey]) -> Result<checkpoint::OpenedCheckpoint, String> {
+        let opened = checkpoint::open(note, keys, self.witnesses, self.quorum).map_err(|e| e.to_string())?;
+        match self.origin {
+            Some(origin) if origin != opened.checkpoint.origin => Err(format!(
+                "it names the log {:?}, not {origin:?}",
+                opened.checkpoint.origin
+            )),
+            _ => Ok(opened),
+        }
+    }
+}
+
 fn exit(valid: bool) -> ExitCode {
     if valid { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
@@ -22,10 +44,15 @@ pub fn bundle_against(
     report: &VerifyReport,
     leaves: &[Hash],
     path: &Path,
-    witnesses: &[WitnessKey],
-    quorum: usize,
+    trust: &Trust<'_>,
     json_output: bool,
 ) -> anyhow::Result<ExitCode> {
+    if trust.witnesses.is_empty() {
+        eprintln!(
+            "note: no --witness-key given: the checkpoint is only as trustworthy as where you kept it \
+             (the log's key could have signed any checkpoint)"
+        );
+    }
     let note = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     // The keys the bundle's own chain introduced: the log signs checkpoints with its ledger keys.
     let keys: Vec<LedgerPublicKey> = report
@@ -33,7 +60,7 @@ pub fn bundle_against(
         .iter()
         .filter_map(|k| LedgerPublicKey::from_hex(&k.info.public_key).ok())
         .collect();
-    let (consistent, outcome) = match checkpoint::open(&note, &keys, witnesses, quorum) {
+    let (consistent, outcome) = match trust.open(&note, &keys) {
         Ok(opened) => {
             let check = check_against(leaves, &opened);
             (
@@ -86,8 +113,7 @@ fn reason(error: &ReceiptError) -> &'static str {
 pub fn receipt(
     path: &Path,
     trusted: &[LedgerPublicKey],
-    witnesses: &[WitnessKey],
-    quorum: usize,
+    trust: &Trust<'_>,
     json_output: bool,
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
@@ -95,8 +121,28 @@ pub fn receipt(
         "--receipt needs --trusted-key HEX: the ledger's public key(s), from `docketops keys list` or GET /api/v1/ledger/keys"
     );
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let receipt = Receipt::parse(&text).with_context(|| format!("{} is not a receipt", path.display()))?;
-    let outcome = receipt.verify(trusted, witnesses, quorum);
+    let receipt = match Receipt::parse(&text) {
+        Ok(receipt) => receipt,
+        // An edited receipt that no longer parses is invalid (exit 1), not a usage error.
+        Err(error) => {
+            let out = json!({"valid": false, "reason": reason(&error), "message": error.to_string()});
+            match json_output {
+                true => println!("{}", serde_json::to_string_pretty(&out)?),
+                false => println!("INVALID receipt {}: {error} (malformed)", path.display()),
+            }
+            return Ok(exit(false));
+        }
+    };
+    let outcome = receipt
+        .verify(trusted, trust.witnesses, trust.quorum)
+        .and_then(|opened| match trust.origin {
+            Some(origin) if origin != opened.checkpoint.origin => {
+                Err(ReceiptError::Checkpoint(checkpoint::CheckpointError::Malformed(
+                    format!("it names the log {:?}, not {origin:?}", opened.checkpoint.origin),
+                )))
+            }
+            _ => Ok(opened),
+        });
     let entry = &receipt.entry;
     let out = match &outcome {
         Ok(opened) => json!({

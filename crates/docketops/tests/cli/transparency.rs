@@ -482,6 +482,50 @@ async fn witnesses_cosign_and_refuse_a_split_view(app: &TestApp) {
         "{report}"
     );
 
+    // A receipt waited for carries both cosignatures and verifies offline with the witness quorum and origin.
+    let entry_id = app.store().await.entries_after(size as i64 - 2, 1).await.unwrap()[0]
+        .id
+        .clone();
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/ledger/receipts/{entry_id}?wait=20", server.base))
+        .bearer_auth(&server.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let receipt = dir.path().join("r.tlog-proof");
+    std::fs::write(&receipt, response.text().await.unwrap()).unwrap();
+    let public = key.public_key().hex();
+    let receipt_args = [
+        "--receipt",
+        receipt.to_str().unwrap(),
+        "--trusted-key",
+        &public,
+        "--origin",
+        ORIGIN,
+    ];
+    let witness_args = ["--witness-key", &w1.vkey, "--witness-key", &w2.vkey];
+    let (code, report) = verify(app, &[&receipt_args[..], &witness_args[..]].concat());
+    assert_eq!(
+        (code, report["checkpoint"]["cosigned_by"].as_array().map(Vec::len)),
+        (0, Some(2)),
+        "{report}"
+    );
+    let wrong_origin = [
+        "--receipt",
+        receipt.to_str().unwrap(),
+        "--trusted-key",
+        &public,
+        "--origin",
+        "other.test/log",
+    ];
+    let (code, report) = verify(app, &wrong_origin);
+    assert_eq!(
+        (code, report["reason"].as_str()),
+        (1, Some("checkpoint_not_trusted")),
+        "{report}"
+    );
+
     // A witness down delays cosigning, never appending; its lag shows, and it catches up when back.
     w2.kill();
     app.append(10);

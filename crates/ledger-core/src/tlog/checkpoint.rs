@@ -109,10 +109,16 @@ pub fn log_verifier_key(origin: &str, key: &LedgerPublicKey) -> String {
 /// the origin and the ledger key.
 pub fn parse_log_verifier_key(vkey: &str) -> Result<(String, LedgerPublicKey), CheckpointError> {
     let bad = |why: &str| CheckpointError::Malformed(format!("log verifier key: {why}"));
-    let verifier = StandardVerifier::new(vkey.trim()).map_err(|e| bad(&e.to_string()))?;
-    let key64 = vkey.trim().rsplit('+').next().unwrap_or_default();
+    let vkey = vkey.trim();
+    let verifier = StandardVerifier::new(vkey).map_err(|e| bad(&e.to_string()))?;
+    // The key is everything after the second '+': standard base64 has '+' of its own.
+    let key64 = vkey.splitn(3, '+').nth(2).unwrap_or_default();
     let bytes = BASE64.decode(key64).map_err(|_| bad("not base64"))?;
-    let key = LedgerPublicKey::from_hex(&hex::encode(&bytes[1..])).map_err(|e| bad(&e.to_string()))?;
+    let key = match bytes.split_first() {
+        Some((&ALG_ED25519, key)) if key.len() == 32 => key,
+        _ => return Err(bad("not an Ed25519 (0x01) key of 32 bytes")),
+    };
+    let key = LedgerPublicKey::from_hex(&hex::encode(key)).map_err(|e| bad(&e.to_string()))?;
     Ok((verifier.name().to_string(), key))
 }
 
@@ -141,14 +147,22 @@ pub fn open(
     let text = std::str::from_utf8(parsed.text()).expect("notes are UTF-8");
     let checkpoint = Checkpoint::parse_body(text)?;
     check_origin(&checkpoint.origin)?;
+    // A key given twice would make the verifier list ambiguous (and a witness key listed under two names
+    // would count twice towards the quorum): each public key once.
+    let mut log_keys = log_keys.to_vec();
+    log_keys.sort_by_key(|k| k.key.to_bytes());
+    log_keys.dedup_by(|a, b| a.key == b.key);
+    let mut witnesses = witnesses.to_vec();
+    witnesses.sort_by_key(|w| w.key.to_bytes());
+    witnesses.dedup_by(|a, b| a.key == b.key);
     let mut verifiers: Vec<Box<dyn Verifier>> = Vec::new();
-    for key in log_keys {
+    for key in &log_keys {
         let vkey = log_verifier_key(&checkpoint.origin, key);
         verifiers.push(Box::new(
             StandardVerifier::new(&vkey).expect("a vkey this module wrote parses"),
         ));
     }
-    for witness in witnesses {
+    for witness in &witnesses {
         verifiers.push(Box::new(witness.clone()));
     }
     let (verified, unverified) = match parsed.verify(&VerifierList::new(verifiers)) {

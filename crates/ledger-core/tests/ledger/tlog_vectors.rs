@@ -65,9 +65,15 @@ fn the_transparency_vectors_are_the_ones_the_code_produces_and_the_page_shows() 
     }
     assert_eq!(edge.root().0, root4);
     let inclusion = inclusion_proof(4, 2, &tiles).unwrap();
-    assert_eq!(inclusion.iter().map(|h| h.0).collect::<Vec<_>>(), vec![l4, node(l1, l2)]);
+    assert_eq!(
+        inclusion.iter().map(|h| h.0).collect::<Vec<_>>(),
+        vec![l4, node(l1, l2)]
+    );
     let consistency = consistency_proof(3, 4, &tiles).unwrap();
-    assert_eq!(consistency.iter().map(|h| h.0).collect::<Vec<_>>(), vec![l3, l4, node(l1, l2)]);
+    assert_eq!(
+        consistency.iter().map(|h| h.0).collect::<Vec<_>>(),
+        vec![l3, l4, node(l1, l2)]
+    );
 
     // The checkpoint, signed by §7's key, by hand: key id = SHA-256(origin ‖ "\n" ‖ 0x01 ‖ key)[:4].
     let seed: [u8; 32] = std::array::from_fn(|i| i as u8);
@@ -75,7 +81,10 @@ fn the_transparency_vectors_are_the_ones_the_code_produces_and_the_page_shows() 
     let body = format!("{ORIGIN}\n4\n{}\n", b64(root4));
     let key_id = &sha256(&[ORIGIN.as_bytes(), b"\n", &[1], raw.verifying_key().as_bytes()])[..4];
     let signature = raw.sign(body.as_bytes());
-    let line = format!("— {ORIGIN} {}\n", BASE64.encode([key_id, &signature.to_bytes()[..]].concat()));
+    let line = format!(
+        "— {ORIGIN} {}\n",
+        BASE64.encode([key_id, &signature.to_bytes()[..]].concat())
+    );
     let note = format!("{body}\n{line}");
     let by_crate = Checkpoint {
         origin: ORIGIN.into(),
@@ -113,5 +122,9 @@ fn the_transparency_vectors_are_the_ones_the_code_produces_and_the_page_shows() 
         hex::encode(witness.verifying_key().as_bytes()),
     ];
     let missing: Vec<&String> = values.iter().filter(|v| !doc.contains(v.trim_end())).collect();
-    assert!(missing.is_empty(), "missing from docs/ledger-format.md §8.6:\n{}", values.join("\n---\n"));
+    assert!(
+        missing.is_empty(),
+        "missing from docs/ledger-format.md §8.6:\n{}",
+        values.join("\n---\n")
+    );
 }

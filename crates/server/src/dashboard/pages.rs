@@ -880,8 +880,17 @@ fn require_auditor(session: &Session) -> Result<(), PageError> {
 pub async fn verify_form(session: Session, State(state): State<AppState>) -> Result<Html<String>, PageError> {
     require_auditor(&session)?;
     let log = state.transparency.status().await.map_err(PageError::internal)?;
-    let cosigned_note = match state.store.checkpoint_at(log.cosigned_size).await.map_err(PageError::internal)? {
-        Some(row) if log.cosigned_size > 0 => state.transparency.cosigned_note(&row).await.map_err(PageError::internal)?,
+    let cosigned_note = match state
+        .store
+        .checkpoint_at(log.cosigned_size)
+        .await
+        .map_err(PageError::internal)?
+    {
+        Some(row) if log.cosigned_size > 0 => state
+            .transparency
+            .cosigned_note(&row)
+            .await
+            .map_err(PageError::internal)?,
         _ => String::new(),
     };
     Ok(views::html(&VerifyPage {

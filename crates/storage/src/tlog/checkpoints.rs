@@ -59,7 +59,7 @@ impl Store {
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(size as i64).fetch_optional(pool).await)?)
     }
 
-    /// The largest checkpoint of at most `size` entries.
+    /// The smallest checkpoint of at least `size` entries (the first that covers entry `size`).
     pub async fn checkpoint_covering(&self, size: u64) -> Result<Option<CheckpointRow>, StorageError> {
         let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM tlog_checkpoints WHERE size >= $1 ORDER BY size LIMIT 1");
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(size as i64).fetch_optional(pool).await)?)

@@ -43,6 +43,9 @@ impl Store {
 
     /// The stored bytes of tile `(level, index)`: full (256 hashes) or the partial tile as it stands.
     pub async fn tile(&self, level: u8, index: u64) -> Result<Option<Arc<Vec<u8>>>, StorageError> {
+        if index > i64::MAX as u64 {
+            return Ok(None);
+        }
         if let Some(tile) = self.tile_cache.get(&(level, index)) {
             return Ok(Some(tile));
         }
@@ -74,6 +77,10 @@ impl Store {
     /// The entry bundle `index` of `width` entries (C2SP): their chain hashes, length-prefixed. None if the
     /// tree does not hold that many entries there yet.
     pub async fn entry_bundle(&self, index: u64, width: usize) -> Result<Option<Vec<u8>>, StorageError> {
+        // Beyond any tree this storage can hold (seq is a BIGINT); also keeps the arithmetic below in range.
+        if index > (i64::MAX as u64) / TILE_WIDTH as u64 {
+            return Ok(None);
+        }
         let first = index * TILE_WIDTH as u64 + 1;
         let last = first + width as u64 - 1;
         if self.tree_size().await? < last {

@@ -1,0 +1,136 @@
+//! Keeping each witness up to date: one task per witness sends it the latest checkpoint whenever there is
+//! a newer one than it cosigned (never two requests at once, so its answers cannot overtake each other),
+//! and stores the cosignature line that verifies with the configured witness key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ledger_core::tlog::checkpoint;
+use ledger_core::tlog::witness::AddCheckpoint;
+use signed_note::Verifier as _;
+use storage::{CheckpointRow, CosignatureRow};
+
+use super::{Transparency, WitnessEndpoint};
+
+/// How long a failed push waits before the next try (unless a newer checkpoint comes first).
+const RETRY: Duration = Duration::from_secs(5);
+/// The largest witness answer read: a few signature lines.
+const MAX_ANSWER: usize = 64 * 1024;
+
+impl Transparency {
+    pub(super) async fn follow_witness(self: Arc<Self>, index: usize) {
+        let witness = &self.config.witnesses[index];
+        let mut latest = self.latest.subscribe();
+        loop {
+            let wait = match self.push_latest(witness).await {
+                Ok(()) => None,
+                Err(error) => {
+                    tracing::warn!(witness = %witness.key.name, %error, "no cosignature");
+                    Some(RETRY)
+                }
+            };
+            let retry = tokio::time::sleep(wait.unwrap_or(Duration::MAX / 4));
+            tokio::select! {
+                changed = latest.changed() => if changed.is_err() { return },
+                () = retry => {}
+            }
+        }
+    }
+
+    async fn push_latest(&self, witness: &WitnessEndpoint) -> Result<(), String> {
+        match self.store.latest_checkpoint().await.map_err(|e| e.to_string())? {
+            Some(row) => self.push(witness, &row).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends `row` with a consistency proof from the size the witness cosigned last; on a 409 naming
+    /// another size (ours was behind: another gateway asked), once more from that size.
+    async fn push(&self, witness: &WitnessEndpoint, row: &CheckpointRow) -> Result<(), String> {
+        let size = row.size as u64;
+        let mut old = self
+            .store
+            .witness_size(&witness.key.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        for _ in 0..2 {
+            if old > size {
+                return Err(format!(
+                    "the witness holds size {old}, beyond the log's latest checkpoint {size}: another \
+                     gateway or a fork signed it"
+                ));
+            }
+            if old == size {
+                return Ok(());
+            }
+            let proof = match old {
+                0 => Vec::new(),
+                _ => self
+                    .store
+                    .consistency_proof(old, size)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            };
+            let body = AddCheckpoint {
+                old_size: old,
+                proof,
+                checkpoint: row.note.clone(),
+            }
+            .to_body();
+            let url = format!("{}/add-checkpoint", witness.url.trim_end_matches('/'));
+            let response = self
+                .http
+                .post(&url)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+            if bytes.len() > MAX_ANSWER {
+                return Err(format!("an answer of {} bytes", bytes.len()));
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            match status {
+                200 => return self.store_cosignature(witness, row, &text).await,
+                409 => match text.trim().parse::<u64>() {
+                    Ok(theirs) if theirs != old => old = theirs,
+                    _ => return Err(format!("409: {}", text.trim())),
+                },
+                code => return Err(format!("{code}: {}", text.trim())),
+            }
+        }
+        Err("the witness keeps reporting another size".into())
+    }
+
+    /// Keeps the line of the configured witness key (an answer may carry others) once it verifies.
+    async fn store_cosignature(
+        &self,
+        witness: &WitnessEndpoint,
+        row: &CheckpointRow,
+        text: &str,
+    ) -> Result<(), String> {
+        let line = text
+            .lines()
+            .map(|l| format!("{l}\n"))
+            .find(|l| {
+                signed_note::Signature::from_bytes(l.trim_end().as_bytes())
+                    .is_ok_and(|s| s.name() == witness.key.name && s.id() == witness.key.key_id())
+            })
+            .ok_or("no cosignature line of the configured witness key")?;
+        let note = checkpoint::add_signature_lines(&row.note, std::slice::from_ref(&line));
+        let keys = [self.key.public_key()];
+        checkpoint::open(&note, &keys, std::slice::from_ref(&witness.key), 1).map_err(|e| e.to_string())?;
+        let cosignature = CosignatureRow {
+            size: row.size,
+            witness: witness.key.name.clone(),
+            line,
+            received_at: crate::now(),
+        };
+        self.store
+            .insert_cosignature(&cosignature)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.refresh_cosigned().await.map_err(|e| e.to_string())
+    }
+}
