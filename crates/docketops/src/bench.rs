@@ -380,6 +380,29 @@ fn receipt_rates(n: usize) -> anyhow::Result<ReceiptRates> {
     })
 }
 
+/// Inclusion proofs with the root, from the tiles of a tree of `size` leaves held in memory (no database),
+/// on all cores: the hashing a proof costs, the bound for serving them. Proofs per second.
+pub(crate) fn memory_proof_rate(size: u64, proofs: u64) -> anyhow::Result<f64> {
+    let mut edge = TreeEdge::empty();
+    let leaves = (0..size).map(|i| leaf_hash(&ledger_core::Digest::of(&i.to_be_bytes())));
+    let tiles = Tiles(
+        edge.append(leaves)
+            .into_iter()
+            .map(|w| ((w.level, w.index), w.data))
+            .collect(),
+    );
+    let started = Instant::now();
+    let made = (0..proofs)
+        .into_par_iter()
+        .filter(|i| {
+            let index = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % size;
+            proofs::inclusion_proof(size, index, &tiles).is_ok() && proofs::root_at(size, &tiles).is_ok()
+        })
+        .count();
+    anyhow::ensure!(made as u64 == proofs, "{} proofs failed", proofs - made as u64);
+    Ok(proofs as f64 / started.elapsed().as_secs_f64())
+}
+
 /// Writes a valid bundle of `size` entries without a database (sealed in batches, streamed out).
 fn write_bundle_file(path: &Path, size: u64) -> anyhow::Result<()> {
     let key = LedgerSigningKey::generate();

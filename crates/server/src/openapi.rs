@@ -412,7 +412,7 @@ fn tlog_inclusion() {}
         latest checkpoint's) extends the tree of `from` entries.",
     params(("from" = u64, Query, minimum = 1, maximum = 9_223_372_036_854_775_807_i64), ("to" = Option<u64>, Query, minimum = 1, maximum = 9_223_372_036_854_775_807_i64)),
     responses((status = 200, description = "{from, to, from_root, to_root, proof}"),
-              (status = 404, description = "No tree of that size yet", body = ErrorBody),
+              (status = 404, description = "No tree of that size yet, or `from` above `to`", body = ErrorBody),
               (status = 403, description = "Not an auditor", body = ErrorBody)))]
 #[allow(dead_code)]
 fn tlog_consistency() {}

@@ -291,6 +291,12 @@ async fn consistency(
         Some(to) => to,
         None => latest(&state).await?.size as u64,
     };
+    if params.from > to {
+        return Err(ApiError::not_found(format!(
+            "no consistency proof from {} to the smaller tree of {to}: a log only grows",
+            params.from
+        )));
+    }
     let proof = state
         .store
         .consistency_proof(params.from, to)
