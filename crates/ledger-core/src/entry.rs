@@ -267,8 +267,11 @@ impl Entry {
 impl Serialize for Entry {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // The payload is embedded as the stored JSON text; storage that was tampered into invalid JSON
-        // is served as a string so the entry can still be shown.
-        let raw = serde_json::value::RawValue::from_string(self.payload.clone());
+        // is served as a string so the entry can still be shown. A line break in valid JSON can only be
+        // whitespace (never canonical): it becomes a space, so a bundle line stays one line and its payload
+        // stays non-canonical, as in the database.
+        let text = self.payload.replace(['\n', '\r'], " ");
+        let raw = serde_json::value::RawValue::from_string(text);
         let mut s = serializer.serialize_struct("Entry", ENTRY_FIELDS.len())?;
         s.serialize_field("seq", &self.seq)?;
         s.serialize_field("id", &self.id)?;
@@ -407,6 +410,29 @@ mod tests {
             });
             assert_eq!(built, json::canonicalize(&whole).unwrap());
         }
+    }
+
+    #[test]
+    fn a_stored_payload_with_a_line_break_stays_on_one_bundle_line() {
+        // Only tampered storage holds such a payload; it must read back as the same non-canonical text.
+        let entry = Entry {
+            seq: 1,
+            id: "evt_1".into(),
+            timestamp: "t".into(),
+            kind: "a.b".into(),
+            actor: "usr_1".into(),
+            action_id: None,
+            payload: "{\"a\":1\r\n}".into(),
+            prev_chain_hash: String::new(),
+            event_hash: String::new(),
+            chain_hash: String::new(),
+            key_id: String::new(),
+            signature: String::new(),
+        };
+        let line = crate::bundle::entry_line(&entry);
+        assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
+        let read = crate::bundle::parse_entry_line(&line).unwrap();
+        assert_eq!(read.payload, "{\"a\":1  }");
     }
 
     #[test]

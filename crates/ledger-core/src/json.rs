@@ -279,6 +279,10 @@ impl<'de> Visitor<'de> for StrictValue {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        // An empty array or object at the limit asks for no nested value: check the container itself.
+        if self.depth >= MAX_DEPTH {
+            return Err(de::Error::custom(TOO_DEEP));
+        }
         let mut items = Vec::new();
         while let Some(item) = seq.next_element_seed(self.nested()?)? {
             items.push(item);
@@ -287,6 +291,9 @@ impl<'de> Visitor<'de> for StrictValue {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        if self.depth >= MAX_DEPTH {
+            return Err(de::Error::custom(TOO_DEEP));
+        }
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value_seed(self.nested()?)?;
@@ -418,6 +425,16 @@ mod tests {
         let deep = "[".repeat(MAX_DEPTH + 2) + &"]".repeat(MAX_DEPTH + 2);
         assert_eq!(parse(&deep, Numbers::Any), Err(JsonError::TooDeep));
         let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        // One level more, with an empty array or object innermost (found by fuzzing).
+        for inner in ["[]", "{}"] {
+            let nested = "[".repeat(MAX_DEPTH) + inner + &"]".repeat(MAX_DEPTH);
+            assert!(parse(&nested, Numbers::SafeIntegers).is_err(), "{inner} at level 65");
+            let objects = r#"{"a":"#.repeat(MAX_DEPTH) + inner + &"}".repeat(MAX_DEPTH);
+            assert!(
+                parse(&objects, Numbers::SafeIntegers).is_err(),
+                "{inner} in objects at level 65"
+            );
+        }
         assert!(parse(&ok, Numbers::Any).is_ok());
     }
 }
