@@ -102,3 +102,10 @@ pub async fn clear_tiles(store: &Store) -> Result<(), StorageError> {
     with_pool!(store, pool => sqlx::query("DELETE FROM tlog_tiles").execute(pool).await.map(|_| ()))?;
     Ok(())
 }
+
+/// Overwrites a stored checkpoint's root hash.
+pub async fn set_checkpoint_root(store: &Store, size: u64, root_hash: &str) -> Result<(), StorageError> {
+    let sql = "UPDATE tlog_checkpoints SET root_hash = $1 WHERE size = $2";
+    with_pool!(store, pool => sqlx::query(sql).bind(root_hash).bind(size as i64).execute(pool).await.map(|_| ()))?;
+    Ok(())
+}

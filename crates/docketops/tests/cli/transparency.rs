@@ -576,3 +576,63 @@ on_both!(
     rewritten_and_cut_ledgers_are_named_against_a_kept_checkpoint,
     witnesses_cosign_and_refuse_a_split_view,
 );
+
+/// The log never signs a checkpoint inconsistent with one it signed: an edited stored checkpoint (or tiles
+/// that no longer give its root) stops signing, and a size another gateway signed with another root is
+/// reported as a fork.
+async fn the_log_never_signs_two_inconsistent_checkpoints(app: &TestApp) {
+    use gateway::transparency::TransparencyError;
+    app.append(10);
+    let store = app.store().await;
+    let key_pem = std::fs::read_to_string(app.data_dir().join("signing-key.pem")).unwrap();
+    let key = || LedgerSigningKey::from_pkcs8_pem(&key_pem).unwrap();
+    let log = gateway::Transparency::new(store.clone(), key(), gateway::TransparencyConfig::local("t.test/log"));
+    let first = log.checkpoint_once().await.unwrap().expect("a first checkpoint");
+    assert!(
+        log.checkpoint_once().await.unwrap().is_none(),
+        "nothing new, nothing signed"
+    );
+
+    app.append(5);
+    let forged_root = ledger_core::tlog::hash_to_base64(&ledger_core::tlog::Hash([7; 32]));
+    storage::tamper::set_checkpoint_root(&store, first.size as u64, &forged_root)
+        .await
+        .unwrap();
+    let refused = log.checkpoint_once().await;
+    assert!(
+        matches!(refused, Err(TransparencyError::Inconsistent { .. })),
+        "{refused:?}"
+    );
+    storage::tamper::set_checkpoint_root(&store, first.size as u64, &first.root_hash)
+        .await
+        .unwrap();
+
+    // Another gateway stored the next size first, with another root (a fork): this one signs nothing on
+    // top of it, and reports it as soon as the tree grows past it.
+    let head = store.head().await.unwrap().unwrap().seq;
+    let other = storage::CheckpointRow {
+        size: head as i64,
+        root_hash: forged_root,
+        note: "forged".into(),
+        key_id: first.key_id.clone(),
+        created_at: first.created_at.clone(),
+    };
+    store.insert_checkpoint(&other).await.unwrap();
+    assert!(log.checkpoint_once().await.unwrap().is_none());
+    app.append(1);
+    let refused = log.checkpoint_once().await;
+    assert!(
+        matches!(refused, Err(TransparencyError::Inconsistent { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.latest_checkpoint().await.unwrap().unwrap().size as u64,
+        head,
+        "nothing signed after it"
+    );
+}
+
+mod inconsistent {
+    use super::*;
+    on_both!(the_log_never_signs_two_inconsistent_checkpoints);
+}
