@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ledger_core::tlog::checkpoint::{self, Checkpoint, WitnessKey};
 use ledger_core::tlog::receipt::Receipt;
-use ledger_core::tlog::{hash_from_base64, hash_to_base64};
+use ledger_core::tlog::{TILE_WIDTH, hash_from_base64, hash_to_base64, leaf_hash};
 use ledger_core::{Entry, LedgerPublicKey, LedgerSigningKey};
 use serde::Serialize;
 use storage::{CheckpointRow, StorageError, Store, TreeReadError};
@@ -71,6 +71,11 @@ pub enum TransparencyError {
     Inconsistent { previous: u64, size: u64 },
     #[error("another gateway signed size {size} with another root: the log has forked")]
     Fork { size: u64 },
+    #[error(
+        "refusing to sign size {size}: the stored tiles do not end with the ledger's entries ({why}; the tiles were \
+         changed or restored apart from the entries)"
+    )]
+    TreeMismatch { size: u64, why: String },
     #[error("checkpoint: {0}")]
     Checkpoint(#[from] checkpoint::CheckpointError),
     #[error("this gateway holds {ours} but the ledger's active key is {active}: restart it with the active key")]
@@ -147,6 +152,10 @@ impl Transparency {
             if let Err(error) = self.checkpoint_once().await {
                 tracing::error!(%error, "no checkpoint signed");
             }
+            // Another gateway's witness pushers may have stored the cosignatures a receipt waits for.
+            if let Err(error) = self.refresh_cosigned().await {
+                tracing::warn!(%error, "cannot read the cosigned checkpoints");
+            }
         }
     }
 
@@ -177,14 +186,9 @@ impl Transparency {
         if size == 0 || latest.as_ref().is_some_and(|l| l.size as u64 >= size) {
             return Ok(None);
         }
+        self.check_tree_ends_with_ledger(size).await?;
         if let Some(previous) = &latest {
-            let recomputed = self.store.tree_root(previous.size as u64).await?;
-            if hash_from_base64(&previous.root_hash) != Some(recomputed) {
-                return Err(TransparencyError::Inconsistent {
-                    previous: previous.size as u64,
-                    size,
-                });
-            }
+            self.check_extends(previous, size).await?;
         }
         let root = self.store.tree_root(size).await?;
         let checkpoint = Checkpoint {
@@ -206,6 +210,55 @@ impl Transparency {
         self.latest.send_replace(size);
         tracing::debug!(size, "checkpoint signed");
         Ok(Some(stored))
+    }
+
+    /// The tree's last leaf must be the ledger's entry `size` (tiles restored from another history, or a
+    /// tree ahead of the entries, would otherwise be signed).
+    async fn check_tree_ends_with_ledger(&self, size: u64) -> Result<(), TransparencyError> {
+        let mismatch = |why: String| TransparencyError::TreeMismatch { size, why };
+        // Read after the tree's size: the tree grows in the appends' transactions, so never past this.
+        let head = self.store.head().await?.map_or(0, |h| h.seq);
+        if size > head {
+            return Err(mismatch(format!("the tree holds {size} entries, the ledger {head}")));
+        }
+        let entry = self.store.entries_after(size as i64 - 1, 1).await?;
+        let chain = entry
+            .first()
+            .and_then(|e| e.chain_hash.parse::<ledger_core::Digest>().ok());
+        let chain = chain.ok_or_else(|| mismatch(format!("entry {size} is unreadable")))?;
+        let index = size - 1;
+        let tile = self.store.tile(0, index / TILE_WIDTH as u64).await?;
+        let offset = (index % TILE_WIDTH as u64) as usize * 32;
+        let stored = tile.as_ref().and_then(|t| t.get(offset..offset + 32));
+        if stored != Some(leaf_hash(&chain).0.as_slice()) {
+            return Err(mismatch(format!("leaf {index} is not entry {size}'s")));
+        }
+        Ok(())
+    }
+
+    /// The previous checkpoint's root, as its signature covers it (the note, not the stored column), must
+    /// be what the stored tiles give at its size.
+    async fn check_extends(&self, previous: &CheckpointRow, size: u64) -> Result<(), TransparencyError> {
+        let keys: Vec<LedgerPublicKey> = self
+            .store
+            .keys()
+            .await?
+            .iter()
+            .filter_map(|k| LedgerPublicKey::from_hex(&k.public_key).ok())
+            .collect();
+        let inconsistent = TransparencyError::Inconsistent {
+            previous: previous.size as u64,
+            size,
+        };
+        let Ok(signed) = checkpoint::open(&previous.note, &keys, &[], 0) else {
+            return Err(inconsistent);
+        };
+        let recomputed = self.store.tree_root(previous.size as u64).await?;
+        let column = hash_from_base64(&previous.root_hash);
+        if signed.checkpoint.root != recomputed || column != Some(recomputed) {
+            return Err(inconsistent);
+        }
+        Ok(())
     }
 
     /// The checkpoint's note with every stored cosignature line appended.

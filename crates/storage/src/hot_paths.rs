@@ -9,6 +9,8 @@ use crate::dashboard::TimelineFilter;
 use crate::directory::ActionFilter;
 use crate::{Backend, StorageError, Store, queries, with_pool};
 
+mod tlog;
+
 /// A parameter value to plan a statement with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sample {
@@ -23,12 +25,15 @@ pub enum Sample {
 }
 
 /// The tables that grow with the ledger: no per-request statement may read one whole.
-pub const GROWING_TABLES: [&str; 5] = [
+pub const GROWING_TABLES: [&str; 8] = [
     "ledger_entries",
     "actions",
     "trust_changes",
     "trust_actions",
     "trust_scores",
+    "tlog_tiles",
+    "tlog_checkpoints",
+    "tlog_cosignatures",
 ];
 
 /// One per-request statement and the parameters to plan it with.
@@ -228,6 +233,7 @@ pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
     }
     paths.extend(timeline_paths(s));
     paths.extend(trust_paths(s));
+    paths.extend(tlog::tlog_paths(s));
     paths
 }
 

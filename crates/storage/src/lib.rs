@@ -141,8 +141,8 @@ pub struct Store {
     sqlite_writer: Option<SqlitePool>,
     /// The last write fault seen and not yet cleared by a successful write.
     fault: Arc<Mutex<Option<(WriteFault, String)>>>,
-    /// Full transparency-log tiles, which never change.
-    tile_cache: tlog::reads::TileCache,
+    /// The transparency log's tiles and size, as far as they are known (they only grow).
+    tree_cache: Arc<tlog::reads::TreeCache>,
 }
 
 /// Runs `$body` (a `Result<_, sqlx::Error>`) with `$pool` bound to the concrete pool; the body is compiled
@@ -297,7 +297,7 @@ impl Store {
             backend,
             sqlite_writer: None,
             fault: Arc::default(),
-            tile_cache: Arc::new(quick_cache::sync::Cache::new(tlog::reads::TILE_CACHE_CAPACITY)),
+            tree_cache: Arc::new(tlog::reads::TreeCache::new()),
         }
     }
 

@@ -260,3 +260,54 @@ fn placeholders(n: usize) -> String {
 /// The catch-up's check at start-up and after a scoring change: whether the trust tables are up to date.
 pub(crate) const TRUST_UP_TO_DATE: &str = "SELECT folded_seq, version, \
      (SELECT COALESCE(MAX(seq), 0) FROM ledger_entries) FROM trust_state WHERE id = 1";
+
+// The transparency log (`tlog*.rs`): the tiles the appender reads and writes in every append transaction, and
+// the reads of the log's API and the checkpointer.
+
+/// The last level-0 tile: its index and its length give the tree's size.
+pub(crate) const TLOG_LAST_TILE: &str = "SELECT idx, data FROM tlog_tiles WHERE level = 0 ORDER BY idx DESC LIMIT 1";
+/// As [`TLOG_LAST_TILE`] without the tile's bytes.
+pub(crate) const TLOG_LAST_TILE_LENGTH: &str =
+    "SELECT idx, CAST(length(data) AS BIGINT) FROM tlog_tiles WHERE level = 0 ORDER BY idx DESC LIMIT 1";
+pub(crate) const TLOG_TILE: &str = "SELECT data FROM tlog_tiles WHERE level = $1 AND idx = $2";
+/// A partial tile grows in place until it is full.
+pub(crate) const TLOG_WRITE_TILE: &str = "INSERT INTO tlog_tiles (level, idx, data) VALUES ($1, $2, $3) \
+     ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data";
+/// The chain hashes of an entry bundle (`/tile/entries/N`).
+pub(crate) const TLOG_BUNDLE_HASHES: &str =
+    "SELECT chain_hash FROM ledger_entries WHERE seq >= $1 AND seq <= $2 ORDER BY seq";
+/// A catch-up page: the entries after the tree's end.
+pub(crate) const TLOG_CATCH_UP_PAGE: &str =
+    "SELECT seq, chain_hash FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2";
+pub(crate) const TLOG_HEAD_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM ledger_entries";
+
+const CHECKPOINT_COLUMNS: &str = "size, root_hash, note, key_id, created_at";
+
+pub(crate) const INSERT_CHECKPOINT: &str = "INSERT INTO tlog_checkpoints (size, root_hash, note, key_id, \
+     created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (size) DO NOTHING";
+
+pub(crate) fn latest_checkpoint() -> String {
+    format!("SELECT {CHECKPOINT_COLUMNS} FROM tlog_checkpoints ORDER BY size DESC LIMIT 1")
+}
+
+pub(crate) fn checkpoint_at() -> String {
+    format!("SELECT {CHECKPOINT_COLUMNS} FROM tlog_checkpoints WHERE size = $1")
+}
+
+/// The smallest checkpoint of at least `$1` entries.
+pub(crate) fn checkpoint_covering() -> String {
+    format!("SELECT {CHECKPOINT_COLUMNS} FROM tlog_checkpoints WHERE size >= $1 ORDER BY size LIMIT 1")
+}
+
+/// A page of checkpoints below `$1`, largest first.
+pub(crate) fn checkpoints_before() -> String {
+    format!("SELECT {CHECKPOINT_COLUMNS} FROM tlog_checkpoints WHERE size < $1 ORDER BY size DESC LIMIT $2")
+}
+
+pub(crate) const INSERT_COSIGNATURE: &str = "INSERT INTO tlog_cosignatures (size, witness, line, received_at) \
+     VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line, received_at = excluded.received_at";
+pub(crate) const COSIGNATURES_OF: &str =
+    "SELECT size, witness, line, received_at FROM tlog_cosignatures WHERE size = $1 ORDER BY witness";
+/// The largest checkpoint a witness cosigned.
+pub(crate) const WITNESS_SIZE: &str = "SELECT COALESCE(MAX(size), 0) FROM tlog_cosignatures WHERE witness = $1";

@@ -100,6 +100,20 @@ pub async fn set_trust_state(store: &Store, folded_seq: u64, version: u32) -> Re
 /// Empties the transparency log's tiles, as a ledger written by an older release leaves them.
 pub async fn clear_tiles(store: &Store) -> Result<(), StorageError> {
     with_pool!(store, pool => sqlx::query("DELETE FROM tlog_tiles").execute(pool).await.map(|_| ()))?;
+    store.tree_cache.reset();
+    Ok(())
+}
+
+/// Overwrites a stored tile's bytes.
+pub async fn set_tile(store: &Store, level: u8, index: u64, data: &[u8]) -> Result<(), StorageError> {
+    let sql = "UPDATE tlog_tiles SET data = $1 WHERE level = $2 AND idx = $3";
+    with_pool!(store, pool => sqlx::query(sql)
+        .bind(data)
+        .bind(i64::from(level))
+        .bind(index as i64)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use ledger_core::{Digest, Entry};
 use serde::Serialize;
 
 use crate::appender::POSTGRES_BEGIN;
-use crate::{Backend, StorageError, Store};
+use crate::{Backend, StorageError, Store, queries};
 
 pub use checkpoints::{CheckpointRow, CosignatureRow};
 
@@ -54,14 +54,13 @@ pub(crate) fn leaves(entries: &[Entry]) -> Result<Vec<ledger_core::tlog::Hash>, 
 /// Reads the stored tree's edge on a connection (inside a transaction that holds the ledger lock).
 macro_rules! load_edge {
     ($conn:expr) => {{
-        let last: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT idx, data FROM tlog_tiles WHERE level = 0 ORDER BY idx DESC LIMIT 1")
-                .fetch_optional(&mut *$conn)
-                .await?;
+        let last: Option<(i64, Vec<u8>)> = sqlx::query_as($crate::queries::TLOG_LAST_TILE)
+            .fetch_optional(&mut *$conn)
+            .await?;
         let size = last.map_or(0, |(idx, data)| idx as u64 * 256 + (data.len() / 32) as u64);
         let mut tiles = std::collections::HashMap::new();
         for (level, index, _) in ledger_core::tlog::TreeEdge::partial_tiles(size) {
-            let data: Option<Vec<u8>> = sqlx::query_scalar("SELECT data FROM tlog_tiles WHERE level = $1 AND idx = $2")
+            let data: Option<Vec<u8>> = sqlx::query_scalar($crate::queries::TLOG_TILE)
                 .bind(i64::from(level))
                 .bind(index as i64)
                 .fetch_optional(&mut *$conn)
@@ -81,15 +80,12 @@ macro_rules! write_tiles {
     ($conn:expr, $writes:expr) => {{
         for write in $writes {
             let write: &ledger_core::tlog::TileWrite = write;
-            sqlx::query(
-                "INSERT INTO tlog_tiles (level, idx, data) VALUES ($1, $2, $3) \
-                 ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data",
-            )
-            .bind(i64::from(write.level))
-            .bind(write.index as i64)
-            .bind(&write.data)
-            .execute(&mut *$conn)
-            .await?;
+            sqlx::query($crate::queries::TLOG_WRITE_TILE)
+                .bind(i64::from(write.level))
+                .bind(write.index as i64)
+                .bind(&write.data)
+                .execute(&mut *$conn)
+                .await?;
         }
     }};
 }
@@ -135,12 +131,11 @@ macro_rules! catch_up_page {
     ($pool:expr, $begin:expr) => {{
         let mut tx = $pool.begin_with($begin).await?;
         let mut edge = load_edge!(&mut *tx)?;
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT seq, chain_hash FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2")
-                .bind(edge.size() as i64)
-                .bind(CATCH_UP_PAGE)
-                .fetch_all(&mut *tx)
-                .await?;
+        let rows: Vec<(i64, String)> = sqlx::query_as(queries::TLOG_CATCH_UP_PAGE)
+            .bind(edge.size() as i64)
+            .bind(CATCH_UP_PAGE)
+            .fetch_all(&mut *tx)
+            .await?;
         let mut leaves = Vec::with_capacity(rows.len());
         for (i, (seq, chain)) in rows.iter().enumerate() {
             if *seq as u64 != edge.size() + 1 + i as u64 {
@@ -157,9 +152,7 @@ macro_rules! catch_up_page {
         }
         let writes = edge.append(leaves);
         write_tiles!(&mut *tx, &writes);
-        let (head,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM ledger_entries")
-            .fetch_one(&mut *tx)
-            .await?;
+        let (head,): (i64,) = sqlx::query_as(queries::TLOG_HEAD_SEQ).fetch_one(&mut *tx).await?;
         tx.commit().await?;
         TreeProgress {
             tree_size: edge.size(),

@@ -2,14 +2,14 @@
 //! million entries and a hundred thousand actions; SQLite: a smaller one) and the plan of every per-request
 //! statement (`storage::hot_paths`, the text the `Store` functions and the appender's trust fold run): none
 //! reads a table that grows with the ledger (`ledger_entries`, `actions`, `trust_changes`, `trust_actions`,
-//! `trust_scores`) whole. Also the seeding itself: verifiable entries and rows that match them.
+//! `trust_scores`, and the transparency log's `tlog_tiles`, `tlog_checkpoints`, `tlog_cosignatures`) whole. Also the seeding itself: verifiable entries and rows that match them.
 
 use std::time::Instant;
 
 use ledger_core::{LedgerSigningKey, VerifyOptions};
 use storage::hot_paths::{self, Plan};
 use storage::seed::{SeedConfig, seed_history};
-use storage::{ActionFilter, AppendConfig, Ledger, Store, TimelineFilter};
+use storage::{ActionFilter, AppendConfig, CheckpointRow, CosignatureRow, Ledger, Store, TimelineFilter};
 
 fn admin_url() -> String {
     std::env::var("DOCKETOPS_TEST_POSTGRES_URL")
@@ -177,6 +177,7 @@ async fn hot_paths_use_indexes_sqlite() {
     let ledger = writer(&db.store);
     let started = Instant::now();
     seed(&db.store, &ledger, 20_000, 2_000).await;
+    seed_checkpoints(&db.store, 1_000).await;
     db.store.analyze().await.unwrap();
     let (custom, _) = plans(&db.store).await;
     assert_no_full_scans(&custom);
@@ -207,6 +208,9 @@ async fn hot_paths_use_indexes_postgres() {
     if !reused {
         let ledger = writer(&db.store);
         seed(&db.store, &ledger, 212_000, 21_200).await;
+    }
+    if db.store.latest_checkpoint().await.unwrap().is_none() {
+        seed_checkpoints(&db.store, 1_000).await;
     }
     let entries = db.store.entry_count().await.unwrap();
     let actions = db.store.action_count().await.unwrap();
@@ -288,6 +292,54 @@ async fn exercise(store: &Store) {
         store.trust_changes(&s.identity_id, Some(older), 50).await.unwrap();
         let caught_up = store.trust_catch_up(|_| {}).await.unwrap();
         assert_eq!(caught_up.folded_seq, caught_up.head_seq);
+        exercise_tlog(store).await;
+    }
+}
+
+/// The transparency log's reads: the appender's and the API's (tiles, bundles, roots, proofs, checkpoints,
+/// receipts' checkpoint, witness sizes).
+async fn exercise_tlog(store: &Store) {
+    let size = store.tree_size().await.unwrap();
+    assert!(size > 1000, "the seeded tree holds {size} entries");
+    assert!(store.tile(0, size / 512).await.unwrap().is_some());
+    assert!(store.entry_bundle(size / 512, 256).await.unwrap().is_some());
+    store.tree_root(size).await.unwrap();
+    store.inclusion_proof(size, size / 3).await.unwrap();
+    store.consistency_proof(size / 2, size).await.unwrap();
+    assert_eq!(store.tlog_catch_up(|_| {}).await.unwrap().tree_size, size);
+    let latest = store.latest_checkpoint().await.unwrap().unwrap();
+    store.checkpoint_covering(size / 2).await.unwrap().unwrap();
+    store.checkpoints_before(Some(latest.size as u64), 100).await.unwrap();
+    let witnesses = [WITNESSES[0].to_string(), WITNESSES[1].to_string()];
+    store.latest_cosigned_checkpoint(&witnesses, 2).await.unwrap();
+}
+
+const WITNESSES: [&str; 2] = ["witness.example/w1", "witness.example/w2"];
+
+/// A checkpoint every `every` entries, each cosigned by two witnesses (rows only: these tests read plans).
+async fn seed_checkpoints(store: &Store, every: u64) {
+    // A database seeded by an older release has entries but no tree yet.
+    let size = store.tlog_catch_up(|_| {}).await.unwrap().tree_size;
+    for at in (every..=size).step_by(every as usize) {
+        let root = store.tree_root(at).await.unwrap();
+        let row = CheckpointRow {
+            size: at as i64,
+            root_hash: ledger_core::tlog::hash_to_base64(&root),
+            note: format!("seeded\n{at}\n"),
+            key_id: "seeded".into(),
+            created_at: "2026-01-01T00:00:00.000000Z".into(),
+        };
+        store.insert_checkpoint(&row).await.unwrap();
+        for witness in WITNESSES {
+            let line = format!("— {witness} seeded");
+            let cosignature = CosignatureRow {
+                size: at as i64,
+                witness: witness.into(),
+                line,
+                received_at: row.created_at.clone(),
+            };
+            store.insert_cosignature(&cosignature).await.unwrap();
+        }
     }
 }
 

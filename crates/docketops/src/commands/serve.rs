@@ -306,7 +306,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         "docketops gateway listening on {scheme}://{address}"
     );
     let owner = state.pipeline.owner().clone();
-    server::serve(listener, server::router(state), tls, shutdown_signal())
+    server::serve(listener, server::router(state), tls, super::shutdown_signal())
         .await
         .with_context(|| format!("cannot serve on {address}"))?;
     // Actions keep running after their clients are gone: let them finish (or recovery takes them).
@@ -590,23 +590,4 @@ async fn recover_periodically(pipeline: std::sync::Arc<gateway::Pipeline>) {
             Err(error) => tracing::warn!(%error, "cannot look for interrupted actions"),
         }
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutting down");
 }

@@ -170,7 +170,7 @@ async fn export(args: RunArgs) -> anyhow::Result<ExitCode> {
         give_up_after: args.give_up_after,
     };
     tracing::info!(export = args.name.as_str(), sink = %spec, database = %args.database.describe(), "SIEM export");
-    let report = siem::run_export(&store, &mut sink, &config, shutdown_signal()).await;
+    let report = siem::run_export(&store, &mut sink, &config, super::shutdown_signal()).await;
     store.close().await;
     let report = report?;
     eprintln!(
@@ -272,21 +272,4 @@ async fn bundle(sources: Vec<PathBuf>, out: PathBuf) -> anyhow::Result<ExitCode>
         out.display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// SIGTERM (Kubernetes stopping a sidecar) or Ctrl-C.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
 }

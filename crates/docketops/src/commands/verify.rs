@@ -50,8 +50,9 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["bundle", "checkpoint"])]
     pub receipt: Option<PathBuf>,
     /// A witness the checkpoint (or the receipt's) must be cosigned by: its verifier key
-    /// `<name>+<hex id>+<base64 key>` (repeatable).
-    #[arg(long = "witness-key", value_name = "VKEY")]
+    /// `<name>+<hex id>+<base64 key>` (repeatable). Needs --origin: a witness vouches for one history per
+    /// origin, so a log's second origin (signed with the same key) could show a second history.
+    #[arg(long = "witness-key", value_name = "VKEY", requires = "origin")]
     pub witness_keys: Vec<String>,
     /// How many of the --witness-key witnesses must have cosigned (default: all of them).
     #[arg(long, value_name = "N")]
@@ -75,8 +76,11 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         strict_signatures: args.strict,
         ..VerifyOptions::default()
     };
-    let witnesses = args
-        .witness_keys
+    // The same witness named twice counts once (in the default quorum too).
+    let mut witness_keys = args.witness_keys.clone();
+    witness_keys.sort();
+    witness_keys.dedup();
+    let witnesses = witness_keys
         .iter()
         .map(|k| WitnessKey::parse(k).with_context(|| format!("--witness-key {k}")))
         .collect::<anyhow::Result<Vec<_>>>()?;

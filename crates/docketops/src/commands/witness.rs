@@ -156,7 +156,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         database = %settings.database.display(),
         "docketops witness listening on http://{address}"
     );
-    server::serve(listener, server::witness::router(state), None, shutdown_signal())
+    server::serve(listener, server::witness::router(state), None, super::shutdown_signal())
         .await
         .with_context(|| format!("cannot serve on {address}"))?;
     store.close().await;
@@ -275,20 +275,4 @@ async fn open_store(path: &Path) -> anyhow::Result<WitnessStore> {
     WitnessStore::open(path)
         .await
         .with_context(|| format!("cannot open the witness database {}", path.display()))
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = terminate => {},
-    }
 }

@@ -176,15 +176,30 @@ async fn rewritten_and_cut_ledgers_are_named_against_a_kept_checkpoint(app: &Tes
     // witness's cosignature: it has none.
     let witness = ledger_core::tlog::checkpoint::WitnessSigner::new("witness.test/w1", ed25519_dalek_key(7)).unwrap();
     let vkey = witness.public().to_vkey();
+    let origin = kept["origin"].as_str().unwrap();
+    let witness_args = ["--witness-key", &vkey, "--origin", origin];
     let (code, report) = verify(
         app,
-        &["--bundle", bundle_arg, "--checkpoint", cp_arg, "--witness-key", &vkey],
+        &[&["--bundle", bundle_arg, "--checkpoint", cp_arg][..], &witness_args[..]].concat(),
     );
     assert_eq!(
         (code, report["checkpoint"]["result"].as_str()),
         (1, Some("untrusted")),
         "{report}"
     );
+    // Witnesses vouch for one history per origin: naming witnesses without the origin is refused.
+    let out = app.run(&[
+        "verify",
+        "--bundle",
+        bundle_arg,
+        "--checkpoint",
+        cp_arg,
+        "--witness-key",
+        &vkey,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--origin"), "{stderr}");
 
     // A receipt fetched from the gateway verifies offline with only the ledger key; edited, it does not.
     let entry = &entries[41];
@@ -474,7 +489,11 @@ async fn witnesses_cosign_and_refuse_a_split_view(app: &TestApp) {
     ];
     let (code, report) = verify(
         app,
-        &[&args[..], &["--witness-key", &w1.vkey, "--witness-key", &w2.vkey]].concat(),
+        &[
+            &args[..],
+            &["--witness-key", &w1.vkey, "--witness-key", &w2.vkey, "--origin", ORIGIN],
+        ]
+        .concat(),
     );
     assert_eq!(
         (code, report["checkpoint"]["cosigned_by"].as_array().map(Vec::len)),
@@ -606,6 +625,19 @@ async fn the_log_never_signs_two_inconsistent_checkpoints(app: &TestApp) {
     storage::tamper::set_checkpoint_root(&store, first.size as u64, &first.root_hash)
         .await
         .unwrap();
+
+    // Tiles that do not end with the ledger's last entry (restored from another history): refused.
+    let last = store.tree_size().await.unwrap() - 1;
+    let tile = store.tile(0, last / 256).await.unwrap().unwrap();
+    let mut edited = tile.to_vec();
+    edited[(last % 256) as usize * 32] ^= 1;
+    storage::tamper::set_tile(&store, 0, last / 256, &edited).await.unwrap();
+    let refused = log.checkpoint_once().await;
+    assert!(
+        matches!(refused, Err(TransparencyError::TreeMismatch { .. })),
+        "{refused:?}"
+    );
+    storage::tamper::set_tile(&store, 0, last / 256, &tile).await.unwrap();
 
     // Another gateway stored the next size first, with another root (a fork): this one signs nothing on
     // top of it, and reports it as soon as the tree grows past it.

@@ -45,14 +45,16 @@ impl Transparency {
     }
 
     /// Sends `row` with a consistency proof from the size the witness cosigned last; on a 409 naming
-    /// another size (ours was behind: another gateway asked), once more from that size.
+    /// another size (ours was behind: another gateway asked, or the witness's answer was lost), once more
+    /// from that size — from `row`'s own size when the witness already holds it, so that it cosigns again.
     async fn push(&self, witness: &WitnessEndpoint, row: &CheckpointRow) -> Result<(), String> {
         let size = row.size as u64;
-        let mut old = self
+        let held = self
             .store
             .witness_size(&witness.key.name)
             .await
             .map_err(|e| e.to_string())?;
+        let mut old = held;
         for _ in 0..2 {
             if old > size {
                 return Err(format!(
@@ -60,11 +62,12 @@ impl Transparency {
                      gateway or a fork signed it"
                 ));
             }
-            if old == size {
+            if held == size {
                 return Ok(());
             }
             let proof = match old {
                 0 => Vec::new(),
+                old if old == size => Vec::new(),
                 _ => self
                     .store
                     .consistency_proof(old, size)

@@ -7,7 +7,7 @@
 //! then [`inclusion_proof`] runs again over those tiles.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use tlog_tiles::{Error as TreeError, Hash, HashReader, RecordProof, Tile, TreeProof};
 
@@ -69,18 +69,27 @@ impl HashReader for Recorder {
     }
 }
 
+/// A tile a proof reads, and how many of its hashes (a partial tile's prefix of at least `width`
+/// hashes serves: tiles only grow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileNeed {
+    pub level: u8,
+    pub index: u64,
+    pub width: usize,
+}
+
 impl Recorder {
-    fn tiles(self) -> Vec<(u8, u64)> {
-        let tiles: BTreeSet<(u8, u64)> = self
-            .0
-            .into_inner()
+    fn tiles(self) -> Vec<TileNeed> {
+        let mut widths: BTreeMap<(u8, u64), usize> = BTreeMap::new();
+        for index in self.0.into_inner() {
+            let tile = Tile::from_index(TILE_HEIGHT, index);
+            let width = widths.entry((tile.level(), tile.level_index())).or_default();
+            *width = (*width).max(tile.width() as usize);
+        }
+        widths
             .into_iter()
-            .map(|index| {
-                let tile = Tile::from_index(TILE_HEIGHT, index);
-                (tile.level(), tile.level_index())
-            })
-            .collect();
-        tiles.into_iter().collect()
+            .map(|((level, index), width)| TileNeed { level, index, width })
+            .collect()
     }
 }
 
@@ -99,7 +108,7 @@ fn check_range(from: u64, to: u64) -> Result<(), ProofError> {
 }
 
 /// The tiles [`inclusion_proof`] reads.
-pub fn tiles_for_inclusion(size: u64, index: u64) -> Result<Vec<(u8, u64)>, ProofError> {
+pub fn tiles_for_inclusion(size: u64, index: u64) -> Result<Vec<TileNeed>, ProofError> {
     check_index(size, index)?;
     let recorder = Recorder::default();
     tlog_tiles::prove_record(size, index, &recorder)?;
@@ -107,7 +116,7 @@ pub fn tiles_for_inclusion(size: u64, index: u64) -> Result<Vec<(u8, u64)>, Proo
 }
 
 /// The tiles [`consistency_proof`] reads.
-pub fn tiles_for_consistency(from: u64, to: u64) -> Result<Vec<(u8, u64)>, ProofError> {
+pub fn tiles_for_consistency(from: u64, to: u64) -> Result<Vec<TileNeed>, ProofError> {
     check_range(from, to)?;
     let recorder = Recorder::default();
     tlog_tiles::prove_tree(to, from, &recorder)?;
@@ -115,7 +124,7 @@ pub fn tiles_for_consistency(from: u64, to: u64) -> Result<Vec<(u8, u64)>, Proof
 }
 
 /// The tiles [`root_at`] reads.
-pub fn tiles_for_root(size: u64) -> Vec<(u8, u64)> {
+pub fn tiles_for_root(size: u64) -> Vec<TileNeed> {
     let recorder = Recorder::default();
     tlog_tiles::tree_hash(size, &recorder).expect("the recorder never fails");
     recorder.tiles()
@@ -211,7 +220,8 @@ mod tests {
         let (tiles, roots) = tree(70_000, &cases.map(|(size, _)| size));
         for (size, index) in cases {
             let needed = tiles_for_inclusion(size, index).unwrap();
-            assert!(needed.iter().all(|&(l, i)| tiles.tile(l, i).is_some()));
+            let held = |n: &TileNeed| tiles.tile(n.level, n.index).is_some_and(|t| t.len() >= n.width * 32);
+            assert!(needed.iter().all(held));
             let proof = inclusion_proof(size, index, &tiles).unwrap();
             let leaf = tlog_tiles::record_hash(&index.to_le_bytes());
             let root = roots[&size];

@@ -128,6 +128,9 @@ pub fn decide(
             "old size {old} is larger than the checkpoint's {size}"
         )));
     }
+    if size == 0 && cp.root != crate::tlog::root_of(&[]) {
+        return Err(Refusal::BadRequest("an empty tree's root is SHA-256 of nothing".into()));
+    }
     // A stored size of 0 is the empty tree: the same as never having cosigned.
     let latest = latest.filter(|l| l.size > 0);
     let latest_size = latest.map_or(0, |l| l.size);
@@ -242,6 +245,26 @@ mod tests {
             checkpoint: cps[4].sign(&key).unwrap(),
         };
         assert_eq!(decide(&back, &keys, state).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn an_empty_tree_is_cosigned_only_with_the_empty_root() {
+        let key = LedgerSigningKey::from_seed([3; 32]);
+        let empty = |root| AddCheckpoint {
+            old_size: 0,
+            proof: vec![],
+            checkpoint: Checkpoint {
+                origin: ORIGIN.into(),
+                size: 0,
+                root,
+            }
+            .sign(&key)
+            .unwrap(),
+        };
+        let keys = [key.public_key()];
+        assert!(decide(&empty(crate::tlog::root_of(&[])), &keys, None).is_ok());
+        let forged = decide(&empty(Hash([7; 32])), &keys, None);
+        assert_eq!(forged.unwrap_err().status(), 400);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::{Backend, StorageError, Store, with_pool, with_writer};
+use crate::{Backend, StorageError, Store, queries, with_pool, with_writer};
 
 /// A stored checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -25,14 +25,11 @@ pub struct CosignatureRow {
     pub received_at: String,
 }
 
-const CHECKPOINT_COLUMNS: &str = "size, root_hash, note, key_id, created_at";
-
 impl Store {
     /// Stores a signed checkpoint. Returns the stored row of that size: this one, or the one another
     /// gateway stored first (the caller compares roots: a different one is a fork and must be refused).
     pub async fn insert_checkpoint(&self, row: &CheckpointRow) -> Result<CheckpointRow, StorageError> {
-        let sql = "INSERT INTO tlog_checkpoints (size, root_hash, note, key_id, created_at) \
-                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (size) DO NOTHING";
+        let sql = queries::INSERT_CHECKPOINT;
         with_writer!(self, pool => sqlx::query(sql)
             .bind(row.size)
             .bind(&row.root_hash)
@@ -49,19 +46,19 @@ impl Store {
 
     /// The checkpoint with the largest size.
     pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StorageError> {
-        let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM tlog_checkpoints ORDER BY size DESC LIMIT 1");
+        let sql = queries::latest_checkpoint();
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).fetch_optional(pool).await)?)
     }
 
     /// The checkpoint of exactly `size` entries.
     pub async fn checkpoint_at(&self, size: u64) -> Result<Option<CheckpointRow>, StorageError> {
-        let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM tlog_checkpoints WHERE size = $1");
+        let sql = queries::checkpoint_at();
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(size as i64).fetch_optional(pool).await)?)
     }
 
     /// The smallest checkpoint of at least `size` entries (the first that covers entry `size`).
     pub async fn checkpoint_covering(&self, size: u64) -> Result<Option<CheckpointRow>, StorageError> {
-        let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM tlog_checkpoints WHERE size >= $1 ORDER BY size LIMIT 1");
+        let sql = queries::checkpoint_covering();
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(size as i64).fetch_optional(pool).await)?)
     }
 
@@ -71,8 +68,7 @@ impl Store {
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<CheckpointRow>, StorageError> {
-        let sql =
-            format!("SELECT {CHECKPOINT_COLUMNS} FROM tlog_checkpoints WHERE size < $1 ORDER BY size DESC LIMIT $2");
+        let sql = queries::checkpoints_before();
         let before = before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
         Ok(with_pool!(self, pool => sqlx::query_as(&sql)
             .bind(before)
@@ -83,8 +79,7 @@ impl Store {
 
     /// Stores a witness's cosignature on the checkpoint of `size` (a repeat replaces the line).
     pub async fn insert_cosignature(&self, row: &CosignatureRow) -> Result<(), StorageError> {
-        let sql = "INSERT INTO tlog_cosignatures (size, witness, line, received_at) VALUES ($1, $2, $3, $4) \
-                   ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line, received_at = excluded.received_at";
+        let sql = queries::INSERT_COSIGNATURE;
         with_writer!(self, pool => sqlx::query(sql)
             .bind(row.size)
             .bind(&row.witness)
@@ -98,13 +93,13 @@ impl Store {
 
     /// The cosignatures on the checkpoint of `size`.
     pub async fn cosignatures(&self, size: u64) -> Result<Vec<CosignatureRow>, StorageError> {
-        let sql = "SELECT size, witness, line, received_at FROM tlog_cosignatures WHERE size = $1 ORDER BY witness";
+        let sql = queries::COSIGNATURES_OF;
         Ok(with_pool!(self, pool => sqlx::query_as(sql).bind(size as i64).fetch_all(pool).await)?)
     }
 
     /// The largest checkpoint `witness` cosigned (0 if none).
     pub async fn witness_size(&self, witness: &str) -> Result<u64, StorageError> {
-        let sql = "SELECT COALESCE(MAX(size), 0) FROM tlog_cosignatures WHERE witness = $1";
+        let sql = queries::WITNESS_SIZE;
         let size: i64 = with_pool!(self, pool => sqlx::query_scalar(sql).bind(witness).fetch_one(pool).await)?;
         Ok(size as u64)
     }

@@ -1,22 +1,76 @@
-//! Reading the tree: tiles (full ones cached, as they never change), entry bundles, roots and proofs.
+//! Reading the tree: tiles (cached, see [`TreeCache`]), entry bundles, roots and proofs.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ledger_core::Digest;
-use ledger_core::tlog::proofs::{self, ProofError, TileSource};
+use ledger_core::tlog::proofs::{self, ProofError, TileNeed, TileSource};
 use ledger_core::tlog::{Hash, RecordProof, TILE_WIDTH, TreeProof, entry_bundle};
 
 use super::tiles_error;
-use crate::{Backend, StorageError, Store, with_pool};
+use crate::{Backend, StorageError, Store, queries, with_pool};
 
 /// Full tiles kept in memory: 8 KiB each, so at most 64 MiB.
-pub(crate) const TILE_CACHE_CAPACITY: usize = 8_192;
+const TILE_CACHE_CAPACITY: usize = 8_192;
 
-pub(crate) type TileCache = Arc<quick_cache::sync::Cache<(u8, u64), Arc<Vec<u8>>>>;
+/// Partial tiles kept: the tree's right edge has one per level; older ones are dropped once full.
+const PARTIAL_CACHE_CAPACITY: usize = 64;
+
+/// Tiles by (level, index).
+type Tiles = HashMap<(u8, u64), Arc<Vec<u8>>>;
+
+/// What proofs read without a query, as the tree only grows: full tiles (they never change), the longest
+/// version seen of each partial tile (a proof at a smaller size reads a prefix of it), and a size the tree
+/// is known to have reached (a proof up to it needs no size query).
+#[derive(Debug)]
+pub(crate) struct TreeCache {
+    full: quick_cache::sync::Cache<(u8, u64), Arc<Vec<u8>>>,
+    partial: Mutex<Tiles>,
+    known_size: AtomicU64,
+}
+
+impl TreeCache {
+    pub(crate) fn new() -> TreeCache {
+        TreeCache {
+            full: quick_cache::sync::Cache::new(TILE_CACHE_CAPACITY),
+            partial: Mutex::default(),
+            known_size: AtomicU64::new(0),
+        }
+    }
+
+    /// Forgets everything (the tiles were deleted: tests of the catch-up).
+    #[cfg(feature = "tamper")]
+    pub(crate) fn reset(&self) {
+        self.full.clear();
+        self.partial.lock().expect("tile cache lock").clear();
+        self.known_size.store(0, Ordering::Relaxed);
+    }
+
+    fn partial_of(&self, level: u8, index: u64, width: usize) -> Option<Arc<Vec<u8>>> {
+        let partial = self.partial.lock().expect("tile cache lock");
+        partial.get(&(level, index)).filter(|t| t.len() >= width * 32).cloned()
+    }
+
+    fn keep(&self, level: u8, index: u64, data: &Arc<Vec<u8>>) {
+        let mut partial = self.partial.lock().expect("tile cache lock");
+        if data.len() == TILE_WIDTH * 32 {
+            partial.remove(&(level, index));
+            self.full.insert((level, index), Arc::clone(data));
+            return;
+        }
+        if partial.len() >= PARTIAL_CACHE_CAPACITY {
+            partial.clear();
+        }
+        let kept = partial.entry((level, index)).or_insert_with(|| Arc::clone(data));
+        if kept.len() < data.len() {
+            *kept = Arc::clone(data);
+        }
+    }
+}
 
 /// Tiles fetched for one proof.
-struct Fetched(HashMap<(u8, u64), Arc<Vec<u8>>>);
+struct Fetched(Tiles);
 
 impl TileSource for Fetched {
     fn tile(&self, level: u8, index: u64) -> Option<&[u8]> {
@@ -36,9 +90,19 @@ pub enum TreeReadError {
 impl Store {
     /// The number of entries the tree holds (committed tiles).
     pub async fn tree_size(&self) -> Result<u64, StorageError> {
-        let sql = "SELECT idx, CAST(length(data) AS BIGINT) FROM tlog_tiles WHERE level = 0 ORDER BY idx DESC LIMIT 1";
+        let sql = queries::TLOG_LAST_TILE_LENGTH;
         let last: Option<(i64, i64)> = with_pool!(self, pool => sqlx::query_as(sql).fetch_optional(pool).await)?;
-        Ok(last.map_or(0, |(idx, len)| idx as u64 * TILE_WIDTH as u64 + len as u64 / 32))
+        let size = last.map_or(0, |(idx, len)| idx as u64 * TILE_WIDTH as u64 + len as u64 / 32);
+        self.tree_cache.known_size.fetch_max(size, Ordering::Relaxed);
+        Ok(size)
+    }
+
+    /// Whether the tree holds at least `size` entries (a query only beyond the size known to be reached).
+    async fn tree_holds(&self, size: u64) -> Result<bool, StorageError> {
+        if size <= self.tree_cache.known_size.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        Ok(size <= self.tree_size().await?)
     }
 
     /// The stored bytes of tile `(level, index)`: full (256 hashes) or the partial tile as it stands.
@@ -46,10 +110,10 @@ impl Store {
         if index > i64::MAX as u64 {
             return Ok(None);
         }
-        if let Some(tile) = self.tile_cache.get(&(level, index)) {
+        if let Some(tile) = self.tree_cache.full.get(&(level, index)) {
             return Ok(Some(tile));
         }
-        let sql = "SELECT data FROM tlog_tiles WHERE level = $1 AND idx = $2";
+        let sql = queries::TLOG_TILE;
         let data: Option<Vec<u8>> = with_pool!(self, pool => sqlx::query_scalar(sql)
             .bind(i64::from(level))
             .bind(index as i64)
@@ -58,17 +122,21 @@ impl Store {
         let Some(data) = data.map(Arc::new) else {
             return Ok(None);
         };
-        if data.len() == TILE_WIDTH * 32 {
-            self.tile_cache.insert((level, index), Arc::clone(&data));
-        }
+        self.tree_cache.keep(level, index, &data);
         Ok(Some(data))
     }
 
-    async fn fetch_tiles(&self, wanted: &[(u8, u64)]) -> Result<Fetched, StorageError> {
+    /// The tiles a proof needs, from memory where a kept version is long enough.
+    async fn fetch_tiles(&self, wanted: &[TileNeed]) -> Result<Fetched, StorageError> {
         let mut tiles = HashMap::new();
-        for &(level, index) in wanted {
-            if let Some(tile) = self.tile(level, index).await? {
-                tiles.insert((level, index), tile);
+        for need in wanted {
+            let kept = self.tree_cache.partial_of(need.level, need.index, need.width);
+            let tile = match kept {
+                Some(tile) => Some(tile),
+                None => self.tile(need.level, need.index).await?,
+            };
+            if let Some(tile) = tile {
+                tiles.insert((need.level, need.index), tile);
             }
         }
         Ok(Fetched(tiles))
@@ -83,10 +151,10 @@ impl Store {
         }
         let first = index * TILE_WIDTH as u64 + 1;
         let last = first + width as u64 - 1;
-        if self.tree_size().await? < last {
+        if !self.tree_holds(last).await? {
             return Ok(None);
         }
-        let sql = "SELECT chain_hash FROM ledger_entries WHERE seq >= $1 AND seq <= $2 ORDER BY seq";
+        let sql = queries::TLOG_BUNDLE_HASHES;
         let rows: Vec<String> = with_pool!(self, pool => sqlx::query_scalar(sql)
             .bind(first as i64)
             .bind(last as i64)
@@ -123,8 +191,8 @@ impl Store {
     }
 
     async fn check_size(&self, size: u64) -> Result<(), TreeReadError> {
-        let stored = self.tree_size().await?;
-        if size > stored {
+        if !self.tree_holds(size).await? {
+            let stored = self.tree_size().await?;
             return Err(ProofError::NotInTree {
                 index: size - 1,
                 size: stored,
