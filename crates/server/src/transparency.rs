@@ -95,6 +95,15 @@ async fn latest(state: &AppState) -> Result<CheckpointRow, ApiError> {
         .ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))
 }
 
+/// The latest checkpoint's size: as this gateway last saw it (its checkpointer reads it every interval), or
+/// from the database before it has.
+async fn latest_size(state: &AppState) -> Result<u64, ApiError> {
+    match state.transparency.latest_size() {
+        0 => Ok(latest(state).await?.size as u64),
+        size => Ok(size),
+    }
+}
+
 /// `GET /checkpoint`: the latest signed checkpoint with its cosignatures (C2SP tlog-tiles).
 async fn checkpoint_note(
     caller: Result<Authenticated, ApiError>,
@@ -246,7 +255,7 @@ async fn inclusion(
     }
     let size = match params.size {
         Some(size) => size,
-        None => latest(&state).await?.size as u64,
+        None => latest_size(&state).await?,
     };
     let proof = state
         .store
@@ -289,7 +298,7 @@ async fn consistency(
     bounded("from", Some(params.from))?;
     let to = match bounded("to", params.to)? {
         Some(to) => to,
-        None => latest(&state).await?.size as u64,
+        None => latest_size(&state).await?,
     };
     if params.from > to {
         return Err(ApiError::not_found(format!(

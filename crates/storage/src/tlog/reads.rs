@@ -17,6 +17,9 @@ const TILE_CACHE_CAPACITY: usize = 8_192;
 /// Partial tiles kept: the tree's right edge has one per level; older ones are dropped once full.
 const PARTIAL_CACHE_CAPACITY: usize = 64;
 
+/// Roots kept.
+const ROOT_CACHE_CAPACITY: usize = 64;
+
 /// Tiles by (level, index).
 type Tiles = HashMap<(u8, u64), Arc<Vec<u8>>>;
 
@@ -28,6 +31,8 @@ pub(crate) struct TreeCache {
     full: quick_cache::sync::Cache<(u8, u64), Arc<Vec<u8>>>,
     partial: Mutex<Tiles>,
     known_size: AtomicU64,
+    /// Roots by size (a size's root never changes): the latest checkpoint's is asked for with every proof.
+    roots: quick_cache::sync::Cache<u64, Hash>,
 }
 
 impl TreeCache {
@@ -36,6 +41,7 @@ impl TreeCache {
             full: quick_cache::sync::Cache::new(TILE_CACHE_CAPACITY),
             partial: Mutex::default(),
             known_size: AtomicU64::new(0),
+            roots: quick_cache::sync::Cache::new(ROOT_CACHE_CAPACITY),
         }
     }
 
@@ -45,6 +51,7 @@ impl TreeCache {
         self.full.clear();
         self.partial.lock().expect("tile cache lock").clear();
         self.known_size.store(0, Ordering::Relaxed);
+        self.roots.clear();
     }
 
     fn partial_of(&self, level: u8, index: u64, width: usize) -> Option<Arc<Vec<u8>>> {
@@ -172,8 +179,31 @@ impl Store {
 
     /// The root of the tree's first `size` entries.
     pub async fn tree_root(&self, size: u64) -> Result<Hash, TreeReadError> {
+        if let Some(root) = self.tree_cache.roots.get(&size) {
+            return Ok(root);
+        }
         let tiles = self.fetch_tiles(&proofs::tiles_for_root(size)).await?;
-        Ok(proofs::root_at(size, &tiles)?)
+        let root = proofs::root_at(size, &tiles)?;
+        self.tree_cache.roots.insert(size, root);
+        Ok(root)
+    }
+
+    /// The root of the first `size` entries from the tiles as the database holds them now, past every cache:
+    /// the checkpointer's check that the stored tiles still give a signed root.
+    pub async fn tree_root_from_database(&self, size: u64) -> Result<Hash, TreeReadError> {
+        let mut tiles = HashMap::new();
+        for need in proofs::tiles_for_root(size) {
+            let sql = queries::TLOG_TILE;
+            let data: Result<Option<Vec<u8>>, sqlx::Error> = with_pool!(self, pool => sqlx::query_scalar(sql)
+                .bind(i64::from(need.level))
+                .bind(need.index as i64)
+                .fetch_optional(pool)
+                .await);
+            if let Some(data) = data.map_err(StorageError::from)? {
+                tiles.insert((need.level, need.index), Arc::new(data));
+            }
+        }
+        Ok(proofs::root_at(size, &Fetched(tiles))?)
     }
 
     /// The inclusion proof of leaf `index` in the tree of `size` (which must not exceed the stored tree).
