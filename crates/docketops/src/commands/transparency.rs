@@ -60,8 +60,14 @@ async fn origin(args: &ServeArgs, store: &Store) -> anyhow::Result<String> {
     let stored = store.setting(ORIGIN_SETTING).await?;
     let origin = match (&args.log_origin, stored) {
         (Some(origin), stored) => {
-            if stored.as_ref().is_some_and(|s| s != origin) {
-                tracing::warn!(%origin, previous = ?stored, "the log's origin changed: witnesses must follow the new one");
+            if let Some(previous) = stored.filter(|s| s != origin) {
+                // Checkpoints of two origins in one log would each look like a fork of the other to a witness.
+                anyhow::ensure!(
+                    store.latest_checkpoint().await?.is_none(),
+                    "--log-origin {origin:?}: this ledger's log signed checkpoints as {previous:?}, and a log keeps \
+                     its origin for life (witnesses and auditors follow it by name); remove the flag or use {previous:?}"
+                );
+                tracing::warn!(%origin, %previous, "the log's origin changed before its first checkpoint");
             }
             origin.clone()
         }

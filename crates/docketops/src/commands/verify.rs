@@ -103,6 +103,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             let path = path.clone();
             let quiet = args.quiet || args.json;
             let keep = args.checkpoint.is_some();
+            let trusted_keys = options.trusted_genesis_keys.clone();
             let (report, leaves) =
                 tokio::task::spawn_blocking(move || verify_bundle_with_leaves(&path, options, quiet, keep)).await??;
             if let Some(checkpoint) = &args.checkpoint {
@@ -111,7 +112,14 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                     quorum,
                     origin: args.origin.as_deref(),
                 };
-                return super::verify_tlog::bundle_against(&report, &leaves, checkpoint, &trust, args.json);
+                return super::verify_tlog::bundle_against(
+                    &report,
+                    &leaves,
+                    checkpoint,
+                    &trusted_keys,
+                    &trust,
+                    args.json,
+                );
             }
             report
         }

@@ -44,6 +44,7 @@ pub fn bundle_against(
     report: &VerifyReport,
     leaves: &[Hash],
     path: &Path,
+    trusted_keys: &[LedgerPublicKey],
     trust: &Trust<'_>,
     json_output: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -54,12 +55,14 @@ pub fn bundle_against(
         );
     }
     let note = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    // The keys the bundle's own chain introduced: the log signs checkpoints with its ledger keys.
-    let keys: Vec<LedgerPublicKey> = report
+    // The keys the bundle's own chain introduced (the log signs checkpoints with its ledger keys), and the
+    // --trusted-key ones: a bundle cut before a rotation no longer holds the key its checkpoint was signed with.
+    let mut keys: Vec<LedgerPublicKey> = report
         .keys
         .iter()
         .filter_map(|k| LedgerPublicKey::from_hex(&k.info.public_key).ok())
         .collect();
+    keys.extend(trusted_keys.iter().cloned());
     let (consistent, outcome) = match trust.open(&note, &keys) {
         Ok(opened) => {
             let check = check_against(leaves, &opened);

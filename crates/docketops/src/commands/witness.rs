@@ -85,7 +85,7 @@ struct ConfigFile {
 #[serde(deny_unknown_fields)]
 struct LogConfig {
     origin: String,
-    /// Every key of the log as a verifier key, rotated-out ones included.
+    /// The log's verifier keys: during a key rotation the old and the new one (docs/witness.md).
     keys: Vec<String>,
 }
 

@@ -117,6 +117,11 @@ async fn rewritten_and_cut_ledgers_are_named_against_a_kept_checkpoint(app: &Tes
     let server = Server::start(app);
     let size = head(app).await;
     let kept = checkpoint_of(&server, size).await;
+    // A log keeps its origin: a gateway started with another one, once checkpoints are signed, refuses.
+    let out = app.run(&["serve", "--listen", "127.0.0.1:0", "--log-origin", "other.test/log"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("keeps its origin for life"), "{stderr}");
     let dir = tempfile::tempdir().unwrap();
     let checkpoint = dir.path().join("checkpoint.txt");
     std::fs::write(&checkpoint, kept["note"].as_str().unwrap()).unwrap();
