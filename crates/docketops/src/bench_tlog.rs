@@ -148,8 +148,8 @@ pub(crate) async fn run(args: &TlogBenchArgs, appends: u64, pg: Option<&str>, di
     if !histories.is_empty() {
         println!();
         println!(
-            "Inclusion proofs served (Store::inclusion_proof + tree_root of the whole tree, random leaves, {} \
-             concurrent, {} s each):",
+            "Inclusion proofs served (Store::inclusion_proof + tree_root of the whole tree (kept by size), random \
+             leaves, {} concurrent, {} s each):",
             args.proof_tasks, args.proof_seconds
         );
     }
@@ -158,7 +158,7 @@ pub(crate) async fn run(args: &TlogBenchArgs, appends: u64, pg: Option<&str>, di
         let (rate, size) = store_proof_rate(&store, args.proof_seconds, args.proof_tasks).await?;
         let bound = tokio::task::spawn_blocking(move || super::memory_proof_rate(size, 50_000)).await??;
         println!(
-            "  tiles in memory (no database), all cores {bound:>10.0} proofs/s (tree of {size}; the hashing's bound)"
+            "  tiles in memory (no database), all cores {bound:>10.0} proofs/s (tree of {size}; the proofs' hashing, the bound)"
         );
         println!(
             "  from the store, {name:<10}               {rate:>10.0} proofs/s ({:.2}x memory)",

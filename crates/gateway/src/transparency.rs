@@ -173,6 +173,8 @@ impl Transparency {
             && let Ok(active) = ledger_core::entry::next_signing_key_id(head)
             && active != self.key.key_id()
         {
+            // It still serves the log's reads, with the latest checkpoint other gateways signed.
+            self.note_latest().await?;
             return Err(TransparencyError::KeyNotActive {
                 ours: self.key.key_id().to_string(),
                 active,
@@ -183,11 +185,7 @@ impl Transparency {
         if head.as_ref().is_some_and(|h| h.seq > size) {
             size = self.store.tlog_catch_up(|_| {}).await?.tree_size;
         }
-        let latest = self.store.latest_checkpoint().await?;
-        if let Some(latest) = &latest {
-            self.latest
-                .send_if_modified(|v| std::mem::replace(v, latest.size as u64) != latest.size as u64);
-        }
+        let latest = self.note_latest().await?;
         if size == 0 || latest.as_ref().is_some_and(|l| l.size as u64 >= size) {
             return Ok(None);
         }
@@ -195,7 +193,8 @@ impl Transparency {
         if let Some(previous) = &latest {
             self.check_extends(previous, size).await?;
         }
-        let root = self.store.tree_root(size).await?;
+        // Past every cache, as what it signs must be what the database holds.
+        let root = self.store.tree_root_from_database(size).await?;
         let checkpoint = Checkpoint {
             origin: self.config.origin.clone(),
             size,
@@ -215,6 +214,16 @@ impl Transparency {
         self.latest.send_replace(size);
         tracing::debug!(size, "checkpoint signed");
         Ok(Some(stored))
+    }
+
+    /// Reads the latest stored checkpoint (another gateway's too) and makes it the one this process knows.
+    async fn note_latest(&self) -> Result<Option<CheckpointRow>, StorageError> {
+        let latest = self.store.latest_checkpoint().await?;
+        if let Some(latest) = &latest {
+            let size = latest.size as u64;
+            self.latest.send_if_modified(|v| std::mem::replace(v, size) != size);
+        }
+        Ok(latest)
     }
 
     /// The tree's last leaf must be the ledger's entry `size` (tiles restored from another history, or a
@@ -258,6 +267,9 @@ impl Transparency {
         let Ok(signed) = checkpoint::open(&previous.note, &keys, &[], 0) else {
             return Err(inconsistent);
         };
+        if signed.checkpoint.origin != self.config.origin {
+            return Err(inconsistent);
+        }
         let recomputed = self.store.tree_root_from_database(previous.size as u64).await?;
         let column = hash_from_base64(&previous.root_hash);
         if signed.checkpoint.root != recomputed || column != Some(recomputed) {

@@ -95,12 +95,12 @@ async fn latest(state: &AppState) -> Result<CheckpointRow, ApiError> {
         .ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))
 }
 
-/// The latest checkpoint's size: as this gateway last saw it (its checkpointer reads it every interval), or
-/// from the database before it has.
-async fn latest_size(state: &AppState) -> Result<u64, ApiError> {
+/// The latest checkpoint's size, at least `at_least`: as this gateway last saw it (its checkpointer reads it
+/// every interval), or from the database when that is smaller (another gateway may have signed since).
+async fn latest_size(state: &AppState, at_least: u64) -> Result<u64, ApiError> {
     match state.transparency.latest_size() {
-        0 => Ok(latest(state).await?.size as u64),
-        size => Ok(size),
+        size if size >= at_least.max(1) => Ok(size),
+        _ => Ok(latest(state).await?.size as u64),
     }
 }
 
@@ -255,7 +255,7 @@ async fn inclusion(
     }
     let size = match params.size {
         Some(size) => size,
-        None => latest_size(&state).await?,
+        None => latest_size(&state, entry.seq).await?,
     };
     let proof = state
         .store
@@ -298,7 +298,7 @@ async fn consistency(
     bounded("from", Some(params.from))?;
     let to = match bounded("to", params.to)? {
         Some(to) => to,
-        None => latest_size(&state).await?,
+        None => latest_size(&state, params.from).await?,
     };
     if params.from > to {
         return Err(ApiError::not_found(format!(

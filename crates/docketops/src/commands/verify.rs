@@ -76,14 +76,14 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         strict_signatures: args.strict,
         ..VerifyOptions::default()
     };
-    // The same witness named twice counts once (in the default quorum too).
-    let mut witness_keys = args.witness_keys.clone();
-    witness_keys.sort();
-    witness_keys.dedup();
-    let witnesses = witness_keys
+    let mut witnesses = args
+        .witness_keys
         .iter()
         .map(|k| WitnessKey::parse(k).with_context(|| format!("--witness-key {k}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // The same witness named twice counts once (in the default quorum too), however it was spelled.
+    let mut seen = std::collections::HashSet::new();
+    witnesses.retain(|w| seen.insert(w.to_vkey()));
     let quorum = args.quorum.unwrap_or(witnesses.len());
     anyhow::ensure!(
         quorum <= witnesses.len(),

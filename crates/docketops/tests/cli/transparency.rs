@@ -644,6 +644,21 @@ async fn the_log_never_signs_two_inconsistent_checkpoints(app: &TestApp) {
     );
     storage::tamper::set_tile(&store, 0, last / 256, &tile).await.unwrap();
 
+    // A leaf under the signed checkpoint edited while the gateway holds that tile and root in memory: the
+    // check reads the database past every cache.
+    store.tree_root(first.size as u64).await.unwrap();
+    store.inclusion_proof(first.size as u64, 0).await.unwrap();
+    let tile = store.tile(0, 0).await.unwrap().unwrap();
+    let mut edited = tile.to_vec();
+    edited[0] ^= 1;
+    storage::tamper::set_tile(&store, 0, 0, &edited).await.unwrap();
+    let refused = log.checkpoint_once().await;
+    assert!(
+        matches!(refused, Err(TransparencyError::Inconsistent { .. })),
+        "{refused:?}"
+    );
+    storage::tamper::set_tile(&store, 0, 0, &tile).await.unwrap();
+
     // Another gateway stored the next size first, with another root (a fork): this one signs nothing on
     // top of it, and reports it as soon as the tree grows past it.
     let head = store.head().await.unwrap().unwrap().seq;

@@ -45,8 +45,7 @@ impl TreeCache {
         }
     }
 
-    /// Forgets everything (the tiles were deleted: tests of the catch-up).
-    #[cfg(feature = "tamper")]
+    /// Forgets everything (the tiles were deleted or the database went back).
     pub(crate) fn reset(&self) {
         self.full.clear();
         self.partial.lock().expect("tile cache lock").clear();
@@ -100,7 +99,18 @@ impl Store {
         let sql = queries::TLOG_LAST_TILE_LENGTH;
         let last: Option<(i64, i64)> = with_pool!(self, pool => sqlx::query_as(sql).fetch_optional(pool).await)?;
         let size = last.map_or(0, |(idx, len)| idx as u64 * TILE_WIDTH as u64 + len as u64 / 32);
-        self.tree_cache.known_size.fetch_max(size, Ordering::Relaxed);
+        let known = self.tree_cache.known_size.fetch_max(size, Ordering::Relaxed);
+        if size < known {
+            // The database lost its tail (a failover to a lagging replica, a restore): what is kept in
+            // memory may be of a history it no longer holds.
+            tracing::error!(
+                size,
+                known,
+                "the transparency log's tree shrank; its cached tiles are dropped"
+            );
+            self.tree_cache.reset();
+            self.tree_cache.known_size.store(size, Ordering::Relaxed);
+        }
         Ok(size)
     }
 
