@@ -1281,7 +1281,7 @@ fn redact_data_everywhere(value: &mut Value) {
 /// The ledger keeps integers within ±(2^53−1) and no floats (SPEC §5): anything else a caller sent is
 /// recorded as its JSON text, so even a malformed request can be recorded.
 pub(crate) fn ledger_safe(value: Value) -> Value {
-    const MAX_SAFE: u64 = (1 << 53) - 1;
+    const MAX_SAFE: u64 = ledger_core::json::MAX_SAFE_INTEGER as u64;
     match value {
         Value::Number(n) => match (n.as_i64(), n.as_u64()) {
             (Some(i), _) if i.unsigned_abs() <= MAX_SAFE => Value::Number(n),
