@@ -1,7 +1,7 @@
 //! Groups to roles and scopes: each mapping names a group and what its members get; a user gets the union
 //! over all their groups. A user in no mapped group gets nothing (and is refused by the gateway).
 
-use executor::Scope;
+use domain::Scope;
 use serde::Deserialize;
 
 /// `[[oidc.groups]]` / `[[ldap.groups]]`: members of `group` get `roles` and `scopes`.
@@ -45,7 +45,7 @@ pub fn grants_for(groups: &[String], mappings: &[GroupMapping]) -> Grants {
 
 #[cfg(test)]
 mod tests {
-    use executor::Access;
+    use domain::Access;
 
     use super::*;
 

@@ -84,6 +84,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     println!();
 
     let raw = tokio::task::spawn_blocking(raw_ed25519).await?;
+    print_raw_rates(&raw);
+    let (verify_targets, scratch_databases) = durable_appends(&args, scratch.path(), &raw).await?;
+    verification(&verify_targets, &raw).await?;
+    for name in scratch_databases {
+        storage::drop_postgres_database(&args.postgres_url, &name).await?;
+    }
+    verifier_memory(&args.memory_sizes, scratch.path(), &raw).await?;
+    if !args.tlog.skip_tlog {
+        offline_receipts(args.tlog.receipts).await?;
+    }
+    let postgres = (!args.skip_postgres).then_some(args.postgres_url.as_str());
+    tlog::run(&args.tlog, args.appends, postgres, scratch.path()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_raw_rates(raw: &RawRates) {
     println!("Physical limit (raw ed25519-dalek, no ledger):");
     println!("  sign, 1 core                 {:>10.0} /s", raw.sign_one_core);
     println!("  sign, all cores              {:>10.0} /s", raw.sign_all_cores);
@@ -93,16 +109,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         raw.batch_verify_all_cores
     );
     println!();
+}
 
+/// Append rates with 1 and 64 writers on SQLite (files in `scratch`) and PostgreSQL. Returns the ledgers
+/// to verify next (backend name, URL) and the scratch PostgreSQL databases to drop after.
+async fn durable_appends(
+    args: &BenchArgs,
+    scratch: &Path,
+    raw: &RawRates,
+) -> anyhow::Result<(Vec<(&'static str, String)>, Vec<String>)> {
     println!("Durable appends (group commit; each append acknowledged after its transaction commits):");
     let mut verify_targets = Vec::new();
     let sqlite_urls: Vec<String> = ["1", "64"]
         .iter()
-        .map(|w| format!("sqlite://{}", scratch.path().join(format!("bench-{w}.db")).display()))
+        .map(|w| format!("sqlite://{}", scratch.join(format!("bench-{w}.db")).display()))
         .collect();
     for (writers, url) in [1u64, 64].into_iter().zip(&sqlite_urls) {
         let rate = append_rate(url, writers, appends_for(args.appends, writers)).await?;
-        print_rate("SQLite", writers, rate, &raw);
+        print_rate("SQLite", writers, rate, raw);
     }
     verify_targets.push(("SQLite", sqlite_urls[1].clone()));
     let mut scratch_databases = Vec::new();
@@ -111,7 +135,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             let name = format!("docketops_bench_{}_{writers}", std::process::id());
             let url = storage::create_postgres_database(&args.postgres_url, &name).await?;
             let rate = append_rate(&url, writers, appends_for(args.appends, writers)).await?;
-            print_rate("PostgreSQL", writers, rate, &raw);
+            print_rate("PostgreSQL", writers, rate, raw);
             scratch_databases.push(name);
             if writers == 64 {
                 verify_targets.push(("PostgreSQL", url));
@@ -119,9 +143,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!();
+    Ok((verify_targets, scratch_databases))
+}
 
+/// Verifies each ledger of `targets` (backend name, URL) from its database.
+async fn verification(targets: &[(&str, String)], raw: &RawRates) -> anyhow::Result<()> {
     println!("Verification (canonical form, hashes, links, signatures; each signature verified strictly):");
-    for (name, url) in &verify_targets {
+    for (name, url) in targets {
         let store = Store::connect(url).await?;
         let started = Instant::now();
         let report = storage::verify_ledger(&store, VerifyOptions::default(), |_| {}).await?;
@@ -140,12 +168,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         );
         store.close().await;
     }
-    for name in scratch_databases {
-        storage::drop_postgres_database(&args.postgres_url, &name).await?;
-    }
+    Ok(())
+}
 
-    for &size in &args.memory_sizes {
-        let path = scratch.path().join(format!("bench-{size}.jsonl"));
+/// Verifies bundles of each size in `sizes` (written to `scratch`) and reports the verifier's peak memory.
+async fn verifier_memory(sizes: &[u64], scratch: &Path, raw: &RawRates) -> anyhow::Result<()> {
+    for &size in sizes {
+        let path = scratch.join(format!("bench-{size}.jsonl"));
         let write_path = path.clone();
         tokio::task::spawn_blocking(move || write_bundle_file(&write_path, size)).await??;
         let measured = tokio::task::spawn_blocking(move || -> anyhow::Result<(f64, u64, u64)> {
@@ -169,30 +198,28 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             mib(baseline)
         );
     }
-    if !args.tlog.skip_tlog {
-        let receipts = args.tlog.receipts;
-        let rates = tokio::task::spawn_blocking(move || receipt_rates(receipts)).await??;
-        println!();
+    Ok(())
+}
+
+/// Builds and verifies `receipts` receipts offline, with the log's signature alone and with two cosignatures.
+async fn offline_receipts(receipts: usize) -> anyhow::Result<()> {
+    let rates = tokio::task::spawn_blocking(move || receipt_rates(receipts)).await??;
+    println!();
+    println!("Receipts verified offline (Receipt::parse + verify; ledger-core only, all cores, {receipts} receipts):");
+    println!(
+        "  raw strict verify, just before           {:>10.0} /s",
+        rates.raw_verify
+    );
+    for (what, rate, signatures) in [
+        ("log's signature", rates.log_only, 2.0),
+        ("+ 2 cosignatures, quorum 2", rates.cosigned, 4.0),
+    ] {
         println!(
-            "Receipts verified offline (Receipt::parse + verify; ledger-core only, all cores, {receipts} receipts):"
+            "  receipt, {what:<27}     {rate:>10.0} /s ({signatures} signatures: {:.2}x raw verify / {signatures})",
+            rate * signatures / rates.raw_verify
         );
-        println!(
-            "  raw strict verify, just before           {:>10.0} /s",
-            rates.raw_verify
-        );
-        for (what, rate, signatures) in [
-            ("log's signature", rates.log_only, 2.0),
-            ("+ 2 cosignatures, quorum 2", rates.cosigned, 4.0),
-        ] {
-            println!(
-                "  receipt, {what:<27}     {rate:>10.0} /s ({signatures} signatures: {:.2}x raw verify / {signatures})",
-                rate * signatures / rates.raw_verify
-            );
-        }
     }
-    let postgres = (!args.skip_postgres).then_some(args.postgres_url.as_str());
-    tlog::run(&args.tlog, args.appends, postgres, scratch.path()).await?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn appends_for(total: u64, writers: u64) -> u64 {

@@ -3,6 +3,7 @@
 //! PATCH sent straight to the API server by the same client in the same run, and the embedded policy's
 //! evaluation time. `scripts/bench-gateway` sets up the API server, the gateway and the Deployments.
 
+use domain::{ActionStatus, ActionType};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -201,7 +202,7 @@ pub async fn run(args: BenchGatewayArgs) -> anyhow::Result<ExitCode> {
     let input = json!({
         "identity": {"id": "agt_bench", "name": "bench", "kind": "agent", "roles": ["operator"],
                      "scopes": [{"namespaces": ["staging"], "access": "mutate", "kinds": ["Deployment"]}], "trust_score": 0},
-        "action": {"action_type": "SCALE", "namespace": "staging", "resource_kind": "Deployment",
+        "action": {"action_type": ActionType::Scale.as_str(), "namespace": "staging", "resource_kind": "Deployment",
                    "resource_name": "web-api", "parameters": {"replicas": 5}, "justification": "load test"},
         "risk": {"level": "MEDIUM", "rules": ["baseline"]},
         "preview": {"diff": [{"op": "replace", "path": "/spec/replicas", "from": 2, "to": 5}]},
@@ -273,7 +274,7 @@ async fn measure_round(args: &BenchGatewayArgs, kube: &Arc<executor::KubeConnect
             args.prefix.clone(),
         );
         measure(args.concurrency, args.requests, move |client, i| {
-            let body = json!({"action_type": "SCALE", "namespace": namespace, "resource_kind": "Deployment",
+            let body = json!({"action_type": ActionType::Scale.as_str(), "namespace": namespace, "resource_kind": "Deployment",
                 "resource_name": format!("{prefix}-{client}"), "parameters": {"replicas": 2 + (i % 2)},
                 "justification": "benchmark"});
             let request = http.post(format!("{url}/api/v1/actions")).bearer_auth(&key).json(&body);
@@ -282,7 +283,7 @@ async fn measure_round(args: &BenchGatewayArgs, kube: &Arc<executor::KubeConnect
                     Ok(response) => response
                         .json::<Value>()
                         .await
-                        .is_ok_and(|answer| answer["status"] == "COMPLETED"),
+                        .is_ok_and(|answer| answer["status"] == ActionStatus::Completed.as_str()),
                     Err(_) => false,
                 }
             }

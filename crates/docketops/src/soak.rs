@@ -2,6 +2,7 @@
 //! rate, reported minute by minute (p50/p99, errors, the gateway's RSS), to show that latency and memory
 //! stay flat while the ledger grows. `scripts/soak-gateway` runs it for 10 minutes at 200 requests/s.
 
+use domain::{ActionStatus, ActionType};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -108,7 +109,7 @@ impl Soak {
             // Timed from the tick: waiting for the Deployment's previous write is part of the latency.
             let started = Instant::now();
             let _only_writer = locks[index].lock().await;
-            let body = json!({"action_type": "SCALE", "namespace": self.namespace, "resource_kind": "Deployment",
+            let body = json!({"action_type": ActionType::Scale.as_str(), "namespace": self.namespace, "resource_kind": "Deployment",
                 "resource_name": format!("{}-{index}", self.prefix), "parameters": {"replicas": 2 + n % 2},
                 "justification": "soak"});
             let answer = send(
@@ -117,7 +118,9 @@ impl Soak {
                     .json(&body),
             )
             .await;
-            let ok = answer.as_ref().is_some_and(|a| a["status"] == "COMPLETED");
+            let ok = answer
+                .as_ref()
+                .is_some_and(|a| a["status"] == ActionStatus::Completed.as_str());
             if let Some(id) = answer.as_ref().and_then(|a| a["action_id"].as_str()) {
                 *recent.lock().expect("recent lock") = Some(id.to_owned());
             }

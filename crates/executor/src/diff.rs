@@ -20,8 +20,7 @@ pub struct Change {
     pub to: Option<Value>,
 }
 
-pub const REDACTED: &str = "<redacted>";
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub use domain::redact::{LAST_APPLIED, REDACTED, redact_secret, redact_secret_at};
 
 /// The changes from `before` (`None`: the object does not exist yet) to `after`.
 pub fn changes(before: Option<&Value>, after: &Value, redact_secrets: bool) -> Vec<Change> {
@@ -85,54 +84,6 @@ fn comparable(object: &Value) -> Value {
         }
     }
     object
-}
-
-/// Redacts the Secret values inside `value`, which sits at `path` of a Secret.
-pub fn redact_secret_at(path: &str, value: &mut Value) {
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    match segments.as_slice() {
-        [] => redact_secret(value),
-        ["data" | "stringData"] => redact_map_values(value),
-        ["data" | "stringData", ..] => *value = Value::String(REDACTED.into()),
-        ["metadata"] => {
-            if let Some(annotations) = value.get_mut("annotations") {
-                redact_last_applied(annotations);
-            }
-        }
-        ["metadata", "annotations"] => redact_last_applied(value),
-        ["metadata", "annotations", key] if *key == LAST_APPLIED.replace('/', "~1") => {
-            *value = Value::String(REDACTED.into());
-        }
-        _ => {}
-    }
-}
-
-/// Redacts a whole Secret object (also its last-applied annotation, which holds a copy of the data).
-pub fn redact_secret(object: &mut Value) {
-    if let Some(map) = object.as_object_mut() {
-        for field in ["data", "stringData"] {
-            if let Some(values) = map.get_mut(field) {
-                redact_map_values(values);
-            }
-        }
-        if let Some(annotations) = map.get_mut("metadata").and_then(|m| m.get_mut("annotations")) {
-            redact_last_applied(annotations);
-        }
-    }
-}
-
-fn redact_map_values(value: &mut Value) {
-    if let Some(map) = value.as_object_mut() {
-        for v in map.values_mut() {
-            *v = Value::String(REDACTED.into());
-        }
-    }
-}
-
-fn redact_last_applied(annotations: &mut Value) {
-    if let Some(v) = annotations.get_mut(LAST_APPLIED) {
-        *v = Value::String(REDACTED.into());
-    }
 }
 
 #[cfg(test)]

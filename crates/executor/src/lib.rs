@@ -1,6 +1,6 @@
 //! The executor: turns a validated action into Kubernetes API calls under least privilege.
 //!
-//! - [`action`]: the action model (types, kinds, parameters), validated before anything else happens.
+//! - [`action`]: the action model, re-exported from the domain crate (validated before anything else happens).
 //! - [`guardrails`]: hard allowlists checked before any Kubernetes call.
 //! - [`rbac`]: the executor's Kubernetes accounts and the RBAC manifests that give them their rights.
 //! - [`executor`]: reads, dry-run previews with a diff, execution with preconditions, outcome verification.
@@ -12,7 +12,7 @@
 //! All Kubernetes calls of the project live in this crate.
 #![forbid(unsafe_code)]
 
-pub mod action;
+pub use domain::action;
 pub mod diff;
 pub mod error;
 pub mod executor;
@@ -23,7 +23,7 @@ mod plan;
 pub mod rbac;
 pub mod setup;
 
-pub use action::{Access, Action, ActionRequest, ActionType, InvalidAction, Operation, ResourceKind};
+pub use domain::{Access, Action, ActionRequest, ActionType, InvalidAction, Operation, ResourceKind};
 pub use error::{ErrorReport, ExecError};
 pub use executor::{
     Check, DEFAULT_CLUSTER, Execution, Executor, ExecutorOptions, ObservedIn, Preview, ReadResult, Rollout,

@@ -28,6 +28,16 @@ impl KeyKind {
     }
 }
 
+/// An identity's keys carry its kind, so a key tells at a glance whom it belongs to.
+impl From<domain::IdentityKind> for KeyKind {
+    fn from(kind: domain::IdentityKind) -> Self {
+        match kind {
+            domain::IdentityKind::Agent => KeyKind::Agent,
+            domain::IdentityKind::Human => KeyKind::Human,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiKeyError {
     #[error("not a DocketOps API key: expected dkt_agent_… or dkt_human_…")]

@@ -5,6 +5,7 @@
 //! The gateway's calls are recognizable: the gateway's service account impersonating an executor account,
 //! with the `docketops-action` extra and `Audit-ID` = the id of the action's `action.requested` entry.
 
+use domain::EntryKind;
 use std::collections::{BTreeMap, HashMap};
 
 use executor::{Accounts, Guardrails};
@@ -220,11 +221,11 @@ pub async fn executions(store: &Store, default_cluster: &str) -> Result<Vec<Exec
         after = last.seq as i64;
         for entry in &page {
             let Some(action_id) = &entry.action_id else { continue };
-            match entry.kind.as_str() {
-                "action.requested" => {
+            match EntryKind::parse(&entry.kind) {
+                Some(EntryKind::ActionRequested) => {
                     requested.insert(action_id.clone(), entry.id.clone());
                 }
-                "action.executed" => {
+                Some(EntryKind::ActionExecuted) => {
                     let payload: Value = serde_json::from_str(&entry.payload).unwrap_or(Value::Null);
                     found.push(Execution {
                         action_id: action_id.clone(),
@@ -347,7 +348,7 @@ pub async fn record_bypasses(
             "at": event.stage_timestamp, "source_ips": event.source_ips, "user_agent": event.user_agent,
         });
         let entry = match ledger
-            .append(NewEvent::new("audit.bypass_detected", "audit", payload))
+            .append(NewEvent::new(EntryKind::AuditBypassDetected.as_str(), "audit", payload))
             .await
         {
             Ok(entry) => entry,

@@ -3,6 +3,7 @@
 //! approval or executing, the pipeline records `action.previewed` with what would have happened and answers
 //! `PREVIEWED` with the object the API server's dry run returned. Nothing is executed or queued.
 
+use domain::{ActionStatus, EntryKind};
 use executor::Preview;
 use policy::Outcome;
 use serde::Serialize;
@@ -57,14 +58,29 @@ impl Pipeline {
         decision: DecisionView,
     ) -> Result<ActionResponse, GatewayError> {
         let Some(would) = WouldHappen::from_decision(self.parts.mode, outcome, approvals_required) else {
-            return self.respond(trail, "DENIED", Some(risk), Some(decision), None, None);
+            return self.respond(
+                trail,
+                ActionStatus::Denied.as_str(),
+                Some(risk),
+                Some(decision),
+                None,
+                None,
+            );
         };
         let payload = json!({"request": preview.request, "diff": preview.diff, "live": preview.live,
             "dry_run_status": preview.dry_run_status, "policy_outcome": outcome,
             "would": would, "summary": would.summary()});
-        self.record(trail, "action.previewed", actor, payload).await?;
+        self.record(trail, EntryKind::ActionPreviewed.as_str(), actor, payload)
+            .await?;
         let result = Some(preview.dry_run_object.clone());
-        self.respond(trail, "PREVIEWED", Some(risk), Some(decision), result, None)
+        self.respond(
+            trail,
+            ActionStatus::Previewed.as_str(),
+            Some(risk),
+            Some(decision),
+            result,
+            None,
+        )
     }
 }
 

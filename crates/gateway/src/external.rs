@@ -3,12 +3,13 @@
 //! from), and its roles and scopes follow its groups at every sign-in (`identity.updated` when they change).
 //! An admin can still suspend or revoke such an identity; a suspended one cannot sign in.
 
+use domain::EntryKind;
 use ledger_core::NewEvent;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use storage::{IdentityRow, StorageError};
 
-use crate::identity::{Caller, Directory, Identity, Role, Status};
+use crate::identity::{Caller, Directory, Identity, IdentityStatus, Role};
 use crate::{GatewayError, now};
 
 impl Directory {
@@ -32,7 +33,7 @@ impl Directory {
         let store = self.store();
         let existing = store.identity(&id).await?.map(|row| Identity::from_row(&row));
         if let Some(current) = &existing {
-            if current.status != Status::Active {
+            if current.status != IdentityStatus::Active {
                 return Err(GatewayError::Unauthorized(format!(
                     "identity {} is {}",
                     current.name,
@@ -100,7 +101,7 @@ impl Directory {
         let recorded = self
             .ledger()
             .append(NewEvent::new(
-                "identity.updated",
+                EntryKind::IdentityUpdated.as_str(),
                 "system",
                 json!({"identity_id": id, "roles": roles, "scopes": scopes,
                        "previous": {"roles": current.roles, "scopes": current.scopes},
@@ -132,7 +133,7 @@ impl Directory {
             kind: "human".into(),
             roles: roles.to_owned(),
             scopes: scopes.to_owned(),
-            status: Status::Active.as_str().into(),
+            status: IdentityStatus::Active.as_str().into(),
             created_at: at.clone(),
             created_by: "system".into(),
             updated_at: at,
@@ -162,7 +163,7 @@ impl Directory {
         }
         let identity = Identity::from_row(&row);
         let event = NewEvent::new(
-            "identity.created",
+            EntryKind::IdentityCreated.as_str(),
             "system",
             json!({"identity": identity, "source": source}),
         );

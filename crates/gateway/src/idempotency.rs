@@ -2,6 +2,7 @@
 //! first action back instead of running it twice (the IETF httpapi draft's semantics: the same key with a
 //! different request is refused with 422).
 
+use domain::{ActionStatus, EntryKind};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -34,12 +35,12 @@ impl Pipeline {
     ) -> Result<ActionResponse, GatewayError> {
         let deadline = Instant::now() + WAIT;
         let mut row = first.clone();
-        while row.status == "RUNNING" && Instant::now() < deadline {
+        while row.status == ActionStatus::Running.as_str() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(200)).await;
             row = self.parts.store.action(&first.id).await?.unwrap_or(row);
         }
         let entries = self.parts.store.entries_of_action(&row.id).await?;
-        let requested = entries.iter().find(|e| e.kind == "action.requested");
+        let requested = entries.iter().find(|e| e.kind == EntryKind::ActionRequested.as_str());
         let first_sha = requested.map(|e| payload(e)["request_sha256"].clone());
         if first_sha != Some(Value::String(request_sha256(body))) || row.identity_id != caller.identity.id {
             return Err(GatewayError::Unprocessable(format!(
@@ -51,7 +52,7 @@ impl Pipeline {
         let error = entries
             .iter()
             .rev()
-            .find(|e| e.kind == "action.failed")
+            .find(|e| e.kind == EntryKind::ActionFailed.as_str())
             .map(|e| payload(e)["error"].clone());
         let trail = Trail {
             action_id: row.id.clone(),
@@ -66,8 +67,8 @@ impl Pipeline {
 fn decision_of(entry: &ledger_core::Entry) -> Option<DecisionView> {
     let payload = &payload(entry);
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    match entry.kind.as_str() {
-        "policy.decided" => {
+    match EntryKind::parse(&entry.kind)? {
+        EntryKind::PolicyDecided => {
             let gated = payload.get("trust_gate");
             Some(DecisionView {
                 outcome: text(gated.map_or(&payload["outcome"], |g| &g["outcome"])),
@@ -79,7 +80,7 @@ fn decision_of(entry: &ledger_core::Entry) -> Option<DecisionView> {
                 },
             })
         }
-        "guardrail.denied" => Some(DecisionView {
+        EntryKind::GuardrailDenied => Some(DecisionView {
             outcome: "deny".into(),
             mode: "guardrail".into(),
             policy: "guardrails".into(),

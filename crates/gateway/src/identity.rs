@@ -5,8 +5,7 @@
 //! is durable. A suspension or revocation takes effect in the tables first (the safe direction), then is
 //! recorded.
 
-use std::fmt;
-
+use domain::EntryKind;
 use executor::Scope;
 use ledger_core::{Entry, NewEvent};
 use serde::{Deserialize, Serialize};
@@ -16,94 +15,7 @@ use storage::{ApiKeyRow, IdentityRow, Ledger, StorageError, Store};
 use crate::apikey::{self, KeyKind};
 use crate::{GatewayError, new_id, now};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Operator,
-    Approver,
-    Auditor,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Operator, Role::Approver, Role::Auditor];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-            Role::Approver => "approver",
-            Role::Auditor => "auditor",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        Self::ALL.into_iter().find(|r| r.as_str() == text)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum IdentityKind {
-    Agent,
-    Human,
-}
-
-impl IdentityKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdentityKind::Agent => "agent",
-            IdentityKind::Human => "human",
-        }
-    }
-
-    fn key_kind(self) -> KeyKind {
-        match self {
-            IdentityKind::Agent => KeyKind::Agent,
-            IdentityKind::Human => KeyKind::Human,
-        }
-    }
-
-    fn id_prefix(self) -> &'static str {
-        match self {
-            IdentityKind::Agent => "agt",
-            IdentityKind::Human => "usr",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Active,
-    Suspended,
-    Revoked,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Suspended => "suspended",
-            Status::Revoked => "revoked",
-        }
-    }
-
-    fn parse(text: &str) -> Status {
-        match text {
-            "active" => Status::Active,
-            "suspended" => Status::Suspended,
-            // Anything unexpected is treated as the most restrictive state.
-            _ => Status::Revoked,
-        }
-    }
-}
+pub use domain::{IdentityKind, IdentityStatus, Role};
 
 /// An identity as the API shows it (SPEC §2).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -113,7 +25,7 @@ pub struct Identity {
     pub kind: IdentityKind,
     pub roles: Vec<Role>,
     pub scopes: Vec<Scope>,
-    pub status: Status,
+    pub status: IdentityStatus,
     pub created_at: String,
     pub created_by: String,
 }
@@ -127,11 +39,7 @@ impl Identity {
         Identity {
             id: row.id.clone(),
             name: row.name.clone(),
-            kind: if row.kind == "agent" {
-                IdentityKind::Agent
-            } else {
-                IdentityKind::Human
-            },
+            kind: IdentityKind::parse(&row.kind).unwrap_or(IdentityKind::Human),
             // Written by this module from validated values; an unreadable value grants nothing.
             roles: serde_json::from_str::<Vec<String>>(&row.roles)
                 .unwrap_or_default()
@@ -139,7 +47,7 @@ impl Identity {
                 .filter_map(|r| Role::parse(r))
                 .collect(),
             scopes: serde_json::from_str(&row.scopes).unwrap_or_default(),
-            status: Status::parse(&row.status),
+            status: IdentityStatus::parse_or_revoked(&row.status),
             created_at: row.created_at.clone(),
             created_by: row.created_by.clone(),
         }
@@ -284,7 +192,7 @@ impl Directory {
 
     /// Creates an identity with a first API key (returned once) and records it.
     pub async fn create(&self, actor: &str, new: NewIdentity) -> Result<(Identity, IssuedKey), GatewayError> {
-        let key = apikey::generate(new.kind.key_kind());
+        let key = apikey::generate(KeyKind::from(new.kind));
         let (identity, info, entry) = self
             .create_with_digest(actor, new, &apikey::digest(&key), false)
             .await?;
@@ -314,7 +222,7 @@ impl Directory {
             kind: new.kind.as_str().into(),
             roles: serde_json::to_string(&roles).expect("roles serialize"),
             scopes: serde_json::to_string(&new.scopes).expect("scopes serialize"),
-            status: Status::Active.as_str().into(),
+            status: IdentityStatus::Active.as_str().into(),
             created_at: at.clone(),
             created_by: actor.into(),
             updated_at: at.clone(),
@@ -336,7 +244,7 @@ impl Directory {
         })?;
         let identity = Identity::from_row(&row);
         let event = NewEvent::new(
-            "identity.created",
+            EntryKind::IdentityCreated.as_str(),
             actor,
             json!({"identity": identity, "key": {"id": key.id, "digest": digest}, "bootstrap": bootstrap}),
         );
@@ -403,13 +311,13 @@ impl Directory {
         &self,
         actor: &str,
         id: &str,
-        to: Status,
+        to: IdentityStatus,
         reason: Option<String>,
     ) -> Result<(Identity, Entry), GatewayError> {
         let kind = match to {
-            Status::Suspended => "identity.suspended",
-            Status::Active => "identity.reactivated",
-            Status::Revoked => "identity.revoked",
+            IdentityStatus::Suspended => EntryKind::IdentitySuspended.as_str(),
+            IdentityStatus::Active => EntryKind::IdentityReactivated.as_str(),
+            IdentityStatus::Revoked => EntryKind::IdentityRevoked.as_str(),
         };
         self.change_status(actor, id, to, kind, reason).await
     }
@@ -418,13 +326,15 @@ impl Directory {
         &self,
         actor: &str,
         id: &str,
-        to: Status,
+        to: IdentityStatus,
         kind: &str,
         reason: Option<String>,
     ) -> Result<(Identity, Entry), GatewayError> {
         let current = self.get(id).await?;
         match (current.status, to) {
-            (Status::Revoked, _) => return Err(GatewayError::Conflict(format!("identity {id} is revoked for good"))),
+            (IdentityStatus::Revoked, _) => {
+                return Err(GatewayError::Conflict(format!("identity {id} is revoked for good")));
+            }
             (from, to) if from == to => {
                 return Err(GatewayError::Conflict(format!(
                     "identity {id} is already {}",
@@ -443,7 +353,7 @@ impl Directory {
                 "identity {id} changed meanwhile; look again"
             )));
         }
-        let revoked_keys = if to == Status::Revoked {
+        let revoked_keys = if to == IdentityStatus::Revoked {
             self.store.revoke_keys_of(id, &at).await?
         } else {
             Vec::new()
@@ -462,10 +372,12 @@ impl Directory {
     /// Issues an additional key for an identity.
     pub async fn issue_key(&self, actor: &str, identity_id: &str) -> Result<IssuedKey, GatewayError> {
         let identity = self.get(identity_id).await?;
-        if identity.status == Status::Revoked {
+        if identity.status == IdentityStatus::Revoked {
             return Err(GatewayError::Conflict(format!("identity {identity_id} is revoked")));
         }
-        let (key, info, entry) = self.new_key(actor, &identity, "key.issued", json!({})).await?;
+        let (key, info, entry) = self
+            .new_key(actor, &identity, EntryKind::KeyIssued.as_str(), json!({}))
+            .await?;
         Ok(IssuedKey {
             key: info,
             api_key: key,
@@ -477,13 +389,18 @@ impl Directory {
     pub async fn rotate_key(&self, actor: &str, identity_id: &str, key_id: &str) -> Result<IssuedKey, GatewayError> {
         let identity = self.get(identity_id).await?;
         self.active_key(identity_id, key_id).await?;
-        if identity.status == Status::Revoked {
+        if identity.status == IdentityStatus::Revoked {
             return Err(GatewayError::Conflict(format!("identity {identity_id} is revoked")));
         }
         // Revoke first: if recording fails below, the old key is already dead (the safe side).
         self.store.revoke_key(key_id, &now()).await?;
         let (key, info, entry) = self
-            .new_key(actor, &identity, "key.rotated", json!({"replaces": key_id}))
+            .new_key(
+                actor,
+                &identity,
+                EntryKind::KeyRotated.as_str(),
+                json!({"replaces": key_id}),
+            )
             .await?;
         Ok(IssuedKey {
             key: info,
@@ -511,7 +428,7 @@ impl Directory {
         let entry = self
             .ledger
             .append(NewEvent::new(
-                "key.revoked",
+                EntryKind::KeyRevoked.as_str(),
                 actor,
                 json!({"identity_id": identity_id, "key_id": key_id}),
             ))
@@ -550,7 +467,7 @@ impl Directory {
         kind: &str,
         extra: Value,
     ) -> Result<(String, KeyInfo, Entry), GatewayError> {
-        let key = apikey::generate(identity.kind.key_kind());
+        let key = apikey::generate(KeyKind::from(identity.kind));
         let row = ApiKeyRow {
             id: new_id("key"),
             identity_id: identity.id.clone(),
@@ -596,15 +513,15 @@ impl Directory {
         }
         let identity = Identity::from_row(&found.identity);
         match identity.status {
-            Status::Active => Ok(Caller {
+            IdentityStatus::Active => Ok(Caller {
                 identity,
                 key_id: found.key.id,
             }),
-            Status::Suspended => Err(GatewayError::Unauthorized(format!(
+            IdentityStatus::Suspended => Err(GatewayError::Unauthorized(format!(
                 "identity {} is suspended",
                 identity.name
             ))),
-            Status::Revoked => Err(GatewayError::Unauthorized(format!(
+            IdentityStatus::Revoked => Err(GatewayError::Unauthorized(format!(
                 "identity {} is revoked",
                 identity.name
             ))),

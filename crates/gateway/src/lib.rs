@@ -23,7 +23,7 @@ pub mod transparency;
 /// The action and scope types callers send, from the executor.
 pub use clusters::Clusters;
 pub use executor::{Access, ActionRequest, Scope};
-pub use identity::{Caller, Directory, Identity, IdentityKind, IssuedKey, KeyInfo, NewIdentity, Role, Status};
+pub use identity::{Caller, Directory, Identity, IdentityKind, IdentityStatus, IssuedKey, KeyInfo, NewIdentity, Role};
 pub use metrics::Metrics;
 pub use notify::ApprovalWebhook;
 pub use pipeline::{ActionResponse, DecisionView, Pipeline, PipelineParts, PolicyMode, TrustGates, Verdict};
@@ -70,17 +70,4 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
 
-/// A moment `ago` before now, in the ledger's timestamp format (timestamps of that format sort as text).
-pub fn now_minus(ago: std::time::Duration) -> String {
-    ledger_core::entry::format_timestamp(time::OffsetDateTime::now_utc() - ago)
-}
-
-/// A moment `ahead` from now, in the ledger's timestamp format.
-pub fn now_plus(ahead: std::time::Duration) -> String {
-    ledger_core::entry::format_timestamp(time::OffsetDateTime::now_utc() + ahead)
-}
-
-/// Now, in the ledger's timestamp format.
-pub fn now() -> String {
-    ledger_core::entry::format_timestamp(time::OffsetDateTime::now_utc())
-}
+pub use domain::time::{now, now_minus, now_plus};

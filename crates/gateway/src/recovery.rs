@@ -7,6 +7,7 @@
 //! (`executor::inspect`): applied → `action.executed` and `outcome.verified` with `recovered: true` and the
 //! evidence; not applied or unknown → `action.failed` with the reason.
 
+use domain::{ActionStatus, ActionType, EntryKind};
 use std::time::Duration;
 
 use executor::inspect::{self, Effect, Intent};
@@ -94,13 +95,21 @@ impl Pipeline {
         let recovered_by = self.owner.instance().to_owned();
         // The intent is stored beside the decision's commit, and the change is sent only after both are
         // durable: without a recorded `policy.decided` nothing was sent, whatever the intent says.
-        let decided = trail.entries.iter().any(|e| e.kind == "policy.decided");
+        let decided = trail
+            .entries
+            .iter()
+            .any(|e| e.kind == EntryKind::PolicyDecided.as_str());
         let intent = match decided {
             true => self.parts.store.intent(&row.id).await?,
             false => None,
         };
         let Some(intent_text) = intent else {
-            let reason = if trail.entries.iter().any(|e| e.kind == "approval.requested") && row.status == "RUNNING" {
+            let reason = if trail
+                .entries
+                .iter()
+                .any(|e| e.kind == EntryKind::ApprovalRequested.as_str())
+                && row.status == ActionStatus::Running.as_str()
+            {
                 "the gateway stopped while requesting an approval; nothing was sent to the cluster: submit it again"
             } else {
                 "the gateway stopped before sending the change; nothing was sent to the cluster"
@@ -108,8 +117,9 @@ impl Pipeline {
             let error = json!({"code": "interrupted", "message": reason});
             let payload =
                 json!({"stage": "interrupted", "recovered": true, "recovered_by": recovered_by, "error": error});
-            self.record(trail, "action.failed", "system", payload).await?;
-            return Ok("FAILED");
+            self.record(trail, EntryKind::ActionFailed.as_str(), "system", payload)
+                .await?;
+            return Ok(ActionStatus::Failed.as_str());
         };
         // What can never be judged is recorded as unknown rather than retried forever; an unreachable
         // cluster is retried (the next pass).
@@ -126,8 +136,9 @@ impl Pipeline {
                 let error = json!({"code": "outcome_unknown", "message": why});
                 let payload =
                     json!({"stage": "execute", "recovered": true, "recovered_by": recovered_by, "error": error});
-                self.record(trail, "action.failed", "system", payload).await?;
-                return Ok("FAILED");
+                self.record(trail, EntryKind::ActionFailed.as_str(), "system", payload)
+                    .await?;
+                return Ok(ActionStatus::Failed.as_str());
             }
         };
         let context = CallContext {
@@ -140,7 +151,10 @@ impl Pipeline {
             .await
             .map_err(|e| GatewayError::Unavailable(format!("cannot read the object back: {e}")))?;
         let evidence = inspect::evidence(&inspection, &intent);
-        let executed = trail.entries.iter().any(|e| e.kind == "action.executed");
+        let executed = trail
+            .entries
+            .iter()
+            .any(|e| e.kind == EntryKind::ActionExecuted.as_str());
         let observed_rv = inspection.observed.as_ref().map(|o| o.resource_version.clone());
         let verified = |passed: bool| {
             json!({"passed": passed, "recovered": true, "recovered_by": recovered_by, "checks": inspection.checks,
@@ -152,19 +166,19 @@ impl Pipeline {
                 let execution =
                     json!({"executor_account": intent_text_account(&intent_text), "resource_version": observed_rv});
                 events.push((
-                    "action.executed",
+                    EntryKind::ActionExecuted.as_str(),
                     json!({"recovered": true, "recovered_by": recovered_by,
                     "execution": execution, "evidence": evidence}),
                 ));
             }
-            events.push(("outcome.verified", verified(true)));
+            events.push((EntryKind::OutcomeVerified.as_str(), verified(true)));
             self.record_all(trail, "system", events).await?;
-            return Ok("COMPLETED");
+            return Ok(ActionStatus::Completed.as_str());
         }
         if executed {
-            self.record(trail, "outcome.verified", "system", verified(false))
+            self.record(trail, EntryKind::OutcomeVerified.as_str(), "system", verified(false))
                 .await?;
-            return Ok("FAILED");
+            return Ok(ActionStatus::Failed.as_str());
         }
         let code = if inspection.effect == Effect::NotApplied {
             "interrupted"
@@ -174,8 +188,9 @@ impl Pipeline {
         let error = json!({"code": code, "message": inspection.reason});
         let payload = json!({"stage": "execute", "recovered": true, "recovered_by": recovered_by, "error": error,
                              "evidence": evidence});
-        self.record(trail, "action.failed", "system", payload).await?;
-        Ok("FAILED")
+        self.record(trail, EntryKind::ActionFailed.as_str(), "system", payload)
+            .await?;
+        Ok(ActionStatus::Failed.as_str())
     }
 }
 
@@ -183,21 +198,26 @@ impl Pipeline {
 fn settled_status(row: &ActionRow, entries: &[Entry]) -> Option<&'static str> {
     for entry in entries.iter().rev() {
         let payload = payload(entry);
-        match entry.kind.as_str() {
-            "outcome.verified" if payload["passed"] == json!(true) => return Some("COMPLETED"),
-            "outcome.verified" => return Some("FAILED"),
+        let Some(kind) = EntryKind::parse(&entry.kind) else {
+            continue;
+        };
+        let reads = ActionType::parse(&row.action_type).is_some_and(|t| !t.is_mutation());
+        let status = match kind {
+            EntryKind::OutcomeVerified if payload["passed"] == json!(true) => ActionStatus::Completed,
+            EntryKind::OutcomeVerified => ActionStatus::Failed,
             // A timed-out call may have taken effect: look at the cluster.
-            "action.failed" if payload["error"]["code"] == json!("timeout") => return None,
-            "action.failed" => return Some("FAILED"),
-            "action.executed" if matches!(row.action_type.as_str(), "GET" | "LIST") => return Some("COMPLETED"),
-            "action.previewed" => return Some("PREVIEWED"),
-            "guardrail.denied" => return Some("DENIED"),
-            "approval.denied" => return Some("REJECTED"),
-            "approval.expired" => return Some("EXPIRED"),
-            "policy.decided" if denied_in_enforce(&payload) => return Some("DENIED"),
-            "policy.decided" => return None,
-            _ => {}
-        }
+            EntryKind::ActionFailed if payload["error"]["code"] == json!("timeout") => return None,
+            EntryKind::ActionFailed => ActionStatus::Failed,
+            EntryKind::ActionExecuted if reads => ActionStatus::Completed,
+            EntryKind::ActionPreviewed => ActionStatus::Previewed,
+            EntryKind::GuardrailDenied => ActionStatus::Denied,
+            EntryKind::ApprovalDenied => ActionStatus::Rejected,
+            EntryKind::ApprovalExpired => ActionStatus::Expired,
+            EntryKind::PolicyDecided if denied_in_enforce(&payload) => ActionStatus::Denied,
+            EntryKind::PolicyDecided => return None,
+            _ => continue,
+        };
+        return Some(status.as_str());
     }
     None
 }
@@ -211,7 +231,7 @@ fn denied_in_enforce(decided: &Value) -> bool {
 fn requested_action(entries: &[Entry]) -> Result<Action, String> {
     let requested = entries
         .iter()
-        .find(|e| e.kind == "action.requested")
+        .find(|e| e.kind == EntryKind::ActionRequested.as_str())
         .map(payload)
         .ok_or("the action has no action.requested entry")?;
     let request: ActionRequest = serde_json::from_value(requested["request"].clone())

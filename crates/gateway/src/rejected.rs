@@ -1,6 +1,7 @@
 //! Action requests whose body is not JSON at all: recorded as `action.rejected` like any other request that is
 //! not a valid action (SPEC §3), from the raw bytes, since there is no document to record.
 
+use domain::EntryKind;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
@@ -43,7 +44,7 @@ impl Pipeline {
             "request_truncated": raw.len() > RECORDED_BODY_BYTES, "request_sha256": sha256,
             "field": "body", "message": message, "key_id": caller.key_id});
         match self
-            .record(&mut trail, "action.rejected", caller.actor(), payload)
+            .record(&mut trail, EntryKind::ActionRejected.as_str(), caller.actor(), payload)
             .await
         {
             Ok(()) => GatewayError::BadRequest(format!("body: {message}")),

@@ -1,21 +1,22 @@
 //! The ledger entry model (docs/ledger-format.md §2).
 
+use domain::EntryKind;
+pub use domain::time::format_timestamp;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::hash::{self, Digest};
 use crate::json::{self, JsonError, Numbers};
 use crate::keys::{self, LedgerPublicKey, LedgerSigningKey};
 
 /// The first entry of every ledger: introduces the first signing key.
-pub const KIND_INITIALIZED: &str = "ledger.initialized";
+pub const KIND_INITIALIZED: &str = EntryKind::LedgerInitialized.as_str();
 /// Introduces a new signing key; signed by the outgoing one.
-pub const KIND_KEY_ROTATED: &str = "ledger.key_rotated";
+pub const KIND_KEY_ROTATED: &str = EntryKind::LedgerKeyRotated.as_str();
 /// A free-form note written by an operator (`docketops ledger append`).
-pub const KIND_NOTE: &str = "ledger.note";
+pub const KIND_NOTE: &str = EntryKind::LedgerNote.as_str();
 
 /// The format name written into the genesis entry and export bundles.
 pub const FORMAT: &str = "docketops-ledger/v1";
@@ -340,15 +341,6 @@ pub fn next_signing_key_id(head: &Entry) -> Result<String, String> {
 /// `evt_` followed by a UUIDv7 in 32 lowercase hex digits (time-ordered, 74 random bits).
 pub fn new_entry_id() -> String {
     format!("evt_{}", uuid::Uuid::now_v7().simple())
-}
-
-/// RFC 3339 in UTC with microseconds, e.g. `2026-11-27T00:02:09.123456Z`.
-pub fn format_timestamp(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
-    at.format(&format)
-        .unwrap_or_else(|_| at.format(&Rfc3339).unwrap_or_default())
 }
 
 fn validate_kind(kind: &str) -> Result<(), EntryError> {

@@ -26,6 +26,7 @@
 //! the same numbers as [`trust`] over all entries. [`SCORING_VERSION`] names this definition: stored
 //! state of another version is recomputed.
 
+use domain::EntryKind;
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -80,12 +81,12 @@ pub struct TrustAction {
 /// What `entry` does to the action table, if anything. An entry with an update never moves a score.
 pub fn action_update(entry: &Entry) -> Option<ActionUpdate> {
     let action_id = entry.action_id.as_deref()?;
-    match entry.kind.as_str() {
-        "action.requested" => Some(ActionUpdate::Requested {
+    match EntryKind::parse(&entry.kind)? {
+        EntryKind::ActionRequested => Some(ActionUpdate::Requested {
             action_id: action_id.to_owned(),
             owner: entry.actor.clone(),
         }),
-        "risk.classified" => {
+        EntryKind::RiskClassified => {
             let payload = parse(&entry.payload);
             let level = payload["level"].as_str()?;
             Some(ActionUpdate::Classified {
@@ -119,13 +120,23 @@ pub fn apply_update(actions: &mut HashMap<String, TrustAction>, update: ActionUp
 
 /// The kinds whose payload the function reads; of every other entry it needs only the kind, actor and
 /// action id (so a catch-up need not load the rest).
-pub const PAYLOAD_KINDS: [&str; 3] = ["risk.classified", "outcome.verified", "policy.decided"];
+pub const PAYLOAD_KINDS: [&str; 3] = [
+    EntryKind::RiskClassified.as_str(),
+    EntryKind::OutcomeVerified.as_str(),
+    EntryKind::PolicyDecided.as_str(),
+];
 
 /// Whether an entry of this kind can move a score (cheap: no payload parsing).
 pub fn may_move(kind: &str) -> bool {
     matches!(
-        kind,
-        "outcome.verified" | "action.failed" | "guardrail.denied" | "policy.decided" | "approval.denied"
+        EntryKind::parse(kind),
+        Some(
+            EntryKind::OutcomeVerified
+                | EntryKind::ActionFailed
+                | EntryKind::GuardrailDenied
+                | EntryKind::PolicyDecided
+                | EntryKind::ApprovalDenied
+        )
     )
 }
 
@@ -159,13 +170,13 @@ fn delta(kind: &str, payload: &Value, risk: &str) -> Option<i64> {
         "HIGH" => high,
         _ => medium,
     };
-    match kind {
-        "outcome.verified" if payload["passed"] == true => Some(by_risk(2, 5, 10)),
-        "outcome.verified" => Some(-by_risk(5, 10, 20)),
-        "action.failed" => Some(-by_risk(3, 5, 10)),
-        "guardrail.denied" => Some(-5),
-        "policy.decided" if payload["outcome"] == "deny" && payload["mode"] == "enforce" => Some(-5),
-        "approval.denied" => Some(-10),
+    match EntryKind::parse(kind)? {
+        EntryKind::OutcomeVerified if payload["passed"] == true => Some(by_risk(2, 5, 10)),
+        EntryKind::OutcomeVerified => Some(-by_risk(5, 10, 20)),
+        EntryKind::ActionFailed => Some(-by_risk(3, 5, 10)),
+        EntryKind::GuardrailDenied => Some(-5),
+        EntryKind::PolicyDecided if payload["outcome"] == "deny" && payload["mode"] == "enforce" => Some(-5),
+        EntryKind::ApprovalDenied => Some(-10),
         // A dry run (`action.previewed`) is not a success: trust is earned by verified changes only.
         _ => None,
     }

@@ -10,85 +10,16 @@
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use rayon::prelude::*;
-use serde::Serialize;
 
-use crate::entry::{Entry, KIND_INITIALIZED, KIND_KEY_ROTATED, MAX_PAYLOAD_BYTES};
+use crate::entry::{Entry, MAX_PAYLOAD_BYTES};
 use crate::hash::{self, Digest};
 use crate::json::{self, Numbers};
-use crate::keys::{self, LedgerPublicKey, PublicKeyInfo, introduced_key, payload_text, signature_from_hex};
+use crate::keys::{self, LedgerPublicKey, signature_from_hex};
 
-/// Why an entry is invalid. The snake_case names are stable: the API, the CLI and scripts use them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// A field cannot be read: invalid JSON, a malformed hash or signature.
-    Malformed,
-    /// The payload text is valid JSON but not in canonical form.
-    NotCanonical,
-    /// The event no longer hashes to its `event_hash`: the payload or another field was changed.
-    PayloadChanged,
-    /// The sequence jumps: an entry was removed.
-    EntryMissing,
-    /// A sequence number repeats or goes backwards.
-    OutOfOrder,
-    /// `prev_chain_hash` is not the previous entry's chain hash: entries were reordered, or one before
-    /// this was replaced or inserted.
-    BrokenLink,
-    /// `chain_hash` does not follow from seq, prev_chain_hash and event_hash.
-    ChainHashMismatch,
-    /// The signature does not verify with the entry's key: swapped, forged or re-signed.
-    BadSignature,
-    /// The entry names a key the chain never introduced.
-    UnknownKey,
-    /// The entry names a key the chain introduced but that is not the active one at this point.
-    KeyNotActive,
-    /// The genesis entry's key is not among the keys the verifier was told to trust, or the
-    /// gateway's own key is not part of the chain.
-    UntrustedKey,
-    /// A genesis or key-rotation entry is malformed or in the wrong place.
-    InvalidKeyEntry,
-    /// An export bundle ends before the head its header announces.
-    Truncated,
-    /// An export bundle's entries go past, or end on another chain hash than, the head its header
-    /// announces.
-    HeadMismatch,
-}
+mod key_history;
+mod report;
 
-/// The first invalid entry and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Invalid {
-    pub seq: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub entry_id: Option<String>,
-    pub reason: Reason,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HeadReport {
-    pub seq: u64,
-    pub chain_hash: Digest,
-}
-
-/// A signing key as the chain introduced it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KeyReport {
-    #[serde(flatten)]
-    pub info: PublicKeyInfo,
-    pub introduced_seq: u64,
-    pub retired_seq: Option<u64>,
-    pub entries_signed: u64,
-}
-
-/// The outcome of a verification, in the shape of `GET /api/v1/ledger/verify`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VerifyReport {
-    pub valid: bool,
-    pub entries_checked: u64,
-    pub head: Option<HeadReport>,
-    pub first_invalid: Option<Invalid>,
-    pub keys: Vec<KeyReport>,
-}
+pub use report::{HeadReport, Invalid, KeyReport, Reason, VerifyReport};
 
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
@@ -141,6 +72,23 @@ struct SignatureJob {
     signature: Signature,
 }
 
+/// What step 2 carries from one entry of a batch to the next.
+struct OrderedPass {
+    /// The chain hash the next entry must link to.
+    prev: Digest,
+    /// The active key, as an index into the committed keys followed by `keys_after`.
+    active: Option<usize>,
+    /// Keys this batch introduces, with the seq of the entry that introduces each. They are kept apart
+    /// from the committed history so that a bad signature found in step 3, before a rotation seen here,
+    /// leaves the key history as it was at that entry.
+    keys_after: Vec<(u64, LedgerPublicKey)>,
+    /// Step 3's work: one signature per entry that passed step 2.
+    jobs: Vec<SignatureJob>,
+}
+
+/// A failure and the index, in its batch, of the entry it concerns.
+type Failure = (usize, Invalid);
+
 impl Verifier {
     pub fn new(options: VerifyOptions) -> Self {
         Self {
@@ -181,108 +129,73 @@ impl Verifier {
             return false;
         }
         let locals: Vec<Result<Local, (Reason, String)>> = batch.par_iter().map(check_alone).collect();
-
-        let mut jobs = Vec::with_capacity(batch.len());
-        let mut ordered_failure: Option<(usize, Invalid)> = None;
-        let mut prev = self.prev_chain_hash;
-        // Key changes are applied to a copy so that a bad signature found in step 3, before a rotation
-        // seen here, leaves the key history as it was at that entry.
-        let mut keys_after: Vec<(u64, LedgerPublicKey)> = Vec::new();
-        let mut active = self.active_key;
-
-        for (index, (entry, local)) in batch.iter().zip(&locals).enumerate() {
-            let next_seq = self.next_seq + index as u64;
-            let fail = |reason, message: String| Invalid {
-                seq: entry.seq,
-                entry_id: Some(entry.id.clone()),
-                reason,
-                message,
-            };
-            if entry.seq != next_seq {
-                let invalid = if entry.seq > next_seq {
-                    Invalid {
-                        seq: next_seq,
-                        entry_id: None,
-                        reason: Reason::EntryMissing,
-                        message: format!(
-                            "entry {next_seq} is missing: seq {} is followed by seq {}",
-                            next_seq - 1,
-                            entry.seq
-                        ),
-                    }
-                } else {
-                    fail(
-                        Reason::OutOfOrder,
-                        format!(
-                            "seq {} appears after seq {}: entries out of order or repeated",
-                            entry.seq,
-                            next_seq - 1
-                        ),
-                    )
-                };
-                ordered_failure = Some((index, invalid));
-                break;
-            }
-            let local = match local {
-                Ok(local) => local,
-                Err((reason, message)) => {
-                    ordered_failure = Some((index, fail(*reason, message.clone())));
-                    break;
-                }
-            };
-            if local.prev != prev {
-                let message = format!(
-                    "prev_chain_hash {} is not the chain hash of entry {} ({prev}): entries were reordered, or an entry before it was replaced or inserted",
-                    local.prev,
-                    entry.seq - 1
-                );
-                ordered_failure = Some((index, fail(Reason::BrokenLink, message)));
-                break;
-            }
-            if entry.chain_hash != local.chain.to_string() {
-                let message = format!("chain_hash should be {} but is {}", local.chain, entry.chain_hash);
-                ordered_failure = Some((index, fail(Reason::ChainHashMismatch, message)));
-                break;
-            }
-            match self.check_key(entry, &mut active, &mut keys_after) {
-                Ok(key) => jobs.push(SignatureJob {
-                    index,
-                    message: keys::signature_message(&entry.key_id, &local.chain),
-                    key,
-                    signature: local.signature,
-                }),
-                Err((reason, message)) => {
-                    ordered_failure = Some((index, fail(reason, message)));
-                    break;
-                }
-            }
-            prev = local.chain;
-        }
-
-        let signature_failure = first_bad_signature(&jobs);
-        let failure = match (signature_failure, ordered_failure) {
-            (Some(s), Some((o, invalid))) if o < s => Some((o, invalid)),
-            (Some(s), _) => {
-                let entry = &batch[s];
-                Some((
-                    s,
-                    Invalid {
-                        seq: entry.seq,
-                        entry_id: Some(entry.id.clone()),
-                        reason: Reason::BadSignature,
-                        message: format!(
-                            "the signature does not verify with key {}: it was replaced, forged or made with another key",
-                            entry.key_id
-                        ),
-                    },
-                ))
-            }
-            (None, ordered) => ordered,
-        };
+        let (pass, ordered_failure) = self.check_in_order(batch, &locals);
+        let signature_failure = first_bad_signature(&pass.jobs).map(|index| (index, bad_signature(&batch[index])));
+        let failure = earliest(ordered_failure, signature_failure);
         let good = failure.as_ref().map_or(batch.len(), |(index, _)| *index);
+        self.commit_prefix(batch, good, &pass);
+        match failure {
+            Some((_, invalid)) => {
+                self.first_invalid = Some(invalid);
+                false
+            }
+            None => true,
+        }
+    }
 
-        // Commit what the good prefix established.
-        for job in jobs.iter().take_while(|job| job.index < good) {
+    /// Step 2: the entries in order, up to the first that fails. Returns what the entries before it
+    /// established, and the failure.
+    fn check_in_order(
+        &self,
+        batch: &[Entry],
+        locals: &[Result<Local, (Reason, String)>],
+    ) -> (OrderedPass, Option<Failure>) {
+        let mut pass = OrderedPass {
+            prev: self.prev_chain_hash,
+            active: self.active_key,
+            keys_after: Vec::new(),
+            jobs: Vec::with_capacity(batch.len()),
+        };
+        for (index, (entry, local)) in batch.iter().zip(locals).enumerate() {
+            if let Err(invalid) = self.check_next(&mut pass, index, entry, local) {
+                return (pass, Some((index, invalid)));
+            }
+        }
+        (pass, None)
+    }
+
+    /// Step 2 for the entry at `index` in its batch: its place in the sequence, what step 1 found, its
+    /// link, its chain hash and its key. When all hold, its signature is queued for step 3.
+    fn check_next(
+        &self,
+        pass: &mut OrderedPass,
+        index: usize,
+        entry: &Entry,
+        local: &Result<Local, (Reason, String)>,
+    ) -> Result<(), Invalid> {
+        check_sequence(entry, self.next_seq + index as u64)?;
+        let at_entry = |(reason, message)| invalid_at(entry, reason, message);
+        let local = local
+            .as_ref()
+            .map_err(|(reason, message)| invalid_at(entry, *reason, message.clone()))?;
+        check_link(entry, local, &pass.prev).map_err(at_entry)?;
+        let key = self
+            .check_key(entry, &mut pass.active, &mut pass.keys_after)
+            .map_err(at_entry)?;
+        pass.jobs.push(SignatureJob {
+            index,
+            message: keys::signature_message(&entry.key_id, &local.chain),
+            key,
+            signature: local.signature,
+        });
+        pass.prev = local.chain;
+        Ok(())
+    }
+
+    /// Commits what the batch's first `good` entries established: signature counts, the keys they
+    /// introduce, and the link the next batch continues from.
+    fn commit_prefix(&mut self, batch: &[Entry], good: usize, pass: &OrderedPass) {
+        for job in pass.jobs.iter().take_while(|job| job.index < good) {
             // Keys new in this batch are counted when they are added, just below.
             if let Some(key) = self
                 .keys
@@ -292,20 +205,13 @@ impl Verifier {
                 key.report.entries_signed += 1;
             }
         }
-        self.apply_key_changes(batch, good, &keys_after, &jobs);
+        self.apply_key_changes(batch, good, &pass.keys_after, &pass.jobs);
         if good > 0 {
             let last = &batch[good - 1];
             self.next_seq = last.seq + 1;
             self.prev_chain_hash = last.chain_hash.parse().unwrap_or(Digest::GENESIS);
         }
         self.entries_checked += good as u64;
-        match failure {
-            Some((_, invalid)) => {
-                self.first_invalid = Some(invalid);
-                false
-            }
-            None => true,
-        }
     }
 
     /// Finishes: applies the end-of-ledger checks and builds the report.
@@ -370,170 +276,86 @@ impl Verifier {
             keys: self.keys.into_iter().map(|k| k.report).collect(),
         }
     }
+}
 
-    /// The keys introduced so far, in order: those committed, then those added earlier in this batch.
-    fn introduced<'a>(&'a self, added: &'a [(u64, LedgerPublicKey)]) -> impl Iterator<Item = &'a LedgerPublicKey> {
-        self.keys.iter().map(|k| &k.key).chain(added.iter().map(|(_, k)| k))
+/// An entry's place in the sequence: a seq past the expected one means entries were removed, one before
+/// it that entries were reordered or repeated.
+fn check_sequence(entry: &Entry, expected: u64) -> Result<(), Invalid> {
+    if entry.seq == expected {
+        return Ok(());
     }
-
-    /// Decides which key must have signed `entry`, following the genesis and rotation entries seen so
-    /// far (including those earlier in this batch, held in `added`).
-    fn check_key(
-        &self,
-        entry: &Entry,
-        active: &mut Option<usize>,
-        added: &mut Vec<(u64, LedgerPublicKey)>,
-    ) -> Result<VerifyingKey, (Reason, String)> {
-        if entry.seq == 1 {
-            let key = self.check_genesis(entry)?;
-            let signer = key.key;
-            added.push((1, key));
-            *active = Some(self.keys.len() + added.len() - 1);
-            return Ok(signer);
-        }
-        if entry.kind == KIND_INITIALIZED {
-            return Err(key_entry_error(format!(
-                "a second {KIND_INITIALIZED:?} entry at seq {}",
+    if entry.seq > expected {
+        return Err(Invalid {
+            seq: expected,
+            entry_id: None,
+            reason: Reason::EntryMissing,
+            message: format!(
+                "entry {expected} is missing: seq {} is followed by seq {}",
+                expected - 1,
                 entry.seq
-            )));
-        }
-        let Some((index, signer)) = self
-            .introduced(added)
-            .enumerate()
-            .find(|(_, k)| k.key_id == entry.key_id)
-            .map(|(i, k)| (i, k.key))
-        else {
-            return Err((
-                Reason::UnknownKey,
-                format!("key {} was never introduced by the chain", entry.key_id),
-            ));
-        };
-        if Some(index) != *active {
-            let active_id = active
-                .and_then(|a| self.introduced(added).nth(a))
-                .map_or("none", |k| k.key_id.as_str());
-            return Err((
-                Reason::KeyNotActive,
-                format!(
-                    "signed with {} but the active key at this point is {active_id}",
-                    entry.key_id
-                ),
-            ));
-        }
-        if entry.kind == KIND_KEY_ROTATED {
-            let next = self.check_rotation(entry, added)?;
-            added.push((entry.seq, next));
-            *active = Some(self.keys.len() + added.len() - 1);
-        }
-        Ok(signer)
+            ),
+        });
     }
+    Err(invalid_at(
+        entry,
+        Reason::OutOfOrder,
+        format!(
+            "seq {} appears after seq {}: entries out of order or repeated",
+            entry.seq,
+            expected - 1
+        ),
+    ))
+}
 
-    /// Entry 1 (§4.4): it introduces the first key, which must be trusted when keys are pinned and must
-    /// be the key the entry names.
-    fn check_genesis(&self, entry: &Entry) -> Result<LedgerPublicKey, (Reason, String)> {
-        if entry.kind != KIND_INITIALIZED {
-            return Err(key_entry_error(format!(
-                "entry 1 must be {KIND_INITIALIZED:?} (it introduces the first signing key), not {:?}",
-                entry.kind
-            )));
-        }
-        let (key, _) = introduced_key(entry).map_err(key_entry_error)?;
-        let trusted = &self.options.trusted_genesis_keys;
-        if !trusted.is_empty() && !trusted.contains(&key) {
-            return Err((
-                Reason::UntrustedKey,
-                format!(
-                    "the ledger starts with key {} which is not among the trusted keys",
-                    key.key_id
-                ),
-            ));
-        }
-        if entry.key_id != key.key_id {
-            return Err(key_entry_error(format!(
-                "the genesis entry introduces {} but is signed as {}",
-                key.key_id, entry.key_id
-            )));
-        }
-        Ok(key)
+/// The entry's link to the chain hash before it (`prev`), and its own chain hash as step 1 recomputed it.
+fn check_link(entry: &Entry, local: &Local, prev: &Digest) -> Result<(), (Reason, String)> {
+    if local.prev != *prev {
+        return Err((
+            Reason::BrokenLink,
+            format!(
+                "prev_chain_hash {} is not the chain hash of entry {} ({prev}): entries were reordered, or an entry before it was replaced or inserted",
+                local.prev,
+                entry.seq - 1
+            ),
+        ));
     }
-
-    /// A rotation (§4.5), signed by the active key: it names that key as the previous one, introduces a
-    /// key the chain has not seen and proves possession of it.
-    fn check_rotation(
-        &self,
-        entry: &Entry,
-        added: &[(u64, LedgerPublicKey)],
-    ) -> Result<LedgerPublicKey, (Reason, String)> {
-        let (next, payload) = introduced_key(entry).map_err(key_entry_error)?;
-        if payload_text(&payload, "previous_key_id") != Some(entry.key_id.as_str()) {
-            return Err(key_entry_error(format!(
-                "a rotation must name the key that signs it ({}) as previous_key_id",
-                entry.key_id
-            )));
-        }
-        // Neither may repeat: an old key must not come back, and a key id must name one key (ids are
-        // 64 bits of a hash, so two keys could share one).
-        if self
-            .introduced(added)
-            .any(|k| k.key_id == next.key_id || k.key == next.key)
-        {
-            return Err(key_entry_error(format!(
-                "key {} was already introduced (the same key id or public key)",
-                next.key_id
-            )));
-        }
-        let proof = payload_text(&payload, "proof").and_then(keys::signature_from_hex);
-        let prev = entry.prev_chain_hash.parse::<Digest>().ok();
-        if !proof
-            .zip(prev)
-            .is_some_and(|(proof, prev)| next.verify_key_proof(&prev, &proof))
-        {
-            return Err(key_entry_error(format!(
-                "the rotation does not prove possession of the new key {}: its proof is missing or does not verify",
-                next.key_id
-            )));
-        }
-        Ok(next)
+    if entry.chain_hash != local.chain.to_string() {
+        return Err((
+            Reason::ChainHashMismatch,
+            format!("chain_hash should be {} but is {}", local.chain, entry.chain_hash),
+        ));
     }
+    Ok(())
+}
 
-    /// Adds keys introduced within the good prefix, marks retirements and counts signatures.
-    fn apply_key_changes(
-        &mut self,
-        batch: &[Entry],
-        good: usize,
-        added: &[(u64, LedgerPublicKey)],
-        jobs: &[SignatureJob],
-    ) {
-        let last_good_seq = if good == 0 { 0 } else { batch[good - 1].seq };
-        for (seq, key) in added {
-            if *seq > last_good_seq {
-                break;
-            }
-            if let Some(active) = self.active_key {
-                self.keys[active].report.retired_seq = Some(*seq);
-            }
-            self.keys.push(KeyState {
-                report: KeyReport {
-                    info: key.info(),
-                    introduced_seq: *seq,
-                    retired_seq: None,
-                    entries_signed: 0,
-                },
-                key: key.clone(),
-            });
-            self.active_key = Some(self.keys.len() - 1);
-            // Entries of this batch signed with this key (the genesis entry signs itself).
-            let signed = jobs
-                .iter()
-                .filter(|job| job.index < good && batch[job.index].key_id == key.key_id)
-                .count();
-            self.keys.last_mut().expect("just pushed").report.entries_signed += signed as u64;
-        }
+fn invalid_at(entry: &Entry, reason: Reason, message: String) -> Invalid {
+    Invalid {
+        seq: entry.seq,
+        entry_id: Some(entry.id.clone()),
+        reason,
+        message,
     }
 }
 
-fn key_entry_error(message: String) -> (Reason, String) {
-    (Reason::InvalidKeyEntry, message)
+fn bad_signature(entry: &Entry) -> Invalid {
+    invalid_at(
+        entry,
+        Reason::BadSignature,
+        format!(
+            "the signature does not verify with key {}: it was replaced, forged or made with another key",
+            entry.key_id
+        ),
+    )
+}
+
+/// Of step 2's failure and step 3's, the one that comes first in the batch: entries after it were
+/// never meant to be judged.
+fn earliest(ordered: Option<Failure>, signature: Option<Failure>) -> Option<Failure> {
+    match (signature, ordered) {
+        (Some(signature), Some(ordered)) if ordered.0 < signature.0 => Some(ordered),
+        (Some(signature), _) => Some(signature),
+        (None, ordered) => ordered,
+    }
 }
 
 /// Step 1: the checks one entry needs nothing else for.

@@ -1,6 +1,7 @@
 //! The gateway's own pipeline, for the `/mcp` route of the gateway: each tool call runs as the identity that
 //! authenticated the HTTP request carrying it.
 
+use domain::ActionStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,7 +62,7 @@ impl Backend for InProcess {
         // The caller's own, whatever else its roles let it see.
         let filter = ActionFilter {
             identity_id: Some(caller.identity.id.clone()),
-            status: Some("PENDING_APPROVAL".into()),
+            status: Some(ActionStatus::PendingApproval.as_str().into()),
             namespace: None,
             before: None,
             limit: 100,

@@ -16,6 +16,7 @@
 
 mod backend;
 mod in_process;
+mod params;
 mod remote;
 mod results;
 mod tools;

@@ -2,6 +2,7 @@
 //! binary on its own machine and talks MCP over stdio, and every tool call becomes a request to a (remote)
 //! gateway, which authenticates the key and runs the pipeline as it would for any API client.
 
+use domain::ActionStatus;
 use std::fmt;
 use std::time::Duration;
 
@@ -143,7 +144,7 @@ impl Backend for Remote {
     async fn pending_approvals(&self, _caller: &()) -> Result<Value, ToolError> {
         let mut url = self.url(&["actions"]);
         url.query_pairs_mut()
-            .append_pair("status", "PENDING_APPROVAL")
+            .append_pair("status", ActionStatus::PendingApproval.as_str())
             .append_pair("limit", "100");
         self.send(self.http.get(url)).await
     }

@@ -4,13 +4,11 @@
 //! Secret values never leave through MCP: whatever the gateway's guardrails reveal to its REST callers
 //! (`reveal_secret_data`), the data of a Secret is redacted here again before a result is returned.
 
+use domain::{ActionStatus, EntryKind, redact};
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{Map, Value, json};
 
 use crate::backend::ToolError;
-
-/// Statuses after which nothing more happens to an action.
-const FINAL: [&str; 6] = ["COMPLETED", "DENIED", "FAILED", "REJECTED", "EXPIRED", "PREVIEWED"];
 
 /// A result as JSON text (what every MCP client shows a model) and as structured content.
 pub(crate) fn success(value: Value) -> CallToolResult {
@@ -46,9 +44,9 @@ pub(crate) fn action_submitted(mut response: Value, secret: bool) -> Value {
         withhold_secret_data(&mut response);
     }
     let action_id = response["action_id"].as_str().unwrap_or_default().to_owned();
-    match response["status"].as_str().unwrap_or_default() {
-        "PENDING_APPROVAL" => response["approval"] = approval_note(&action_id),
-        "DENIED" => {
+    match ActionStatus::parse(response["status"].as_str().unwrap_or_default()) {
+        Some(ActionStatus::PendingApproval) => response["approval"] = approval_note(&action_id),
+        Some(ActionStatus::Denied) => {
             response["next"] = json!(format!(
                 "The request was denied and will not run. explain_denial with action_id {action_id} shows the \
                  guardrail or policy reasons recorded in the ledger."
@@ -82,7 +80,10 @@ pub(crate) fn action_status(answer: &Value) -> Value {
     ] {
         view.insert(field.into(), action[field].clone());
     }
-    view.insert("final".into(), json!(FINAL.contains(&status)));
+    view.insert(
+        "final".into(),
+        json!(ActionStatus::parse(status).is_some_and(ActionStatus::is_final)),
+    );
     if let Some(decision) = decision(entries) {
         view.insert("decision".into(), decision);
     }
@@ -96,17 +97,17 @@ pub(crate) fn action_status(answer: &Value) -> Value {
     }
     for entry in entries {
         let payload = &entry["payload"];
-        match entry["kind"].as_str().unwrap_or_default() {
-            "outcome.verified" => {
+        match EntryKind::parse(entry["kind"].as_str().unwrap_or_default()) {
+            Some(EntryKind::OutcomeVerified) => {
                 view.insert("verification".into(), json!({"passed": payload["passed"]}));
             }
-            "action.failed" => {
+            Some(EntryKind::ActionFailed) => {
                 view.insert(
                     "error".into(),
                     json!({"stage": payload["stage"], "error": payload["error"]}),
                 );
             }
-            "approval.requested" => {
+            Some(EntryKind::ApprovalRequested) => {
                 view.insert(
                     "approval".into(),
                     json!({"approvals_required": payload["approvals_required"], "expires_at": payload["expires_at"]}),
@@ -115,7 +116,7 @@ pub(crate) fn action_status(answer: &Value) -> Value {
             _ => {}
         }
     }
-    if status == "PENDING_APPROVAL" {
+    if status == ActionStatus::PendingApproval.as_str() {
         let mut note = approval_note(action_id);
         if let Some(Value::Object(approval)) = view.get("approval") {
             for (key, value) in approval {
@@ -145,13 +146,13 @@ fn decision(entries: &[Value]) -> Option<Value> {
     let mut decision = None;
     for entry in entries {
         let payload = &entry["payload"];
-        match entry["kind"].as_str().unwrap_or_default() {
-            "guardrail.denied" => {
+        match EntryKind::parse(entry["kind"].as_str().unwrap_or_default()) {
+            Some(EntryKind::GuardrailDenied) => {
                 decision = Some(json!({"outcome": "deny", "by": "guardrail",
                     "reasons": [format!("{}: {}", payload["rule"].as_str().unwrap_or_default(),
                                         payload["message"].as_str().unwrap_or_default())]}));
             }
-            "policy.decided" => {
+            Some(EntryKind::PolicyDecided) => {
                 let (outcome, reasons) = match payload.get("trust_gate") {
                     Some(gate) => (gate["outcome"].clone(), json!([gate["reason"]])),
                     None => (payload["outcome"].clone(), payload["reasons"].clone()),
@@ -182,8 +183,8 @@ pub(crate) fn explanation(answer: &Value) -> Value {
     for entry in entries {
         let payload = &entry["payload"];
         let kind = entry["kind"].as_str().unwrap_or_default();
-        match kind {
-            "guardrail.denied" => {
+        match EntryKind::parse(kind) {
+            Some(EntryKind::GuardrailDenied) => {
                 denied_by = json!("guardrail");
                 explained["guardrail"] = json!({"rule": payload["rule"], "message": payload["message"]});
                 reasons.push(json!(format!(
@@ -192,24 +193,24 @@ pub(crate) fn explanation(answer: &Value) -> Value {
                     payload["message"].as_str().unwrap_or_default()
                 )));
             }
-            "risk.classified" => {
+            Some(EntryKind::RiskClassified) => {
                 explained["risk"] = json!({"level": payload["level"], "rules": payload["rules"]});
             }
-            "policy.decided" => {
+            Some(EntryKind::PolicyDecided) => {
                 explained["policy"] = json!({"outcome": payload["outcome"], "mode": payload["mode"],
                     "policy": payload["policy"], "revision": payload["revision"], "decision_id": payload["decision_id"],
                     "input_sha256": payload["input_sha256"], "reasons": payload["reasons"]});
                 if let Some(gate) = payload.get("trust_gate") {
                     explained["policy"]["trust_gate"] = gate.clone();
                 }
-                if status == "DENIED" && denied_by.is_null() {
+                if status == ActionStatus::Denied.as_str() && denied_by.is_null() {
                     denied_by = json!("policy");
                     if let Some(list) = payload["reasons"].as_array() {
                         reasons.extend(list.iter().cloned());
                     }
                 }
             }
-            "approval.denied" => {
+            Some(EntryKind::ApprovalDenied) => {
                 denied_by = json!("approver");
                 reasons.push(json!(format!(
                     "rejected by approver {}{}",
@@ -220,7 +221,7 @@ pub(crate) fn explanation(answer: &Value) -> Value {
                         .unwrap_or_default()
                 )));
             }
-            "approval.expired" => {
+            Some(EntryKind::ApprovalExpired) => {
                 denied_by = json!("approval_window");
                 reasons.push(json!("no approver decided before the approval window ended"));
             }
@@ -249,7 +250,7 @@ pub(crate) fn explanation(answer: &Value) -> Value {
         Some("approval_window") => {
             "The action expired while waiting for an approval; submit it again if it is still needed."
         }
-        _ if status == "PENDING_APPROVAL" => {
+        _ if status == ActionStatus::PendingApproval.as_str() => {
             "Not denied: the action waits for a human approval (dashboard or API); get_action_status with \
              wait_seconds waits for it."
         }
@@ -261,25 +262,7 @@ pub(crate) fn explanation(answer: &Value) -> Value {
 /// Redacts Secret data anywhere in `value`: the values of every `data`/`stringData` object, and kubectl's
 /// last-applied annotation (which holds a copy of them).
 pub(crate) fn withhold_secret_data(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map.iter_mut() {
-                match child {
-                    Value::Object(values) if key == "data" || key == "stringData" => {
-                        for v in values.values_mut() {
-                            *v = json!(executor::diff::REDACTED);
-                        }
-                    }
-                    Value::String(text) if key == "kubectl.kubernetes.io/last-applied-configuration" => {
-                        *text = executor::diff::REDACTED.into();
-                    }
-                    _ => withhold_secret_data(child),
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(withhold_secret_data),
-        _ => {}
-    }
+    redact::redact_anywhere(value, redact::Strings::Keep);
 }
 
 #[cfg(test)]
@@ -294,7 +277,7 @@ mod tests {
         withhold_secret_data(&mut value);
         let text = value.to_string();
         assert!(!text.contains("c2VjcmV0") && !text.contains("plain"), "{text}");
-        assert_eq!(value["result"][0]["data"]["password"], executor::diff::REDACTED);
+        assert_eq!(value["result"][0]["data"]["password"], redact::REDACTED);
     }
 
     #[test]

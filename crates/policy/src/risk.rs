@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use executor::guardrails::matches_pattern;
-use executor::{Action, ActionType, Operation, ResourceKind};
+use domain::matches_pattern;
+use domain::{Action, ActionType, Operation, ResourceKind};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -307,7 +307,7 @@ impl RiskConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use executor::ActionRequest;
+    use domain::ActionRequest;
     use serde_json::{Value, json};
 
     fn action(value: Value) -> Action {

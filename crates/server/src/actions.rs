@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use domain::ActionStatus;
 use gateway::ActionResponse;
 use serde::Deserialize;
 use serde_json::Value;
@@ -54,19 +55,6 @@ async fn submit(
 /// Largest `wait` of `GET /actions/{id}`, in seconds, and largest `limit` of `GET /actions`.
 pub(crate) const MAX_WAIT_SECONDS: u64 = 60;
 pub(crate) const MAX_LIMIT: u32 = 1000;
-/// The statuses an action can have (the `status` filter of `GET /actions`).
-pub(crate) const STATUSES: [&str; 9] = [
-    "RUNNING",
-    "PENDING_APPROVAL",
-    "EXECUTING",
-    "COMPLETED",
-    "DENIED",
-    "FAILED",
-    "EXPIRED",
-    "REJECTED",
-    "PREVIEWED",
-];
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ShowQuery {
@@ -117,10 +105,10 @@ async fn list(
             "limit must be between 1 and {MAX_LIMIT}"
         )));
     }
-    if let Some(status) = query.status.as_deref().filter(|s| !STATUSES.contains(s)) {
+    if let Some(status) = query.status.as_deref().filter(|s| ActionStatus::parse(s).is_none()) {
         return Err(ApiError::bad_request(format!(
             "status {status:?} is not one of {}",
-            STATUSES.join(", ")
+            ActionStatus::ALL.map(ActionStatus::as_str).join(", ")
         )));
     }
     let filter = ActionFilter {

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use gateway::{NewIdentity, Role, Status};
+use gateway::{IdentityStatus, NewIdentity, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -131,7 +131,7 @@ async fn suspend(
     Path(id): Path<String>,
     OptionalJsonBody(request): OptionalJsonBody<Reason>,
 ) -> Result<Json<Value>, ApiError> {
-    change_status(caller, &state, &id, request, Status::Suspended).await
+    change_status(caller, &state, &id, request, IdentityStatus::Suspended).await
 }
 
 async fn reactivate(
@@ -140,7 +140,7 @@ async fn reactivate(
     Path(id): Path<String>,
     OptionalJsonBody(request): OptionalJsonBody<Reason>,
 ) -> Result<Json<Value>, ApiError> {
-    change_status(caller, &state, &id, request, Status::Active).await
+    change_status(caller, &state, &id, request, IdentityStatus::Active).await
 }
 
 async fn revoke(
@@ -149,7 +149,7 @@ async fn revoke(
     Path(id): Path<String>,
     OptionalJsonBody(request): OptionalJsonBody<Reason>,
 ) -> Result<Json<Value>, ApiError> {
-    change_status(caller, &state, &id, request, Status::Revoked).await
+    change_status(caller, &state, &id, request, IdentityStatus::Revoked).await
 }
 
 async fn change_status(
@@ -157,10 +157,10 @@ async fn change_status(
     state: &AppState,
     id: &str,
     request: Reason,
-    to: Status,
+    to: IdentityStatus,
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller.require(Role::Admin)?;
-    if caller.identity.id == id && to != Status::Active {
+    if caller.identity.id == id && to != IdentityStatus::Active {
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
             "forbidden",

@@ -27,8 +27,8 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         gateway::ActionRequest, gateway::Scope, gateway::Access,
         gateway::ActionResponse, gateway::DecisionView,
-        gateway::Identity, gateway::IdentityKind, gateway::Role, gateway::Status, gateway::NewIdentity,
-        gateway::KeyInfo, gateway::IssuedKey, ErrorBody, ErrorDetail, ActionStatus, ApprovalStatus,
+        gateway::Identity, gateway::IdentityKind, gateway::Role, gateway::IdentityStatus, gateway::NewIdentity,
+        gateway::KeyInfo, gateway::IssuedKey, ErrorBody, ErrorDetail, domain::ActionStatus, ApprovalStatus,
     )),
     modifiers(&BearerAuth, &Rejections),
     security(("bearer" = [])),
@@ -129,30 +129,6 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
         .build()
 }
 
-/// The `status` filter of `GET /api/v1/actions`.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code, clippy::upper_case_acronyms)]
-enum ActionStatus {
-    #[schema(rename = "RUNNING")]
-    Running,
-    #[schema(rename = "PENDING_APPROVAL")]
-    PendingApproval,
-    #[schema(rename = "EXECUTING")]
-    Executing,
-    #[schema(rename = "COMPLETED")]
-    Completed,
-    #[schema(rename = "DENIED")]
-    Denied,
-    #[schema(rename = "FAILED")]
-    Failed,
-    #[schema(rename = "EXPIRED")]
-    Expired,
-    #[schema(rename = "REJECTED")]
-    Rejected,
-    #[schema(rename = "PREVIEWED")]
-    Previewed,
-}
-
 /// The `status` filter of `GET /api/v1/approvals`.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -210,7 +186,7 @@ fn get_action() {}
 #[utoipa::path(get, path = "/api/v1/actions", tag = "actions",
     description = "Newest first (operators: their own; auditors: all). Pass `next_before` as `before` for the \
         next page (null at the end).",
-    params(("status" = Option<ActionStatus>, Query), ("namespace" = Option<String>, Query),
+    params(("status" = Option<domain::ActionStatus>, Query), ("namespace" = Option<String>, Query),
            ("identity" = Option<String>, Query),
            ("before" = Option<String>, Query, description = "The id of the last action of the previous page (empty: from the newest)"),
            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),

@@ -3,12 +3,11 @@
 //! with the ledger ([`GROWING_TABLES`]) whole; the statements come from `queries`, the same text the `Store`
 //! functions (and the appender's trust fold) run.
 
-use sqlx::Row;
-
 use crate::dashboard::TimelineFilter;
 use crate::directory::ActionFilter;
-use crate::{Backend, StorageError, Store, queries, with_pool};
+use crate::queries;
 
+mod explain;
 mod tlog;
 
 /// A parameter value to plan a statement with.
@@ -95,15 +94,25 @@ fn text(value: &str) -> Sample {
 
 /// Every per-request statement that touches a table that grows with the ledger (and authentication's).
 pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
-    let path = |name, sql: String, params: Vec<Sample>| HotPath { name, sql, params };
-    let actions = |identity: bool, status: bool, namespace: bool| ActionFilter {
-        identity_id: identity.then(|| s.identity_id.clone()),
-        status: status.then(|| "PENDING_APPROVAL".to_string()),
-        namespace: namespace.then(|| s.namespace.clone()),
-        before: None,
-        limit: 100,
-    };
-    let mut paths = vec![
+    let mut paths = identity_paths(s);
+    paths.extend(action_paths(s));
+    paths.extend(recovery_paths(s));
+    paths.extend(entry_paths(s));
+    paths.extend(duty_and_audit_paths(s));
+    paths.extend(action_list_paths(s));
+    paths.extend(timeline_paths(s));
+    paths.extend(trust_paths(s));
+    paths.extend(tlog::tlog_paths(s));
+    paths
+}
+
+fn path(name: &'static str, sql: String, params: Vec<Sample>) -> HotPath {
+    HotPath { name, sql, params }
+}
+
+/// Authentication's lookups and the identities API's pages.
+fn identity_paths(s: &Samples) -> Vec<HotPath> {
+    vec![
         path(
             "auth: key by digest",
             queries::key_by_digest(),
@@ -130,6 +139,12 @@ pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
             queries::keys_page(true),
             vec![text(&s.identity_id), text("key_sample"), Sample::Int(100)],
         ),
+    ]
+}
+
+/// An action's life: found by id or idempotency key, updated, claimed, approved, expired.
+fn action_paths(s: &Samples) -> Vec<HotPath> {
+    vec![
         path("actions: by id", queries::action_by_id(), vec![text(&s.action_id)]),
         path("actions: update", queries::UPDATE_ACTION.into(), update_params(s)),
         path(
@@ -173,6 +188,12 @@ pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
             queries::action_by_idempotency_key(),
             vec![text(&s.identity_id), text("idem-sample")],
         ),
+    ]
+}
+
+/// Recovery: the actions a gateway left unfinished, taken over and resumed.
+fn recovery_paths(s: &Samples) -> Vec<HotPath> {
+    vec![
         path(
             "recovery: unfinished actions",
             queries::unfinished_actions(),
@@ -188,6 +209,12 @@ pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
             queries::RECORD_INTENT.into(),
             vec![text(&s.action_id), text("{}"), text("gwi_sample")],
         ),
+    ]
+}
+
+/// Reads of ledger entries (the API's, the appender's head, the SIEM export's pages) and the export's cursor.
+fn entry_paths(s: &Samples) -> Vec<HotPath> {
+    vec![
         path(
             "entries: of action",
             queries::entries_of_action(),
@@ -201,6 +228,12 @@ pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
             vec![Sample::Int(s.seq / 2), Sample::Int(1000)],
         ),
         path("siem: cursor", queries::EXPORT_CURSOR.into(), vec![text("siem")]),
+    ]
+}
+
+/// Separation of duties between requester and approver, and the audit log's claims.
+fn duty_and_audit_paths(s: &Samples) -> Vec<HotPath> {
+    vec![
         path(
             "approvals: separation of duties",
             queries::CONTROLLERS_OF.into(),
@@ -211,7 +244,19 @@ pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
             queries::AUDIT_CLAIM.into(),
             vec![text("default"), text("audit-sample"), text(&s.now), text(&s.now)],
         ),
-    ];
+    ]
+}
+
+/// The actions list under each filter the API offers: the first page, and the next one.
+fn action_list_paths(s: &Samples) -> Vec<HotPath> {
+    let actions = |identity: bool, status: bool, namespace: bool| ActionFilter {
+        identity_id: identity.then(|| s.identity_id.clone()),
+        status: status.then(|| "PENDING_APPROVAL".to_string()),
+        namespace: namespace.then(|| s.namespace.clone()),
+        before: None,
+        limit: 100,
+    };
+    let mut paths = Vec::new();
     for (name, identity, status, namespace) in [
         ("actions: list", false, false, false),
         ("actions: list by requester", true, false, false),
@@ -231,15 +276,11 @@ pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
             action_params(&next),
         ));
     }
-    paths.extend(timeline_paths(s));
-    paths.extend(trust_paths(s));
-    paths.extend(tlog::tlog_paths(s));
     paths
 }
 
 /// The trust tables' statements: the reads of the API and the appender's fold in every append transaction.
 fn trust_paths(s: &Samples) -> Vec<HotPath> {
-    let path = |name, sql: String, params: Vec<Sample>| HotPath { name, sql, params };
     let actions = vec![s.action_id.clone(), "act_sample".to_string()];
     let owners = vec![s.identity_id.clone(), "gwi_sample".to_string()];
     let (fold_actions, fold_scores) = if s.postgres {
@@ -409,7 +450,7 @@ fn timeline_paths(s: &Samples) -> Vec<HotPath> {
 }
 
 /// Binds `params` to a query in order (one macro for both backends' query types; arrays only by
-/// [`bind_postgres`]).
+/// [`explain::bind_postgres`]).
 macro_rules! bind_all {
     ($query:expr, $params:expr) => {{
         let mut query = $query;
@@ -426,159 +467,6 @@ macro_rules! bind_all {
     }};
 }
 pub(crate) use bind_all;
-
-/// [`bind_all`] on PostgreSQL, arrays too.
-fn bind_postgres<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    params: &[Sample],
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    for param in params {
-        query = match param {
-            Sample::Texts(v) => query.bind(v.clone()),
-            Sample::Text(v) => query.bind(v.clone()),
-            Sample::Int(v) => query.bind(*v),
-            Sample::Null => query.bind(None::<String>),
-            Sample::NullInt => query.bind(None::<i64>),
-        };
-    }
-    query
-}
-
-impl Store {
-    /// Sample parameters taken from the database (the newest action, its requester and one of its keys).
-    pub async fn hot_path_samples(&self) -> Result<Samples, StorageError> {
-        let sql = "SELECT a.id, a.identity_id, COALESCE(a.namespace, 'default'), \
-                   (SELECT k.digest FROM api_keys k WHERE k.identity_id = a.identity_id LIMIT 1), \
-                   (SELECT e.id FROM ledger_entries e WHERE e.action_id = a.id ORDER BY e.seq LIMIT 1), \
-                   (SELECT MAX(seq) FROM ledger_entries) \
-                   FROM actions a ORDER BY a.created_at DESC, a.id DESC LIMIT 1";
-        type Row = (String, String, String, Option<String>, Option<String>, Option<i64>);
-        let row: Option<Row> = with_pool!(self, pool => sqlx::query_as(sql).fetch_optional(pool).await)?;
-        let (action_id, identity_id, namespace, digest, entry_id, seq) = row.unwrap_or_default();
-        Ok(Samples {
-            action_id,
-            identity_id,
-            key_digest: digest.unwrap_or_default(),
-            entry_id: entry_id.unwrap_or_default(),
-            namespace,
-            seq: seq.unwrap_or(0),
-            now: ledger_core::entry::format_timestamp(time::OffsetDateTime::now_utc()),
-            postgres: matches!(self.backend(), Backend::Postgres(_)),
-        })
-    }
-
-    /// The plan the database picks for `path` with its sample parameters bound.
-    pub async fn explain(&self, path: &HotPath) -> Result<Plan, StorageError> {
-        let plan = match self.backend() {
-            Backend::Postgres(pool) => {
-                let sql = format!("EXPLAIN {}", path.sql);
-                let rows = bind_postgres(sqlx::query(&sql), &path.params).fetch_all(pool).await?;
-                let lines = rows
-                    .iter()
-                    .map(|r| r.try_get::<String, _>(0))
-                    .collect::<Result<Vec<_>, _>>()?;
-                lines.join("\n")
-            }
-            Backend::Sqlite(pool) => {
-                let sql = format!("EXPLAIN QUERY PLAN {}", path.sql);
-                let rows = bind_all!(sqlx::query(&sql), &path.params).fetch_all(pool).await?;
-                let lines = rows
-                    .iter()
-                    .map(|r| r.try_get::<String, _>(3))
-                    .collect::<Result<Vec<_>, _>>()?;
-                lines.join("\n")
-            }
-        };
-        Ok(Plan {
-            name: path.name,
-            sql: path.sql.clone(),
-            plan,
-        })
-    }
-
-    /// PostgreSQL only: the generic plan (the one a prepared statement may settle on after a few runs,
-    /// whatever its parameters), through `PREPARE` and `EXPLAIN EXECUTE` under `force_generic_plan`.
-    pub async fn explain_generic(&self, path: &HotPath) -> Result<Option<Plan>, StorageError> {
-        let Backend::Postgres(pool) = self.backend() else {
-            return Ok(None);
-        };
-        let literals = path.params.iter().map(literal).collect::<Vec<_>>().join(", ");
-        let execute = if literals.is_empty() {
-            "EXPLAIN EXECUTE docketops_hot".to_string()
-        } else {
-            format!("EXPLAIN EXECUTE docketops_hot({literals})")
-        };
-        let mut conn = pool.acquire().await?;
-        sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
-            .execute(&mut *conn)
-            .await?;
-        sqlx::raw_sql(&format!("PREPARE docketops_hot AS {}", path.sql))
-            .execute(&mut *conn)
-            .await?;
-        let rows = sqlx::query(&execute).fetch_all(&mut *conn).await;
-        sqlx::raw_sql("DEALLOCATE docketops_hot; RESET plan_cache_mode")
-            .execute(&mut *conn)
-            .await?;
-        let lines = rows?
-            .iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(Plan {
-            name: path.name,
-            sql: path.sql.clone(),
-            plan: lines.join("\n"),
-        }))
-    }
-
-    /// PostgreSQL only: refreshes the planner's statistics (after a bulk load). SQLite: `ANALYZE` too.
-    pub async fn analyze(&self) -> Result<(), StorageError> {
-        with_pool!(self, pool => sqlx::raw_sql("ANALYZE").execute(pool).await.map(|_| ()))?;
-        Ok(())
-    }
-
-    /// How many sequential scans PostgreSQL counted on each of [`GROWING_TABLES`] since the statistics
-    /// were last reset, in that order (None on SQLite, which counts none). The counters lag by up to a
-    /// statistics flush.
-    pub async fn sequential_scans(&self) -> Result<Option<Vec<(String, i64)>>, StorageError> {
-        let Backend::Postgres(pool) = self.backend() else {
-            return Ok(None);
-        };
-        let sql = "SELECT t.name, COALESCE(SUM(s.seq_scan), 0)::BIGINT \
-                   FROM UNNEST($1::text[]) WITH ORDINALITY AS t(name, n) \
-                   LEFT JOIN pg_stat_user_tables s ON s.relname = t.name GROUP BY t.name, t.n ORDER BY t.n";
-        sqlx::raw_sql("SELECT pg_stat_force_next_flush()").execute(pool).await?;
-        let tables: Vec<String> = GROWING_TABLES.iter().map(|t| (*t).to_string()).collect();
-        Ok(Some(sqlx::query_as(sql).bind(tables).fetch_all(pool).await?))
-    }
-
-    /// How many actions there are (a full count: for tests and reports, never on a request's path).
-    pub async fn action_count(&self) -> Result<u64, StorageError> {
-        let count: i64 =
-            with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM actions").fetch_one(pool).await)?;
-        Ok(count.max(0) as u64)
-    }
-
-    /// PostgreSQL only: zeroes this database's statistics counters (`pg_stat_reset`).
-    pub async fn reset_statistics(&self) -> Result<(), StorageError> {
-        if let Backend::Postgres(pool) = self.backend() {
-            sqlx::raw_sql("SELECT pg_stat_reset()").execute(pool).await?;
-        }
-        Ok(())
-    }
-}
-
-/// A sample as an SQL literal (for `EXECUTE`); text is quoted with its quotes doubled.
-fn literal(sample: &Sample) -> String {
-    match sample {
-        Sample::Text(v) => format!("'{}'", v.replace('\'', "''")),
-        Sample::Int(v) => v.to_string(),
-        Sample::Null | Sample::NullInt => "NULL".to_string(),
-        Sample::Texts(v) => {
-            let items = v.iter().map(|item| format!("'{}'", item.replace('\'', "''")));
-            format!("ARRAY[{}]::text[]", items.collect::<Vec<_>>().join(", "))
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

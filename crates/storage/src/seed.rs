@@ -7,6 +7,7 @@
 //! (the appender's lock serializes the writers). Rows are written once their entries are durable, as the
 //! gateway does: a row is never effective before the entry that records it.
 
+use domain::{ActionType, EntryKind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -247,14 +248,14 @@ impl ActionPlan {
             KINDS[((mix >> 12) % 4) as usize]
         };
         let action_type = match outcome {
-            Outcome::Read => "GET",
-            _ if kind == "ConfigMap" => "PATCH",
-            _ if kind == "Job" => "DELETE",
-            _ => "SCALE",
+            Outcome::Read => ActionType::Get.as_str(),
+            _ if kind == "ConfigMap" => ActionType::Patch.as_str(),
+            _ if kind == "Job" => ActionType::Delete.as_str(),
+            _ => ActionType::Scale.as_str(),
         };
         let request = json!({"action_type": action_type, "namespace": namespace, "resource_kind": kind,
             "resource_name": format!("svc-{}", (mix >> 16) % 400),
-            "parameters": if action_type == "SCALE" { json!({"replicas": (mix >> 24) % 9 + 1}) } else { json!({}) },
+            "parameters": if action_type == ActionType::Scale.as_str() { json!({"replicas": (mix >> 24) % 9 + 1}) } else { json!({}) },
             "justification": format!("ticket OPS-{}: routine change", (mix >> 28) % 100_000)});
         ActionPlan {
             id: seed_id("act", &run.tag, n),
@@ -275,19 +276,19 @@ impl ActionPlan {
         let (requester, approver) = (self.requester.as_str(), self.approver.as_str());
         let mut steps: Vec<(&str, &str, Value)> = vec![
             (
-                "action.requested",
+                EntryKind::ActionRequested.as_str(),
                 requester,
                 json!({"identity": {"id": self.requester, "kind": "agent"},
                 "request": self.request, "request_sha256": request_sha256,
                 "justification": self.request["justification"]}),
             ),
             (
-                "risk.classified",
+                EntryKind::RiskClassified.as_str(),
                 requester,
                 json!({"level": risk, "rules": [{"rule": "baseline", "message": "mutations start at MEDIUM"}]}),
             ),
             (
-                "policy.decided",
+                EntryKind::PolicyDecided.as_str(),
                 requester,
                 json!({"outcome": decision, "reasons": [format!("seeded history: {decision}")],
                 "mode": "enforce", "policy": "docketops.default", "revision": "seed", "engine": "rego",
@@ -297,42 +298,42 @@ impl ActionPlan {
         let approval = json!({"digest": digest, "approvals_required": 1, "expires_at": self.outcome.expires_at()});
         let verdict = json!({"approver": self.approver, "comment": "looks right", "digest": digest});
         let executed = json!({"execution": {"executor_account": "docketops-executor-mutate", "api_status": 200},
-            "request": {"method": "PATCH"}, "diff": [{"path": "/spec/replicas", "op": "replace"}]});
+            "request": {"method": ActionType::Patch.as_str()}, "diff": [{"path": "/spec/replicas", "op": "replace"}]});
         let verified = json!({"passed": self.outcome != Outcome::VerifyFailed, "checks": [{"path": "/spec/replicas", "ok": true}]});
         match self.outcome {
             Outcome::Completed | Outcome::VerifyFailed => {
                 steps.extend([
-                    ("action.executed", requester, executed),
-                    ("outcome.verified", requester, verified),
+                    (EntryKind::ActionExecuted.as_str(), requester, executed),
+                    (EntryKind::OutcomeVerified.as_str(), requester, verified),
                 ]);
             }
             Outcome::Read => steps.push((
-                "action.executed",
+                EntryKind::ActionExecuted.as_str(),
                 requester,
                 json!({"executor_account": "docketops-executor-read", "api_status": 200, "items": null}),
             )),
             Outcome::Denied => {}
             Outcome::Failed => steps.push((
-                "action.failed",
+                EntryKind::ActionFailed.as_str(),
                 requester,
                 json!({"stage": "execute", "error": {"code": "conflict", "status": 409}}),
             )),
             Outcome::Approved => steps.extend([
-                ("approval.requested", requester, approval),
-                ("approval.granted", approver, verdict),
-                ("action.executed", requester, executed),
-                ("outcome.verified", requester, verified),
+                (EntryKind::ApprovalRequested.as_str(), requester, approval),
+                (EntryKind::ApprovalGranted.as_str(), approver, verdict),
+                (EntryKind::ActionExecuted.as_str(), requester, executed),
+                (EntryKind::OutcomeVerified.as_str(), requester, verified),
             ]),
             Outcome::Rejected => steps.extend([
-                ("approval.requested", requester, approval),
-                ("approval.denied", approver, verdict),
+                (EntryKind::ApprovalRequested.as_str(), requester, approval),
+                (EntryKind::ApprovalDenied.as_str(), approver, verdict),
             ]),
-            Outcome::Pending => steps.push(("approval.requested", requester, approval)),
+            Outcome::Pending => steps.push((EntryKind::ApprovalRequested.as_str(), requester, approval)),
             Outcome::Expired => {
                 let expired = json!({"expires_at": approval["expires_at"]});
                 steps.extend([
-                    ("approval.requested", requester, approval),
-                    ("approval.expired", "system", expired),
+                    (EntryKind::ApprovalRequested.as_str(), requester, approval),
+                    (EntryKind::ApprovalExpired.as_str(), "system", expired),
                 ]);
             }
         }

@@ -1,6 +1,7 @@
 //! The rows beside the seeded entries (`seed`): identities and their keys, actions and approvals, written in
 //! bulk once their entries are durable.
 
+use domain::{ActionStatus, EntryKind};
 use std::ops::Range;
 
 use ledger_core::{Digest, Entry, NewEvent};
@@ -62,12 +63,12 @@ impl Outcome {
 
     fn status(self) -> &'static str {
         match self {
-            Outcome::Completed | Outcome::Read | Outcome::Approved => "COMPLETED",
-            Outcome::Denied => "DENIED",
-            Outcome::Pending => "PENDING_APPROVAL",
-            Outcome::Expired => "EXPIRED",
-            Outcome::Failed | Outcome::VerifyFailed => "FAILED",
-            Outcome::Rejected => "REJECTED",
+            Outcome::Completed | Outcome::Read | Outcome::Approved => ActionStatus::Completed.as_str(),
+            Outcome::Denied => ActionStatus::Denied.as_str(),
+            Outcome::Pending => ActionStatus::PendingApproval.as_str(),
+            Outcome::Expired => ActionStatus::Expired.as_str(),
+            Outcome::Failed | Outcome::VerifyFailed => ActionStatus::Failed.as_str(),
+            Outcome::Rejected => ActionStatus::Rejected.as_str(),
         }
     }
 
@@ -144,12 +145,12 @@ impl Planned {
         let (first, last) = (&own[0], &own[own.len() - 1]);
         let hold = own
             .iter()
-            .find(|e| e.kind == "approval.requested")
+            .find(|e| e.kind == EntryKind::ApprovalRequested.as_str())
             .and_then(|e| serde_json::from_str::<Value>(&e.payload).ok());
         let field = |name: &str| hold.as_ref().and_then(|h| h[name].as_str()).map(str::to_owned);
         let executed = own
             .iter()
-            .any(|e| e.kind == "action.executed" || e.kind == "action.failed");
+            .any(|e| e.kind == EntryKind::ActionExecuted.as_str() || e.kind == EntryKind::ActionFailed.as_str());
         let row = ActionRow {
             id: self.id.clone(),
             identity_id: self.requester.clone(),
@@ -174,11 +175,11 @@ impl Planned {
         };
         let approval = own
             .iter()
-            .find(|e| e.kind == "approval.granted" || e.kind == "approval.denied")
+            .find(|e| e.kind == EntryKind::ApprovalGranted.as_str() || e.kind == EntryKind::ApprovalDenied.as_str())
             .map(|e| ApprovalRow {
                 action_id: self.id.clone(),
                 approver_id: self.approver.clone(),
-                decision: if e.kind == "approval.granted" {
+                decision: if e.kind == EntryKind::ApprovalGranted.as_str() {
                     "approve"
                 } else {
                     "reject"
@@ -247,7 +248,7 @@ impl IdentityBatch {
                     "status": row.status, "created_at": row.created_at, "created_by": row.created_by});
                 let payload =
                     json!({"identity": identity, "key": {"id": key.id, "digest": key.digest}, "bootstrap": false});
-                NewEvent::new("identity.created", actor, payload)
+                NewEvent::new(EntryKind::IdentityCreated.as_str(), actor, payload)
             })
             .collect()
     }

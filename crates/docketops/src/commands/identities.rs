@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
-use gateway::{Directory, IdentityKind, NewIdentity, Status};
+use gateway::{Directory, IdentityKind, IdentityStatus, NewIdentity};
 use storage::{AppendConfig, Ledger};
 
 use crate::keyfile;
@@ -160,15 +160,21 @@ pub async fn run(mut command: IdentitiesCommand) -> anyhow::Result<ExitCode> {
             }
         }
         IdentitiesCommand::Suspend { id, reason, .. } => {
-            let (identity, entry) = directory.set_status(&actor(), &id, Status::Suspended, reason).await?;
+            let (identity, entry) = directory
+                .set_status(&actor(), &id, IdentityStatus::Suspended, reason)
+                .await?;
             println!("{} suspended (ledger entry {})", identity.id, entry.id);
         }
         IdentitiesCommand::Reactivate { id, reason, .. } => {
-            let (identity, entry) = directory.set_status(&actor(), &id, Status::Active, reason).await?;
+            let (identity, entry) = directory
+                .set_status(&actor(), &id, IdentityStatus::Active, reason)
+                .await?;
             println!("{} reactivated (ledger entry {})", identity.id, entry.id);
         }
         IdentitiesCommand::Revoke { id, reason, .. } => {
-            let (identity, entry) = directory.set_status(&actor(), &id, Status::Revoked, reason).await?;
+            let (identity, entry) = directory
+                .set_status(&actor(), &id, IdentityStatus::Revoked, reason)
+                .await?;
             println!("{} revoked with its keys (ledger entry {})", identity.id, entry.id);
         }
     }

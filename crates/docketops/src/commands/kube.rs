@@ -1,6 +1,7 @@
 //! `docketops kube`: the executor's Kubernetes side. `rbac` prints the manifests that give the gateway
 //! exactly the rights it needs; `check` proves, against a real cluster, that they are in place.
 
+use domain::ActionType;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -209,7 +210,7 @@ async fn check(kube: KubeArgs, accounts: AccountArgs, namespaces: Vec<String>) -
 
 fn list_request(namespace: Option<String>, kind: &str) -> ActionRequest {
     ActionRequest {
-        action_type: "LIST".into(),
+        action_type: ActionType::List.as_str().into(),
         namespace,
         resource_kind: kind.into(),
         resource_name: None,

@@ -1,6 +1,7 @@
 //! `docketops policy`: try a Rego policy on an input document before the gateway runs it, print the shipped
 //! policy, and list, show and render policy templates.
 
+use domain::{ActionStatus, EntryKind};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -341,7 +342,7 @@ async fn replay(database: &crate::settings::DatabaseArgs, policies: &[PathBuf], 
     let (mut replayed, mut changed, mut failed) = (0u64, 0u64, 0u64);
     while let Some(page) = pages.recv().await {
         for entry in page? {
-            if entry.kind != "policy.decided" {
+            if entry.kind != EntryKind::PolicyDecided.as_str() {
                 continue;
             }
             let payload: serde_json::Value = serde_json::from_str(&entry.payload)?;
@@ -408,7 +409,7 @@ fn test(input: &Path, policies: &[PathBuf]) -> anyhow::Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(&decision)?);
     let summary = match decision.outcome {
         Outcome::Allow => "allowed",
-        Outcome::Deny => "DENIED",
+        Outcome::Deny => ActionStatus::Denied.as_str(),
         Outcome::RequireApproval => "needs an APPROVAL",
     };
     eprintln!(

@@ -174,6 +174,47 @@ pub fn verify_bundle_with_leaves(
             .map_or((0, Digest::GENESIS), |h| (h.seq, h.chain_hash)),
     );
 
+    let (receiver, reader_thread) = spawn_batch_reader(reader, buffer);
+    let bar = progress_bar(header.entries, "verifying", quiet);
+    let mut verifier = Verifier::new(options);
+    let mut leaves = Vec::new();
+    for batch in receiver.iter() {
+        let batch = batch.with_context(|| format!("reading {}", path.display()))?;
+        let (entries, unreadable) = parse_batch(&batch);
+        if keep_leaves {
+            leaves.extend(
+                entries
+                    .iter()
+                    .map(|e| e.chain_hash.parse().map_or(Hash([0; 32]), |d| leaf_hash(&d))),
+            );
+        }
+        if verifier.check(&entries)
+            && let Some(message) = unreadable
+        {
+            let line = verifier.entries_checked() + 2;
+            verifier.fail_unreadable(format!("line {line}: {message}"));
+        }
+        bar.set_position(verifier.entries_checked());
+        if verifier.is_invalid() {
+            break;
+        }
+    }
+    drop(receiver);
+    let _ = reader_thread.join();
+    bar.finish_and_clear();
+    let report = verifier.finish();
+    // Only entries that verified count: a checkpoint is compared with the valid prefix.
+    leaves.truncate(report.entries_checked as usize);
+    Ok((report, leaves))
+}
+
+/// Batches of lines read from `reader`.
+type Batches = std::sync::mpsc::Receiver<std::io::Result<Vec<Line>>>;
+
+/// A reader thread that splits the rest of the bundle into batches of [`BUNDLE_BATCH`] lines while the
+/// verifier works on the previous batch; the channel holds one batch. It stops after an unreadable line,
+/// at the end of the file, at an I/O error (sent as the last item) or when the receiver is dropped.
+fn spawn_batch_reader(mut reader: BufReader<File>, mut buffer: Vec<u8>) -> (Batches, std::thread::JoinHandle<()>) {
     let (batches, receiver) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<Line>>>(1);
     let reader_thread = std::thread::spawn(move || {
         loop {
@@ -204,58 +245,34 @@ pub fn verify_bundle_with_leaves(
             }
         }
     });
+    (receiver, reader_thread)
+}
 
-    let bar = progress_bar(header.entries, "verifying", quiet);
-    let mut verifier = Verifier::new(options);
-    let mut leaves = Vec::new();
-    for batch in receiver.iter() {
-        let batch = batch.with_context(|| format!("reading {}", path.display()))?;
-        // Parsing is as costly as hashing: do it on all cores too.
-        let parsed: Vec<Result<Entry, String>> = batch
-            .par_iter()
-            .map(|line| {
-                line.as_ref()
-                    .map_err(Clone::clone)
-                    .and_then(|l| bundle::parse_entry_line(l))
-            })
-            .collect();
-        // Entries up to the first unreadable line are checked; that line is then the first invalid entry.
-        let mut entries = Vec::with_capacity(parsed.len());
-        let mut unreadable = None;
-        for line in parsed {
-            match line {
-                Ok(entry) => entries.push(entry),
-                Err(message) => {
-                    unreadable = Some(message);
-                    break;
-                }
+/// Parses a batch of lines on all cores: the entries up to the first unreadable line, and why that line
+/// is unreadable (it is then the first invalid entry).
+fn parse_batch(batch: &[Line]) -> (Vec<Entry>, Option<String>) {
+    // Parsing is as costly as hashing: do it on all cores too.
+    let parsed: Vec<Result<Entry, String>> = batch
+        .par_iter()
+        .map(|line| {
+            line.as_ref()
+                .map_err(Clone::clone)
+                .and_then(|l| bundle::parse_entry_line(l))
+        })
+        .collect();
+    // Entries up to the first unreadable line are checked; that line is then the first invalid entry.
+    let mut entries = Vec::with_capacity(parsed.len());
+    let mut unreadable = None;
+    for line in parsed {
+        match line {
+            Ok(entry) => entries.push(entry),
+            Err(message) => {
+                unreadable = Some(message);
+                break;
             }
         }
-        if keep_leaves {
-            leaves.extend(
-                entries
-                    .iter()
-                    .map(|e| e.chain_hash.parse().map_or(Hash([0; 32]), |d| leaf_hash(&d))),
-            );
-        }
-        if verifier.check(&entries)
-            && let Some(message) = unreadable
-        {
-            let line = verifier.entries_checked() + 2;
-            verifier.fail_unreadable(format!("line {line}: {message}"));
-        }
-        bar.set_position(verifier.entries_checked());
-        if verifier.is_invalid() {
-            break;
-        }
     }
-    drop(receiver);
-    let _ = reader_thread.join();
-    bar.finish_and_clear();
-    let report = verifier.finish();
-    // Only entries that verified count: a checkpoint is compared with the valid prefix.
-    leaves.truncate(report.entries_checked as usize);
-    Ok((report, leaves))
+    (entries, unreadable)
 }
 
 /// The gateway's public key, if its signing key is available here (never generated by verify).

@@ -1,6 +1,7 @@
 //! The dashboard's handlers: authenticate the session, ask the pipeline, directory or store (the same
 //! calls and role checks as the JSON API), and render a template.
 
+use domain::{ActionStatus, EntryKind};
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -20,36 +21,6 @@ use super::views::{self, *};
 use super::{PageError, VerifyJob, now};
 use crate::AppState;
 
-/// Entry kinds offered by the kind filter, in pipeline order, then identities, keys and the ledger itself.
-const KINDS: [&str; 26] = [
-    "action.requested",
-    "action.rejected",
-    "guardrail.denied",
-    "risk.classified",
-    "policy.decided",
-    "approval.requested",
-    "approval.granted",
-    "approval.denied",
-    "approval.expired",
-    "approval.refused",
-    "action.previewed",
-    "action.executed",
-    "action.failed",
-    "outcome.verified",
-    "audit.bypass_detected",
-    "identity.created",
-    "identity.updated",
-    "identity.suspended",
-    "identity.reactivated",
-    "identity.revoked",
-    "key.issued",
-    "key.rotated",
-    "key.revoked",
-    "ledger.initialized",
-    "ledger.key_rotated",
-    "ledger.note",
-];
-use crate::actions::STATUSES;
 const RISKS: [&str; 3] = ["LOW", "MEDIUM", "HIGH"];
 /// Entries per timeline page.
 const PAGE: u32 = 50;
@@ -550,8 +521,8 @@ pub async fn timeline(
             risk: query.risk.clone().unwrap_or_default(),
         },
         rows,
-        kinds: KINDS.to_vec(),
-        statuses: STATUSES.to_vec(),
+        kinds: EntryKind::ALL.map(EntryKind::as_str).to_vec(),
+        statuses: ActionStatus::ALL.map(ActionStatus::as_str).to_vec(),
         risks: RISKS.to_vec(),
         identities,
         query: query.query_string(),
@@ -656,7 +627,7 @@ pub async fn action(
     let action = action_view(&found["action"], &names);
     let page = ActionPage {
         nav: nav(&session, "timeline"),
-        waiting: matches!(action.status.as_str(), "RUNNING" | "EXECUTING"),
+        waiting: action.status == ActionStatus::Running || action.status == ActionStatus::Executing,
         action,
         all_signatures_ok: views.iter().all(|v| v.signature_ok),
         diff: latest_diff(&entries),
@@ -678,7 +649,7 @@ pub async fn approvals(session: Session, State(state): State<AppState>) -> Resul
         let reasons = entries
             .iter()
             .rev()
-            .find(|e| e.kind == "policy.decided")
+            .find(|e| e.kind == EntryKind::PolicyDecided)
             .and_then(|e| serde_json::from_str::<Value>(&e.payload).ok())
             .map(|p| {
                 let mut reasons: Vec<String> = p["reasons"].as_array().into_iter().flatten().map(text_of).collect();

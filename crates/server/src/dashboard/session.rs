@@ -64,7 +64,7 @@ impl FromRequestParts<AppState> for Session {
                 .get(id)
                 .await
                 .ok()
-                .filter(|identity| identity.status == gateway::Status::Active)
+                .filter(|identity| identity.status == gateway::IdentityStatus::Active)
                 .map(|identity| gateway::Caller {
                     identity,
                     key_id: "dashboard-session".into(),

@@ -1,0 +1,447 @@
+//! Approvals: the queue of waiting actions, their expiry, and an approver's verdict carried through to
+//! execution.
+
+use super::*;
+use domain::{ActionStatus, EntryKind};
+
+/// An approver's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Reject,
+}
+
+impl Pipeline {
+    /// Actions waiting for an approval (approvers and auditors), oldest first; expired ones are marked so.
+    pub async fn pending_approvals(&self, caller: &Caller) -> Result<Value, GatewayError> {
+        if !caller.identity.has_role(Role::Approver) && !caller.identity.has_role(Role::Auditor) {
+            caller.require(Role::Approver)?;
+        }
+        let filter = ActionFilter {
+            before: None,
+            status: Some(ActionStatus::PendingApproval.as_str().into()),
+            limit: 1000,
+            ..ActionFilter::default()
+        };
+        let mut pending = Vec::new();
+        for row in self.parts.store.actions(&filter).await?.into_iter().rev() {
+            if self.expire_if_due(&row).await? {
+                continue;
+            }
+            pending.push(json!({"action": action_view(&row), "digest": row.approval_digest,
+                                "approvals_required": row.approvals_required, "expires_at": row.expires_at}));
+        }
+        Ok(json!({"approvals": pending}))
+    }
+
+    /// Marks every pending action whose window has passed EXPIRED; returns how many. The server runs this
+    /// periodically, so an action expires on time even when nobody looks at it.
+    pub async fn expire_due_approvals(&self) -> Result<usize, GatewayError> {
+        let mut expired = 0;
+        for row in self.parts.store.due_approvals(&now(), 1000).await? {
+            if self.expire_if_due(&row).await? {
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Marks a pending action EXPIRED (with an `approval.expired` entry) once its window has passed.
+    pub(super) async fn expire_if_due(&self, row: &ActionRow) -> Result<bool, GatewayError> {
+        let due = row.expires_at.as_deref().is_some_and(|at| at <= now().as_str());
+        if !due
+            || !self
+                .parts
+                .store
+                .claim_action(
+                    &row.id,
+                    ActionStatus::PendingApproval.as_str(),
+                    ActionStatus::Expired.as_str(),
+                    &now(),
+                )
+                .await?
+        {
+            return Ok(false);
+        }
+        let mut trail = Trail {
+            action_id: row.id.clone(),
+            cluster: row.cluster.clone(),
+            entries: Vec::new(),
+        };
+        self.record(
+            &mut trail,
+            EntryKind::ApprovalExpired.as_str(),
+            "system",
+            json!({"expires_at": row.expires_at}),
+        )
+        .await?;
+        self.parts.metrics.action_resolved(ActionStatus::Expired.as_str());
+        let mut row = row.clone();
+        row.status = ActionStatus::Expired.as_str().into();
+        row.request = None;
+        row.updated_at = now();
+        row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
+        self.parts.store.update_action(&row).await?;
+        Ok(true)
+    }
+
+    /// Records a refused approval attempt and returns the error for the caller.
+    pub(super) async fn refuse(&self, trail: &mut Trail, caller: &Caller, error: GatewayError) -> GatewayError {
+        let payload = json!({"approver": caller.identity.id, "reason": error.to_string()});
+        match self
+            .record(trail, EntryKind::ApprovalRefused.as_str(), caller.actor(), payload)
+            .await
+        {
+            Ok(()) => error,
+            Err(record_error) => record_error,
+        }
+    }
+
+    /// An approver approves or rejects a pending action. Approval checks, in order: the approver role, the
+    /// action is pending and not expired, the approver is not the requester nor anyone the requester could act
+    /// as (`duties`), has not decided already, and the action and its target are still what was previewed
+    /// (else a fresh approval is requested). Once enough approvals name the current digest, exactly one
+    /// gateway replica executes the action, in a task of the gateway (a caller that hangs up stops nothing).
+    pub async fn decide_approval(
+        self: &Arc<Self>,
+        caller: &Caller,
+        action_id: &str,
+        verdict: Verdict,
+        comment: Option<String>,
+        digest_named: Option<String>,
+    ) -> Result<ActionResponse, GatewayError> {
+        let (this, caller, action_id) = (self.clone(), caller.clone(), action_id.to_owned());
+        self.owner
+            .run(async move {
+                this.decide_approval_here(&caller, &action_id, verdict, comment, digest_named)
+                    .await
+            })
+            .await
+    }
+
+    pub(super) async fn decide_approval_here(
+        &self,
+        caller: &Caller,
+        action_id: &str,
+        verdict: Verdict,
+        comment: Option<String>,
+        digest_named: Option<String>,
+    ) -> Result<ActionResponse, GatewayError> {
+        let not_approver = !caller.identity.has_role(Role::Approver);
+        let row = match self.parts.store.action(action_id).await? {
+            Some(row) => row,
+            None if not_approver => {
+                return Err(GatewayError::Forbidden(format!(
+                    "{} is not an approver",
+                    caller.identity.name
+                )));
+            }
+            None => return Err(GatewayError::NotFound(format!("no action {action_id:?}"))),
+        };
+        let mut trail = Trail {
+            action_id: row.id.clone(),
+            cluster: row.cluster.clone(),
+            entries: self.parts.store.entries_of_action(&row.id).await?,
+        };
+        if not_approver {
+            let error = GatewayError::Forbidden(format!("{} is not an approver", caller.identity.name));
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
+        if self.expire_if_due(&row).await? {
+            let error = GatewayError::Conflict(format!("the approval window of {action_id} has passed; it is EXPIRED"));
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
+        if row.status != ActionStatus::PendingApproval.as_str() {
+            let error = GatewayError::Conflict(format!("{action_id} is {}, not waiting for an approval", row.status));
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
+        if row.identity_id == caller.identity.id {
+            let error = GatewayError::Forbidden("an identity cannot approve or reject its own action".into());
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
+        // Separation of duties (crate::duties): the requester must not be able to act as this approver.
+        if let Some(why) = crate::duties::could_act_as(&self.parts.store, &row.identity_id, &caller.identity.id).await?
+        {
+            let error = GatewayError::Forbidden(format!(
+                "separation of duties: {} cannot decide on {action_id}, its requester could act as it: {why}",
+                caller.identity.name
+            ));
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
+        let digest = row.approval_digest.clone().unwrap_or_default();
+        if self
+            .parts
+            .store
+            .approvals_of(&row.id, &digest)
+            .await?
+            .iter()
+            .any(|a| a.approver_id == caller.identity.id)
+        {
+            let error = GatewayError::Conflict(format!("{} has already decided on {action_id}", caller.identity.name));
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
+
+        if verdict == Verdict::Reject {
+            if !self
+                .parts
+                .store
+                .claim_action(
+                    &row.id,
+                    ActionStatus::PendingApproval.as_str(),
+                    ActionStatus::Rejected.as_str(),
+                    &now(),
+                )
+                .await?
+            {
+                return Err(GatewayError::Conflict(format!(
+                    "{action_id} is no longer waiting for an approval"
+                )));
+            }
+            self.record(
+                &mut trail,
+                EntryKind::ApprovalDenied.as_str(),
+                caller.actor(),
+                json!({"approver": caller.identity.id, "comment": comment, "digest": digest}),
+            )
+            .await?;
+            self.finish(&row, ActionStatus::Rejected.as_str(), &trail).await?;
+            return self.respond(
+                &trail,
+                ActionStatus::Rejected.as_str(),
+                row.risk.clone(),
+                None,
+                None,
+                None,
+            );
+        }
+
+        // The action and its target must still be what was previewed when the approval was requested.
+        let executor = match self.parts.clusters.resolve(row.cluster.as_deref()) {
+            Ok(executor) => executor,
+            Err(Err(unavailable)) => return Err(unavailable),
+            Err(Ok(message)) => {
+                let error = GatewayError::Conflict(format!("{action_id} cannot run here: {message}"));
+                return Err(self.refuse(&mut trail, caller, error).await);
+            }
+        };
+        let request: ActionRequest = serde_json::from_str(row.request.as_deref().unwrap_or("null")).map_err(|e| {
+            GatewayError::Conflict(format!("{action_id} cannot be executed: its request is gone ({e})"))
+        })?;
+        let action = Action::from_request(&request).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+        let requester = crate::Directory::new(self.parts.store.clone(), self.parts.ledger.clone())
+            .get(&row.identity_id)
+            .await?;
+        if requester.status != crate::IdentityStatus::Active {
+            let error = GatewayError::Conflict(format!(
+                "the requester {} is {}; its actions no longer run",
+                requester.name,
+                requester.status.as_str()
+            ));
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
+        let context = CallContext {
+            identity: requester.id.clone(),
+            action_id: row.id.clone(),
+            audit_id: trail.entries.first().map(|e| e.id.clone()).unwrap_or_default(),
+        };
+        let preview = match executor.preview(&context, &action, &requester.scopes).await {
+            Ok(preview) => preview,
+            Err(error) => {
+                let error = GatewayError::Conflict(format!("the target cannot be previewed again: {error}"));
+                return Err(self.refuse(&mut trail, caller, error).await);
+            }
+        };
+        let current = approval_digest(executor.cluster(), &action, &preview.diff, preview.live.as_ref());
+        if current != digest {
+            let expires_at = crate::now_plus(self.parts.approval_window);
+            // Only while the action is still pending with the old digest (another gateway may have moved on).
+            if !self
+                .parts
+                .store
+                .renew_approval_request(&row.id, &digest, &current, &expires_at, &now())
+                .await?
+            {
+                return Err(GatewayError::Conflict(format!(
+                    "{action_id} is no longer waiting for this approval"
+                )));
+            }
+            let error = GatewayError::Conflict(format!(
+                "{action_id} or its target changed since the approval was requested; a fresh approval is requested"
+            ));
+            let error = self.refuse(&mut trail, caller, error).await;
+            self.record(
+                &mut trail,
+                EntryKind::ApprovalRequested.as_str(),
+                "system",
+                json!({"digest": current, "approvals_required": row.approvals_required, "expires_at": expires_at,
+                       "diff": preview.diff, "replaces": digest}),
+            )
+            .await?;
+            return Err(error);
+        }
+        if let Some(named) = digest_named.as_deref()
+            && named != digest
+        {
+            let error = GatewayError::Conflict(format!(
+                "the approval names digest {named}, but {action_id} now waits for an approval of {digest}"
+            ));
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
+
+        self.parts
+            .store
+            .insert_approval(&storage::ApprovalRow {
+                action_id: row.id.clone(),
+                approver_id: caller.identity.id.clone(),
+                decision: "approve".into(),
+                digest: digest.clone(),
+                created_at: now(),
+                entry_id: None,
+            })
+            .await
+            .map_err(|e| match e {
+                storage::StorageError::Conflict(message) => GatewayError::Conflict(message),
+                other => other.into(),
+            })?;
+        let granted = self.parts.store.approvals_of(&row.id, &digest).await?.len() as i64;
+        let required = row.approvals_required.unwrap_or(1);
+        let recorded = self
+            .record(
+                &mut trail,
+                EntryKind::ApprovalGranted.as_str(),
+                caller.actor(),
+                json!({"approver": caller.identity.id, "comment": comment, "digest": digest,
+                       "approvals": granted, "approvals_required": required}),
+            )
+            .await;
+        if let Err(error) = recorded {
+            // No entry, no approval: take the row back so the approver can try again.
+            if let Err(remove) = self
+                .parts
+                .store
+                .remove_approval(&row.id, &caller.identity.id, &digest)
+                .await
+            {
+                tracing::error!(action = %row.id, %remove, "could not take back an unrecorded approval");
+            }
+            return Err(error);
+        }
+        let risk = row.risk.clone().unwrap_or_default();
+        let decision = DecisionView {
+            outcome: "require_approval".into(),
+            mode: self.parts.mode.as_str().into(),
+            policy: String::new(),
+            reasons: vec![format!(
+                "approved by {} ({granted} of {required} approvals)",
+                caller.identity.name
+            )],
+        };
+        if granted < required {
+            return self.respond(
+                &trail,
+                ActionStatus::PendingApproval.as_str(),
+                Some(risk),
+                Some(decision),
+                None,
+                None,
+            );
+        }
+        // Exactly once, whatever the number of gateways: only the one that moves the status executes.
+        // (A task of this process may already hold it: then it is executing here.)
+        let running = self.hold_soon(&row.id).await;
+        let claimed = match running {
+            Some(_) => {
+                self.parts
+                    .store
+                    .claim_for_execution(&row.id, &now(), self.owner.instance())
+                    .await?
+            }
+            None => false,
+        };
+        let (true, Some(running)) = (claimed, running) else {
+            let current = self
+                .parts
+                .store
+                .action(&row.id)
+                .await?
+                .map(|r| r.status)
+                .unwrap_or_default();
+            return self.respond(&trail, &current, Some(risk), Some(decision), None, None);
+        };
+        let owned = match self.store_intent(&row.id, &preview).await {
+            Ok(owned) => owned,
+            Err(error) => return Err(self.interrupted(&row.id, running, error)),
+        };
+        let executed = self
+            .execute_and_verify(
+                &executor,
+                &context,
+                &preview,
+                owned,
+                &mut trail,
+                caller.actor(),
+                risk,
+                decision,
+            )
+            .await;
+        let response = match executed {
+            Ok(response) => response,
+            Err(error) => return Err(self.interrupted(&row.id, running, error)),
+        };
+        if let Err(error) = self.finish(&row, &response.status, &trail).await {
+            return Err(self.interrupted(&row.id, running, error));
+        }
+        drop(running);
+        Ok(response)
+    }
+
+    /// Holds the action as running here; the submitting task may still hold it for a moment after it
+    /// stored PENDING_APPROVAL. `None` if it stays held (then it is being executed here).
+    pub(super) async fn hold_soon(&self, action_id: &str) -> Option<crate::ownership::Running> {
+        for _ in 0..50 {
+            if let Some(running) = self.owner.try_hold(action_id) {
+                return Some(running);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    /// The final status of an action that waited, and its request forgotten.
+    pub(crate) async fn finish(&self, row: &ActionRow, status: &str, trail: &Trail) -> Result<(), GatewayError> {
+        self.parts.metrics.action_resolved(status);
+        let mut row = row.clone();
+        row.status = status.into();
+        row.request = None;
+        row.updated_at = now();
+        row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
+        self.parts.store.update_action(&row).await?;
+        Ok(())
+    }
+}
+
+/// What an approval approves: the cluster, the exact action and the preview (diff and the live object's identity), as
+/// `sha256:<hex>` of its JSON (serde_json sorts object keys, so the text is deterministic).
+pub(super) fn approval_digest(
+    cluster: &str,
+    action: &Action,
+    diff: &[executor::diff::Change],
+    live: Option<&executor::executor::LiveObject>,
+) -> String {
+    let document = json!({"cluster": cluster, "action": action, "diff": diff, "live": live});
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(document.to_string().as_bytes()))
+    )
+}
+
+/// The entry's signature checked against the gateway's public key, now.
+pub(super) fn signature_verifies(key: &LedgerPublicKey, entry: &Entry) -> bool {
+    let Ok(chain_hash) = Digest::from_str(&entry.chain_hash) else {
+        return false;
+    };
+    let Some(signature) = ledger_core::keys::signature_from_hex(&entry.signature) else {
+        return false;
+    };
+    key.verify(&chain_hash, &signature)
+}

@@ -1,0 +1,241 @@
+//! The governed action pipeline (SPEC §4): each step a ledger entry, in this order —
+//! `action.requested` → guardrails (`guardrail.denied` ends it) → preview (server-side dry-run) →
+//! `risk.classified` → `policy.decided` → `action.executed` / `action.failed` → `outcome.verified`
+//! (a dry run ends after `policy.decided` with `action.previewed`, see `dry_run`).
+//! A request that is not a valid action is recorded as `action.rejected` and answered 400.
+//!
+//! Every Kubernetes call of an action carries `Audit-ID` = the id of its `action.requested` entry.
+
+use domain::EntryKind;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use executor::{Action, ActionRequest, CallContext, ExecError, Executor, Operation};
+use ledger_core::{Digest, Entry, LedgerPublicKey, NewEvent};
+use policy::{Outcome, PolicyEngine, RiskConfig, RiskContext};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use storage::{ActionFilter, ActionRow, Ledger, Store};
+
+use crate::identity::{Caller, Role};
+use crate::metrics::Metrics;
+use crate::ownership::Owner;
+use crate::sizes;
+use crate::{GatewayError, new_id, now};
+
+mod approvals;
+mod redaction;
+mod submit;
+mod views;
+
+pub use approvals::Verdict;
+use approvals::{approval_digest, signature_verifies};
+pub(crate) use redaction::{ledger_safe, redact_request, request_sha256};
+use views::action_view;
+
+/// `ledger`: decisions are recorded as what policy would have done and execution proceeds (unless a
+/// guardrail blocks); `enforce`: a deny stops the action, an undefined or failed decision too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyMode {
+    Ledger,
+    Enforce,
+}
+
+impl PolicyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyMode::Ledger => "ledger",
+            PolicyMode::Enforce => "enforce",
+        }
+    }
+}
+
+/// The decision part of a response (SPEC §3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DecisionView {
+    pub outcome: String,
+    pub mode: String,
+    pub policy: String,
+    pub reasons: Vec<String>,
+}
+
+/// The response of `POST /api/v1/actions` (SPEC §3, HTTP 200 for every decided action).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ActionResponse {
+    pub action_id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionView>,
+    pub ledger_entry_id: String,
+    pub event_hash: String,
+    pub chain_hash: String,
+    pub signature_verified: bool,
+    pub entries: Vec<String>,
+    /// The receipt of `ledger_entry_id` (a C2SP tlog-proof file holding the entry, its inclusion proof and a
+    /// signed, cosigned checkpoint; `docketops verify --receipt` checks it offline). A checkpoint covers the
+    /// entry within about a second; `?wait=SECONDS` long-polls until one does.
+    pub receipt_url: String,
+    /// GET/LIST: what was read (Secrets as metadata only). PREVIEWED: the object the API server's dry run
+    /// returned (Secret values redacted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    /// FAILED: what went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+}
+
+#[derive(Debug)]
+pub struct Pipeline {
+    pub(crate) parts: PipelineParts,
+    /// This process as the owner of the actions it runs (tasks, heartbeats, recovery).
+    pub(crate) owner: Arc<Owner>,
+}
+
+/// The entries written so far for one action.
+pub(crate) struct Trail {
+    pub(crate) action_id: String,
+    /// The cluster the action is for, written into every entry of the action.
+    pub(crate) cluster: Option<String>,
+    pub(crate) entries: Vec<Entry>,
+}
+
+impl Trail {
+    /// The payload with the action's cluster added (every entry of an action names its cluster).
+    fn with_cluster(&self, mut payload: Value) -> Value {
+        if let (Some(cluster), Some(fields)) = (&self.cluster, payload.as_object_mut()) {
+            fields.entry("cluster").or_insert_with(|| json!(cluster));
+        }
+        payload
+    }
+}
+
+/// What a pipeline is made of.
+#[derive(Debug)]
+pub struct PipelineParts {
+    pub store: Store,
+    pub ledger: Ledger,
+    /// For `signature_verified` in responses.
+    pub signing_key: LedgerPublicKey,
+    /// The governed clusters (none: actions answer 503).
+    pub clusters: crate::Clusters,
+    pub policy: Arc<PolicyEngine>,
+    pub risk: RiskConfig,
+    pub mode: PolicyMode,
+    pub metrics: Arc<Metrics>,
+    /// How long an approval may take before the action expires.
+    pub approval_window: std::time::Duration,
+    pub trust_gates: TrustGates,
+    /// Called when an action starts waiting for an approval.
+    pub approval_webhook: Option<crate::ApprovalWebhook>,
+    /// How long this gateway may miss heartbeats before another one recovers its unfinished actions.
+    pub instance_lease: std::time::Duration,
+}
+
+/// The trust an identity needs for an allowed action of a risk level to run without an approval
+/// (0: no gate). In enforce mode a gated action becomes `require_approval`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustGates {
+    pub medium_min: i64,
+    pub high_min: i64,
+}
+
+impl Pipeline {
+    pub fn new(parts: PipelineParts) -> Self {
+        Self {
+            owner: Arc::new(Owner::new(parts.instance_lease)),
+            parts,
+        }
+    }
+
+    /// This process as the owner of the actions it runs.
+    pub fn owner(&self) -> &Arc<Owner> {
+        &self.owner
+    }
+
+    pub fn mode(&self) -> PolicyMode {
+        self.parts.mode
+    }
+
+    pub fn clusters(&self) -> &crate::Clusters {
+        &self.parts.clusters
+    }
+
+    /// The identity's trust score as stored beside the ledger (one indexed lookup, whatever its history;
+    /// see `ledger_core::trust` for the function and `storage`'s trust tables for how it is kept).
+    pub async fn trust(&self, identity_id: &str) -> Result<storage::StoredTrust, GatewayError> {
+        Ok(self.parts.store.trust_score(identity_id).await?)
+    }
+
+    /// A page of the entries that moved the identity's score, newest first, before `before_seq`.
+    pub async fn trust_changes(
+        &self,
+        identity_id: &str,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<policy::trust::TrustChange>, GatewayError> {
+        Ok(self.parts.store.trust_changes(identity_id, before_seq, limit).await?)
+    }
+
+    pub(crate) async fn record(
+        &self,
+        trail: &mut Trail,
+        kind: &str,
+        actor: &str,
+        payload: Value,
+    ) -> Result<(), GatewayError> {
+        let entry = self
+            .parts
+            .ledger
+            .append(
+                NewEvent::new(kind, actor, sizes::fit(ledger_safe(trail.with_cluster(payload))))
+                    .with_action(trail.action_id.clone()),
+            )
+            .await?;
+        trail.entries.push(entry);
+        Ok(())
+    }
+
+    /// Records `action.failed` for `stage` and returns the error report for the response.
+    async fn record_failure(
+        &self,
+        trail: &mut Trail,
+        actor: &str,
+        stage: &str,
+        error: &ExecError,
+    ) -> Result<Value, GatewayError> {
+        let report = json!(error.report());
+        self.record(
+            trail,
+            EntryKind::ActionFailed.as_str(),
+            actor,
+            json!({"stage": stage, "error": report}),
+        )
+        .await?;
+        Ok(report)
+    }
+
+    /// Appends several entries of this action in one transaction (all or none).
+    pub(crate) async fn record_all(
+        &self,
+        trail: &mut Trail,
+        actor: &str,
+        events: Vec<(&str, Value)>,
+    ) -> Result<(), GatewayError> {
+        let events = events
+            .into_iter()
+            .map(|(kind, payload)| {
+                NewEvent::new(kind, actor, sizes::fit(ledger_safe(trail.with_cluster(payload))))
+                    .with_action(trail.action_id.clone())
+            })
+            .collect();
+        trail.entries.extend(self.parts.ledger.append_all(events).await?);
+        Ok(())
+    }
+}

@@ -1,0 +1,570 @@
+//! Submitting an action: record the request, then guardrails, preview, risk, policy, execution and
+//! verification, each step a ledger entry.
+
+use super::*;
+use domain::{ActionStatus, EntryKind};
+
+impl Pipeline {
+    /// Runs one action request through the whole pipeline. `body` is the request as sent (any JSON):
+    /// a request that is not a valid action is recorded before it is refused. The pipeline runs in a task
+    /// the gateway owns: if the caller stops waiting, the action still finishes and is recorded.
+    pub async fn submit(self: &Arc<Self>, caller: &Caller, body: Value) -> Result<ActionResponse, GatewayError> {
+        self.submit_once(caller, body, None).await
+    }
+
+    /// [`Pipeline::submit`] with the client's `Idempotency-Key`: a submission whose key this identity used
+    /// before answers with that first action (waiting for it to finish) instead of running again.
+    pub async fn submit_once(
+        self: &Arc<Self>,
+        caller: &Caller,
+        body: Value,
+        idempotency_key: Option<String>,
+    ) -> Result<ActionResponse, GatewayError> {
+        let this = self.clone();
+        let caller = caller.clone();
+        self.owner
+            .run(async move { this.submit_here(&caller, body, idempotency_key).await })
+            .await
+    }
+
+    pub(super) async fn submit_here(
+        &self,
+        caller: &Caller,
+        body: Value,
+        idempotency_key: Option<String>,
+    ) -> Result<ActionResponse, GatewayError> {
+        caller.require(Role::Operator)?;
+        if let Some(key) = &idempotency_key {
+            crate::idempotency::check_key(key)?;
+            if let Some(first) = self
+                .parts
+                .store
+                .action_by_idempotency_key(&caller.identity.id, key)
+                .await?
+            {
+                return self.replay(caller, &first, &body).await;
+            }
+        }
+        let mut trail = Trail {
+            action_id: new_id("act"),
+            cluster: None,
+            entries: Vec::new(),
+        };
+        let actor = caller.actor().to_owned();
+        // The hash is of the recorded (redacted) form: a hash of Secret values would let anyone guess weak ones.
+        let request_sha256 = request_sha256(&body);
+        let parsed = serde_json::from_value::<ActionRequest>(body.clone())
+            .map_err(|e| (String::from("body"), e.to_string()))
+            .and_then(|request| {
+                Action::from_request(&request)
+                    .map(|action| (request, action))
+                    .map_err(|e| (e.field, e.message))
+            });
+        // Everything an action records is bounded before any Kubernetes call: a request that cannot be
+        // recorded whole is refused here (recorded, with large parts as digests), never after the change.
+        let parsed = parsed.and_then(|ok| sizes::check_request(&body).map(|()| ok));
+        let rejected = |field: &str, message: &str| {
+            json!({"request": redact_request(&body), "request_sha256": request_sha256,
+                   "field": field, "message": message, "key_id": caller.key_id})
+        };
+        let (request, action) = match parsed {
+            Ok(ok) => ok,
+            Err((field, message)) => {
+                let too_large = field == sizes::TOO_LARGE;
+                let field = if too_large { "body".to_owned() } else { field };
+                self.record(
+                    &mut trail,
+                    EntryKind::ActionRejected.as_str(),
+                    &actor,
+                    rejected(&field, &message),
+                )
+                .await?;
+                return Err(if too_large {
+                    GatewayError::TooLarge(message)
+                } else {
+                    GatewayError::BadRequest(format!("{field}: {message}"))
+                });
+            }
+        };
+        let executor = match self.parts.clusters.resolve(request.cluster.as_deref()) {
+            Ok(executor) => executor,
+            Err(Err(unavailable)) => return Err(unavailable),
+            Err(Ok(message)) => {
+                self.record(
+                    &mut trail,
+                    EntryKind::ActionRejected.as_str(),
+                    &actor,
+                    rejected("cluster", &message),
+                )
+                .await?;
+                return Err(GatewayError::BadRequest(format!("cluster: {message}")));
+            }
+        };
+        trail.cluster = Some(executor.cluster().to_owned());
+
+        let at = now();
+        let mut row = ActionRow {
+            id: trail.action_id.clone(),
+            identity_id: caller.identity.id.clone(),
+            action_type: action.action_type.as_str().into(),
+            namespace: action.namespace.clone(),
+            resource_kind: action.kind.as_str().into(),
+            resource_name: action.name.clone(),
+            status: ActionStatus::Running.as_str().into(),
+            risk: None,
+            decision: None,
+            created_at: at.clone(),
+            updated_at: at,
+            last_entry_id: None,
+            request: None,
+            approval_digest: None,
+            approvals_required: None,
+            expires_at: None,
+            cluster: trail.cluster.clone(),
+            owner: Some(self.owner.instance().to_owned()),
+            idempotency_key: idempotency_key.clone(),
+        };
+        let running = self
+            .owner
+            .try_hold(&row.id)
+            .expect("a new action id is not running yet");
+        match self.parts.store.insert_action(&row).await {
+            Ok(()) => {}
+            // Another submission with the same key won the race; nothing of this one was recorded or sent.
+            Err(storage::StorageError::Conflict(_)) if idempotency_key.is_some() => {
+                drop(running);
+                let key = idempotency_key.as_deref().unwrap_or_default();
+                let first = self
+                    .parts
+                    .store
+                    .action_by_idempotency_key(&caller.identity.id, key)
+                    .await?;
+                let first = first.ok_or_else(|| GatewayError::Conflict("idempotency key race lost".into()))?;
+                return self.replay(caller, &first, &body).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+        self.record(
+            &mut trail,
+            EntryKind::ActionRequested.as_str(),
+            &actor,
+            json!({"identity": {"id": caller.identity.id, "name": caller.identity.name, "kind": caller.identity.kind},
+                   "key_id": caller.key_id, "request": redact_request(&body), "request_sha256": request_sha256,
+                   "justification": request.justification}),
+        )
+        .await?;
+        let context = CallContext {
+            identity: caller.identity.id.clone(),
+            action_id: trail.action_id.clone(),
+            audit_id: trail.entries[0].id.clone(),
+        };
+
+        let started = std::time::Instant::now();
+        let response = match self
+            .run(caller, &executor, &action, &request, &context, &mut trail, &mut row)
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => return Err(self.interrupted(&row.id, running, error)),
+        };
+        self.parts.metrics.action_finished(&response.status, started.elapsed());
+        row.status = response.status.clone();
+        row.updated_at = now();
+        row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
+        if let Err(error) = self.parts.store.update_action(&row).await {
+            return Err(self.interrupted(&row.id, running, error.into()));
+        }
+        drop(running);
+        Ok(response)
+    }
+
+    /// An action whose task hit an error it could not record (the database went away, an entry was
+    /// refused): it stays unfinished and goes to recovery, which resolves it against the cluster and the
+    /// ledger once it can write again. Never marked final without an entry that says so.
+    pub(super) fn interrupted(
+        &self,
+        action_id: &str,
+        running: crate::ownership::Running,
+        error: GatewayError,
+    ) -> GatewayError {
+        tracing::error!(action = %action_id, %error, "action interrupted; recovery will resolve it");
+        drop(running);
+        self.owner.wake_recovery();
+        error
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn run(
+        &self,
+        caller: &Caller,
+        executor: &Executor,
+        action: &Action,
+        request: &ActionRequest,
+        context: &CallContext,
+        trail: &mut Trail,
+        row: &mut ActionRow,
+    ) -> Result<ActionResponse, GatewayError> {
+        let actor = caller.actor();
+        let scopes = &caller.identity.scopes;
+
+        // Guardrails: final in every mode.
+        if let Err(error) = executor.check(action, scopes) {
+            let (rule, message) = match &error {
+                ExecError::Guardrail(v) => (v.rule, v.message.clone()),
+                other => ("guardrail", other.to_string()),
+            };
+            self.record(
+                trail,
+                EntryKind::GuardrailDenied.as_str(),
+                actor,
+                json!({"rule": rule, "message": message}),
+            )
+            .await?;
+            let decision = DecisionView {
+                outcome: "deny".into(),
+                mode: "guardrail".into(),
+                policy: "guardrails".into(),
+                reasons: vec![format!("{rule}: {message}")],
+            };
+            return self.respond(trail, ActionStatus::Denied.as_str(), None, Some(decision), None, None);
+        }
+
+        // Preview (mutations): the live object and the server-side dry-run, before risk and policy see it.
+        // The requester's trust (one lookup) is read meanwhile.
+        let previewed = async {
+            match action.action_type.is_mutation() {
+                true => Some(executor.preview(context, action, scopes).await),
+                false => None,
+            }
+        };
+        let (previewed, trust) = tokio::join!(previewed, self.trust(&caller.identity.id));
+        let preview = match previewed {
+            Some(Ok(preview)) => Some(preview),
+            Some(Err(error)) => {
+                let report = self.record_failure(trail, actor, "preview", &error).await?;
+                return self.respond(trail, ActionStatus::Failed.as_str(), None, None, None, Some(report));
+            }
+            None => None,
+        };
+        // A score that misses entries (a catch-up pending: an upgrade, a rebuild) may be too high: fail closed,
+        // as if nothing was earned yet, and say so in the recorded input.
+        let trust = trust?;
+        let (trust_score, trust_stale) = match trust.current {
+            true => (trust.score, false),
+            false => (0, true),
+        };
+
+        let current_replicas = preview.as_ref().and_then(|p| match action.operation {
+            Operation::Scale { replicas } => Some(
+                p.diff
+                    .iter()
+                    .find(|c| c.path == "/spec/replicas")
+                    .and_then(|c| c.from.as_ref())
+                    .and_then(Value::as_u64)
+                    .map_or(replicas, |n| n as u32),
+            ),
+            _ => None,
+        });
+        let classification = self.parts.risk.classify(
+            action,
+            RiskContext {
+                current_replicas,
+                cluster: Some(executor.cluster().to_owned()),
+            },
+        );
+        let risk = classification.level.as_str().to_owned();
+        row.risk = Some(risk.clone());
+        self.parts.metrics.risk(&risk);
+        // Recorded together with the policy decision below: one commit for both (they are a pair; the
+        // decision's input names the risk).
+        let risk_payload = json!(classification);
+
+        // Policy, with the identity's trust.
+        let input = json!({
+            "identity": {"id": caller.identity.id, "name": caller.identity.name, "kind": caller.identity.kind,
+                         "roles": caller.identity.roles, "scopes": caller.identity.scopes, "trust_score": trust_score,
+                         "trust_stale": trust_stale},
+            "action": {"action_id": trail.action_id, "cluster": trail.cluster, "action_type": action.action_type, "namespace": action.namespace,
+                       "resource_kind": action.kind, "resource_name": action.name,
+                       "parameters": redact_request(&json!({"resource_kind": request.resource_kind, "parameters": request.parameters}))["parameters"],
+                       "justification": request.justification},
+            "risk": {"level": risk, "rules": classification.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>()},
+            "preview": preview.as_ref().map(|p| json!({"diff": p.diff, "live": p.live})),
+            "time": now(),
+        });
+        let policy_started = std::time::Instant::now();
+        let decided = self.parts.policy.decide(&input).await;
+        let policy_elapsed = policy_started.elapsed();
+        let (outcome, reasons, mut payload) = match decided {
+            Ok(decision) => {
+                let mut payload = json!({"outcome": decision.outcome, "reasons": decision.reasons, "mode": self.parts.mode,
+                    "policy": decision.policy, "revision": decision.revision, "decision_id": decision.decision_id,
+                    "input_sha256": decision.input_sha256, "engine": decision.engine, "input": input});
+                if let Some(approvals) = decision.approvals {
+                    payload["approvals"] = json!(approvals);
+                }
+                (decision.outcome, decision.reasons, payload)
+            }
+            // Fail closed: an undefined or failed decision is a deny (only observed in ledger mode).
+            Err(error) => {
+                let reasons = vec![format!("policy evaluation failed: {error}")];
+                let payload = json!({"outcome": Outcome::Deny, "reasons": reasons, "mode": self.parts.mode,
+                    "policy": self.parts.policy.describe(), "error": error.to_string(),
+                    "input_sha256": policy::decision::input_sha256(&input).unwrap_or_default(), "input": input});
+                (Outcome::Deny, reasons, payload)
+            }
+        };
+        // A trust gate turns an allowed action the identity has not yet earned into one that needs an approval.
+        let required = match classification.level {
+            policy::RiskLevel::Medium => self.parts.trust_gates.medium_min,
+            policy::RiskLevel::High => self.parts.trust_gates.high_min,
+            policy::RiskLevel::Low => 0,
+        };
+        // How many distinct approvers a held action needs: what the policy asked for, else one.
+        let approvals_required = payload["approvals"].as_i64().unwrap_or(1);
+        let (outcome, reasons) = if outcome == Outcome::Allow && trust_score < required {
+            let reason =
+                format!("trust {trust_score} is below the {required} needed for {risk} risk without an approval");
+            payload["trust_gate"] = json!({"trust_score": trust_score, "required": required, "outcome": Outcome::RequireApproval,
+                                           "reason": reason});
+            (Outcome::RequireApproval, vec![reason])
+        } else {
+            (outcome, reasons)
+        };
+        self.parts
+            .metrics
+            .decision(outcome.as_str(), self.parts.mode.as_str(), policy_elapsed);
+        row.decision = Some(json!(outcome.as_str()).to_string());
+        let decision = DecisionView {
+            outcome: outcome.as_str().into(),
+            mode: self.parts.mode.as_str().into(),
+            policy: payload["policy"].as_str().unwrap_or_default().into(),
+            reasons: reasons.clone(),
+        };
+        let executes = !request.dry_run && (self.parts.mode != PolicyMode::Enforce || outcome == Outcome::Allow);
+        let decided = vec![
+            (EntryKind::RiskClassified.as_str(), risk_payload),
+            (EntryKind::PolicyDecided.as_str(), payload),
+        ];
+        // An action that goes on to execute stores its intent in the same round trip as the decision (both
+        // must be durable before the change is sent; neither depends on the other).
+        let owned = match preview.as_ref().filter(|_| executes) {
+            Some(preview) => {
+                let action_id = trail.action_id.clone();
+                let (recorded, owned) = tokio::join!(
+                    self.record_all(trail, actor, decided),
+                    self.store_intent(&action_id, preview)
+                );
+                recorded?;
+                owned?
+            }
+            None => {
+                self.record_all(trail, actor, decided).await?;
+                false
+            }
+        };
+        // A dry run stops here: no approval request, no execution (see dry_run.rs).
+        if request.dry_run
+            && let Some(preview) = &preview
+        {
+            return self
+                .finish_dry_run(trail, actor, preview, outcome, approvals_required, risk, decision)
+                .await;
+        }
+        if self.parts.mode == PolicyMode::Enforce {
+            match outcome {
+                Outcome::Deny => {
+                    return self.respond(
+                        trail,
+                        ActionStatus::Denied.as_str(),
+                        Some(risk),
+                        Some(decision),
+                        None,
+                        None,
+                    );
+                }
+                // Approvals come with their own workflow; until then the action waits here.
+                Outcome::RequireApproval => {
+                    let digest = preview.as_ref().map_or_else(
+                        || approval_digest(executor.cluster(), action, &[], None),
+                        |p| approval_digest(executor.cluster(), action, &p.diff, p.live.as_ref()),
+                    );
+                    let expires_at = crate::now_plus(self.parts.approval_window);
+                    self.record(
+                        trail,
+                        EntryKind::ApprovalRequested.as_str(),
+                        actor,
+                        json!({"digest": digest, "approvals_required": approvals_required, "expires_at": expires_at,
+                               "diff": preview.as_ref().map(|p| &p.diff)}),
+                    )
+                    .await?;
+                    if let Some(hook) = &self.parts.approval_webhook {
+                        hook.send(json!({
+                            "event": EntryKind::ApprovalRequested.as_str(), "action_id": trail.action_id,
+                            "ledger_entry_id": trail.entries.last().map(|e| e.id.clone()),
+                            "requester": {"id": caller.identity.id, "name": caller.identity.name},
+                            "action": {"cluster": executor.cluster(), "action_type": action.action_type, "namespace": action.namespace,
+                                       "resource_kind": action.kind, "resource_name": action.name},
+                            "risk": risk, "reasons": decision.reasons, "digest": digest, "expires_at": expires_at,
+                            "approvals_required": approvals_required,
+                            "approve": format!("/api/v1/approvals/{}/approve", trail.action_id),
+                            "reject": format!("/api/v1/approvals/{}/reject", trail.action_id),
+                        }));
+                    }
+                    row.request = Some(serde_json::to_string(request).expect("request serializes"));
+                    row.approval_digest = Some(digest);
+                    row.approvals_required = Some(approvals_required);
+                    row.expires_at = Some(expires_at);
+                    return self.respond(
+                        trail,
+                        ActionStatus::PendingApproval.as_str(),
+                        Some(risk),
+                        Some(decision),
+                        None,
+                        None,
+                    );
+                }
+                Outcome::Allow => {}
+            }
+        }
+
+        // Execute and verify.
+        let Some(preview) = preview else {
+            return match executor.read(context, action, scopes).await {
+                Ok(read) => {
+                    let summary = json!({"executor_account": read.executor_account, "api_status": read.api_status,
+                        "items": read.items.as_ref().map(Vec::len), "secret_data_withheld": read.secret_data_withheld});
+                    self.record(trail, EntryKind::ActionExecuted.as_str(), actor, summary)
+                        .await?;
+                    let result = read.object.clone().or_else(|| read.items.clone().map(Value::Array));
+                    self.respond(
+                        trail,
+                        ActionStatus::Completed.as_str(),
+                        Some(risk),
+                        Some(decision),
+                        result,
+                        None,
+                    )
+                }
+                Err(error) => {
+                    let report = self.record_failure(trail, actor, "read", &error).await?;
+                    self.respond(
+                        trail,
+                        ActionStatus::Failed.as_str(),
+                        Some(risk),
+                        Some(decision),
+                        None,
+                        Some(report),
+                    )
+                }
+            };
+        };
+        self.execute_and_verify(executor, context, &preview, owned, trail, actor, risk, decision)
+            .await
+    }
+
+    /// Intent before effect: what is about to be sent, stored before it is sent, so that recovery can tell
+    /// whether it took effect if this task never learns the answer. False if this gateway no longer owns
+    /// the action.
+    pub(super) async fn store_intent(
+        &self,
+        action_id: &str,
+        preview: &executor::Preview,
+    ) -> Result<bool, GatewayError> {
+        let intent = serde_json::to_string(preview).expect("a preview serializes");
+        Ok(self
+            .parts
+            .store
+            .record_intent(action_id, self.owner.instance(), &intent)
+            .await?)
+    }
+
+    /// The change and its verification, each a ledger entry; `owned` is what [`Pipeline::store_intent`]
+    /// answered. When the change's answer settles the verification (no read-back needed), both entries are
+    /// one commit.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn execute_and_verify(
+        &self,
+        executor: &Executor,
+        context: &CallContext,
+        preview: &executor::Preview,
+        owned: bool,
+        trail: &mut Trail,
+        actor: &str,
+        risk: String,
+        decision: DecisionView,
+    ) -> Result<ActionResponse, GatewayError> {
+        // A gateway whose heartbeats lapsed may have lost the action to another one: it must not send.
+        if !owned || !self.owner.lease_is_fresh() {
+            return Err(GatewayError::Stopped(format!(
+                "{}: this gateway's lease lapsed before the change was sent; nothing was sent",
+                trail.action_id
+            )));
+        }
+        match executor.execute(context, preview).await {
+            Ok(execution) => {
+                let executed = json!({"execution": execution, "request": preview.request, "diff": preview.diff});
+                match executor.verify_from_answer(preview, &execution) {
+                    Some(verification) => {
+                        let events = vec![
+                            (EntryKind::ActionExecuted.as_str(), executed),
+                            (EntryKind::OutcomeVerified.as_str(), json!(verification)),
+                        ];
+                        self.record_all(trail, actor, events).await?;
+                        return self.verified(trail, &verification, risk, decision);
+                    }
+                    None => {
+                        self.record(trail, EntryKind::ActionExecuted.as_str(), actor, executed)
+                            .await?
+                    }
+                }
+            }
+            Err(error) => {
+                let report = self.record_failure(trail, actor, "execute", &error).await?;
+                // A timeout leaves the outcome unknown: look before reporting.
+                if !matches!(error, ExecError::Timeout { .. }) {
+                    return self.respond(
+                        trail,
+                        ActionStatus::Failed.as_str(),
+                        Some(risk),
+                        Some(decision),
+                        None,
+                        Some(report),
+                    );
+                }
+            }
+        }
+        let verification = executor.verify(context, preview).await;
+        self.record(trail, EntryKind::OutcomeVerified.as_str(), actor, json!(verification))
+            .await?;
+        self.verified(trail, &verification, risk, decision)
+    }
+
+    pub(super) fn verified(
+        &self,
+        trail: &Trail,
+        verification: &executor::Verification,
+        risk: String,
+        decision: DecisionView,
+    ) -> Result<ActionResponse, GatewayError> {
+        if verification.passed {
+            return self.respond(
+                trail,
+                ActionStatus::Completed.as_str(),
+                Some(risk),
+                Some(decision),
+                None,
+                None,
+            );
+        }
+        let error = json!({"code": "verification_failed", "verification": verification});
+        self.respond(
+            trail,
+            ActionStatus::Failed.as_str(),
+            Some(risk),
+            Some(decision),
+            None,
+            Some(error),
+        )
+    }
+}
