@@ -1,6 +1,6 @@
 //! `docketops bench`: the ledger's figures on this machine, each next to the physical limit measured
 //! in the same run (raw Ed25519 signing), so the ratio is visible. The transparency log's figures are in
-//! `bench_tlog.rs`.
+//! `bench_tlog.rs` (the tree's cost and proofs served) and `bench_tlog_latency.rs` (checkpoint latency).
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -125,10 +125,12 @@ fn broken_rules(packages: &[Package]) -> Vec<String> {
                     allowed.join(", ")
                 ));
             }
-            if package.name == "docketops-ledger-core" && NOT_IN_CORE.contains(&dependency.as_str()) {
+            let pure = ["docketops-ledger-core", "docketops-domain"];
+            if pure.contains(&package.name.as_str()) && NOT_IN_CORE.contains(&dependency.as_str()) {
                 broken.push(format!(
-                    "docketops-ledger-core depends on {dependency}: the ledger core has no I/O, async, database or \
-                     Kubernetes (the offline verifier depends on it alone)"
+                    "{} depends on {dependency}: the ledger core and the domain have no I/O, async, database or \
+                     Kubernetes (the offline verifier depends on them alone)",
+                    package.name
                 ));
             }
         }
@@ -165,8 +167,8 @@ fn a_forbidden_dependency_is_named_with_its_rule() {
         broken,
         [
             "docketops-gateway depends on sqlx: all SQL lives in the storage crate (allowed in: docketops-storage)",
-            "docketops-ledger-core depends on tokio: the ledger core has no I/O, async, database or Kubernetes (the \
-             offline verifier depends on it alone)",
+            "docketops-ledger-core depends on tokio: the ledger core and the domain have no I/O, async, database or \
+             Kubernetes (the offline verifier depends on them alone)",
         ]
     );
 }

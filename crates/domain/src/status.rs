@@ -88,6 +88,12 @@ impl PartialEq<ActionStatus> for str {
     }
 }
 
+impl PartialEq<ActionStatus> for &str {
+    fn eq(&self, other: &ActionStatus) -> bool {
+        *self == other.as_str()
+    }
+}
+
 impl PartialEq<ActionStatus> for String {
     fn eq(&self, other: &ActionStatus) -> bool {
         self == other.as_str()

@@ -35,12 +35,12 @@ impl Pipeline {
     ) -> Result<ActionResponse, GatewayError> {
         let deadline = Instant::now() + WAIT;
         let mut row = first.clone();
-        while row.status == ActionStatus::Running.as_str() && Instant::now() < deadline {
+        while row.status == ActionStatus::Running && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(200)).await;
             row = self.parts.store.action(&first.id).await?.unwrap_or(row);
         }
         let entries = self.parts.store.entries_of_action(&row.id).await?;
-        let requested = entries.iter().find(|e| e.kind == EntryKind::ActionRequested.as_str());
+        let requested = entries.iter().find(|e| e.kind == EntryKind::ActionRequested);
         let first_sha = requested.map(|e| payload(e)["request_sha256"].clone());
         if first_sha != Some(Value::String(request_sha256(body))) || row.identity_id != caller.identity.id {
             return Err(GatewayError::Unprocessable(format!(
@@ -52,7 +52,7 @@ impl Pipeline {
         let error = entries
             .iter()
             .rev()
-            .find(|e| e.kind == EntryKind::ActionFailed.as_str())
+            .find(|e| e.kind == EntryKind::ActionFailed)
             .map(|e| payload(e)["error"].clone());
         let trail = Trail {
             action_id: row.id.clone(),

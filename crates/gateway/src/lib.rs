@@ -11,6 +11,7 @@ pub mod duties;
 mod external;
 mod idempotency;
 pub mod identity;
+pub mod kubectl;
 pub mod metrics;
 pub mod notify;
 pub mod ownership;

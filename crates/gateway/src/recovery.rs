@@ -95,20 +95,14 @@ impl Pipeline {
         let recovered_by = self.owner.instance().to_owned();
         // The intent is stored beside the decision's commit, and the change is sent only after both are
         // durable: without a recorded `policy.decided` nothing was sent, whatever the intent says.
-        let decided = trail
-            .entries
-            .iter()
-            .any(|e| e.kind == EntryKind::PolicyDecided.as_str());
+        let decided = trail.entries.iter().any(|e| e.kind == EntryKind::PolicyDecided);
         let intent = match decided {
             true => self.parts.store.intent(&row.id).await?,
             false => None,
         };
         let Some(intent_text) = intent else {
-            let reason = if trail
-                .entries
-                .iter()
-                .any(|e| e.kind == EntryKind::ApprovalRequested.as_str())
-                && row.status == ActionStatus::Running.as_str()
+            let reason = if trail.entries.iter().any(|e| e.kind == EntryKind::ApprovalRequested)
+                && row.status == ActionStatus::Running
             {
                 "the gateway stopped while requesting an approval; nothing was sent to the cluster: submit it again"
             } else {
@@ -151,10 +145,7 @@ impl Pipeline {
             .await
             .map_err(|e| GatewayError::Unavailable(format!("cannot read the object back: {e}")))?;
         let evidence = inspect::evidence(&inspection, &intent);
-        let executed = trail
-            .entries
-            .iter()
-            .any(|e| e.kind == EntryKind::ActionExecuted.as_str());
+        let executed = trail.entries.iter().any(|e| e.kind == EntryKind::ActionExecuted);
         let observed_rv = inspection.observed.as_ref().map(|o| o.resource_version.clone());
         let verified = |passed: bool| {
             json!({"passed": passed, "recovered": true, "recovered_by": recovered_by, "checks": inspection.checks,
@@ -231,7 +222,7 @@ fn denied_in_enforce(decided: &Value) -> bool {
 fn requested_action(entries: &[Entry]) -> Result<Action, String> {
     let requested = entries
         .iter()
-        .find(|e| e.kind == EntryKind::ActionRequested.as_str())
+        .find(|e| e.kind == EntryKind::ActionRequested)
         .map(payload)
         .ok_or("the action has no action.requested entry")?;
     let request: ActionRequest = serde_json::from_value(requested["request"].clone())

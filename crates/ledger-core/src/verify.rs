@@ -128,10 +128,12 @@ impl Verifier {
         if self.first_invalid.is_some() {
             return false;
         }
+        // The steps of the module documentation; only the second needs the entries one after another.
         let locals: Vec<Result<Local, (Reason, String)>> = batch.par_iter().map(check_alone).collect();
         let (pass, ordered_failure) = self.check_in_order(batch, &locals);
         let signature_failure = first_bad_signature(&pass.jobs).map(|index| (index, bad_signature(&batch[index])));
         let failure = earliest(ordered_failure, signature_failure);
+        // The entries before the first failure are good: they count, and their key changes hold.
         let good = failure.as_ref().map_or(batch.len(), |(index, _)| *index);
         self.commit_prefix(batch, good, &pass);
         match failure {

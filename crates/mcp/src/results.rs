@@ -116,7 +116,7 @@ pub(crate) fn action_status(answer: &Value) -> Value {
             _ => {}
         }
     }
-    if status == ActionStatus::PendingApproval.as_str() {
+    if status == ActionStatus::PendingApproval {
         let mut note = approval_note(action_id);
         if let Some(Value::Object(approval)) = view.get("approval") {
             for (key, value) in approval {
@@ -203,7 +203,7 @@ pub(crate) fn explanation(answer: &Value) -> Value {
                 if let Some(gate) = payload.get("trust_gate") {
                     explained["policy"]["trust_gate"] = gate.clone();
                 }
-                if status == ActionStatus::Denied.as_str() && denied_by.is_null() {
+                if status == ActionStatus::Denied && denied_by.is_null() {
                     denied_by = json!("policy");
                     if let Some(list) = payload["reasons"].as_array() {
                         reasons.extend(list.iter().cloned());
@@ -250,7 +250,7 @@ pub(crate) fn explanation(answer: &Value) -> Value {
         Some("approval_window") => {
             "The action expired while waiting for an approval; submit it again if it is still needed."
         }
-        _ if status == ActionStatus::PendingApproval.as_str() => {
+        _ if status == ActionStatus::PendingApproval => {
             "Not denied: the action waits for a human approval (dashboard or API); get_action_status with \
              wait_seconds waits for it."
         }

@@ -6,6 +6,7 @@
 use crate::dashboard::TimelineFilter;
 use crate::directory::ActionFilter;
 use crate::queries;
+use domain::{ActionStatus, EntryKind};
 
 mod explain;
 mod tlog;
@@ -152,8 +153,8 @@ fn action_paths(s: &Samples) -> Vec<HotPath> {
             queries::CLAIM_ACTION.into(),
             vec![
                 text(&s.action_id),
-                text("PENDING_APPROVAL"),
-                text("EXPIRED"),
+                text(ActionStatus::PendingApproval.as_str()),
+                text(ActionStatus::Expired.as_str()),
                 text(&s.now),
             ],
         ),
@@ -251,7 +252,7 @@ fn duty_and_audit_paths(s: &Samples) -> Vec<HotPath> {
 fn action_list_paths(s: &Samples) -> Vec<HotPath> {
     let actions = |identity: bool, status: bool, namespace: bool| ActionFilter {
         identity_id: identity.then(|| s.identity_id.clone()),
-        status: status.then(|| "PENDING_APPROVAL".to_string()),
+        status: status.then(|| ActionStatus::PendingApproval.as_str().to_string()),
         namespace: namespace.then(|| s.namespace.clone()),
         before: None,
         limit: 100,
@@ -347,7 +348,7 @@ fn next_page_name(name: &str) -> &'static str {
 fn update_params(s: &Samples) -> Vec<Sample> {
     let mut params = vec![
         text(&s.action_id),
-        text("COMPLETED"),
+        text(ActionStatus::Completed.as_str()),
         text("LOW"),
         Sample::Null,
         text(&s.now),
@@ -420,14 +421,14 @@ fn timeline_paths(s: &Samples) -> Vec<HotPath> {
         (
             "timeline: by kind",
             TimelineFilter {
-                kind: Some("approval.granted".into()),
+                kind: Some(EntryKind::ApprovalGranted.as_str().into()),
                 ..base.clone()
             },
         ),
         (
             "timeline: by status",
             TimelineFilter {
-                status: Some("FAILED".into()),
+                status: Some(ActionStatus::Failed.as_str().into()),
                 ..base.clone()
             },
         ),

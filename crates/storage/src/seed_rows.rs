@@ -145,12 +145,12 @@ impl Planned {
         let (first, last) = (&own[0], &own[own.len() - 1]);
         let hold = own
             .iter()
-            .find(|e| e.kind == EntryKind::ApprovalRequested.as_str())
+            .find(|e| e.kind == EntryKind::ApprovalRequested)
             .and_then(|e| serde_json::from_str::<Value>(&e.payload).ok());
         let field = |name: &str| hold.as_ref().and_then(|h| h[name].as_str()).map(str::to_owned);
         let executed = own
             .iter()
-            .any(|e| e.kind == EntryKind::ActionExecuted.as_str() || e.kind == EntryKind::ActionFailed.as_str());
+            .any(|e| e.kind == EntryKind::ActionExecuted || e.kind == EntryKind::ActionFailed);
         let row = ActionRow {
             id: self.id.clone(),
             identity_id: self.requester.clone(),
@@ -175,11 +175,11 @@ impl Planned {
         };
         let approval = own
             .iter()
-            .find(|e| e.kind == EntryKind::ApprovalGranted.as_str() || e.kind == EntryKind::ApprovalDenied.as_str())
+            .find(|e| e.kind == EntryKind::ApprovalGranted || e.kind == EntryKind::ApprovalDenied)
             .map(|e| ApprovalRow {
                 action_id: self.id.clone(),
                 approver_id: self.approver.clone(),
-                decision: if e.kind == EntryKind::ApprovalGranted.as_str() {
+                decision: if e.kind == EntryKind::ApprovalGranted {
                     "approve"
                 } else {
                     "reject"

@@ -86,7 +86,7 @@ fn score_map(rows: Vec<(String, i64, i64, i64)>) -> HashMap<String, ScoreRow> {
 fn action_ids(entries: &[Entry]) -> Vec<String> {
     let ids: BTreeSet<&str> = entries
         .iter()
-        .filter(|e| e.kind == EntryKind::RiskClassified.as_str() || trust::may_move(&e.kind))
+        .filter(|e| e.kind == EntryKind::RiskClassified || trust::may_move(&e.kind))
         .filter_map(|e| e.action_id.as_deref())
         .collect();
     ids.into_iter().map(str::to_owned).collect()
@@ -110,7 +110,7 @@ impl Fold {
         owners.extend(
             entries
                 .iter()
-                .filter(|e| e.kind == EntryKind::ActionRequested.as_str() && e.action_id.is_some())
+                .filter(|e| e.kind == EntryKind::ActionRequested && e.action_id.is_some())
                 .map(|e| e.actor.as_str()),
         );
         owners.into_iter().map(str::to_owned).collect()

@@ -342,7 +342,7 @@ async fn replay(database: &crate::settings::DatabaseArgs, policies: &[PathBuf], 
     let (mut replayed, mut changed, mut failed) = (0u64, 0u64, 0u64);
     while let Some(page) = pages.recv().await {
         for entry in page? {
-            if entry.kind != EntryKind::PolicyDecided.as_str() {
+            if entry.kind != EntryKind::PolicyDecided {
                 continue;
             }
             let payload: serde_json::Value = serde_json::from_str(&entry.payload)?;

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::{BIN, Server, TestApp, self_signed_certificate, stdout, verify_json};
+use super::{BIN, Server, TestApp, self_signed_certificate, stdout};
 
 #[test]
 fn help_teaches_the_commands() {

@@ -123,41 +123,7 @@ pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> I
 impl Action {
     /// Checks a request completely and turns it into an `Action`.
     pub fn from_request(request: &ActionRequest) -> Result<Action, InvalidAction> {
-        let action_type = ActionType::parse(&request.action_type).ok_or_else(|| {
-            invalid(
-                "action_type",
-                format!(
-                    "unknown action_type {:?}; expected one of {}",
-                    request.action_type,
-                    ActionType::ALL.map(|t| t.as_str()).join(", ")
-                ),
-            )
-        })?;
-        let kind = ResourceKind::parse(&request.resource_kind).ok_or_else(|| {
-            invalid(
-                "resource_kind",
-                format!(
-                    "unknown resource_kind {:?}; expected one of {}",
-                    request.resource_kind,
-                    ResourceKind::ALL.map(|k| k.as_str()).join(", ")
-                ),
-            )
-        })?;
-        if !kind.supports(action_type) {
-            let supported: Vec<&str> = ActionType::ALL
-                .into_iter()
-                .filter(|t| kind.supports(*t))
-                .map(ActionType::as_str)
-                .collect();
-            return Err(invalid(
-                "action_type",
-                format!(
-                    "{action_type} is not supported for {kind}; {kind} supports {}",
-                    supported.join(", ")
-                ),
-            ));
-        }
-
+        let (action_type, kind) = type_and_kind(request)?;
         // A read changes nothing, so there is nothing to preview; saying so beats silently reading.
         if request.dry_run && !action_type.is_mutation() {
             return Err(invalid(
@@ -166,42 +132,8 @@ impl Action {
             ));
         }
 
-        let namespace = match (kind.namespaced(), request.namespace.as_deref()) {
-            (true, None | Some("")) => {
-                return Err(invalid("namespace", format!("{kind} is namespaced: name a namespace")));
-            }
-            (true, Some(ns)) => {
-                check_dns_label(ns).map_err(|m| invalid("namespace", m))?;
-                Some(ns.to_owned())
-            }
-            (false, None | Some("")) => None,
-            (false, Some(_)) => {
-                return Err(invalid(
-                    "namespace",
-                    format!("{kind} is cluster-scoped: leave namespace out"),
-                ));
-            }
-        };
-
-        let name = match (action_type, request.resource_name.as_deref()) {
-            (ActionType::List, None | Some("")) => None,
-            (ActionType::List, Some(_)) => {
-                return Err(invalid(
-                    "resource_name",
-                    "LIST takes no resource_name (use GET for one object)",
-                ));
-            }
-            // APPLY may take the name from the manifest.
-            (ActionType::Apply, None | Some("")) => None,
-            (_, None | Some("")) => {
-                return Err(invalid("resource_name", format!("{action_type} needs a resource_name")));
-            }
-            (_, Some(name)) => {
-                check_object_name(name).map_err(|m| invalid("resource_name", m))?;
-                Some(name.to_owned())
-            }
-        };
-
+        let namespace = namespace_of(request, kind)?;
+        let name = name_of(request, action_type)?;
         let mut params = Params::new(&request.parameters);
         let operation = match action_type {
             ActionType::Get => Operation::Get,
@@ -231,43 +163,9 @@ impl Action {
                 check_image(&image).map_err(|m| invalid("parameters.image", m))?;
                 Operation::SetImage { container, image }
             }
-            ActionType::Patch => {
-                let patch = params.opt_object("patch")?.ok_or_else(|| {
-                    invalid(
-                        "parameters.patch",
-                        "PATCH needs parameters.patch (a JSON merge patch object)",
-                    )
-                })?;
-                if patch.is_empty() {
-                    return Err(invalid("parameters.patch", "the merge patch is empty"));
-                }
-                for field in ["apiVersion", "kind"] {
-                    if patch.contains_key(field) {
-                        return Err(invalid(
-                            format!("parameters.patch.{field}"),
-                            format!("a patch cannot change {field}"),
-                        ));
-                    }
-                }
-                let metadata = match patch.get("metadata") {
-                    None => None,
-                    Some(Value::Object(meta)) => Some(meta),
-                    Some(_) => {
-                        return Err(invalid("parameters.patch.metadata", "metadata must be a JSON object"));
-                    }
-                };
-                if let Some(meta) = metadata {
-                    for field in ["name", "namespace", "uid", "resourceVersion"] {
-                        if meta.contains_key(field) {
-                            return Err(invalid(
-                                format!("parameters.patch.metadata.{field}"),
-                                format!("a patch cannot set metadata.{field}"),
-                            ));
-                        }
-                    }
-                }
-                Operation::Patch { patch }
-            }
+            ActionType::Patch => Operation::Patch {
+                patch: patch_of(&mut params)?,
+            },
             ActionType::Apply => {
                 let manifest = params
                     .opt_object("manifest")?
@@ -283,24 +181,7 @@ impl Action {
                     operation: Operation::Apply { manifest, force },
                 });
             }
-            ActionType::Delete => {
-                let propagation = match params.opt_str("propagation_policy")?.as_deref() {
-                    None | Some("Background") => Propagation::Background,
-                    Some("Foreground") => Propagation::Foreground,
-                    Some("Orphan") => Propagation::Orphan,
-                    Some(other) => {
-                        return Err(invalid(
-                            "parameters.propagation_policy",
-                            format!("unknown propagation_policy {other:?}; expected Background, Foreground or Orphan"),
-                        ));
-                    }
-                };
-                let grace_period_seconds = params.opt_u32("grace_period_seconds", 0, 86_400)?;
-                Operation::Delete {
-                    propagation,
-                    grace_period_seconds,
-                }
-            }
+            ActionType::Delete => delete_of(&mut params)?,
         };
         params.finish()?;
         Ok(Action {
@@ -338,6 +219,147 @@ impl Action {
             None => format!("{} {name}", self.kind),
         }
     }
+}
+
+/// The action type and resource kind, known and a pair the table allows.
+fn type_and_kind(request: &ActionRequest) -> Result<(ActionType, ResourceKind), InvalidAction> {
+    let action_type = ActionType::parse(&request.action_type).ok_or_else(|| {
+        invalid(
+            "action_type",
+            format!(
+                "unknown action_type {:?}; expected one of {}",
+                request.action_type,
+                ActionType::ALL.map(|t| t.as_str()).join(", ")
+            ),
+        )
+    })?;
+    let kind = ResourceKind::parse(&request.resource_kind).ok_or_else(|| {
+        invalid(
+            "resource_kind",
+            format!(
+                "unknown resource_kind {:?}; expected one of {}",
+                request.resource_kind,
+                ResourceKind::ALL.map(|k| k.as_str()).join(", ")
+            ),
+        )
+    })?;
+    if !kind.supports(action_type) {
+        let supported: Vec<&str> = ActionType::ALL
+            .into_iter()
+            .filter(|t| kind.supports(*t))
+            .map(ActionType::as_str)
+            .collect();
+        return Err(invalid(
+            "action_type",
+            format!(
+                "{action_type} is not supported for {kind}; {kind} supports {}",
+                supported.join(", ")
+            ),
+        ));
+    }
+
+    Ok((action_type, kind))
+}
+
+/// The namespace: required for namespaced kinds, refused for cluster-scoped ones.
+fn namespace_of(request: &ActionRequest, kind: ResourceKind) -> Result<Option<String>, InvalidAction> {
+    Ok(match (kind.namespaced(), request.namespace.as_deref()) {
+        (true, None | Some("")) => {
+            return Err(invalid("namespace", format!("{kind} is namespaced: name a namespace")));
+        }
+        (true, Some(ns)) => {
+            check_dns_label(ns).map_err(|m| invalid("namespace", m))?;
+            Some(ns.to_owned())
+        }
+        (false, None | Some("")) => None,
+        (false, Some(_)) => {
+            return Err(invalid(
+                "namespace",
+                format!("{kind} is cluster-scoped: leave namespace out"),
+            ));
+        }
+    })
+}
+
+/// The object's name: none for LIST, optional for APPLY (the manifest may name it), required otherwise.
+fn name_of(request: &ActionRequest, action_type: ActionType) -> Result<Option<String>, InvalidAction> {
+    Ok(match (action_type, request.resource_name.as_deref()) {
+        (ActionType::List, None | Some("")) => None,
+        (ActionType::List, Some(_)) => {
+            return Err(invalid(
+                "resource_name",
+                "LIST takes no resource_name (use GET for one object)",
+            ));
+        }
+        // APPLY may take the name from the manifest.
+        (ActionType::Apply, None | Some("")) => None,
+        (_, None | Some("")) => {
+            return Err(invalid("resource_name", format!("{action_type} needs a resource_name")));
+        }
+        (_, Some(name)) => {
+            check_object_name(name).map_err(|m| invalid("resource_name", m))?;
+            Some(name.to_owned())
+        }
+    })
+}
+
+/// A PATCH's merge patch: an object that cannot retarget the object it patches.
+fn patch_of(params: &mut Params<'_>) -> Result<Map<String, Value>, InvalidAction> {
+    let patch = params.opt_object("patch")?.ok_or_else(|| {
+        invalid(
+            "parameters.patch",
+            "PATCH needs parameters.patch (a JSON merge patch object)",
+        )
+    })?;
+    if patch.is_empty() {
+        return Err(invalid("parameters.patch", "the merge patch is empty"));
+    }
+    for field in ["apiVersion", "kind"] {
+        if patch.contains_key(field) {
+            return Err(invalid(
+                format!("parameters.patch.{field}"),
+                format!("a patch cannot change {field}"),
+            ));
+        }
+    }
+    let metadata = match patch.get("metadata") {
+        None => None,
+        Some(Value::Object(meta)) => Some(meta),
+        Some(_) => {
+            return Err(invalid("parameters.patch.metadata", "metadata must be a JSON object"));
+        }
+    };
+    if let Some(meta) = metadata {
+        for field in ["name", "namespace", "uid", "resourceVersion"] {
+            if meta.contains_key(field) {
+                return Err(invalid(
+                    format!("parameters.patch.metadata.{field}"),
+                    format!("a patch cannot set metadata.{field}"),
+                ));
+            }
+        }
+    }
+    Ok(patch)
+}
+
+/// A DELETE's propagation policy and grace period.
+fn delete_of(params: &mut Params<'_>) -> Result<Operation, InvalidAction> {
+    let propagation = match params.opt_str("propagation_policy")?.as_deref() {
+        None | Some("Background") => Propagation::Background,
+        Some("Foreground") => Propagation::Foreground,
+        Some("Orphan") => Propagation::Orphan,
+        Some(other) => {
+            return Err(invalid(
+                "parameters.propagation_policy",
+                format!("unknown propagation_policy {other:?}; expected Background, Foreground or Orphan"),
+            ));
+        }
+    };
+    let grace_period_seconds = params.opt_u32("grace_period_seconds", 0, 86_400)?;
+    Ok(Operation::Delete {
+        propagation,
+        grace_period_seconds,
+    })
 }
 
 /// Reads parameters by name and, at the end, refuses any it did not read.

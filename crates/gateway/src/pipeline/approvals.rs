@@ -4,6 +4,13 @@
 use super::*;
 use domain::{ActionStatus, EntryKind};
 
+/// What an approval still holds after the target was read again.
+struct Reconfirmed {
+    executor: Arc<Executor>,
+    context: CallContext,
+    preview: executor::Preview,
+}
+
 /// An approver's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -143,189 +150,14 @@ impl Pipeline {
             cluster: row.cluster.clone(),
             entries: self.parts.store.entries_of_action(&row.id).await?,
         };
-        if not_approver {
-            let error = GatewayError::Forbidden(format!("{} is not an approver", caller.identity.name));
-            return Err(self.refuse(&mut trail, caller, error).await);
-        }
-        if self.expire_if_due(&row).await? {
-            let error = GatewayError::Conflict(format!("the approval window of {action_id} has passed; it is EXPIRED"));
-            return Err(self.refuse(&mut trail, caller, error).await);
-        }
-        if row.status != ActionStatus::PendingApproval.as_str() {
-            let error = GatewayError::Conflict(format!("{action_id} is {}, not waiting for an approval", row.status));
-            return Err(self.refuse(&mut trail, caller, error).await);
-        }
-        if row.identity_id == caller.identity.id {
-            let error = GatewayError::Forbidden("an identity cannot approve or reject its own action".into());
-            return Err(self.refuse(&mut trail, caller, error).await);
-        }
-        // Separation of duties (crate::duties): the requester must not be able to act as this approver.
-        if let Some(why) = crate::duties::could_act_as(&self.parts.store, &row.identity_id, &caller.identity.id).await?
-        {
-            let error = GatewayError::Forbidden(format!(
-                "separation of duties: {} cannot decide on {action_id}, its requester could act as it: {why}",
-                caller.identity.name
-            ));
-            return Err(self.refuse(&mut trail, caller, error).await);
-        }
-        let digest = row.approval_digest.clone().unwrap_or_default();
-        if self
-            .parts
-            .store
-            .approvals_of(&row.id, &digest)
-            .await?
-            .iter()
-            .any(|a| a.approver_id == caller.identity.id)
-        {
-            let error = GatewayError::Conflict(format!("{} has already decided on {action_id}", caller.identity.name));
-            return Err(self.refuse(&mut trail, caller, error).await);
-        }
-
+        let digest = self.check_decider(caller, &row, &mut trail, not_approver).await?;
         if verdict == Verdict::Reject {
-            if !self
-                .parts
-                .store
-                .claim_action(
-                    &row.id,
-                    ActionStatus::PendingApproval.as_str(),
-                    ActionStatus::Rejected.as_str(),
-                    &now(),
-                )
-                .await?
-            {
-                return Err(GatewayError::Conflict(format!(
-                    "{action_id} is no longer waiting for an approval"
-                )));
-            }
-            self.record(
-                &mut trail,
-                EntryKind::ApprovalDenied.as_str(),
-                caller.actor(),
-                json!({"approver": caller.identity.id, "comment": comment, "digest": digest}),
-            )
+            return self.reject(caller, &row, &mut trail, comment, digest).await;
+        }
+        let confirmed = self
+            .reconfirm(caller, &row, &mut trail, &digest, digest_named.as_deref())
             .await?;
-            self.finish(&row, ActionStatus::Rejected.as_str(), &trail).await?;
-            return self.respond(
-                &trail,
-                ActionStatus::Rejected.as_str(),
-                row.risk.clone(),
-                None,
-                None,
-                None,
-            );
-        }
-
-        // The action and its target must still be what was previewed when the approval was requested.
-        let executor = match self.parts.clusters.resolve(row.cluster.as_deref()) {
-            Ok(executor) => executor,
-            Err(Err(unavailable)) => return Err(unavailable),
-            Err(Ok(message)) => {
-                let error = GatewayError::Conflict(format!("{action_id} cannot run here: {message}"));
-                return Err(self.refuse(&mut trail, caller, error).await);
-            }
-        };
-        let request: ActionRequest = serde_json::from_str(row.request.as_deref().unwrap_or("null")).map_err(|e| {
-            GatewayError::Conflict(format!("{action_id} cannot be executed: its request is gone ({e})"))
-        })?;
-        let action = Action::from_request(&request).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-        let requester = crate::Directory::new(self.parts.store.clone(), self.parts.ledger.clone())
-            .get(&row.identity_id)
-            .await?;
-        if requester.status != crate::IdentityStatus::Active {
-            let error = GatewayError::Conflict(format!(
-                "the requester {} is {}; its actions no longer run",
-                requester.name,
-                requester.status.as_str()
-            ));
-            return Err(self.refuse(&mut trail, caller, error).await);
-        }
-        let context = CallContext {
-            identity: requester.id.clone(),
-            action_id: row.id.clone(),
-            audit_id: trail.entries.first().map(|e| e.id.clone()).unwrap_or_default(),
-        };
-        let preview = match executor.preview(&context, &action, &requester.scopes).await {
-            Ok(preview) => preview,
-            Err(error) => {
-                let error = GatewayError::Conflict(format!("the target cannot be previewed again: {error}"));
-                return Err(self.refuse(&mut trail, caller, error).await);
-            }
-        };
-        let current = approval_digest(executor.cluster(), &action, &preview.diff, preview.live.as_ref());
-        if current != digest {
-            let expires_at = crate::now_plus(self.parts.approval_window);
-            // Only while the action is still pending with the old digest (another gateway may have moved on).
-            if !self
-                .parts
-                .store
-                .renew_approval_request(&row.id, &digest, &current, &expires_at, &now())
-                .await?
-            {
-                return Err(GatewayError::Conflict(format!(
-                    "{action_id} is no longer waiting for this approval"
-                )));
-            }
-            let error = GatewayError::Conflict(format!(
-                "{action_id} or its target changed since the approval was requested; a fresh approval is requested"
-            ));
-            let error = self.refuse(&mut trail, caller, error).await;
-            self.record(
-                &mut trail,
-                EntryKind::ApprovalRequested.as_str(),
-                "system",
-                json!({"digest": current, "approvals_required": row.approvals_required, "expires_at": expires_at,
-                       "diff": preview.diff, "replaces": digest}),
-            )
-            .await?;
-            return Err(error);
-        }
-        if let Some(named) = digest_named.as_deref()
-            && named != digest
-        {
-            let error = GatewayError::Conflict(format!(
-                "the approval names digest {named}, but {action_id} now waits for an approval of {digest}"
-            ));
-            return Err(self.refuse(&mut trail, caller, error).await);
-        }
-
-        self.parts
-            .store
-            .insert_approval(&storage::ApprovalRow {
-                action_id: row.id.clone(),
-                approver_id: caller.identity.id.clone(),
-                decision: "approve".into(),
-                digest: digest.clone(),
-                created_at: now(),
-                entry_id: None,
-            })
-            .await
-            .map_err(|e| match e {
-                storage::StorageError::Conflict(message) => GatewayError::Conflict(message),
-                other => other.into(),
-            })?;
-        let granted = self.parts.store.approvals_of(&row.id, &digest).await?.len() as i64;
-        let required = row.approvals_required.unwrap_or(1);
-        let recorded = self
-            .record(
-                &mut trail,
-                EntryKind::ApprovalGranted.as_str(),
-                caller.actor(),
-                json!({"approver": caller.identity.id, "comment": comment, "digest": digest,
-                       "approvals": granted, "approvals_required": required}),
-            )
-            .await;
-        if let Err(error) = recorded {
-            // No entry, no approval: take the row back so the approver can try again.
-            if let Err(remove) = self
-                .parts
-                .store
-                .remove_approval(&row.id, &caller.identity.id, &digest)
-                .await
-            {
-                tracing::error!(action = %row.id, %remove, "could not take back an unrecorded approval");
-            }
-            return Err(error);
-        }
+        let (granted, required) = self.grant(caller, &row, &mut trail, comment, &digest).await?;
         let risk = row.risk.clone().unwrap_or_default();
         let decision = DecisionView {
             outcome: "require_approval".into(),
@@ -346,8 +178,21 @@ impl Pipeline {
                 None,
             );
         }
-        // Exactly once, whatever the number of gateways: only the one that moves the status executes.
-        // (A task of this process may already hold it: then it is executing here.)
+        self.execute_approved(caller, &row, trail, confirmed, risk, decision)
+            .await
+    }
+
+    /// Executes an action whose approvals are complete: exactly once, whatever the number of gateways (only
+    /// the one that moves the status executes; a task of this process may already hold it).
+    async fn execute_approved(
+        &self,
+        caller: &Caller,
+        row: &ActionRow,
+        mut trail: Trail,
+        confirmed: Reconfirmed,
+        risk: String,
+        decision: DecisionView,
+    ) -> Result<ActionResponse, GatewayError> {
         let running = self.hold_soon(&row.id).await;
         let claimed = match running {
             Some(_) => {
@@ -368,6 +213,11 @@ impl Pipeline {
                 .unwrap_or_default();
             return self.respond(&trail, &current, Some(risk), Some(decision), None, None);
         };
+        let Reconfirmed {
+            executor,
+            context,
+            preview,
+        } = confirmed;
         let owned = match self.store_intent(&row.id, &preview).await {
             Ok(owned) => owned,
             Err(error) => return Err(self.interrupted(&row.id, running, error)),
@@ -388,11 +238,244 @@ impl Pipeline {
             Ok(response) => response,
             Err(error) => return Err(self.interrupted(&row.id, running, error)),
         };
-        if let Err(error) = self.finish(&row, &response.status, &trail).await {
+        if let Err(error) = self.finish(row, &response.status, &trail).await {
             return Err(self.interrupted(&row.id, running, error));
         }
         drop(running);
         Ok(response)
+    }
+
+    /// Whether `caller` may decide on this action now; every refusal is recorded. Returns the digest the
+    /// action waits for.
+    async fn check_decider(
+        &self,
+        caller: &Caller,
+        row: &ActionRow,
+        trail: &mut Trail,
+        not_approver: bool,
+    ) -> Result<String, GatewayError> {
+        let action_id = row.id.as_str();
+        if not_approver {
+            let error = GatewayError::Forbidden(format!("{} is not an approver", caller.identity.name));
+            return Err(self.refuse(trail, caller, error).await);
+        }
+        if self.expire_if_due(&row).await? {
+            let error = GatewayError::Conflict(format!("the approval window of {action_id} has passed; it is EXPIRED"));
+            return Err(self.refuse(trail, caller, error).await);
+        }
+        if row.status != ActionStatus::PendingApproval {
+            let error = GatewayError::Conflict(format!("{action_id} is {}, not waiting for an approval", row.status));
+            return Err(self.refuse(trail, caller, error).await);
+        }
+        if row.identity_id == caller.identity.id {
+            let error = GatewayError::Forbidden("an identity cannot approve or reject its own action".into());
+            return Err(self.refuse(trail, caller, error).await);
+        }
+        // Separation of duties (crate::duties): the requester must not be able to act as this approver.
+        if let Some(why) = crate::duties::could_act_as(&self.parts.store, &row.identity_id, &caller.identity.id).await?
+        {
+            let error = GatewayError::Forbidden(format!(
+                "separation of duties: {} cannot decide on {action_id}, its requester could act as it: {why}",
+                caller.identity.name
+            ));
+            return Err(self.refuse(trail, caller, error).await);
+        }
+        let digest = row.approval_digest.clone().unwrap_or_default();
+        if self
+            .parts
+            .store
+            .approvals_of(&row.id, &digest)
+            .await?
+            .iter()
+            .any(|a| a.approver_id == caller.identity.id)
+        {
+            let error = GatewayError::Conflict(format!("{} has already decided on {action_id}", caller.identity.name));
+            return Err(self.refuse(trail, caller, error).await);
+        }
+        Ok(digest)
+    }
+
+    /// An approver's rejection: the action ends REJECTED (only if it still waits).
+    async fn reject(
+        &self,
+        caller: &Caller,
+        row: &ActionRow,
+        trail: &mut Trail,
+        comment: Option<String>,
+        digest: String,
+    ) -> Result<ActionResponse, GatewayError> {
+        let action_id = row.id.as_str();
+        if !self
+            .parts
+            .store
+            .claim_action(
+                &row.id,
+                ActionStatus::PendingApproval.as_str(),
+                ActionStatus::Rejected.as_str(),
+                &now(),
+            )
+            .await?
+        {
+            return Err(GatewayError::Conflict(format!(
+                "{action_id} is no longer waiting for an approval"
+            )));
+        }
+        self.record(
+            trail,
+            EntryKind::ApprovalDenied.as_str(),
+            caller.actor(),
+            json!({"approver": caller.identity.id, "comment": comment, "digest": digest}),
+        )
+        .await?;
+        self.finish(&row, ActionStatus::Rejected.as_str(), trail).await?;
+        return self.respond(
+            trail,
+            ActionStatus::Rejected.as_str(),
+            row.risk.clone(),
+            None,
+            None,
+            None,
+        );
+    }
+
+    /// The action and its target must still be what was previewed when the approval was requested;
+    /// otherwise a fresh approval is requested and this one refused.
+    async fn reconfirm(
+        &self,
+        caller: &Caller,
+        row: &ActionRow,
+        trail: &mut Trail,
+        digest: &str,
+        digest_named: Option<&str>,
+    ) -> Result<Reconfirmed, GatewayError> {
+        let action_id = row.id.as_str();
+        let executor = match self.parts.clusters.resolve(row.cluster.as_deref()) {
+            Ok(executor) => executor,
+            Err(Err(unavailable)) => return Err(unavailable),
+            Err(Ok(message)) => {
+                let error = GatewayError::Conflict(format!("{action_id} cannot run here: {message}"));
+                return Err(self.refuse(trail, caller, error).await);
+            }
+        };
+        let request: ActionRequest = serde_json::from_str(row.request.as_deref().unwrap_or("null")).map_err(|e| {
+            GatewayError::Conflict(format!("{action_id} cannot be executed: its request is gone ({e})"))
+        })?;
+        let action = Action::from_request(&request).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+        let requester = crate::Directory::new(self.parts.store.clone(), self.parts.ledger.clone())
+            .get(&row.identity_id)
+            .await?;
+        if requester.status != crate::IdentityStatus::Active {
+            let error = GatewayError::Conflict(format!(
+                "the requester {} is {}; its actions no longer run",
+                requester.name,
+                requester.status.as_str()
+            ));
+            return Err(self.refuse(trail, caller, error).await);
+        }
+        let context = CallContext {
+            identity: requester.id.clone(),
+            action_id: row.id.clone(),
+            audit_id: trail.entries.first().map(|e| e.id.clone()).unwrap_or_default(),
+        };
+        let preview = match executor.preview(&context, &action, &requester.scopes).await {
+            Ok(preview) => preview,
+            Err(error) => {
+                let error = GatewayError::Conflict(format!("the target cannot be previewed again: {error}"));
+                return Err(self.refuse(trail, caller, error).await);
+            }
+        };
+        let current = approval_digest(executor.cluster(), &action, &preview.diff, preview.live.as_ref());
+        if current != digest {
+            let expires_at = crate::now_plus(self.parts.approval_window);
+            // Only while the action is still pending with the old digest (another gateway may have moved on).
+            if !self
+                .parts
+                .store
+                .renew_approval_request(&row.id, &digest, &current, &expires_at, &now())
+                .await?
+            {
+                return Err(GatewayError::Conflict(format!(
+                    "{action_id} is no longer waiting for this approval"
+                )));
+            }
+            let error = GatewayError::Conflict(format!(
+                "{action_id} or its target changed since the approval was requested; a fresh approval is requested"
+            ));
+            let error = self.refuse(trail, caller, error).await;
+            self.record(
+                trail,
+                EntryKind::ApprovalRequested.as_str(),
+                "system",
+                json!({"digest": current, "approvals_required": row.approvals_required, "expires_at": expires_at,
+                       "diff": preview.diff, "replaces": digest}),
+            )
+            .await?;
+            return Err(error);
+        }
+        if let Some(named) = digest_named
+            && named != digest
+        {
+            let error = GatewayError::Conflict(format!(
+                "the approval names digest {named}, but {action_id} now waits for an approval of {digest}"
+            ));
+            return Err(self.refuse(trail, caller, error).await);
+        }
+
+        Ok(Reconfirmed {
+            executor,
+            context,
+            preview,
+        })
+    }
+
+    /// Records `caller`'s approval; returns how many approvals the action has of how many it needs.
+    async fn grant(
+        &self,
+        caller: &Caller,
+        row: &ActionRow,
+        trail: &mut Trail,
+        comment: Option<String>,
+        digest: &str,
+    ) -> Result<(i64, i64), GatewayError> {
+        self.parts
+            .store
+            .insert_approval(&storage::ApprovalRow {
+                action_id: row.id.clone(),
+                approver_id: caller.identity.id.clone(),
+                decision: "approve".into(),
+                digest: digest.to_owned(),
+                created_at: now(),
+                entry_id: None,
+            })
+            .await
+            .map_err(|e| match e {
+                storage::StorageError::Conflict(message) => GatewayError::Conflict(message),
+                other => other.into(),
+            })?;
+        let granted = self.parts.store.approvals_of(&row.id, digest).await?.len() as i64;
+        let required = row.approvals_required.unwrap_or(1);
+        let recorded = self
+            .record(
+                trail,
+                EntryKind::ApprovalGranted.as_str(),
+                caller.actor(),
+                json!({"approver": caller.identity.id, "comment": comment, "digest": digest,
+                       "approvals": granted, "approvals_required": required}),
+            )
+            .await;
+        if let Err(error) = recorded {
+            // No entry, no approval: take the row back so the approver can try again.
+            if let Err(remove) = self
+                .parts
+                .store
+                .remove_approval(&row.id, &caller.identity.id, digest)
+                .await
+            {
+                tracing::error!(action = %row.id, %remove, "could not take back an unrecorded approval");
+            }
+            return Err(error);
+        }
+        Ok((granted, required))
     }
 
     /// Holds the action as running here; the submitting task may still hold it for a moment after it

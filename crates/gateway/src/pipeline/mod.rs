@@ -25,12 +25,14 @@ use crate::sizes;
 use crate::{GatewayError, new_id, now};
 
 mod approvals;
+mod judge;
 mod redaction;
 mod submit;
 mod views;
 
 pub use approvals::Verdict;
 use approvals::{approval_digest, signature_verifies};
+use judge::{Held, Judged};
 pub(crate) use redaction::{ledger_safe, redact_request, request_sha256};
 use views::action_view;
 

@@ -53,77 +53,10 @@ impl Pipeline {
         let actor = caller.actor().to_owned();
         // The hash is of the recorded (redacted) form: a hash of Secret values would let anyone guess weak ones.
         let request_sha256 = request_sha256(&body);
-        let parsed = serde_json::from_value::<ActionRequest>(body.clone())
-            .map_err(|e| (String::from("body"), e.to_string()))
-            .and_then(|request| {
-                Action::from_request(&request)
-                    .map(|action| (request, action))
-                    .map_err(|e| (e.field, e.message))
-            });
-        // Everything an action records is bounded before any Kubernetes call: a request that cannot be
-        // recorded whole is refused here (recorded, with large parts as digests), never after the change.
-        let parsed = parsed.and_then(|ok| sizes::check_request(&body).map(|()| ok));
-        let rejected = |field: &str, message: &str| {
-            json!({"request": redact_request(&body), "request_sha256": request_sha256,
-                   "field": field, "message": message, "key_id": caller.key_id})
-        };
-        let (request, action) = match parsed {
-            Ok(ok) => ok,
-            Err((field, message)) => {
-                let too_large = field == sizes::TOO_LARGE;
-                let field = if too_large { "body".to_owned() } else { field };
-                self.record(
-                    &mut trail,
-                    EntryKind::ActionRejected.as_str(),
-                    &actor,
-                    rejected(&field, &message),
-                )
-                .await?;
-                return Err(if too_large {
-                    GatewayError::TooLarge(message)
-                } else {
-                    GatewayError::BadRequest(format!("{field}: {message}"))
-                });
-            }
-        };
-        let executor = match self.parts.clusters.resolve(request.cluster.as_deref()) {
-            Ok(executor) => executor,
-            Err(Err(unavailable)) => return Err(unavailable),
-            Err(Ok(message)) => {
-                self.record(
-                    &mut trail,
-                    EntryKind::ActionRejected.as_str(),
-                    &actor,
-                    rejected("cluster", &message),
-                )
-                .await?;
-                return Err(GatewayError::BadRequest(format!("cluster: {message}")));
-            }
-        };
+        let (request, action, executor) = self.accept(caller, &body, &request_sha256, &mut trail).await?;
         trail.cluster = Some(executor.cluster().to_owned());
 
-        let at = now();
-        let mut row = ActionRow {
-            id: trail.action_id.clone(),
-            identity_id: caller.identity.id.clone(),
-            action_type: action.action_type.as_str().into(),
-            namespace: action.namespace.clone(),
-            resource_kind: action.kind.as_str().into(),
-            resource_name: action.name.clone(),
-            status: ActionStatus::Running.as_str().into(),
-            risk: None,
-            decision: None,
-            created_at: at.clone(),
-            updated_at: at,
-            last_entry_id: None,
-            request: None,
-            approval_digest: None,
-            approvals_required: None,
-            expires_at: None,
-            cluster: trail.cluster.clone(),
-            owner: Some(self.owner.instance().to_owned()),
-            idempotency_key: idempotency_key.clone(),
-        };
+        let mut row = self.new_row(caller, &trail, &action, idempotency_key.clone());
         let running = self
             .owner
             .try_hold(&row.id)
@@ -178,6 +111,92 @@ impl Pipeline {
         Ok(response)
     }
 
+    /// The request as a valid action on a configured cluster; anything else is recorded as
+    /// `action.rejected` and refused (400, or 413 for a request too large to record whole).
+    async fn accept(
+        &self,
+        caller: &Caller,
+        body: &Value,
+        request_sha256: &str,
+        trail: &mut Trail,
+    ) -> Result<(ActionRequest, Action, Arc<Executor>), GatewayError> {
+        let actor = caller.actor();
+        let parsed = serde_json::from_value::<ActionRequest>(body.clone())
+            .map_err(|e| (String::from("body"), e.to_string()))
+            .and_then(|request| {
+                Action::from_request(&request)
+                    .map(|action| (request, action))
+                    .map_err(|e| (e.field, e.message))
+            });
+        // Everything an action records is bounded before any Kubernetes call: a request that cannot be
+        // recorded whole is refused here (recorded, with large parts as digests), never after the change.
+        let parsed = parsed.and_then(|ok| sizes::check_request(body).map(|()| ok));
+        let rejected = |field: &str, message: &str| {
+            json!({"request": redact_request(body), "request_sha256": request_sha256,
+                   "field": field, "message": message, "key_id": caller.key_id})
+        };
+        let (request, action) = match parsed {
+            Ok(ok) => ok,
+            Err((field, message)) => {
+                let too_large = field == sizes::TOO_LARGE;
+                let field = if too_large { "body".to_owned() } else { field };
+                self.record(
+                    trail,
+                    EntryKind::ActionRejected.as_str(),
+                    actor,
+                    rejected(&field, &message),
+                )
+                .await?;
+                return Err(if too_large {
+                    GatewayError::TooLarge(message)
+                } else {
+                    GatewayError::BadRequest(format!("{field}: {message}"))
+                });
+            }
+        };
+        let executor = match self.parts.clusters.resolve(request.cluster.as_deref()) {
+            Ok(executor) => executor,
+            Err(Err(unavailable)) => return Err(unavailable),
+            Err(Ok(message)) => {
+                self.record(
+                    trail,
+                    EntryKind::ActionRejected.as_str(),
+                    actor,
+                    rejected("cluster", &message),
+                )
+                .await?;
+                return Err(GatewayError::BadRequest(format!("cluster: {message}")));
+            }
+        };
+        Ok((request, action, executor))
+    }
+
+    /// The action's row as it starts: RUNNING, owned by this gateway.
+    fn new_row(&self, caller: &Caller, trail: &Trail, action: &Action, idempotency_key: Option<String>) -> ActionRow {
+        let at = now();
+        ActionRow {
+            id: trail.action_id.clone(),
+            identity_id: caller.identity.id.clone(),
+            action_type: action.action_type.as_str().into(),
+            namespace: action.namespace.clone(),
+            resource_kind: action.kind.as_str().into(),
+            resource_name: action.name.clone(),
+            status: ActionStatus::Running.as_str().into(),
+            risk: None,
+            decision: None,
+            created_at: at.clone(),
+            updated_at: at,
+            last_entry_id: None,
+            request: None,
+            approval_digest: None,
+            approvals_required: None,
+            expires_at: None,
+            cluster: trail.cluster.clone(),
+            owner: Some(self.owner.instance().to_owned()),
+            idempotency_key,
+        }
+    }
+
     /// An action whose task hit an error it could not record (the database went away, an entry was
     /// refused): it stays unfinished and goes to recovery, which resolves it against the cluster and the
     /// ledger once it can write again. Never marked final without an entry that says so.
@@ -209,24 +228,7 @@ impl Pipeline {
 
         // Guardrails: final in every mode.
         if let Err(error) = executor.check(action, scopes) {
-            let (rule, message) = match &error {
-                ExecError::Guardrail(v) => (v.rule, v.message.clone()),
-                other => ("guardrail", other.to_string()),
-            };
-            self.record(
-                trail,
-                EntryKind::GuardrailDenied.as_str(),
-                actor,
-                json!({"rule": rule, "message": message}),
-            )
-            .await?;
-            let decision = DecisionView {
-                outcome: "deny".into(),
-                mode: "guardrail".into(),
-                policy: "guardrails".into(),
-                reasons: vec![format!("{rule}: {message}")],
-            };
-            return self.respond(trail, ActionStatus::Denied.as_str(), None, Some(decision), None, None);
+            return self.deny_by_guardrail(trail, actor, &error).await;
         }
 
         // Preview (mutations): the live object and the server-side dry-run, before risk and policy see it.
@@ -246,123 +248,22 @@ impl Pipeline {
             }
             None => None,
         };
-        // A score that misses entries (a catch-up pending: an upgrade, a rebuild) may be too high: fail closed,
-        // as if nothing was earned yet, and say so in the recorded input.
-        let trust = trust?;
-        let (trust_score, trust_stale) = match trust.current {
-            true => (trust.score, false),
-            false => (0, true),
-        };
-
-        let current_replicas = preview.as_ref().and_then(|p| match action.operation {
-            Operation::Scale { replicas } => Some(
-                p.diff
-                    .iter()
-                    .find(|c| c.path == "/spec/replicas")
-                    .and_then(|c| c.from.as_ref())
-                    .and_then(Value::as_u64)
-                    .map_or(replicas, |n| n as u32),
-            ),
-            _ => None,
-        });
-        let classification = self.parts.risk.classify(
-            action,
-            RiskContext {
-                current_replicas,
-                cluster: Some(executor.cluster().to_owned()),
-            },
-        );
-        let risk = classification.level.as_str().to_owned();
+        let judged = self
+            .judge(caller, executor, action, request, trail, preview.as_ref(), trust?)
+            .await?;
+        let Judged {
+            outcome,
+            approvals_required,
+            risk,
+            decision,
+            recorded,
+        } = judged;
         row.risk = Some(risk.clone());
-        self.parts.metrics.risk(&risk);
-        // Recorded together with the policy decision below: one commit for both (they are a pair; the
-        // decision's input names the risk).
-        let risk_payload = json!(classification);
-
-        // Policy, with the identity's trust.
-        let input = json!({
-            "identity": {"id": caller.identity.id, "name": caller.identity.name, "kind": caller.identity.kind,
-                         "roles": caller.identity.roles, "scopes": caller.identity.scopes, "trust_score": trust_score,
-                         "trust_stale": trust_stale},
-            "action": {"action_id": trail.action_id, "cluster": trail.cluster, "action_type": action.action_type, "namespace": action.namespace,
-                       "resource_kind": action.kind, "resource_name": action.name,
-                       "parameters": redact_request(&json!({"resource_kind": request.resource_kind, "parameters": request.parameters}))["parameters"],
-                       "justification": request.justification},
-            "risk": {"level": risk, "rules": classification.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>()},
-            "preview": preview.as_ref().map(|p| json!({"diff": p.diff, "live": p.live})),
-            "time": now(),
-        });
-        let policy_started = std::time::Instant::now();
-        let decided = self.parts.policy.decide(&input).await;
-        let policy_elapsed = policy_started.elapsed();
-        let (outcome, reasons, mut payload) = match decided {
-            Ok(decision) => {
-                let mut payload = json!({"outcome": decision.outcome, "reasons": decision.reasons, "mode": self.parts.mode,
-                    "policy": decision.policy, "revision": decision.revision, "decision_id": decision.decision_id,
-                    "input_sha256": decision.input_sha256, "engine": decision.engine, "input": input});
-                if let Some(approvals) = decision.approvals {
-                    payload["approvals"] = json!(approvals);
-                }
-                (decision.outcome, decision.reasons, payload)
-            }
-            // Fail closed: an undefined or failed decision is a deny (only observed in ledger mode).
-            Err(error) => {
-                let reasons = vec![format!("policy evaluation failed: {error}")];
-                let payload = json!({"outcome": Outcome::Deny, "reasons": reasons, "mode": self.parts.mode,
-                    "policy": self.parts.policy.describe(), "error": error.to_string(),
-                    "input_sha256": policy::decision::input_sha256(&input).unwrap_or_default(), "input": input});
-                (Outcome::Deny, reasons, payload)
-            }
-        };
-        // A trust gate turns an allowed action the identity has not yet earned into one that needs an approval.
-        let required = match classification.level {
-            policy::RiskLevel::Medium => self.parts.trust_gates.medium_min,
-            policy::RiskLevel::High => self.parts.trust_gates.high_min,
-            policy::RiskLevel::Low => 0,
-        };
-        // How many distinct approvers a held action needs: what the policy asked for, else one.
-        let approvals_required = payload["approvals"].as_i64().unwrap_or(1);
-        let (outcome, reasons) = if outcome == Outcome::Allow && trust_score < required {
-            let reason =
-                format!("trust {trust_score} is below the {required} needed for {risk} risk without an approval");
-            payload["trust_gate"] = json!({"trust_score": trust_score, "required": required, "outcome": Outcome::RequireApproval,
-                                           "reason": reason});
-            (Outcome::RequireApproval, vec![reason])
-        } else {
-            (outcome, reasons)
-        };
-        self.parts
-            .metrics
-            .decision(outcome.as_str(), self.parts.mode.as_str(), policy_elapsed);
         row.decision = Some(json!(outcome.as_str()).to_string());
-        let decision = DecisionView {
-            outcome: outcome.as_str().into(),
-            mode: self.parts.mode.as_str().into(),
-            policy: payload["policy"].as_str().unwrap_or_default().into(),
-            reasons: reasons.clone(),
-        };
         let executes = !request.dry_run && (self.parts.mode != PolicyMode::Enforce || outcome == Outcome::Allow);
-        let decided = vec![
-            (EntryKind::RiskClassified.as_str(), risk_payload),
-            (EntryKind::PolicyDecided.as_str(), payload),
-        ];
-        // An action that goes on to execute stores its intent in the same round trip as the decision (both
-        // must be durable before the change is sent; neither depends on the other).
-        let owned = match preview.as_ref().filter(|_| executes) {
-            Some(preview) => {
-                let action_id = trail.action_id.clone();
-                let (recorded, owned) = tokio::join!(
-                    self.record_all(trail, actor, decided),
-                    self.store_intent(&action_id, preview)
-                );
-                recorded?;
-                owned?
-            }
-            None => {
-                self.record_all(trail, actor, decided).await?;
-                false
-            }
-        };
+        let owned = self
+            .record_decision(trail, actor, recorded, preview.as_ref().filter(|_| executes))
+            .await?;
         // A dry run stops here: no approval request, no execution (see dry_run.rs).
         if request.dry_run
             && let Some(preview) = &preview
@@ -374,55 +275,20 @@ impl Pipeline {
         if self.parts.mode == PolicyMode::Enforce {
             match outcome {
                 Outcome::Deny => {
-                    return self.respond(
-                        trail,
-                        ActionStatus::Denied.as_str(),
-                        Some(risk),
-                        Some(decision),
-                        None,
-                        None,
-                    );
+                    let status = ActionStatus::Denied.as_str();
+                    return self.respond(trail, status, Some(risk), Some(decision), None, None);
                 }
                 // Approvals come with their own workflow; until then the action waits here.
                 Outcome::RequireApproval => {
-                    let digest = preview.as_ref().map_or_else(
-                        || approval_digest(executor.cluster(), action, &[], None),
-                        |p| approval_digest(executor.cluster(), action, &p.diff, p.live.as_ref()),
-                    );
-                    let expires_at = crate::now_plus(self.parts.approval_window);
-                    self.record(
-                        trail,
-                        EntryKind::ApprovalRequested.as_str(),
-                        actor,
-                        json!({"digest": digest, "approvals_required": approvals_required, "expires_at": expires_at,
-                               "diff": preview.as_ref().map(|p| &p.diff)}),
-                    )
-                    .await?;
-                    if let Some(hook) = &self.parts.approval_webhook {
-                        hook.send(json!({
-                            "event": EntryKind::ApprovalRequested.as_str(), "action_id": trail.action_id,
-                            "ledger_entry_id": trail.entries.last().map(|e| e.id.clone()),
-                            "requester": {"id": caller.identity.id, "name": caller.identity.name},
-                            "action": {"cluster": executor.cluster(), "action_type": action.action_type, "namespace": action.namespace,
-                                       "resource_kind": action.kind, "resource_name": action.name},
-                            "risk": risk, "reasons": decision.reasons, "digest": digest, "expires_at": expires_at,
-                            "approvals_required": approvals_required,
-                            "approve": format!("/api/v1/approvals/{}/approve", trail.action_id),
-                            "reject": format!("/api/v1/approvals/{}/reject", trail.action_id),
-                        }));
-                    }
-                    row.request = Some(serde_json::to_string(request).expect("request serializes"));
-                    row.approval_digest = Some(digest);
-                    row.approvals_required = Some(approvals_required);
-                    row.expires_at = Some(expires_at);
-                    return self.respond(
-                        trail,
-                        ActionStatus::PendingApproval.as_str(),
-                        Some(risk),
-                        Some(decision),
-                        None,
-                        None,
-                    );
+                    let held = Held {
+                        caller,
+                        executor,
+                        action,
+                        request,
+                        preview: preview.as_ref(),
+                        approvals_required,
+                    };
+                    return self.hold_for_approval(held, trail, row, risk, decision).await;
                 }
                 Outcome::Allow => {}
             }
@@ -430,37 +296,157 @@ impl Pipeline {
 
         // Execute and verify.
         let Some(preview) = preview else {
-            return match executor.read(context, action, scopes).await {
-                Ok(read) => {
-                    let summary = json!({"executor_account": read.executor_account, "api_status": read.api_status,
-                        "items": read.items.as_ref().map(Vec::len), "secret_data_withheld": read.secret_data_withheld});
-                    self.record(trail, EntryKind::ActionExecuted.as_str(), actor, summary)
-                        .await?;
-                    let result = read.object.clone().or_else(|| read.items.clone().map(Value::Array));
-                    self.respond(
-                        trail,
-                        ActionStatus::Completed.as_str(),
-                        Some(risk),
-                        Some(decision),
-                        result,
-                        None,
-                    )
-                }
-                Err(error) => {
-                    let report = self.record_failure(trail, actor, "read", &error).await?;
-                    self.respond(
-                        trail,
-                        ActionStatus::Failed.as_str(),
-                        Some(risk),
-                        Some(decision),
-                        None,
-                        Some(report),
-                    )
-                }
-            };
+            return self
+                .read_and_respond(executor, context, action, scopes, trail, actor, risk, decision)
+                .await;
         };
         self.execute_and_verify(executor, context, &preview, owned, trail, actor, risk, decision)
             .await
+    }
+
+    /// Records risk and decision; an action that goes on to execute stores its intent in the same round trip
+    /// (both must be durable before the change is sent; neither depends on the other). Whether this gateway
+    /// owns the action's execution.
+    async fn record_decision(
+        &self,
+        trail: &mut Trail,
+        actor: &str,
+        recorded: Vec<(&'static str, Value)>,
+        to_execute: Option<&executor::Preview>,
+    ) -> Result<bool, GatewayError> {
+        match to_execute {
+            Some(preview) => {
+                let action_id = trail.action_id.clone();
+                let (recorded, owned) = tokio::join!(
+                    self.record_all(trail, actor, recorded),
+                    self.store_intent(&action_id, preview)
+                );
+                recorded?;
+                Ok(owned?)
+            }
+            None => {
+                self.record_all(trail, actor, recorded).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// A guardrail's refusal, recorded and answered (final in every policy mode).
+    async fn deny_by_guardrail(
+        &self,
+        trail: &mut Trail,
+        actor: &str,
+        error: &ExecError,
+    ) -> Result<ActionResponse, GatewayError> {
+        let (rule, message) = match error {
+            ExecError::Guardrail(v) => (v.rule, v.message.clone()),
+            other => ("guardrail", other.to_string()),
+        };
+        let payload = json!({"rule": rule, "message": message});
+        self.record(trail, EntryKind::GuardrailDenied.as_str(), actor, payload)
+            .await?;
+        let decision = DecisionView {
+            outcome: "deny".into(),
+            mode: "guardrail".into(),
+            policy: "guardrails".into(),
+            reasons: vec![format!("{rule}: {message}")],
+        };
+        self.respond(trail, ActionStatus::Denied.as_str(), None, Some(decision), None, None)
+    }
+
+    /// A read: executed at once (nothing to preview or hold), recorded and answered.
+    #[allow(clippy::too_many_arguments)]
+    async fn read_and_respond(
+        &self,
+        executor: &Executor,
+        context: &CallContext,
+        action: &Action,
+        scopes: &[executor::Scope],
+        trail: &mut Trail,
+        actor: &str,
+        risk: String,
+        decision: DecisionView,
+    ) -> Result<ActionResponse, GatewayError> {
+        match executor.read(context, action, scopes).await {
+            Ok(read) => {
+                let summary = json!({"executor_account": read.executor_account, "api_status": read.api_status,
+                    "items": read.items.as_ref().map(Vec::len), "secret_data_withheld": read.secret_data_withheld});
+                self.record(trail, EntryKind::ActionExecuted.as_str(), actor, summary)
+                    .await?;
+                let result = read.object.clone().or_else(|| read.items.clone().map(Value::Array));
+                self.respond(
+                    trail,
+                    ActionStatus::Completed.as_str(),
+                    Some(risk),
+                    Some(decision),
+                    result,
+                    None,
+                )
+            }
+            Err(error) => {
+                let report = self.record_failure(trail, actor, "read", &error).await?;
+                self.respond(
+                    trail,
+                    ActionStatus::Failed.as_str(),
+                    Some(risk),
+                    Some(decision),
+                    None,
+                    Some(report),
+                )
+            }
+        }
+    }
+
+    /// Records the approval request, tells the approvers, and answers PENDING_APPROVAL.
+    async fn hold_for_approval(
+        &self,
+        held: Held<'_>,
+        trail: &mut Trail,
+        row: &mut ActionRow,
+        risk: String,
+        decision: DecisionView,
+    ) -> Result<ActionResponse, GatewayError> {
+        let Held {
+            caller,
+            executor,
+            action,
+            request,
+            preview,
+            approvals_required,
+        } = held;
+        let actor = caller.actor();
+        let digest = preview.as_ref().map_or_else(
+            || approval_digest(executor.cluster(), action, &[], None),
+            |p| approval_digest(executor.cluster(), action, &p.diff, p.live.as_ref()),
+        );
+        let expires_at = crate::now_plus(self.parts.approval_window);
+        self.record(
+            trail,
+            EntryKind::ApprovalRequested.as_str(),
+            actor,
+            json!({"digest": digest, "approvals_required": approvals_required, "expires_at": expires_at,
+                   "diff": preview.as_ref().map(|p| &p.diff)}),
+        )
+        .await?;
+        if let Some(hook) = &self.parts.approval_webhook {
+            hook.send(json!({
+                "event": EntryKind::ApprovalRequested.as_str(), "action_id": trail.action_id,
+                "ledger_entry_id": trail.entries.last().map(|e| e.id.clone()),
+                "requester": {"id": caller.identity.id, "name": caller.identity.name},
+                "action": {"cluster": executor.cluster(), "action_type": action.action_type, "namespace": action.namespace,
+                           "resource_kind": action.kind, "resource_name": action.name},
+                "risk": risk, "reasons": decision.reasons, "digest": digest, "expires_at": expires_at,
+                "approvals_required": approvals_required,
+                "approve": format!("/api/v1/approvals/{}/approve", trail.action_id),
+                "reject": format!("/api/v1/approvals/{}/reject", trail.action_id),
+            }));
+        }
+        row.request = Some(serde_json::to_string(request).expect("request serializes"));
+        row.approval_digest = Some(digest);
+        row.approvals_required = Some(approvals_required);
+        row.expires_at = Some(expires_at);
+        let status = ActionStatus::PendingApproval.as_str();
+        self.respond(trail, status, Some(risk), Some(decision), None, None)
     }
 
     /// Intent before effect: what is about to be sent, stored before it is sent, so that recovery can tell

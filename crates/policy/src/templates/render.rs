@@ -1,9 +1,9 @@
 //! Rendering a template: its text with the instance's package and the validated `params`, proven to load next
 //! to the default policy and to read the parameters back unchanged.
 
-use domain::ActionType;
 use std::fmt::Write as _;
 
+use domain::ActionType;
 use serde_json::{Map, Value, json};
 
 use super::names::check_instance;

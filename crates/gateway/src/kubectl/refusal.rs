@@ -1,0 +1,76 @@
+//! A Kubernetes `Status` failure: what kubectl prints as `Error from server (<reason>): <message>`.
+
+/// Why a kubectl request is refused: the HTTP status code, the Kubernetes reason that goes with it, and a
+/// message kubectl shows as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {message}")]
+pub struct Refusal {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    /// A refusal with status `code` and the reason Kubernetes gives that code.
+    pub fn new(code: u16, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            reason: reason_for(code),
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Refusal {
+        Refusal::new(400, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Refusal {
+        Refusal::new(403, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Refusal {
+        Refusal::new(404, message)
+    }
+
+    pub fn method_not_allowed(message: impl Into<String>) -> Refusal {
+        Refusal::new(405, message)
+    }
+
+    pub fn unsupported_media_type(message: impl Into<String>) -> Refusal {
+        Refusal::new(415, message)
+    }
+}
+
+/// The `reason` of a Kubernetes `Status` with HTTP status `code` (kubectl shows it in parentheses).
+pub fn reason_for(code: u16) -> &'static str {
+    match code {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        405 => "MethodNotAllowed",
+        409 => "Conflict",
+        413 => "RequestEntityTooLarge",
+        415 => "UnsupportedMediaType",
+        422 => "Invalid",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "InternalError",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_carries_the_reason_kubernetes_gives_its_code() {
+        assert_eq!(Refusal::bad_request("no").reason, "BadRequest");
+        assert_eq!(Refusal::method_not_allowed("no").code, 405);
+        assert_eq!(Refusal::unsupported_media_type("no").reason, "UnsupportedMediaType");
+        assert_eq!(Refusal::new(504, "slow").reason, "Timeout");
+        // Codes without a reason of their own are internal errors (a bad gateway, a 500).
+        assert_eq!(Refusal::new(502, "upstream").reason, "InternalError");
+        assert_eq!(Refusal::forbidden("denied").to_string(), "Forbidden: denied");
+    }
+}

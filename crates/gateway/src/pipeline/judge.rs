@@ -1,0 +1,156 @@
+//! Judging an action: its risk, the policy's decision with the requester's trust, and the trust gate.
+
+use domain::EntryKind;
+use executor::Preview;
+use storage::StoredTrust;
+
+use super::*;
+
+/// What judging decided, and the entries that record it (written together with the intent, if any).
+pub(super) struct Judged {
+    pub(super) outcome: Outcome,
+    /// How many distinct approvers a held action needs: what the policy asked for, else one.
+    pub(super) approvals_required: i64,
+    pub(super) risk: String,
+    pub(super) decision: DecisionView,
+    pub(super) recorded: Vec<(&'static str, Value)>,
+}
+
+/// An action the policy holds for approval, with what the approval request needs of it.
+pub(super) struct Held<'a> {
+    pub(super) caller: &'a Caller,
+    pub(super) executor: &'a Executor,
+    pub(super) action: &'a Action,
+    pub(super) request: &'a ActionRequest,
+    pub(super) preview: Option<&'a Preview>,
+    pub(super) approvals_required: i64,
+}
+
+impl Pipeline {
+    /// Classifies the risk and asks the policy; a trust gate may turn an allow into an approval.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn judge(
+        &self,
+        caller: &Caller,
+        executor: &Executor,
+        action: &Action,
+        request: &ActionRequest,
+        trail: &Trail,
+        preview: Option<&Preview>,
+        trust: StoredTrust,
+    ) -> Result<Judged, GatewayError> {
+        // A score that misses entries (a catch-up pending: an upgrade, a rebuild) may be too high: fail closed,
+        // as if nothing was earned yet, and say so in the recorded input.
+        let (trust_score, trust_stale) = match trust.current {
+            true => (trust.score, false),
+            false => (0, true),
+        };
+        let classification = self.classify(executor, action, preview);
+        let risk = classification.level.as_str().to_owned();
+        self.parts.metrics.risk(&risk);
+        // Policy, with the identity's trust.
+        let input = json!({
+            "identity": {"id": caller.identity.id, "name": caller.identity.name, "kind": caller.identity.kind,
+                         "roles": caller.identity.roles, "scopes": caller.identity.scopes, "trust_score": trust_score,
+                         "trust_stale": trust_stale},
+            "action": {"action_id": trail.action_id, "cluster": trail.cluster, "action_type": action.action_type, "namespace": action.namespace,
+                       "resource_kind": action.kind, "resource_name": action.name,
+                       "parameters": redact_request(&json!({"resource_kind": request.resource_kind, "parameters": request.parameters}))["parameters"],
+                       "justification": request.justification},
+            "risk": {"level": risk, "rules": classification.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>()},
+            "preview": preview.as_ref().map(|p| json!({"diff": p.diff, "live": p.live})),
+            "time": now(),
+        });
+        let policy_started = std::time::Instant::now();
+        let decided = self.parts.policy.decide(&input).await;
+        let policy_elapsed = policy_started.elapsed();
+        let (outcome, reasons, mut payload) = match decided {
+            Ok(decision) => {
+                let mut payload = json!({"outcome": decision.outcome, "reasons": decision.reasons, "mode": self.parts.mode,
+                    "policy": decision.policy, "revision": decision.revision, "decision_id": decision.decision_id,
+                    "input_sha256": decision.input_sha256, "engine": decision.engine, "input": input});
+                if let Some(approvals) = decision.approvals {
+                    payload["approvals"] = json!(approvals);
+                }
+                (decision.outcome, decision.reasons, payload)
+            }
+            // Fail closed: an undefined or failed decision is a deny (only observed in ledger mode).
+            Err(error) => {
+                let reasons = vec![format!("policy evaluation failed: {error}")];
+                let payload = json!({"outcome": Outcome::Deny, "reasons": reasons, "mode": self.parts.mode,
+                    "policy": self.parts.policy.describe(), "error": error.to_string(),
+                    "input_sha256": policy::decision::input_sha256(&input).unwrap_or_default(), "input": input});
+                (Outcome::Deny, reasons, payload)
+            }
+        };
+        let (outcome, reasons) = self.trust_gate(outcome, reasons, &mut payload, classification.level, trust_score);
+        self.parts
+            .metrics
+            .decision(outcome.as_str(), self.parts.mode.as_str(), policy_elapsed);
+        let decision = DecisionView {
+            outcome: outcome.as_str().into(),
+            mode: self.parts.mode.as_str().into(),
+            policy: payload["policy"].as_str().unwrap_or_default().into(),
+            reasons,
+        };
+        let approvals_required = payload["approvals"].as_i64().unwrap_or(1);
+        // Risk and decision are recorded together: one commit for both (the decision's input names the risk).
+        let recorded = vec![
+            (EntryKind::RiskClassified.as_str(), json!(classification)),
+            (EntryKind::PolicyDecided.as_str(), payload),
+        ];
+        Ok(Judged {
+            outcome,
+            approvals_required,
+            risk,
+            decision,
+            recorded,
+        })
+    }
+
+    /// The action's risk; a SCALE is judged against the replicas the preview saw.
+    fn classify(&self, executor: &Executor, action: &Action, preview: Option<&Preview>) -> policy::Classification {
+        let current_replicas = preview.and_then(|p| match action.operation {
+            Operation::Scale { replicas } => Some(
+                p.diff
+                    .iter()
+                    .find(|c| c.path == "/spec/replicas")
+                    .and_then(|c| c.from.as_ref())
+                    .and_then(Value::as_u64)
+                    .map_or(replicas, |n| n as u32),
+            ),
+            _ => None,
+        });
+        self.parts.risk.classify(
+            action,
+            RiskContext {
+                current_replicas,
+                cluster: Some(executor.cluster().to_owned()),
+            },
+        )
+    }
+
+    /// A trust gate turns an allowed action the identity has not yet earned into one that needs an approval.
+    fn trust_gate(
+        &self,
+        outcome: Outcome,
+        reasons: Vec<String>,
+        payload: &mut Value,
+        level: policy::RiskLevel,
+        trust_score: i64,
+    ) -> (Outcome, Vec<String>) {
+        let required = match level {
+            policy::RiskLevel::Medium => self.parts.trust_gates.medium_min,
+            policy::RiskLevel::High => self.parts.trust_gates.high_min,
+            policy::RiskLevel::Low => 0,
+        };
+        if outcome != Outcome::Allow || trust_score >= required {
+            return (outcome, reasons);
+        }
+        let risk = level.as_str();
+        let reason = format!("trust {trust_score} is below the {required} needed for {risk} risk without an approval");
+        payload["trust_gate"] = json!({"trust_score": trust_score, "required": required,
+                                       "outcome": Outcome::RequireApproval, "reason": reason});
+        (Outcome::RequireApproval, vec![reason])
+    }
+}
