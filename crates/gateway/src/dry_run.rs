@@ -58,14 +58,7 @@ impl Pipeline {
         decision: DecisionView,
     ) -> Result<ActionResponse, GatewayError> {
         let Some(would) = WouldHappen::from_decision(self.parts.mode, outcome, approvals_required) else {
-            return self.respond(
-                trail,
-                ActionStatus::Denied.as_str(),
-                Some(risk),
-                Some(decision),
-                None,
-                None,
-            );
+            return self.respond(trail, ActionStatus::Denied, Some(risk), Some(decision), None, None);
         };
         let payload = json!({"request": preview.request, "diff": preview.diff, "live": preview.live,
             "dry_run_status": preview.dry_run_status, "policy_outcome": outcome,
@@ -73,14 +66,7 @@ impl Pipeline {
         self.record(trail, EntryKind::ActionPreviewed.as_str(), actor, payload)
             .await?;
         let result = Some(preview.dry_run_object.clone());
-        self.respond(
-            trail,
-            ActionStatus::Previewed.as_str(),
-            Some(risk),
-            Some(decision),
-            result,
-            None,
-        )
+        self.respond(trail, ActionStatus::Previewed, Some(risk), Some(decision), result, None)
     }
 }
 

@@ -59,7 +59,7 @@ impl Pipeline {
             cluster: row.cluster.clone(),
             entries,
         };
-        self.respond(&trail, &row.status, row.risk.clone(), decision, None, error)
+        self.respond(&trail, row.status, row.risk.clone(), decision, None, error)
     }
 }
 

@@ -66,7 +66,7 @@ impl Pipeline {
             match self.recover(&row).await {
                 Ok(status) => {
                     resolved += 1;
-                    tracing::warn!(action = %row.id, previous_owner = ?row.owner, status, "recovered an interrupted action");
+                    tracing::warn!(action = %row.id, previous_owner = ?row.owner, %status, "recovered an interrupted action");
                 }
                 Err(error) => tracing::warn!(action = %row.id, %error, "cannot recover an interrupted action yet"),
             }
@@ -75,7 +75,7 @@ impl Pipeline {
         Ok(resolved)
     }
 
-    async fn recover(&self, row: &ActionRow) -> Result<&'static str, GatewayError> {
+    async fn recover(&self, row: &ActionRow) -> Result<ActionStatus, GatewayError> {
         let mut trail = Trail {
             action_id: row.id.clone(),
             cluster: row.cluster.clone(),
@@ -85,13 +85,13 @@ impl Pipeline {
             Some(status) => status,
             None => self.resolve(row, &mut trail).await?,
         };
-        self.parts.metrics.action_resolved(status);
+        self.parts.metrics.action_resolved(status.as_str());
         self.finish(row, status, &trail).await?;
         Ok(status)
     }
 
     /// Records how an action that may have sent a change ended, judged from the cluster.
-    async fn resolve(&self, row: &ActionRow, trail: &mut Trail) -> Result<&'static str, GatewayError> {
+    async fn resolve(&self, row: &ActionRow, trail: &mut Trail) -> Result<ActionStatus, GatewayError> {
         let recovered_by = self.owner.instance().to_owned();
         // The intent is stored beside the decision's commit, and the change is sent only after both are
         // durable: without a recorded `policy.decided` nothing was sent, whatever the intent says.
@@ -113,7 +113,7 @@ impl Pipeline {
                 json!({"stage": "interrupted", "recovered": true, "recovered_by": recovered_by, "error": error});
             self.record(trail, EntryKind::ActionFailed.as_str(), "system", payload)
                 .await?;
-            return Ok(ActionStatus::Failed.as_str());
+            return Ok(ActionStatus::Failed);
         };
         // What can never be judged is recorded as unknown rather than retried forever; an unreachable
         // cluster is retried (the next pass).
@@ -132,7 +132,7 @@ impl Pipeline {
                     json!({"stage": "execute", "recovered": true, "recovered_by": recovered_by, "error": error});
                 self.record(trail, EntryKind::ActionFailed.as_str(), "system", payload)
                     .await?;
-                return Ok(ActionStatus::Failed.as_str());
+                return Ok(ActionStatus::Failed);
             }
         };
         let context = CallContext {
@@ -164,12 +164,12 @@ impl Pipeline {
             }
             events.push((EntryKind::OutcomeVerified.as_str(), verified(true)));
             self.record_all(trail, "system", events).await?;
-            return Ok(ActionStatus::Completed.as_str());
+            return Ok(ActionStatus::Completed);
         }
         if executed {
             self.record(trail, EntryKind::OutcomeVerified.as_str(), "system", verified(false))
                 .await?;
-            return Ok(ActionStatus::Failed.as_str());
+            return Ok(ActionStatus::Failed);
         }
         let code = if inspection.effect == Effect::NotApplied {
             "interrupted"
@@ -181,12 +181,12 @@ impl Pipeline {
                              "evidence": evidence});
         self.record(trail, EntryKind::ActionFailed.as_str(), "system", payload)
             .await?;
-        Ok(ActionStatus::Failed.as_str())
+        Ok(ActionStatus::Failed)
     }
 }
 
 /// The final status the entries already record, if they end the action.
-fn settled_status(row: &ActionRow, entries: &[Entry]) -> Option<&'static str> {
+fn settled_status(row: &ActionRow, entries: &[Entry]) -> Option<ActionStatus> {
     for entry in entries.iter().rev() {
         let payload = payload(entry);
         let Some(kind) = EntryKind::parse(&entry.kind) else {
@@ -208,7 +208,7 @@ fn settled_status(row: &ActionRow, entries: &[Entry]) -> Option<&'static str> {
             EntryKind::PolicyDecided => return None,
             _ => continue,
         };
-        return Some(status.as_str());
+        return Some(status);
     }
     None
 }

@@ -4,6 +4,7 @@
 //! the ledger entry recording it is durable (`recorded_entry`), so a crash between the insert and the
 //! append leaves nothing effective behind (`remove_unrecorded` cleans such rows up).
 
+use domain::ActionStatus;
 use ledger_core::Entry;
 use serde::Serialize;
 
@@ -48,7 +49,9 @@ pub struct ActionRow {
     pub namespace: Option<String>,
     pub resource_kind: String,
     pub resource_name: Option<String>,
-    pub status: String,
+    /// Stored as its spelling; a row holding anything else is an error, not a status nobody matches.
+    #[sqlx(try_from = "String")]
+    pub status: ActionStatus,
     pub risk: Option<String>,
     /// The policy decision as JSON text.
     pub decision: Option<String>,
@@ -399,7 +402,7 @@ impl Store {
             .bind(&action.namespace)
             .bind(&action.resource_kind)
             .bind(&action.resource_name)
-            .bind(&action.status)
+            .bind(action.status.as_str())
             .bind(&action.risk)
             .bind(&action.decision)
             .bind(&action.created_at)
@@ -424,7 +427,7 @@ impl Store {
         let sql = queries::UPDATE_ACTION;
         with_writer!(self, pool => sqlx::query(sql)
             .bind(&action.id)
-            .bind(&action.status)
+            .bind(action.status.as_str())
             .bind(&action.risk)
             .bind(&action.decision)
             .bind(&action.updated_at)
@@ -468,12 +471,18 @@ impl Store {
 
     /// Moves an action from `from` to `to` status; true only for the one caller that made the move (this is
     /// how exactly one gateway replica executes an approved action).
-    pub async fn claim_action(&self, id: &str, from: &str, to: &str, at: &str) -> Result<bool, StorageError> {
+    pub async fn claim_action(
+        &self,
+        id: &str,
+        from: ActionStatus,
+        to: ActionStatus,
+        at: &str,
+    ) -> Result<bool, StorageError> {
         let sql = queries::CLAIM_ACTION;
         let changed = with_writer!(self, pool => sqlx::query(sql)
             .bind(id)
-            .bind(from)
-            .bind(to)
+            .bind(from.as_str())
+            .bind(to.as_str())
             .bind(at)
             .execute(pool)
             .await

@@ -61,14 +61,14 @@ impl Outcome {
         }
     }
 
-    fn status(self) -> &'static str {
+    fn status(self) -> ActionStatus {
         match self {
-            Outcome::Completed | Outcome::Read | Outcome::Approved => ActionStatus::Completed.as_str(),
-            Outcome::Denied => ActionStatus::Denied.as_str(),
-            Outcome::Pending => ActionStatus::PendingApproval.as_str(),
-            Outcome::Expired => ActionStatus::Expired.as_str(),
-            Outcome::Failed | Outcome::VerifyFailed => ActionStatus::Failed.as_str(),
-            Outcome::Rejected => ActionStatus::Rejected.as_str(),
+            Outcome::Completed | Outcome::Read | Outcome::Approved => ActionStatus::Completed,
+            Outcome::Denied => ActionStatus::Denied,
+            Outcome::Pending => ActionStatus::PendingApproval,
+            Outcome::Expired => ActionStatus::Expired,
+            Outcome::Failed | Outcome::VerifyFailed => ActionStatus::Failed,
+            Outcome::Rejected => ActionStatus::Rejected,
         }
     }
 
@@ -158,7 +158,7 @@ impl Planned {
             namespace: self.request["namespace"].as_str().map(str::to_owned),
             resource_kind: self.request["resource_kind"].as_str().unwrap_or_default().into(),
             resource_name: self.request["resource_name"].as_str().map(str::to_owned),
-            status: self.outcome.status().into(),
+            status: self.outcome.status(),
             risk: Some(self.outcome.risk().into()),
             decision: Some(json!(self.outcome.decision()).to_string()),
             created_at: first.timestamp.clone(),
@@ -304,7 +304,7 @@ impl Store {
                 let mut query = QueryBuilder::new(format!("INSERT INTO actions ({ACTION_COLUMNS}) "));
                 query.push_values(part, |mut b, a| {
                     b.push_bind(&a.id).push_bind(&a.identity_id).push_bind(&a.action_type).push_bind(&a.namespace)
-                        .push_bind(&a.resource_kind).push_bind(&a.resource_name).push_bind(&a.status).push_bind(&a.risk)
+                        .push_bind(&a.resource_kind).push_bind(&a.resource_name).push_bind(a.status.as_str()).push_bind(&a.risk)
                         .push_bind(&a.decision).push_bind(&a.created_at).push_bind(&a.updated_at)
                         .push_bind(&a.last_entry_id).push_bind(&a.request).push_bind(&a.approval_digest)
                         .push_bind(a.approvals_required).push_bind(&a.expires_at).push_bind(&a.cluster)

@@ -39,7 +39,7 @@ pub fn judge_outcome(target: &ResourcePath, action: &PlannedAction, response: &A
     let action_type = action.action_type;
     let what = target.describe(action.name.as_deref());
     let id = &response.action_id;
-    match ActionStatus::parse(&response.status) {
+    match Some(response.status) {
         Some(ActionStatus::Completed | ActionStatus::Previewed) => Ok(()),
         Some(ActionStatus::Denied) => {
             let reasons = response
@@ -105,7 +105,7 @@ mod tests {
     fn response(status: ActionStatus, error: Option<Value>) -> ActionResponse {
         ActionResponse {
             action_id: "act_1".into(),
-            status: status.as_str().into(),
+            status,
             risk: None,
             decision: Some(DecisionView {
                 outcome: "deny".into(),

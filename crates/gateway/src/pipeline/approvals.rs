@@ -60,12 +60,7 @@ impl Pipeline {
             || !self
                 .parts
                 .store
-                .claim_action(
-                    &row.id,
-                    ActionStatus::PendingApproval.as_str(),
-                    ActionStatus::Expired.as_str(),
-                    &now(),
-                )
+                .claim_action(&row.id, ActionStatus::PendingApproval, ActionStatus::Expired, &now())
                 .await?
         {
             return Ok(false);
@@ -84,7 +79,7 @@ impl Pipeline {
         .await?;
         self.parts.metrics.action_resolved(ActionStatus::Expired.as_str());
         let mut row = row.clone();
-        row.status = ActionStatus::Expired.as_str().into();
+        row.status = ActionStatus::Expired;
         row.request = None;
         row.updated_at = now();
         row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
@@ -171,7 +166,7 @@ impl Pipeline {
         if granted < required {
             return self.respond(
                 &trail,
-                ActionStatus::PendingApproval.as_str(),
+                ActionStatus::PendingApproval,
                 Some(risk),
                 Some(decision),
                 None,
@@ -204,14 +199,8 @@ impl Pipeline {
             None => false,
         };
         let (true, Some(running)) = (claimed, running) else {
-            let current = self
-                .parts
-                .store
-                .action(&row.id)
-                .await?
-                .map(|r| r.status)
-                .unwrap_or_default();
-            return self.respond(&trail, &current, Some(risk), Some(decision), None, None);
+            let current = self.parts.store.action(&row.id).await?.map_or(row.status, |r| r.status);
+            return self.respond(&trail, current, Some(risk), Some(decision), None, None);
         };
         let Reconfirmed {
             executor,
@@ -238,7 +227,7 @@ impl Pipeline {
             Ok(response) => response,
             Err(error) => return Err(self.interrupted(&row.id, running, error)),
         };
-        if let Err(error) = self.finish(row, &response.status, &trail).await {
+        if let Err(error) = self.finish(row, response.status, &trail).await {
             return Err(self.interrupted(&row.id, running, error));
         }
         drop(running);
@@ -308,12 +297,7 @@ impl Pipeline {
         if !self
             .parts
             .store
-            .claim_action(
-                &row.id,
-                ActionStatus::PendingApproval.as_str(),
-                ActionStatus::Rejected.as_str(),
-                &now(),
-            )
+            .claim_action(&row.id, ActionStatus::PendingApproval, ActionStatus::Rejected, &now())
             .await?
         {
             return Err(GatewayError::Conflict(format!(
@@ -327,15 +311,8 @@ impl Pipeline {
             json!({"approver": caller.identity.id, "comment": comment, "digest": digest}),
         )
         .await?;
-        self.finish(&row, ActionStatus::Rejected.as_str(), trail).await?;
-        return self.respond(
-            trail,
-            ActionStatus::Rejected.as_str(),
-            row.risk.clone(),
-            None,
-            None,
-            None,
-        );
+        self.finish(&row, ActionStatus::Rejected, trail).await?;
+        return self.respond(trail, ActionStatus::Rejected, row.risk.clone(), None, None, None);
     }
 
     /// The action and its target must still be what was previewed when the approval was requested;
@@ -491,10 +468,15 @@ impl Pipeline {
     }
 
     /// The final status of an action that waited, and its request forgotten.
-    pub(crate) async fn finish(&self, row: &ActionRow, status: &str, trail: &Trail) -> Result<(), GatewayError> {
-        self.parts.metrics.action_resolved(status);
+    pub(crate) async fn finish(
+        &self,
+        row: &ActionRow,
+        status: ActionStatus,
+        trail: &Trail,
+    ) -> Result<(), GatewayError> {
+        self.parts.metrics.action_resolved(status.as_str());
         let mut row = row.clone();
-        row.status = status.into();
+        row.status = status;
         row.request = None;
         row.updated_at = now();
         row.last_entry_id = trail.entries.last().map(|e| e.id.clone());

@@ -6,7 +6,7 @@
 //!
 //! Every Kubernetes call of an action carries `Audit-ID` = the id of its `action.requested` entry.
 
-use domain::EntryKind;
+use domain::{ActionStatus, EntryKind};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -67,7 +67,7 @@ pub struct DecisionView {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActionResponse {
     pub action_id: String,
-    pub status: String,
+    pub status: ActionStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -100,7 +100,9 @@ impl Pipeline {
             Ok(response) => response,
             Err(error) => return Err(self.interrupted(&row.id, running, error)),
         };
-        self.parts.metrics.action_finished(&response.status, started.elapsed());
+        self.parts
+            .metrics
+            .action_finished(response.status.as_str(), started.elapsed());
         row.status = response.status.clone();
         row.updated_at = now();
         row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
@@ -181,7 +183,7 @@ impl Pipeline {
             namespace: action.namespace.clone(),
             resource_kind: action.kind.as_str().into(),
             resource_name: action.name.clone(),
-            status: ActionStatus::Running.as_str().into(),
+            status: ActionStatus::Running,
             risk: None,
             decision: None,
             created_at: at.clone(),
@@ -244,7 +246,7 @@ impl Pipeline {
             Some(Ok(preview)) => Some(preview),
             Some(Err(error)) => {
                 let report = self.record_failure(trail, actor, "preview", &error).await?;
-                return self.respond(trail, ActionStatus::Failed.as_str(), None, None, None, Some(report));
+                return self.respond(trail, ActionStatus::Failed, None, None, None, Some(report));
             }
             None => None,
         };
@@ -275,7 +277,7 @@ impl Pipeline {
         if self.parts.mode == PolicyMode::Enforce {
             match outcome {
                 Outcome::Deny => {
-                    let status = ActionStatus::Denied.as_str();
+                    let status = ActionStatus::Denied;
                     return self.respond(trail, status, Some(risk), Some(decision), None, None);
                 }
                 // Approvals come with their own workflow; until then the action waits here.
@@ -351,7 +353,7 @@ impl Pipeline {
             policy: "guardrails".into(),
             reasons: vec![format!("{rule}: {message}")],
         };
-        self.respond(trail, ActionStatus::Denied.as_str(), None, Some(decision), None, None)
+        self.respond(trail, ActionStatus::Denied, None, Some(decision), None, None)
     }
 
     /// A read: executed at once (nothing to preview or hold), recorded and answered.
@@ -374,20 +376,13 @@ impl Pipeline {
                 self.record(trail, EntryKind::ActionExecuted.as_str(), actor, summary)
                     .await?;
                 let result = read.object.clone().or_else(|| read.items.clone().map(Value::Array));
-                self.respond(
-                    trail,
-                    ActionStatus::Completed.as_str(),
-                    Some(risk),
-                    Some(decision),
-                    result,
-                    None,
-                )
+                self.respond(trail, ActionStatus::Completed, Some(risk), Some(decision), result, None)
             }
             Err(error) => {
                 let report = self.record_failure(trail, actor, "read", &error).await?;
                 self.respond(
                     trail,
-                    ActionStatus::Failed.as_str(),
+                    ActionStatus::Failed,
                     Some(risk),
                     Some(decision),
                     None,
@@ -445,7 +440,7 @@ impl Pipeline {
         row.approval_digest = Some(digest);
         row.approvals_required = Some(approvals_required);
         row.expires_at = Some(expires_at);
-        let status = ActionStatus::PendingApproval.as_str();
+        let status = ActionStatus::PendingApproval;
         self.respond(trail, status, Some(risk), Some(decision), None, None)
     }
 
@@ -511,7 +506,7 @@ impl Pipeline {
                 if !matches!(error, ExecError::Timeout { .. }) {
                     return self.respond(
                         trail,
-                        ActionStatus::Failed.as_str(),
+                        ActionStatus::Failed,
                         Some(risk),
                         Some(decision),
                         None,
@@ -534,19 +529,12 @@ impl Pipeline {
         decision: DecisionView,
     ) -> Result<ActionResponse, GatewayError> {
         if verification.passed {
-            return self.respond(
-                trail,
-                ActionStatus::Completed.as_str(),
-                Some(risk),
-                Some(decision),
-                None,
-                None,
-            );
+            return self.respond(trail, ActionStatus::Completed, Some(risk), Some(decision), None, None);
         }
         let error = json!({"code": "verification_failed", "verification": verification});
         self.respond(
             trail,
-            ActionStatus::Failed.as_str(),
+            ActionStatus::Failed,
             Some(risk),
             Some(decision),
             None,

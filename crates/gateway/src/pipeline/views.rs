@@ -8,7 +8,7 @@ impl Pipeline {
     pub(crate) fn respond(
         &self,
         trail: &Trail,
-        status: &str,
+        status: ActionStatus,
         risk: Option<String>,
         decision: Option<DecisionView>,
         result: Option<Value>,
@@ -55,7 +55,7 @@ impl Pipeline {
             if !caller.identity.has_role(Role::Auditor) && row.identity_id != caller.identity.id {
                 return Err(GatewayError::NotFound(format!("no action {id:?}")));
             }
-            let waiting = ActionStatus::parse(&row.status).is_some_and(ActionStatus::is_waiting);
+            let waiting = row.status.is_waiting();
             match deadline {
                 Some(deadline) if waiting && std::time::Instant::now() < deadline => {
                     // Also marks an action whose approval window passed meanwhile.
