@@ -4,14 +4,22 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use executor::Executor;
-
 use crate::GatewayError;
+use crate::cluster::Cluster;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Clusters {
     default: String,
-    executors: BTreeMap<String, Arc<Executor>>,
+    executors: BTreeMap<String, Arc<dyn Cluster>>,
+}
+
+impl std::fmt::Debug for Clusters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clusters")
+            .field("default", &self.default)
+            .field("names", &self.names())
+            .finish()
+    }
 }
 
 impl Clusters {
@@ -21,8 +29,8 @@ impl Clusters {
     }
 
     /// One cluster, which is also the default.
-    pub fn single(executor: Arc<Executor>) -> Clusters {
-        let name = executor.cluster().to_owned();
+    pub fn single(executor: Arc<dyn Cluster>) -> Clusters {
+        let name = executor.name().to_owned();
         Clusters {
             default: name.clone(),
             executors: BTreeMap::from([(name, executor)]),
@@ -30,10 +38,10 @@ impl Clusters {
     }
 
     /// Several clusters by their executors' names; `default` must be one of them.
-    pub fn new(default: &str, executors: Vec<Arc<Executor>>) -> Result<Clusters, String> {
-        let executors: BTreeMap<String, Arc<Executor>> = executors
+    pub fn new(default: &str, executors: Vec<Arc<dyn Cluster>>) -> Result<Clusters, String> {
+        let executors: BTreeMap<String, Arc<dyn Cluster>> = executors
             .into_iter()
-            .map(|executor| (executor.cluster().to_owned(), executor))
+            .map(|executor| (executor.name().to_owned(), executor))
             .collect();
         if !executors.contains_key(default) {
             return Err(format!(
@@ -64,7 +72,7 @@ impl Clusters {
 
     /// The executor for `requested` (the default cluster when `None`): 503 when the gateway has no cluster,
     /// `Err(Ok(message))` for an unknown name (a bad request the caller can fix).
-    pub fn resolve(&self, requested: Option<&str>) -> Result<Arc<Executor>, Result<String, GatewayError>> {
+    pub fn resolve(&self, requested: Option<&str>) -> Result<Arc<dyn Cluster>, Result<String, GatewayError>> {
         if self.executors.is_empty() {
             return Err(Err(GatewayError::Unavailable(
                 "no Kubernetes cluster is configured for this gateway".into(),

@@ -5,6 +5,7 @@
 
 pub mod apikey;
 pub mod audit;
+pub mod cluster;
 pub mod clusters;
 mod dry_run;
 pub mod duties;
@@ -22,6 +23,7 @@ mod sizes;
 pub mod transparency;
 
 /// The action and scope types callers send, from the executor.
+pub use cluster::Cluster;
 pub use clusters::Clusters;
 pub use executor::{Access, ActionRequest, Scope};
 pub use identity::{Caller, Directory, Identity, IdentityKind, IdentityStatus, IssuedKey, KeyInfo, NewIdentity, Role};

@@ -421,7 +421,7 @@ async fn clusters(args: &ServeArgs) -> anyhow::Result<gateway::Clusters> {
         "with [clusters.NAME] in the config file, name each cluster's kubeconfig there, not with --kubeconfig, \
          --kube-context or --in-cluster"
     );
-    let mut executors = Vec::new();
+    let mut executors: Vec<std::sync::Arc<dyn gateway::Cluster>> = Vec::new();
     for (name, cluster) in &args.clusters {
         let source = if cluster.in_cluster {
             executor::KubeSource::InCluster

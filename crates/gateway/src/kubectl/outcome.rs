@@ -39,9 +39,9 @@ pub fn judge_outcome(target: &ResourcePath, action: &PlannedAction, response: &A
     let action_type = action.action_type;
     let what = target.describe(action.name.as_deref());
     let id = &response.action_id;
-    match Some(response.status) {
-        Some(ActionStatus::Completed | ActionStatus::Previewed) => Ok(()),
-        Some(ActionStatus::Denied) => {
+    match response.status {
+        ActionStatus::Completed | ActionStatus::Previewed => Ok(()),
+        ActionStatus::Denied => {
             let reasons = response
                 .decision
                 .as_ref()
@@ -51,10 +51,10 @@ pub fn judge_outcome(target: &ResourcePath, action: &PlannedAction, response: &A
                 "DocketOps denied {action_type} {what}: {reasons} (action {id})"
             )))
         }
-        Some(ActionStatus::PendingApproval) => Err(Refusal::forbidden(format!(
+        ActionStatus::PendingApproval => Err(Refusal::forbidden(format!(
             "DocketOps: action {id} ({action_type} {what}) needs an approval; it runs once approved (wait: GET /api/v1/actions/{id}?wait=60)"
         ))),
-        _ => {
+        other => {
             let error = response.error.clone().unwrap_or(Value::Null);
             let code = error.get("code").and_then(Value::as_str).unwrap_or("failed");
             let status = error
@@ -73,7 +73,6 @@ pub fn judge_outcome(target: &ResourcePath, action: &PlannedAction, response: &A
                 .get("message")
                 .and_then(Value::as_str)
                 .map_or_else(|| code.to_owned(), str::to_owned);
-            let other = &response.status;
             Err(Refusal::new(
                 status,
                 format!("DocketOps: {action_type} {what} {other} ({code}): {message} (action {id})"),

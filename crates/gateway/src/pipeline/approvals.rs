@@ -6,7 +6,7 @@ use domain::{ActionStatus, EntryKind};
 
 /// What an approval still holds after the target was read again.
 struct Reconfirmed {
-    executor: Arc<Executor>,
+    executor: Arc<dyn Cluster>,
     context: CallContext,
     preview: executor::Preview,
 }
@@ -213,7 +213,7 @@ impl Pipeline {
         };
         let executed = self
             .execute_and_verify(
-                &executor,
+                &*executor,
                 &context,
                 &preview,
                 owned,
@@ -361,7 +361,7 @@ impl Pipeline {
                 return Err(self.refuse(trail, caller, error).await);
             }
         };
-        let current = approval_digest(executor.cluster(), &action, &preview.diff, preview.live.as_ref());
+        let current = approval_digest(executor.name(), &action, &preview.diff, preview.live.as_ref());
         if current != digest {
             let expires_at = crate::now_plus(self.parts.approval_window);
             // Only while the action is still pending with the old digest (another gateway may have moved on).

@@ -19,7 +19,7 @@ pub(super) struct Judged {
 /// An action the policy holds for approval, with what the approval request needs of it.
 pub(super) struct Held<'a> {
     pub(super) caller: &'a Caller,
-    pub(super) executor: &'a Executor,
+    pub(super) executor: &'a dyn Cluster,
     pub(super) action: &'a Action,
     pub(super) request: &'a ActionRequest,
     pub(super) preview: Option<&'a Preview>,
@@ -32,7 +32,7 @@ impl Pipeline {
     pub(super) async fn judge(
         &self,
         caller: &Caller,
-        executor: &Executor,
+        executor: &dyn Cluster,
         action: &Action,
         request: &ActionRequest,
         trail: &Trail,
@@ -109,7 +109,7 @@ impl Pipeline {
     }
 
     /// The action's risk; a SCALE is judged against the replicas the preview saw.
-    fn classify(&self, executor: &Executor, action: &Action, preview: Option<&Preview>) -> policy::Classification {
+    fn classify(&self, executor: &dyn Cluster, action: &Action, preview: Option<&Preview>) -> policy::Classification {
         let current_replicas = preview.and_then(|p| match action.operation {
             Operation::Scale { replicas } => Some(
                 p.diff
@@ -125,7 +125,7 @@ impl Pipeline {
             action,
             RiskContext {
                 current_replicas,
-                cluster: Some(executor.cluster().to_owned()),
+                cluster: Some(executor.name().to_owned()),
             },
         )
     }

@@ -10,7 +10,7 @@ use domain::{ActionStatus, EntryKind};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use executor::{Action, ActionRequest, CallContext, ExecError, Executor, Operation};
+use executor::{Action, ActionRequest, CallContext, ExecError, Operation};
 use ledger_core::{Digest, Entry, LedgerPublicKey, NewEvent};
 use policy::{Outcome, PolicyEngine, RiskConfig, RiskContext};
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use storage::{ActionFilter, ActionRow, Ledger, Store};
 
+use crate::Cluster;
 use crate::identity::{Caller, Role};
 use crate::metrics::Metrics;
 use crate::ownership::Owner;

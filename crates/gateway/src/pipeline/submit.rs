@@ -54,7 +54,7 @@ impl Pipeline {
         // The hash is of the recorded (redacted) form: a hash of Secret values would let anyone guess weak ones.
         let request_sha256 = request_sha256(&body);
         let (request, action, executor) = self.accept(caller, &body, &request_sha256, &mut trail).await?;
-        trail.cluster = Some(executor.cluster().to_owned());
+        trail.cluster = Some(executor.name().to_owned());
 
         let mut row = self.new_row(caller, &trail, &action, idempotency_key.clone());
         let running = self
@@ -94,7 +94,7 @@ impl Pipeline {
 
         let started = std::time::Instant::now();
         let response = match self
-            .run(caller, &executor, &action, &request, &context, &mut trail, &mut row)
+            .run(caller, &*executor, &action, &request, &context, &mut trail, &mut row)
             .await
         {
             Ok(response) => response,
@@ -121,7 +121,7 @@ impl Pipeline {
         body: &Value,
         request_sha256: &str,
         trail: &mut Trail,
-    ) -> Result<(ActionRequest, Action, Arc<Executor>), GatewayError> {
+    ) -> Result<(ActionRequest, Action, Arc<dyn Cluster>), GatewayError> {
         let actor = caller.actor();
         let parsed = serde_json::from_value::<ActionRequest>(body.clone())
             .map_err(|e| (String::from("body"), e.to_string()))
@@ -218,7 +218,7 @@ impl Pipeline {
     pub(super) async fn run(
         &self,
         caller: &Caller,
-        executor: &Executor,
+        executor: &dyn Cluster,
         action: &Action,
         request: &ActionRequest,
         context: &CallContext,
@@ -360,7 +360,7 @@ impl Pipeline {
     #[allow(clippy::too_many_arguments)]
     async fn read_and_respond(
         &self,
-        executor: &Executor,
+        executor: &dyn Cluster,
         context: &CallContext,
         action: &Action,
         scopes: &[executor::Scope],
@@ -411,8 +411,8 @@ impl Pipeline {
         } = held;
         let actor = caller.actor();
         let digest = preview.as_ref().map_or_else(
-            || approval_digest(executor.cluster(), action, &[], None),
-            |p| approval_digest(executor.cluster(), action, &p.diff, p.live.as_ref()),
+            || approval_digest(executor.name(), action, &[], None),
+            |p| approval_digest(executor.name(), action, &p.diff, p.live.as_ref()),
         );
         let expires_at = crate::now_plus(self.parts.approval_window);
         self.record(
@@ -428,7 +428,7 @@ impl Pipeline {
                 "event": EntryKind::ApprovalRequested.as_str(), "action_id": trail.action_id,
                 "ledger_entry_id": trail.entries.last().map(|e| e.id.clone()),
                 "requester": {"id": caller.identity.id, "name": caller.identity.name},
-                "action": {"cluster": executor.cluster(), "action_type": action.action_type, "namespace": action.namespace,
+                "action": {"cluster": executor.name(), "action_type": action.action_type, "namespace": action.namespace,
                            "resource_kind": action.kind, "resource_name": action.name},
                 "risk": risk, "reasons": decision.reasons, "digest": digest, "expires_at": expires_at,
                 "approvals_required": approvals_required,
@@ -466,7 +466,7 @@ impl Pipeline {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn execute_and_verify(
         &self,
-        executor: &Executor,
+        executor: &dyn Cluster,
         context: &CallContext,
         preview: &executor::Preview,
         owned: bool,
