@@ -14,6 +14,8 @@
 //! show) and `rollout` (how far a workload's rollout is).
 
 mod execute;
+#[cfg(feature = "fake")]
+mod fake;
 mod intended_state;
 mod objects;
 mod preview;

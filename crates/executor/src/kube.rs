@@ -68,6 +68,15 @@ pub(crate) struct ResourcePath {
 }
 
 impl ResourcePath {
+    /// A kind's path at an API version, without discovery (a fake cluster's previews).
+    #[cfg(feature = "fake")]
+    pub(crate) fn unresolved(kind: ResourceKind, api_version: &str) -> ResourcePath {
+        ResourcePath {
+            api_version: api_version.to_owned(),
+            plural: kind.plural(),
+        }
+    }
+
     pub fn collection(&self, namespace: Option<&str>) -> String {
         let root = if self.api_version.contains('/') { "apis" } else { "api" };
         match namespace {

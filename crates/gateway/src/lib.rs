@@ -20,6 +20,8 @@ pub mod pipeline;
 mod recovery;
 mod rejected;
 mod sizes;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transparency;
 
 /// The action and scope types callers send, from the executor.

@@ -86,7 +86,7 @@ impl fmt::Display for Access {
 }
 
 /// The Kubernetes kinds the gateway governs (SPEC §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ResourceKind {
     Deployment,
     StatefulSet,

@@ -1,0 +1,187 @@
+//! The gateway's own rules, in milliseconds: a whole pipeline over a fresh SQLite ledger and a fake cluster
+//! (`gateway::testing`). What a real cluster does is proven by the end-to-end tests against a kube-apiserver;
+//! these prove what the gateway decides and records: the order of entries, guardrails, approvals (no
+//! self-approval, exactly once across concurrent approvers, a changed target asks again) and trust gates.
+
+use std::sync::Arc;
+
+use domain::{ActionStatus, EntryKind, ResourceKind, Role};
+use gateway::testing::{FakeCluster, TestApp};
+use gateway::{GatewayError, TrustGates, Verdict};
+use serde_json::{Value, json};
+
+const AGENT_SCOPES: &[&str] = &["mutate:staging:Deployment"];
+
+fn scale(replicas: u32) -> Value {
+    json!({"action_type": "SCALE", "namespace": "staging", "resource_kind": "Deployment",
+           "resource_name": "web", "parameters": {"replicas": replicas}, "justification": "load test"})
+}
+
+async fn app(cluster: &Arc<FakeCluster>) -> TestApp {
+    TestApp::new()
+        .with_cluster(cluster.clone())
+        .with_identity("agent", &[Role::Operator], AGENT_SCOPES)
+        .with_identity("approver", &[Role::Approver], &[])
+        .with_identity("second-approver", &[Role::Approver], &[])
+        .build()
+        .await
+}
+
+fn cluster() -> Arc<FakeCluster> {
+    Arc::new(FakeCluster::new("local").with_deployment("staging", "web", 2))
+}
+
+async fn kinds(app: &TestApp, action_id: &str) -> Vec<String> {
+    let entries = app.store.entries_of_action(action_id).await.unwrap();
+    entries.into_iter().map(|e| e.kind).collect()
+}
+
+fn replicas(cluster: &FakeCluster) -> Value {
+    cluster
+        .object(ResourceKind::Deployment, Some("staging"), "web")
+        .unwrap()["spec"]["replicas"]
+        .clone()
+}
+
+#[tokio::test]
+async fn an_allowed_change_runs_once_and_every_step_is_recorded_in_order() {
+    let cluster = cluster();
+    let app = app(&cluster).await;
+    let answer = app.pipeline.submit(app.caller("agent"), scale(3)).await.unwrap();
+    assert_eq!(answer.status, ActionStatus::Completed, "{answer:?}");
+    assert_eq!((cluster.changes(), replicas(&cluster)), (1, json!(3)));
+    let expected = [
+        EntryKind::ActionRequested,
+        EntryKind::RiskClassified,
+        EntryKind::PolicyDecided,
+        EntryKind::ActionExecuted,
+        EntryKind::OutcomeVerified,
+    ];
+    assert_eq!(
+        kinds(&app, &answer.action_id).await,
+        expected.map(|k| k.as_str().to_owned())
+    );
+    assert!(answer.signature_verified);
+}
+
+#[tokio::test]
+async fn a_guardrail_refusal_is_final_and_nothing_reaches_the_cluster() {
+    let cluster = cluster();
+    let app = app(&cluster).await;
+    let mut body = scale(3);
+    body["namespace"] = json!("kube-system");
+    let answer = app.pipeline.submit(app.caller("agent"), body).await.unwrap();
+    assert_eq!(answer.status, ActionStatus::Denied);
+    assert_eq!(cluster.changes(), 0);
+    let recorded = kinds(&app, &answer.action_id).await;
+    assert_eq!(
+        recorded,
+        [EntryKind::ActionRequested.as_str(), EntryKind::GuardrailDenied.as_str()]
+    );
+}
+
+#[tokio::test]
+async fn an_agent_cannot_approve_itself_and_an_approval_executes_exactly_once() {
+    let cluster = cluster();
+    let app = app(&cluster).await;
+    // Scaling to zero is HIGH risk: the default policy holds it for an approval.
+    let held = app.pipeline.submit(app.caller("agent"), scale(0)).await.unwrap();
+    assert_eq!(held.status, ActionStatus::PendingApproval);
+    let own = app
+        .pipeline
+        .decide_approval(app.caller("agent"), &held.action_id, Verdict::Approve, None, None);
+    assert!(matches!(own.await, Err(GatewayError::Forbidden(_))));
+    assert!(
+        kinds(&app, &held.action_id)
+            .await
+            .contains(&EntryKind::ApprovalRefused.as_str().to_owned())
+    );
+    assert_eq!(cluster.changes(), 0);
+
+    let approve = |who: &'static str| {
+        let (pipeline, caller) = (app.pipeline.clone(), app.caller(who).clone());
+        let id = held.action_id.clone();
+        async move {
+            pipeline
+                .decide_approval(&caller, &id, Verdict::Approve, None, None)
+                .await
+        }
+    };
+    // Two approvers at once: only the gateway task that moves the status executes; the other approval is
+    // recorded and answered with the action's status as it stands.
+    let (first, second) = tokio::join!(approve("approver"), approve("second-approver"));
+    assert!(first.is_ok() && second.is_ok(), "{first:?} {second:?}");
+    assert_eq!(cluster.changes(), 1);
+    let recorded = kinds(&app, &held.action_id).await;
+    let executed = recorded.iter().filter(|k| **k == EntryKind::ActionExecuted).count();
+    assert_eq!(executed, 1, "{recorded:?}");
+    assert_eq!(replicas(&cluster), json!(0));
+    let again = app
+        .pipeline
+        .decide_approval(app.caller("approver"), &held.action_id, Verdict::Approve, None, None);
+    assert!(matches!(again.await, Err(GatewayError::Conflict(_))));
+    assert_eq!(cluster.changes(), 1);
+}
+
+#[tokio::test]
+async fn a_target_changed_after_the_request_asks_for_a_fresh_approval() {
+    let cluster = cluster();
+    let app = app(&cluster).await;
+    let held = app.pipeline.submit(app.caller("agent"), scale(0)).await.unwrap();
+    assert_eq!(held.status, ActionStatus::PendingApproval);
+    // Someone else scales it meanwhile: what the approver would approve is not what was previewed.
+    let mut changed = cluster
+        .object(ResourceKind::Deployment, Some("staging"), "web")
+        .unwrap();
+    changed["spec"]["replicas"] = json!(7);
+    cluster.put(ResourceKind::Deployment, Some("staging"), "web", changed);
+    let approved = app
+        .pipeline
+        .decide_approval(app.caller("approver"), &held.action_id, Verdict::Approve, None, None);
+    assert!(matches!(approved.await, Err(GatewayError::Conflict(m)) if m.contains("fresh approval")));
+    assert_eq!(cluster.changes(), 0);
+    let requested = kinds(&app, &held.action_id).await;
+    let asked = requested.iter().filter(|k| **k == EntryKind::ApprovalRequested).count();
+    assert_eq!(asked, 2, "{requested:?}");
+    // The fresh request can be approved, and runs against the object as it is now.
+    let answer = app
+        .pipeline
+        .decide_approval(app.caller("approver"), &held.action_id, Verdict::Approve, None, None);
+    assert_eq!(answer.await.unwrap().status, ActionStatus::Completed);
+    assert_eq!((cluster.changes(), replicas(&cluster)), (1, json!(0)));
+}
+
+#[tokio::test]
+async fn a_rejection_ends_the_action_without_touching_the_cluster() {
+    let cluster = cluster();
+    let app = app(&cluster).await;
+    let held = app.pipeline.submit(app.caller("agent"), scale(0)).await.unwrap();
+    let comment = Some("not during the sale".to_owned());
+    let rejected =
+        app.pipeline
+            .decide_approval(app.caller("approver"), &held.action_id, Verdict::Reject, comment, None);
+    assert_eq!(rejected.await.unwrap().status, ActionStatus::Rejected);
+    assert_eq!((cluster.changes(), replicas(&cluster)), (0, json!(2)));
+    let row = app.store.action(&held.action_id).await.unwrap().unwrap();
+    assert_eq!(row.status, ActionStatus::Rejected);
+}
+
+#[tokio::test]
+async fn a_trust_gate_holds_an_allowed_change_of_an_identity_without_history() {
+    let cluster = cluster();
+    let gates = TrustGates {
+        medium_min: 10,
+        high_min: 50,
+    };
+    let app = TestApp::new()
+        .with_cluster(cluster.clone())
+        .with_identity("agent", &[Role::Operator], AGENT_SCOPES)
+        .with_trust_gates(gates)
+        .build()
+        .await;
+    let answer = app.pipeline.submit(app.caller("agent"), scale(3)).await.unwrap();
+    assert_eq!(answer.status, ActionStatus::PendingApproval);
+    let reasons = answer.decision.unwrap().reasons.join(" ");
+    assert!(reasons.contains("trust 0 is below the 10"), "{reasons}");
+    assert_eq!(cluster.changes(), 0);
+}
