@@ -2,6 +2,7 @@
 //! in the same run (raw Ed25519 signing), so the ratio is visible. The transparency log's figures are in
 //! `bench_tlog.rs` (the tree's cost and proofs served) and `bench_tlog_latency.rs` (checkpoint latency).
 
+use domain::{ActionType, EntryKind};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
@@ -55,10 +56,10 @@ pub struct BenchArgs {
 /// A payload shaped like a real action entry (~350 bytes canonical).
 pub(crate) fn sample_event(i: u64) -> NewEvent {
     NewEvent::new(
-        "action.requested",
+        EntryKind::ActionRequested.as_str(),
         "agt_01hzbenchmarkagent0000000",
         json!({
-            "action_type": "SCALE",
+            "action_type": ActionType::Scale.as_str(),
             "namespace": "staging",
             "resource_kind": "Deployment",
             "resource_name": format!("web-api-{}", i % 97),

@@ -126,8 +126,7 @@ fn lex(source: &str) -> (String, Vec<(usize, String)>) {
             };
             i += 1; // the opening quote
             let mut text = String::new();
-            loop {
-                let Some(&ch) = chars.get(i) else { break };
+            while let Some(&ch) = chars.get(i) {
                 if hashes.is_none() && ch == '\\' {
                     text.push(ch);
                     text.extend(chars.get(i + 1));

@@ -4,6 +4,7 @@
 //! through the whole pipeline (guardrails, risk, policy, approval, execution, outcome verification, each a
 //! signed ledger entry). There is deliberately no tool that approves or rejects: see the crate docs.
 
+use domain::ActionType;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ Secret values are never returned.";
 
 /// The fields of one action request, as `POST /api/v1/actions` takes them.
 struct Request<'a> {
-    action_type: &'static str,
+    action_type: ActionType,
     resource_kind: &'static str,
     namespace: Option<&'a str>,
     resource_name: Option<&'a str>,
@@ -42,7 +43,7 @@ struct Request<'a> {
 
 impl Request<'_> {
     fn into_body(self) -> Value {
-        let mut body = json!({"action_type": self.action_type, "resource_kind": self.resource_kind,
+        let mut body = json!({"action_type": self.action_type.as_str(), "resource_kind": self.resource_kind,
                               "parameters": self.parameters});
         for (field, value) in [
             ("namespace", self.namespace),
@@ -133,7 +134,7 @@ impl<B: Backend> McpServer<B> {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let request = Request {
-            action_type: "GET",
+            action_type: ActionType::Get,
             resource_kind: p.resource_kind.as_str(),
             namespace: p.namespace.as_deref(),
             resource_name: Some(&p.resource_name),
@@ -157,7 +158,7 @@ impl<B: Backend> McpServer<B> {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let request = Request {
-            action_type: "LIST",
+            action_type: ActionType::List,
             resource_kind: p.resource_kind.as_str(),
             namespace: p.namespace.as_deref(),
             resource_name: None,
@@ -186,7 +187,7 @@ impl<B: Backend> McpServer<B> {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let request = Request {
-            action_type: "SCALE",
+            action_type: ActionType::Scale,
             resource_kind: p.resource_kind.as_str(),
             namespace: Some(&p.namespace),
             resource_name: Some(&p.resource_name),
@@ -209,7 +210,7 @@ impl<B: Backend> McpServer<B> {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let request = Request {
-            action_type: "RESTART",
+            action_type: ActionType::Restart,
             resource_kind: p.resource_kind.as_str(),
             namespace: Some(&p.namespace),
             resource_name: Some(&p.resource_name),
@@ -232,7 +233,7 @@ impl<B: Backend> McpServer<B> {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let request = Request {
-            action_type: "SET_IMAGE",
+            action_type: ActionType::SetImage,
             resource_kind: p.resource_kind.as_str(),
             namespace: Some(&p.namespace),
             resource_name: Some(&p.resource_name),
@@ -255,7 +256,7 @@ impl<B: Backend> McpServer<B> {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let request = Request {
-            action_type: "PATCH",
+            action_type: ActionType::Patch,
             resource_kind: p.resource_kind.as_str(),
             namespace: Some(&p.namespace),
             resource_name: Some(&p.resource_name),
@@ -278,7 +279,7 @@ impl<B: Backend> McpServer<B> {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let request = Request {
-            action_type: "APPLY",
+            action_type: ActionType::Apply,
             resource_kind: p.resource_kind.as_str(),
             namespace: Some(&p.namespace),
             resource_name: p.resource_name.as_deref(),
@@ -308,7 +309,7 @@ impl<B: Backend> McpServer<B> {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let request = Request {
-            action_type: "DELETE",
+            action_type: ActionType::Delete,
             resource_kind: p.resource_kind.as_str(),
             namespace: Some(&p.namespace),
             resource_name: Some(&p.resource_name),

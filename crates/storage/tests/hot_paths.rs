@@ -132,7 +132,7 @@ async fn seeded_history_verifies_and_its_rows_match_its_entries(backend: &str) {
             other => panic!("unexpected status {other}"),
         };
         assert!(expected.contains(&last), "{} ends with {last}", action.status);
-        statuses.insert(action.status.clone());
+        statuses.insert(action.status);
         assert!(db.store.identity(&action.identity_id).await.unwrap().is_some());
         if let Some(digest) = &action.approval_digest {
             let approvals = db.store.approvals_of(&action.id, digest).await.unwrap();

@@ -248,7 +248,7 @@ impl Pipeline {
             let error = GatewayError::Forbidden(format!("{} is not an approver", caller.identity.name));
             return Err(self.refuse(trail, caller, error).await);
         }
-        if self.expire_if_due(&row).await? {
+        if self.expire_if_due(row).await? {
             let error = GatewayError::Conflict(format!("the approval window of {action_id} has passed; it is EXPIRED"));
             return Err(self.refuse(trail, caller, error).await);
         }
@@ -311,8 +311,8 @@ impl Pipeline {
             json!({"approver": caller.identity.id, "comment": comment, "digest": digest}),
         )
         .await?;
-        self.finish(&row, ActionStatus::Rejected, trail).await?;
-        return self.respond(trail, ActionStatus::Rejected, row.risk.clone(), None, None, None);
+        self.finish(row, ActionStatus::Rejected, trail).await?;
+        self.respond(trail, ActionStatus::Rejected, row.risk.clone(), None, None, None)
     }
 
     /// The action and its target must still be what was previewed when the approval was requested;
@@ -368,7 +368,7 @@ impl Pipeline {
             if !self
                 .parts
                 .store
-                .renew_approval_request(&row.id, &digest, &current, &expires_at, &now())
+                .renew_approval_request(&row.id, digest, &current, &expires_at, &now())
                 .await?
             {
                 return Err(GatewayError::Conflict(format!(

@@ -103,7 +103,7 @@ impl Pipeline {
         self.parts
             .metrics
             .action_finished(response.status.as_str(), started.elapsed());
-        row.status = response.status.clone();
+        row.status = response.status;
         row.updated_at = now();
         row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
         if let Err(error) = self.parts.store.update_action(&row).await {

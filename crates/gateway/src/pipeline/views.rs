@@ -20,7 +20,7 @@ impl Pipeline {
             .expect("the first entry is written before any response");
         Ok(ActionResponse {
             action_id: trail.action_id.clone(),
-            status: status.into(),
+            status,
             risk,
             decision,
             ledger_entry_id: last.id.clone(),

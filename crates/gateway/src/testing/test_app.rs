@@ -114,9 +114,10 @@ impl TestAppBuilder {
             let caller = directory.authenticate(&issued.api_key).await.expect("its key");
             callers.insert(name, caller);
         }
-        let clusters = match self.clusters.first() {
+        let default = self.clusters.first().map(|first| first.name().to_owned());
+        let clusters = match default {
             None => Clusters::none(),
-            Some(first) => Clusters::new(&first.name().to_owned(), self.clusters).expect("clusters"),
+            Some(default) => Clusters::new(&default, self.clusters).expect("clusters"),
         };
         let pipeline = Pipeline::new(PipelineParts {
             store: store.clone(),
