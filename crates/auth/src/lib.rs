@@ -6,6 +6,7 @@
 //! Architecture invariant: this crate only talks to identity providers and answers who someone is and what
 //! their groups grant. It stores nothing (the gateway records and provisions identities) and serves no HTTP.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod ldap;
 mod mapping;

@@ -7,6 +7,7 @@
 //! nobody matches.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod action;
 pub mod entry_kind;

@@ -11,6 +11,7 @@
 //!
 //! All Kubernetes calls of the project live in this crate.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub use domain::action;
 pub mod diff;

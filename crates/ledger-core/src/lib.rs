@@ -6,6 +6,7 @@
 //! random source where an entry id, timestamp or key is made), so the offline verifier can depend on
 //! it alone.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod bundle;
 pub mod chain;

@@ -13,6 +13,7 @@
 //! be forged. An action that needs an approval comes back `PENDING_APPROVAL`, with how to wait for a human
 //! approver's decision. Secret data is withheld from every result, whatever the gateway reveals elsewhere.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod backend;
 mod in_process;

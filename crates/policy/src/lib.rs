@@ -32,6 +32,7 @@
 //! Policy templates ([`templates`]) are parameterized Rego files; a rendered one is a package
 //! `docketops.templates.<instance>` whose reasons (and approval counts) the default policy takes in.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod decision;
 pub mod engine;

@@ -8,6 +8,8 @@
 //! at-least-once, and the entry id (in every message) is the key to drop duplicates by. See
 //! `docs/siem.md`.
 
+#![warn(missing_docs)]
+
 pub mod bundle;
 mod export;
 mod hec;

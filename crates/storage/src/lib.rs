@@ -4,6 +4,8 @@
 //! Architecture invariant: all SQL of the project lives in this crate. Entries are stored exactly as
 //! the ledger core sealed them; this crate never computes a hash or a signature itself.
 
+#![warn(missing_docs)]
+
 mod appender;
 mod audit;
 mod connect;

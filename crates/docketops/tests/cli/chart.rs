@@ -678,7 +678,7 @@ async fn chart_rbac_lets_the_gateway_impersonate_only_the_executor_accounts() {
     );
     for namespace in [&gateway_ns, &app_ns, &other_ns] {
         api.create_namespace(namespace).await;
-        // No controller-manager here: create each namespace's default account (as in cli.rs's tests).
+        // No controller-manager here: create each namespace's default account (as the cli tests' harness does).
         api.admin_create(
             &format!("/api/v1/namespaces/{namespace}/serviceaccounts"),
             &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
