@@ -3,84 +3,50 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use gateway::{Directory, IdentityKind, NewIdentity};
+use domain::EntryKind;
 use http_body_util::BodyExt;
-use ledger_core::{LedgerSigningKey, NewEvent};
+use ledger_core::NewEvent;
 use serde_json::{Value, json};
 use server::{AppState, apikey};
-use storage::{AppendConfig, Ledger, Store};
 use tower::ServiceExt;
 
 /// A router over a fresh SQLite ledger holding `entries` entries (genesis included), and its admin key.
 struct TestApp {
     router: Router,
     admin_key: String,
-    _dir: tempfile::TempDir,
+    _app: gateway::testing::TestApp,
 }
 
 impl TestApp {
     async fn with_entries(entries: u64) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}", dir.path().join("ledger.db").display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        let key = LedgerSigningKey::generate();
-        let signing_key = key.public_key();
-        let ledger = Ledger::start(store.clone(), key, AppendConfig::default());
-        ledger.initialize().await.unwrap();
-        // Entry 2: the admin identity (admin and auditor), whose key the tests use.
-        let directory = Directory::new(store.clone(), ledger.clone());
-        let new = NewIdentity {
-            name: "test-admin".into(),
-            kind: IdentityKind::Human,
-            roles: vec!["admin".into(), "auditor".into()],
-            scopes: Vec::new(),
-        };
-        let (_, issued) = directory.create("system", new).await.unwrap();
-        let admin_key = issued.api_key;
+        // Entry 1: genesis; entry 2: the admin identity (admin and auditor), whose key the tests use.
+        // No Kubernetes cluster here: actions answer 503 (the gateway's and executor's own tests cover them).
+        let app = gateway::testing::TestApp::new().build().await;
         let notes = (3..=entries)
-            .map(|i| NewEvent::new("ledger.note", "tester", json!({"i": i})))
+            .map(|i| NewEvent::new(EntryKind::LedgerNote.as_str(), "tester", json!({"i": i})))
             .collect();
-        ledger.append_all(notes).await.unwrap();
-        // No Kubernetes cluster here: actions answer 503 (the executor's own tests use a real one).
-        let pipeline = gateway::Pipeline::new(gateway::PipelineParts {
-            store: store.clone(),
-            ledger: ledger.clone(),
-            signing_key: signing_key.clone(),
-            clusters: gateway::Clusters::none(),
-            policy: std::sync::Arc::new(policy::PolicyEngine::Embedded(
-                policy::EmbeddedEngine::default_policy().unwrap(),
-            )),
-            risk: policy::RiskConfig::default(),
-            mode: gateway::PolicyMode::Enforce,
-            metrics: std::sync::Arc::new(gateway::Metrics::new(None)),
-            approval_window: std::time::Duration::from_secs(3600),
-            trust_gates: gateway::TrustGates::default(),
-            approval_webhook: None,
-            instance_lease: gateway::ownership::DEFAULT_LEASE,
-        });
+        app.ledger.append_all(notes).await.unwrap();
         let router = server::router(AppState {
-            store: store.clone(),
-            ledger,
-            signing_key,
-            directory,
-            pipeline: std::sync::Arc::new(pipeline),
+            store: app.store.clone(),
+            ledger: app.ledger.clone(),
+            signing_key: app.signing_key.clone(),
+            directory: app.directory.clone(),
+            pipeline: app.pipeline.clone(),
             metrics: std::sync::Arc::new(gateway::Metrics::new(None)),
             max_body_bytes: server::DEFAULT_MAX_BODY_BYTES,
             dashboard: server::dashboard::DashboardState::new(false),
             identity_providers: server::IdentityProviders::default(),
             audit_webhook_token: None,
             transparency: std::sync::Arc::new(gateway::Transparency::new(
-                store.clone(),
+                app.store.clone(),
                 ledger_core::LedgerSigningKey::generate(),
                 gateway::TransparencyConfig::local("test.example/ledger"),
             )),
         });
         TestApp {
             router,
-            admin_key,
-            _dir: dir,
+            admin_key: app.api_key("admin").to_owned(),
+            _app: app,
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::{IdentityKind, Role, Scope};
-use ledger_core::LedgerSigningKey;
+use ledger_core::{LedgerPublicKey, LedgerSigningKey};
 use policy::{EmbeddedEngine, PolicyEngine, RiskConfig};
 use storage::{AppendConfig, Ledger, Store};
 
@@ -24,7 +24,9 @@ pub struct TestApp {
     pub ledger: Ledger,
     /// Identities and keys.
     pub directory: Directory,
-    callers: BTreeMap<String, Caller>,
+    /// The ledger's public key (to check entries' signatures).
+    pub signing_key: LedgerPublicKey,
+    callers: BTreeMap<String, (Caller, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -51,6 +53,15 @@ impl TestApp {
 
     /// The caller created as `name`.
     pub fn caller(&self, name: &str) -> &Caller {
+        &self.identity(name).0
+    }
+
+    /// The API key issued to `name` (for tests through HTTP).
+    pub fn api_key(&self, name: &str) -> &str {
+        &self.identity(name).1
+    }
+
+    fn identity(&self, name: &str) -> &(Caller, String) {
         self.callers
             .get(name)
             .unwrap_or_else(|| panic!("no identity {name:?} in the test app"))
@@ -112,7 +123,7 @@ impl TestAppBuilder {
             };
             let (_, issued) = directory.create("system", new).await.expect("an identity");
             let caller = directory.authenticate(&issued.api_key).await.expect("its key");
-            callers.insert(name, caller);
+            callers.insert(name, (caller, issued.api_key));
         }
         let default = self.clusters.first().map(|first| first.name().to_owned());
         let clusters = match default {
@@ -122,7 +133,7 @@ impl TestAppBuilder {
         let pipeline = Pipeline::new(PipelineParts {
             store: store.clone(),
             ledger: ledger.clone(),
-            signing_key,
+            signing_key: signing_key.clone(),
             clusters,
             policy: Arc::new(PolicyEngine::Embedded(
                 EmbeddedEngine::default_policy().expect("the default policy"),
@@ -143,6 +154,7 @@ impl TestAppBuilder {
             store,
             ledger,
             directory,
+            signing_key,
             callers,
             _dir: dir,
         }
