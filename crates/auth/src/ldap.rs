@@ -16,6 +16,7 @@ use crate::{AuthError, ExternalUser, GroupMapping};
 pub struct LdapConfig {
     /// `ldaps://host:636`, or `ldap://host:389` with `starttls = true`.
     pub url: String,
+    /// Upgrade an `ldap://` connection with StartTLS: required for `ldap://`, refused with `ldaps://` (default false).
     #[serde(default)]
     pub starttls: bool,
     /// CA certificates (PEM) to trust for the server's certificate (default: the system's).
@@ -35,6 +36,7 @@ pub struct LdapConfig {
     /// Which groups get which roles and scopes.
     #[serde(default)]
     pub groups: Vec<GroupMapping>,
+    /// Time allowed to connect and for each directory operation, in seconds (default 10).
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
 }
@@ -51,6 +53,7 @@ fn default_timeout() -> u64 {
     10
 }
 
+/// An LDAP directory that checks users' passwords and reads their groups; each sign-in opens its own connection.
 #[derive(Debug)]
 pub struct LdapDirectory {
     config: LdapConfig,
@@ -61,6 +64,8 @@ pub struct LdapDirectory {
 const MAX_USERNAME: usize = 256;
 
 impl LdapDirectory {
+    /// Checks the configuration (a URL that keeps passwords inside TLS, `{username}` in the DN template) and loads
+    /// `ca_file`; connects to nothing yet.
     pub fn new(config: LdapConfig) -> Result<LdapDirectory, AuthError> {
         let url =
             url::Url::parse(&config.url).map_err(|e| AuthError::Config(format!("ldap url {:?}: {e}", config.url)))?;
@@ -102,6 +107,7 @@ impl LdapDirectory {
         Ok(LdapDirectory { config, tls })
     }
 
+    /// The configuration this directory was made from.
     pub fn config(&self) -> &LdapConfig {
         &self.config
     }

@@ -27,6 +27,7 @@ pub struct ExternalUser {
     pub subject: String,
     /// A readable name: `preferred_username`, `email` or `sub`; the LDAP user name.
     pub username: String,
+    /// The user's email address (OIDC `email` claim); None for LDAP users and tokens without one.
     pub email: Option<String>,
     /// Group names (OIDC: the groups claim; LDAP: each group's name attribute and its DN).
     pub groups: Vec<String>,
@@ -34,6 +35,7 @@ pub struct ExternalUser {
     pub expires_at: Option<i64>,
 }
 
+/// Why a sign-in or token was refused, or could not be checked.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// The credentials or token are not acceptable (HTTP 401).

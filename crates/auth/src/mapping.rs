@@ -10,8 +10,10 @@ use serde::Deserialize;
 pub struct GroupMapping {
     /// A group name as the provider reports it (OIDC groups claim; LDAP group `cn` or full DN).
     pub group: String,
+    /// Role names the group's members get (default none).
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Scopes the group's members get (default none).
     #[serde(default)]
     pub scopes: Vec<Scope>,
 }
@@ -21,6 +23,7 @@ pub struct GroupMapping {
 pub struct Grants {
     /// Sorted, without duplicates.
     pub roles: Vec<String>,
+    /// The scopes granted, in mapping order, without duplicates.
     pub scopes: Vec<Scope>,
 }
 

@@ -87,6 +87,8 @@ const ALLOWED: [Algorithm; 8] = [
     Algorithm::EdDSA,
 ];
 
+/// One OpenID Connect provider: validates its tokens and runs the dashboard's sign-in. The discovery document
+/// is fetched once and kept; the keys (JWKS) are cached for up to ten minutes.
 #[derive(Debug)]
 pub struct OidcProvider {
     config: OidcConfig,
@@ -98,11 +100,14 @@ pub struct OidcProvider {
 /// A PKCE verifier and its S256 challenge.
 #[derive(Debug, Clone)]
 pub struct Pkce {
+    /// The code verifier: 32 random bytes in base64url without padding (43 characters), sent with the code exchange.
     pub verifier: String,
+    /// The base64url (unpadded) SHA-256 of `verifier`, sent in the authorization URL.
     pub challenge: String,
 }
 
 impl Pkce {
+    /// A fresh verifier from the OS random source, and its challenge.
     pub fn new() -> Pkce {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -119,6 +124,7 @@ impl Default for Pkce {
 }
 
 impl OidcProvider {
+    /// Checks that the issuer is a URL and the client id is not empty; contacts the provider only when first needed.
     pub fn new(config: OidcConfig) -> Result<OidcProvider, AuthError> {
         url::Url::parse(&config.issuer)
             .map_err(|e| AuthError::Config(format!("issuer {:?} is not a URL: {e}", config.issuer)))?;
@@ -137,6 +143,7 @@ impl OidcProvider {
         })
     }
 
+    /// The configuration this provider was made from.
     pub fn config(&self) -> &OidcConfig {
         &self.config
     }

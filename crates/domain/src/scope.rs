@@ -13,11 +13,15 @@ use crate::action::{Access, ResourceKind, validate_namespace};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
+    /// Namespace patterns; cluster-scoped objects are reached only through `"*"`.
     #[schema(schema_with = namespace_patterns)]
     pub namespaces: Vec<String>,
+    /// Read, or mutate (which includes reading).
     pub access: Access,
+    /// Kind names such as `Deployment`, or `"*"` for every kind.
     #[schema(schema_with = scope_kinds)]
     pub kinds: Vec<String>,
+    /// Cluster name patterns; empty for every cluster.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(schema_with = names)]
     pub clusters: Vec<String>,
@@ -57,6 +61,7 @@ fn scope_kinds() -> utoipa::openapi::Array {
 }
 
 impl Scope {
+    /// A scope on every cluster, from borrowed names; not validated (see [`validate`](Self::validate)).
     pub fn new(namespaces: &[&str], access: Access, kinds: &[&str]) -> Self {
         Self {
             namespaces: namespaces.iter().map(|s| (*s).to_owned()).collect(),

@@ -13,9 +13,12 @@ use serde_json::{Map, Value};
 pub struct Change {
     /// `add`, `remove` or `replace`.
     pub op: &'static str,
+    /// The JSON pointer of the field (empty for the whole object).
     pub path: String,
+    /// The value before; `None` for `add`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<Value>,
+    /// The value after; `None` for `remove`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<Value>,
 }

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::guardrails::GuardrailViolation;
 
+/// Why an executor call failed; [`code`](Self::code) names the case stably.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ExecError {
     /// Refused before any Kubernetes call.
@@ -15,29 +16,45 @@ pub enum ExecError {
     /// The API server answered with an error status.
     #[error("the Kubernetes API answered {status} {reason}: {message}")]
     Api {
+        /// The HTTP status code.
         status: u16,
+        /// The `reason` of the API's `Status`, e.g. `Conflict`.
         reason: String,
+        /// The API server's explanation.
         message: String,
     },
     /// No answer within the call timeout.
     #[error("the Kubernetes API did not answer within {seconds} s")]
-    Timeout { seconds: u64 },
+    Timeout {
+        /// The call timeout, in seconds.
+        seconds: u64,
+    },
     /// Connection refused, DNS, TLS: the API server could not be reached.
     #[error("cannot reach the Kubernetes API: {message}")]
-    Unreachable { message: String },
+    Unreachable {
+        /// What failed, with its causes.
+        message: String,
+    },
     /// A configuration or client problem (bad kubeconfig, unexpected response body).
     #[error("{message}")]
-    Client { message: String },
+    Client {
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// The serializable form of an error, as the ledger records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorReport {
+    /// The stable code ([`ExecError::code`]).
     pub code: &'static str,
+    /// The API server's status code, if it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// The guardrail rule that refused, for `guardrail_denied`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<&'static str>,
+    /// The error's message.
     pub message: String,
 }
 
@@ -71,6 +88,7 @@ impl ExecError {
         }
     }
 
+    /// The error as the ledger records it.
     pub fn report(&self) -> ErrorReport {
         ErrorReport {
             code: self.code(),

@@ -48,6 +48,8 @@ pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 /// The field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "docketops";
 
+/// Limits and waiting for an [`Executor`]; `Default`: 30 s per call, 120 s to verify, waiting for rollouts,
+/// reading back every second.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutorOptions {
     /// Limit for one API call.
@@ -71,6 +73,8 @@ impl Default for ExecutorOptions {
     }
 }
 
+/// Runs actions on one cluster: guardrails first, then each call as the executor account for the action's
+/// namespace and access.
 #[derive(Debug)]
 pub struct Executor {
     /// The cluster's name in the gateway's configuration (`default` for a single cluster).
@@ -82,6 +86,8 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// An executor for the cluster named [`DEFAULT_CLUSTER`] (see [`with_cluster_name`](Self::with_cluster_name));
+    /// `release` prefixes the names of the accounts it impersonates (see [`Accounts`]).
     pub fn new(kube: KubeConnection, guardrails: Guardrails, release: &str, options: ExecutorOptions) -> Self {
         let accounts = Accounts {
             release: release.to_owned(),
@@ -102,14 +108,17 @@ impl Executor {
         self
     }
 
+    /// The cluster's name in the gateway's configuration.
     pub fn cluster(&self) -> &str {
         &self.cluster
     }
 
+    /// The guardrails checked before every call.
     pub fn guardrails(&self) -> &Guardrails {
         &self.guardrails
     }
 
+    /// The Kubernetes accounts the executor impersonates.
     pub fn accounts(&self) -> &Accounts {
         &self.accounts
     }

@@ -48,6 +48,7 @@ pub struct GuardrailViolation {
     /// Stable rule name: `namespace_blocked`, `namespace_not_allowed`, `kind_not_allowed`,
     /// `cluster_scoped_mutation`, `scope`.
     pub rule: &'static str,
+    /// What was refused and why, for the caller.
     pub message: String,
 }
 

@@ -21,14 +21,18 @@ use crate::kube::CallContext;
 pub struct Intent {
     /// `None`: the change creates the object.
     pub live: Option<LiveObject>,
+    /// The previewed changes.
     pub diff: Vec<IntendedChange>,
 }
 
 /// One previewed change, as stored (see [`crate::diff::Change`]).
 #[derive(Debug, Clone, Deserialize)]
 pub struct IntendedChange {
+    /// `add`, `remove` or `replace`.
     pub op: String,
+    /// The JSON pointer of the field.
     pub path: String,
+    /// The value after the change; `None` for `remove`.
     #[serde(default)]
     pub to: Option<Value>,
 }
@@ -37,15 +41,20 @@ pub struct IntendedChange {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
+    /// The object shows the change: it holds every previewed value, or (DELETE) it is gone or being deleted.
     Applied,
+    /// The object is still at the previewed `resourceVersion`, or was never created.
     NotApplied,
+    /// The object alone cannot tell: it changed otherwise, was replaced, or is gone.
     Unknown,
 }
 
 /// The answer, with the evidence for it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Inspection {
+    /// Whether the change took effect.
     pub effect: Effect,
+    /// Why, in one sentence.
     pub reason: String,
     /// The object now (`None`: it does not exist).
     pub observed: Option<LiveObject>,

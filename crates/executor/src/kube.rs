@@ -26,7 +26,9 @@ pub enum KubeSource {
     Infer,
     /// A kubeconfig file (or the default one) with an optional context.
     Kubeconfig {
+        /// The file; `None` for the default one (`KUBECONFIG` or `~/.kube/config`).
         path: Option<PathBuf>,
+        /// The context to use; `None` for the file's current context.
         context: Option<String>,
     },
     /// The pod's service account.
@@ -51,6 +53,8 @@ pub(crate) struct Answer {
     pub body: Value,
 }
 
+/// A client of one Kubernetes API server with the gateway's own credentials: calls on objects impersonate an
+/// executor account (discovery does not), and each kind's served API version is discovered once and cached.
 pub struct KubeConnection {
     client: kube::Client,
     call_timeout: Duration,
@@ -128,6 +132,8 @@ impl KubeConnection {
         Self::from_config(config, call_timeout)
     }
 
+    /// A connection from a loaded configuration. Any impersonation it sets is dropped (each call adds its
+    /// own), and `call_timeout` also bounds connecting.
     pub fn from_config(mut config: kube::Config, call_timeout: Duration) -> Result<Self, ExecError> {
         // Impersonation is added per call; a kubeconfig's own `as:` would stack under it and confuse RBAC.
         config.auth_info.impersonate = None;

@@ -19,7 +19,9 @@ pub const EXTRA_ACTION: &str = "docketops-action";
 /// Names of the executor's Kubernetes accounts; `release` prefixes every name (like a Helm release).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accounts {
+    /// Prefix of every account, role and binding name, like a Helm release name.
     pub release: String,
+    /// The namespace the gateway and its own service accounts live in.
     pub gateway_namespace: String,
 }
 
@@ -35,7 +37,9 @@ impl Default for Accounts {
 /// A Kubernetes service account the executor acts as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceAccountRef {
+    /// The account's namespace.
     pub namespace: String,
+    /// The account's name.
     pub name: String,
 }
 
@@ -47,6 +51,7 @@ impl ServiceAccountRef {
 }
 
 impl Accounts {
+    /// The gateway's own account, `<release>-gateway`: it may only impersonate the executor accounts.
     pub fn gateway(&self) -> ServiceAccountRef {
         ServiceAccountRef {
             namespace: self.gateway_namespace.clone(),
@@ -54,6 +59,7 @@ impl Accounts {
         }
     }
 
+    /// `<release>-cluster-reader` in the gateway's namespace: it reads Namespaces and Nodes.
     pub fn cluster_reader(&self) -> ServiceAccountRef {
         ServiceAccountRef {
             namespace: self.gateway_namespace.clone(),

@@ -10,12 +10,16 @@ use crate::entry::Entry;
 use crate::hash::Digest;
 use crate::keys::PublicKeyInfo;
 
+/// The header's `format`: the one bundle format this release reads and writes.
 pub const BUNDLE_FORMAT: &str = "docketops-ledger-bundle/v1";
 
+/// The last entry of the bundled ledger, as the header announces it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BundleHead {
+    /// The last entry's seq (at least 1).
     pub seq: u64,
+    /// The last entry's chain hash.
     pub chain_hash: Digest,
 }
 
@@ -23,7 +27,9 @@ pub struct BundleHead {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BundleHeader {
+    /// Must be [`BUNDLE_FORMAT`].
     pub format: String,
+    /// When the bundle was written (DocketOps writes the ledger's timestamp form). Informational: any string is read.
     pub created_at: String,
     /// How many entry lines follow.
     pub entries: u64,
@@ -36,13 +42,18 @@ pub struct BundleHeader {
     pub keys: Vec<PublicKeyInfo>,
 }
 
+/// Why a bundle's first line is not accepted as its header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BundleError {
+    /// The line is not a header object (not JSON, unknown or missing members), names another format, or
+    /// its `entries` and `head` disagree (or `head.seq` is 0); the text says which.
     #[error("not a DocketOps ledger bundle: the first line must be a header with format {BUNDLE_FORMAT:?} ({0})")]
     Header(String),
 }
 
 impl BundleHeader {
+    /// Parses a header line and checks it: the format is [`BUNDLE_FORMAT`], and `entries` equals `head.seq`
+    /// (0 with a null head).
     pub fn parse(line: &str) -> Result<Self, BundleError> {
         let header: BundleHeader = serde_json::from_str(line).map_err(|e| BundleError::Header(e.to_string()))?;
         if header.format != BUNDLE_FORMAT {
@@ -59,6 +70,7 @@ impl BundleHeader {
         Ok(header)
     }
 
+    /// The header as one line of JSON (without the newline).
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("a header always serializes")
     }

@@ -9,7 +9,9 @@ use crate::keys::{LedgerSigningKey, signature_to_hex};
 /// The last entry of a chain: what the next entry links to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainHead {
+    /// The last entry's seq; 0 for an empty ledger.
     pub seq: u64,
+    /// The last entry's chain hash; [`Digest::GENESIS`] for an empty ledger.
     pub chain_hash: Digest,
 }
 

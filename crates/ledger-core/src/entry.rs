@@ -27,16 +27,23 @@ pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 /// Why an event cannot become an entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EntryError {
+    /// The kind is not two or more dot-separated words of `[a-z][a-z0-9_]*`, or is longer than 64 bytes.
     #[error("invalid kind {0:?}: expected dot-separated lowercase words such as \"action.requested\"")]
     Kind(String),
+    /// The actor is empty, longer than 256 characters, or holds a control character.
     #[error("invalid actor: expected 1 to 256 printable characters")]
     Actor,
+    /// The action id is not 1 to 128 characters of `[A-Za-z0-9_.:-]`.
     #[error("invalid action_id {0:?}: expected 1 to 128 characters of [A-Za-z0-9_.:-]")]
     ActionId(String),
+    /// The payload is not a JSON object.
     #[error("payload must be a JSON object")]
     PayloadNotObject,
+    /// The canonical payload (its size in bytes given) is larger than [`MAX_PAYLOAD_BYTES`].
     #[error("payload is {0} bytes in canonical form; the limit is {MAX_PAYLOAD_BYTES}")]
     PayloadTooLarge(usize),
+    /// The payload breaks the ledger's JSON rules (a float, an integer beyond ±(2^53 − 1), nesting deeper than
+    /// [`json::MAX_DEPTH`]) or cannot be canonicalized.
     #[error("payload: {0}")]
     Payload(#[from] JsonError),
 }
@@ -44,13 +51,18 @@ pub enum EntryError {
 /// What a caller asks to append.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
+    /// What happened, e.g. `action.requested`: two or more dot-separated lowercase words, at most 64 bytes.
     pub kind: String,
+    /// Who caused it (`usr_…`, `agt_…`): 1 to 256 characters, no control characters.
     pub actor: String,
+    /// The action the event belongs to (1 to 128 characters of `[A-Za-z0-9_.:-]`); None if it belongs to none.
     pub action_id: Option<String>,
+    /// The event's data: a JSON object whose numbers are integers within ±(2^53 − 1).
     pub payload: Value,
 }
 
 impl NewEvent {
+    /// An event that belongs to no action (checked only when prepared).
     pub fn new(kind: impl Into<String>, actor: impl Into<String>, payload: Value) -> Self {
         Self {
             kind: kind.into(),
@@ -60,6 +72,7 @@ impl NewEvent {
         }
     }
 
+    /// The same event, belonging to the action `action_id`.
     pub fn with_action(mut self, action_id: impl Into<String>) -> Self {
         self.action_id = Some(action_id.into());
         self
@@ -103,17 +116,24 @@ impl NewEvent {
 /// the chain. Preparing happens in the caller's task so the single appender only links and signs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreparedEvent {
+    /// The entry's id: from [`new_entry_id`], or as given to [`prepare_with_id`](Self::prepare_with_id).
     pub id: String,
+    /// The entry's timestamp, in the ledger's form (`2026-01-01T00:00:01.250000Z`).
     pub timestamp: String,
+    /// The event's kind, checked.
     pub kind: String,
+    /// The event's actor, checked.
     pub actor: String,
+    /// The event's action id, checked; None if it belongs to no action.
     pub action_id: Option<String>,
     /// Canonical (RFC 8785) JSON text of the payload.
     pub payload: String,
+    /// `SHA-256(JCS(event))` over the id, timestamp, kind, actor, action id and canonical payload.
     pub event_hash: Digest,
 }
 
 impl PreparedEvent {
+    /// Checks and canonicalizes `event`, with a new entry id and `now` as its timestamp.
     pub fn prepare(event: NewEvent, now: OffsetDateTime) -> Result<Self, EntryError> {
         Self::prepare_with_id(event, new_entry_id(), format_timestamp(now))
     }
@@ -160,18 +180,29 @@ impl PreparedEvent {
 /// text form so that an entry read back from tampered storage can still be represented and reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// Position in the ledger: 1 for the first entry, each next entry +1.
     pub seq: u64,
+    /// Entry id: `evt_` and a UUIDv7 in 32 lowercase hex digits (as writers make it; not checked by the verifier).
     pub id: String,
+    /// When the entry was made: RFC 3339 in UTC with six fractional digits (`2026-01-01T00:00:01.250000Z`).
     pub timestamp: String,
+    /// What happened, e.g. `action.requested` or [`KIND_KEY_ROTATED`].
     pub kind: String,
+    /// Who caused it (`usr_…`, `agt_…`).
     pub actor: String,
+    /// The action the entry belongs to; None (JSON `null`) if none.
     pub action_id: Option<String>,
     /// Canonical JSON text of the payload, exactly the bytes that were hashed.
     pub payload: String,
+    /// Digest text of the previous entry's chain hash (32 zero bytes for seq 1).
     pub prev_chain_hash: String,
+    /// Digest text of `SHA-256(JCS(event))`.
     pub event_hash: String,
+    /// Digest text of the hash that links this entry: over its seq, `prev_chain_hash` and `event_hash`.
     pub chain_hash: String,
+    /// The signing key's id: `ed25519:` and 16 lowercase hex digits.
     pub key_id: String,
+    /// The Ed25519 signature over the key id and chain hash: 128 lowercase hex digits (`R ‖ S`).
     pub signature: String,
 }
 

@@ -18,10 +18,12 @@ impl Digest {
     /// The `prev_chain_hash` of entry 1: 32 zero bytes.
     pub const GENESIS: Digest = Digest([0; 32]);
 
+    /// The SHA-256 of `bytes`.
     pub fn of(bytes: &[u8]) -> Digest {
         Digest(Sha256::digest(bytes).into())
     }
 
+    /// The 32 raw digest bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -42,6 +44,7 @@ pub fn chain_hash(seq: u64, prev_chain_hash: &Digest, event_hash: &Digest) -> Di
     Digest(hasher.finalize().into())
 }
 
+/// A string that is not `sha256:` followed by exactly 64 lowercase hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a digest: expected \"sha256:\" followed by 64 lowercase hex digits")]
 pub struct DigestParseError;

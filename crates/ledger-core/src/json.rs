@@ -29,16 +29,27 @@ pub enum Numbers {
 /// Why a JSON document was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JsonError {
+    /// The text is not JSON (also: trailing text, or a string with an escaped lone surrogate).
     #[error("invalid JSON: {0}")]
     Syntax(String),
+    /// An object holds the same member name twice, at any depth.
     #[error("duplicate object key {key:?}")]
-    DuplicateKey { key: String },
+    DuplicateKey {
+        /// The repeated member name.
+        key: String,
+    },
+    /// A number that is not an integer within ±(2^53 − 1), where only those are allowed (ledger payloads).
     #[error(
         "number {number} is not allowed: ledger entries hold only integers within ±(2^53−1); write floats and larger integers as strings"
     )]
-    UnsafeNumber { number: String },
+    UnsafeNumber {
+        /// The refused number.
+        number: String,
+    },
+    /// Arrays and objects nest deeper than [`MAX_DEPTH`] levels.
     #[error("JSON nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    /// The RFC 8785 canonicalizer refused the value.
     #[error("cannot canonicalize: {0}")]
     Canonicalize(String),
 }

@@ -20,16 +20,22 @@ pub const KEY_PROOF_DOMAIN: &[u8] = b"docketops-ledger/v1/key-proof\0";
 /// The one algorithm the format knows today; the field exists so another can be added.
 pub const ALGORITHM: &str = "ed25519";
 
+/// Why a key could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The PEM text is not an Ed25519 private key in PKCS#8 form.
     #[error("not an Ed25519 private key in PKCS#8 PEM form: {0}")]
     BadPrivateKey(String),
+    /// The public key text is not exactly 64 lowercase hex digits.
     #[error("not an Ed25519 public key: expected 64 lowercase hex digits")]
     BadPublicKey,
+    /// The 32 bytes are not the canonical RFC 8032 encoding of a curve point.
     #[error("not an Ed25519 public key: the 32 bytes are not the canonical RFC 8032 encoding of a curve point")]
     NotAPoint,
+    /// The point is of small order: any signature would verify under it.
     #[error("a weak Ed25519 public key: the point is of small order, so any signature would verify under it")]
     WeakPublicKey,
+    /// The private key could not be encoded as PKCS#8 PEM.
     #[error("cannot encode the private key: {0}")]
     Encode(String),
 }
@@ -78,10 +84,12 @@ impl fmt::Debug for LedgerSigningKey {
 }
 
 impl LedgerSigningKey {
+    /// A new key from the OS random source.
     pub fn generate() -> Self {
         Self::from_dalek(SigningKey::generate(&mut rand::rngs::OsRng))
     }
 
+    /// The key whose 32-byte RFC 8032 secret key is `seed`: the same seed always gives the same key.
     pub fn from_seed(seed: [u8; 32]) -> Self {
         Self::from_dalek(SigningKey::from_bytes(&seed))
     }
@@ -91,12 +99,14 @@ impl LedgerSigningKey {
         Self { key, key_id }
     }
 
+    /// Reads an Ed25519 private key in PKCS#8 PEM form (surrounding whitespace ignored).
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, KeyError> {
         SigningKey::from_pkcs8_pem(pem.trim())
             .map(Self::from_dalek)
             .map_err(|e| KeyError::BadPrivateKey(e.to_string()))
     }
 
+    /// The private key in PKCS#8 PEM form, with LF line endings.
     pub fn to_pkcs8_pem(&self) -> Result<String, KeyError> {
         self.key
             .to_pkcs8_pem(LineEnding::LF)
@@ -104,10 +114,12 @@ impl LedgerSigningKey {
             .map_err(|e| KeyError::Encode(e.to_string()))
     }
 
+    /// This key's id: `ed25519:` and 16 lowercase hex digits.
     pub fn key_id(&self) -> &str {
         &self.key_id
     }
 
+    /// The public half, with the same key id.
     pub fn public_key(&self) -> LedgerPublicKey {
         LedgerPublicKey {
             key_id: self.key_id.clone(),
@@ -137,7 +149,9 @@ impl LedgerSigningKey {
 /// A public key as the ledger knows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct LedgerPublicKey {
+    /// The key's id, derived from `key` (see [`key_id_of`]).
     pub key_id: String,
+    /// The Ed25519 public key; canonical and not weak when read with [`from_hex`](Self::from_hex).
     pub key: VerifyingKey,
 }
 
@@ -171,6 +185,7 @@ impl LedgerPublicKey {
         })
     }
 
+    /// The 32-byte public key as 64 lowercase hex digits.
     pub fn hex(&self) -> String {
         hex::encode(self.key.as_bytes())
     }
@@ -189,6 +204,7 @@ impl LedgerPublicKey {
             .is_ok()
     }
 
+    /// The key in its JSON shape, for the API, bundles and genesis or rotation payloads.
     pub fn info(&self) -> PublicKeyInfo {
         PublicKeyInfo {
             key_id: self.key_id.clone(),
@@ -202,8 +218,11 @@ impl LedgerPublicKey {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublicKeyInfo {
+    /// `ed25519:` and 16 lowercase hex digits (see [`key_id_of`]).
     pub key_id: String,
+    /// The key's algorithm: [`ALGORITHM`] (`ed25519`).
     pub algorithm: String,
+    /// The 32-byte public key as 64 lowercase hex digits.
     pub public_key: String,
 }
 
@@ -212,6 +231,8 @@ pub fn signature_to_hex(signature: &Signature) -> String {
     hex::encode(signature.to_bytes())
 }
 
+/// Reads a signature from 128 lowercase hex digits; None for any other text. Whether the bytes make a
+/// valid signature is left to verification.
 pub fn signature_from_hex(s: &str) -> Option<Signature> {
     if s.len() != 128 || s.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;

@@ -34,6 +34,7 @@ use serde_json::Value;
 
 use crate::Entry;
 
+/// The highest score: after every move the score is clamped to `0..=MAX_TRUST`.
 pub const MAX_TRUST: i64 = 100;
 
 /// The version of the scoring function; bump it whenever a score or a change could come out different,
@@ -46,17 +47,26 @@ pub const DEFAULT_RISK: &str = "MEDIUM";
 /// One entry that moved the score.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TrustChange {
+    /// The seq of the entry that moved the score.
     pub seq: u64,
+    /// The id of that entry.
     pub entry_id: String,
+    /// The action the entry belongs to (one the identity requested).
     pub action_id: String,
+    /// The entry's kind, e.g. `outcome.verified`.
     pub kind: String,
+    /// The move from the table in the module documentation, applied after the decay (negative for a penalty).
     pub delta: i64,
+    /// The score after this entry: decayed by 1/16, moved by `delta`, clamped to `0..=MAX_TRUST`.
     pub score: i64,
 }
 
+/// One identity's trust score and the entries that made it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TrustReport {
+    /// The identity scored; its actions are those whose `action.requested` entry it is the actor of.
     pub identity_id: String,
+    /// The score, 0 to [`MAX_TRUST`]; 0 for an identity that nothing has moved.
     pub score: i64,
     /// Every entry that moved the score, oldest first (the explanation of the number).
     pub changes: Vec<TrustChange>,
@@ -66,15 +76,27 @@ pub struct TrustReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionUpdate {
     /// `action.requested`: the action belongs to `owner`, at the default risk level.
-    Requested { action_id: String, owner: String },
+    Requested {
+        /// The requested action.
+        action_id: String,
+        /// The actor of the `action.requested` entry.
+        owner: String,
+    },
     /// `risk.classified`: the action's risk level (only for an action that was requested).
-    Classified { action_id: String, level: String },
+    Classified {
+        /// The classified action.
+        action_id: String,
+        /// The `level` of the entry's payload, e.g. `HIGH`.
+        level: String,
+    },
 }
 
 /// An action's owner and risk level, as far as trust is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustAction {
+    /// The identity that requested the action (the actor of its `action.requested` entry).
     pub owner: String,
+    /// The action's risk level (`LOW`, `MEDIUM` or `HIGH`); [`DEFAULT_RISK`] until it is classified.
     pub risk: String,
 }
 
@@ -193,6 +215,7 @@ pub struct TrustScorer {
 }
 
 impl TrustScorer {
+    /// A scorer for `identity_id`, whose score starts at 0.
     pub fn new(identity_id: &str) -> Self {
         Self {
             identity_id: identity_id.to_owned(),
@@ -223,6 +246,7 @@ impl TrustScorer {
         }
     }
 
+    /// The score and its changes after the entries fed so far.
     pub fn report(self) -> TrustReport {
         TrustReport {
             identity_id: self.identity_id,

@@ -21,6 +21,8 @@ mod report;
 
 pub use report::{HeadReport, Invalid, KeyReport, Reason, VerifyReport};
 
+/// What a verification requires beyond the chain's own consistency. The default pins no key and expects no
+/// particular head.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
     /// When non-empty, the genesis key must be one of these (an auditor's pinned key).
@@ -41,6 +43,8 @@ struct KeyState {
     key: LedgerPublicKey,
 }
 
+/// Verifies a ledger as a stream: feed its entries in order to [`check`](Self::check), then call
+/// [`finish`](Self::finish) for the report.
 #[derive(Debug)]
 pub struct Verifier {
     options: VerifyOptions,
@@ -90,6 +94,7 @@ struct OrderedPass {
 type Failure = (usize, Invalid);
 
 impl Verifier {
+    /// A verifier that expects entry 1 next.
     pub fn new(options: VerifyOptions) -> Self {
         Self {
             options,
@@ -102,10 +107,12 @@ impl Verifier {
         }
     }
 
+    /// How many entries have verified so far (all of them before the first invalid one).
     pub fn entries_checked(&self) -> u64 {
         self.entries_checked
     }
 
+    /// Whether an invalid or unreadable entry has been found; later batches are then ignored.
     pub fn is_invalid(&self) -> bool {
         self.first_invalid.is_some()
     }

@@ -43,16 +43,33 @@ pub enum ToolError {
     /// The gateway refused the request; `status` is the HTTP status it answers with (400, 401, 403, 404, 409,
     /// 503, …) and `code` its error code.
     #[error("{message}")]
-    Gateway { status: u16, code: String, message: String },
+    Gateway {
+        /// The HTTP status (500 for an internal error).
+        status: u16,
+        /// The gateway's error code, e.g. `forbidden`.
+        code: String,
+        /// The gateway's message.
+        message: String,
+    },
     /// No authenticated caller reached the tool (the MCP service was mounted without authentication).
     #[error("not authenticated: send Authorization: Bearer <API key>")]
     Unauthenticated,
     /// The remote gateway could not be reached or did not answer in time.
     #[error("cannot reach the gateway at {url}: {message}")]
-    Unreachable { url: String, message: String },
+    Unreachable {
+        /// The gateway's base URL.
+        url: String,
+        /// What failed.
+        message: String,
+    },
     /// The remote gateway answered something that is not its API's JSON.
     #[error("unexpected answer from the gateway ({status}): {message}")]
-    Protocol { status: u16, message: String },
+    Protocol {
+        /// The HTTP status of the answer.
+        status: u16,
+        /// What is wrong with it, or the start of its text.
+        message: String,
+    },
 }
 
 impl ToolError {

@@ -23,6 +23,7 @@ pub struct InProcess {
 }
 
 impl InProcess {
+    /// Tools on `pipeline`.
     pub fn new(pipeline: Arc<Pipeline>) -> Self {
         Self { pipeline }
     }

@@ -55,8 +55,10 @@ pub fn http_service(
 /// Why the stdio server stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The client did not start an MCP session (e.g. it closed the input before initializing).
     #[error("the MCP client did not start a session: {0}")]
     Initialize(String),
+    /// The running server ended with an error.
     #[error("the MCP server task failed: {0}")]
     Task(String),
 }

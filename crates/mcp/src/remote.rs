@@ -38,10 +38,13 @@ impl fmt::Debug for Remote {
 /// Why a remote backend cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
+    /// The URL does not parse, is not http or https, or cannot be a base URL.
     #[error("the gateway URL {0:?} is not an http(s) URL")]
     Url(String),
+    /// The CA certificate is not valid PEM.
     #[error("the CA certificate is not PEM: {0}")]
     Certificate(String),
+    /// The HTTP client cannot be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
 }

@@ -84,10 +84,12 @@ impl<B: Backend> Clone for McpServer<B> {
 }
 
 impl<B: Backend> McpServer<B> {
+    /// The tools on `backend`.
     pub fn new(backend: B) -> Self {
         Self::with_shared(Arc::new(backend))
     }
 
+    /// The tools on a backend already shared through an `Arc`.
     pub fn with_shared(backend: Arc<B>) -> Self {
         Self {
             backend,

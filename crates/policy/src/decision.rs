@@ -14,15 +14,20 @@ pub const ENTRY_POINT: &str = "data.docketops.policy.decision";
 /// The policy id recorded for the entry point's package.
 pub const DEFAULT_POLICY_ID: &str = "docketops.policy";
 
+/// What a policy decides about an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// The action goes ahead.
     Allow,
+    /// The action is refused.
     Deny,
+    /// The action waits for human approval (see [`Decision::approvals`]).
     RequireApproval,
 }
 
 impl Outcome {
+    /// The outcome as policies and the ledger spell it, e.g. `require_approval`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Allow => "allow",
@@ -50,7 +55,9 @@ impl std::fmt::Display for Outcome {
 /// One policy decision, as the `policy.decided` ledger entry records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
+    /// What the policy decided.
     pub outcome: Outcome,
+    /// The policy's reasons, in its words (may be empty).
     pub reasons: Vec<String>,
     /// How many distinct approvers a `require_approval` outcome needs; `None` means the default of one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,18 +75,28 @@ pub struct Decision {
     pub engine: String,
 }
 
+/// Why no decision could be had; the gateway refuses the action in enforce mode (fail closed).
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
+    /// The policy defines no decision for this input (no rule gave `decision` a value, or no source
+    /// declares it).
     #[error("the policy produced no decision (data.docketops.policy.decision is undefined)")]
     Undefined,
+    /// The result, or OPA's answer, is not a decision as the policy contract spells it.
     #[error("the policy's decision is malformed: {0}")]
     Malformed(String),
+    /// Evaluation failed: a Rego error, the [`EVALUATION_TIME_LIMIT`](crate::engine::EVALUATION_TIME_LIMIT)
+    /// passed, or an input that cannot be canonicalized or converted.
     #[error("policy evaluation failed: {0}")]
     Evaluation(String),
+    /// The OPA server could not be reached, did not answer in time, or answered with an error status.
     #[error("the policy server is unavailable: {0}")]
     Unavailable(String),
+    /// A policy file cannot be read, parsed or compiled, or the sources conflict (none given, a name given
+    /// twice, two template instances in one package).
     #[error("cannot load the policy: {0}")]
     Load(String),
+    /// The OPA client's URL or decision path is invalid, or its HTTP client cannot be built.
     #[error("invalid policy engine configuration: {0}")]
     Config(String),
 }
@@ -90,8 +107,12 @@ pub const MAX_APPROVALS: u32 = 10;
 /// What a policy's result says, read strictly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyResult {
+    /// The `outcome` field: a known outcome.
     pub outcome: Outcome,
+    /// The `reasons` field: strings, in the policy's words.
     pub reasons: Vec<String>,
+    /// How many distinct approvers (1 to [`MAX_APPROVALS`]); only with `require_approval`, `None` when
+    /// the policy names no number.
     pub approvals: Option<u32>,
 }
 

@@ -202,11 +202,14 @@ fn revision_of(sources: &[(String, String)]) -> Result<String, PolicyError> {
 /// The policy engine the gateway is configured with.
 #[derive(Debug, Clone)]
 pub enum PolicyEngine {
+    /// Rego evaluated in process (the default).
     Embedded(EmbeddedEngine),
+    /// An external OPA server.
     Opa(crate::opa::OpaClient),
 }
 
 impl PolicyEngine {
+    /// Asks the configured engine for a decision on `input`.
     pub async fn decide(&self, input: &Value) -> Result<Decision, PolicyError> {
         match self {
             // Tens of microseconds, bounded by EVALUATION_TIME_LIMIT: cheaper inline than on a blocking thread.

@@ -83,14 +83,17 @@ impl OpaClient {
         self
     }
 
+    /// The server's base URL, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
 
+    /// The decision path under `/v1/data/`, without leading or trailing slashes.
     pub fn path(&self) -> &str {
         &self.path
     }
 
+    /// The bound on one whole request.
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -103,6 +106,7 @@ impl OpaClient {
         }
     }
 
+    /// Asks OPA for a decision on `input` (`POST /v1/data/<path>?provenance=true`).
     pub async fn decide(&self, input: &Value) -> Result<Decision, PolicyError> {
         let input_sha256 = decision::input_sha256(input)?;
         let server = format!("OPA at {}", self.base_url);

@@ -11,15 +11,20 @@ use domain::matches_pattern;
 use domain::{Action, ActionType, Operation, ResourceKind};
 use serde::{Deserialize, Serialize};
 
+/// How risky an action is; ordered, so the highest of several levels is their maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum RiskLevel {
+    /// The baseline for reads.
     Low,
+    /// The baseline for mutations.
     Medium,
+    /// Only a rule raises an action to it; the default policy then requires an approval.
     High,
 }
 
 impl RiskLevel {
+    /// The level as the ledger and policies spell it, e.g. `HIGH`.
     pub fn as_str(self) -> &'static str {
         match self {
             RiskLevel::Low => "LOW",
@@ -45,11 +50,14 @@ pub struct RiskContext {
 pub struct RiskRule {
     /// Stable name, recorded when the rule fires.
     pub id: String,
+    /// The level an action gets, at least, when the rule fires.
     pub level: RiskLevel,
     /// Why the rule exists, recorded with it.
     pub reason: String,
+    /// Only these action types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub action_types: Vec<ActionType>,
+    /// Only these kinds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kinds: Vec<ResourceKind>,
     /// Namespace tiers (names from `RiskConfig::tiers`).
@@ -85,6 +93,7 @@ fn is_false(value: &bool) -> bool {
 pub struct RiskConfig {
     /// Tier name → namespace patterns, e.g. `production = ["prod", "prod-*"]`.
     pub tiers: BTreeMap<String, Vec<String>>,
+    /// The rules; an action's level is the highest of the baseline and every rule that fires.
     pub rules: Vec<RiskRule>,
 }
 
@@ -154,16 +163,22 @@ impl Default for RiskConfig {
 /// A rule that fired (the baseline is recorded as the rule `baseline`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FiredRule {
+    /// The rule's id, or `baseline`.
     pub id: String,
+    /// The level the rule gives.
     pub level: RiskLevel,
+    /// Why, as the rule says.
     pub reason: String,
 }
 
 /// The result, as the `risk.classified` entry records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Classification {
+    /// The highest level among the fired rules.
     pub level: RiskLevel,
+    /// The baseline first, then every configured rule that fired, in configuration order.
     pub rules: Vec<FiredRule>,
+    /// The facts the classification used.
     pub context: RiskContext,
 }
 
@@ -171,7 +186,9 @@ pub struct Classification {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("risk rule {rule:?}: {message}")]
 pub struct InvalidRiskConfig {
+    /// The id of the rule at fault.
     pub rule: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -209,6 +226,8 @@ impl RiskConfig {
         Ok(())
     }
 
+    /// Classifies `action`: the baseline (reads LOW, mutations MEDIUM), raised by every rule that matches it
+    /// and `context`.
     pub fn classify(&self, action: &Action, context: RiskContext) -> Classification {
         let baseline = if action.action_type.is_mutation() {
             FiredRule {

@@ -39,35 +39,69 @@ pub use template::{Parameter, Template};
 /// The package under which rendered templates live; the default policy collects from its children.
 pub const TEMPLATES_PACKAGE: &str = "docketops.templates";
 
+/// Why a template cannot be read, parsed, given its parameters or rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
+    /// No template in the library has this name.
     #[error("unknown template {0:?} (`docketops policy templates list` shows them)")]
     Unknown(String),
+    /// The template's text is not a valid template: its name, package line, METADATA block or parameter
+    /// schema, or an example that does not fit the schema.
     #[error("template {name}: {message}")]
-    Invalid { name: String, message: String },
+    Invalid {
+        /// The template's name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A template file or directory cannot be read, or a file name does not end in `.rego`.
     #[error("cannot read {path}: {message}")]
-    Read { path: PathBuf, message: String },
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why it cannot be read.
+        message: String,
+    },
+    /// A template with this name is already in the library.
     #[error("template {0} is given twice")]
     Duplicate(String),
+    /// A parameter is given that the template does not declare.
     #[error("template {template} has no parameter {parameter:?}; its parameters: {known}")]
     UnknownParameter {
+        /// The template's name.
         template: String,
+        /// The parameter given.
         parameter: String,
+        /// The template's parameters, comma-separated (`none` when it has none).
         known: String,
     },
+    /// A required parameter is not given.
     #[error("template {template} needs the parameter {parameter:?} ({description})")]
     MissingParameter {
+        /// The template's name.
         template: String,
+        /// The parameter's name.
         parameter: String,
+        /// What values it takes (its schema, described).
         description: String,
     },
+    /// A parameter's value does not fit its schema, or a `--set` text is not `KEY=VALUE` of the parameter's
+    /// type.
     #[error("invalid parameter {message}")]
-    InvalidParameter { parameter: String, message: String },
+    InvalidParameter {
+        /// The parameter's name (the whole `--set` text when it has no `=`).
+        parameter: String,
+        /// What is wrong, naming the place.
+        message: String,
+    },
+    /// An instance name is not a lower-case identifier of at most 63 characters, or is a Rego keyword.
     #[error(
         "invalid instance name {0:?}: use lower-case letters, digits and _, starting with a letter (at most 63), \
          and not a Rego keyword"
     )]
     InvalidInstance(String),
+    /// The rendered text does not load or evaluate next to the default policy, or does not read its
+    /// parameters back unchanged.
     #[error("the rendered template does not work next to the default policy: {0}")]
     Render(String),
 }

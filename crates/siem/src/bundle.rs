@@ -38,23 +38,47 @@ pub struct CopySummary {
     pub duplicates: u64,
     /// Lines that hold no readable entry (other messages, a line cut short).
     pub skipped_lines: u64,
+    /// The head the bundle's header names: the last entry's seq and chain hash.
     pub head: Option<BundleHead>,
 }
 
+/// Why no bundle could be built from a copy.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
+    /// A file of the copy cannot be opened or read.
     #[error("reading {}: {error}", path.display())]
-    Read { path: PathBuf, error: std::io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        error: std::io::Error,
+    },
+    /// Creating, writing or syncing the bundle failed.
     #[error("writing the bundle: {0}")]
     Write(std::io::Error),
+    /// No line of the copy holds an entry.
     #[error("the copy holds no ledger entry")]
     Empty,
+    /// Entries between seq 1 and the highest received are absent.
     #[error("the copy is incomplete: {count} entries missing (seq {})", list(sample, *count))]
-    Missing { count: u64, sample: Vec<u64> },
+    Missing {
+        /// How many seqs are missing.
+        count: u64,
+        /// The first missing seqs, at most 10.
+        sample: Vec<u64>,
+    },
+    /// Two copies disagree: different entries at one seq, or one entry id at two seqs.
     #[error("the copy holds two different entries {detail}: it is not one ledger, or a copy was altered")]
-    Conflict { detail: String },
+    Conflict {
+        /// Where: the seq and the two ids, or the id and the two seqs.
+        detail: String,
+    },
+    /// The highest entry's chain hash does not parse, so the header cannot name the head.
     #[error("the last entry (seq {seq}) has no valid chain_hash, so the bundle's head cannot be written")]
-    BadHead { seq: u64 },
+    BadHead {
+        /// The highest seq received.
+        seq: u64,
+    },
 }
 
 impl CopyError {

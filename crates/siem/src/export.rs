@@ -16,6 +16,7 @@ use crate::sink::{Sink, SinkError};
 /// First wait after a failure; it doubles up to [`ExportConfig::max_backoff`].
 const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 
+/// When a run ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Keep exporting as entries are appended, until shut down.
@@ -24,15 +25,18 @@ pub enum Mode {
     Once,
 }
 
+/// One named export's settings.
 #[derive(Debug, Clone)]
 pub struct ExportConfig {
     /// The export's name: its position in `export_cursors`.
     pub name: String,
     /// Entries per batch (one write or request).
     pub batch: u32,
+    /// Keep following the ledger, or stop at its head.
     pub mode: Mode,
     /// How often to look for new entries when caught up.
     pub poll_interval: Duration,
+    /// The longest wait before a retry (the wait starts at 0.5 s and doubles after each failure).
     pub max_backoff: Duration,
     /// End with an error when deliveries have failed for this long (None: retry forever).
     pub give_up_after: Option<Duration>,
@@ -41,6 +45,7 @@ pub struct ExportConfig {
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportReport {
+    /// The export's name.
     pub name: String,
     /// The position the run started from (0: the beginning).
     pub resumed_after: u64,
@@ -50,12 +55,18 @@ pub struct ExportReport {
     pub retries: u64,
 }
 
+/// Why a run ended with an error. The stored position stays at the last entry acknowledged.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// The export name is not 1 to 64 characters of `A-Z`, `a-z`, `0-9`, `.`, `_` and `-`.
     #[error("invalid export name {0:?}: use 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'")]
     InvalidName(String),
+    /// Reading the export's position or the ledger's head at start failed (later database errors are
+    /// retried).
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The ledger holds another entry (or none) at the stored position than the one delivered: the
+    /// database was replaced or restored. Nothing was sent.
     #[error(
         "export {name:?} is positioned after seq {seq} (entry {}), but the ledger holds {} there: the database was \
          replaced or restored. Check it with `docketops verify`, then move the export with `docketops siem reset`",
@@ -63,15 +74,26 @@ pub enum ExportError {
         found.as_deref().map_or_else(|| "no entry".to_string(), |id| format!("entry {id}"))
     )]
     CursorMismatch {
+        /// The export's name.
         name: String,
+        /// The stored position.
         seq: i64,
+        /// The entry id stored with the position.
         expected: Option<String>,
+        /// The id of the entry the ledger holds at that seq; `None` if it holds none.
         found: Option<String>,
     },
+    /// The sink failed in a way retrying cannot heal (see [`SinkError::is_transient`]).
     #[error(transparent)]
     Sink(SinkError),
+    /// Deliveries kept failing for [`ExportConfig::give_up_after`].
     #[error("gave up after {}s of failed deliveries: {last}", after.as_secs())]
-    GaveUp { after: Duration, last: String },
+    GaveUp {
+        /// How long deliveries had failed.
+        after: Duration,
+        /// The last failure's message.
+        last: String,
+    },
 }
 
 /// An export name: short, and safe in logs and file names.

@@ -16,9 +16,20 @@ use crate::syslog::{Facility, SyslogSink};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkSpec {
     /// `syslog://HOST:PORT` (plain TCP) or `syslog+tls://HOST:PORT`.
-    Syslog { host: String, port: u16, tls: bool },
+    Syslog {
+        /// The receiver's host name or IP address (an IPv6 address without brackets).
+        host: String,
+        /// The receiver's TCP port.
+        port: u16,
+        /// `syslog+tls`: TLS over the TCP connection.
+        tls: bool,
+    },
     /// `hec+https://HOST:PORT/services/collector/event` (or `hec+http://` for a collector on loopback).
-    Hec { url: url::Url },
+    Hec {
+        /// The collector's endpoint without the `hec+` prefix (`/services/collector/event` when the URL
+        /// names no path).
+        url: url::Url,
+    },
     /// `file:PATH`: JSON lines appended to a file.
     File(PathBuf),
     /// `stdout` (or `-`): JSON lines on standard output.
@@ -116,6 +127,7 @@ pub struct SinkOptions {
     pub hec_token: Option<String>,
     /// HOSTNAME of syslog messages and `host` of HEC events.
     pub hostname: String,
+    /// The facility of syslog messages (default 13, log audit).
     pub facility: Facility,
     /// Syslog only: how long a written batch must stay on a healthy connection before it counts as
     /// delivered (plain syslog has no acknowledgement; see docs/siem.md).
@@ -155,7 +167,9 @@ impl fmt::Debug for SinkOptions {
 /// The last entry of a delivered batch: where the export's cursor may move.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Position {
+    /// The entry's seq.
     pub seq: u64,
+    /// The entry's id, stored with the cursor to notice a ledger replaced under the export.
     pub entry_id: String,
 }
 
@@ -172,8 +186,12 @@ impl Position {
 /// acknowledged (at once for files, stdout and HEC; after the settle time for syslog).
 #[derive(Debug)]
 pub enum Sink {
+    /// Syslog over TCP or TLS: a batch counts as delivered once it stayed on a healthy connection for the
+    /// settle time.
     Syslog(SyslogSink),
+    /// A Splunk HTTP Event Collector: a batch counts as delivered once the collector answered 2xx.
     Hec(HecSink),
+    /// JSON lines to a file (delivered once synced to disk) or to standard output (once flushed).
     Lines(LinesSink),
 }
 
@@ -246,14 +264,31 @@ impl Sink {
 /// A sink that cannot be used as configured: fix the command line (exit status 2).
 #[derive(Debug, thiserror::Error)]
 pub enum SinkConfigError {
+    /// The sink URL is not one of the accepted forms, or an option does not fit the sink (a client
+    /// certificate for anything but syslog+tls).
     #[error("invalid sink {sink:?}: {message}")]
-    Invalid { sink: String, message: String },
+    Invalid {
+        /// The sink as given.
+        sink: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An HEC sink has no token: [`SinkOptions::hec_token`] is missing or blank.
     #[error("the HEC sink needs its token in the environment variable DOCKETOPS_HEC_TOKEN")]
     MissingToken,
+    /// A file the sink needs cannot be used: the CA file, the client certificate or key, or the output
+    /// file of a `file:` sink.
     #[error("{}: {message}", path.display())]
-    File { path: PathBuf, message: String },
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be used.
+        message: String,
+    },
+    /// rustls refused the TLS settings (e.g. a client key it cannot use).
     #[error("TLS configuration: {0}")]
     Tls(String),
+    /// The HEC sink's HTTP client cannot be built; the message holds the causes too.
     #[error("HTTP client: {0}")]
     Http(String),
 }
@@ -298,17 +333,52 @@ impl SinkConfigError {
 /// export.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    /// Connecting to a syslog receiver (TCP, then the TLS handshake) failed or timed out. Transient.
     #[error("cannot connect to {target}: {error}")]
-    Connect { target: String, error: std::io::Error },
+    Connect {
+        /// The receiver, as its sink URL.
+        target: String,
+        /// Why the connection failed.
+        error: std::io::Error,
+    },
+    /// Writing a batch failed: to a syslog connection, or opening, writing or syncing the output file.
+    /// Transient.
     #[error("sending to {target} failed: {error}")]
-    Io { target: String, error: std::io::Error },
+    Io {
+        /// The receiver, as its sink URL (`file:PATH` for a file).
+        target: String,
+        /// Why the write failed.
+        error: std::io::Error,
+    },
+    /// The syslog receiver closed the connection or it failed; what had not settled is sent again.
+    /// Transient.
     #[error("the connection to {target} was lost: {reason}")]
-    Disconnected { target: String, reason: String },
+    Disconnected {
+        /// The receiver, as its sink URL.
+        target: String,
+        /// What the connection's read side saw (an end, or an error).
+        reason: String,
+    },
+    /// The HEC collector answered with a status other than 2xx. Transient only for 408, 429 and 5xx.
     #[error("{target} answered HTTP {status}: {body}")]
-    Http { target: String, status: u16, body: String },
+    Http {
+        /// The collector's URL.
+        target: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the response body (at most 300 characters).
+        body: String,
+    },
+    /// The HEC request got no answer (connection, TLS or timeout). Transient.
     /// `error` holds the whole chain of causes: reqwest's own message leaves out the connection's.
     #[error("request to {target} failed: {error}")]
-    Request { target: String, error: String },
+    Request {
+        /// The collector's URL.
+        target: String,
+        /// The error and its causes, on one line.
+        error: String,
+    },
+    /// Writing to standard output failed (a closed pipe). Not transient.
     #[error("standard output is closed: {0}")]
     Stdout(std::io::Error),
 }

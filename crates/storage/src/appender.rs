@@ -28,6 +28,7 @@ mod writer;
 pub(crate) use transaction::POSTGRES_BEGIN;
 use writer::Writer;
 
+/// How the ledger writer batches and what it records on a new ledger.
 #[derive(Debug, Clone)]
 pub struct AppendConfig {
     /// Most entries one transaction takes.
@@ -52,20 +53,33 @@ impl Default for AppendConfig {
     }
 }
 
+/// Why an append, an initialization or a key rotation failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AppendError {
+    /// An event is not a valid entry (kind, actor, action id or payload); nothing was written.
     #[error(transparent)]
     Invalid(#[from] EntryError),
+    /// The ledger's head names another active key than the one this gateway signs with (a rotation by
+    /// another gateway, or the wrong key loaded).
     #[error(
         "this gateway signs with {ours} but the ledger's active key is {active}: load the active key (after `docketops keys rotate`, restart every gateway with the new key)"
     )]
-    KeyNotActive { ours: String, active: String },
+    KeyNotActive {
+        /// The key id this gateway signs with.
+        ours: String,
+        /// The key id the ledger expects the next entry to be signed with.
+        active: String,
+    },
+    /// A key rotation was asked for on an empty ledger (no genesis entry yet).
     #[error("the ledger is empty: start the gateway once to write its genesis entry before rotating keys")]
     NothingToRotate,
+    /// The head entry's chain hash or active key id cannot be read (an edited or damaged database).
     #[error("the ledger's head entry cannot be read ({0}); run `docketops verify`")]
     CorruptHead(String),
+    /// The database failed during the batch's transaction.
     #[error("storage: {0}")]
     Storage(Arc<StorageError>),
+    /// The writer task has stopped (the process is shutting down, or the task ended), so no answer came.
     #[error("the ledger writer has stopped")]
     Closed,
 }
@@ -112,7 +126,9 @@ struct Counters {
 /// What this process's writer has committed since it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LedgerStats {
+    /// Transactions committed.
     pub transactions: u64,
+    /// Entries committed (genesis and rotation entries included).
     pub entries: u64,
 }
 
@@ -131,6 +147,7 @@ impl Ledger {
         Ledger { commands, counters }
     }
 
+    /// What this process's writer has committed so far.
     pub fn stats(&self) -> LedgerStats {
         LedgerStats {
             transactions: self.counters.transactions.load(Ordering::Relaxed),

@@ -115,6 +115,7 @@ impl Store {
         Ok(())
     }
 
+    /// Closes the pools (SQLite's writer connection too), waiting for connections in use to come back.
     pub async fn close(&self) {
         if let Some(writer) = &self.sqlite_writer {
             writer.close().await;

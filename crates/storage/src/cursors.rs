@@ -10,11 +10,13 @@ use crate::{Backend, StorageError, Store, with_pool, with_writer};
 /// A row of `export_cursors`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ExportCursor {
+    /// The export's name, as given to `docketops siem run`.
     pub name: String,
     /// The last entry delivered; 0 before the first.
     pub last_seq: i64,
     /// That entry's id, to notice a ledger replaced under the export.
     pub last_entry_id: Option<String>,
+    /// When the cursor was last written (RFC 3339 UTC, microseconds).
     pub updated_at: String,
 }
 
@@ -25,6 +27,7 @@ fn now() -> String {
 }
 
 impl Store {
+    /// The position of the export `name`; `None` before its first batch (or reset).
     pub async fn export_cursor(&self, name: &str) -> Result<Option<ExportCursor>, StorageError> {
         let sql = crate::queries::EXPORT_CURSOR;
         Ok(with_pool!(self, pool => sqlx::query_as(sql).bind(name).fetch_optional(pool).await)?)

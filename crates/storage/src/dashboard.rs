@@ -7,21 +7,30 @@ use crate::{Backend, EntryRow, StorageError, Store, with_pool, with_writer};
 /// A dashboard session: the cookie's token is known only by its digest.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRow {
+    /// The SHA-256 of the cookie's token; the token itself is never stored.
     pub token_digest: String,
     /// `key:<API key digest>` or `identity:<identity id>`.
     pub principal: String,
+    /// The token the session's forms must send back (CSRF protection).
     pub csrf_token: String,
+    /// When the session started (RFC 3339 UTC, microseconds).
     pub created_at: String,
+    /// When the session ends; it is not found from then on.
     pub expires_at: String,
 }
 
 /// An OpenID Connect sign-in under way, found by its state's digest.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct LoginRow {
+    /// The SHA-256 of the `state` parameter sent to the provider.
     pub state_digest: String,
+    /// The PKCE code verifier, sent with the code exchange.
     pub verifier: String,
+    /// The nonce the ID token must carry.
     pub nonce: String,
+    /// The callback URL given to the provider (the code exchange repeats it).
     pub redirect_url: String,
+    /// When the sign-in can no longer be completed (10 minutes after it started).
     pub expires_at: String,
 }
 
@@ -30,6 +39,7 @@ pub struct LoginRow {
 pub struct TimelineFilter {
     /// The entry's actor, or the requester of the entry's action.
     pub identity: Option<String>,
+    /// The namespace of the entry's action.
     pub namespace: Option<String>,
     /// The entry kind, e.g. `approval.granted`.
     pub kind: Option<String>,
@@ -41,15 +51,20 @@ pub struct TimelineFilter {
     pub before_seq: Option<i64>,
     /// Only entries with a greater seq (what is new since the page was shown).
     pub after_seq: Option<i64>,
+    /// Most entries returned (1 to 1,000).
     pub limit: u32,
 }
 
 /// A ledger entry with what the timeline shows of its action.
 #[derive(Debug, Clone)]
 pub struct TimelineEntry {
+    /// The entry as stored.
     pub entry: Entry,
+    /// The action's namespace; `None` for an entry without an action, or an action without a namespace.
     pub namespace: Option<String>,
+    /// The action's current status (not the status when the entry was written); `None` without an action.
     pub status: Option<String>,
+    /// The action's risk level; `None` without an action or before it was assessed.
     pub risk: Option<String>,
 }
 
@@ -63,6 +78,7 @@ struct TimelineRow {
 }
 
 impl Store {
+    /// Stores a new session.
     pub async fn insert_session(&self, session: &SessionRow) -> Result<(), StorageError> {
         let sql = "INSERT INTO dashboard_sessions (token_digest, principal, csrf_token, created_at, expires_at) \
                    VALUES ($1, $2, $3, $4, $5)";
@@ -97,6 +113,7 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a sign-in under way, to be taken once by the provider's callback ([`Store::take_login`]).
     pub async fn insert_login(&self, login: &LoginRow) -> Result<(), StorageError> {
         let sql = "INSERT INTO dashboard_logins (state_digest, verifier, nonce, redirect_url, expires_at) \
                    VALUES ($1, $2, $3, $4, $5)";

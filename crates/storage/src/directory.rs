@@ -11,59 +11,92 @@ use serde::Serialize;
 use crate::hot_paths::{action_params, bind_all};
 use crate::{Backend, EntryRow, StorageError, Store, queries, with_pool, with_writer};
 
+/// A row of `identities`: an agent or a person that may call the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct IdentityRow {
+    /// The identity's id (`agt_…` for an agent, `usr_…` for a person).
     pub id: String,
+    /// The unique name it is known by.
     pub name: String,
+    /// `agent` or `human`.
     pub kind: String,
     /// JSON array of role names.
     pub roles: String,
     /// JSON array of scopes.
     pub scopes: String,
+    /// `active`, `suspended` or `revoked`.
     pub status: String,
+    /// When the identity was created (RFC 3339 UTC, microseconds).
     pub created_at: String,
+    /// The actor that created it.
     pub created_by: String,
+    /// When its status, roles or scopes last changed.
     pub updated_at: String,
+    /// The ledger entry that records the identity; `None` until that entry is durable, and the row does not
+    /// count until then.
     pub recorded_entry: Option<String>,
 }
 
+/// A row of `api_keys`: one API key of an identity, known only by its digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ApiKeyRow {
+    /// The key's id (`key_…`), which is not the secret.
     pub id: String,
+    /// The identity the key authenticates.
     pub identity_id: String,
+    /// `sha256:<hex>` of the key; unique, and never serialized.
     #[serde(skip)]
     pub digest: String,
+    /// `active` or `revoked`.
     pub status: String,
+    /// When the key was issued (RFC 3339 UTC, microseconds).
     pub created_at: String,
+    /// When the key was revoked; `None` while it is active.
     pub revoked_at: Option<String>,
+    /// The ledger entry that records the key; `None` until that entry is durable, and the key does not
+    /// authenticate until then.
     pub recorded_entry: Option<String>,
     /// Who issued the key (NULL when a release before this column wrote it; see `lineage`).
     pub issued_by: Option<String>,
 }
 
+/// A row of `actions`: one submitted action and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ActionRow {
+    /// The action's id, also the `action_id` of its ledger entries.
     pub id: String,
+    /// The identity that requested it.
     pub identity_id: String,
+    /// The action type as the API spells it.
     pub action_type: String,
+    /// The target's namespace; `None` when the action names none.
     pub namespace: Option<String>,
+    /// The target's resource kind as the API spells it.
     pub resource_kind: String,
+    /// The target object's name; `None` when the action names none (a list).
     pub resource_name: Option<String>,
     /// Stored as its spelling; a row holding anything else is an error, not a status nobody matches.
     #[sqlx(try_from = "String")]
     pub status: ActionStatus,
+    /// The assessed risk level (`LOW`, `MEDIUM`, `HIGH`); `None` before it was assessed.
     pub risk: Option<String>,
     /// The policy decision as JSON text.
     pub decision: Option<String>,
+    /// When the action was submitted (RFC 3339 UTC, microseconds).
     pub created_at: String,
+    /// When the row last changed.
     pub updated_at: String,
+    /// The newest ledger entry about this action, once one is written.
     pub last_entry_id: Option<String>,
     /// The request as sent (pending approval: to preview and execute it later).
     #[serde(skip)]
     pub request: Option<String>,
     /// The digest an approval must name (action + preview).
     pub approval_digest: Option<String>,
+    /// How many approvals the action needs; `None` for an action never held for approval.
     pub approvals_required: Option<i64>,
+    /// When the approval window ends; a pending action not approved by then expires. `None` for an action
+    /// never held for approval.
     pub expires_at: Option<String>,
     /// The configured cluster the action is for.
     pub cluster: Option<String>,
@@ -76,29 +109,42 @@ pub struct ActionRow {
 /// One approver's decision on an action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ApprovalRow {
+    /// The action decided on.
     pub action_id: String,
+    /// The identity that decided.
     pub approver_id: String,
+    /// `approve` or `reject`.
     pub decision: String,
+    /// The action's approval digest the decision names; a decision on an older digest no longer counts.
     pub digest: String,
+    /// When the decision was made (RFC 3339 UTC, microseconds).
     pub created_at: String,
+    /// The ledger entry that records the decision, when known (the gateway writes the row before the entry
+    /// and leaves this `None`).
     pub entry_id: Option<String>,
 }
 
 /// Filters of the action list; `None` matches everything.
 #[derive(Debug, Clone, Default)]
 pub struct ActionFilter {
+    /// Only actions this identity requested.
     pub identity_id: Option<String>,
+    /// Only actions in this status (as the database spells it).
     pub status: Option<String>,
+    /// Only actions on this namespace.
     pub namespace: Option<String>,
     /// Only actions listed after this one (older, or as old with a smaller id): the next page.
     pub before: Option<String>,
+    /// Most actions returned (1 to 1,000).
     pub limit: u32,
 }
 
 /// What authentication found for a key digest.
 #[derive(Debug, Clone)]
 pub struct KeyLookup {
+    /// The recorded key with that digest.
     pub key: ApiKeyRow,
+    /// The recorded identity the key belongs to.
     pub identity: IdentityRow,
 }
 
@@ -210,6 +256,7 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// Marks a key added later (not an identity's first) as recorded by the ledger entry `entry_id`.
     pub async fn mark_key_recorded(&self, key_id: &str, entry_id: &str) -> Result<(), StorageError> {
         let sql = "UPDATE api_keys SET recorded_entry = $2 WHERE id = $1";
         with_writer!(self, pool => sqlx::query(sql).bind(key_id).bind(entry_id).execute(pool).await.map(|r| r.rows_affected()))?;
@@ -233,6 +280,7 @@ impl Store {
         Ok(())
     }
 
+    /// Removes a key whose ledger entry could not be written; a recorded key stays.
     pub async fn remove_unrecorded_key(&self, key_id: &str) -> Result<(), StorageError> {
         let sql = "DELETE FROM api_keys WHERE id = $1 AND recorded_entry IS NULL";
         with_writer!(self, pool => sqlx::query(sql).bind(key_id).execute(pool).await.map(|r| r.rows_affected()))?;
@@ -275,6 +323,7 @@ impl Store {
         Ok(removed)
     }
 
+    /// The recorded identity with this id.
     pub async fn identity(&self, id: &str) -> Result<Option<IdentityRow>, StorageError> {
         let sql = queries::identity_by_id();
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
@@ -330,6 +379,7 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// Every recorded key of an identity, revoked ones too, in creation order.
     pub async fn keys_of(&self, identity_id: &str) -> Result<Vec<ApiKeyRow>, StorageError> {
         let sql = queries::keys_of();
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(identity_id).fetch_all(pool).await)?)
@@ -391,6 +441,8 @@ impl Store {
             .map(|identity| KeyLookup { key, identity }))
     }
 
+    /// Inserts a new action. A second action of the same identity with the same idempotency key is
+    /// `StorageError::Conflict`.
     pub async fn insert_action(&self, action: &ActionRow) -> Result<(), StorageError> {
         let sql = format!(
             "INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
@@ -442,6 +494,7 @@ impl Store {
         Ok(())
     }
 
+    /// The action with this id.
     pub async fn action(&self, id: &str) -> Result<Option<ActionRow>, StorageError> {
         let sql = queries::action_by_id();
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)

@@ -50,9 +50,13 @@ pub(crate) const ENTRY_COLUMNS: &str =
 /// A public key row of `ledger_keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct KeyRecord {
+    /// The key's id, `ed25519:` and the first 16 hex digits of the public key's SHA-256.
     pub key_id: String,
+    /// The signature algorithm, `ed25519`.
     pub algorithm: String,
+    /// The public key's 32 bytes in hex.
     pub public_key: String,
+    /// The seq of the entry that introduced the key (the genesis or a key rotation).
     pub introduced_seq: i64,
 }
 
@@ -103,12 +107,14 @@ impl Store {
             .await)?)
     }
 
+    /// The entry with this id.
     pub async fn entry_by_id(&self, id: &str) -> Result<Option<Entry>, StorageError> {
         let sql = queries::entry_by_id();
         let row: Option<EntryRow> = with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
         Ok(row.map(Entry::from))
     }
 
+    /// How many entries the ledger holds.
     pub async fn entry_count(&self) -> Result<u64, StorageError> {
         let count: i64 =
             with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries").fetch_one(pool).await)?;
@@ -158,6 +164,7 @@ impl Store {
         receiver
     }
 
+    /// Every signing key the chain introduced, oldest first.
     pub async fn keys(&self) -> Result<Vec<KeyRecord>, StorageError> {
         let sql = "SELECT key_id, algorithm, public_key, introduced_seq FROM ledger_keys ORDER BY introduced_seq";
         Ok(with_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?)

@@ -9,7 +9,10 @@ use crate::{Backend, StorageError, Store, with_writer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WriteFault {
+    /// The database's disk is full (SQLite SQLITE_FULL, PostgreSQL 53100 disk_full).
     Full,
+    /// The database refuses writes: a read-only file, directory or file system, or a PostgreSQL server in
+    /// read-only mode (25006).
     ReadOnly,
 }
 

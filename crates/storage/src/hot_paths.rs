@@ -14,7 +14,9 @@ mod tlog;
 /// A parameter value to plan a statement with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sample {
+    /// A text value.
     Text(String),
+    /// An integer value.
     Int(i64),
     /// NULL of a text column.
     Null,
@@ -39,16 +41,22 @@ pub const GROWING_TABLES: [&str; 8] = [
 /// One per-request statement and the parameters to plan it with.
 #[derive(Debug, Clone)]
 pub struct HotPath {
+    /// What the statement is for, e.g. `auth: key by digest`; unique, and how tests name it.
     pub name: &'static str,
+    /// The statement, exactly as the `Store` runs it.
     pub sql: String,
+    /// Its parameters in `$n` order.
     pub params: Vec<Sample>,
 }
 
 /// A statement's plan as the database prints it (PostgreSQL `EXPLAIN`, SQLite `EXPLAIN QUERY PLAN`).
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The [`HotPath`]'s name.
     pub name: &'static str,
+    /// The statement that was planned.
     pub sql: String,
+    /// The plan's text, one line per plan node.
     pub plan: String,
 }
 
@@ -78,12 +86,19 @@ fn is_full_scan(line: &str) -> bool {
 /// Real values from the database, so the planner sees real selectivities.
 #[derive(Debug, Clone)]
 pub struct Samples {
+    /// The newest action.
     pub action_id: String,
+    /// The identity that requested it.
     pub identity_id: String,
+    /// The digest of one of that identity's keys (empty if it has none).
     pub key_digest: String,
+    /// The action's first ledger entry (empty if it has none).
     pub entry_id: String,
+    /// The action's namespace (`default` if it has none).
     pub namespace: String,
+    /// The ledger's highest seq (0 when empty).
     pub seq: i64,
+    /// The current time (RFC 3339 UTC, microseconds).
     pub now: String,
     /// The statements of the appender's trust fold differ by backend (`= ANY($1)` or `IN (…)`).
     pub postgres: bool,

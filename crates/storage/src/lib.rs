@@ -51,10 +51,14 @@ pub use tlog::{CheckpointRow, CosignatureRow, TreeProgress};
 pub use trust::{MAX_TRUST_PAGE, StoredTrust, TrustProgress};
 pub use verify::{ExportError, ExportSummary, PAGE_SIZE, verify_ledger, write_bundle};
 
+/// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// The URL is neither `sqlite:` nor `postgres://` (`postgresql://`), or a database name to create or drop
+    /// is not a plain lowercase identifier. Holds the URL with its password hidden, or the name.
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
+    /// Any other database error: connecting, a statement, a row that does not decode.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     /// The database's disk is full (SQLite SQLITE_FULL, PostgreSQL 53100 disk_full). Reads still work.
@@ -64,6 +68,7 @@ pub enum StorageError {
     /// or a PostgreSQL server in read-only mode (25006).
     #[error("the database is read-only; make its file and directory writable (reads still work): {0}")]
     ReadOnly(#[source] sqlx::Error),
+    /// A migration failed to apply, or one already applied differs from this release's copy.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A row with the same unique name or key exists.
@@ -99,7 +104,9 @@ impl StorageError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
+    /// SQLite (`sqlite://PATH`).
     Sqlite,
+    /// PostgreSQL (`postgres://…`).
     Postgres,
 }
 
@@ -158,6 +165,7 @@ impl Store {
         }
     }
 
+    /// Which database this store speaks to.
     pub fn kind(&self) -> BackendKind {
         match self.backend {
             Backend::Sqlite(_) => BackendKind::Sqlite,

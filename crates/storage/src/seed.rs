@@ -22,6 +22,7 @@ use crate::{AppendError, Ledger, StorageError, Store};
 /// How much history to write.
 #[derive(Debug, Clone)]
 pub struct SeedConfig {
+    /// Actions to write, after the identities.
     pub actions: u64,
     /// Identities to create first (the requesters and approvers of the actions); at least 2.
     pub identities: u64,
@@ -52,30 +53,40 @@ impl SeedConfig {
 /// What has been written so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SeedProgress {
+    /// Identities created, with their rows and `identity.created` entries.
     pub identities: u64,
+    /// Actions written, with their rows and entries.
     pub actions: u64,
+    /// Ledger entries appended.
     pub entries: u64,
 }
 
 /// What a run wrote and how long it took.
 #[derive(Debug, Clone, Copy)]
 pub struct SeedSummary {
+    /// Everything the run wrote.
     pub written: SeedProgress,
+    /// How long the run took.
     pub elapsed: Duration,
 }
 
 impl SeedSummary {
+    /// Entries appended per second of the run.
     pub fn entries_per_second(&self) -> f64 {
         self.written.entries as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 
+/// Why a seeding run stopped; what it wrote before stays.
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
+    /// Appending a chunk's entries failed.
     #[error("appending to the ledger: {0}")]
     Append(#[from] AppendError),
+    /// Writing the rows of appended entries failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// [`SeedConfig::identities`] is below 2; nothing was written.
     #[error("seed-history needs at least 2 identities (a requester and an approver)")]
     TooFewIdentities,
 }

@@ -3,6 +3,7 @@
 use crate::{Backend, StorageError, Store, with_pool, with_writer};
 
 impl Store {
+    /// The value stored under `name`, if any.
     pub async fn setting(&self, name: &str) -> Result<Option<String>, StorageError> {
         let sql = "SELECT value FROM settings WHERE name = $1";
         Ok(with_pool!(self, pool => sqlx::query_scalar(sql).bind(name).fetch_optional(pool).await)?)

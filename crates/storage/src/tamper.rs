@@ -37,6 +37,7 @@ pub async fn set_column(store: &Store, seq: u64, column: &str, value: &str) -> R
     Ok(result)
 }
 
+/// `DELETE FROM ledger_entries WHERE seq = seq`; returns how many rows went (0 or 1).
 pub async fn delete(store: &Store, seq: u64) -> Result<u64, StorageError> {
     disable_guards(store).await?;
     let sql = "DELETE FROM ledger_entries WHERE seq = $1";

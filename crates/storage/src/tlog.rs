@@ -30,7 +30,9 @@ pub(crate) type EdgeCache = Arc<Mutex<Option<TreeEdge>>>;
 /// How far the tree is behind the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct TreeProgress {
+    /// Entries the tree holds (the first `tree_size` entries of the ledger).
     pub tree_size: u64,
+    /// The ledger's highest seq (0 when empty); the tree is caught up once `tree_size` reaches it.
     pub head_seq: u64,
 }
 

@@ -30,6 +30,7 @@ pub const MAX_TRUST_PAGE: u32 = 200;
 /// An identity's stored score, without its changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct StoredTrust {
+    /// The score, 0 to 100 (0 for an identity no entry moved yet).
     pub score: i64,
     /// How many entries moved the score.
     pub changes: u64,
@@ -45,7 +46,9 @@ pub struct StoredTrust {
 /// How far a catch-up or rebuild got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct TrustProgress {
+    /// Every entry up to this seq is folded into the trust tables.
     pub folded_seq: u64,
+    /// The ledger's highest seq (0 when empty); the scores are current once `folded_seq` reaches it.
     pub head_seq: u64,
 }
 

@@ -40,7 +40,9 @@ pub async fn verify_ledger(
 /// Totals of a written bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportSummary {
+    /// Entries written.
     pub entries: u64,
+    /// The head the bundle ends at, as its header names it; `None` for an empty ledger.
     pub head: Option<BundleHead>,
 }
 
@@ -99,12 +101,16 @@ pub async fn write_bundle<W: AsyncWrite + Unpin>(
     Ok(ExportSummary { entries: written, head })
 }
 
+/// Why writing a bundle failed; what was written so far is an incomplete bundle.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// Reading the ledger failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The head entry's chain hash does not parse (an edited or damaged database); nothing was written.
     #[error("the ledger's head cannot be read ({0}); run `docketops verify`")]
     CorruptHead(String),
+    /// Writing to the output failed.
     #[error("writing the bundle failed: {0}")]
     Io(#[from] std::io::Error),
 }

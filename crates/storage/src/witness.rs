@@ -22,11 +22,13 @@ pub const MAX_EVIDENCE_BYTES: usize = 64 * 1024;
 /// Evidence rows kept per log: the newest.
 pub const MAX_EVIDENCE_PER_LOG: i64 = 1000;
 
+/// Why the witness did not cosign, or could not read its state.
 #[derive(Debug, thiserror::Error)]
 pub enum WitnessError {
     /// The request is refused; C2SP gives each refusal its HTTP status.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The witness database failed; the state did not move.
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// A stored row this code never writes (an edited database).
@@ -43,6 +45,7 @@ impl From<sqlx::Error> for WitnessError {
 /// A checkpoint the witness agreed to cosign: its state moved there (committed) before this is returned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cosigning {
+    /// The checkpoint, as parsed from the request.
     pub checkpoint: Checkpoint,
     /// The cosignature's timestamp: now, but never lower than the log's previous one.
     pub timestamp: u64,
@@ -51,11 +54,13 @@ pub struct Cosigning {
 /// What the witness holds for one log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogState {
+    /// The tree size of the latest cosigned checkpoint.
     pub size: u64,
     /// Base64, as in checkpoints.
     pub root_hash: String,
     /// The latest cosignature's timestamp (UNIX seconds).
     pub cosigned_at: u64,
+    /// When the state last moved (RFC 3339 UTC, microseconds).
     pub updated_at: String,
 }
 
@@ -83,6 +88,7 @@ impl WitnessStore {
         Ok(WitnessStore { pool })
     }
 
+    /// Closes the database connection, waiting for a write in progress.
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -9,17 +9,27 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ActionType {
+    /// Read one object.
     Get,
+    /// List a kind's objects, a page at a time (`parameters.label_selector`, `field_selector`, `limit`,
+    /// `continue`).
     List,
+    /// Set a workload's replica count (`parameters.replicas`).
     Scale,
+    /// Roll a workload's pods by stamping `kubectl.kubernetes.io/restartedAt` on its pod template.
     Restart,
+    /// Change one container's image (`parameters.container`, `parameters.image`).
     SetImage,
+    /// Change an object with a JSON merge patch (`parameters.patch`).
     Patch,
+    /// Create or update an object by server-side apply (`parameters.manifest`, `parameters.force`).
     Apply,
+    /// Delete an object (`parameters.propagation_policy`, `parameters.grace_period_seconds`).
     Delete,
 }
 
 impl ActionType {
+    /// Every action type.
     pub const ALL: [ActionType; 8] = [
         ActionType::Get,
         ActionType::List,
@@ -31,6 +41,7 @@ impl ActionType {
         ActionType::Delete,
     ];
 
+    /// The type as the API and the ledger spell it, e.g. `SET_IMAGE`.
     pub const fn as_str(self) -> &'static str {
         match self {
             ActionType::Get => "GET",
@@ -44,6 +55,7 @@ impl ActionType {
         }
     }
 
+    /// The type spelt exactly `text` (as [`as_str`](Self::as_str) spells it); `None` otherwise.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == text)
     }
@@ -53,6 +65,7 @@ impl ActionType {
         !matches!(self, ActionType::Get | ActionType::List)
     }
 
+    /// The scope access the type needs: [`Access::Read`] for GET and LIST, else [`Access::Mutate`].
     pub fn access(self) -> Access {
         if self.is_mutation() {
             Access::Mutate
@@ -72,7 +85,9 @@ impl fmt::Display for ActionType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Access {
+    /// GET and LIST.
     Read,
+    /// Every action type that changes the cluster.
     Mutate,
 }
 
@@ -88,17 +103,29 @@ impl fmt::Display for Access {
 /// The Kubernetes kinds the gateway governs (SPEC §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ResourceKind {
+    /// apps/v1 Deployment.
     Deployment,
+    /// apps/v1 StatefulSet.
     StatefulSet,
+    /// apps/v1 DaemonSet.
     DaemonSet,
+    /// apps/v1 ReplicaSet.
     ReplicaSet,
+    /// v1 Pod.
     Pod,
+    /// v1 Service.
     Service,
+    /// v1 ConfigMap.
     ConfigMap,
+    /// v1 Secret; its values are kept out of records ([`crate::redact`]).
     Secret,
+    /// batch/v1 Job.
     Job,
+    /// batch/v1 CronJob.
     CronJob,
+    /// v1 Namespace: cluster-scoped, read-only.
     Namespace,
+    /// v1 Node: cluster-scoped, read-only.
     Node,
 }
 
@@ -114,6 +141,7 @@ pub enum PodSpecPath {
 }
 
 impl PodSpecPath {
+    /// The JSON pointer to the pod spec.
     pub fn pointer(self) -> &'static str {
         match self {
             PodSpecPath::Pod => "/spec",
@@ -124,6 +152,7 @@ impl PodSpecPath {
 }
 
 impl ResourceKind {
+    /// Every governed kind.
     pub const ALL: [ResourceKind; 12] = [
         ResourceKind::Deployment,
         ResourceKind::StatefulSet,
@@ -139,6 +168,7 @@ impl ResourceKind {
         ResourceKind::Node,
     ];
 
+    /// The kind as Kubernetes spells it, e.g. `StatefulSet`.
     pub const fn as_str(self) -> &'static str {
         match self {
             ResourceKind::Deployment => "Deployment",
@@ -156,6 +186,7 @@ impl ResourceKind {
         }
     }
 
+    /// The kind spelt exactly `text` (as [`as_str`](Self::as_str) spells it); `None` for any other.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
@@ -190,6 +221,7 @@ impl ResourceKind {
         }
     }
 
+    /// Whether the kind's objects live in a namespace (all but Namespace and Node).
     pub fn namespaced(self) -> bool {
         !matches!(self, ResourceKind::Namespace | ResourceKind::Node)
     }
@@ -202,6 +234,7 @@ impl ResourceKind {
         )
     }
 
+    /// Where the kind's pod spec sits; `None` for kinds without pods.
     pub fn pod_spec(self) -> Option<PodSpecPath> {
         match self {
             ResourceKind::Pod => Some(PodSpecPath::Pod),

@@ -12,10 +12,14 @@ use super::names::{check_dns_label, check_image, check_manifest, check_object_na
     "resource_name": "web-api", "parameters": {"replicas": 5}, "justification": "Scale up for load test"}))]
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
+    /// What to do: `GET`, `LIST`, `SCALE`, `RESTART`, `SET_IMAGE`, `PATCH`, `APPLY` or `DELETE`.
     pub action_type: String,
+    /// The object's namespace: required for namespaced kinds, left out for cluster-scoped ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The kind of the target object, e.g. `Deployment`.
     pub resource_kind: String,
+    /// The object's name: left out for LIST, optional for APPLY (the manifest may name it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_name: Option<String>,
     /// Per action type: `replicas` (SCALE); `container`, `image` (SET_IMAGE); `patch` (PATCH, a JSON merge
@@ -24,6 +28,7 @@ pub struct ActionRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub parameters: Map<String, Value>,
+    /// Why the caller asks, in its own words; recorded with the action and given to policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub justification: Option<String>,
     /// Which configured cluster the action is for; the gateway's default cluster when absent.
@@ -42,8 +47,11 @@ fn is_false(value: &bool) -> bool {
 /// How DELETE treats the object's dependents (Kubernetes `propagationPolicy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Propagation {
+    /// Delete the object now and its dependents in the background (the default).
     Background,
+    /// Delete the dependents first, then the object.
     Foreground,
+    /// Delete the object and leave its dependents.
     Orphan,
 }
 
@@ -51,34 +59,54 @@ pub enum Propagation {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Operation {
+    /// Read the object.
     Get,
+    /// List objects, one page.
     List {
+        /// Only objects whose labels match this label selector.
         #[serde(skip_serializing_if = "Option::is_none")]
         label_selector: Option<String>,
+        /// Only objects whose fields match this field selector.
         #[serde(skip_serializing_if = "Option::is_none")]
         field_selector: Option<String>,
+        /// The most objects in the page, 1 to [`MAX_LIST_LIMIT`].
         limit: u32,
         /// The `continue_token` of the previous page.
         #[serde(skip_serializing_if = "Option::is_none")]
         continue_token: Option<String>,
     },
+    /// Set the replica count.
     Scale {
+        /// The new count, 0 to [`MAX_REPLICAS`].
         replicas: u32,
     },
+    /// Roll the workload's pods.
     Restart,
+    /// Change one container's image.
     SetImage {
+        /// The container's name (a DNS label).
         container: String,
+        /// The new image reference.
         image: String,
     },
+    /// Change the object with a JSON merge patch.
     Patch {
+        /// The merge patch: not empty, and changing neither `apiVersion`, `kind` nor the object's name,
+        /// namespace, uid or resourceVersion.
         patch: Map<String, Value>,
     },
+    /// Create or update the object by server-side apply.
     Apply {
+        /// The manifest, describing exactly the action's object (namespace filled in).
         manifest: Map<String, Value>,
+        /// Take over fields another field manager owns (server-side apply's `force`).
         force: bool,
     },
+    /// Delete the object.
     Delete {
+        /// What happens to the object's dependents.
         propagation: Propagation,
+        /// Seconds the object gets to terminate, 0 to 86400; the object's own default when `None`.
         #[serde(skip_serializing_if = "Option::is_none")]
         grace_period_seconds: Option<u32>,
     },
@@ -90,12 +118,15 @@ pub enum Operation {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct Action {
+    /// What the action does.
     pub action_type: ActionType,
+    /// The kind of the target object.
     pub kind: ResourceKind,
     /// `None` for cluster-scoped kinds.
     pub namespace: Option<String>,
     /// `None` only for LIST.
     pub name: Option<String>,
+    /// The operation, with its checked parameters.
     pub operation: Operation,
 }
 
@@ -110,6 +141,7 @@ pub const MAX_LIST_LIMIT: u32 = 500;
 pub struct InvalidAction {
     /// The request field at fault, e.g. `parameters.replicas`.
     pub field: String,
+    /// What was wrong, in words the caller can act on.
     pub message: String,
 }
 

@@ -10,11 +10,14 @@ use crate::kube::CallContext;
 /// The result of [`Executor::execute`].
 #[derive(Debug, Clone, Serialize)]
 pub struct Execution {
+    /// The Kubernetes user the change was sent as (`system:serviceaccount:<namespace>:<name>`).
     pub executor_account: String,
     /// The API server's HTTP status for the call.
     pub api_status: u16,
+    /// The object's `metadata.resourceVersion` in the answer, if it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_version: Option<String>,
+    /// The object's `metadata.generation` in the answer, if it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
     /// The object as the API server stored it (its answer to the change); not recorded here, the

@@ -17,8 +17,11 @@ use crate::rbac::ServiceAccountRef;
 /// Identity of the live object a preview was made against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LiveObject {
+    /// The object's uid (a DELETE's precondition, with the resourceVersion).
     pub uid: String,
+    /// The `resourceVersion` the change is sent with as precondition.
     pub resource_version: String,
+    /// `metadata.generation`, if the object has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
 }
@@ -26,10 +29,14 @@ pub struct LiveObject {
 /// The request the executor will send (Secret values redacted).
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedRequest {
+    /// `PATCH` or `DELETE`.
     pub method: &'static str,
+    /// The URL path, subresource included.
     pub path: String,
+    /// The patch's content type (JSON merge patch or server-side apply); `None` for DELETE.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
+    /// The patch, or a DELETE's options (propagation, grace period, preconditions).
     pub body: Value,
 }
 
@@ -41,14 +48,18 @@ pub struct Preview {
     pub shown_action: Action,
     #[serde(skip)]
     pub(super) action: Action,
+    /// The Kubernetes user the change is sent as (`system:serviceaccount:<namespace>:<name>`).
     pub executor_account: String,
     /// `None` when APPLY creates the object.
     pub live: Option<LiveObject>,
+    /// The request [`Executor::execute`] sends.
     pub request: PlannedRequest,
+    /// The API server's HTTP status for the dry-run.
     pub dry_run_status: u16,
     /// What the API server's dry-run answered: the would-be object (a `Scale` for SCALE; the object or a
     /// `Status` for DELETE), Secret values redacted unless revealed. Dry-run actions answer with it.
     pub dry_run_object: Value,
+    /// What the change would do: the live object against the dry-run's, or for DELETE the object's removal.
     pub diff: Vec<Change>,
     #[serde(skip)]
     pub(super) account: ServiceAccountRef,

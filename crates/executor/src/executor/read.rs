@@ -14,7 +14,9 @@ use crate::kube::CallContext;
 /// What a GET or LIST returned.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReadResult {
+    /// The Kubernetes user the read was made as (`system:serviceaccount:<namespace>:<name>`).
     pub executor_account: String,
+    /// The API server's HTTP status for the call.
     pub api_status: u16,
     /// GET: the object.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -16,7 +16,9 @@ pub(super) fn rollout_applies(action: &Action) -> bool {
 /// Where a workload's rollout stands, as `kubectl rollout status` judges it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RolloutProgress {
+    /// The controller has observed the change and the replicas are updated and available.
     Complete,
+    /// Still under way: the change not observed yet, or replicas not yet updated or available.
     Waiting,
     /// It will not complete by waiting (e.g. the Deployment's progress deadline passed).
     Failed(String),

@@ -30,8 +30,11 @@ pub enum ObservedIn {
 pub struct Check {
     /// JSON pointer into the object, or a name like `deleted`.
     pub field: String,
+    /// What the intended state holds there (`null`: absent).
     pub expected: Value,
+    /// What the object holds there (`null`: absent).
     pub observed: Value,
+    /// Whether the object shows the intended value.
     pub passed: bool,
 }
 
@@ -41,6 +44,7 @@ pub struct Rollout {
     /// `complete`, `timed_out`, `failed` (e.g. progress deadline exceeded), `not_tracked` (OnDelete strategy)
     /// or `skipped` (waiting turned off).
     pub state: &'static str,
+    /// What the state means, e.g. why the rollout failed.
     pub message: String,
     /// generation, observedGeneration and the replica counts that were read (null: none were, e.g. a SCALE
     /// verified from its answer, the scale subresource).
@@ -50,13 +54,19 @@ pub struct Rollout {
 /// The result of [`Executor::verify`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verification {
+    /// Whether every check passed and, where a rollout was waited for, it completed (or is not tracked).
     pub passed: bool,
+    /// Where the object was observed.
     pub observed_in: ObservedIn,
+    /// Every comparison made.
     pub checks: Vec<Check>,
+    /// The workload's rollout, once the checks passed; `None` for changes that do not roll out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
+    /// The `resourceVersion` of the object observed, if there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_resource_version: Option<String>,
+    /// How long verification took, in milliseconds (0 when the change's answer settled it).
     pub waited_ms: u64,
     /// Set when the object could not be read back.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -19,5 +19,5 @@ pub use answers::{deletion_answer, list_answer, object_answer, scale_answer, wit
 pub use outcome::{action_request, judge_outcome};
 pub use patch::plan_patch;
 pub use plan::{Plan, PlannedAction, plan_create, plan_delete, plan_list, plan_scale, requested_replicas};
-pub use refusal::{Refusal, reason_for};
+pub use refusal::Refusal;
 pub use resource_path::{ResourcePath, is_discovery, kind_at, plain_segments};

@@ -14,16 +14,20 @@ use super::{Refusal, ResourcePath};
 /// turn (an image patch for several containers is one SET_IMAGE per container).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
+    /// `get`, `scale`, `set image`, `apply --server-side`, …
     pub verb: &'static str,
+    /// Run in this order; the answer is the last one's.
     pub actions: Vec<PlannedAction>,
 }
 
 /// One action of a plan, on the request's resource kind and namespace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedAction {
+    /// What the action does.
     pub action_type: ActionType,
     /// `None` for LIST.
     pub name: Option<String>,
+    /// The action request's `parameters`.
     pub parameters: Map<String, Value>,
 }
 

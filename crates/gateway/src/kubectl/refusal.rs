@@ -5,8 +5,11 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}: {message}")]
 pub struct Refusal {
+    /// The HTTP status code, also the `Status` object's `code`.
     pub code: u16,
+    /// `BadRequest`, `Forbidden`, `NotFound`, …
     pub reason: &'static str,
+    /// What kubectl prints after the reason.
     pub message: String,
 }
 
@@ -20,29 +23,34 @@ impl Refusal {
         }
     }
 
+    /// 400: the request itself is wrong.
     pub fn bad_request(message: impl Into<String>) -> Refusal {
         Refusal::new(400, message)
     }
 
+    /// 403: DocketOps denied the action, or it waits for an approval.
     pub fn forbidden(message: impl Into<String>) -> Refusal {
         Refusal::new(403, message)
     }
 
+    /// 404: a path outside what DocketOps governs.
     pub fn not_found(message: impl Into<String>) -> Refusal {
         Refusal::new(404, message)
     }
 
+    /// 405: a verb the proxy does not translate (watch, a PUT of a whole object, …).
     pub fn method_not_allowed(message: impl Into<String>) -> Refusal {
         Refusal::new(405, message)
     }
 
+    /// 415: a patch type the proxy does not translate.
     pub fn unsupported_media_type(message: impl Into<String>) -> Refusal {
         Refusal::new(415, message)
     }
 }
 
 /// The `reason` of a Kubernetes `Status` with HTTP status `code` (kubectl shows it in parentheses).
-pub fn reason_for(code: u16) -> &'static str {
+fn reason_for(code: u16) -> &'static str {
     match code {
         400 => "BadRequest",
         401 => "Unauthorized",

@@ -11,8 +11,11 @@ use super::Refusal;
 pub struct ResourcePath {
     /// `v1` or `apps/v1`.
     pub api_version: String,
+    /// The governed kind the API group and plural name.
     pub kind: ResourceKind,
+    /// `None` for cluster-scoped kinds and lists across all namespaces.
     pub namespace: Option<String>,
+    /// `None` for a collection (list, create).
     pub name: Option<String>,
     /// `scale`, `status`, …
     pub subresource: Option<String>,

@@ -2,7 +2,8 @@
 //! execution.
 
 use super::*;
-use domain::{ActionStatus, EntryKind};
+use domain::ActionStatus;
+use domain::payload;
 
 /// What an approval still holds after the target was read again.
 struct Reconfirmed {
@@ -70,11 +71,12 @@ impl Pipeline {
             cluster: row.cluster.clone(),
             entries: Vec::new(),
         };
-        self.record(
+        self.record_typed(
             &mut trail,
-            EntryKind::ApprovalExpired.as_str(),
             "system",
-            json!({"expires_at": row.expires_at}),
+            &payload::ApprovalExpired {
+                expires_at: row.expires_at.clone(),
+            },
         )
         .await?;
         self.parts.metrics.action_resolved(ActionStatus::Expired.as_str());
@@ -89,11 +91,11 @@ impl Pipeline {
 
     /// Records a refused approval attempt and returns the error for the caller.
     pub(super) async fn refuse(&self, trail: &mut Trail, caller: &Caller, error: GatewayError) -> GatewayError {
-        let payload = json!({"approver": caller.identity.id, "reason": error.to_string()});
-        match self
-            .record(trail, EntryKind::ApprovalRefused.as_str(), caller.actor(), payload)
-            .await
-        {
+        let refused = payload::ApprovalRefused {
+            approver: caller.identity.id.clone(),
+            reason: error.to_string(),
+        };
+        match self.record_typed(trail, caller.actor(), &refused).await {
             Ok(()) => error,
             Err(record_error) => record_error,
         }
@@ -304,11 +306,14 @@ impl Pipeline {
                 "{action_id} is no longer waiting for an approval"
             )));
         }
-        self.record(
+        self.record_typed(
             trail,
-            EntryKind::ApprovalDenied.as_str(),
             caller.actor(),
-            json!({"approver": caller.identity.id, "comment": comment, "digest": digest}),
+            &payload::ApprovalDenied {
+                approver: caller.identity.id.clone(),
+                comment,
+                digest,
+            },
         )
         .await?;
         self.finish(row, ActionStatus::Rejected, trail).await?;
@@ -379,12 +384,16 @@ impl Pipeline {
                 "{action_id} or its target changed since the approval was requested; a fresh approval is requested"
             ));
             let error = self.refuse(trail, caller, error).await;
-            self.record(
+            self.record_typed(
                 trail,
-                EntryKind::ApprovalRequested.as_str(),
                 "system",
-                json!({"digest": current, "approvals_required": row.approvals_required, "expires_at": expires_at,
-                       "diff": preview.diff, "replaces": digest}),
+                &payload::ApprovalRequested {
+                    digest: current,
+                    approvals_required: row.approvals_required,
+                    expires_at,
+                    diff: json!(preview.diff),
+                    replaces: Some(digest.to_owned()),
+                },
             )
             .await?;
             return Err(error);
@@ -432,12 +441,16 @@ impl Pipeline {
         let granted = self.parts.store.approvals_of(&row.id, digest).await?.len() as i64;
         let required = row.approvals_required.unwrap_or(1);
         let recorded = self
-            .record(
+            .record_typed(
                 trail,
-                EntryKind::ApprovalGranted.as_str(),
                 caller.actor(),
-                json!({"approver": caller.identity.id, "comment": comment, "digest": digest,
-                       "approvals": granted, "approvals_required": required}),
+                &payload::ApprovalGranted {
+                    approver: caller.identity.id.clone(),
+                    comment,
+                    digest: digest.to_owned(),
+                    approvals: granted,
+                    approvals_required: required,
+                },
             )
             .await;
         if let Err(error) = recorded {

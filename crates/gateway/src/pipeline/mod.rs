@@ -6,6 +6,7 @@
 //!
 //! Every Kubernetes call of an action carries `Audit-ID` = the id of its `action.requested` entry.
 
+use domain::payload::Payload;
 use domain::{ActionStatus, EntryKind};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -203,6 +204,17 @@ impl Pipeline {
             .await?;
         trail.entries.push(entry);
         Ok(())
+    }
+
+    /// Records a typed payload under its own kind.
+    pub(crate) async fn record_typed<P: Payload>(
+        &self,
+        trail: &mut Trail,
+        actor: &str,
+        payload: &P,
+    ) -> Result<(), GatewayError> {
+        let value = serde_json::to_value(payload).expect("a payload serializes");
+        self.record(trail, P::KIND.as_str(), actor, value).await
     }
 
     /// Records `action.failed` for `stage` and returns the error report for the response.

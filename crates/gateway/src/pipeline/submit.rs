@@ -2,6 +2,7 @@
 //! verification, each step a ledger entry.
 
 use super::*;
+use domain::payload;
 use domain::{ActionStatus, EntryKind};
 
 impl Pipeline {
@@ -344,9 +345,11 @@ impl Pipeline {
             ExecError::Guardrail(v) => (v.rule, v.message.clone()),
             other => ("guardrail", other.to_string()),
         };
-        let payload = json!({"rule": rule, "message": message});
-        self.record(trail, EntryKind::GuardrailDenied.as_str(), actor, payload)
-            .await?;
+        let denied = payload::GuardrailDenied {
+            rule: rule.to_owned(),
+            message: message.clone(),
+        };
+        self.record_typed(trail, actor, &denied).await?;
         let decision = DecisionView {
             outcome: "deny".into(),
             mode: "guardrail".into(),
@@ -415,12 +418,16 @@ impl Pipeline {
             |p| approval_digest(executor.name(), action, &p.diff, p.live.as_ref()),
         );
         let expires_at = crate::now_plus(self.parts.approval_window);
-        self.record(
+        self.record_typed(
             trail,
-            EntryKind::ApprovalRequested.as_str(),
             actor,
-            json!({"digest": digest, "approvals_required": approvals_required, "expires_at": expires_at,
-                   "diff": preview.as_ref().map(|p| &p.diff)}),
+            &payload::ApprovalRequested {
+                digest: digest.clone(),
+                approvals_required: Some(approvals_required),
+                expires_at: expires_at.clone(),
+                diff: json!(preview.as_ref().map(|p| &p.diff)),
+                replaces: None,
+            },
         )
         .await?;
         if let Some(hook) = &self.parts.approval_webhook {

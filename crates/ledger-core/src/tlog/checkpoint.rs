@@ -22,23 +22,43 @@ const ALG_COSIGNATURE_V1: u8 = 0x04;
 /// The three lines of a checkpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {
+    /// The log's name (`--log-origin`, e.g. `ledger.example.com/docketops`), which also names its signature line.
     pub origin: String,
+    /// The tree size: how many leaves (entries) the checkpoint covers.
     pub size: u64,
+    /// The RFC 6962 root hash of the tree of `size` leaves.
     pub root: Hash,
 }
 
+/// Why a checkpoint, a signed note or a verifier key cannot be read, signed or trusted.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// The note, its checkpoint text or a log verifier key cannot be read, or is not in the one form this log
+    /// writes (three lines, no extension lines).
     #[error("not a checkpoint: {0}")]
     Malformed(String),
+    /// No signature by one of the given log keys under the checkpoint's origin verified.
     #[error("the checkpoint is not signed by a key of the log {origin:?}")]
-    NotSignedByLog { origin: String },
+    NotSignedByLog {
+        /// The checkpoint's origin.
+        origin: String,
+    },
+    /// A signature line from a key that was given does not verify (or, when signing, cannot be written).
     #[error("a signature on the checkpoint does not verify: {0}")]
     BadSignature(#[source] NoteError),
+    /// Fewer trusted witnesses cosigned the checkpoint than the quorum requires.
     #[error("{found} of the trusted witnesses cosigned the checkpoint; the quorum is {quorum}")]
-    NoQuorum { found: usize, quorum: usize },
+    NoQuorum {
+        /// How many trusted witnesses' cosignatures verified.
+        found: usize,
+        /// How many are required.
+        quorum: usize,
+    },
+    /// The origin (given) cannot name a signed-note key: it is empty, or holds a space, a `+` or a newline.
     #[error("the origin {0:?} cannot name a signed-note key (it must be non-empty, without spaces or '+')")]
     BadOrigin(String),
+    /// A witness name or verifier key cannot be used: not `<name>+<hex id>+<base64 key>` with a
+    /// `cosignature/v1` Ed25519 key and the id that matches them.
     #[error("not a witness key: {0}")]
     BadWitnessKey(String),
 }
@@ -125,6 +145,7 @@ pub fn parse_log_verifier_key(vkey: &str) -> Result<(String, LedgerPublicKey), C
 /// A checkpoint whose log signature verified, with the witnesses that cosigned it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenedCheckpoint {
+    /// The checkpoint's three lines.
     pub checkpoint: Checkpoint,
     /// The ledger key ids (`ed25519:…`) whose signatures verified.
     pub log_keys: Vec<String>,
@@ -223,12 +244,15 @@ fn cosigned_message(timestamp: u64, body: &[u8]) -> Vec<u8> {
 /// `<name>+<hex id>+<base64(0x04 ‖ key)>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WitnessKey {
+    /// The witness's name, which names its cosignature lines.
     pub name: String,
+    /// The witness's Ed25519 public key.
     pub key: VerifyingKey,
     id: u32,
 }
 
 impl WitnessKey {
+    /// The witness `name` with public key `key`; refused if `name` cannot name a signed-note key.
     pub fn new(name: &str, key: VerifyingKey) -> Result<Self, CheckpointError> {
         if !signed_note::is_key_name_valid(name) {
             return Err(CheckpointError::BadWitnessKey(format!("{name:?} cannot name a key")));
@@ -262,6 +286,7 @@ impl WitnessKey {
         Ok(witness)
     }
 
+    /// The verifier key, `<name>+<hex id>+<base64(0x04 ‖ key)>`, as [`parse`](Self::parse) reads it.
     pub fn to_vkey(&self) -> String {
         let key = [&[ALG_COSIGNATURE_V1][..], self.key.as_bytes()].concat();
         format!("{}+{:08x}+{}", self.name, self.id, BASE64.encode(key))
@@ -306,11 +331,13 @@ impl std::fmt::Debug for WitnessSigner {
 }
 
 impl WitnessSigner {
+    /// A signer for the witness `name` with private key `key`; refused if `name` cannot name a signed-note key.
     pub fn new(name: &str, key: SigningKey) -> Result<Self, CheckpointError> {
         let public = WitnessKey::new(name, key.verifying_key())?;
         Ok(WitnessSigner { key, public })
     }
 
+    /// The witness's public key.
     pub fn public(&self) -> &WitnessKey {
         &self.public
     }

@@ -15,22 +15,40 @@ use super::{HASH_SIZE, TILE_HEIGHT, TILE_WIDTH, hashes_from_bytes, hashes_to_byt
 /// The bytes of one tile after a batch: write them over the stored tile `(level, index)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TileWrite {
+    /// The tile level (0: leaf hashes).
     pub level: u8,
+    /// The tile's index within its level, from 0.
     pub index: u64,
     /// Whole tile, `32 × width` bytes; 256 hashes when full.
     pub data: Vec<u8>,
 }
 
+/// Why the stored tiles cannot rebuild the edge of a tree ([`TreeEdge::from_tiles`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EdgeError {
+    /// A partial tile the tree needs is not stored.
     #[error("tile {level}/{index} is missing: the tree of size {size} needs it")]
-    MissingTile { level: u8, index: u64, size: u64 },
+    MissingTile {
+        /// The missing tile's level.
+        level: u8,
+        /// The missing tile's index within its level.
+        index: u64,
+        /// The tree size (leaves) being rebuilt.
+        size: u64,
+    },
+    /// A stored partial tile holds another number of hashes than the tree needs: the tiles describe
+    /// another tree.
     #[error("tile {level}/{index} holds {found} bytes where the tree of size {size} needs {needed}")]
     TileSize {
+        /// The tile's level.
         level: u8,
+        /// The tile's index within its level.
         index: u64,
+        /// The tree size (leaves) being rebuilt.
         size: u64,
+        /// The stored tile's length in bytes.
         found: usize,
+        /// The length the tree needs, in bytes (32 per hash).
         needed: usize,
     },
 }
@@ -44,6 +62,7 @@ pub struct TreeEdge {
 }
 
 impl TreeEdge {
+    /// The edge of the empty tree (no leaves).
     pub fn empty() -> Self {
         TreeEdge {
             size: 0,

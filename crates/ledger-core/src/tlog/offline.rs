@@ -23,10 +23,15 @@ pub enum CheckpointResult {
 /// The outcome, as `docketops verify --checkpoint` reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckpointCheck {
+    /// How the ledger relates to the checkpoint.
     pub result: CheckpointResult,
+    /// The same in a sentence for people, with the sizes compared.
     pub message: String,
+    /// The checkpoint's origin (the log's name).
     pub origin: String,
+    /// The checkpoint's tree size: how many entries it covers.
     pub size: u64,
+    /// The checkpoint's root hash, in base64.
     pub root_hash: String,
     /// The ledger key ids whose signature on the checkpoint verified.
     pub signed_by: Vec<String>,

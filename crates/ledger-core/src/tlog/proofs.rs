@@ -15,17 +15,33 @@ use super::TILE_HEIGHT;
 
 /// Stored tiles, by `(level, index)`: whatever width is stored (it only ever grows).
 pub trait TileSource {
+    /// The stored bytes of tile `(level, index)`, or None if it is not stored.
     fn tile(&self, level: u8, index: u64) -> Option<&[u8]>;
 }
 
+/// Why a proof cannot be made or does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
+    /// The leaf index is not below the tree size.
     #[error("leaf {index} is not in a tree of size {size}")]
-    NotInTree { index: u64, size: u64 },
+    NotInTree {
+        /// The leaf asked for, from 0.
+        index: u64,
+        /// The tree size (leaves).
+        size: u64,
+    },
+    /// A consistency proof between sizes that do not satisfy `1 ≤ from ≤ to`.
     #[error("no consistency proof from size {from} to size {to}: need 1 ≤ from ≤ to")]
-    BadRange { from: u64, to: u64 },
+    BadRange {
+        /// The older tree's size.
+        from: u64,
+        /// The newer tree's size.
+        to: u64,
+    },
+    /// A tile the proof reads is not in the [`TileSource`], or holds too few hashes.
     #[error("a tile the proof needs is missing or too short ({0})")]
     MissingTile(String),
+    /// The proof does not lead to the given root (or is longer than any RFC 6962 proof).
     #[error("the proof does not verify")]
     Invalid,
 }
@@ -73,8 +89,11 @@ impl HashReader for Recorder {
 /// hashes serves: tiles only grow).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TileNeed {
+    /// The tile level (0: leaf hashes).
     pub level: u8,
+    /// The tile's index within its level, from 0.
     pub index: u64,
+    /// How many of the tile's first hashes the proof reads (1 to 256).
     pub width: usize,
 }
 

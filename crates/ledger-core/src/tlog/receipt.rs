@@ -33,30 +33,47 @@ pub const RECEIPT_HEADER: &str = "c2sp.org/tlog-proof@v1";
 /// A receipt, parsed; see the module documentation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Receipt {
+    /// The entry the receipt is for, carried in the `extra` line.
     pub entry: Entry,
+    /// The entry's leaf index: its seq minus one.
     pub index: u64,
+    /// The inclusion proof: the audit path from the leaf's sibling up.
     pub proof: Vec<Hash>,
     /// The signed checkpoint note, verbatim.
     pub checkpoint: String,
 }
 
+/// Why a receipt cannot be read or does not hold.
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiptError {
+    /// The text is not a receipt: a line missing or out of place, or an `extra` line that is not a base64 entry line.
     #[error("not a receipt: {0}")]
     Malformed(String),
+    /// The entry is not intact: a payload not in canonical form, a hash that does not follow, or a signature
+    /// that does not verify.
     #[error("the entry in the receipt is not intact: {0}")]
     Entry(String),
+    /// The entry is signed by a key (its id given) that is not among the trusted keys.
     #[error("the entry is signed by {0}, which is not a trusted key")]
     UntrustedEntryKey(String),
+    /// The receipt's index is not the entry's seq minus one.
     #[error("the receipt's index {index} is not the entry's position (seq {seq} is leaf {})", seq - 1)]
-    WrongIndex { index: u64, seq: u64 },
+    WrongIndex {
+        /// The receipt's index.
+        index: u64,
+        /// The entry's seq (1 where the entry says 0).
+        seq: u64,
+    },
+    /// The checkpoint cannot be read, is not signed by a trusted key, or lacks the witness quorum.
     #[error("checkpoint: {0}")]
     Checkpoint(#[from] CheckpointError),
+    /// The inclusion proof does not place the entry's leaf in the checkpoint's tree.
     #[error("the inclusion proof does not place the entry in the checkpoint's tree: {0}")]
     Proof(#[from] ProofError),
 }
 
 impl Receipt {
+    /// The receipt as a `tlog-proof` file.
     pub fn to_text(&self) -> String {
         let mut out = format!(
             "{RECEIPT_HEADER}\nextra {}\nindex {}\n",
@@ -72,6 +89,7 @@ impl Receipt {
         out
     }
 
+    /// Reads a receipt file. Checks its form only; [`verify`](Self::verify) checks what it claims.
     pub fn parse(text: &str) -> Result<Self, ReceiptError> {
         let bad = |why: &str| ReceiptError::Malformed(why.to_string());
         let (head, checkpoint) = text

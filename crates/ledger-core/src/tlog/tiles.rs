@@ -14,11 +14,13 @@ use super::{TILE_HEIGHT, TILE_WIDTH};
 pub struct TilePath {
     /// Tile level; None for an entry bundle (`tile/entries/…`).
     pub level: Option<u8>,
+    /// The tile's index within its level, from 0 (the `N` of the path).
     pub index: u64,
     /// Hashes (or entries) in the tile: 256 for a full tile, 1 to 255 for a partial one (`.p/<W>`).
     pub width: usize,
 }
 
+/// A path that is not a canonical C2SP tile path; holds the path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a C2SP tile path: {0:?}")]
 pub struct TilePathError(pub String);

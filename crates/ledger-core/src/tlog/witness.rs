@@ -16,7 +16,9 @@ pub const MAX_PROOF_LINES: usize = 63;
 /// The body of `POST /add-checkpoint`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddCheckpoint {
+    /// The size of the latest checkpoint the log believes this witness cosigned (0 for none).
     pub old_size: u64,
+    /// The consistency proof from `old_size` to the checkpoint's size (empty when `old_size` is 0 or equals it).
     pub proof: Vec<Hash>,
     /// The signed checkpoint note, verbatim.
     pub checkpoint: String,
@@ -25,18 +27,39 @@ pub struct AddCheckpoint {
 /// Why a witness refuses a checkpoint, with the HTTP status C2SP tlog-witness gives each case.
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
+    /// The body or its checkpoint is malformed, or the sizes and proof do not fit together (an old size
+    /// beyond the checkpoint's, a proof where none belongs). HTTP 400.
     #[error("malformed request: {0}")]
     BadRequest(String),
+    /// The checkpoint's origin (given) names no log this witness follows. HTTP 404.
     #[error("this witness does not follow the log {0:?}")]
     UnknownLog(String),
+    /// The checkpoint is not signed by one of the log's trusted keys, or a signature on it does not
+    /// verify. HTTP 403.
     #[error("no trusted signature of the log on the checkpoint: {0}")]
     BadSignature(CheckpointError),
+    /// The request's old size is not the size of the latest checkpoint this witness cosigned. HTTP 409.
     #[error("the old size {old} is not the size {latest} of the latest checkpoint this witness cosigned")]
-    SizeMismatch { old: u64, latest: u64 },
+    SizeMismatch {
+        /// The request's old size.
+        old: u64,
+        /// The size of the latest checkpoint cosigned for the log (0 for none).
+        latest: u64,
+    },
+    /// The checkpoint has the size of the latest cosigned one but another root: a split view. HTTP 409.
     #[error("the checkpoint has the size of the latest cosigned one ({size}) but another root hash")]
-    RootMismatch { size: u64 },
+    RootMismatch {
+        /// The size both checkpoints have.
+        size: u64,
+    },
+    /// The consistency proof from the old size to the checkpoint's does not verify. HTTP 422.
     #[error("the consistency proof from size {old} to {size} does not verify")]
-    BadProof { old: u64, size: u64 },
+    BadProof {
+        /// The request's old size.
+        old: u64,
+        /// The checkpoint's size.
+        size: u64,
+    },
 }
 
 impl Refusal {
@@ -53,6 +76,7 @@ impl Refusal {
 }
 
 impl AddCheckpoint {
+    /// The request body, as [`parse`](Self::parse) reads it.
     pub fn to_body(&self) -> String {
         let mut body = format!("old {}\n", self.old_size);
         for hash in &self.proof {
@@ -64,6 +88,7 @@ impl AddCheckpoint {
         body
     }
 
+    /// Reads a request body. Checks its form only; [`decide`] checks the checkpoint.
     pub fn parse(body: &str) -> Result<Self, Refusal> {
         let bad = |why: &str| Refusal::BadRequest(why.to_string());
         let (head, checkpoint) = body
@@ -105,7 +130,9 @@ pub fn origin_of(note: &str) -> Option<&str> {
 /// The latest checkpoint a witness cosigned for a log.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cosigned {
+    /// The tree size of that checkpoint (0 counts as never having cosigned).
     pub size: u64,
+    /// The root hash of that checkpoint.
     pub root: Hash,
 }
 

@@ -75,10 +75,12 @@ impl Library {
         Ok(())
     }
 
+    /// Every template, sorted by name.
     pub fn templates(&self) -> &[Template] {
         &self.templates
     }
 
+    /// The template named `name`, if any.
     pub fn get(&self, name: &str) -> Option<&Template> {
         self.templates.iter().find(|template| template.name == name)
     }

@@ -15,10 +15,13 @@ use crate::engine::{DEFAULT_POLICY, EmbeddedEngine};
 /// A rendered template: a self-contained `.rego` file.
 #[derive(Debug, Clone)]
 pub struct Rendered {
+    /// The template's name.
     pub template: String,
+    /// The instance name: the last segment of the package `docketops.templates.<instance>`.
     pub instance: String,
     /// The validated parameters with defaults filled in, as the policy sees them in `params`.
     pub params: Map<String, Value>,
+    /// The `.rego` file's text.
     pub text: String,
 }
 

@@ -6,21 +6,30 @@ use serde_json::Value;
 /// What values a parameter (or an element of one) takes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Schema {
+    /// A string, optionally one of fixed choices.
     String {
         /// `enum`: the only values allowed, if any.
         choices: Option<Vec<String>>,
     },
+    /// A whole number, optionally bounded.
     Integer {
+        /// The least value allowed, if any.
         minimum: Option<i64>,
+        /// The greatest value allowed, if any.
         maximum: Option<i64>,
     },
+    /// `true` or `false`.
     Boolean,
+    /// A list of strings, whole numbers or booleans.
     Array {
+        /// The schema of every item.
         items: Box<Schema>,
+        /// The fewest items allowed.
         min_items: usize,
     },
     /// An object with free keys (e.g. namespace names) and values of one schema.
     Object {
+        /// The schema of every value.
         values: Box<Schema>,
     },
 }

@@ -13,19 +13,26 @@ use super::{TEMPLATES_PACKAGE, TemplateError};
 /// One parameter of a template.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parameter {
+    /// The parameter's name, its key in `params`.
     pub name: String,
+    /// What it means, from the METADATA block.
     pub description: String,
+    /// Whether it must be given (a required parameter has no default).
     pub required: bool,
     /// Used when the parameter is not given; optional parameters without a default are left out of `params`.
     pub default: Option<Value>,
+    /// The values it takes.
     pub schema: Schema,
 }
 
 /// A parsed, checked template.
 #[derive(Debug, Clone)]
 pub struct Template {
+    /// The file name without `.rego`.
     pub name: String,
+    /// The title, from the METADATA block.
     pub title: String,
+    /// What the template does, from the METADATA block.
     pub description: String,
     /// In the order the template lists them.
     pub parameters: Vec<Parameter>,
@@ -109,6 +116,7 @@ impl Template {
         crate::decision::sha256_hex(self.source.as_bytes())
     }
 
+    /// The parameter named `name`, if the template declares one.
     pub fn parameter(&self, name: &str) -> Option<&Parameter> {
         self.parameters.iter().find(|parameter| parameter.name == name)
     }

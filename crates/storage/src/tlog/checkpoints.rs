@@ -7,21 +7,28 @@ use crate::{Backend, StorageError, Store, queries, with_pool, with_writer};
 /// A stored checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct CheckpointRow {
+    /// The tree size the checkpoint commits to (entries 1 to `size`); the row's key.
     pub size: i64,
     /// Base64, as in the note.
     pub root_hash: String,
     /// The signed note as the log signed it (cosignatures are kept apart, in `tlog_cosignatures`).
     pub note: String,
+    /// The ledger key that signed the note.
     pub key_id: String,
+    /// When the checkpoint was signed (RFC 3339 UTC, microseconds).
     pub created_at: String,
 }
 
 /// A witness's cosignature line on a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct CosignatureRow {
+    /// The size of the checkpoint cosigned.
     pub size: i64,
+    /// The witness's name (its key name in the signed note).
     pub witness: String,
+    /// The cosignature line as the witness returned it.
     pub line: String,
+    /// When the gateway received it (RFC 3339 UTC, microseconds).
     pub received_at: String,
 }
 

@@ -87,8 +87,10 @@ impl TileSource for Fetched {
 /// A proof problem: the request's (4xx) or the storage's (5xx).
 #[derive(Debug, thiserror::Error)]
 pub enum TreeReadError {
+    /// The proof cannot be made: a size or index the tree does not hold, a bad range, or a missing tile.
     #[error(transparent)]
     Proof(#[from] ProofError),
+    /// Reading the tiles failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
