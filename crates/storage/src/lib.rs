@@ -11,6 +11,7 @@ mod audit;
 mod connect;
 mod cursors;
 mod dashboard;
+mod actions;
 mod directory;
 mod entries;
 mod faults;
