@@ -12,6 +12,7 @@
 pub mod action;
 pub mod entry_kind;
 pub mod identity;
+pub mod ids;
 pub mod payload;
 pub mod redact;
 pub mod scope;

@@ -13,13 +13,17 @@ const RANDOM_BYTES: usize = 24;
 const RANDOM_CHARS: usize = 33; // ceil(192 / log2(62))
 const CHECKSUM_CHARS: usize = 6; // ceil(32 / log2(62))
 
+/// Whom a key is for, spelt in its prefix (`dkt_agent_…`, `dkt_human_…`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
+    /// An automated caller: a key starting `dkt_agent_`.
     Agent,
+    /// A person: a key starting `dkt_human_`.
     Human,
 }
 
 impl KeyKind {
+    /// The kind as the key's prefix spells it: `agent` or `human`.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyKind::Agent => "agent",
@@ -38,12 +42,16 @@ impl From<domain::IdentityKind> for KeyKind {
     }
 }
 
+/// Why a string is not a well-formed API key (found by [`parse`], before any lookup).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiKeyError {
+    /// The key starts with neither `dkt_agent_` nor `dkt_human_`.
     #[error("not a DocketOps API key: expected dkt_agent_… or dkt_human_…")]
     Prefix,
+    /// After the prefix, the key is not 39 ASCII letters and digits.
     #[error("malformed API key: wrong length or characters")]
     Shape,
+    /// The last 6 characters are not the CRC-32 of the rest: a typo or a truncated paste.
     #[error("API key checksum does not match: the key was mistyped or cut short")]
     Checksum,
 }

@@ -20,56 +20,80 @@ use crate::GatewayError;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
+    /// The request's `Audit-ID`: the gateway sends the id of the action's `action.requested` entry; other
+    /// clients may choose any.
     #[serde(rename = "auditID")]
     pub audit_id: String,
+    /// `RequestReceived`, `ResponseStarted`, `ResponseComplete` or `Panic`; only the last two are judged.
     #[serde(default)]
     pub stage: String,
+    /// The Kubernetes verb (`get`, `patch`, `delete`, …).
     #[serde(default)]
     pub verb: String,
+    /// The request's path and query (a dry run shows here as `dryRun=`).
     #[serde(rename = "requestURI", default)]
     pub request_uri: String,
+    /// Who sent the request.
     pub user: UserInfo,
+    /// Whom the request acted as, when it impersonated someone.
     #[serde(default)]
     pub impersonated_user: Option<UserInfo>,
+    /// The object the request was about.
     #[serde(default)]
     pub object_ref: Option<ObjectRef>,
+    /// The API server's answer.
     #[serde(default)]
     pub response_status: Option<ResponseStatus>,
+    /// When the event's stage was reached, as the API server wrote it (RFC 3339).
     #[serde(default)]
     pub stage_timestamp: Option<String>,
+    /// The client addresses the API server saw.
     #[serde(rename = "sourceIPs", default)]
     pub source_ips: Vec<String>,
+    /// The client's `User-Agent`.
     #[serde(default)]
     pub user_agent: Option<String>,
 }
 
+/// A Kubernetes user in an audit event: the one who sent a request or the one it impersonated.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct UserInfo {
+    /// The user name (`system:serviceaccount:<namespace>:<name>` for a service account).
     #[serde(default)]
     pub username: String,
+    /// The user's groups.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Extra attributes; the gateway's calls carry the action id under `docketops-action`.
     #[serde(default)]
     pub extra: BTreeMap<String, Vec<String>>,
 }
 
+/// The object an audit event's request was about.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectRef {
+    /// The resource, plural and lowercase (`deployments`).
     #[serde(default)]
     pub resource: Option<String>,
+    /// The object's namespace; none for cluster-scoped objects.
     #[serde(default)]
     pub namespace: Option<String>,
+    /// The object's name; none for lists and collection deletes.
     #[serde(default)]
     pub name: Option<String>,
+    /// The resource's API group; empty or none for the core group.
     #[serde(default)]
     pub api_group: Option<String>,
+    /// The subresource (`scale`, `status`), if the request went to one.
     #[serde(default)]
     pub subresource: Option<String>,
 }
 
+/// The status of the API server's answer to an audited request.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct ResponseStatus {
+    /// The HTTP status code; below 400 means the request took effect.
     #[serde(default)]
     pub code: Option<u16>,
 }
@@ -78,7 +102,10 @@ pub struct ResponseStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// A call of the gateway's executor for this action.
-    Gateway { action_id: String },
+    Gateway {
+        /// The action the call was for (the impersonation's `docketops-action` extra).
+        action_id: String,
+    },
     /// A change in a governed namespace that did not go through the gateway.
     Bypass,
     /// Anything else: reads, other namespaces, failed or dry-run requests, control-plane components.
@@ -100,14 +127,19 @@ pub const DEFAULT_IGNORED_USERS: [&str; 6] = [
 /// How one cluster's audit events are judged.
 #[derive(Debug, Clone)]
 pub struct AuditPolicy {
+    /// The cluster's name, as executions record it.
     pub cluster: String,
+    /// The gateway's and the executors' account names: calls by them are the gateway's own.
     pub accounts: Accounts,
     /// A namespace the guardrails let the gateway govern is a governed namespace.
     pub guardrails: Guardrails,
+    /// User name patterns (`*` as a wildcard) whose changes are never bypasses; the sender and the
+    /// impersonated user must both match.
     pub ignored_users: Vec<String>,
 }
 
 impl AuditPolicy {
+    /// A policy for `cluster` that ignores [`DEFAULT_IGNORED_USERS`].
     pub fn new(cluster: &str, accounts: Accounts, guardrails: Guardrails) -> AuditPolicy {
         AuditPolicy {
             cluster: cluster.to_owned(),
@@ -127,6 +159,7 @@ impl AuditPolicy {
             })
     }
 
+    /// What `event` is to the gateway. Only final-stage events count: a request is judged once.
     pub fn classify(&self, event: &AuditEvent) -> Verdict {
         // One event per request: the final stage (or Panic) carries the outcome.
         if event.stage != "ResponseComplete" && event.stage != "Panic" {
@@ -204,9 +237,14 @@ pub fn parse_event_list(body: &Value) -> Result<Vec<AuditEvent>, String> {
 /// The ledger's side: each executed action with the `Audit-ID` its calls carried.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Execution {
+    /// The executed action.
     pub action_id: String,
+    /// The id of the action's `action.requested` entry, which its calls sent as `Audit-ID`; empty if the
+    /// ledger has no such entry.
     pub audit_id: String,
+    /// The cluster the action ran on.
     pub cluster: String,
+    /// The timestamp of the `action.executed` entry.
     pub executed_at: String,
 }
 
@@ -244,23 +282,31 @@ pub async fn executions(store: &Store, default_cluster: &str) -> Result<Vec<Exec
 /// Both directions for one cluster's audit events.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reconciliation {
+    /// The cluster the events came from.
     pub cluster: String,
+    /// How many audit events were read.
     pub events_read: usize,
     /// Executions in the events' time range, and which of them the API server recorded.
     pub executions_checked: usize,
+    /// How many of the checked executions have a gateway call with their audit id among the events.
     pub executions_matched: usize,
+    /// Checked executions the API server has no record of.
     pub unmatched_executions: Vec<Execution>,
     /// Executions older than the first event (the log was rotated): not judged.
     pub executions_before_log: usize,
+    /// Events that changed a governed namespace without going through the gateway.
     pub bypasses: Vec<AuditEvent>,
 }
 
 impl Reconciliation {
+    /// Whether every checked execution was matched and nothing bypassed the gateway.
     pub fn clean(&self) -> bool {
         self.unmatched_executions.is_empty() && self.bypasses.is_empty()
     }
 }
 
+/// Checks both directions for `policy`'s cluster: each execution on it since the first event must appear among
+/// `events` as a gateway call, and every bypass among `events` is listed. Records nothing.
 pub fn reconcile(policy: &AuditPolicy, events: &[AuditEvent], executions: &[Execution]) -> Reconciliation {
     let seen_ids: std::collections::HashSet<&str> = events
         .iter()
@@ -307,8 +353,11 @@ fn event_key(event: &AuditEvent) -> String {
 /// What recording a batch of events did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IngestReport {
+    /// How many events the batch held.
     pub events: usize,
+    /// Bypasses this call recorded in the ledger.
     pub bypasses_recorded: usize,
+    /// Bypasses recorded before (or being recorded by another caller), so skipped.
     pub bypasses_already_recorded: usize,
 }
 

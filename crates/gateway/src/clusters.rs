@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::GatewayError;
 use crate::cluster::Cluster;
 
+/// The governed clusters by name, and the default one; empty when the gateway governs none.
 #[derive(Default)]
 pub struct Clusters {
     default: String,
@@ -55,10 +56,12 @@ impl Clusters {
         })
     }
 
+    /// The clusters' names, in sorted order.
     pub fn names(&self) -> Vec<&str> {
         self.executors.keys().map(String::as_str).collect()
     }
 
+    /// The cluster an action without a `cluster` goes to (empty when there is none).
     pub fn default_name(&self) -> &str {
         &self.default
     }

@@ -20,17 +20,26 @@ pub use domain::{IdentityKind, IdentityStatus, Role};
 /// An identity as the API shows it (SPEC §2).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Identity {
+    /// `agt_…` for an agent, `usr_…` for a person.
     pub id: String,
+    /// The unique name it was created with.
     pub name: String,
+    /// Agent or human.
     pub kind: IdentityKind,
+    /// What it may do in the gateway (sorted, no duplicates).
     pub roles: Vec<Role>,
+    /// Where in the clusters its actions may reach.
     pub scopes: Vec<Scope>,
+    /// Active, suspended or revoked; only an active identity authenticates.
     pub status: IdentityStatus,
+    /// When it was created (the ledger's timestamp format).
     pub created_at: String,
+    /// Who created it: an identity's id, or `system` (the bootstrap admin, a first sign-in through OIDC or LDAP).
     pub created_by: String,
 }
 
 impl Identity {
+    /// Whether the identity holds `role`.
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
@@ -58,11 +67,15 @@ impl Identity {
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewIdentity {
+    /// 1 to 64 characters of letters, digits, `.`, `_`, `@` and `-`; unique.
     #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     pub name: String,
+    /// Agent or human; sets the id's and the keys' prefix.
     pub kind: IdentityKind,
+    /// At least one role, by name; an unknown name is refused.
     #[schema(value_type = Vec<Role>, min_items = 1)]
     pub roles: Vec<String>,
+    /// Where its actions may reach; left out, it reaches nothing.
     #[serde(default)]
     pub scopes: Vec<Scope>,
 }
@@ -70,10 +83,15 @@ pub struct NewIdentity {
 /// An API key's public record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct KeyInfo {
+    /// `key_…`; never the secret.
     pub id: String,
+    /// The identity the key belongs to.
     pub identity_id: String,
+    /// `active` or `revoked`.
     pub status: String,
+    /// When the key was issued.
     pub created_at: String,
+    /// When the key was revoked, if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
 }
@@ -93,16 +111,21 @@ impl From<&ApiKeyRow> for KeyInfo {
 /// A new key, shown once.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IssuedKey {
+    /// The key's public record.
     pub key: KeyInfo,
     /// The secret: returned once, stored only as its SHA-256 digest.
     pub api_key: String,
+    /// The entry that recorded the key (`identity.created`, `key.issued` or `key.rotated`).
     pub ledger_entry_id: String,
 }
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// Who is calling, as of this request.
     pub identity: Identity,
+    /// The id of the API key presented; for a sign-in without one, where it came from (`oidc`, `ldap`,
+    /// `dashboard-session`).
     pub key_id: String,
 }
 
@@ -112,6 +135,7 @@ impl Caller {
         &self.identity.id
     }
 
+    /// `Forbidden` (403) unless the caller's identity holds `role`.
     pub fn require(&self, role: Role) -> Result<(), GatewayError> {
         if self.identity.has_role(role) {
             Ok(())
@@ -186,6 +210,7 @@ fn validate(new: &NewIdentity) -> Result<Vec<Role>, GatewayError> {
 }
 
 impl Directory {
+    /// A directory over `store`'s identity tables, recording changes in `ledger`.
     pub fn new(store: Store, ledger: Ledger) -> Self {
         Self { store, ledger }
     }
@@ -259,6 +284,7 @@ impl Directory {
         Ok((identity, KeyInfo::from(&key), entry))
     }
 
+    /// The identity with this id; `NotFound` (404) if there is none.
     pub async fn get(&self, id: &str) -> Result<Identity, GatewayError> {
         self.store
             .identity(id)
@@ -409,6 +435,8 @@ impl Directory {
         })
     }
 
+    /// Revokes one active key of an identity and records it. An identity cannot revoke its own last active
+    /// key (`Conflict`, 409): that would lock it out.
     pub async fn revoke_key(
         &self,
         actor: &str,

@@ -2,6 +2,7 @@
 //! (`identity`), and later the action pipeline. Handlers and CLI commands call this crate; it writes
 //! every change to the ledger.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod apikey;
 pub mod audit;
@@ -46,7 +47,7 @@ pub enum GatewayError {
     /// 403: valid credentials, missing role.
     #[error("{0}")]
     Forbidden(String),
-    /// 404
+    /// 404: what the request names (an identity, a key, an action) does not exist.
     #[error("{0}")]
     NotFound(String),
     /// 409: the state does not allow it (duplicate name, already revoked).
@@ -55,8 +56,11 @@ pub enum GatewayError {
     /// 503: a part the request needs is not there (no Kubernetes cluster configured).
     #[error("{0}")]
     Unavailable(String),
+    /// A database read or write failed: 507 when its disk is full, 503 when it is read-only, 500 otherwise.
     #[error("storage: {0}")]
     Storage(#[from] storage::StorageError),
+    /// Appending to the ledger failed: 507 or 503 for a full or read-only database as for `Storage`,
+    /// 500 otherwise (an invalid event, a wrong signing key, a stopped writer).
     #[error("ledger: {0}")]
     Ledger(#[from] storage::AppendError),
     /// 422: an idempotency key used before with a different request.

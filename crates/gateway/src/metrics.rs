@@ -40,6 +40,7 @@ struct RiskLabels {
     level: String,
 }
 
+/// The process's metrics registry: handlers and the pipeline count into it, `/metrics` encodes it.
 pub struct Metrics {
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
@@ -135,6 +136,8 @@ impl Metrics {
         }
     }
 
+    /// Counts one answered request by method, route template and status, and observes its latency. A method
+    /// outside the standard seven is counted as `other`.
     pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         // Clients choose the method string: keep the label set bounded.
         const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -153,6 +156,7 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// Counts the status a submission's answer reports and observes the time the pipeline took to reach it.
     pub fn action_finished(&self, status: &str, elapsed: Duration) {
         self.actions
             .get_or_create(&StatusLabels {
@@ -171,6 +175,8 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a policy decision by its outcome (after trust gates) and the policy mode, and observes how long
+    /// the policy took to evaluate.
     pub fn decision(&self, outcome: &str, mode: &str, elapsed: Duration) {
         self.decisions
             .get_or_create(&DecisionLabels {
@@ -181,6 +187,7 @@ impl Metrics {
         self.policy_seconds.observe(elapsed.as_secs_f64());
     }
 
+    /// Counts one risk classification at `level`.
     pub fn risk(&self, level: &str) {
         self.risk
             .get_or_create(&RiskLabels {

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::GatewayError;
 
+/// The configured hook: where notifications go, and the client that sends them.
 #[derive(Debug, Clone)]
 pub struct ApprovalWebhook {
     url: String,
@@ -25,6 +26,7 @@ pub struct ApprovalWebhook {
 }
 
 impl ApprovalWebhook {
+    /// A hook that POSTs to `url`; `BadRequest` unless it is an `http://` or `https://` URL.
     pub fn new(url: &str) -> Result<Self, GatewayError> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(GatewayError::BadRequest(format!(

@@ -19,6 +19,7 @@ use crate::GatewayError;
 /// The default time an instance may miss heartbeats before its unfinished actions are recovered.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
+/// This process as an owner of actions: its instance id, its lease, and the tasks running its actions.
 #[derive(Debug)]
 pub struct Owner {
     instance: String,
@@ -46,6 +47,8 @@ impl Drop for Running {
 }
 
 impl Owner {
+    /// An owner under a fresh instance id (`gw_…`), whose actions other instances may recover once it has
+    /// missed heartbeats for `lease`.
     pub fn new(lease: Duration) -> Self {
         Self {
             instance: crate::new_id("gw"),
@@ -62,6 +65,7 @@ impl Owner {
         &self.instance
     }
 
+    /// How long this instance may miss heartbeats before its unfinished actions are recovered.
     pub fn lease(&self) -> Duration {
         self.lease
     }

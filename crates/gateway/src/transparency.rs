@@ -29,15 +29,18 @@ pub fn receipt_url(entry_id: &str) -> String {
 pub struct WitnessEndpoint {
     /// The submission prefix: `POST {url}/add-checkpoint`.
     pub url: String,
+    /// The witness's name and public key: its cosignatures are checked against them.
     pub key: WitnessKey,
 }
 
+/// How the transparency log runs: its origin, how often it checkpoints, and who cosigns.
 #[derive(Debug, Clone)]
 pub struct TransparencyConfig {
     /// The log's origin: the checkpoints' first line and their signature's key name.
     pub origin: String,
     /// How often a new checkpoint is considered.
     pub interval: Duration,
+    /// The witnesses asked to cosign each checkpoint (none: checkpoints are only signed by the log).
     pub witnesses: Vec<WitnessEndpoint>,
     /// Cosignatures a checkpoint needs to count as cosigned.
     pub quorum: usize,
@@ -58,34 +61,64 @@ impl TransparencyConfig {
     }
 }
 
+/// Why no checkpoint was signed, or no receipt built.
 #[derive(Debug, thiserror::Error)]
 pub enum TransparencyError {
+    /// A database read or write failed.
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
+    /// The tree's tiles could not be read, or a proof could not be made from them.
     #[error("the tree: {0}")]
     Tree(#[from] TreeReadError),
+    /// The stored tiles no longer give the latest checkpoint's signed root: signing a larger one could
+    /// contradict it.
     #[error(
         "refusing to sign size {size}: the stored tiles give checkpoint {previous} another root than the one it signed \
          (the tiles or the checkpoints were changed)"
     )]
-    Inconsistent { previous: u64, size: u64 },
+    Inconsistent {
+        /// The size of the latest stored checkpoint.
+        previous: u64,
+        /// The size that was to be signed.
+        size: u64,
+    },
+    /// Another gateway stored a checkpoint of the same size with another root.
     #[error("another gateway signed size {size} with another root: the log has forked")]
-    Fork { size: u64 },
+    Fork {
+        /// The size both checkpoints claim.
+        size: u64,
+    },
+    /// The tree's last leaf is not the ledger's entry at that size, or the tree holds more entries than
+    /// the ledger.
     #[error(
         "refusing to sign size {size}: the stored tiles do not end with the ledger's entries ({why}; the tiles were \
          changed or restored apart from the entries)"
     )]
-    TreeMismatch { size: u64, why: String },
+    TreeMismatch {
+        /// The tree size that was to be signed.
+        size: u64,
+        /// What does not match.
+        why: String,
+    },
+    /// The checkpoint could not be signed.
     #[error("checkpoint: {0}")]
     Checkpoint(#[from] checkpoint::CheckpointError),
+    /// This gateway's signing key was retired (`docketops keys rotate`): it signs no more checkpoints.
     #[error("this gateway holds {ours} but the ledger's active key is {active}: restart it with the active key")]
-    KeyNotActive { ours: String, active: String },
+    KeyNotActive {
+        /// The key id this gateway holds.
+        ours: String,
+        /// The key id the ledger's head names as active.
+        active: String,
+    },
 }
 
 /// One witness's progress, for `/readyz` and the dashboard.
 #[derive(Debug, Clone, Serialize)]
 pub struct WitnessStatus {
+    /// The witness's key name.
     pub name: String,
+    /// Its submission prefix.
     pub url: String,
     /// The largest checkpoint it cosigned.
     pub cosigned_size: u64,
@@ -93,17 +126,25 @@ pub struct WitnessStatus {
     pub lag: u64,
 }
 
+/// The log's progress, for `/readyz` and the dashboard.
 #[derive(Debug, Clone, Serialize)]
 pub struct TransparencyStatus {
+    /// The log's origin.
     pub origin: String,
+    /// Entries the tree holds.
     pub tree_size: u64,
+    /// The size of the latest stored checkpoint (0: none yet).
     pub checkpoint_size: u64,
     /// The largest checkpoint with the quorum of cosignatures (0: none yet, or no witnesses).
     pub cosigned_size: u64,
+    /// Cosignatures a checkpoint needs to count as cosigned.
     pub quorum: usize,
+    /// Each configured witness's progress.
     pub witnesses: Vec<WitnessStatus>,
 }
 
+/// The transparency log of this gateway: it signs checkpoints, gathers the witnesses' cosignatures and
+/// builds receipts.
 #[derive(Debug)]
 pub struct Transparency {
     store: Store,
@@ -117,6 +158,8 @@ pub struct Transparency {
 }
 
 impl Transparency {
+    /// A log over `store`'s tiles and checkpoints that signs with `key`; nothing is signed until
+    /// [`Transparency::run`] or [`Transparency::checkpoint_once`].
     pub fn new(store: Store, key: LedgerSigningKey, config: TransparencyConfig) -> Transparency {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -132,6 +175,7 @@ impl Transparency {
         }
     }
 
+    /// The configuration the log runs with.
     pub fn config(&self) -> &TransparencyConfig {
         &self.config
     }
@@ -357,6 +401,7 @@ impl Transparency {
             .collect())
     }
 
+    /// The log's progress and each witness's, read from the database.
     pub async fn status(&self) -> Result<TransparencyStatus, StorageError> {
         let checkpoint_size = self.store.latest_checkpoint().await?.map_or(0, |c| c.size as u64);
         let mut witnesses = Vec::new();

@@ -371,7 +371,7 @@ pub fn next_signing_key_id(head: &Entry) -> Result<String, String> {
 
 /// `evt_` followed by a UUIDv7 in 32 lowercase hex digits (time-ordered, 74 random bits).
 pub fn new_entry_id() -> String {
-    format!("evt_{}", uuid::Uuid::now_v7().simple())
+    domain::ids::new(domain::ids::IdKind::Entry)
 }
 
 fn validate_kind(kind: &str) -> Result<(), EntryError> {

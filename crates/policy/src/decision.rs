@@ -205,7 +205,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 
 /// A fresh decision id: `dec_` + UUID v7 (time-ordered) in simple hex.
 pub fn new_decision_id() -> String {
-    format!("dec_{}", uuid::Uuid::now_v7().simple())
+    domain::ids::new(domain::ids::IdKind::Decision)
 }
 
 fn kind_of(value: &Value) -> &'static str {

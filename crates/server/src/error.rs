@@ -5,14 +5,19 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// An error answer: its HTTP status and the body's code and message.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// The response's HTTP status.
     pub status: StatusCode,
+    /// A stable, machine-readable name for the error (`bad_request`, `not_found`, `storage_full`, …).
     pub code: &'static str,
+    /// What went wrong, for a person to read.
     pub message: String,
 }
 
 impl ApiError {
+    /// An error with any status and code.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -21,14 +26,17 @@ impl ApiError {
         }
     }
 
+    /// 400 `bad_request`: the request itself is wrong.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
+    /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 401 `unauthorized`; the response carries `WWW-Authenticate: Bearer`.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
@@ -43,6 +51,7 @@ impl ApiError {
         )
     }
 
+    /// 503 `unavailable`: a part the request needs is not there or not reachable.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }

@@ -3,6 +3,7 @@
 //! Architecture invariant: this is the only crate that speaks HTTP. Handlers hold no business logic
 //! of their own: they authenticate, call the storage crate (reads, the appender, verification) and
 //! render JSON. Every error leaves as `{"error": {"code", "message"}}` with a fitting status.
+#![warn(missing_docs)]
 
 pub use gateway::apikey;
 mod actions;
@@ -36,7 +37,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    /// The database: the ledger's entries and what is kept beside them (actions, identities, sessions).
     pub store: Store,
+    /// The ledger writer: every change is appended through it.
     pub ledger: Ledger,
     /// The key this gateway signs with; verification requires the chain to contain it.
     pub signing_key: LedgerPublicKey,
@@ -61,17 +64,23 @@ pub struct AppState {
 /// The identity providers this gateway trusts, if any.
 #[derive(Debug, Clone, Default)]
 pub struct IdentityProviders {
+    /// The OpenID Connect provider: bearer tokens and the dashboard's single sign-on.
     pub oidc: Option<std::sync::Arc<::auth::OidcProvider>>,
+    /// The LDAP directory: the dashboard's sign-in with a user name and password.
     pub ldap: Option<std::sync::Arc<::auth::LdapDirectory>>,
 }
 
 /// TLS certificate and key in PEM files.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
+    /// The certificate, with its chain.
     pub cert: PathBuf,
+    /// The certificate's private key.
     pub key: PathBuf,
 }
 
+/// Every route of the gateway over `state`: `/api/v1`, health, metrics, MCP, the kubectl proxy, the
+/// dashboard and the transparency log's checkpoint and tiles; errors render as JSON.
 pub fn router(state: AppState) -> Router {
     routes::router(state)
 }

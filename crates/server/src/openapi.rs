@@ -6,6 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+/// The API's OpenAPI document; `ApiDoc::openapi()` builds it.
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(
@@ -153,6 +154,7 @@ struct ErrorDetail {
     message: String,
 }
 
+/// `GET /api/v1/openapi.json`: the document as JSON.
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -22,12 +22,16 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// What the witness's handlers reach.
 #[derive(Debug)]
 pub struct WitnessState {
+    /// The witness's database: for each log, the latest checkpoint it cosigned.
     pub store: WitnessStore,
+    /// The witness's key, which signs its cosignatures.
     pub signer: WitnessSigner,
     /// The logs this witness follows: origin → every key of the log (rotated-out ones included).
     pub logs: HashMap<String, Vec<LedgerPublicKey>>,
 }
 
+/// The witness's routes over `state`: `POST /add-checkpoint` and `GET /healthz`, bodies up to
+/// [`MAX_BODY_BYTES`].
 pub fn router(state: WitnessState) -> Router {
     Router::new()
         .route("/add-checkpoint", post(add_checkpoint))

@@ -15,7 +15,9 @@ struct Reconfirmed {
 /// An approver's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// One approval of the action as previewed; it runs once enough approvals name its current digest.
     Approve,
+    /// Refuse it: the action ends `REJECTED` and never runs.
     Reject,
 }
 

@@ -43,11 +43,14 @@ use views::action_view;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PolicyMode {
+    /// Observe: record what policy decided, and run the action anyway.
     Ledger,
+    /// Govern: run only what policy allows; a required approval waits.
     Enforce,
 }
 
 impl PolicyMode {
+    /// The mode as configuration and the ledger spell it: `ledger` or `enforce`.
     pub fn as_str(self) -> &'static str {
         match self {
             PolicyMode::Ledger => "ledger",
@@ -59,25 +62,38 @@ impl PolicyMode {
 /// The decision part of a response (SPEC §3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DecisionView {
+    /// `allow`, `deny` or `require_approval`, after trust gates.
     pub outcome: String,
+    /// The policy mode (`ledger`, `enforce`), or `guardrail` when a guardrail refused the action.
     pub mode: String,
+    /// The policy that decided (its package, e.g. `docketops.policy`; `guardrails` for a guardrail).
     pub policy: String,
+    /// Why, in words, as the policy or the guardrail gave them.
     pub reasons: Vec<String>,
 }
 
 /// The response of `POST /api/v1/actions` (SPEC §3, HTTP 200 for every decided action).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActionResponse {
+    /// `act_…`: the action's id, in every entry it wrote.
     pub action_id: String,
+    /// Where the action stands now (final, or waiting for an approval).
     pub status: ActionStatus,
+    /// The risk level (`LOW`, `MEDIUM`, `HIGH`), once classified.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk: Option<String>,
+    /// The decision, once policy or a guardrail made one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<DecisionView>,
+    /// The action's last ledger entry so far.
     pub ledger_entry_id: String,
+    /// That entry's event hash (`sha256:…`).
     pub event_hash: String,
+    /// That entry's chain hash, which its signature covers.
     pub chain_hash: String,
+    /// Whether that entry's signature verifies with this gateway's signing key.
     pub signature_verified: bool,
+    /// The ids of the action's entries so far, in ledger order.
     pub entries: Vec<String>,
     /// The receipt of `ledger_entry_id` (a C2SP tlog-proof file holding the entry, its inclusion proof and a
     /// signed, cosigned checkpoint; `docketops verify --receipt` checks it offline). A checkpoint covers the
@@ -94,6 +110,7 @@ pub struct ActionResponse {
     pub error: Option<Value>,
 }
 
+/// The governed action pipeline: submissions, approvals, and reads of actions, each step recorded.
 #[derive(Debug)]
 pub struct Pipeline {
     pub(crate) parts: PipelineParts,
@@ -122,18 +139,25 @@ impl Trail {
 /// What a pipeline is made of.
 #[derive(Debug)]
 pub struct PipelineParts {
+    /// The database: action rows, entries, trust scores.
     pub store: Store,
+    /// The ledger writer every step is appended through.
     pub ledger: Ledger,
     /// For `signature_verified` in responses.
     pub signing_key: LedgerPublicKey,
     /// The governed clusters (none: actions answer 503).
     pub clusters: crate::Clusters,
+    /// The policy engine that decides each action.
     pub policy: Arc<PolicyEngine>,
+    /// The risk rules each action is classified by before the policy decides.
     pub risk: RiskConfig,
+    /// Whether decisions are only recorded or enforced.
     pub mode: PolicyMode,
+    /// Where the pipeline counts actions, decisions and risk levels.
     pub metrics: Arc<Metrics>,
     /// How long an approval may take before the action expires.
     pub approval_window: std::time::Duration,
+    /// The trust scores an identity needs for allowed actions to run without an approval.
     pub trust_gates: TrustGates,
     /// Called when an action starts waiting for an approval.
     pub approval_webhook: Option<crate::ApprovalWebhook>,
@@ -146,11 +170,14 @@ pub struct PipelineParts {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrustGates {
+    /// The score a `MEDIUM` action's requester needs.
     pub medium_min: i64,
+    /// The score a `HIGH` action's requester needs.
     pub high_min: i64,
 }
 
 impl Pipeline {
+    /// A pipeline of `parts`, owning the actions it runs under a fresh instance id.
     pub fn new(parts: PipelineParts) -> Self {
         Self {
             owner: Arc::new(Owner::new(parts.instance_lease)),
@@ -163,10 +190,12 @@ impl Pipeline {
         &self.owner
     }
 
+    /// Whether decisions are only recorded or enforced.
     pub fn mode(&self) -> PolicyMode {
         self.parts.mode
     }
 
+    /// The governed clusters.
     pub fn clusters(&self) -> &crate::Clusters {
         &self.parts.clusters
     }

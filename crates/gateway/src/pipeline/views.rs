@@ -70,6 +70,8 @@ impl Pipeline {
         Ok(json!({"action": action_view(&row), "entries": entries}))
     }
 
+    /// A page of actions matching `filter`, newest first, with the cursor of the next page (`next_before`,
+    /// null on the last). Auditors see every action; anyone else only their own.
     pub async fn list(&self, caller: &Caller, mut filter: ActionFilter) -> Result<Value, GatewayError> {
         if !caller.identity.has_role(Role::Auditor) {
             filter.identity_id = Some(caller.identity.id.clone());

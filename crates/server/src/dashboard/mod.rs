@@ -32,6 +32,7 @@ pub struct DashboardState {
 }
 
 impl DashboardState {
+    /// A state with no verification jobs yet; `secure_cookies` when the gateway serves HTTPS.
     pub fn new(secure_cookies: bool) -> DashboardState {
         DashboardState {
             secure_cookies,
@@ -49,6 +50,8 @@ struct VerifyJob {
     result: Option<Result<ledger_core::VerifyReport, String>>,
 }
 
+/// The dashboard's pages, sign-in and static files, at the site's root; every response carries the
+/// security headers.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::timeline))
@@ -120,8 +123,15 @@ fn now() -> String {
 /// What a page handler can fail with: a redirect to sign in, or an error page with a fitting status.
 #[derive(Debug)]
 pub enum PageError {
+    /// No valid session: redirects to `/login`.
     SignIn,
-    Page { status: StatusCode, message: String },
+    /// An error page.
+    Page {
+        /// The response's status.
+        status: StatusCode,
+        /// What went wrong, shown on the page.
+        message: String,
+    },
 }
 
 impl PageError {

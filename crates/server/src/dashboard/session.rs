@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::PageError;
 use crate::AppState;
 
+/// The session cookie's name; its value is the session's random token.
 pub const SESSION_COOKIE: &str = "dkt_session";
 pub const LOGIN_COOKIE: &str = "dkt_login";
 /// How long a dashboard session lasts after sign-in.
@@ -24,7 +25,9 @@ pub const SESSION_HOURS: i64 = 8;
 /// A signed-in dashboard user.
 #[derive(Debug)]
 pub struct Session {
+    /// Who signed in, authenticated again for this request.
     pub caller: Caller,
+    /// The session's CSRF token, which every form must carry.
     pub csrf: String,
 }
 
