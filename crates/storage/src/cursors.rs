@@ -3,7 +3,6 @@
 //! batch that was in flight.
 
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use crate::{Backend, StorageError, Store, with_pool, with_writer};
 
@@ -21,10 +20,6 @@ pub struct ExportCursor {
 }
 
 const CURSOR_COLUMNS: &str = "name, last_seq, last_entry_id, updated_at";
-
-fn now() -> String {
-    ledger_core::entry::format_timestamp(OffsetDateTime::now_utc())
-}
 
 impl Store {
     /// The position of the export `name`; `None` before its first batch (or reset).
@@ -56,7 +51,7 @@ impl Store {
             .bind(name)
             .bind(last_seq)
             .bind(last_entry_id)
-            .bind(now())
+            .bind(domain::time::now())
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
@@ -77,7 +72,7 @@ impl Store {
             .bind(name)
             .bind(last_seq)
             .bind(last_entry_id)
-            .bind(now())
+            .bind(domain::time::now())
             .execute(pool)
             .await
             .map(|_| ()))?;

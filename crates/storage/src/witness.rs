@@ -129,7 +129,7 @@ impl WitnessStore {
             .bind(size)
             .bind(hash_to_base64(&checkpoint.root))
             .bind(i64::try_from(timestamp).unwrap_or(i64::MAX))
-            .bind(now_text())
+            .bind(domain::time::now())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -197,7 +197,7 @@ async fn record_evidence(
     let sql = "INSERT INTO witness_refusals (origin, received_at, status, reason, request) VALUES ($1, $2, $3, $4, $5)";
     sqlx::query(sql)
         .bind(origin)
-        .bind(now_text())
+        .bind(domain::time::now())
         .bind(i64::from(refusal.status()))
         .bind(refusal.to_string())
         .bind(body)
@@ -211,8 +211,4 @@ async fn record_evidence(
         .execute(&mut **tx)
         .await?;
     Ok(())
-}
-
-fn now_text() -> String {
-    ledger_core::entry::format_timestamp(time::OffsetDateTime::now_utc())
 }
