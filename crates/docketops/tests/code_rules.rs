@@ -1,7 +1,8 @@
 //! ARCHITECTURE.md's rules about the code itself, checked over every crate's `src`:
 //! - the domain's vocabulary (action statuses, entry kinds, action types) is spelt only in the domain crate:
 //!   everywhere else it is named through `domain`'s enums, so a misspelt status is a compile error;
-//! - functions fit on a screen (at most 100 lines) and files hold one idea (at most 600 lines).
+//! - functions fit on a screen (at most 100 lines) and files hold one idea (at most 600 lines);
+//! - every library crate documents its public items (`#![warn(missing_docs)]`, an error under CI's clippy).
 //!
 //! Test code (a file's `#[cfg(test)]` module and the files such a module includes) is exempt: tests spell the
 //! wire format on purpose. SQL migrations are not Rust and not read.
@@ -273,6 +274,24 @@ fn functions_fit_on_a_screen_and_files_hold_one_idea() {
         }
     }
     assert!(too_long.is_empty(), "too long:\n{}", too_long.join("\n"));
+}
+
+#[test]
+fn every_library_crate_documents_its_public_items() {
+    let mut undocumented = Vec::new();
+    for krate in std::fs::read_dir(root().join("crates")).unwrap().flatten() {
+        let lib = krate.path().join("src/lib.rs");
+        let Ok(text) = std::fs::read_to_string(&lib) else {
+            continue;
+        };
+        if !text.lines().any(|l| l.trim() == "#![warn(missing_docs)]") {
+            undocumented.push(krate.file_name().to_string_lossy().into_owned());
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "library crates without #![warn(missing_docs)] in lib.rs: {undocumented:?}"
+    );
 }
 
 #[test]
