@@ -145,7 +145,6 @@ impl Guardrails {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

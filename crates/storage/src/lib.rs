@@ -6,12 +6,12 @@
 
 #![warn(missing_docs)]
 
+mod actions;
 mod appender;
 mod audit;
 mod connect;
 mod cursors;
 mod dashboard;
-mod actions;
 mod directory;
 mod entries;
 mod faults;
