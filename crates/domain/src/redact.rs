@@ -51,7 +51,7 @@ pub fn redact_secret_at(path: &str, value: &mut Value) {
 pub enum Strings {
     /// Leave it: the value is structured (a tool's result).
     Keep,
-    /// Withhold it whole if it mentions `data`: it may be a JSON document sent as text (a request's parameters).
+    /// Withhold it whole if it mentions `data` (any case): it may be a JSON document sent as text (a request's parameters).
     WithholdIfMentionsData,
 }
 
@@ -69,11 +69,16 @@ pub fn redact_anywhere(value: &mut Value, strings: Strings) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(|item| redact_anywhere(item, strings)),
-        Value::String(text) if strings == Strings::WithholdIfMentionsData && text.contains("data") => {
+        Value::String(text) if strings == Strings::WithholdIfMentionsData && mentions_data(text) => {
             *text = REDACTED.into();
         }
         _ => {}
     }
+}
+
+/// `data` in any case: `stringData` holds Secret values too.
+fn mentions_data(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("data")
 }
 
 fn redact_map_values(value: &mut Value) {
@@ -128,5 +133,8 @@ mod tests {
         redact_anywhere(&mut withheld, Strings::WithholdIfMentionsData);
         assert_eq!(withheld["items"][0]["note"], REDACTED);
         assert_eq!(withheld["items"][0]["name"], "web");
+        let mut text = json!({"parameters": "{\"stringData\": {\"p\": \"hunter2\"}}"});
+        redact_anywhere(&mut text, Strings::WithholdIfMentionsData);
+        assert_eq!(text["parameters"], REDACTED, "stringData sent as text");
     }
 }
