@@ -2,7 +2,10 @@
 //! - the domain's vocabulary (action statuses, entry kinds, action types) is spelt only in the domain crate:
 //!   everywhere else it is named through `domain`'s enums, so a misspelt status is a compile error;
 //! - functions fit on a screen (at most 100 lines) and files hold one idea (at most 600 lines);
-//! - every library crate documents its public items (`#![warn(missing_docs)]`, an error under CI's clippy).
+//! - every library crate documents its public items (`#![warn(missing_docs)]`, an error under CI's clippy);
+//! - the request path (gateway, server, MCP) writes ledger entries only as typed payloads
+//!   (`domain::payload::Payload`): a kind string and a hand-built JSON object (`NewEvent::new`) appear only in
+//!   the one place that turns a payload into an entry of an action.
 //!
 //! Test code (a file's `#[cfg(test)]` module and the files such a module includes) is exempt: tests spell the
 //! wire format on purpose. SQL migrations are not Rust and not read.
@@ -274,6 +277,36 @@ fn functions_fit_on_a_screen_and_files_hold_one_idea() {
         }
     }
     assert!(too_long.is_empty(), "too long:\n{}", too_long.join("\n"));
+}
+
+/// Where an entry may still be built from a kind and a JSON value: the pipeline's `Trail::event`, which every
+/// typed payload of an action goes through.
+const UNTYPED_ENTRY_ALLOWED_IN: &str = "crates/gateway/src/pipeline/mod.rs";
+
+#[test]
+fn the_request_path_writes_entries_as_typed_payloads() {
+    let untyped: Vec<String> = sources()
+        .iter()
+        .filter(|s| {
+            ["crates/gateway/", "crates/server/", "crates/mcp/"]
+                .iter()
+                .any(|c| s.path.starts_with(c))
+        })
+        .filter(|s| s.path != UNTYPED_ENTRY_ALLOWED_IN)
+        .flat_map(|s| {
+            s.code
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.contains("NewEvent::new("))
+                .map(|(n, _)| format!("{}:{}", s.path, n + 1))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        untyped.is_empty(),
+        "entries built from a kind and a JSON value (write a domain::payload::Payload with NewEvent::of):\n{}",
+        untyped.join("\n")
+    );
 }
 
 #[test]

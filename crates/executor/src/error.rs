@@ -1,7 +1,5 @@
 //! Every way an execution can fail, as a clear result with a stable code (never a panic).
 
-use serde::Serialize;
-
 use crate::guardrails::GuardrailViolation;
 
 /// Why an executor call failed; [`code`](Self::code) names the case stably.
@@ -43,20 +41,8 @@ pub enum ExecError {
     },
 }
 
-/// The serializable form of an error, as the ledger records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ErrorReport {
-    /// The stable code ([`ExecError::code`]).
-    pub code: &'static str,
-    /// The API server's status code, if it answered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// The guardrail rule that refused, for `guardrail_denied`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<&'static str>,
-    /// The error's message.
-    pub message: String,
-}
+/// The serializable form of an error, as the ledger records it (the domain's).
+pub use domain::payload::ErrorReport;
 
 impl ExecError {
     /// Stable code: `guardrail_denied`, `target_mismatch`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
@@ -91,10 +77,10 @@ impl ExecError {
     /// The error as the ledger records it.
     pub fn report(&self) -> ErrorReport {
         ErrorReport {
-            code: self.code(),
+            code: self.code().to_owned(),
             status: self.api_status(),
             rule: match self {
-                ExecError::Guardrail(v) => Some(v.rule),
+                ExecError::Guardrail(v) => Some(v.rule.to_owned()),
                 _ => None,
             },
             message: self.to_string(),

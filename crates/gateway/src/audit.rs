@@ -6,12 +6,13 @@
 //! with the `docketops-action` extra and `Audit-ID` = the id of the action's `action.requested` entry.
 
 use domain::EntryKind;
+use domain::payload::Payload;
 use std::collections::{BTreeMap, HashMap};
 
 use executor::{Accounts, Guardrails};
 use ledger_core::NewEvent;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use storage::{Ledger, Store};
 
 use crate::GatewayError;
@@ -361,6 +362,72 @@ pub struct IngestReport {
     pub bypasses_already_recorded: usize,
 }
 
+/// `audit.bypass_detected`: a change that reached the cluster without passing through the gateway, as
+/// the API server's audit log tells it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BypassDetected<'a> {
+    /// The cluster whose audit log told it.
+    pub cluster: &'a str,
+    /// The API server's audit id.
+    pub audit_id: &'a str,
+    /// The Kubernetes verb.
+    pub verb: &'a str,
+    /// Who sent it.
+    pub user: &'a str,
+    /// Their groups.
+    pub groups: &'a [String],
+    /// Whom they impersonated, if anyone.
+    pub impersonated_user: Option<&'a str>,
+    /// The object's namespace.
+    pub namespace: Option<&'a str>,
+    /// The object's resource (plural).
+    pub resource: Option<&'a str>,
+    /// The subresource (`scale`, `status`…).
+    pub subresource: Option<&'a str>,
+    /// The object's name.
+    pub name: Option<&'a str>,
+    /// The request's URI.
+    pub request_uri: &'a str,
+    /// The API server's answer.
+    pub response_code: Option<u16>,
+    /// When the API server saw it.
+    pub at: Option<&'a str>,
+    /// The client addresses.
+    pub source_ips: &'a [String],
+    /// The client's `User-Agent`.
+    pub user_agent: Option<&'a str>,
+}
+
+impl<'a> BypassDetected<'a> {
+    /// The entry for `event`, seen in `cluster`'s audit log.
+    pub fn of(cluster: &'a str, event: &'a AuditEvent) -> Self {
+        let object = event.object_ref.as_ref();
+        BypassDetected {
+            cluster,
+            audit_id: &event.audit_id,
+            verb: &event.verb,
+            user: &event.user.username,
+            groups: &event.user.groups,
+            impersonated_user: event.impersonated_user.as_ref().map(|u| u.username.as_str()),
+            namespace: object.and_then(|o| o.namespace.as_deref()),
+            resource: object.and_then(|o| o.resource.as_deref()),
+            subresource: object.and_then(|o| o.subresource.as_deref()),
+            name: object.and_then(|o| o.name.as_deref()),
+            request_uri: &event.request_uri,
+            response_code: event.response_status.as_ref().and_then(|s| s.code),
+            at: event.stage_timestamp.as_deref(),
+            source_ips: &event.source_ips,
+            user_agent: event.user_agent.as_deref(),
+        }
+    }
+}
+
+impl Payload for BypassDetected<'_> {
+    fn kind(&self) -> EntryKind {
+        EntryKind::AuditBypassDetected
+    }
+}
+
 /// Records each bypass among `events` once (`audit.bypass_detected`, keyed by cluster and audit id, so a
 /// replayed batch or a re-read log records nothing twice).
 pub async fn record_bypasses(
@@ -384,22 +451,8 @@ pub async fn record_bypasses(
             report.bypasses_already_recorded += 1;
             continue;
         }
-        let object = event.object_ref.clone();
-        let payload = json!({
-            "cluster": policy.cluster, "audit_id": event.audit_id, "verb": event.verb,
-            "user": event.user.username, "groups": event.user.groups,
-            "impersonated_user": event.impersonated_user.as_ref().map(|u| &u.username),
-            "namespace": object.as_ref().and_then(|o| o.namespace.clone()),
-            "resource": object.as_ref().and_then(|o| o.resource.clone()),
-            "subresource": object.as_ref().and_then(|o| o.subresource.clone()),
-            "name": object.as_ref().and_then(|o| o.name.clone()),
-            "request_uri": event.request_uri, "response_code": event.response_status.as_ref().and_then(|s| s.code),
-            "at": event.stage_timestamp, "source_ips": event.source_ips, "user_agent": event.user_agent,
-        });
-        let entry = match ledger
-            .append(NewEvent::new(EntryKind::AuditBypassDetected.as_str(), "audit", payload))
-            .await
-        {
+        let bypass = BypassDetected::of(&policy.cluster, event);
+        let entry = match ledger.append(NewEvent::of("audit", &bypass)).await {
             Ok(entry) => entry,
             Err(error) => {
                 // Not recorded: let the next delivery or run try again.
@@ -420,6 +473,7 @@ pub async fn record_bypasses(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn event(user: &str, verb: &str, namespace: &str, code: u16) -> AuditEvent {
         serde_json::from_value(json!({

@@ -3,11 +3,13 @@
 //! approval or executing, the pipeline records `action.previewed` with what would have happened and answers
 //! `PREVIEWED` with the object the API server's dry run returned. Nothing is executed or queued.
 
+use domain::payload::Payload;
 use domain::{ActionStatus, EntryKind};
 use executor::Preview;
+use executor::diff::Change;
+use executor::executor::{LiveObject, PlannedRequest};
 use policy::Outcome;
 use serde::Serialize;
-use serde_json::json;
 
 use crate::GatewayError;
 use crate::pipeline::{ActionResponse, DecisionView, Pipeline, PolicyMode, Trail};
@@ -43,6 +45,25 @@ impl WouldHappen {
     }
 }
 
+/// `action.previewed`: a dry run's answer, never executed.
+#[derive(Debug, Clone, Serialize)]
+struct ActionPreviewed<'a> {
+    request: &'a PlannedRequest,
+    diff: &'a [Change],
+    /// `null` when the object would be created.
+    live: &'a Option<LiveObject>,
+    dry_run_status: u16,
+    policy_outcome: Outcome,
+    would: WouldHappen,
+    summary: String,
+}
+
+impl Payload for ActionPreviewed<'_> {
+    fn kind(&self) -> EntryKind {
+        EntryKind::ActionPreviewed
+    }
+}
+
 impl Pipeline {
     /// The end of a dry run, once `policy.decided` is recorded: DENIED as usual for an enforced deny, else
     /// `action.previewed` and PREVIEWED with the dry-run object as `result`. Never executes.
@@ -60,11 +81,16 @@ impl Pipeline {
         let Some(would) = WouldHappen::from_decision(self.parts.mode, outcome, approvals_required) else {
             return self.respond(trail, ActionStatus::Denied, Some(risk), Some(decision), None, None);
         };
-        let payload = json!({"request": preview.request, "diff": preview.diff, "live": preview.live,
-            "dry_run_status": preview.dry_run_status, "policy_outcome": outcome,
-            "would": would, "summary": would.summary()});
-        self.record(trail, EntryKind::ActionPreviewed.as_str(), actor, payload)
-            .await?;
+        let previewed = ActionPreviewed {
+            request: &preview.request,
+            diff: &preview.diff,
+            live: &preview.live,
+            dry_run_status: preview.dry_run_status,
+            policy_outcome: outcome,
+            would,
+            summary: would.summary(),
+        };
+        self.record(trail, actor, &previewed).await?;
         let result = Some(preview.dry_run_object.clone());
         self.respond(trail, ActionStatus::Previewed, Some(risk), Some(decision), result, None)
     }
@@ -73,6 +99,7 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn what_would_happen_follows_mode_and_outcome() {

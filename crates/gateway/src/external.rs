@@ -3,13 +3,13 @@
 //! from), and its roles and scopes follow its groups at every sign-in (`identity.updated` when they change).
 //! An admin can still suspend or revoke such an identity; a suspended one cannot sign in.
 
-use domain::EntryKind;
+use domain::IdentityKind;
 use ledger_core::NewEvent;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use storage::{IdentityRow, StorageError};
 
 use crate::identity::{Caller, Directory, Identity, IdentityStatus, Role};
+use crate::payloads::{Grants, IdentityUpdated, SignInSource, SignedInIdentityCreated};
 use crate::{GatewayError, now};
 
 impl Directory {
@@ -59,12 +59,9 @@ impl Directory {
         let identity = match existing {
             Some(_) => self.get(&id).await?,
             None => {
-                let source = json!({"kind": user.source, "issuer": user.issuer, "subject": user.subject,
-                                    "groups": user.groups});
                 let roles_json = serde_json::to_string(&roles).expect("roles serialize");
                 let scopes_json = serde_json::to_string(&scopes).expect("scopes serialize");
-                self.create_external(&id, user, &roles_json, &scopes_json, source)
-                    .await?
+                self.create_external(&id, user, &roles_json, &scopes_json).await?
             }
         };
         Ok(Caller {
@@ -96,18 +93,18 @@ impl Directory {
         {
             return Ok(());
         }
-        let source = json!({"kind": user.source, "issuer": user.issuer, "subject": user.subject,
-                            "groups": user.groups});
-        let recorded = self
-            .ledger()
-            .append(NewEvent::new(
-                EntryKind::IdentityUpdated.as_str(),
-                "system",
-                json!({"identity_id": id, "roles": roles, "scopes": scopes,
-                       "previous": {"roles": current.roles, "scopes": current.scopes},
-                       "reason": "group membership at sign-in", "source": source}),
-            ))
-            .await;
+        let updated = IdentityUpdated {
+            identity_id: id,
+            roles,
+            scopes,
+            previous: Grants {
+                roles: &current.roles,
+                scopes: &current.scopes,
+            },
+            reason: "group membership at sign-in",
+            source: SignInSource::from(user),
+        };
+        let recorded = self.ledger().append(NewEvent::of("system", &updated)).await;
         if let Err(error) = recorded {
             store
                 .update_identity_grants(id, (&new_roles, &new_scopes), &old_roles, &old_scopes, &now())
@@ -124,13 +121,12 @@ impl Directory {
         user: &auth::ExternalUser,
         roles: &str,
         scopes: &str,
-        source: serde_json::Value,
     ) -> Result<Identity, GatewayError> {
         let at = now();
         let mut row = IdentityRow {
             id: id.to_owned(),
             name: format!("{}:{}", user.source, user.username),
-            kind: "human".into(),
+            kind: IdentityKind::Human.as_str().into(),
             roles: roles.to_owned(),
             scopes: scopes.to_owned(),
             status: IdentityStatus::Active.as_str().into(),
@@ -162,11 +158,11 @@ impl Directory {
             Err(other) => return Err(other.into()),
         }
         let identity = Identity::from_row(&row);
-        let event = NewEvent::new(
-            EntryKind::IdentityCreated.as_str(),
-            "system",
-            json!({"identity": identity, "source": source}),
-        );
+        let created = SignedInIdentityCreated {
+            identity: &identity,
+            source: SignInSource::from(user),
+        };
+        let event = NewEvent::of("system", &created);
         let entry = match self.ledger().append(event).await {
             Ok(entry) => entry,
             Err(error) => {

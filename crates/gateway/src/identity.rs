@@ -5,14 +5,14 @@
 //! is durable. A suspension or revocation takes effect in the tables first (the safe direction), then is
 //! recorded.
 
-use domain::EntryKind;
+use domain::payload::{IdentityStatusChanged, KeyIssued, KeyRef, KeyRevoked};
 use executor::Scope;
 use ledger_core::{Entry, NewEvent};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use storage::{ApiKeyRow, IdentityRow, Ledger, StorageError, Store};
 
 use crate::apikey::{self, KeyKind};
+use crate::payloads::IdentityCreated;
 use crate::{GatewayError, new_id, now};
 
 pub use domain::{IdentityKind, IdentityStatus, Role};
@@ -268,11 +268,15 @@ impl Directory {
             other => GatewayError::from(other),
         })?;
         let identity = Identity::from_row(&row);
-        let event = NewEvent::new(
-            EntryKind::IdentityCreated.as_str(),
-            actor,
-            json!({"identity": identity, "key": {"id": key.id, "digest": digest}, "bootstrap": bootstrap}),
-        );
+        let created = IdentityCreated {
+            identity: &identity,
+            key: KeyRef {
+                id: key.id.clone(),
+                digest: digest.into(),
+            },
+            bootstrap,
+        };
+        let event = NewEvent::of(actor, &created);
         let entry = match self.ledger.append(event).await {
             Ok(entry) => entry,
             Err(error) => {
@@ -340,12 +344,7 @@ impl Directory {
         to: IdentityStatus,
         reason: Option<String>,
     ) -> Result<(Identity, Entry), GatewayError> {
-        let kind = match to {
-            IdentityStatus::Suspended => EntryKind::IdentitySuspended.as_str(),
-            IdentityStatus::Active => EntryKind::IdentityReactivated.as_str(),
-            IdentityStatus::Revoked => EntryKind::IdentityRevoked.as_str(),
-        };
-        self.change_status(actor, id, to, kind, reason).await
+        self.change_status(actor, id, to, reason).await
     }
 
     async fn change_status(
@@ -353,7 +352,6 @@ impl Directory {
         actor: &str,
         id: &str,
         to: IdentityStatus,
-        kind: &str,
         reason: Option<String>,
     ) -> Result<(Identity, Entry), GatewayError> {
         let current = self.get(id).await?;
@@ -384,14 +382,14 @@ impl Directory {
         } else {
             Vec::new()
         };
-        let entry = self
-            .ledger
-            .append(NewEvent::new(
-                kind,
-                actor,
-                json!({"identity_id": id, "from": current.status, "to": to, "reason": reason, "revoked_keys": revoked_keys}),
-            ))
-            .await?;
+        let change = IdentityStatusChanged {
+            identity_id: id.to_owned(),
+            from: current.status,
+            to,
+            reason,
+            revoked_keys,
+        };
+        let entry = self.ledger.append(NewEvent::of(actor, &change)).await?;
         Ok((self.get(id).await?, entry))
     }
 
@@ -401,9 +399,7 @@ impl Directory {
         if identity.status == IdentityStatus::Revoked {
             return Err(GatewayError::Conflict(format!("identity {identity_id} is revoked")));
         }
-        let (key, info, entry) = self
-            .new_key(actor, &identity, EntryKind::KeyIssued.as_str(), json!({}))
-            .await?;
+        let (key, info, entry) = self.new_key(actor, &identity, None).await?;
         Ok(IssuedKey {
             key: info,
             api_key: key,
@@ -420,14 +416,7 @@ impl Directory {
         }
         // Revoke first: if recording fails below, the old key is already dead (the safe side).
         self.store.revoke_key(key_id, &now()).await?;
-        let (key, info, entry) = self
-            .new_key(
-                actor,
-                &identity,
-                EntryKind::KeyRotated.as_str(),
-                json!({"replaces": key_id}),
-            )
-            .await?;
+        let (key, info, entry) = self.new_key(actor, &identity, Some(key_id)).await?;
         Ok(IssuedKey {
             key: info,
             api_key: key,
@@ -455,10 +444,12 @@ impl Directory {
         self.store.revoke_key(key_id, &now()).await?;
         let entry = self
             .ledger
-            .append(NewEvent::new(
-                EntryKind::KeyRevoked.as_str(),
+            .append(NewEvent::of(
                 actor,
-                json!({"identity_id": identity_id, "key_id": key_id}),
+                &KeyRevoked {
+                    identity_id: identity_id.to_owned(),
+                    key_id: key_id.to_owned(),
+                },
             ))
             .await?;
         let key = self
@@ -492,8 +483,7 @@ impl Directory {
         &self,
         actor: &str,
         identity: &Identity,
-        kind: &str,
-        extra: Value,
+        replaces: Option<&str>,
     ) -> Result<(String, KeyInfo, Entry), GatewayError> {
         let key = apikey::generate(KeyKind::from(identity.kind));
         let row = ApiKeyRow {
@@ -507,11 +497,15 @@ impl Directory {
             issued_by: Some(actor.into()),
         };
         self.store.insert_key(&row).await?;
-        let mut payload = json!({"identity_id": identity.id, "key": {"id": row.id, "digest": row.digest}});
-        if let (Some(payload), Value::Object(extra)) = (payload.as_object_mut(), extra) {
-            payload.extend(extra);
-        }
-        let entry = match self.ledger.append(NewEvent::new(kind, actor, payload)).await {
+        let issued = KeyIssued {
+            identity_id: identity.id.clone(),
+            key: KeyRef {
+                id: row.id.clone(),
+                digest: row.digest.clone(),
+            },
+            replaces: replaces.map(str::to_owned),
+        };
+        let entry = match self.ledger.append(NewEvent::of(actor, &issued)).await {
             Ok(entry) => entry,
             Err(error) => {
                 self.store.remove_unrecorded_key(&row.id).await.ok();

@@ -17,6 +17,7 @@ pub mod kubectl;
 pub mod metrics;
 pub mod notify;
 pub mod ownership;
+pub mod payloads;
 pub mod pipeline;
 mod recovery;
 mod rejected;

@@ -7,6 +7,7 @@
 //! (`executor::inspect`): applied → `action.executed` and `outcome.verified` with `recovered: true` and the
 //! evidence; not applied or unknown → `action.failed` with the reason.
 
+use domain::payload::{ActionFailed, ErrorReport, Payload, Recovered};
 use domain::{ActionStatus, ActionType, EntryKind};
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use serde_json::{Value, json};
 use storage::ActionRow;
 
 use crate::idempotency::payload;
+use crate::payloads::{RecoveredExecuted, RecoveredVerification};
 use crate::pipeline::{Pipeline, Trail};
 use crate::{GatewayError, now, now_minus};
 
@@ -108,11 +110,8 @@ impl Pipeline {
             } else {
                 "the gateway stopped before sending the change; nothing was sent to the cluster"
             };
-            let error = json!({"code": "interrupted", "message": reason});
-            let payload =
-                json!({"stage": "interrupted", "recovered": true, "recovered_by": recovered_by, "error": error});
-            self.record(trail, EntryKind::ActionFailed.as_str(), "system", payload)
-                .await?;
+            let failed = recovered_failure(&recovered_by, "interrupted", ErrorReport::new("interrupted", reason));
+            self.record(trail, "system", &failed).await?;
             return Ok(ActionStatus::Failed);
         };
         // What can never be judged is recorded as unknown rather than retried forever; an unreachable
@@ -127,11 +126,8 @@ impl Pipeline {
         let (intent, executor, action) = match (intent, executor, requested_action(&trail.entries)) {
             (Ok(intent), Ok(executor), Ok(action)) => (intent, executor, action),
             (Err(why), ..) | (_, Err(why), _) | (.., Err(why)) => {
-                let error = json!({"code": "outcome_unknown", "message": why});
-                let payload =
-                    json!({"stage": "execute", "recovered": true, "recovered_by": recovered_by, "error": error});
-                self.record(trail, EntryKind::ActionFailed.as_str(), "system", payload)
-                    .await?;
+                let failed = recovered_failure(&recovered_by, "execute", ErrorReport::new("outcome_unknown", why));
+                self.record(trail, "system", &failed).await?;
                 return Ok(ActionStatus::Failed);
             }
         };
@@ -147,28 +143,31 @@ impl Pipeline {
         let evidence = inspect::evidence(&inspection, &intent);
         let executed = trail.entries.iter().any(|e| e.kind == EntryKind::ActionExecuted);
         let observed_rv = inspection.observed.as_ref().map(|o| o.resource_version.clone());
-        let verified = |passed: bool| {
-            json!({"passed": passed, "recovered": true, "recovered_by": recovered_by, "checks": inspection.checks,
-                   "observed_resource_version": observed_rv, "reason": inspection.reason})
+        let verified = |passed: bool| RecoveredVerification {
+            passed,
+            recovered: Recovered::by(&recovered_by),
+            checks: &inspection.checks,
+            observed_resource_version: observed_rv.clone(),
+            reason: &inspection.reason,
         };
         if inspection.effect == Effect::Applied {
             let mut events = Vec::new();
             if !executed {
                 let execution =
                     json!({"executor_account": intent_text_account(&intent_text), "resource_version": observed_rv});
-                events.push((
-                    EntryKind::ActionExecuted.as_str(),
-                    json!({"recovered": true, "recovered_by": recovered_by,
-                    "execution": execution, "evidence": evidence}),
-                ));
+                let executed = RecoveredExecuted {
+                    recovered: Recovered::by(&recovered_by),
+                    execution,
+                    evidence,
+                };
+                events.push(executed.kind_and_value());
             }
-            events.push((EntryKind::OutcomeVerified.as_str(), verified(true)));
+            events.push(verified(true).kind_and_value());
             self.record_all(trail, "system", events).await?;
             return Ok(ActionStatus::Completed);
         }
         if executed {
-            self.record(trail, EntryKind::OutcomeVerified.as_str(), "system", verified(false))
-                .await?;
+            self.record(trail, "system", &verified(false)).await?;
             return Ok(ActionStatus::Failed);
         }
         let code = if inspection.effect == Effect::NotApplied {
@@ -176,12 +175,20 @@ impl Pipeline {
         } else {
             "outcome_unknown"
         };
-        let error = json!({"code": code, "message": inspection.reason});
-        let payload = json!({"stage": "execute", "recovered": true, "recovered_by": recovered_by, "error": error,
-                             "evidence": evidence});
-        self.record(trail, EntryKind::ActionFailed.as_str(), "system", payload)
-            .await?;
+        let failed = ActionFailed {
+            evidence: Some(evidence),
+            ..recovered_failure(&recovered_by, "execute", ErrorReport::new(code, &inspection.reason))
+        };
+        self.record(trail, "system", &failed).await?;
         Ok(ActionStatus::Failed)
+    }
+}
+
+/// `action.failed` written by recovery.
+fn recovered_failure(recovered_by: &str, stage: &str, error: ErrorReport) -> ActionFailed {
+    ActionFailed {
+        recovered: Some(Recovered::by(recovered_by)),
+        ..ActionFailed::at(stage, error)
     }
 }
 

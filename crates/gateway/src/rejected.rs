@@ -1,8 +1,7 @@
 //! Action requests whose body is not JSON at all: recorded as `action.rejected` like any other request that is
 //! not a valid action (SPEC §3), from the raw bytes, since there is no document to record.
 
-use domain::EntryKind;
-use serde_json::json;
+use domain::payload::RejectedUnparsable;
 use sha2::{Digest as _, Sha256};
 
 use crate::identity::{Caller, Role};
@@ -32,21 +31,21 @@ impl Pipeline {
         let lowered = String::from_utf8_lossy(raw).to_ascii_lowercase();
         let redacted = lowered.contains("data") || lowered.contains("secret");
         let (text, sha256) = if redacted {
-            (json!(executor::diff::REDACTED), json!(null))
+            (executor::diff::REDACTED.to_owned(), None)
         } else {
             let kept = String::from_utf8_lossy(&raw[..raw.len().min(RECORDED_BODY_BYTES)]).into_owned();
-            (
-                json!(kept),
-                json!(format!("sha256:{}", hex::encode(Sha256::digest(raw)))),
-            )
+            (kept, Some(format!("sha256:{}", hex::encode(Sha256::digest(raw)))))
         };
-        let payload = json!({"request_text": text, "request_bytes": raw.len(),
-            "request_truncated": raw.len() > RECORDED_BODY_BYTES, "request_sha256": sha256,
-            "field": "body", "message": message, "key_id": caller.key_id});
-        match self
-            .record(&mut trail, EntryKind::ActionRejected.as_str(), caller.actor(), payload)
-            .await
-        {
+        let rejected = RejectedUnparsable {
+            request_text: text,
+            request_bytes: raw.len(),
+            request_truncated: raw.len() > RECORDED_BODY_BYTES,
+            request_sha256: sha256,
+            field: "body".to_owned(),
+            message: message.to_owned(),
+            key_id: caller.key_id.clone(),
+        };
+        match self.record(&mut trail, caller.actor(), &rejected).await {
             Ok(()) => GatewayError::BadRequest(format!("body: {message}")),
             Err(error) => error,
         }

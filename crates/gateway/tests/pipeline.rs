@@ -64,6 +64,42 @@ async fn an_allowed_change_runs_once_and_every_step_is_recorded_in_order() {
     assert!(answer.signature_verified);
 }
 
+/// The payloads' field names, as the ledger has spelt them since before they were typed: a renamed field
+/// would change what auditors' tools read.
+#[tokio::test]
+async fn payloads_keep_the_field_names_the_ledger_has_always_used() {
+    let cluster = cluster();
+    let app = app(&cluster).await;
+    let answer = app.pipeline.submit(app.caller("agent"), scale(3)).await.unwrap();
+    let entries = app.store.entries_of_action(&answer.action_id).await.unwrap();
+    let fields = |kind: EntryKind| {
+        let entry = entries.iter().find(|e| e.kind == kind.as_str()).unwrap();
+        let payload: Value = serde_json::from_str(&entry.payload).unwrap();
+        let mut names: Vec<String> = payload.as_object().unwrap().keys().cloned().collect();
+        names.sort();
+        names.join(",")
+    };
+    assert_eq!(
+        fields(EntryKind::ActionRequested),
+        "cluster,identity,justification,key_id,request,request_sha256"
+    );
+    assert_eq!(
+        fields(EntryKind::PolicyDecided),
+        "cluster,decision_id,engine,input,input_sha256,mode,outcome,policy,reasons,revision"
+    );
+    assert_eq!(fields(EntryKind::ActionExecuted), "cluster,diff,execution,request");
+    let mut body = scale(3);
+    body["resource_kind"] = json!("NoSuchKind");
+    let refused = app.pipeline.submit(app.caller("agent"), body).await;
+    assert!(matches!(refused, Err(GatewayError::BadRequest(_))), "{refused:?}");
+    let last = app.store.head().await.unwrap().unwrap();
+    assert_eq!(last.kind, EntryKind::ActionRejected.as_str());
+    let payload: Value = serde_json::from_str(&last.payload).unwrap();
+    let mut names: Vec<&String> = payload.as_object().unwrap().keys().collect();
+    names.sort();
+    assert_eq!(names, ["field", "key_id", "message", "request", "request_sha256"]);
+}
+
 #[tokio::test]
 async fn a_guardrail_refusal_is_final_and_nothing_reaches_the_cluster() {
     let cluster = cluster();

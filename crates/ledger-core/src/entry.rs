@@ -72,6 +72,11 @@ impl NewEvent {
         }
     }
 
+    /// An event whose kind and payload are a typed payload's (see `domain::payload`).
+    pub fn of(actor: impl Into<String>, payload: &impl domain::payload::Payload) -> Self {
+        Self::new(payload.kind().as_str(), actor, payload.to_value())
+    }
+
     /// The same event, belonging to the action `action_id`.
     pub fn with_action(mut self, action_id: impl Into<String>) -> Self {
         self.action_id = Some(action_id.into());

@@ -182,6 +182,13 @@ pub struct Classification {
     pub context: RiskContext,
 }
 
+/// A classification is recorded as it is, as `risk.classified`.
+impl domain::payload::Payload for Classification {
+    fn kind(&self) -> domain::EntryKind {
+        domain::EntryKind::RiskClassified
+    }
+}
+
 /// Why a configuration cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("risk rule {rule:?}: {message}")]

@@ -73,6 +73,13 @@ pub struct Verification {
     pub error: Option<ErrorReport>,
 }
 
+/// A verification is recorded as it is, as `outcome.verified`.
+impl domain::payload::Payload for Verification {
+    fn kind(&self) -> domain::EntryKind {
+        domain::EntryKind::OutcomeVerified
+    }
+}
+
 impl Executor {
     /// The verification that the change's own answer settles, without a read-back: a successful write
     /// answers with the object as the API server stored it, so checking the intended state there is what a

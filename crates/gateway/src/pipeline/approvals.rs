@@ -73,7 +73,7 @@ impl Pipeline {
             cluster: row.cluster.clone(),
             entries: Vec::new(),
         };
-        self.record_typed(
+        self.record(
             &mut trail,
             "system",
             &payload::ApprovalExpired {
@@ -97,7 +97,7 @@ impl Pipeline {
             approver: caller.identity.id.clone(),
             reason: error.to_string(),
         };
-        match self.record_typed(trail, caller.actor(), &refused).await {
+        match self.record(trail, caller.actor(), &refused).await {
             Ok(()) => error,
             Err(record_error) => record_error,
         }
@@ -308,7 +308,7 @@ impl Pipeline {
                 "{action_id} is no longer waiting for an approval"
             )));
         }
-        self.record_typed(
+        self.record(
             trail,
             caller.actor(),
             &payload::ApprovalDenied {
@@ -386,7 +386,7 @@ impl Pipeline {
                 "{action_id} or its target changed since the approval was requested; a fresh approval is requested"
             ));
             let error = self.refuse(trail, caller, error).await;
-            self.record_typed(
+            self.record(
                 trail,
                 "system",
                 &payload::ApprovalRequested {
@@ -443,7 +443,7 @@ impl Pipeline {
         let granted = self.parts.store.approvals_of(&row.id, digest).await?.len() as i64;
         let required = row.approvals_required.unwrap_or(1);
         let recorded = self
-            .record_typed(
+            .record(
                 trail,
                 caller.actor(),
                 &payload::ApprovalGranted {

@@ -1,6 +1,6 @@
 //! Judging an action: its risk, the policy's decision with the requester's trust, and the trust gate.
 
-use domain::EntryKind;
+use crate::payloads::{PolicyDecided, TrustGate};
 use executor::Preview;
 use storage::StoredTrust;
 
@@ -13,7 +13,7 @@ pub(super) struct Judged {
     pub(super) approvals_required: i64,
     pub(super) risk: String,
     pub(super) decision: DecisionView,
-    pub(super) recorded: Vec<(&'static str, Value)>,
+    pub(super) recorded: Vec<(EntryKind, Value)>,
 }
 
 /// An action the policy holds for approval, with what the approval request needs of it.
@@ -64,41 +64,50 @@ impl Pipeline {
         let policy_started = std::time::Instant::now();
         let decided = self.parts.policy.decide(&input).await;
         let policy_elapsed = policy_started.elapsed();
-        let (outcome, reasons, mut payload) = match decided {
-            Ok(decision) => {
-                let mut payload = json!({"outcome": decision.outcome, "reasons": decision.reasons, "mode": self.parts.mode,
-                    "policy": decision.policy, "revision": decision.revision, "decision_id": decision.decision_id,
-                    "input_sha256": decision.input_sha256, "engine": decision.engine, "input": input});
-                if let Some(approvals) = decision.approvals {
-                    payload["approvals"] = json!(approvals);
-                }
-                (decision.outcome, decision.reasons, payload)
-            }
+        let mut payload = match decided {
+            Ok(decision) => PolicyDecided {
+                outcome: decision.outcome,
+                reasons: decision.reasons,
+                mode: self.parts.mode,
+                policy: decision.policy,
+                revision: Some(decision.revision),
+                decision_id: Some(decision.decision_id),
+                engine: Some(decision.engine),
+                error: None,
+                approvals: decision.approvals,
+                input_sha256: decision.input_sha256,
+                input,
+                trust_gate: None,
+            },
             // Fail closed: an undefined or failed decision is a deny (only observed in ledger mode).
-            Err(error) => {
-                let reasons = vec![format!("policy evaluation failed: {error}")];
-                let payload = json!({"outcome": Outcome::Deny, "reasons": reasons, "mode": self.parts.mode,
-                    "policy": self.parts.policy.describe(), "error": error.to_string(),
-                    "input_sha256": policy::decision::input_sha256(&input).unwrap_or_default(), "input": input});
-                (Outcome::Deny, reasons, payload)
-            }
+            Err(error) => PolicyDecided {
+                outcome: Outcome::Deny,
+                reasons: vec![format!("policy evaluation failed: {error}")],
+                mode: self.parts.mode,
+                policy: self.parts.policy.describe(),
+                revision: None,
+                decision_id: None,
+                engine: None,
+                error: Some(error.to_string()),
+                approvals: None,
+                input_sha256: policy::decision::input_sha256(&input).unwrap_or_default(),
+                input,
+                trust_gate: None,
+            },
         };
-        let (outcome, reasons) = self.trust_gate(outcome, reasons, &mut payload, classification.level, trust_score);
+        let (outcome, reasons) = self.trust_gate(&mut payload, classification.level, trust_score);
         self.parts
             .metrics
             .decision(outcome.as_str(), self.parts.mode.as_str(), policy_elapsed);
         let decision = DecisionView {
             outcome: outcome.as_str().into(),
             mode: self.parts.mode.as_str().into(),
-            policy: payload["policy"].as_str().unwrap_or_default().into(),
+            policy: payload.policy.clone(),
             reasons,
         };
-        let approvals_required = payload["approvals"].as_i64().unwrap_or(1);
+        let approvals_required = payload.approvals.map_or(1, i64::from);
         // Risk and decision are recorded together: one commit for both (the decision's input names the risk).
-        let recorded = vec![
-            (EntryKind::RiskClassified.as_str(), json!(classification)),
-            (EntryKind::PolicyDecided.as_str(), payload),
-        ];
+        let recorded = vec![classification.kind_and_value(), payload.kind_and_value()];
         Ok(Judged {
             outcome,
             approvals_required,
@@ -133,9 +142,7 @@ impl Pipeline {
     /// A trust gate turns an allowed action the identity has not yet earned into one that needs an approval.
     fn trust_gate(
         &self,
-        outcome: Outcome,
-        reasons: Vec<String>,
-        payload: &mut Value,
+        payload: &mut PolicyDecided,
         level: policy::RiskLevel,
         trust_score: i64,
     ) -> (Outcome, Vec<String>) {
@@ -144,13 +151,17 @@ impl Pipeline {
             policy::RiskLevel::High => self.parts.trust_gates.high_min,
             policy::RiskLevel::Low => 0,
         };
-        if outcome != Outcome::Allow || trust_score >= required {
-            return (outcome, reasons);
+        if payload.outcome != Outcome::Allow || trust_score >= required {
+            return (payload.outcome, payload.reasons.clone());
         }
         let risk = level.as_str();
         let reason = format!("trust {trust_score} is below the {required} needed for {risk} risk without an approval");
-        payload["trust_gate"] = json!({"trust_score": trust_score, "required": required,
-                                       "outcome": Outcome::RequireApproval, "reason": reason});
+        payload.trust_gate = Some(TrustGate {
+            trust_score,
+            required,
+            outcome: Outcome::RequireApproval,
+            reason: reason.clone(),
+        });
         (Outcome::RequireApproval, vec![reason])
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! Every Kubernetes call of an action carries `Audit-ID` = the id of its `action.requested` entry.
 
-use domain::payload::Payload;
+use domain::payload::{ActionFailed, Payload};
 use domain::{ActionStatus, EntryKind};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -134,6 +134,16 @@ impl Trail {
         }
         payload
     }
+
+    /// An entry of this action: bounded (see `sizes`), ledger-safe numbers, its cluster named.
+    fn event(&self, actor: &str, kind: EntryKind, payload: Value) -> NewEvent {
+        NewEvent::new(
+            kind.as_str(),
+            actor,
+            sizes::fit(ledger_safe(self.with_cluster(payload))),
+        )
+        .with_action(self.action_id.clone())
+    }
 }
 
 /// What a pipeline is made of.
@@ -216,34 +226,20 @@ impl Pipeline {
         Ok(self.parts.store.trust_changes(identity_id, before_seq, limit).await?)
     }
 
+    /// Records one entry of the action.
     pub(crate) async fn record(
         &self,
         trail: &mut Trail,
-        kind: &str,
         actor: &str,
-        payload: Value,
+        payload: &impl Payload,
     ) -> Result<(), GatewayError> {
         let entry = self
             .parts
             .ledger
-            .append(
-                NewEvent::new(kind, actor, sizes::fit(ledger_safe(trail.with_cluster(payload))))
-                    .with_action(trail.action_id.clone()),
-            )
+            .append(trail.event(actor, payload.kind(), payload.to_value()))
             .await?;
         trail.entries.push(entry);
         Ok(())
-    }
-
-    /// Records a typed payload under its own kind.
-    pub(crate) async fn record_typed<P: Payload>(
-        &self,
-        trail: &mut Trail,
-        actor: &str,
-        payload: &P,
-    ) -> Result<(), GatewayError> {
-        let value = serde_json::to_value(payload).expect("a payload serializes");
-        self.record(trail, P::KIND.as_str(), actor, value).await
     }
 
     /// Records `action.failed` for `stage` and returns the error report for the response.
@@ -254,30 +250,22 @@ impl Pipeline {
         stage: &str,
         error: &ExecError,
     ) -> Result<Value, GatewayError> {
-        let report = json!(error.report());
-        self.record(
-            trail,
-            EntryKind::ActionFailed.as_str(),
-            actor,
-            json!({"stage": stage, "error": report}),
-        )
-        .await?;
-        Ok(report)
+        let failed = ActionFailed::at(stage, error.report());
+        self.record(trail, actor, &failed).await?;
+        Ok(json!(failed.error))
     }
 
-    /// Appends several entries of this action in one transaction (all or none).
+    /// Appends several entries of this action in one transaction (all or none); each is a payload's
+    /// [`Payload::kind_and_value`].
     pub(crate) async fn record_all(
         &self,
         trail: &mut Trail,
         actor: &str,
-        events: Vec<(&str, Value)>,
+        events: Vec<(EntryKind, Value)>,
     ) -> Result<(), GatewayError> {
         let events = events
             .into_iter()
-            .map(|(kind, payload)| {
-                NewEvent::new(kind, actor, sizes::fit(ledger_safe(trail.with_cluster(payload))))
-                    .with_action(trail.action_id.clone())
-            })
+            .map(|(kind, payload)| trail.event(actor, kind, payload))
             .collect();
         trail.entries.extend(self.parts.ledger.append_all(events).await?);
         Ok(())

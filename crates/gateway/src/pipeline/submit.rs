@@ -2,7 +2,8 @@
 //! verification, each step a ledger entry.
 
 use super::*;
-use domain::payload;
+use crate::payloads::ChangeExecuted;
+use domain::payload::{self, ActionRejected, ActionRequested, ReadExecuted, Requester};
 use domain::{ActionStatus, EntryKind};
 
 impl Pipeline {
@@ -78,15 +79,18 @@ impl Pipeline {
             }
             Err(error) => return Err(error.into()),
         }
-        self.record(
-            &mut trail,
-            EntryKind::ActionRequested.as_str(),
-            &actor,
-            json!({"identity": {"id": caller.identity.id, "name": caller.identity.name, "kind": caller.identity.kind},
-                   "key_id": caller.key_id, "request": redact_request(&body), "request_sha256": request_sha256,
-                   "justification": request.justification}),
-        )
-        .await?;
+        let requested = ActionRequested {
+            identity: Requester {
+                id: caller.identity.id.clone(),
+                name: caller.identity.name.clone(),
+                kind: caller.identity.kind,
+            },
+            key_id: caller.key_id.clone(),
+            request: redact_request(&body),
+            request_sha256: request_sha256.clone(),
+            justification: request.justification.clone(),
+        };
+        self.record(&mut trail, &actor, &requested).await?;
         let context = CallContext {
             identity: caller.identity.id.clone(),
             action_id: trail.action_id.clone(),
@@ -134,22 +138,19 @@ impl Pipeline {
         // Everything an action records is bounded before any Kubernetes call: a request that cannot be
         // recorded whole is refused here (recorded, with large parts as digests), never after the change.
         let parsed = parsed.and_then(|ok| sizes::check_request(body).map(|()| ok));
-        let rejected = |field: &str, message: &str| {
-            json!({"request": redact_request(body), "request_sha256": request_sha256,
-                   "field": field, "message": message, "key_id": caller.key_id})
+        let rejected = |field: &str, message: &str| ActionRejected {
+            request: redact_request(body),
+            request_sha256: request_sha256.to_owned(),
+            field: field.to_owned(),
+            message: message.to_owned(),
+            key_id: caller.key_id.clone(),
         };
         let (request, action) = match parsed {
             Ok(ok) => ok,
             Err((field, message)) => {
                 let too_large = field == sizes::TOO_LARGE;
                 let field = if too_large { "body".to_owned() } else { field };
-                self.record(
-                    trail,
-                    EntryKind::ActionRejected.as_str(),
-                    actor,
-                    rejected(&field, &message),
-                )
-                .await?;
+                self.record(trail, actor, &rejected(&field, &message)).await?;
                 return Err(if too_large {
                     GatewayError::TooLarge(message)
                 } else {
@@ -161,13 +162,7 @@ impl Pipeline {
             Ok(executor) => executor,
             Err(Err(unavailable)) => return Err(unavailable),
             Err(Ok(message)) => {
-                self.record(
-                    trail,
-                    EntryKind::ActionRejected.as_str(),
-                    actor,
-                    rejected("cluster", &message),
-                )
-                .await?;
+                self.record(trail, actor, &rejected("cluster", &message)).await?;
                 return Err(GatewayError::BadRequest(format!("cluster: {message}")));
             }
         };
@@ -314,7 +309,7 @@ impl Pipeline {
         &self,
         trail: &mut Trail,
         actor: &str,
-        recorded: Vec<(&'static str, Value)>,
+        recorded: Vec<(EntryKind, Value)>,
         to_execute: Option<&executor::Preview>,
     ) -> Result<bool, GatewayError> {
         match to_execute {
@@ -349,7 +344,7 @@ impl Pipeline {
             rule: rule.to_owned(),
             message: message.clone(),
         };
-        self.record_typed(trail, actor, &denied).await?;
+        self.record(trail, actor, &denied).await?;
         let decision = DecisionView {
             outcome: "deny".into(),
             mode: "guardrail".into(),
@@ -374,10 +369,13 @@ impl Pipeline {
     ) -> Result<ActionResponse, GatewayError> {
         match executor.read(context, action, scopes).await {
             Ok(read) => {
-                let summary = json!({"executor_account": read.executor_account, "api_status": read.api_status,
-                    "items": read.items.as_ref().map(Vec::len), "secret_data_withheld": read.secret_data_withheld});
-                self.record(trail, EntryKind::ActionExecuted.as_str(), actor, summary)
-                    .await?;
+                let summary = ReadExecuted {
+                    executor_account: read.executor_account.clone(),
+                    api_status: read.api_status,
+                    items: read.items.as_ref().map(Vec::len),
+                    secret_data_withheld: read.secret_data_withheld,
+                };
+                self.record(trail, actor, &summary).await?;
                 let result = read.object.clone().or_else(|| read.items.clone().map(Value::Array));
                 self.respond(trail, ActionStatus::Completed, Some(risk), Some(decision), result, None)
             }
@@ -418,7 +416,7 @@ impl Pipeline {
             |p| approval_digest(executor.name(), action, &p.diff, p.live.as_ref()),
         );
         let expires_at = crate::now_plus(self.parts.approval_window);
-        self.record_typed(
+        self.record(
             trail,
             actor,
             &payload::ApprovalRequested {
@@ -491,20 +489,18 @@ impl Pipeline {
         }
         match executor.execute(context, preview).await {
             Ok(execution) => {
-                let executed = json!({"execution": execution, "request": preview.request, "diff": preview.diff});
+                let executed = ChangeExecuted {
+                    execution: &execution,
+                    request: &preview.request,
+                    diff: &preview.diff,
+                };
                 match executor.verify_from_answer(preview, &execution) {
                     Some(verification) => {
-                        let events = vec![
-                            (EntryKind::ActionExecuted.as_str(), executed),
-                            (EntryKind::OutcomeVerified.as_str(), json!(verification)),
-                        ];
+                        let events = vec![executed.kind_and_value(), verification.kind_and_value()];
                         self.record_all(trail, actor, events).await?;
                         return self.verified(trail, &verification, risk, decision);
                     }
-                    None => {
-                        self.record(trail, EntryKind::ActionExecuted.as_str(), actor, executed)
-                            .await?
-                    }
+                    None => self.record(trail, actor, &executed).await?,
                 }
             }
             Err(error) => {
@@ -523,8 +519,7 @@ impl Pipeline {
             }
         }
         let verification = executor.verify(context, preview).await;
-        self.record(trail, EntryKind::OutcomeVerified.as_str(), actor, json!(verification))
-            .await?;
+        self.record(trail, actor, &verification).await?;
         self.verified(trail, &verification, risk, decision)
     }
 

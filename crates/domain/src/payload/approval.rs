@@ -1,20 +1,10 @@
-//! Typed payloads of ledger entries: each type names its kind, so a writer cannot pair a kind with another
-//! kind's payload. They serialize exactly as the ledger has always spelt these payloads (the ledger format
-//! does not change): the canonical form sorts keys, an `Option` without `skip` is written as `null`.
-//!
-//! The approval family and guardrail refusals are typed so far; the other kinds are still written as JSON
-//! values where they are recorded.
+//! The approval family and guardrail refusals.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::Payload;
 use crate::EntryKind;
-
-/// A ledger entry's payload, tied to its kind.
-pub trait Payload: Serialize {
-    /// The kind of entry this payload belongs to.
-    const KIND: EntryKind;
-}
 
 /// `guardrail.denied`: a guardrail refused the action (final in every policy mode).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,22 +76,34 @@ pub struct ApprovalRefused {
 }
 
 impl Payload for GuardrailDenied {
-    const KIND: EntryKind = EntryKind::GuardrailDenied;
+    fn kind(&self) -> EntryKind {
+        EntryKind::GuardrailDenied
+    }
 }
 impl Payload for ApprovalRequested {
-    const KIND: EntryKind = EntryKind::ApprovalRequested;
+    fn kind(&self) -> EntryKind {
+        EntryKind::ApprovalRequested
+    }
 }
 impl Payload for ApprovalGranted {
-    const KIND: EntryKind = EntryKind::ApprovalGranted;
+    fn kind(&self) -> EntryKind {
+        EntryKind::ApprovalGranted
+    }
 }
 impl Payload for ApprovalDenied {
-    const KIND: EntryKind = EntryKind::ApprovalDenied;
+    fn kind(&self) -> EntryKind {
+        EntryKind::ApprovalDenied
+    }
 }
 impl Payload for ApprovalExpired {
-    const KIND: EntryKind = EntryKind::ApprovalExpired;
+    fn kind(&self) -> EntryKind {
+        EntryKind::ApprovalExpired
+    }
 }
 impl Payload for ApprovalRefused {
-    const KIND: EntryKind = EntryKind::ApprovalRefused;
+    fn kind(&self) -> EntryKind {
+        EntryKind::ApprovalRefused
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +147,6 @@ mod tests {
             serde_json::to_value(&refused).unwrap(),
             json!({"approver": "usr_2", "reason": "no"})
         );
-        assert_eq!(<ApprovalExpired as Payload>::KIND, EntryKind::ApprovalExpired);
+        assert_eq!(ApprovalExpired { expires_at: None }.kind(), EntryKind::ApprovalExpired);
     }
 }
