@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::entry::Entry;
+use crate::entry::{Entry, EntryParseError};
 use crate::hash::Digest;
 use crate::keys::PublicKeyInfo;
 
@@ -114,16 +114,18 @@ struct EntryLine<'a> {
 
 /// Parses one entry line. Unknown, missing and repeated fields are refused; the payload's own
 /// canonical form, numbers and duplicate keys are the verifier's to check.
-pub fn parse_entry_line(line: &str) -> Result<Entry, String> {
+pub fn parse_entry_line(line: &str) -> Result<Entry, EntryParseError> {
     // A blank line (also one at the end of the file) is a line like any other, and not an entry.
     if line.trim().is_empty() {
-        return Err("an empty line: an entry line must be a JSON object (a bundle has no blank lines)".into());
+        return Err(EntryParseError::Shape(
+            "an empty line: an entry line must be a JSON object (a bundle has no blank lines)".into(),
+        ));
     }
     // serde also reads a struct from a JSON array; an entry line is an object, nothing else.
     if !line.trim_start().starts_with('{') {
-        return Err("an entry line must be a JSON object".into());
+        return Err(EntryParseError::Shape("an entry line must be a JSON object".into()));
     }
-    let line: EntryLine<'_> = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let line: EntryLine<'_> = serde_json::from_str(line)?;
     Ok(Entry {
         seq: line.seq,
         id: line.id.into_owned(),

@@ -48,6 +48,20 @@ pub enum EntryError {
     Payload(#[from] JsonError),
 }
 
+/// Why an entry's JSON (an API answer, a bundle line) cannot be read as an entry.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryParseError {
+    /// Not an object, a field unknown, missing or of the wrong type, a blank line.
+    #[error("{0}")]
+    Shape(String),
+    /// The text is not JSON, or not of the entry's shape (serde's message, with line and column).
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// The payload breaks the ledger's JSON rules.
+    #[error("payload: {0}")]
+    Payload(#[from] JsonError),
+}
+
 /// What a caller asks to append.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -248,18 +262,19 @@ impl Entry {
     /// Reads an entry from its JSON object form (API responses, bundle lines). Unknown or missing
     /// fields are errors; the payload is re-canonicalized, so the event hash check decides whether it
     /// is the payload that was signed.
-    pub fn from_json(value: Value) -> Result<Entry, String> {
+    pub fn from_json(value: Value) -> Result<Entry, EntryParseError> {
+        let shape = |message: String| EntryParseError::Shape(message);
         let Value::Object(mut map) = value else {
-            return Err("an entry must be a JSON object".into());
+            return Err(shape("an entry must be a JSON object".into()));
         };
         if let Some(unknown) = map.keys().find(|k| !ENTRY_FIELDS.contains(&k.as_str())) {
-            return Err(format!("unknown entry field {unknown:?}"));
+            return Err(shape(format!("unknown entry field {unknown:?}")));
         }
-        let mut text = |name: &str| -> Result<String, String> {
+        let mut text = |name: &str| -> Result<String, EntryParseError> {
             match map.remove(name) {
                 Some(Value::String(s)) => Ok(s),
-                Some(_) => Err(format!("field {name:?} must be a string")),
-                None => Err(format!("missing field {name:?}")),
+                Some(_) => Err(shape(format!("field {name:?} must be a string"))),
+                None => Err(shape(format!("missing field {name:?}"))),
             }
         };
         let id = text("id")?;
@@ -274,15 +289,15 @@ impl Entry {
         let seq = map
             .remove("seq")
             .and_then(|v| v.as_u64())
-            .ok_or("field \"seq\" must be a non-negative integer")?;
+            .ok_or_else(|| shape("field \"seq\" must be a non-negative integer".into()))?;
         let action_id = match map.remove("action_id") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s),
-            Some(_) => return Err("field \"action_id\" must be a string or null".into()),
+            Some(_) => return Err(shape("field \"action_id\" must be a string or null".into())),
         };
         let payload = match map.remove("payload") {
-            Some(payload @ Value::Object(_)) => json::canonicalize(&payload).map_err(|e| e.to_string())?,
-            _ => return Err("field \"payload\" must be a JSON object".into()),
+            Some(payload @ Value::Object(_)) => json::canonicalize(&payload)?,
+            _ => return Err(shape("field \"payload\" must be a JSON object".into())),
         };
         Ok(Entry {
             seq,
@@ -504,9 +519,19 @@ mod tests {
         assert_eq!(Entry::from_json(value.clone()).unwrap(), entry);
         let mut extra = value.clone();
         extra["admin"] = json!(true);
-        assert!(Entry::from_json(extra).unwrap_err().contains("unknown entry field"));
+        assert!(
+            Entry::from_json(extra)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown entry field")
+        );
         let mut missing = value;
         missing.as_object_mut().unwrap().remove("signature");
-        assert!(Entry::from_json(missing).unwrap_err().contains("missing field"));
+        assert!(
+            Entry::from_json(missing)
+                .unwrap_err()
+                .to_string()
+                .contains("missing field")
+        );
     }
 }

@@ -19,7 +19,7 @@ pub mod trust;
 pub mod verify;
 
 pub use chain::{ChainHead, seal};
-pub use entry::{Entry, EntryError, NewEvent, PreparedEvent};
+pub use entry::{Entry, EntryError, EntryParseError, NewEvent, PreparedEvent};
 pub use hash::Digest;
 pub use keys::{LedgerPublicKey, LedgerSigningKey, PublicKeyInfo};
 pub use verify::{Invalid, Reason, Verifier, VerifyOptions, VerifyReport};

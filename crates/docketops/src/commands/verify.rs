@@ -257,7 +257,7 @@ fn parse_batch(batch: &[Line]) -> (Vec<Entry>, Option<String>) {
         .map(|line| {
             line.as_ref()
                 .map_err(Clone::clone)
-                .and_then(|l| bundle::parse_entry_line(l))
+                .and_then(|l| bundle::parse_entry_line(l).map_err(|e| e.to_string()))
         })
         .collect();
     // Entries up to the first unreadable line are checked; that line is then the first invalid entry.

@@ -180,7 +180,7 @@ fn verify_bundle_text(text: &str) -> VerifyReport {
             Ok(entry) if verifier.check(std::slice::from_ref(&entry)) => {}
             Ok(_) => break,
             Err(message) => {
-                verifier.fail_unreadable(message);
+                verifier.fail_unreadable(message.to_string());
                 break;
             }
         }
@@ -240,7 +240,7 @@ fn a_blank_line_makes_a_bundle_invalid_even_at_its_end() {
         assert_invalid(&report, 5, Reason::Malformed, 4);
         assert_eq!(report.first_invalid.unwrap().entry_id, None);
     }
-    assert!(parse_entry_line("").unwrap_err().contains("empty line"));
+    assert!(parse_entry_line("").unwrap_err().to_string().contains("empty line"));
     // A blank line between entries: malformed where the next entry was expected.
     let lines: Vec<&str> = text.lines().collect();
     let gap = [&lines[..3], &[""], &lines[3..]].concat().join("\n") + "\n";
