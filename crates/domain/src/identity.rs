@@ -117,6 +117,36 @@ impl IdentityStatus {
     }
 }
 
+/// Whether an API key authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    /// Authenticates (once its `key.issued` entry is durable).
+    Active,
+    /// Never authenticates again.
+    Revoked,
+}
+
+impl KeyStatus {
+    /// The status as the API and the database spell it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Revoked => "revoked",
+        }
+    }
+}
+
+/// A stored key status; anything but `active` reads as revoked (the safe side).
+impl From<String> for KeyStatus {
+    fn from(text: String) -> Self {
+        match text.as_str() {
+            "active" => KeyStatus::Active,
+            _ => KeyStatus::Revoked,
+        }
+    }
+}
+
 impl fmt::Display for IdentityStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -23,6 +23,6 @@ pub use action::{
     Access, Action, ActionRequest, ActionType, InvalidAction, Operation, PodSpecPath, Propagation, ResourceKind,
 };
 pub use entry_kind::EntryKind;
-pub use identity::{IdentityKind, IdentityStatus, Role};
+pub use identity::{IdentityKind, IdentityStatus, KeyStatus, Role};
 pub use scope::{Scope, matches_pattern};
 pub use status::ActionStatus;

@@ -88,7 +88,7 @@ pub struct KeyInfo {
     /// The identity the key belongs to.
     pub identity_id: String,
     /// `active` or `revoked`.
-    pub status: String,
+    pub status: domain::KeyStatus,
     /// When the key was issued.
     pub created_at: String,
     /// When the key was revoked, if it was.
@@ -101,7 +101,7 @@ impl From<&ApiKeyRow> for KeyInfo {
         KeyInfo {
             id: row.id.clone(),
             identity_id: row.identity_id.clone(),
-            status: row.status.clone(),
+            status: row.status,
             created_at: row.created_at.clone(),
             revoked_at: row.revoked_at.clone(),
         }
@@ -257,7 +257,7 @@ impl Directory {
             id: new_id("key"),
             identity_id: row.id.clone(),
             digest: digest.into(),
-            status: "active".into(),
+            status: domain::KeyStatus::Active,
             created_at: at,
             revoked_at: None,
             recorded_entry: None,
@@ -465,7 +465,7 @@ impl Directory {
 
     async fn active_keys(&self, identity_id: &str) -> Result<usize, GatewayError> {
         let keys = self.store.keys_of(identity_id).await?;
-        Ok(keys.iter().filter(|k| k.status == "active").count())
+        Ok(keys.iter().filter(|k| k.status == domain::KeyStatus::Active).count())
     }
 
     async fn active_key(&self, identity_id: &str, key_id: &str) -> Result<(), GatewayError> {
@@ -474,7 +474,9 @@ impl Directory {
             None => Err(GatewayError::NotFound(format!(
                 "identity {identity_id} has no key {key_id:?}"
             ))),
-            Some(k) if k.status != "active" => Err(GatewayError::Conflict(format!("key {key_id} is already revoked"))),
+            Some(k) if k.status != domain::KeyStatus::Active => {
+                Err(GatewayError::Conflict(format!("key {key_id} is already revoked")))
+            }
             Some(_) => Ok(()),
         }
     }
@@ -490,7 +492,7 @@ impl Directory {
             id: new_id("key"),
             identity_id: identity.id.clone(),
             digest: apikey::digest(&key),
-            status: "active".into(),
+            status: domain::KeyStatus::Active,
             created_at: now(),
             revoked_at: None,
             recorded_entry: None,
@@ -530,7 +532,7 @@ impl Directory {
             .key_by_digest(digest)
             .await?
             .ok_or_else(|| GatewayError::Unauthorized("unknown API key".into()))?;
-        if found.key.status != "active" {
+        if found.key.status != domain::KeyStatus::Active {
             return Err(GatewayError::Unauthorized("this API key has been revoked".into()));
         }
         let identity = Identity::from_row(&found.identity);

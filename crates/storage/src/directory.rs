@@ -4,6 +4,7 @@
 //! the ledger entry recording it is durable (`recorded_entry`), so a crash between the insert and the
 //! append leaves nothing effective behind (`remove_unrecorded` cleans such rows up).
 
+use domain::KeyStatus;
 use serde::Serialize;
 
 pub(crate) use crate::actions::ACTION_COLUMNS;
@@ -46,8 +47,9 @@ pub struct ApiKeyRow {
     /// `sha256:<hex>` of the key; unique, and never serialized.
     #[serde(skip)]
     pub digest: String,
-    /// `active` or `revoked`.
-    pub status: String,
+    /// Stored as its spelling; anything but `active` reads as revoked.
+    #[sqlx(try_from = "String")]
+    pub status: KeyStatus,
     /// When the key was issued (RFC 3339 UTC, microseconds).
     pub created_at: String,
     /// When the key was revoked; `None` while it is active.
@@ -108,7 +110,7 @@ impl Store {
                     .bind(&key.id)
                     .bind(&key.identity_id)
                     .bind(&key.digest)
-                    .bind(&key.status)
+                    .bind(key.status.as_str())
                     .bind(&key.created_at)
                     .bind(&key.issued_by)
                     .execute(&mut *tx)
@@ -126,7 +128,7 @@ impl Store {
             .bind(&key.id)
             .bind(&key.identity_id)
             .bind(&key.digest)
-            .bind(&key.status)
+            .bind(key.status.as_str())
             .bind(&key.created_at)
             .bind(&key.issued_by)
             .execute(pool)

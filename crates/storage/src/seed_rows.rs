@@ -228,7 +228,7 @@ impl IdentityBatch {
             identity_id: id.clone(),
             // A digest of nothing anyone holds: seeded identities cannot sign in.
             digest: Digest::of(format!("seed-history {tag} {n}").as_bytes()).to_string(),
-            status: "active".into(),
+            status: domain::KeyStatus::Active,
             created_at: at,
             revoked_at: None,
             recorded_entry: None,
@@ -288,7 +288,7 @@ impl Store {
             with_writer!(self, pool => {
                 let mut query = QueryBuilder::new(format!("INSERT INTO api_keys ({KEY_COLUMNS}) "));
                 query.push_values(part, |mut b, k| {
-                    b.push_bind(&k.id).push_bind(&k.identity_id).push_bind(&k.digest).push_bind(&k.status)
+                    b.push_bind(&k.id).push_bind(&k.identity_id).push_bind(&k.digest).push_bind(k.status.as_str())
                         .push_bind(&k.created_at).push_bind(&k.revoked_at).push_bind(&k.recorded_entry).push_bind(&k.issued_by);
                 });
                 query.build().execute(pool).await.map(|_| ())

@@ -120,7 +120,7 @@ fn identity(i: usize) -> (IdentityRow, ApiKeyRow) {
         id: format!("key_{i}"),
         identity_id: identity.id.clone(),
         digest: format!("{i:064}"),
-        status: "active".into(),
+        status: domain::KeyStatus::Active,
         created_at: at,
         revoked_at: None,
         recorded_entry: None,

@@ -408,7 +408,7 @@ fn identity_row(id: &str) -> (storage::IdentityRow, storage::ApiKeyRow) {
         id: format!("key_of_{id}"),
         identity_id: id.into(),
         digest: format!("sha256:{id}"),
-        status: "active".into(),
+        status: domain::KeyStatus::Active,
         created_at: at,
         revoked_at: None,
         recorded_entry: None,
