@@ -1,22 +1,24 @@
 //! `/api/v1/approvals`: pending approvals, and an approver's approve/reject (each recorded, refusals too).
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use gateway::{ActionResponse, Verdict};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Authenticated;
 use crate::body::OptionalJsonBody;
+use crate::openapi::ErrorBody;
 use crate::{ApiError, AppState};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/approvals", get(pending))
-        .route("/approvals/{action_id}/approve", post(approve))
-        .route("/approvals/{action_id}/reject", post(reject))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(pending))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
 }
 
 #[derive(Debug, Deserialize)]
@@ -25,6 +27,12 @@ struct PendingQuery {
     status: Option<String>,
 }
 
+#[utoipa::path(get, path = "/approvals", tag = "approvals", operation_id = "list_approvals",
+    description = "Approvers and auditors. Actions waiting for an approval, oldest first, with the digest an \
+        approval binds to and when they expire.",
+    params(("status" = Option<crate::openapi::ApprovalStatus>, Query, description = "pending (the only value)")),
+    responses((status = 200, description = "{approvals: [...]}"),
+              (status = 403, description = "Neither an approver nor an auditor", body = ErrorBody)))]
 async fn pending(
     caller: Authenticated,
     State(state): State<AppState>,
@@ -62,6 +70,16 @@ async fn decide(
     Ok(Json(response))
 }
 
+#[utoipa::path(post, path = "/approvals/{action_id}/approve", tag = "approvals", operation_id = "approve_action",
+    description = "Approver (never the requester). The action and its target must still be what was previewed; \
+        once enough approvals name the current digest, the action executes exactly once. Optional body \
+        {\"comment\": \"…\", \"digest\": \"…\"}. Refusals are recorded as approval.refused.",
+    params(("action_id" = String, Path)),
+    request_body(content = Option<crate::openapi::Decision>, description = "Optional"),
+    responses((status = 200, body = gateway::ActionResponse),
+              (status = 403, description = "Not an approver, or the requester", body = ErrorBody),
+              (status = 409, description = "Not pending, expired, already decided, or the target changed", body = ErrorBody),
+              (status = 503, description = "The action's cluster is not configured", body = ErrorBody)))]
 async fn approve(
     caller: Authenticated,
     State(state): State<AppState>,
@@ -71,6 +89,13 @@ async fn approve(
     decide(caller, &state, &action_id, body, Verdict::Approve).await
 }
 
+#[utoipa::path(post, path = "/approvals/{action_id}/reject", tag = "approvals", operation_id = "reject_action",
+    description = "Approver (never the requester). The action becomes REJECTED.", params(("action_id" = String, Path)),
+    request_body(content = Option<crate::openapi::Decision>, description = "Optional"),
+    responses((status = 200, body = gateway::ActionResponse),
+              (status = 403, description = "Not an approver, or the requester", body = ErrorBody),
+              (status = 409, description = "Not pending, expired or already decided", body = ErrorBody),
+              (status = 503, description = "The action's cluster is not configured", body = ErrorBody)))]
 async fn reject(
     caller: Authenticated,
     State(state): State<AppState>,

@@ -2,20 +2,21 @@
 //! recorded in the ledger (once each); the answer says what was recorded.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
-use axum::routing::post;
 use gateway::Role;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::body::JsonBody;
+use crate::openapi::{ErrorBody, EventList};
 use crate::{ApiError, AppState};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/audit/events", post(events))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default().routes(routes!(events))
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +47,17 @@ async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError
     Ok(())
 }
 
+#[utoipa::path(post, path = "/audit/events", tag = "audit", operation_id = "audit_events",
+    description = "The API server's audit webhook backend: an audit.k8s.io/v1 EventList. Changes in governed \
+        namespaces by anyone but the gateway's executors are recorded once each as audit.bypass_detected. \
+        Authenticate with the --audit-webhook-token or an auditor's API key.",
+    params(("cluster" = Option<String>, Query, description = "which cluster sends (default: the default cluster)"),
+           ("timeout" = Option<String>, Query, description = "The API server's request timeout; ignored")),
+    request_body = EventList,
+    responses((status = 200, description = "{events, bypasses_recorded, bypasses_already_recorded}"),
+              (status = 400, description = "Not an EventList, or an unknown cluster", body = ErrorBody),
+              (status = 403, description = "An API key that is not an auditor's", body = ErrorBody),
+              (status = 503, description = "No Kubernetes cluster configured", body = ErrorBody)))]
 async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -1,32 +1,40 @@
 //! `/api/v1/identities`: identities and their API keys (admin role). A new key is in the response once.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use gateway::{IdentityStatus, NewIdentity, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::actions::MAX_LIMIT;
 use crate::auth::Authenticated;
 use crate::body::{JsonBody, OptionalJsonBody};
+use crate::openapi::ErrorBody;
 use crate::{ApiError, AppState};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/identities", post(create).get(list))
-        .route("/identities/{id}", get(show))
-        .route("/identities/{id}/suspend", post(suspend))
-        .route("/identities/{id}/reactivate", post(reactivate))
-        .route("/identities/{id}/revoke", post(revoke))
-        .route("/identities/{id}/keys", get(keys).post(issue_key))
-        .route("/identities/{id}/keys/{key_id}/rotate", post(rotate_key))
-        .route("/identities/{id}/keys/{key_id}/revoke", post(revoke_key))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(create, list))
+        .routes(routes!(show))
+        .routes(routes!(suspend))
+        .routes(routes!(reactivate))
+        .routes(routes!(revoke))
+        .routes(routes!(keys, issue_key))
+        .routes(routes!(rotate_key))
+        .routes(routes!(revoke_key))
 }
 
+#[utoipa::path(post, path = "/identities", tag = "identities", operation_id = "create_identity",
+    request_body = gateway::NewIdentity,
+    description = "Admin. Creates an identity and its first API key, shown only in this response.",
+    responses((status = 201, description = "{identity, api_key, key, ledger_entry_id}"),
+              (status = 403, description = "Not an admin", body = ErrorBody),
+              (status = 409, description = "Name taken", body = ErrorBody)))]
 async fn create(
     caller: Authenticated,
     State(state): State<AppState>,
@@ -50,8 +58,17 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-/// A page of identities in creation order; `next_after` names the last one when more may follow. Identities
-/// created after a page was read appear on later pages, so paging to the end sees every identity once.
+// A page of identities in creation order; `next_after` names the last one when more may follow. Identities
+// created after a page was read appear on later pages, so paging to the end sees every identity once.
+#[utoipa::path(get, path = "/identities", tag = "identities", operation_id = "list_identities",
+    description = "Admin. A page of identities in creation order; pass `next_after` as `after` for the next \
+        page (null at the end).",
+    params(("after" = Option<String>, Query, description = "The id of the last identity of the previous page (empty: from the start)"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
+    responses((status = 200, description = "{identities: [Identity], next_after}"),
+              (status = 400, description = "A limit out of range", body = ErrorBody),
+              (status = 404, description = "`after` names no identity", body = ErrorBody),
+              (status = 403, description = "Not an admin", body = ErrorBody)))]
 async fn list(
     caller: Authenticated,
     State(state): State<AppState>,
@@ -84,6 +101,18 @@ struct TrustPage {
 /// Trust changes per page unless `limit` says otherwise.
 const TRUST_PAGE: u32 = 50;
 
+#[utoipa::path(get, path = "/identities/{id}", tag = "identities", operation_id = "get_identity",
+    description = "Admin, or the identity itself. `keys` holds its first 100 keys (all of them: `…/keys`). With the identity's trust score (kept beside the ledger, \
+                   recomputable with `docketops trust --bundle`) and one page of the entries that moved it, \
+                   newest first; `trust.next_before_seq` (null on the last page) is the next page's `before_seq`. \
+                   `trust.as_of_seq`: the score counts every entry up to this seq.",
+    params(("id" = String, Path),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Trust changes per page: 1–200, default 50"),
+           ("before_seq" = Option<u64>, Query, description = "Only trust changes of entries before this seq")),
+    responses((status = 200, description = "{identity, keys, trust_score, trust: {identity_id, score, as_of_seq, \
+                                            changes_total, changes: [{seq, entry_id, action_id, kind, delta, score}], next_before_seq}}"),
+              (status = 400, description = "limit out of range, or an unknown parameter", body = ErrorBody),
+              (status = 403, description = "Neither an admin nor this identity", body = ErrorBody)))]
 async fn show(
     caller: Authenticated,
     State(state): State<AppState>,
@@ -125,6 +154,12 @@ struct Reason {
     reason: Option<String>,
 }
 
+#[utoipa::path(post, path = "/identities/{id}/suspend", tag = "identities", operation_id = "suspend_identity",
+    description = "Admin (not on itself). Optional body {\"reason\": \"…\"}.", params(("id" = String, Path)),
+    request_body(content = Option<crate::openapi::Reason>, description = "Optional"),
+    responses((status = 200, description = "{identity, ledger_entry_id}"),
+              (status = 403, description = "Not an admin, or the admin itself", body = ErrorBody),
+              (status = 409, description = "Not active", body = ErrorBody)))]
 async fn suspend(
     caller: Authenticated,
     State(state): State<AppState>,
@@ -134,6 +169,12 @@ async fn suspend(
     change_status(caller, &state, &id, request, IdentityStatus::Suspended).await
 }
 
+#[utoipa::path(post, path = "/identities/{id}/reactivate", tag = "identities", operation_id = "reactivate_identity",
+    description = "Admin. A suspended identity only.", params(("id" = String, Path)),
+    request_body(content = Option<crate::openapi::Reason>, description = "Optional"),
+    responses((status = 200, description = "{identity, ledger_entry_id}"),
+              (status = 403, description = "Not an admin", body = ErrorBody),
+              (status = 409, description = "Not suspended", body = ErrorBody)))]
 async fn reactivate(
     caller: Authenticated,
     State(state): State<AppState>,
@@ -143,6 +184,12 @@ async fn reactivate(
     change_status(caller, &state, &id, request, IdentityStatus::Active).await
 }
 
+#[utoipa::path(post, path = "/identities/{id}/revoke", tag = "identities", operation_id = "revoke_identity",
+    description = "Admin (not on itself). For good, with every key.", params(("id" = String, Path)),
+    request_body(content = Option<crate::openapi::Reason>, description = "Optional"),
+    responses((status = 200, description = "{identity, ledger_entry_id}"),
+              (status = 403, description = "Not an admin, or the admin itself", body = ErrorBody),
+              (status = 409, description = "Already revoked", body = ErrorBody)))]
 async fn revoke(
     caller: Authenticated,
     State(state): State<AppState>,
@@ -177,7 +224,17 @@ async fn change_status(
 /// Keys shown with an identity (`GET /api/v1/identities/{id}`); `…/keys` pages through all of them.
 const SHOWN_KEYS: u32 = 100;
 
-/// A page of an identity's keys in creation order, like the identity list.
+// A page of an identity's keys in creation order, like the identity list.
+#[utoipa::path(get, path = "/identities/{id}/keys", tag = "identities", operation_id = "list_keys",
+    description = "Admin. A page of the identity's keys in creation order; pass `next_after` as `after` for the \
+        next page (null at the end).",
+    params(("id" = String, Path),
+           ("after" = Option<String>, Query, description = "The id of the last key of the previous page (empty: from the start)"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
+    responses((status = 200, description = "{keys: [KeyInfo], next_after}"),
+              (status = 400, description = "A limit out of range", body = ErrorBody),
+              (status = 404, description = "No such identity, or `after` names no key of it", body = ErrorBody),
+              (status = 403, description = "Not an admin", body = ErrorBody)))]
 async fn keys(
     caller: Authenticated,
     State(state): State<AppState>,
@@ -214,9 +271,13 @@ fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     Ok(limit)
 }
 
+/// The key routes' body as sent, for [`no_body`]. Not spelt `Result<Bytes, _>` in the handlers: utoipa would
+/// document a `Bytes` argument as the operation's request body, and these routes take none.
+type SentBody = Result<Bytes, BytesRejection>;
+
 /// The key routes take no body, or an empty JSON object (`{}`): anything else is refused before anything
 /// happens (400, or 415 for a body that is not JSON, as the routes with a JSON body answer).
-fn no_body(headers: &HeaderMap, bytes: Result<Bytes, BytesRejection>) -> Result<(), ApiError> {
+fn no_body(headers: &HeaderMap, bytes: SentBody) -> Result<(), ApiError> {
     let bytes = bytes.map_err(|rejection| ApiError::new(rejection.status(), "bad_request", rejection.body_text()))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
@@ -246,12 +307,17 @@ fn no_body(headers: &HeaderMap, bytes: Result<Bytes, BytesRejection>) -> Result<
     }
 }
 
+#[utoipa::path(post, path = "/identities/{id}/keys", tag = "identities", params(("id" = String, Path)),
+    description = "Admin. An additional key, shown once.",
+    responses((status = 201, body = gateway::IssuedKey),
+              (status = 403, description = "Not an admin", body = ErrorBody),
+              (status = 409, description = "The identity is revoked", body = ErrorBody)))]
 async fn issue_key(
     caller: Authenticated,
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: SentBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let caller = caller.require(Role::Admin)?;
     no_body(&headers, body)?;
@@ -259,12 +325,18 @@ async fn issue_key(
     Ok((StatusCode::CREATED, Json(json!(key))))
 }
 
+#[utoipa::path(post, path = "/identities/{id}/keys/{key_id}/rotate", tag = "identities",
+    params(("id" = String, Path), ("key_id" = String, Path)),
+    description = "Admin. A new key replaces the old one, which stops working at once.",
+    responses((status = 201, body = gateway::IssuedKey),
+              (status = 403, description = "Not an admin", body = ErrorBody),
+              (status = 409, description = "The key or identity is not active", body = ErrorBody)))]
 async fn rotate_key(
     caller: Authenticated,
     State(state): State<AppState>,
     Path((id, key_id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: SentBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let caller = caller.require(Role::Admin)?;
     no_body(&headers, body)?;
@@ -272,12 +344,17 @@ async fn rotate_key(
     Ok((StatusCode::CREATED, Json(json!(key))))
 }
 
+#[utoipa::path(post, path = "/identities/{id}/keys/{key_id}/revoke", tag = "identities",
+    params(("id" = String, Path), ("key_id" = String, Path)), description = "Admin.",
+    responses((status = 200, description = "{key, ledger_entry_id}"),
+              (status = 403, description = "Not an admin", body = ErrorBody),
+              (status = 409, description = "Already revoked", body = ErrorBody)))]
 async fn revoke_key(
     caller: Authenticated,
     State(state): State<AppState>,
     Path((id, key_id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: SentBody,
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller.require(Role::Admin)?;
     no_body(&headers, body)?;

@@ -12,33 +12,27 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Authenticated;
+use crate::openapi::{ApiDoc, ErrorBody};
 use crate::{ApiError, AppState};
 use gateway::Role;
 
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/ledger/verify", get(verify))
-        .route("/ledger/entries", get(list_entries))
-        .route("/ledger/entries/{id}", get(get_entry))
-        .route("/ledger/export", get(export))
-        .route("/ledger/keys", get(keys))
-        .route("/openapi.json", get(crate::openapi::document))
-        .merge(crate::identities::routes())
-        .merge(crate::actions::routes())
-        .merge(crate::approvals::routes())
-        .merge(crate::audit::routes())
-        .merge(crate::transparency::routes());
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .nest("/api/v1", api)
+    let (documented, document) = documented().split_for_parts();
+    let document = Json(crate::openapi::complete(document));
+    documented
+        // The document itself, built once from the routes above; not one of its own operations.
+        .route(
+            "/api/v1/openapi.json",
+            get(move || std::future::ready(document.clone())),
+        )
         .merge(crate::mcp::routes(&state))
         .merge(crate::kubeproxy::routes())
         .merge(crate::dashboard::routes())
-        .merge(crate::transparency::static_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
@@ -46,6 +40,29 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), record_request))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The routes the OpenAPI document describes, each operation declared on its handler: `/api/v1` (nested:
+/// the handlers' paths are relative to it), health, metrics and the transparency log's `/checkpoint` and
+/// `/tile/…`, over [`ApiDoc`]'s info, components and security.
+pub(crate) fn documented() -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::default()
+        .routes(routes!(verify))
+        .routes(routes!(list_entries))
+        .routes(routes!(get_entry))
+        .routes(routes!(export))
+        .routes(routes!(keys))
+        .merge(crate::identities::routes())
+        .merge(crate::actions::routes())
+        .merge(crate::approvals::routes())
+        .merge(crate::audit::routes())
+        .merge(crate::transparency::routes());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .nest("/api/v1", api)
+        .merge(crate::transparency::static_routes())
 }
 
 /// Counts each request by its route template (not its path, which would be unbounded) and times it.
@@ -67,7 +84,9 @@ async fn record_request(
     response
 }
 
-/// Prometheus text format; no authentication (it holds counts, no names or secrets), like most exporters.
+// Prometheus text format; no authentication (it holds counts, no names or secrets), like most exporters.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Prometheus text format")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(
@@ -127,10 +146,13 @@ fn error_code(status: StatusCode) -> &'static str {
     }
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()), responses((status = 200)))]
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses((status = 200), (status = 503, description = "The database is not reachable", body = ErrorBody)))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state
         .store
@@ -186,6 +208,11 @@ struct VerifyQuery {
     strict: bool,
 }
 
+#[utoipa::path(get, path = "/ledger/verify", tag = "ledger", operation_id = "verify_ledger",
+    description = "Auditor. Verifies every hash, link and signature (docs/ledger-format.md).",
+    params(("strict" = Option<bool>, Query)),
+    responses((status = 200, description = "{valid, entries_checked, head, first_invalid, keys}"),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
 async fn verify(
     caller: Authenticated,
     State(state): State<AppState>,
@@ -225,6 +252,12 @@ struct EntriesPage {
     next_after_seq: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/ledger/entries", tag = "ledger", description = "Auditor.",
+    params(("after_seq" = Option<u64>, Query, minimum = 0, maximum = 9_223_372_036_854_775_807_i64,
+            description = "Entries after this seq (default 0: from the start)"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
+    responses((status = 200, description = "{entries, next_after_seq}"),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
 async fn list_entries(
     caller: Authenticated,
     State(state): State<AppState>,
@@ -247,6 +280,10 @@ async fn list_entries(
     }))
 }
 
+#[utoipa::path(get, path = "/ledger/entries/{id}", tag = "ledger", description = "Auditor.",
+    params(("id" = String, Path, pattern = "^evt_", max_length = 64, description = "evt_…")),
+    responses((status = 200, description = "An entry"),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
 async fn get_entry(
     caller: Authenticated,
     State(state): State<AppState>,
@@ -263,6 +300,10 @@ async fn get_entry(
     }
 }
 
+#[utoipa::path(get, path = "/ledger/keys", tag = "ledger", operation_id = "ledger_keys",
+    description = "Auditor. Public signing keys.",
+    responses((status = 200, description = "{keys, signing_key_id}"),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
 async fn keys(caller: Authenticated, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Auditor)?;
     let keys = state.store.keys().await?;
@@ -282,7 +323,11 @@ async fn keys(caller: Authenticated, State(state): State<AppState>) -> Result<Js
     Ok(Json(json!({"keys": keys, "signing_key_id": state.signing_key.key_id})))
 }
 
-/// Streams the bundle as it is read from the database; nothing is buffered whole.
+// Streams the bundle as it is read from the database; nothing is buffered whole.
+#[utoipa::path(get, path = "/ledger/export", tag = "ledger", operation_id = "export_ledger",
+    description = "Auditor. The offline bundle (JSON lines) that `docketops verify --bundle` checks.",
+    responses((status = 200, description = "The bundle", content_type = "application/jsonl"),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
 async fn export(caller: Authenticated, State(state): State<AppState>) -> Response {
     if let Err(error) = caller.require(Role::Auditor) {
         return error.into_response();

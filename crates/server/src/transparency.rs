@@ -7,37 +7,41 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use gateway::Role;
 use ledger_core::tlog::{TilePath, hash_to_base64, leaf_hash};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use storage::{CheckpointRow, TreeReadError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Authenticated;
+use crate::openapi::ErrorBody;
 use crate::{ApiError, AppState};
 
-/// The C2SP paths, outside `/api/v1`.
-pub fn static_routes() -> Router<AppState> {
-    Router::new()
-        .route("/checkpoint", get(checkpoint_note))
+/// The C2SP paths, outside `/api/v1`. `/tile/{*path}` is a plain route, its operation listed in `ApiDoc`:
+/// `routes!` would route the path the document spells, `/tile/{path}`, which matches one segment only.
+pub fn static_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(checkpoint_note))
         .route("/tile/{*path}", get(tile))
 }
 
 /// The JSON routes, under `/api/v1`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/ledger/checkpoint", get(checkpoint))
-        .route("/ledger/checkpoints", get(checkpoints))
-        .route("/ledger/proofs/inclusion", get(inclusion))
-        .route("/ledger/proofs/consistency", get(consistency))
-        .route("/ledger/receipts/{id}", get(receipt))
-        .route("/ledger/transparency", get(status))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(checkpoint))
+        .routes(routes!(checkpoints))
+        .routes(routes!(inclusion))
+        .routes(routes!(consistency))
+        .routes(routes!(receipt))
+        .routes(routes!(status))
 }
 
 /// Checks the caller may read the log: always, when it is public.
@@ -104,7 +108,13 @@ async fn latest_size(state: &AppState, at_least: u64) -> Result<u64, ApiError> {
     }
 }
 
-/// `GET /checkpoint`: the latest signed checkpoint with its cosignatures (C2SP tlog-tiles).
+// `GET /checkpoint`: the latest signed checkpoint with its cosignatures (C2SP tlog-tiles).
+#[utoipa::path(get, path = "/checkpoint", tag = "transparency", operation_id = "tlog_checkpoint_note",
+    description = "Auditor, or anyone when the log is public. The latest checkpoint (C2SP tlog-checkpoint) as a \
+        signed note with its witness cosignatures (docs/transparency.md).",
+    responses((status = 200, description = "The signed note", content_type = "text/plain"),
+              (status = 404, description = "No checkpoint yet", body = ErrorBody),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
 async fn checkpoint_note(
     caller: Result<Authenticated, ApiError>,
     State(state): State<AppState>,
@@ -115,9 +125,17 @@ async fn checkpoint_note(
     Ok(text(StatusCode::OK, "no-cache", "text/plain; charset=utf-8", note))
 }
 
-/// `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]` (C2SP tlog-tiles). A tile's bytes never
-/// change once it exists at that width, so every answer is immutable. A partial tile of a width the log
-/// has passed is served from the wider stored tile (its first W hashes are the same).
+// `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]` (C2SP tlog-tiles). A tile's bytes never
+// change once it exists at that width, so every answer is immutable. A partial tile of a width the log
+// has passed is served from the wider stored tile (its first W hashes are the same).
+#[utoipa::path(get, path = "/tile/{path}", tag = "transparency", operation_id = "tlog_tile",
+    description = "Auditor, or anyone when public. C2SP tlog-tiles: `tile/<L>/<N>[.p/<W>]` hash tiles and \
+        `tile/entries/<N>[.p/<W>]` entry bundles (each leaf: a u16 length and the entry's 32-byte chain hash). \
+        Immutable once served.",
+    params(("path" = String, Path, description = "`<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`")),
+    responses((status = 200, description = "Tile bytes", content_type = "application/octet-stream"),
+              (status = 404, description = "Not a tile path, or not in the log yet", body = ErrorBody),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
 async fn tile(
     caller: Result<Authenticated, ApiError>,
     State(state): State<AppState>,
@@ -166,8 +184,15 @@ fn checkpoint_json(row: &CheckpointRow, note: String) -> Value {
     })
 }
 
-/// `GET /api/v1/ledger/checkpoint[?size=N]`: the latest checkpoint (or that of exactly N entries) as JSON,
-/// with the log's verifier keys and witness status.
+// `GET /api/v1/ledger/checkpoint[?size=N]`: the latest checkpoint (or that of exactly N entries) as JSON,
+// with the log's verifier keys and witness status.
+#[utoipa::path(get, path = "/ledger/checkpoint", tag = "transparency", operation_id = "tlog_checkpoint",
+    description = "Auditor, or anyone when public. The latest checkpoint (or that of exactly `size` entries) as \
+        JSON, with the log's verifier keys and the cosignatures.",
+    params(("size" = Option<u64>, Query, minimum = 0, maximum = 9_223_372_036_854_775_807_i64, description = "A stored checkpoint's size")),
+    responses((status = 200, description = "{origin, size, root_hash, note, key_id, created_at, verifier_keys, cosignatures}"),
+              (status = 404, description = "No checkpoint (of that size) yet", body = ErrorBody),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
 async fn checkpoint(
     caller: Result<Authenticated, ApiError>,
     State(state): State<AppState>,
@@ -198,7 +223,13 @@ struct PageQuery {
 
 const MAX_CHECKPOINTS: u32 = 1000;
 
-/// `GET /api/v1/ledger/checkpoints?limit=&before=`: stored checkpoints, largest first, paged.
+// `GET /api/v1/ledger/checkpoints?limit=&before=`: stored checkpoints, largest first, paged.
+#[utoipa::path(get, path = "/ledger/checkpoints", tag = "transparency", operation_id = "tlog_checkpoints",
+    description = "Auditor, or anyone when public. Every signed checkpoint, largest first.",
+    params(("before" = Option<u64>, Query, minimum = 0, maximum = 9_223_372_036_854_775_807_i64, description = "Sizes below this (a page's next_before)"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
+    responses((status = 200, description = "{checkpoints, next_before}"),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
 async fn checkpoints(
     caller: Result<Authenticated, ApiError>,
     State(state): State<AppState>,
@@ -229,8 +260,17 @@ struct InclusionQuery {
     size: Option<u64>,
 }
 
-/// `GET /api/v1/ledger/proofs/inclusion?entry=evt_…|seq=S[&size=N]`: the entry's audit path in the tree of
-/// N entries (default: the latest checkpoint's).
+// `GET /api/v1/ledger/proofs/inclusion?entry=evt_…|seq=S[&size=N]`: the entry's audit path in the tree of
+// N entries (default: the latest checkpoint's).
+#[utoipa::path(get, path = "/ledger/proofs/inclusion", tag = "transparency", operation_id = "tlog_inclusion",
+    description = "Auditor, or anyone when public. The RFC 6962 audit path of an entry (by id or seq) in the \
+        tree of `size` entries (default: the latest checkpoint's).",
+    params(("entry" = Option<String>, Query, description = "evt_…"),
+           ("seq" = Option<u64>, Query, minimum = 1, maximum = 9_223_372_036_854_775_807_i64, description = "Instead of entry (both: the same entry)"),
+           ("size" = Option<u64>, Query, minimum = 0, maximum = 9_223_372_036_854_775_807_i64)),
+    responses((status = 200, description = "{entry_id, seq, leaf_index, tree_size, chain_hash, leaf_hash, root_hash, proof}"),
+              (status = 404, description = "No such entry, or no tree of that size yet", body = ErrorBody),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
 async fn inclusion(
     caller: Result<Authenticated, ApiError>,
     State(state): State<AppState>,
@@ -286,8 +326,15 @@ struct ConsistencyQuery {
     to: Option<u64>,
 }
 
-/// `GET /api/v1/ledger/proofs/consistency?from=M[&to=N]`: the proof that the tree of N entries (default: the
-/// latest checkpoint's) extends the tree of M.
+// `GET /api/v1/ledger/proofs/consistency?from=M[&to=N]`: the proof that the tree of N entries (default: the
+// latest checkpoint's) extends the tree of M.
+#[utoipa::path(get, path = "/ledger/proofs/consistency", tag = "transparency", operation_id = "tlog_consistency",
+    description = "Auditor, or anyone when public. The RFC 6962 proof that the tree of `to` entries (default: the \
+        latest checkpoint's) extends the tree of `from` entries.",
+    params(("from" = u64, Query, minimum = 1, maximum = 9_223_372_036_854_775_807_i64), ("to" = Option<u64>, Query, minimum = 1, maximum = 9_223_372_036_854_775_807_i64)),
+    responses((status = 200, description = "{from, to, from_root, to_root, proof}"),
+              (status = 404, description = "No tree of that size yet, or `from` above `to`", body = ErrorBody),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
 async fn consistency(
     caller: Result<Authenticated, ApiError>,
     State(state): State<AppState>,
@@ -331,9 +378,16 @@ struct ReceiptQuery {
 /// Longest `wait` of a receipt, in seconds.
 const MAX_RECEIPT_WAIT: u64 = 60;
 
-/// `GET /api/v1/ledger/receipts/{entry_id}[?wait=SECONDS]`: the entry's receipt, a C2SP tlog-proof file
-/// (`text/x.tlog-proof`), once a checkpoint covers it; 404 `not_yet_covered` before. `wait` waits for a
-/// checkpoint that covers it and, with witnesses, has their quorum of cosignatures.
+// `GET /api/v1/ledger/receipts/{entry_id}[?wait=SECONDS]`: the entry's receipt, a C2SP tlog-proof file
+// (`text/x.tlog-proof`), once a checkpoint covers it; 404 `not_yet_covered` before. `wait` waits for a
+// checkpoint that covers it and, with witnesses, has their quorum of cosignatures.
+#[utoipa::path(get, path = "/ledger/receipts/{id}", tag = "transparency", operation_id = "tlog_receipt",
+    description = "The auditor, or the identity whose action the entry belongs to (or that wrote it). The entry's receipt, a C2SP \
+        tlog-proof file that `docketops verify --receipt` checks offline; 404 `not_yet_covered` until a \
+        checkpoint covers the entry (about a second; `wait` long-polls).",
+    params(("id" = String, Path, description = "evt_…"),
+           ("wait" = Option<u64>, Query, minimum = 0, maximum = 60, description = "Seconds to wait for a checkpoint")),
+    responses((status = 200, description = "The receipt", content_type = "text/x.tlog-proof")))]
 async fn receipt(
     caller: Authenticated,
     State(state): State<AppState>,
@@ -375,7 +429,11 @@ async fn receipt(
     }
 }
 
-/// `GET /api/v1/ledger/transparency`: tree size, latest and cosigned checkpoints, witness lag.
+// `GET /api/v1/ledger/transparency`: tree size, latest and cosigned checkpoints, witness lag.
+#[utoipa::path(get, path = "/ledger/transparency", tag = "transparency", operation_id = "tlog_status",
+    description = "Auditor, or anyone when public. Tree size, latest and cosigned checkpoints, each witness's lag.",
+    responses((status = 200, description = "{origin, tree_size, checkpoint_size, cosigned_size, quorum, witnesses}"),
+              (status = 403, description = "Not an auditor", body = ErrorBody)))]
 async fn status(
     caller: Result<Authenticated, ApiError>,
     State(state): State<AppState>,

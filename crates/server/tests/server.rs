@@ -424,14 +424,17 @@ async fn identities_keys_and_roles() {
     assert_eq!(report["valid"], true, "{report}");
 }
 
-/// The OpenAPI document is served, names the spec's shapes, and every operation it declares is a real
-/// route (no "no such route" and no 405 for its method).
+/// The OpenAPI document is served (the one `openapi::document` builds), names the spec's shapes, and every
+/// operation it declares is a real route (no "no such route" and no 405 for its method). The routes and
+/// their operations come from the same `routes!`; this still catches an operation declared apart from its
+/// route (`/tile/{path}`) and a path that lost its `/api/v1` prefix.
 #[tokio::test]
 async fn openapi_document_matches_the_routes() {
     let app = TestApp::with_entries(2).await;
     let (status, doc) = app.send("GET", "/api/v1/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(doc, serde_json::to_value(server::openapi::document()).unwrap());
     let response = &doc["components"]["schemas"]["ActionResponse"]["properties"];
     for field in [
         "action_id",

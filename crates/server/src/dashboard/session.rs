@@ -4,11 +4,12 @@
 //! key, or the identity of a single sign-on or LDAP user) and the session's CSRF token. Every request
 //! authenticates again, so revoking the key or suspending the identity ends the session at once. Cookies are `HttpOnly; SameSite=Strict`
 //! (and `Secure` behind TLS). Every form carries the CSRF token, compared in constant time; the sign-in
-//! form, which comes before any session, uses a double-submit cookie instead.
+//! form, which comes before any session, uses a double-submit cookie instead. Cookies are read from and set
+//! through axum-extra's `CookieJar`.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use gateway::Caller;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -48,7 +49,7 @@ impl FromRequestParts<AppState> for Session {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+        let Some(token) = cookie_value(&CookieJar::from_headers(&parts.headers), SESSION_COOKIE) else {
             return Err(PageError::SignIn);
         };
         let now = crate::dashboard::now();
@@ -84,23 +85,30 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers (parsed by hand: two names, no attributes).
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
+/// The value of cookie `name` the request sent, if it is not empty.
+pub fn cookie_value(jar: &CookieJar, name: &str) -> Option<String> {
+    jar.get(name)
+        .map(|cookie| cookie.value().to_owned())
         .filter(|value| !value.is_empty())
 }
 
-/// A `Set-Cookie` value; `max_age` 0 removes the cookie.
-pub fn set_cookie(name: &str, value: &str, max_age_seconds: i64, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}")
+/// A dashboard cookie: `Path=/; HttpOnly; SameSite=Strict`, kept `max_age_seconds`, and `Secure` when the
+/// gateway serves HTTPS (`set_path` and `set_same_site` change the first two: the OIDC cookie's).
+pub fn cookie(name: &'static str, value: impl Into<String>, max_age_seconds: i64, secure: bool) -> Cookie<'static> {
+    Cookie::build((name, value.into()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .max_age(time::Duration::seconds(max_age_seconds))
+        .build()
+}
+
+/// The cookie that removes cookie `name` set on `path`: empty, `Max-Age=0`, on the same path.
+pub fn removal(name: &'static str, path: &'static str, secure: bool) -> Cookie<'static> {
+    let mut cookie = cookie(name, "", 0, secure);
+    cookie.set_path(path);
+    cookie
 }
 
 /// 32 random bytes as hex.
@@ -121,7 +129,8 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderMap, HeaderValue, header};
+    use axum::response::IntoResponse;
 
     use super::*;
 
@@ -130,8 +139,77 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.append(header::COOKIE, HeaderValue::from_static("a=1; dkt_session_x=2"));
         headers.append(header::COOKIE, HeaderValue::from_static("dkt_session=abc"));
-        assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
-        assert_eq!(cookie(&headers, LOGIN_COOKIE), None);
+        headers.append(header::COOKIE, HeaderValue::from_static("dkt_login="));
+        let jar = CookieJar::from_headers(&headers);
+        assert_eq!(cookie_value(&jar, SESSION_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie_value(&jar, "dkt_session_x").as_deref(), Some("2"));
+        assert_eq!(cookie_value(&jar, LOGIN_COOKIE), None, "an empty cookie is no cookie");
+        assert_eq!(cookie_value(&jar, "dkt_oidc"), None);
+    }
+
+    /// The `Set-Cookie` headers a response with `jar` carries, each split into its `name=value` and its
+    /// attributes (lowercase, sorted).
+    fn set_cookies(jar: CookieJar) -> Vec<(String, Vec<String>)> {
+        let response = jar.into_response();
+        let mut cookies: Vec<(String, Vec<String>)> = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|value| {
+                let mut parts = value.to_str().unwrap().split(';').map(|p| p.trim().to_owned());
+                let pair = parts.next().unwrap();
+                let mut attributes: Vec<String> = parts.map(|a| a.to_ascii_lowercase()).collect();
+                attributes.sort();
+                (pair, attributes)
+            })
+            .collect();
+        cookies.sort();
+        cookies
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|item| (*item).to_owned()).collect()
+    }
+
+    #[test]
+    fn cookies_are_http_only_same_site_and_secure_when_asked() {
+        let jar = CookieJar::new()
+            .add(cookie(SESSION_COOKIE, "abc", SESSION_HOURS * 3600, false))
+            .add(cookie(LOGIN_COOKIE, "def", 3600, true));
+        assert_eq!(
+            set_cookies(jar),
+            [
+                (
+                    "dkt_login=def".to_owned(),
+                    strings(&["httponly", "max-age=3600", "path=/", "samesite=strict", "secure"])
+                ),
+                (
+                    "dkt_session=abc".to_owned(),
+                    strings(&["httponly", "max-age=28800", "path=/", "samesite=strict"])
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn removals_are_empty_and_expire_at_once_on_the_same_path() {
+        let jar =
+            CookieJar::new()
+                .add(removal(SESSION_COOKIE, "/", true))
+                .add(removal("dkt_oidc", "/auth/oidc", false));
+        assert_eq!(
+            set_cookies(jar),
+            [
+                (
+                    "dkt_oidc=".to_owned(),
+                    strings(&["httponly", "max-age=0", "path=/auth/oidc", "samesite=strict"])
+                ),
+                (
+                    "dkt_session=".to_owned(),
+                    strings(&["httponly", "max-age=0", "path=/", "samesite=strict", "secure"])
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -3,12 +3,13 @@
 use axum::Form;
 use axum::extract::State;
 use axum::extract::rejection::FormRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use storage::SessionRow;
 
-use super::single_sign_on::OIDC_COOKIE;
+use super::single_sign_on::{OIDC_COOKIE, OIDC_PATH};
 use super::{CsrfForm, form_error, same_origin};
 use crate::AppState;
 use crate::dashboard::session::{self, LOGIN_COOKIE, SESSION_COOKIE, SESSION_HOURS, Session};
@@ -21,14 +22,19 @@ pub async fn login_form(State(state): State<AppState>) -> Response {
 
 fn login_page(state: &AppState, error: Option<String>, status: StatusCode) -> Response {
     let token = session::random_token();
-    let cookie = session::set_cookie(LOGIN_COOKIE, &token, 3600, state.dashboard.secure_cookies);
+    let jar = CookieJar::new().add(session::cookie(
+        LOGIN_COOKIE,
+        token.clone(),
+        3600,
+        state.dashboard.secure_cookies,
+    ));
     let page = LoginPage {
         login_token: token,
         error,
         oidc: state.identity_providers.oidc.is_some(),
         ldap: state.identity_providers.ldap.is_some(),
     };
-    (status, [(header::SET_COOKIE, cookie)], views::html(&page)).into_response()
+    (status, jar, views::html(&page)).into_response()
 }
 
 /// The sign-in page again, when its form's token is missing or old.
@@ -47,13 +53,14 @@ fn refused(state: &AppState, error: crate::ApiError) -> Response {
 }
 
 /// Checks the sign-in form's double-submit token (there is no session yet to hold one).
-fn check_login_token(headers: &HeaderMap, sent: &str) -> bool {
-    let expected = session::cookie(headers, LOGIN_COOKIE).unwrap_or_default();
+fn check_login_token(jar: &CookieJar, sent: &str) -> bool {
+    let expected = session::cookie_value(jar, LOGIN_COOKIE).unwrap_or_default();
     !expected.is_empty() && session::constant_time_eq(expected.as_bytes(), sent.as_bytes())
 }
 
-/// Starts a session for `principal` and sends the browser to the timeline.
-pub(super) async fn start_session(state: &AppState, principal: String) -> Result<Response, PageError> {
+/// Starts a session for `principal` and sends the browser to the timeline, with the session cookie in `jar`
+/// (the request's) and the sign-in cookies removed.
+pub(super) async fn start_session(state: &AppState, jar: CookieJar, principal: String) -> Result<Response, PageError> {
     let token = session::random_token();
     let expires_at = gateway::now_plus(std::time::Duration::from_secs(SESSION_HOURS as u64 * 3600));
     state
@@ -67,17 +74,12 @@ pub(super) async fn start_session(state: &AppState, principal: String) -> Result
         })
         .await?;
     let secure = state.dashboard.secure_cookies;
-    let mut response = Redirect::to("/").into_response();
-    let headers = response.headers_mut();
-    for cookie in [
-        session::set_cookie(SESSION_COOKIE, &token, SESSION_HOURS * 3600, secure),
-        session::set_cookie(LOGIN_COOKIE, "", 0, secure),
+    let jar = jar
+        .add(session::cookie(SESSION_COOKIE, token, SESSION_HOURS * 3600, secure))
+        .add(session::removal(LOGIN_COOKIE, "/", secure))
         // Cleared on the path it was set for.
-        session::set_cookie(OIDC_COOKIE, "", 0, secure).replace("Path=/;", "Path=/auth/oidc;"),
-    ] {
-        headers.append(header::SET_COOKIE, cookie.parse().expect("cookie values are ASCII"));
-    }
-    Ok(response)
+        .add(session::removal(OIDC_COOKIE, OIDC_PATH, secure));
+    Ok((jar, Redirect::to("/")).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,11 +91,12 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     same_origin(&headers)?;
     let Form(form) = form.map_err(form_error)?;
-    if !check_login_token(&headers, &form.csrf) {
+    if !check_login_token(&jar, &form.csrf) {
         return Ok(form_expired(&state));
     }
     let key = form.api_key.trim();
@@ -102,7 +105,7 @@ pub async fn login(
         Err(error) => return Ok(refused(&state, crate::ApiError::from(error))),
     };
     tracing::info!(identity = %caller.identity.id, key = %caller.key_id, "dashboard sign-in");
-    start_session(&state, format!("key:{}", gateway::apikey::digest(key))).await
+    start_session(&state, jar, format!("key:{}", gateway::apikey::digest(key))).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,6 +119,7 @@ pub struct LdapForm {
 pub async fn ldap_login(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     form: Result<Form<LdapForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     same_origin(&headers)?;
@@ -123,7 +127,7 @@ pub async fn ldap_login(
     let Some(ldap) = state.identity_providers.ldap.clone() else {
         return Err(PageError::not_found("LDAP sign-in is not configured"));
     };
-    if !check_login_token(&headers, &form.csrf) {
+    if !check_login_token(&jar, &form.csrf) {
         return Ok(form_expired(&state));
     }
     let signed_in = match ldap.authenticate(&form.username, &form.password).await {
@@ -140,7 +144,7 @@ pub async fn ldap_login(
     match signed_in {
         Ok(caller) => {
             tracing::info!(identity = %caller.identity.id, "dashboard sign-in (LDAP)");
-            start_session(&state, format!("identity:{}", caller.identity.id)).await
+            start_session(&state, jar, format!("identity:{}", caller.identity.id)).await
         }
         Err(error) => Ok(refused(&state, error)),
     }
@@ -150,14 +154,15 @@ pub async fn logout(
     session: Session,
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     same_origin(&headers)?;
     let Form(form) = form.map_err(form_error)?;
     session.check_csrf(&form.csrf)?;
-    if let Some(token) = session::cookie(&headers, SESSION_COOKIE) {
+    if let Some(token) = session::cookie_value(&jar, SESSION_COOKIE) {
         state.store.delete_session(&session::digest(&token), &now()).await?;
     }
-    let cookie = session::set_cookie(SESSION_COOKIE, "", 0, state.dashboard.secure_cookies);
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
+    let jar = jar.add(session::removal(SESSION_COOKIE, "/", state.dashboard.secure_cookies));
+    Ok((jar, Redirect::to("/login")).into_response())
 }

@@ -4,6 +4,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 
 use super::sign_in::start_session;
@@ -13,6 +14,17 @@ use crate::dashboard::{PageError, now};
 
 /// Holds the OIDC `state` between the redirect to the provider and the callback (the rest is server-side).
 pub(super) const OIDC_COOKIE: &str = "dkt_oidc";
+/// The OIDC cookie's path: only the callback reads it.
+pub(super) const OIDC_PATH: &str = "/auth/oidc";
+
+/// The cookie holding `flow_state` for ten minutes. Lax, not Strict: the provider's redirect back is a
+/// cross-site navigation that must carry it.
+fn flow_cookie(flow_state: String, secure: bool) -> Cookie<'static> {
+    let mut cookie = session::cookie(OIDC_COOKIE, flow_state, 600, secure);
+    cookie.set_path(OIDC_PATH);
+    cookie.set_same_site(SameSite::Lax);
+    cookie
+}
 
 /// The callback URL: as configured, or this gateway's address as the browser used it.
 fn oidc_redirect_url(state: &AppState, oidc: &::auth::OidcProvider, headers: &HeaderMap) -> Result<String, PageError> {
@@ -33,7 +45,11 @@ fn oidc_redirect_url(state: &AppState, oidc: &::auth::OidcProvider, headers: &He
 }
 
 /// Sends the browser to the provider (authorization-code flow with PKCE, state and nonce).
-pub async fn oidc_start(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+pub async fn oidc_start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<Response, PageError> {
     let Some(oidc) = state.identity_providers.oidc.clone() else {
         return Err(PageError::not_found("single sign-on is not configured"));
     };
@@ -55,10 +71,8 @@ pub async fn oidc_start(State(state): State<AppState>, headers: HeaderMap) -> Re
         .authorization_url(&redirect_url, &flow_state, &nonce, &pkce)
         .await
         .map_err(auth_page_error)?;
-    // Lax, not Strict: the provider's redirect back is a cross-site navigation that must carry it.
-    let secure = if state.dashboard.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!("{OIDC_COOKIE}={flow_state}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age=600{secure}");
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response())
+    let jar = jar.add(flow_cookie(flow_state, state.dashboard.secure_cookies));
+    Ok((jar, Redirect::to(&url)).into_response())
 }
 
 fn auth_page_error(error: ::auth::AuthError) -> PageError {
@@ -81,7 +95,7 @@ pub struct CallbackQuery {
 /// groups, and start a session.
 pub async fn oidc_callback(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    jar: CookieJar,
     query: Result<Query<CallbackQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let Some(oidc) = state.identity_providers.oidc.clone() else {
@@ -101,7 +115,7 @@ pub async fn oidc_callback(
         return Err(PageError::bad_request("the callback needs code and state"));
     };
     // The state must be the one this browser was given (no login CSRF), and is used once.
-    let cookie_state = session::cookie(&headers, OIDC_COOKIE).unwrap_or_default();
+    let cookie_state = session::cookie_value(&jar, OIDC_COOKIE).unwrap_or_default();
     if cookie_state.is_empty() || !session::constant_time_eq(cookie_state.as_bytes(), flow_state.as_bytes()) {
         return Err(PageError::forbidden(
             "this sign-in was not started in this browser; start again from the sign-in page",
@@ -127,5 +141,24 @@ pub async fn oidc_callback(
     let grants = ::auth::grants_for(&user.groups, &oidc.config().groups);
     let caller = state.directory.sign_in_external(&user, &grants).await?;
     tracing::info!(identity = %caller.identity.id, "dashboard sign-in (OpenID Connect)");
-    start_session(&state, format!("identity:{}", caller.identity.id)).await
+    start_session(&state, jar, format!("identity:{}", caller.identity.id)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flow_cookie_is_lax_on_the_callback_path_for_ten_minutes() {
+        for secure in [false, true] {
+            let cookie = flow_cookie("abc".into(), secure);
+            assert_eq!(cookie.name_value(), ("dkt_oidc", "abc"));
+            assert_eq!(cookie.path(), Some("/auth/oidc"));
+            assert_eq!(cookie.same_site(), Some(SameSite::Lax));
+            assert_eq!(cookie.http_only(), Some(true));
+            assert_eq!(cookie.max_age(), Some(time::Duration::seconds(600)));
+            assert_eq!(cookie.secure(), Some(secure));
+            assert_eq!(cookie.expires(), None, "Max-Age only, as before");
+        }
+    }
 }
