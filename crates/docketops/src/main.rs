@@ -89,6 +89,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::audit::AuditCommand,
     },
+    /// The kill switch: stop every mutation in a scope (everything, a cluster, a namespace, an identity,
+    /// every agent) until it is lifted; `--list` shows what is frozen.
+    Freeze(commands::freeze::FreezeArgs),
+    /// Lift a freeze (never with an agent's key).
+    Unfreeze(commands::freeze::UnfreezeArgs),
     /// API keys for callers.
     ApiKey {
         #[command(subcommand)]
@@ -181,6 +186,8 @@ impl Command {
             Command::ApiKey { .. }
             | Command::Kube { .. }
             | Command::Mcp(_)
+            | Command::Freeze(_)
+            | Command::Unfreeze(_)
             | Command::Bench(_)
             | Command::BenchGateway(_)
             | Command::Witness { .. } => {}
@@ -210,6 +217,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy { command } => commands::policy::run(command).await,
         Command::Siem { command } => commands::siem::run(command).await,
         Command::Audit { command } => commands::audit::run(command).await,
+        Command::Freeze(args) => commands::freeze::freeze(args).await,
+        Command::Unfreeze(args) => commands::freeze::unfreeze(args).await,
         Command::SeedHistory(args) => commands::seed::run(*args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::BenchGateway(args) => bench_gateway::run(args).await,

@@ -188,6 +188,7 @@ pub struct ConfigFile {
     pub guardrails: Option<executor::Guardrails>,
     pub risk: Option<policy::RiskConfig>,
     pub trust: Option<gateway::TrustGates>,
+    pub freeze: Option<gateway::FreezeSettings>,
     pub approval_window: Option<u64>,
     pub instance_lease: Option<u64>,
     pub approval_webhook: Option<String>,

@@ -39,6 +39,12 @@ pub enum EntryKind {
     OutcomeVerified,
     /// `audit.bypass_detected`: The cluster's audit log shows a change that did not pass the gateway.
     AuditBypassDetected,
+    /// `freeze.enabled`: Mutations in a scope are stopped until the freeze is lifted (the kill switch).
+    FreezeEnabled,
+    /// `freeze.lifted`: A freeze was lifted.
+    FreezeLifted,
+    /// `freeze.refused`: A freeze stopped an action (final in every mode; not held against trust).
+    FreezeRefused,
     /// `identity.created`: An identity was created.
     IdentityCreated,
     /// `identity.updated`: An identity's roles or scopes changed.
@@ -64,8 +70,9 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
-    /// Every kind, in the order of an action's life, then identities, keys and the ledger itself.
-    pub const ALL: [EntryKind; 26] = [
+    /// Every kind, in the order of an action's life, then the kill switch, identities, keys and the ledger
+    /// itself.
+    pub const ALL: [EntryKind; 29] = [
         EntryKind::ActionRequested,
         EntryKind::ActionRejected,
         EntryKind::GuardrailDenied,
@@ -81,6 +88,9 @@ impl EntryKind {
         EntryKind::ActionFailed,
         EntryKind::OutcomeVerified,
         EntryKind::AuditBypassDetected,
+        EntryKind::FreezeEnabled,
+        EntryKind::FreezeLifted,
+        EntryKind::FreezeRefused,
         EntryKind::IdentityCreated,
         EntryKind::IdentityUpdated,
         EntryKind::IdentitySuspended,
@@ -112,6 +122,9 @@ impl EntryKind {
             EntryKind::ActionFailed => "action.failed",
             EntryKind::OutcomeVerified => "outcome.verified",
             EntryKind::AuditBypassDetected => "audit.bypass_detected",
+            EntryKind::FreezeEnabled => "freeze.enabled",
+            EntryKind::FreezeLifted => "freeze.lifted",
+            EntryKind::FreezeRefused => "freeze.refused",
             EntryKind::IdentityCreated => "identity.created",
             EntryKind::IdentityUpdated => "identity.updated",
             EntryKind::IdentitySuspended => "identity.suspended",
@@ -141,6 +154,7 @@ impl EntryKind {
                     | EntryKind::RiskClassified
                     | EntryKind::PolicyDecided
                     | EntryKind::OutcomeVerified
+                    | EntryKind::FreezeRefused
             )
     }
 }

@@ -77,6 +77,15 @@ impl IdentityKind {
             IdentityKind::Human => "usr",
         }
     }
+
+    /// The kind of the identity `id`, by its prefix; anything but a person's id reads as an agent (the
+    /// kind with fewer rights: a freeze of every agent must not miss one).
+    pub fn of_id(id: &str) -> IdentityKind {
+        match id.strip_prefix(IdentityKind::Human.id_prefix()) {
+            Some(rest) if rest.starts_with('_') => IdentityKind::Human,
+            _ => IdentityKind::Agent,
+        }
+    }
 }
 
 impl fmt::Display for IdentityKind {

@@ -11,6 +11,7 @@
 
 pub mod action;
 pub mod entry_kind;
+pub mod freeze;
 pub mod identity;
 pub mod ids;
 pub mod payload;
@@ -23,6 +24,7 @@ pub use action::{
     Access, Action, ActionRequest, ActionType, InvalidAction, Operation, PodSpecPath, Propagation, ResourceKind,
 };
 pub use entry_kind::EntryKind;
+pub use freeze::{FreezeScope, FreezeTarget};
 pub use identity::{IdentityKind, IdentityStatus, KeyStatus, Role};
 pub use scope::{Scope, matches_pattern};
 pub use status::ActionStatus;

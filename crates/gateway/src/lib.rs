@@ -33,7 +33,9 @@ pub use executor::{Access, ActionRequest, Scope};
 pub use identity::{Caller, Directory, Identity, IdentityKind, IdentityStatus, IssuedKey, KeyInfo, NewIdentity, Role};
 pub use metrics::Metrics;
 pub use notify::ApprovalWebhook;
-pub use pipeline::{ActionResponse, DecisionView, Pipeline, PipelineParts, PolicyMode, TrustGates, Verdict};
+pub use pipeline::{
+    ActionResponse, DecisionView, Freeze, FreezeSettings, Pipeline, PipelineParts, PolicyMode, TrustGates, Verdict,
+};
 pub use transparency::{Transparency, TransparencyConfig, WitnessEndpoint};
 
 /// What can go wrong, by what the caller should do about it (the server maps these to HTTP statuses).

@@ -208,7 +208,7 @@ fn settled_status(row: &ActionRow, entries: &[Entry]) -> Option<ActionStatus> {
             EntryKind::ActionFailed => ActionStatus::Failed,
             EntryKind::ActionExecuted if reads => ActionStatus::Completed,
             EntryKind::ActionPreviewed => ActionStatus::Previewed,
-            EntryKind::GuardrailDenied => ActionStatus::Denied,
+            EntryKind::GuardrailDenied | EntryKind::FreezeRefused => ActionStatus::Denied,
             EntryKind::ApprovalDenied => ActionStatus::Rejected,
             EntryKind::ApprovalExpired => ActionStatus::Expired,
             EntryKind::PolicyDecided if denied_in_enforce(&payload) => ActionStatus::Denied,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use domain::{ActionStatus, EntryKind, ResourceKind, Role};
+use domain::{ActionStatus, EntryKind, FreezeScope, ResourceKind, Role};
 use gateway::testing::{FakeCluster, TestApp};
 use gateway::{GatewayError, TrustGates, Verdict};
 use serde_json::{Value, json};
@@ -220,4 +220,103 @@ async fn a_trust_gate_holds_an_allowed_change_of_an_identity_without_history() {
     let reasons = answer.decision.unwrap().reasons.join(" ");
     assert!(reasons.contains("trust 0 is below the 10"), "{reasons}");
     assert_eq!(cluster.changes(), 0);
+}
+
+#[tokio::test]
+async fn a_freeze_stops_mutations_in_scope_until_a_person_lifts_it() {
+    let cluster = cluster();
+    let app = TestApp::new()
+        .with_cluster(cluster.clone())
+        .with_identity("agent", &[Role::Operator], AGENT_SCOPES)
+        .with_identity("admin-agent", &[Role::Admin, Role::Operator], AGENT_SCOPES)
+        .with_identity("approver", &[Role::Approver], &[])
+        .build()
+        .await;
+    // Held for an approval before the freeze (scaling to zero is HIGH risk).
+    let held = app.pipeline.submit(app.caller("agent"), scale(0)).await.unwrap();
+    assert_eq!(held.status, ActionStatus::PendingApproval);
+    let staging = FreezeScope::Namespace {
+        namespace: "staging".into(),
+        cluster: None,
+    };
+    let refused = app.pipeline.freeze(app.caller("agent"), staging.clone(), "no").await;
+    assert!(
+        matches!(refused, Err(GatewayError::Forbidden(_))),
+        "an operator may not freeze"
+    );
+    let (freeze, _) = app
+        .pipeline
+        .freeze(app.caller("admin"), staging.clone(), "incident 7")
+        .await
+        .unwrap();
+    let twice = app.pipeline.freeze(app.caller("admin"), staging, "again").await;
+    assert!(matches!(twice, Err(GatewayError::Conflict(_))), "{twice:?}");
+
+    let denied = app.pipeline.submit(app.caller("agent"), scale(3)).await.unwrap();
+    assert_eq!(denied.status, ActionStatus::Denied);
+    assert_eq!(denied.decision.as_ref().unwrap().policy, "freeze.active");
+    assert_eq!(
+        kinds(&app, &denied.action_id).await,
+        [EntryKind::ActionRequested.as_str(), EntryKind::FreezeRefused.as_str()]
+    );
+    let approve = app
+        .pipeline
+        .decide_approval(app.caller("approver"), &held.action_id, Verdict::Approve, None, None)
+        .await;
+    assert!(matches!(approve, Err(GatewayError::Conflict(_))), "{approve:?}");
+    assert_eq!(cluster.changes(), 0);
+    let read = json!({"action_type": "GET", "namespace": "staging", "resource_kind": "Deployment",
+                      "resource_name": "web"});
+    assert_eq!(
+        app.pipeline.submit(app.caller("agent"), read).await.unwrap().status,
+        ActionStatus::Completed
+    );
+
+    let by_agent = app
+        .pipeline
+        .lift_freeze(app.caller("admin-agent"), &freeze.id, "done")
+        .await;
+    assert!(
+        matches!(by_agent, Err(GatewayError::Forbidden(_))),
+        "an agent never lifts: {by_agent:?}"
+    );
+    app.pipeline
+        .lift_freeze(app.caller("admin"), &freeze.id, "contained")
+        .await
+        .unwrap();
+    assert!(app.pipeline.active_freezes().await.unwrap().is_empty());
+    let approved = app
+        .pipeline
+        .decide_approval(app.caller("approver"), &held.action_id, Verdict::Approve, None, None)
+        .await
+        .unwrap();
+    assert_eq!(approved.status, ActionStatus::Completed);
+    assert_eq!((cluster.changes(), replicas(&cluster)), (1, json!(0)));
+}
+
+#[tokio::test]
+async fn a_freeze_of_every_agent_stops_agents_and_scopes_freeze_apart() {
+    let cluster = cluster();
+    let app = TestApp::new()
+        .with_cluster(cluster.clone())
+        .with_identity("agent", &[Role::Operator], AGENT_SCOPES)
+        .build()
+        .await;
+    app.pipeline
+        .freeze(app.caller("admin"), FreezeScope::Agents {}, "injection suspected")
+        .await
+        .unwrap();
+    let denied = app.pipeline.submit(app.caller("agent"), scale(3)).await.unwrap();
+    assert_eq!(denied.status, ActionStatus::Denied);
+    assert_eq!(cluster.changes(), 0);
+    let others = FreezeScope::Cluster {
+        cluster: "elsewhere".into(),
+    };
+    assert!(
+        app.pipeline
+            .freeze(app.caller("admin"), others, "another cluster")
+            .await
+            .is_ok()
+    );
+    assert_eq!(app.pipeline.active_freezes().await.unwrap().len(), 2);
 }

@@ -13,6 +13,7 @@ mod auth;
 mod body;
 pub mod dashboard;
 mod error;
+mod freeze;
 mod identities;
 mod kubeproxy;
 mod mcp;

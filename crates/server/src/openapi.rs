@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         gateway::ActionResponse, gateway::DecisionView,
         gateway::Identity, gateway::IdentityKind, gateway::Role, gateway::IdentityStatus, gateway::NewIdentity,
         gateway::KeyInfo, gateway::IssuedKey, ErrorBody, ErrorDetail, domain::ActionStatus, ApprovalStatus,
+        gateway::Freeze,
     )),
     modifiers(&BearerAuth, &Rejections),
     security(("bearer" = [])),

@@ -56,6 +56,7 @@ async fn app(identities: u64) -> App {
         trust_gates: gateway::TrustGates::default(),
         approval_webhook: None,
         instance_lease: gateway::ownership::DEFAULT_LEASE,
+        freeze: Default::default(),
     });
     let router = server::router(AppState {
         store: store.clone(),

@@ -1,6 +1,7 @@
 pub mod apikey;
 pub mod audit;
 pub mod export;
+pub mod freeze;
 pub mod identities;
 pub mod keys;
 pub mod kube;

@@ -113,6 +113,9 @@ pub struct ServeArgs {
     /// Trust gates (config file `[trust]` only; default: none).
     #[arg(skip)]
     pub trust: Option<gateway::TrustGates>,
+    /// Who besides admins may freeze (config file `[freeze]` only; default: admins only).
+    #[arg(skip)]
+    pub freeze: Option<gateway::FreezeSettings>,
     /// The transparency log's origin, the first line of every checkpoint and its signature's key name, e.g.
     /// `ledger.example.com/docketops`. Default: the origin stored at first start, else
     /// `docketops-ledger/<first 16 hex digits of entry 1's chain hash>`. Witnesses follow a log by origin:
@@ -194,6 +197,7 @@ impl ServeArgs {
         self.guardrails = config.guardrails.clone();
         self.risk = config.risk.clone();
         self.trust = config.trust;
+        self.freeze = config.freeze;
         fill(
             &mut self.instance_lease,
             &config.instance_lease,
@@ -366,6 +370,7 @@ async fn pipeline(
             .map(gateway::ApprovalWebhook::new)
             .transpose()?,
         instance_lease: std::time::Duration::from_secs(args.instance_lease),
+        freeze: args.freeze.unwrap_or_default(),
     }))
 }
 

@@ -17,6 +17,7 @@ mod approvals;
 mod identities;
 mod kube;
 mod ledger;
+mod safety;
 mod settings;
 mod trust;
 

@@ -14,12 +14,14 @@
 
 mod action;
 mod approval;
+mod freeze;
 mod identity;
 
 pub use action::{ActionFailed, ActionRejected, ActionRequested, ReadExecuted, RejectedUnparsable, Requester};
 pub use approval::{
     ApprovalDenied, ApprovalExpired, ApprovalGranted, ApprovalRefused, ApprovalRequested, GuardrailDenied,
 };
+pub use freeze::{FreezeEnabled, FreezeLifted, FreezeRefused};
 pub use identity::{IdentityStatusChanged, KeyIssued, KeyRef, KeyRevoked};
 
 use serde::{Deserialize, Serialize};

@@ -2,8 +2,8 @@
 //! execution.
 
 use super::*;
-use domain::ActionStatus;
 use domain::payload;
+use domain::{ActionStatus, FreezeTarget, IdentityKind};
 
 /// What an approval still holds after the target was read again.
 struct Reconfirmed {
@@ -156,6 +156,18 @@ impl Pipeline {
         let confirmed = self
             .reconfirm(caller, &row, &mut trail, &digest, digest_named.as_deref())
             .await?;
+        // A frozen action cannot be approved into execution: the approval is refused (recorded) and the
+        // action keeps waiting, to be approved once the freeze is lifted (or to expire).
+        let target = FreezeTarget {
+            cluster: confirmed.executor.name(),
+            namespace: row.namespace.as_deref(),
+            identity_id: &row.identity_id,
+            identity_kind: IdentityKind::of_id(&row.identity_id),
+        };
+        if let Some(freeze) = self.freeze_covering(&target).await? {
+            let error = GatewayError::Conflict(format!("{action_id} cannot be approved now: {}", freeze.refusal()));
+            return Err(self.refuse(&mut trail, caller, error).await);
+        }
         let (granted, required) = self.grant(caller, &row, &mut trail, comment, &digest).await?;
         let risk = row.risk.clone().unwrap_or_default();
         let decision = DecisionView {

@@ -27,6 +27,7 @@ use crate::sizes;
 use crate::{GatewayError, new_id, now};
 
 mod approvals;
+mod freeze;
 mod judge;
 mod redaction;
 mod submit;
@@ -34,6 +35,7 @@ mod views;
 
 pub use approvals::Verdict;
 use approvals::{approval_digest, signature_verifies};
+pub use freeze::{Freeze, FreezeSettings};
 use judge::{Held, Judged};
 pub(crate) use redaction::{ledger_safe, redact_request, request_sha256};
 use views::action_view;
@@ -173,6 +175,8 @@ pub struct PipelineParts {
     pub approval_webhook: Option<crate::ApprovalWebhook>,
     /// How long this gateway may miss heartbeats before another one recovers its unfinished actions.
     pub instance_lease: std::time::Duration,
+    /// Who besides admins may freeze (`[freeze]`).
+    pub freeze: FreezeSettings,
 }
 
 /// The trust an identity needs for an allowed action of a risk level to run without an approval

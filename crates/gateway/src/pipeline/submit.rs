@@ -5,6 +5,7 @@ use super::*;
 use crate::payloads::ChangeExecuted;
 use domain::payload::{self, ActionRejected, ActionRequested, ReadExecuted, Requester};
 use domain::{ActionStatus, EntryKind};
+use domain::{FreezeTarget, IdentityKind};
 
 impl Pipeline {
     /// Runs one action request through the whole pipeline. `body` is the request as sent (any JSON):
@@ -224,9 +225,9 @@ impl Pipeline {
         let actor = caller.actor();
         let scopes = &caller.identity.scopes;
 
-        // Guardrails: final in every mode.
-        if let Err(error) = executor.check(action, scopes) {
-            return self.deny_by_guardrail(trail, actor, &error).await;
+        // Guardrails and freezes: final in every mode.
+        if let Some(refused) = self.refuse_early(caller, executor, action, trail).await? {
+            return Ok(refused);
         }
 
         // Preview (mutations): the live object and the server-side dry-run, before risk and policy see it.
@@ -330,6 +331,34 @@ impl Pipeline {
     }
 
     /// A guardrail's refusal, recorded and answered (final in every policy mode).
+    /// The refusals that come before anything is previewed or decided, final in every mode: a guardrail,
+    /// then (mutations only) a freeze.
+    async fn refuse_early(
+        &self,
+        caller: &Caller,
+        executor: &dyn Cluster,
+        action: &Action,
+        trail: &mut Trail,
+    ) -> Result<Option<ActionResponse>, GatewayError> {
+        let actor = caller.actor();
+        if let Err(error) = executor.check(action, &caller.identity.scopes) {
+            return self.deny_by_guardrail(trail, actor, &error).await.map(Some);
+        }
+        if !action.action_type.is_mutation() {
+            return Ok(None);
+        }
+        let target = FreezeTarget {
+            cluster: executor.name(),
+            namespace: action.namespace.as_deref(),
+            identity_id: &caller.identity.id,
+            identity_kind: caller.identity.kind,
+        };
+        match self.freeze_covering(&target).await? {
+            Some(freeze) => self.deny_by_freeze(trail, actor, &freeze, "submit").await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     async fn deny_by_guardrail(
         &self,
         trail: &mut Trail,
@@ -486,6 +515,16 @@ impl Pipeline {
                 "{}: this gateway's lease lapsed before the change was sent; nothing was sent",
                 trail.action_id
             )));
+        }
+        // A freeze made since the decision (on any gateway) still stops the change: nothing is sent.
+        let target = FreezeTarget {
+            cluster: executor.name(),
+            namespace: preview.shown_action.namespace.as_deref(),
+            identity_id: &context.identity,
+            identity_kind: IdentityKind::of_id(&context.identity),
+        };
+        if let Some(freeze) = self.freeze_covering(&target).await? {
+            return self.deny_by_freeze(trail, actor, &freeze, "execute").await;
         }
         match executor.execute(context, preview).await {
             Ok(execution) => {

@@ -145,6 +145,7 @@ impl TestAppBuilder {
             trust_gates: self.trust_gates,
             approval_webhook: None,
             instance_lease: crate::ownership::DEFAULT_LEASE,
+            freeze: Default::default(),
         });
         // Registered as a live instance, as `serve` does before it accepts requests (one heartbeat: a test
         // is shorter than the lease).

@@ -9,7 +9,8 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum::http::{HeaderMap, header};
+use axum_extra::extract::cookie::{Cookie, SameSite};
 use gateway::Caller;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -49,7 +50,7 @@ impl FromRequestParts<AppState> for Session {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(token) = cookie_value(&CookieJar::from_headers(&parts.headers), SESSION_COOKIE) else {
+        let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE) else {
             return Err(PageError::SignIn);
         };
         let now = crate::dashboard::now();
@@ -85,9 +86,17 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
-/// The value of cookie `name` the request sent, if it is not empty.
-pub fn cookie_value(jar: &CookieJar, name: &str) -> Option<String> {
-    jar.get(name)
+/// The value of the first cookie `name` the request sent, if it is not empty. The first: browsers send the
+/// cookie of the longest path (then the oldest) first, so a copy planted on a wider path by a sibling
+/// domain comes later and is not taken. (`CookieJar` keeps the last of a name, hence this reader.)
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == name)
         .map(|cookie| cookie.value().to_owned())
         .filter(|value| !value.is_empty())
 }
@@ -133,6 +142,7 @@ mod tests {
     use axum::response::IntoResponse;
 
     use super::*;
+    use axum_extra::extract::cookie::CookieJar;
 
     #[test]
     fn cookies_are_found_by_exact_name() {
@@ -140,11 +150,19 @@ mod tests {
         headers.append(header::COOKIE, HeaderValue::from_static("a=1; dkt_session_x=2"));
         headers.append(header::COOKIE, HeaderValue::from_static("dkt_session=abc"));
         headers.append(header::COOKIE, HeaderValue::from_static("dkt_login="));
-        let jar = CookieJar::from_headers(&headers);
-        assert_eq!(cookie_value(&jar, SESSION_COOKIE).as_deref(), Some("abc"));
-        assert_eq!(cookie_value(&jar, "dkt_session_x").as_deref(), Some("2"));
-        assert_eq!(cookie_value(&jar, LOGIN_COOKIE), None, "an empty cookie is no cookie");
-        assert_eq!(cookie_value(&jar, "dkt_oidc"), None);
+        headers.append(header::COOKIE, HeaderValue::from_static("dkt_session=planted"));
+        assert_eq!(
+            cookie_value(&headers, SESSION_COOKIE).as_deref(),
+            Some("abc"),
+            "the first of a name"
+        );
+        assert_eq!(cookie_value(&headers, "dkt_session_x").as_deref(), Some("2"));
+        assert_eq!(
+            cookie_value(&headers, LOGIN_COOKIE),
+            None,
+            "an empty cookie is no cookie"
+        );
+        assert_eq!(cookie_value(&headers, "dkt_oidc"), None);
     }
 
     /// The `Set-Cookie` headers a response with `jar` carries, each split into its `name=value` and its

@@ -53,8 +53,8 @@ fn refused(state: &AppState, error: crate::ApiError) -> Response {
 }
 
 /// Checks the sign-in form's double-submit token (there is no session yet to hold one).
-fn check_login_token(jar: &CookieJar, sent: &str) -> bool {
-    let expected = session::cookie_value(jar, LOGIN_COOKIE).unwrap_or_default();
+fn check_login_token(headers: &HeaderMap, sent: &str) -> bool {
+    let expected = session::cookie_value(headers, LOGIN_COOKIE).unwrap_or_default();
     !expected.is_empty() && session::constant_time_eq(expected.as_bytes(), sent.as_bytes())
 }
 
@@ -96,7 +96,7 @@ pub async fn login(
 ) -> Result<Response, PageError> {
     same_origin(&headers)?;
     let Form(form) = form.map_err(form_error)?;
-    if !check_login_token(&jar, &form.csrf) {
+    if !check_login_token(&headers, &form.csrf) {
         return Ok(form_expired(&state));
     }
     let key = form.api_key.trim();
@@ -127,7 +127,7 @@ pub async fn ldap_login(
     let Some(ldap) = state.identity_providers.ldap.clone() else {
         return Err(PageError::not_found("LDAP sign-in is not configured"));
     };
-    if !check_login_token(&jar, &form.csrf) {
+    if !check_login_token(&headers, &form.csrf) {
         return Ok(form_expired(&state));
     }
     let signed_in = match ldap.authenticate(&form.username, &form.password).await {
@@ -160,7 +160,7 @@ pub async fn logout(
     same_origin(&headers)?;
     let Form(form) = form.map_err(form_error)?;
     session.check_csrf(&form.csrf)?;
-    if let Some(token) = session::cookie_value(&jar, SESSION_COOKIE) {
+    if let Some(token) = session::cookie_value(&headers, SESSION_COOKIE) {
         state.store.delete_session(&session::digest(&token), &now()).await?;
     }
     let jar = jar.add(session::removal(SESSION_COOKIE, "/", state.dashboard.secure_cookies));

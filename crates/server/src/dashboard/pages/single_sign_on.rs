@@ -95,6 +95,7 @@ pub struct CallbackQuery {
 /// groups, and start a session.
 pub async fn oidc_callback(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     jar: CookieJar,
     query: Result<Query<CallbackQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
@@ -115,7 +116,7 @@ pub async fn oidc_callback(
         return Err(PageError::bad_request("the callback needs code and state"));
     };
     // The state must be the one this browser was given (no login CSRF), and is used once.
-    let cookie_state = session::cookie_value(&jar, OIDC_COOKIE).unwrap_or_default();
+    let cookie_state = session::cookie_value(&headers, OIDC_COOKIE).unwrap_or_default();
     if cookie_state.is_empty() || !session::constant_time_eq(cookie_state.as_bytes(), flow_state.as_bytes()) {
         return Err(PageError::forbidden(
             "this sign-in was not started in this browser; start again from the sign-in page",
