@@ -152,6 +152,9 @@ fn decision(entries: &[Value]) -> Option<Value> {
                     "reasons": [format!("{}: {}", payload["rule"].as_str().unwrap_or_default(),
                                         payload["message"].as_str().unwrap_or_default())]}));
             }
+            Some(EntryKind::FreezeRefused) => {
+                decision = Some(json!({"outcome": "deny", "by": "freeze", "reasons": [freeze_reason(payload)]}));
+            }
             Some(EntryKind::PolicyDecided) => {
                 let (outcome, reasons) = match payload.get("trust_gate") {
                     Some(gate) => (gate["outcome"].clone(), json!([gate["reason"]])),
@@ -164,6 +167,16 @@ fn decision(entries: &[Value]) -> Option<Value> {
         }
     }
     decision
+}
+
+/// A freeze refusal in words, from its `freeze.refused` payload.
+fn freeze_reason(payload: &Value) -> String {
+    format!(
+        "frozen by {} ({}): {}",
+        payload["frozen_by"].as_str().unwrap_or_default(),
+        payload["freeze_id"].as_str().unwrap_or_default(),
+        payload["reason"].as_str().unwrap_or_default()
+    )
 }
 
 /// Why an action did not run (or did): the guardrail or policy reasons, the risk rules that fired, what an
@@ -192,6 +205,12 @@ pub(crate) fn explanation(answer: &Value) -> Value {
                     payload["rule"].as_str().unwrap_or_default(),
                     payload["message"].as_str().unwrap_or_default()
                 )));
+            }
+            Some(EntryKind::FreezeRefused) => {
+                denied_by = json!("freeze");
+                explained["freeze"] = json!({"freeze_id": payload["freeze_id"], "scope": payload["scope"],
+                    "reason": payload["reason"], "frozen_by": payload["frozen_by"], "stage": payload["stage"]});
+                reasons.push(json!(freeze_reason(payload)));
             }
             Some(EntryKind::RiskClassified) => {
                 explained["risk"] = json!({"level": payload["level"], "rules": payload["rules"]});
@@ -247,6 +266,11 @@ pub(crate) fn explanation(answer: &Value) -> Value {
              new action; a denied action does not run later."
         }
         Some("approver") => "A human approver rejected this action; it will not run.",
+        Some("freeze") => {
+            "An operator froze this scope (the kill switch): no change runs there until a person lifts the freeze. \
+             Stop changing things in this scope and report the reason above to a person; retrying is refused \
+             again while the freeze holds. Reads still work."
+        }
         Some("approval_window") => {
             "The action expired while waiting for an approval; submit it again if it is still needed."
         }
@@ -315,5 +339,24 @@ mod tests {
         assert_eq!(status["decision"]["by"], "guardrail");
         assert_eq!(status["ledger_entry_id"], "evt_2");
         assert_eq!(status["final"], true);
+    }
+
+    #[test]
+    fn a_freeze_refusal_is_explained_from_its_entry() {
+        let answer = json!({
+        "action": {"action_id": "act_1", "status": "DENIED", "action_type": "DELETE", "namespace": "shop",
+                   "resource_kind": "ConfigMap", "resource_name": "c1"},
+        "entries": [
+            {"id": "evt_1", "kind": "action.requested", "payload": {}},
+            {"id": "evt_2", "kind": "freeze.refused", "event_hash": "sha256:a", "chain_hash": "sha256:b",
+             "payload": {"freeze_id": "frz_1", "scope": {"kind": "namespace", "namespace": "shop"},
+                         "reason": "incident 42", "frozen_by": "usr_1", "stage": "submit"}},
+        ]});
+        let explained = explanation(&answer);
+        assert_eq!((explained["denied"].clone(), explained["denied_by"].clone()), (json!(true), json!("freeze")));
+        assert_eq!(explained["reasons"][0], "frozen by usr_1 (frz_1): incident 42");
+        assert_eq!(explained["freeze"]["scope"]["namespace"], "shop");
+        assert!(explained["advice"].as_str().unwrap().contains("lifts the freeze"));
+        assert_eq!(action_status(&answer)["decision"]["by"], "freeze");
     }
 }
