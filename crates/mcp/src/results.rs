@@ -353,7 +353,10 @@ mod tests {
                          "reason": "incident 42", "frozen_by": "usr_1", "stage": "submit"}},
         ]});
         let explained = explanation(&answer);
-        assert_eq!((explained["denied"].clone(), explained["denied_by"].clone()), (json!(true), json!("freeze")));
+        assert_eq!(
+            (explained["denied"].clone(), explained["denied_by"].clone()),
+            (json!(true), json!("freeze"))
+        );
         assert_eq!(explained["reasons"][0], "frozen by usr_1 (frz_1): incident 42");
         assert_eq!(explained["freeze"]["scope"]["namespace"], "shop");
         assert!(explained["advice"].as_str().unwrap().contains("lifts the freeze"));

@@ -199,7 +199,8 @@ impl Pipeline {
         self.respond(trail, ActionStatus::Denied, None, Some(decision), None, None)
     }
 
-    fn may_freeze(&self, caller: &Caller) -> Result<(), GatewayError> {
+    /// Whether `caller` may freeze (and, if it is not an agent, lift): `Forbidden` with why not.
+    pub fn may_freeze(&self, caller: &Caller) -> Result<(), GatewayError> {
         let approver_may = self.parts.freeze.approvers_may_freeze && caller.identity.has_role(Role::Approver);
         match caller.identity.has_role(Role::Admin) || approver_may {
             true => Ok(()),

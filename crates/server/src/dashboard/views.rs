@@ -145,6 +145,28 @@ pub struct ApprovalsPage {
     pub pending: Vec<PendingView>,
 }
 
+/// The kill switch's page.
+#[derive(Debug, Template)]
+#[template(path = "safety.html")]
+pub struct SafetyPage {
+    pub nav: Nav,
+    pub freezes: Vec<FreezeView>,
+    /// The signed-in identity may freeze (and so see the form).
+    pub may_freeze: bool,
+    /// … and lift (a person who may freeze; never an agent).
+    pub may_lift: bool,
+}
+
+/// An active freeze, as the page shows it.
+#[derive(Debug, Clone)]
+pub struct FreezeView {
+    pub id: String,
+    pub scope: String,
+    pub reason: String,
+    pub frozen_by: String,
+    pub frozen_at: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct IdentityView {
     pub id: String,

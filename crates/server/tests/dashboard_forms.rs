@@ -1,6 +1,7 @@
-//! The dashboard's cookies in-process, on a real SQLite ledger: the sign-in form's double-submit cookie,
-//! the session cookie sign-in sets (clearing the sign-in cookies, the OIDC one on its own path) and sign-out
-//! clears. Every `Set-Cookie` is checked attribute by attribute, with and without `Secure`.
+//! The dashboard's forms in-process, on a real SQLite ledger: the sign-in form's double-submit cookie, the
+//! session cookie sign-in sets (clearing the sign-in cookies, the OIDC one on its own path) and sign-out
+//! clears, every `Set-Cookie` checked attribute by attribute, with and without `Secure`; and the kill
+//! switch's page (freeze and lift, and who may).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -167,4 +168,79 @@ async fn sign_in_and_out_set_and_clear_the_cookies() {
         let (status, _, location, _) = send(&router, "/", &session_cookie, None).await;
         assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/login")));
     }
+}
+
+/// Signs in with `key` through the sign-in form: the session's cookie header.
+async fn sign_in(router: &Router, key: &str) -> String {
+    let (_, cookies, _, page) = send(router, "/login", "", None).await;
+    let login_cookie = format!("dkt_login={}", cookies["dkt_login"].0);
+    let form = [("csrf", csrf_in(&page)), ("api_key", key.to_owned())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, cookies, _, _) = send(router, "/login", &login_cookie, Some(&form)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    format!("dkt_session={}", cookies["dkt_session"].0)
+}
+
+#[tokio::test]
+async fn the_kill_switch_page_freezes_and_lifts_for_those_allowed() {
+    let app = gateway::testing::TestApp::new()
+        .with_identity("agent", &[domain::Role::Operator], &["mutate:staging:Deployment"])
+        .build()
+        .await;
+    let router = router(&app, false);
+    let admin = sign_in(&router, app.api_key("admin")).await;
+    let (status, _, _, page) = send(&router, "/safety", &admin, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Nothing is frozen") && page.contains("action=\"/safety/freeze\""),
+        "{page}"
+    );
+    let csrf = csrf_in(&page);
+    let freeze = [
+        ("csrf", csrf.as_str()),
+        ("kind", "namespace"),
+        ("namespace", "staging"),
+        ("cluster", ""),
+        ("identity_id", ""),
+        ("reason", "incident <b>42</b>"),
+    ];
+    let mut forged = freeze;
+    forged[0] = ("csrf", "0");
+    let (status, _, _, _) = send(&router, "/safety/freeze", &admin, Some(&forged)).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a form without the session's token is refused"
+    );
+    assert!(app.pipeline.active_freezes().await.unwrap().is_empty());
+    let (status, _, location, _) = send(&router, "/safety/freeze", &admin, Some(&freeze)).await;
+    assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/safety")));
+    let active = app.pipeline.active_freezes().await.unwrap();
+    assert_eq!(active.len(), 1);
+    let (_, _, _, page) = send(&router, "/safety", &admin, None).await;
+    assert!(page.contains("namespace staging (every cluster)"), "{page}");
+    assert!(
+        page.contains("incident &#60;b&#62;42&#60;/b&#62;"),
+        "the reason is escaped: {page}"
+    );
+
+    // The agent sees why it is stopped, but gets no form and may not freeze.
+    let agent = sign_in(&router, app.api_key("agent")).await;
+    let (_, _, _, page) = send(&router, "/safety", &agent, None).await;
+    assert!(
+        page.contains("namespace staging") && !page.contains("/safety/freeze\""),
+        "{page}"
+    );
+    let agent_csrf = csrf_in(&page);
+    let mut by_agent = freeze;
+    by_agent[0] = ("csrf", agent_csrf.as_str());
+    by_agent[1] = ("kind", "agents");
+    let (status, _, _, _) = send(&router, "/safety/freeze", &agent, Some(&by_agent)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let lift = [("csrf", csrf.as_str()), ("reason", "contained")];
+    let path = format!("/safety/freezes/{}/lift", active[0].id);
+    let (status, _, _, _) = send(&router, &path, &admin, Some(&lift)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(app.pipeline.active_freezes().await.unwrap().is_empty());
 }
