@@ -26,6 +26,23 @@ pub async fn could_act_as(
     requester_id: &str,
     approver_id: &str,
 ) -> Result<Option<String>, GatewayError> {
+    controlled(store, approver_id, |actor| actor == requester_id).await
+}
+
+/// `Some(why)` if an agent could act as the identity `id`: it created it (or an identity up its lineage), or
+/// issued a key it holds. What a person an agent controls does, the agent could have done.
+pub async fn controlled_by_agent(store: &Store, id: &str) -> Result<Option<String>, GatewayError> {
+    let agent = format!("{}_", domain::IdentityKind::Agent.id_prefix());
+    controlled(store, id, |actor| actor.starts_with(&agent)).await
+}
+
+/// The walk upward from `approver_id` to the first controller `is_requester` accepts (the messages name the
+/// start "the approver" and the one found "the requester").
+async fn controlled(
+    store: &Store,
+    approver_id: &str,
+    is_requester: impl Fn(&str) -> bool,
+) -> Result<Option<String>, GatewayError> {
     let mut reached = vec![Reached {
         label: "the approver".into(),
         link: None,
@@ -35,7 +52,7 @@ pub async fn could_act_as(
     let mut next = 0;
     while next < ids.len() {
         for controller in store.controllers_of(&ids[next]).await? {
-            if controller.actor == requester_id {
+            if is_requester(&controller.actor) {
                 return Ok(Some(explain(&reached, next, &controller)));
             }
             // Actors that are not identities (`system`, `cli:…`) control nothing further up.

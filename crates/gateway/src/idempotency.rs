@@ -80,6 +80,20 @@ fn decision_of(entry: &ledger_core::Entry) -> Option<DecisionView> {
                 },
             })
         }
+        EntryKind::FreezeRefused => {
+            let scope = serde_json::from_value(payload["scope"].clone()).unwrap_or(domain::FreezeScope::All {});
+            let (by, id, reason) = (
+                text(&payload["frozen_by"]),
+                text(&payload["freeze_id"]),
+                text(&payload["reason"]),
+            );
+            Some(DecisionView {
+                outcome: "deny".into(),
+                mode: "freeze".into(),
+                policy: "freeze.active".into(),
+                reasons: vec![crate::pipeline::freeze_refusal(&scope, &by, &id, &reason)],
+            })
+        }
         EntryKind::GuardrailDenied => Some(DecisionView {
             outcome: "deny".into(),
             mode: "guardrail".into(),

@@ -44,6 +44,7 @@ impl Pipeline {
     /// One recovery pass over unfinished actions nobody runs; returns how many were resolved. Actions whose
     /// cluster cannot be read now are left for a later pass.
     pub async fn recover_interrupted(&self) -> Result<usize, GatewayError> {
+        self.record_unrecorded_freezes().await?;
         let instance = self.owner.instance().to_owned();
         let alive_since = now_minus(self.owner.lease());
         let rows = self

@@ -263,7 +263,10 @@ async fn a_freeze_stops_mutations_in_scope_until_a_person_lifts_it() {
         .pipeline
         .decide_approval(app.caller("approver"), &held.action_id, Verdict::Approve, None, None)
         .await;
-    assert!(matches!(approve, Err(GatewayError::Conflict(_))), "{approve:?}");
+    assert!(
+        matches!(&approve, Err(GatewayError::Conflict(m)) if m.contains("frozen")),
+        "{approve:?}"
+    );
     assert_eq!(cluster.changes(), 0);
     let read = json!({"action_type": "GET", "namespace": "staging", "resource_kind": "Deployment",
                       "resource_name": "web"});
@@ -309,14 +312,99 @@ async fn a_freeze_of_every_agent_stops_agents_and_scopes_freeze_apart() {
     let denied = app.pipeline.submit(app.caller("agent"), scale(3)).await.unwrap();
     assert_eq!(denied.status, ActionStatus::Denied);
     assert_eq!(cluster.changes(), 0);
-    let others = FreezeScope::Cluster {
+    // A name that matches nothing would freeze nothing: refused.
+    let typo = FreezeScope::Cluster {
         cluster: "elsewhere".into(),
+    };
+    let refused = app.pipeline.freeze(app.caller("admin"), typo, "typo").await;
+    assert!(matches!(refused, Err(GatewayError::BadRequest(_))), "{refused:?}");
+    let nobody = FreezeScope::Identity {
+        identity_id: "agt_0123".into(),
+    };
+    let refused = app.pipeline.freeze(app.caller("admin"), nobody, "typo").await;
+    assert!(matches!(refused, Err(GatewayError::NotFound(_))), "{refused:?}");
+    let local = FreezeScope::Cluster {
+        cluster: "local".into(),
     };
     assert!(
         app.pipeline
-            .freeze(app.caller("admin"), others, "another cluster")
+            .freeze(app.caller("admin"), local, "the cluster")
             .await
             .is_ok()
     );
     assert_eq!(app.pipeline.active_freezes().await.unwrap().len(), 2);
+}
+
+/// A freeze made while an action is past its guardrails (here: during its preview) still stops it before
+/// its change is sent, and the answer says so.
+#[tokio::test]
+async fn a_freeze_made_mid_action_stops_the_change_before_it_is_sent() {
+    let cluster = cluster();
+    let app = app(&cluster).await;
+    let (pipeline, admin) = (app.pipeline.clone(), app.caller("admin").clone());
+    cluster.on_next_preview(move || async move {
+        let scope = FreezeScope::Namespace {
+            namespace: "staging".into(),
+            cluster: None,
+        };
+        pipeline.freeze(&admin, scope, "mid-action").await.unwrap();
+    });
+    let answer = app.pipeline.submit(app.caller("agent"), scale(3)).await.unwrap();
+    assert_eq!(answer.status, ActionStatus::Denied, "{answer:?}");
+    assert_eq!(answer.decision.as_ref().unwrap().policy, "freeze.active");
+    assert_eq!(cluster.changes(), 0, "nothing was sent");
+    let recorded = kinds(&app, &answer.action_id).await;
+    assert_eq!(
+        recorded.last().map(String::as_str),
+        Some(EntryKind::FreezeRefused.as_str()),
+        "{recorded:?}"
+    );
+    assert!(
+        recorded.contains(&EntryKind::PolicyDecided.as_str().to_owned()),
+        "decided, then stopped"
+    );
+}
+
+/// A person an agent created acts for that agent: a freeze of every agent (or of that agent) covers them, and
+/// they may not lift a freeze.
+#[tokio::test]
+async fn a_person_an_agent_controls_is_frozen_with_it_and_cannot_lift() {
+    let cluster = cluster();
+    let app = TestApp::new()
+        .with_cluster(cluster.clone())
+        .with_identity("admin-agent", &[Role::Admin, Role::Operator], AGENT_SCOPES)
+        .build()
+        .await;
+    let new = gateway::NewIdentity {
+        name: "puppet".into(),
+        kind: gateway::IdentityKind::Human,
+        roles: vec!["admin".into(), "operator".into()],
+        scopes: vec![domain::Scope::parse_short("mutate:staging:Deployment").unwrap()],
+    };
+    let agent_id = app.caller("admin-agent").identity.id.clone();
+    let (_, issued) = app.directory.create(&agent_id, new).await.unwrap();
+    let puppet = app.directory.authenticate(&issued.api_key).await.unwrap();
+    for scope in [
+        FreezeScope::Agents {},
+        FreezeScope::Identity {
+            identity_id: agent_id.clone(),
+        },
+    ] {
+        let (freeze, _) = app
+            .pipeline
+            .freeze(app.caller("admin"), scope, "runaway")
+            .await
+            .unwrap();
+        let answer = app.pipeline.submit(&puppet, scale(3)).await.unwrap();
+        assert_eq!(answer.status, ActionStatus::Denied, "{answer:?}");
+        let lift = app.pipeline.lift_freeze(&puppet, &freeze.id, "let me").await;
+        assert!(matches!(lift, Err(GatewayError::Forbidden(_))), "{lift:?}");
+        app.pipeline
+            .lift_freeze(app.caller("admin"), &freeze.id, "contained")
+            .await
+            .unwrap();
+    }
+    assert_eq!(cluster.changes(), 0);
+    let answer = app.pipeline.submit(&puppet, scale(3)).await.unwrap();
+    assert_eq!(answer.status, ActionStatus::Completed, "unfrozen: {answer:?}");
 }

@@ -79,32 +79,35 @@ impl Store {
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
     }
 
-    /// Lifts an active freeze; false if it was not active (lifted meanwhile, or never).
-    pub async fn lift_freeze(&self, id: &str, by: &str, at: &str, reason: &str) -> Result<bool, StorageError> {
-        let sql = "UPDATE freezes SET lifted_by = $2, lifted_at = $3, lift_reason = $4 \
+    /// Lifts a freeze whose `freeze.lifted` entry (`entry_id`) is written; false if it was lifted already.
+    pub async fn lift_freeze(
+        &self,
+        id: &str,
+        by: &str,
+        at: &str,
+        reason: &str,
+        entry_id: &str,
+    ) -> Result<bool, StorageError> {
+        let sql = "UPDATE freezes SET lifted_by = $2, lifted_at = $3, lift_reason = $4, lifted_entry = $5 \
                    WHERE id = $1 AND lifted_at IS NULL";
         let lifted = with_writer!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(by)
             .bind(at)
             .bind(reason)
+            .bind(entry_id)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
         Ok(lifted == 1)
     }
 
-    /// Notes the `freeze.lifted` entry.
-    pub async fn mark_freeze_lifted(&self, id: &str, entry_id: &str) -> Result<(), StorageError> {
-        let sql = "UPDATE freezes SET lifted_entry = $2 WHERE id = $1";
-        Ok(with_writer!(self, pool => sqlx::query(sql).bind(id).bind(entry_id).execute(pool).await.map(|_| ()))?)
-    }
-
-    /// Puts a freeze back when its `freeze.lifted` entry could not be written: a lift that is not recorded
-    /// does not happen.
-    pub async fn unlift_freeze(&self, id: &str) -> Result<(), StorageError> {
-        let sql = "UPDATE freezes SET lifted_by = NULL, lifted_at = NULL, lift_reason = NULL \
-                   WHERE id = $1 AND lifted_entry IS NULL";
-        Ok(with_writer!(self, pool => sqlx::query(sql).bind(id).execute(pool).await.map(|_| ()))?)
+    /// Active freezes whose `freeze.enabled` entry was never noted (the gateway stopped in between), made
+    /// before `before`: recovery records them.
+    pub async fn unrecorded_freezes(&self, before: &str) -> Result<Vec<FreezeRow>, StorageError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM freezes WHERE lifted_at IS NULL AND recorded_entry IS NULL AND frozen_at < $1"
+        );
+        Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(before).fetch_all(pool).await)?)
     }
 }

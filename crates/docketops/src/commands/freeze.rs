@@ -10,13 +10,14 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
-/// Where the gateway is and who calls it.
+/// Where the gateway is and who calls it (`docketops freeze`, `unfreeze` and `mcp`).
 #[derive(Debug, Args)]
 pub struct GatewayArgs {
     /// The gateway's base URL, e.g. https://docketops.example:8443.
     #[arg(long, env = "DOCKETOPS_URL", value_name = "URL")]
     pub url: String,
-    /// An API key of a person with the admin role (the environment keeps it off the command line).
+    /// The API key to call it with: a person's admin key for freeze and unfreeze, an agent's operator key for
+    /// mcp. The environment variable keeps it off the command line, which other local users can see.
     #[arg(long, env = "DOCKETOPS_API_KEY", hide_env_values = true, value_name = "KEY")]
     pub key: String,
     /// A CA certificate (PEM) to trust for the gateway's TLS certificate (a private CA).

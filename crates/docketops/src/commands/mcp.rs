@@ -2,7 +2,6 @@
 //! through a gateway's HTTP API with one API key. The host launches this command; every tool call becomes a
 //! request to the gateway, which authenticates the key and runs its pipeline as for any API client.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -10,16 +9,9 @@ use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct McpArgs {
-    /// The gateway's base URL, e.g. https://docketops.example:8443.
-    #[arg(long, env = "DOCKETOPS_URL", value_name = "URL")]
-    pub url: String,
-    /// The API key the tools act with (an agent identity with the operator role). The environment variable
-    /// keeps it off the command line, which other local users can see.
-    #[arg(long, env = "DOCKETOPS_API_KEY", hide_env_values = true, value_name = "KEY")]
-    pub key: String,
-    /// A CA certificate (PEM) to trust for the gateway's TLS certificate (a private CA).
-    #[arg(long, env = "DOCKETOPS_CA_CERT", value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
+    /// The gateway, and the API key the tools act with (an agent identity with the operator role).
+    #[command(flatten)]
+    pub gateway: super::freeze::GatewayArgs,
 }
 
 pub async fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
@@ -31,6 +23,7 @@ pub async fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
         .with_ansi(false)
         .with_writer(std::io::stderr)
         .try_init();
+    let args = args.gateway;
     let ca = match &args.ca_cert {
         Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
         None => None,

@@ -64,15 +64,13 @@ impl Freeze {
 
     /// The refusal a frozen mutation gets, in words.
     pub(super) fn refusal(&self) -> String {
-        format!(
-            "frozen: {} is frozen by {} since {} ({}): {}",
-            self.scope.describe(),
-            self.frozen_by,
-            self.frozen_at,
-            self.id,
-            self.reason
-        )
+        refusal(&self.scope, &self.frozen_by, &self.id, &self.reason)
     }
+}
+
+/// A frozen mutation's refusal in words (also rebuilt from a `freeze.refused` entry for a replayed answer).
+pub(crate) fn refusal(scope: &FreezeScope, frozen_by: &str, id: &str, reason: &str) -> String {
+    format!("frozen: {} is frozen by {frozen_by} ({id}): {reason}", scope.describe())
 }
 
 /// The longest reason kept.
@@ -88,6 +86,7 @@ impl Pipeline {
     ) -> Result<(Freeze, Entry), GatewayError> {
         self.may_freeze(caller)?;
         scope.validate().map_err(GatewayError::BadRequest)?;
+        self.check_names(&scope).await?;
         let reason = checked_reason(reason)?;
         let row = FreezeRow {
             id: new_id("frz"),
@@ -122,7 +121,10 @@ impl Pipeline {
         Ok((Freeze::from_row(&row), entry))
     }
 
-    /// Lifts the active freeze `id`. Never by an agent.
+    /// Lifts the active freeze `id`. Never by an agent, nor by a person an agent could act as (an agent created
+    /// them or issued their key): the one being stopped must not be able to undo the stop. The lift is recorded
+    /// before it takes effect: if the row cannot be updated after `freeze.lifted` is written, the freeze holds
+    /// (the safe side) and lifting again records it again.
     pub async fn lift_freeze(&self, caller: &Caller, id: &str, reason: &str) -> Result<(Freeze, Entry), GatewayError> {
         self.may_freeze(caller)?;
         if caller.identity.kind == IdentityKind::Agent {
@@ -130,14 +132,26 @@ impl Pipeline {
                 "an agent's key can never lift a freeze; ask a person with the admin role".into(),
             ));
         }
+        if let Some(why) = crate::duties::controlled_by_agent(&self.parts.store, &caller.identity.id).await? {
+            let why = why
+                .replace("the approver", &caller.identity.name)
+                .replace("the requester", "an agent");
+            return Err(GatewayError::Forbidden(format!(
+                "an agent could act as {} ({why}): a freeze is lifted by a person no agent controls",
+                caller.identity.name
+            )));
+        }
         let reason = checked_reason(reason)?;
         let row = self.parts.store.freeze(id).await?;
         let row = row.ok_or_else(|| GatewayError::NotFound(format!("no freeze {id:?}")))?;
-        let at = now();
-        if !self.parts.store.lift_freeze(id, caller.actor(), &at, &reason).await? {
-            return Err(GatewayError::Conflict(format!(
-                "freeze {id} is not active (lifted already)"
-            )));
+        match (&row.lifted_at, &row.recorded_entry) {
+            (Some(_), _) => return Err(GatewayError::Conflict(format!("freeze {id} is lifted already"))),
+            (None, None) => {
+                return Err(GatewayError::Conflict(format!(
+                    "freeze {id} is still being recorded; try again"
+                )));
+            }
+            (None, Some(_)) => {}
         }
         let mut freeze = Freeze::from_row(&row);
         let lifted = FreezeLifted {
@@ -147,15 +161,13 @@ impl Pipeline {
             frozen_by: freeze.frozen_by.clone(),
             frozen_at: freeze.frozen_at.clone(),
         };
-        let entry = match self.parts.ledger.append(NewEvent::of(caller.actor(), &lifted)).await {
-            Ok(entry) => entry,
-            Err(error) => {
-                // A lift that is not recorded does not happen: the freeze holds.
-                self.parts.store.unlift_freeze(id).await.ok();
-                return Err(error.into());
-            }
-        };
-        self.parts.store.mark_freeze_lifted(id, &entry.id).await?;
+        let entry = self.parts.ledger.append(NewEvent::of(caller.actor(), &lifted)).await?;
+        let at = now();
+        // Lifted meanwhile by someone else: this lift is recorded too, and the freeze is lifted either way.
+        self.parts
+            .store
+            .lift_freeze(id, caller.actor(), &at, &reason, &entry.id)
+            .await?;
         tracing::warn!(freeze = %id, by = %caller.actor(), "freeze lifted");
         (freeze.lifted_by, freeze.lifted_at, freeze.lift_reason) =
             (Some(caller.actor().to_owned()), Some(at), Some(reason));
@@ -168,10 +180,72 @@ impl Pipeline {
         Ok(rows.iter().map(Freeze::from_row).collect())
     }
 
-    /// The first active freeze that covers a mutation of `target`, if any.
+    /// The first active freeze that covers a mutation of `target`, if any. A person an agent could act as (it
+    /// created them, or issued their key) is frozen with that agent: by a freeze of every agent, and by a freeze
+    /// of that agent itself. Those lineage walks run only while such a freeze is active.
     pub(crate) async fn freeze_covering(&self, target: &FreezeTarget<'_>) -> Result<Option<Freeze>, GatewayError> {
-        let active = self.active_freezes().await?;
-        Ok(active.into_iter().find(|f| f.scope.covers(target)))
+        let store = &self.parts.store;
+        for freeze in self.active_freezes().await? {
+            let through_lineage = match &freeze.scope {
+                _ if freeze.scope.covers(target) => true,
+                FreezeScope::Agents {} => crate::duties::controlled_by_agent(store, target.identity_id)
+                    .await?
+                    .is_some(),
+                FreezeScope::Identity { identity_id } => {
+                    crate::duties::could_act_as(store, identity_id, target.identity_id)
+                        .await?
+                        .is_some()
+                }
+                _ => false,
+            };
+            if through_lineage {
+                return Ok(Some(freeze));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records the `freeze.enabled` of freezes whose gateway stopped between storing and recording them (a lease
+    /// ago): such a freeze has been refusing mutations all along, so it is recorded rather than dropped.
+    pub(crate) async fn record_unrecorded_freezes(&self) -> Result<(), GatewayError> {
+        let before = crate::now_minus(self.owner.lease());
+        for row in self.parts.store.unrecorded_freezes(&before).await? {
+            let freeze = Freeze::from_row(&row);
+            let enabled = FreezeEnabled {
+                freeze_id: freeze.id,
+                scope: freeze.scope,
+                reason: freeze.reason,
+            };
+            let entry = self.parts.ledger.append(NewEvent::of(&row.frozen_by, &enabled)).await?;
+            self.parts.store.mark_freeze_recorded(&row.id, &entry.id).await?;
+            tracing::warn!(freeze = %row.id, "recorded a freeze whose gateway stopped before recording it");
+        }
+        Ok(())
+    }
+
+    /// A freeze must name a configured cluster and an existing identity: a typo would freeze nothing.
+    async fn check_names(&self, scope: &FreezeScope) -> Result<(), GatewayError> {
+        let cluster = match scope {
+            FreezeScope::Cluster { cluster } => Some(cluster),
+            FreezeScope::Namespace { cluster, .. } => cluster.as_ref(),
+            _ => None,
+        };
+        if let Some(cluster) = cluster
+            && !self.parts.clusters.names().contains(&cluster.as_str())
+        {
+            return Err(GatewayError::BadRequest(format!(
+                "cluster: no cluster {cluster:?} is configured (configured: {})",
+                self.parts.clusters.names().join(", ")
+            )));
+        }
+        if let FreezeScope::Identity { identity_id } = scope
+            && self.parts.store.identity(identity_id).await?.is_none()
+        {
+            return Err(GatewayError::NotFound(format!(
+                "identity_id: no identity {identity_id:?}"
+            )));
+        }
+        Ok(())
     }
 
     /// Records that `freeze` stopped the action at `stage` and answers DENIED.

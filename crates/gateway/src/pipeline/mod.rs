@@ -35,6 +35,7 @@ mod views;
 
 pub use approvals::Verdict;
 use approvals::{approval_digest, signature_verifies};
+pub(crate) use freeze::refusal as freeze_refusal;
 pub use freeze::{Freeze, FreezeSettings};
 use judge::{Held, Judged};
 pub(crate) use redaction::{ledger_safe, redact_request, request_sha256};

@@ -330,7 +330,6 @@ impl Pipeline {
         }
     }
 
-    /// A guardrail's refusal, recorded and answered (final in every policy mode).
     /// The refusals that come before anything is previewed or decided, final in every mode: a guardrail,
     /// then (mutations only) a freeze.
     async fn refuse_early(
@@ -359,6 +358,7 @@ impl Pipeline {
         }
     }
 
+    /// A guardrail's refusal, recorded and answered (final in every policy mode).
     async fn deny_by_guardrail(
         &self,
         trail: &mut Trail,

@@ -2,6 +2,8 @@
 //! and counted, so a test can tell how many times an action reached "the cluster".
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -19,6 +21,19 @@ use crate::Cluster;
 
 type ObjectKey = (ResourceKind, Option<String>, String);
 
+/// Work a test runs once, at the next preview: its way to act between an action's preview and its change.
+type PreviewHook = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// The hook slot (closures have no `Debug`).
+#[derive(Default)]
+struct OnPreview(Mutex<Option<PreviewHook>>);
+
+impl std::fmt::Debug for OnPreview {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnPreview")
+    }
+}
+
 /// A fake cluster: guardrails as configured, objects in memory, every change counted.
 #[derive(Debug)]
 pub struct FakeCluster {
@@ -28,6 +43,7 @@ pub struct FakeCluster {
     objects: Mutex<BTreeMap<ObjectKey, Value>>,
     changes: AtomicU64,
     resource_versions: AtomicU64,
+    on_preview: OnPreview,
 }
 
 impl FakeCluster {
@@ -40,7 +56,18 @@ impl FakeCluster {
             objects: Mutex::new(BTreeMap::new()),
             changes: AtomicU64::new(0),
             resource_versions: AtomicU64::new(1),
+            on_preview: OnPreview::default(),
         }
+    }
+
+    /// Runs `hook` once, during the next preview (before its answer), e.g. to freeze a scope while an action
+    /// is between its decision's inputs and its change.
+    pub fn on_next_preview<F>(&self, hook: impl FnOnce() -> F + Send + 'static)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let hook: PreviewHook = Box::new(move || Box::pin(hook()));
+        *self.on_preview.0.lock().expect("hook") = Some(hook);
     }
 
     /// With a Deployment of `replicas` replicas in `namespace`.
@@ -192,6 +219,10 @@ impl Cluster for FakeCluster {
 
     async fn preview(&self, _: &CallContext, action: &Action, scopes: &[Scope]) -> Result<Preview, ExecError> {
         self.check(action, scopes)?;
+        let hook = self.on_preview.0.lock().expect("hook").take();
+        if let Some(hook) = hook {
+            hook().await;
+        }
         let live = self.object(
             action.kind,
             action.namespace.as_deref(),
