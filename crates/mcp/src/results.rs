@@ -255,7 +255,13 @@ pub(crate) fn explanation(answer: &Value) -> Value {
     explained["denied_by"] = denied_by.clone();
     explained["reasons"] = json!(reasons);
     explained["ledger_entries"] = json!(cited);
-    explained["advice"] = json!(match denied_by.as_str() {
+    explained["advice"] = json!(advice(denied_by.as_str(), status));
+    explained
+}
+
+/// What the agent should do next, by what denied the action.
+fn advice(denied_by: Option<&str>, status: &str) -> &'static str {
+    match denied_by {
         Some("guardrail") => {
             "A guardrail denial is final for this target: the namespace is blocked, the kind or action type is not \
              allowed there, or the identity's scopes do not cover it. Choose a target within your scopes, or ask an \
@@ -279,8 +285,7 @@ pub(crate) fn explanation(answer: &Value) -> Value {
              wait_seconds waits for it."
         }
         _ => "Not denied.",
-    });
-    explained
+    }
 }
 
 /// Redacts Secret data anywhere in `value`: the values of every `data`/`stringData` object, and kubectl's
