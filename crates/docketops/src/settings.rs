@@ -189,6 +189,7 @@ pub struct ConfigFile {
     pub risk: Option<policy::RiskConfig>,
     pub trust: Option<gateway::TrustGates>,
     pub freeze: Option<gateway::FreezeSettings>,
+    pub breakers: Option<gateway::Breakers>,
     pub approval_window: Option<u64>,
     pub instance_lease: Option<u64>,
     pub approval_webhook: Option<String>,

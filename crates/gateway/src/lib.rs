@@ -34,7 +34,8 @@ pub use identity::{Caller, Directory, Identity, IdentityKind, IdentityStatus, Is
 pub use metrics::Metrics;
 pub use notify::ApprovalWebhook;
 pub use pipeline::{
-    ActionResponse, DecisionView, Freeze, FreezeSettings, Pipeline, PipelineParts, PolicyMode, TrustGates, Verdict,
+    ActionResponse, Breakers, DecisionView, Freeze, FreezeSettings, Pipeline, PipelineParts, PolicyMode, Trip,
+    TrustGates, Verdict,
 };
 pub use transparency::{Transparency, TransparencyConfig, WitnessEndpoint};
 

@@ -408,3 +408,51 @@ async fn a_person_an_agent_controls_is_frozen_with_it_and_cannot_lift() {
     let answer = app.pipeline.submit(&puppet, scale(3)).await.unwrap();
     assert_eq!(answer.status, ActionStatus::Completed, "unfrozen: {answer:?}");
 }
+
+/// A circuit breaker suspends an agent at its N-th denial within the window; its key stops working with a
+/// clear reason, and the suspension is recorded with the breaker's reason.
+#[tokio::test]
+async fn a_breaker_suspends_an_agent_after_n_denials() {
+    let cluster = cluster();
+    let trip = gateway::Trip {
+        count: 3,
+        window_seconds: 600,
+    };
+    let app = TestApp::new()
+        .with_cluster(cluster.clone())
+        .with_identity("agent", &[Role::Operator], AGENT_SCOPES)
+        .with_breakers(gateway::Breakers {
+            denials: Some(trip),
+            failures: None,
+        })
+        .build()
+        .await;
+    let mut blocked = scale(3);
+    blocked["namespace"] = json!("kube-system");
+    for n in 1..=3 {
+        let denied = app.pipeline.submit(app.caller("agent"), blocked.clone()).await.unwrap();
+        assert_eq!(denied.status, ActionStatus::Denied);
+        let identity = app.directory.get(&app.caller("agent").identity.id).await.unwrap();
+        let expected = if n < 3 {
+            gateway::IdentityStatus::Active
+        } else {
+            gateway::IdentityStatus::Suspended
+        };
+        assert_eq!(identity.status, expected, "after {n} denials");
+    }
+    let refused = app.directory.authenticate(app.api_key("agent")).await;
+    assert!(
+        matches!(&refused, Err(GatewayError::Unauthorized(m)) if m.contains("suspended")),
+        "{refused:?}"
+    );
+    let suspended = app.store.head().await.unwrap().unwrap();
+    assert_eq!(suspended.kind, EntryKind::IdentitySuspended.as_str());
+    assert!(
+        suspended
+            .payload
+            .contains("circuit breaker `denials`: 3 DENIED actions within 600 s"),
+        "{}",
+        suspended.payload
+    );
+    assert_eq!(cluster.changes(), 0);
+}

@@ -57,6 +57,7 @@ async fn app(identities: u64) -> App {
         approval_webhook: None,
         instance_lease: gateway::ownership::DEFAULT_LEASE,
         freeze: Default::default(),
+        breakers: Default::default(),
     });
     let router = server::router(AppState {
         store: store.clone(),

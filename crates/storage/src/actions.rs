@@ -271,6 +271,22 @@ impl Store {
         Ok(with_pool!(self, pool => sqlx::query_as(sql).bind(action_id).bind(digest).fetch_all(pool).await)?)
     }
 
+    /// How many actions `identity_id` asked for since `since` that are now `status` (circuit breakers).
+    pub async fn count_recent_actions(
+        &self,
+        identity_id: &str,
+        status: ActionStatus,
+        since: &str,
+    ) -> Result<i64, StorageError> {
+        let sql = crate::queries::RECENT_ACTIONS_WITH_STATUS;
+        Ok(with_pool!(self, pool => sqlx::query_scalar(sql)
+            .bind(identity_id)
+            .bind(since)
+            .bind(status.as_str())
+            .fetch_one(pool)
+            .await)?)
+    }
+
     /// Every ledger entry that belongs to an action, in chain order.
     pub async fn entries_of_action(&self, action_id: &str) -> Result<Vec<Entry>, StorageError> {
         let sql = queries::entries_of_action();

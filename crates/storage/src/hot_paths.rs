@@ -162,6 +162,11 @@ fn identity_paths(s: &Samples) -> Vec<HotPath> {
 fn action_paths(s: &Samples) -> Vec<HotPath> {
     vec![
         path("actions: by id", queries::action_by_id(), vec![text(&s.action_id)]),
+        path(
+            "breakers: recent actions of an identity with a status",
+            queries::RECENT_ACTIONS_WITH_STATUS.into(),
+            vec![text(&s.identity_id), text(&s.now), text(ActionStatus::Denied.as_str())],
+        ),
         path("actions: update", queries::UPDATE_ACTION.into(), update_params(s)),
         path(
             "actions: claim",

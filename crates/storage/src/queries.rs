@@ -67,6 +67,11 @@ pub(crate) fn action_by_id() -> String {
     format!("SELECT {ACTION_COLUMNS} FROM actions WHERE id = $1")
 }
 
+/// How many actions an identity asked for since `$2` that ended with status `$3` (a circuit breaker's count):
+/// a range of `actions_identity_created`, as long as the identity's actions in the window.
+pub(crate) const RECENT_ACTIONS_WITH_STATUS: &str =
+    "SELECT COUNT(*) FROM actions WHERE identity_id = $1 AND created_at >= $2 AND status = $3";
+
 pub(crate) const UPDATE_ACTION: &str = "UPDATE actions SET status = $2, risk = $3, decision = $4, updated_at = $5, \
      last_entry_id = $6, request = $7, approval_digest = $8, approvals_required = $9, expires_at = $10 WHERE id = $1";
 

@@ -116,6 +116,9 @@ pub struct ServeArgs {
     /// Who besides admins may freeze (config file `[freeze]` only; default: admins only).
     #[arg(skip)]
     pub freeze: Option<gateway::FreezeSettings>,
+    /// Circuit breakers (config file `[breakers]` only; default: none).
+    #[arg(skip)]
+    pub breakers: Option<gateway::Breakers>,
     /// The transparency log's origin, the first line of every checkpoint and its signature's key name, e.g.
     /// `ledger.example.com/docketops`. Default: the origin stored at first start, else
     /// `docketops-ledger/<first 16 hex digits of entry 1's chain hash>`. Witnesses follow a log by origin:
@@ -198,6 +201,7 @@ impl ServeArgs {
         self.risk = config.risk.clone();
         self.trust = config.trust;
         self.freeze = config.freeze;
+        self.breakers = config.breakers;
         fill(
             &mut self.instance_lease,
             &config.instance_lease,
@@ -371,6 +375,7 @@ async fn pipeline(
             .transpose()?,
         instance_lease: std::time::Duration::from_secs(args.instance_lease),
         freeze: args.freeze.unwrap_or_default(),
+        breakers: args.breakers.unwrap_or_default(),
     }))
 }
 

@@ -27,6 +27,7 @@ use crate::sizes;
 use crate::{GatewayError, new_id, now};
 
 mod approvals;
+mod breakers;
 mod freeze;
 mod judge;
 mod redaction;
@@ -35,6 +36,7 @@ mod views;
 
 pub use approvals::Verdict;
 use approvals::{approval_digest, signature_verifies};
+pub use breakers::{Breakers, Trip};
 pub(crate) use freeze::refusal as freeze_refusal;
 pub use freeze::{Freeze, FreezeSettings};
 use judge::{Held, Judged};
@@ -178,6 +180,8 @@ pub struct PipelineParts {
     pub instance_lease: std::time::Duration,
     /// Who besides admins may freeze (`[freeze]`).
     pub freeze: FreezeSettings,
+    /// Which counts of denied or failed actions suspend an agent (`[breakers]`; none by default).
+    pub breakers: Breakers,
 }
 
 /// The trust an identity needs for an allowed action of a risk level to run without an approval

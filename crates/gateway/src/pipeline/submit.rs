@@ -116,6 +116,9 @@ impl Pipeline {
             return Err(self.interrupted(&row.id, running, error.into()));
         }
         drop(running);
+        if let Err(error) = self.check_breakers(caller, response.status).await {
+            tracing::warn!(action = %row.id, %error, "circuit breakers could not be checked");
+        }
         Ok(response)
     }
 

@@ -37,6 +37,7 @@ pub struct TestAppBuilder {
     identities: Vec<(String, Vec<Role>, Vec<Scope>)>,
     mode: PolicyMode,
     trust_gates: TrustGates,
+    breakers: crate::Breakers,
 }
 
 impl TestApp {
@@ -48,6 +49,7 @@ impl TestApp {
             identities: Vec::new(),
             mode: PolicyMode::Enforce,
             trust_gates: TrustGates::default(),
+            breakers: crate::Breakers::default(),
         }
     }
 
@@ -88,6 +90,12 @@ impl TestAppBuilder {
     /// The policy mode (enforce by default).
     pub fn with_mode(mut self, mode: PolicyMode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// Circuit breakers (none by default).
+    pub fn with_breakers(mut self, breakers: crate::Breakers) -> Self {
+        self.breakers = breakers;
         self
     }
 
@@ -146,6 +154,7 @@ impl TestAppBuilder {
             approval_webhook: None,
             instance_lease: crate::ownership::DEFAULT_LEASE,
             freeze: Default::default(),
+            breakers: self.breakers,
         });
         // Registered as a live instance, as `serve` does before it accepts requests (one heartbeat: a test
         // is shorter than the lease).
