@@ -1,5 +1,6 @@
 pub mod apikey;
 pub mod audit;
+mod background;
 pub mod export;
 pub mod freeze;
 pub mod identities;

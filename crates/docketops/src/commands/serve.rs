@@ -1,3 +1,4 @@
+use super::background;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -274,7 +275,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let transparency = super::transparency::start(&args, &store, checkpoint_key).await?;
     let metrics = std::sync::Arc::new(gateway::Metrics::new(Some(ledger.clone())));
     let pipeline = std::sync::Arc::new(pipeline(&args, &store, &ledger, &signing_key, metrics.clone()).await?);
-    tokio::spawn(expire_approvals_periodically(
+    tokio::spawn(background::expire_approvals_periodically(
         pipeline.clone(),
         std::time::Duration::from_secs(args.approval_window),
     ));
@@ -283,8 +284,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .heartbeat()
         .await
         .context("cannot register this gateway instance")?;
-    tokio::spawn(heartbeat_periodically(pipeline.clone()));
-    tokio::spawn(recover_periodically(pipeline.clone()));
+    tokio::spawn(background::heartbeat_periodically(pipeline.clone()));
+    tokio::spawn(background::recover_periodically(pipeline.clone()));
 
     let state = server::AppState {
         store: store.clone(),
@@ -557,47 +558,4 @@ async fn bootstrap_admin(store: &Store, directory: &gateway::Directory) -> anyho
         Err(error) => return Err(error.into()),
     }
     Ok(())
-}
-
-/// Pending actions become EXPIRED on time even when nobody lists or decides them: checked every quarter
-/// of the window, at most every 30 seconds, at least every second.
-async fn expire_approvals_periodically(pipeline: std::sync::Arc<gateway::Pipeline>, window: std::time::Duration) {
-    let period = (window / 4).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(30));
-    let mut ticks = tokio::time::interval(period);
-    loop {
-        ticks.tick().await;
-        match pipeline.expire_due_approvals().await {
-            Ok(0) => {}
-            Ok(expired) => tracing::info!(expired, "pending approvals expired"),
-            Err(error) => tracing::warn!(%error, "cannot expire pending approvals"),
-        }
-    }
-}
-
-/// Heartbeats every third of the lease, on their own so that a slow recovery pass cannot delay them.
-async fn heartbeat_periodically(pipeline: std::sync::Arc<gateway::Pipeline>) {
-    let mut ticks = tokio::time::interval(pipeline.owner().lease() / 3);
-    loop {
-        ticks.tick().await;
-        if let Err(error) = pipeline.heartbeat().await {
-            tracing::warn!(%error, "cannot refresh this gateway's heartbeat");
-        }
-    }
-}
-
-/// Recovery of interrupted actions: at start, every third of the lease, and at once when an action's task
-/// stops without finishing it.
-async fn recover_periodically(pipeline: std::sync::Arc<gateway::Pipeline>) {
-    let mut ticks = tokio::time::interval(pipeline.owner().lease() / 3);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            () = pipeline.owner().recovery_requested() => {}
-        }
-        match pipeline.recover_interrupted().await {
-            Ok(0) => {}
-            Ok(recovered) => tracing::warn!(recovered, "interrupted actions recovered"),
-            Err(error) => tracing::warn!(%error, "cannot look for interrupted actions"),
-        }
-    }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use domain::{ActionStatus, IdentityKind, IdentityStatus};
+use domain::{ActionStatus, EntryKind, IdentityKind, IdentityStatus};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -70,9 +70,11 @@ impl Pipeline {
             Ok((_, entry)) => {
                 tracing::warn!(identity = %id, breaker = name, %count, "circuit breaker suspended an agent");
                 if let Some(hook) = &self.parts.approval_webhook {
-                    hook.send(json!({"event": "identity.suspended", "identity": {"id": id,
+                    hook.send(
+                        json!({"event": EntryKind::IdentitySuspended.as_str(), "identity": {"id": id,
                         "name": caller.identity.name}, "breaker": name, "reason": reason,
-                        "ledger_entry_id": entry.id}));
+                        "ledger_entry_id": entry.id}),
+                    );
                 }
                 Ok(())
             }
