@@ -1,4 +1,3 @@
-use super::background;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +7,7 @@ use clap::Args;
 use server::apikey;
 use storage::{AppendConfig, Ledger, Store};
 
+use super::background;
 use crate::keyfile;
 use crate::settings::{DatabaseArgs, LogArgs, SigningKeyArgs};
 
