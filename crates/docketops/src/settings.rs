@@ -190,6 +190,7 @@ pub struct ConfigFile {
     pub trust: Option<gateway::TrustGates>,
     pub freeze: Option<gateway::FreezeSettings>,
     pub breakers: Option<gateway::Breakers>,
+    pub budgets: Option<gateway::Budgets>,
     pub approval_window: Option<u64>,
     pub instance_lease: Option<u64>,
     pub approval_webhook: Option<String>,

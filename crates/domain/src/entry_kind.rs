@@ -39,6 +39,8 @@ pub enum EntryKind {
     OutcomeVerified,
     /// `audit.bypass_detected`: The cluster's audit log shows a change that did not pass the gateway.
     AuditBypassDetected,
+    /// `budget.exceeded`: A blast-radius budget refused a mutation (final in every mode).
+    BudgetExceeded,
     /// `freeze.enabled`: Mutations in a scope are stopped until the freeze is lifted (the kill switch).
     FreezeEnabled,
     /// `freeze.lifted`: A freeze was lifted.
@@ -72,7 +74,7 @@ pub enum EntryKind {
 impl EntryKind {
     /// Every kind, in the order of an action's life, then the kill switch, identities, keys and the ledger
     /// itself.
-    pub const ALL: [EntryKind; 29] = [
+    pub const ALL: [EntryKind; 30] = [
         EntryKind::ActionRequested,
         EntryKind::ActionRejected,
         EntryKind::GuardrailDenied,
@@ -88,6 +90,7 @@ impl EntryKind {
         EntryKind::ActionFailed,
         EntryKind::OutcomeVerified,
         EntryKind::AuditBypassDetected,
+        EntryKind::BudgetExceeded,
         EntryKind::FreezeEnabled,
         EntryKind::FreezeLifted,
         EntryKind::FreezeRefused,
@@ -122,6 +125,7 @@ impl EntryKind {
             EntryKind::ActionFailed => "action.failed",
             EntryKind::OutcomeVerified => "outcome.verified",
             EntryKind::AuditBypassDetected => "audit.bypass_detected",
+            EntryKind::BudgetExceeded => "budget.exceeded",
             EntryKind::FreezeEnabled => "freeze.enabled",
             EntryKind::FreezeLifted => "freeze.lifted",
             EntryKind::FreezeRefused => "freeze.refused",
@@ -155,6 +159,7 @@ impl EntryKind {
                     | EntryKind::PolicyDecided
                     | EntryKind::OutcomeVerified
                     | EntryKind::FreezeRefused
+                    | EntryKind::BudgetExceeded
             )
     }
 }

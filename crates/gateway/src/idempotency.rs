@@ -94,6 +94,19 @@ fn decision_of(entry: &ledger_core::Entry) -> Option<DecisionView> {
                 reasons: vec![crate::pipeline::freeze_refusal(&scope, &by, &id, &reason)],
             })
         }
+        EntryKind::BudgetExceeded => Some(DecisionView {
+            outcome: "deny".into(),
+            mode: "budget".into(),
+            policy: EntryKind::BudgetExceeded.as_str().into(),
+            reasons: vec![format!(
+                "budget exceeded: {} {} would be {} within {} s (the limit is {})",
+                text(&payload["subject"]),
+                text(&payload["metric"]),
+                payload["would_be"],
+                payload["window_seconds"],
+                payload["limit"]
+            )],
+        }),
         EntryKind::GuardrailDenied => Some(DecisionView {
             outcome: "deny".into(),
             mode: "guardrail".into(),

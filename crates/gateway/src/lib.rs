@@ -34,8 +34,8 @@ pub use identity::{Caller, Directory, Identity, IdentityKind, IdentityStatus, Is
 pub use metrics::Metrics;
 pub use notify::ApprovalWebhook;
 pub use pipeline::{
-    ActionResponse, Breakers, DecisionView, Freeze, FreezeSettings, Pipeline, PipelineParts, PolicyMode, Trip,
-    TrustGates, Verdict,
+    ActionResponse, Breakers, BudgetLimit, Budgets, DecisionView, Freeze, FreezeSettings, Per, Pipeline, PipelineParts,
+    PolicyMode, Trip, TrustGates, Verdict,
 };
 pub use transparency::{Transparency, TransparencyConfig, WitnessEndpoint};
 

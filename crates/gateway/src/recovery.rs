@@ -45,6 +45,7 @@ impl Pipeline {
     /// cluster cannot be read now are left for a later pass.
     pub async fn recover_interrupted(&self) -> Result<usize, GatewayError> {
         self.record_unrecorded_freezes().await?;
+        self.prune_budget_usage().await?;
         let instance = self.owner.instance().to_owned();
         let alive_since = now_minus(self.owner.lease());
         let rows = self
@@ -209,7 +210,7 @@ fn settled_status(row: &ActionRow, entries: &[Entry]) -> Option<ActionStatus> {
             EntryKind::ActionFailed => ActionStatus::Failed,
             EntryKind::ActionExecuted if reads => ActionStatus::Completed,
             EntryKind::ActionPreviewed => ActionStatus::Previewed,
-            EntryKind::GuardrailDenied | EntryKind::FreezeRefused => ActionStatus::Denied,
+            EntryKind::GuardrailDenied | EntryKind::FreezeRefused | EntryKind::BudgetExceeded => ActionStatus::Denied,
             EntryKind::ApprovalDenied => ActionStatus::Rejected,
             EntryKind::ApprovalExpired => ActionStatus::Expired,
             EntryKind::PolicyDecided if denied_in_enforce(&payload) => ActionStatus::Denied,

@@ -456,3 +456,109 @@ async fn a_breaker_suspends_an_agent_after_n_denials() {
     );
     assert_eq!(cluster.changes(), 0);
 }
+
+fn budget(per: &str, window_seconds: u64) -> gateway::BudgetLimit {
+    gateway::BudgetLimit {
+        per: gateway::Per::try_from(per.to_owned()).unwrap(),
+        window_seconds,
+        mutations: None,
+        deletes: None,
+        objects: None,
+        replicas: None,
+    }
+}
+
+/// A budget stops an agent exactly at its limit, also under concurrent submissions, and says which counter,
+/// the limit, and when the window frees up; nothing past the limit reaches the cluster.
+#[tokio::test]
+async fn a_budget_stops_a_loop_exactly_at_its_limit() {
+    let cluster = cluster();
+    let per_identity = gateway::BudgetLimit {
+        mutations: Some(4),
+        ..budget("identity", 600)
+    };
+    let per_namespace = gateway::BudgetLimit {
+        replicas: Some(100),
+        ..budget("namespace", 600)
+    };
+    let app = TestApp::new()
+        .with_cluster(cluster.clone())
+        .with_identity("agent", &[Role::Operator], AGENT_SCOPES)
+        .with_budgets(gateway::Budgets {
+            limits: vec![per_identity, per_namespace],
+        })
+        .build()
+        .await;
+    let submit = |replicas: u32| {
+        let (pipeline, caller) = (app.pipeline.clone(), app.caller("agent").clone());
+        async move { pipeline.submit(&caller, scale(replicas)).await.unwrap() }
+    };
+    // Six at once (2 or 3 replicas, each allowed by policy): four are admitted, whatever the interleaving.
+    let handles: Vec<_> = [3, 2, 3, 2, 3, 2]
+        .into_iter()
+        .map(|replicas| tokio::spawn(submit(replicas)))
+        .collect();
+    let mut answers = Vec::new();
+    for handle in handles {
+        answers.push(handle.await.unwrap());
+    }
+    let refused: Vec<_> = answers.iter().filter(|a| a.status == ActionStatus::Denied).collect();
+    assert_eq!(refused.len(), 2, "{answers:?}");
+    assert!(cluster.changes() <= 4, "nothing past the budget reaches the cluster");
+    let refused = refused[0];
+    let decision = refused.decision.as_ref().unwrap();
+    assert_eq!(decision.policy, "budget.exceeded");
+    assert!(
+        decision.reasons[0].contains("mutations would be 5 within 600 s (the limit is 4)"),
+        "{decision:?}"
+    );
+    assert!(decision.reasons[0].contains("frees up from"), "{decision:?}");
+    let recorded = kinds(&app, &refused.action_id).await;
+    assert_eq!(
+        recorded.last().map(String::as_str),
+        Some(EntryKind::BudgetExceeded.as_str())
+    );
+    assert!(
+        !recorded.contains(&EntryKind::PolicyDecided.as_str().to_owned()),
+        "refused before policy"
+    );
+}
+
+/// Replica change adds up in absolute value per namespace; reads and dry runs spend nothing.
+#[tokio::test]
+async fn a_replica_budget_adds_up_changes_and_reads_spend_nothing() {
+    let cluster = cluster();
+    let limit = gateway::BudgetLimit {
+        replicas: Some(5),
+        ..budget("namespace", 600)
+    };
+    let app = TestApp::new()
+        .with_cluster(cluster.clone())
+        .with_identity("agent", &[Role::Operator], AGENT_SCOPES)
+        .with_budgets(gateway::Budgets { limits: vec![limit] })
+        .build()
+        .await;
+    let agent = app.caller("agent");
+    let mut dry = scale(9);
+    dry["dry_run"] = json!(true);
+    assert_eq!(
+        app.pipeline.submit(agent, dry).await.unwrap().status,
+        ActionStatus::Previewed
+    );
+    let read = json!({"action_type": "GET", "namespace": "staging", "resource_kind": "Deployment",
+                      "resource_name": "web"});
+    assert_eq!(
+        app.pipeline.submit(agent, read).await.unwrap().status,
+        ActionStatus::Completed
+    );
+    // 2 → 5 (3), 5 → 3 (2): 5 in all, the limit; 3 → 4 would make 6.
+    for (to, expected) in [
+        (5, ActionStatus::Completed),
+        (3, ActionStatus::Completed),
+        (4, ActionStatus::Denied),
+    ] {
+        let answer = app.pipeline.submit(agent, scale(to)).await.unwrap();
+        assert_eq!(answer.status, expected, "to {to}: {answer:?}");
+    }
+    assert_eq!(replicas(&cluster), json!(3));
+}

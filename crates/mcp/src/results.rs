@@ -155,6 +155,9 @@ fn decision(entries: &[Value]) -> Option<Value> {
             Some(EntryKind::FreezeRefused) => {
                 decision = Some(json!({"outcome": "deny", "by": "freeze", "reasons": [freeze_reason(payload)]}));
             }
+            Some(EntryKind::BudgetExceeded) => {
+                decision = Some(json!({"outcome": "deny", "by": "budget", "reasons": [budget_reason(payload)]}));
+            }
             Some(EntryKind::PolicyDecided) => {
                 let (outcome, reasons) = match payload.get("trust_gate") {
                     Some(gate) => (gate["outcome"].clone(), json!([gate["reason"]])),
@@ -167,6 +170,19 @@ fn decision(entries: &[Value]) -> Option<Value> {
         }
     }
     decision
+}
+
+/// A budget refusal in words, from its `budget.exceeded` payload.
+fn budget_reason(payload: &Value) -> String {
+    format!(
+        "budget {} {}: {} would make {} within {} s (limit {})",
+        payload["subject"].as_str().unwrap_or_default(),
+        payload["metric"].as_str().unwrap_or_default(),
+        "this change",
+        payload["would_be"],
+        payload["window_seconds"],
+        payload["limit"]
+    )
 }
 
 /// A freeze refusal in words, from its `freeze.refused` payload.
@@ -211,6 +227,11 @@ pub(crate) fn explanation(answer: &Value) -> Value {
                 explained["freeze"] = json!({"freeze_id": payload["freeze_id"], "scope": payload["scope"],
                     "reason": payload["reason"], "frozen_by": payload["frozen_by"], "stage": payload["stage"]});
                 reasons.push(json!(freeze_reason(payload)));
+            }
+            Some(EntryKind::BudgetExceeded) => {
+                denied_by = json!("budget");
+                explained["budget"] = payload.clone();
+                reasons.push(json!(budget_reason(payload)));
             }
             Some(EntryKind::RiskClassified) => {
                 explained["risk"] = json!({"level": payload["level"], "rules": payload["rules"]});
@@ -272,6 +293,11 @@ fn advice(denied_by: Option<&str>, status: &str) -> &'static str {
              new action; a denied action does not run later."
         }
         Some("approver") => "A human approver rejected this action; it will not run.",
+        Some("budget") => {
+            "A blast-radius budget stopped this change: too much was changed within its window. Stop and report \
+             to a person; the budget frees up at `frees_at` in the budget's details, and retrying before then is \
+             refused again."
+        }
         Some("freeze") => {
             "An operator froze this scope (the kill switch): no change runs there until a person lifts the freeze. \
              Stop changing things in this scope and report the reason above to a person; retrying is refused \

@@ -58,6 +58,7 @@ async fn app(identities: u64) -> App {
         instance_lease: gateway::ownership::DEFAULT_LEASE,
         freeze: Default::default(),
         breakers: Default::default(),
+        budgets: Default::default(),
     });
     let router = server::router(AppState {
         store: store.clone(),

@@ -9,6 +9,7 @@
 mod actions;
 mod appender;
 mod audit;
+mod budgets;
 mod connect;
 mod cursors;
 mod dashboard;
@@ -37,6 +38,7 @@ use serde::Serialize;
 use sqlx::{PgPool, SqlitePool};
 
 pub use appender::{AppendConfig, AppendError, Ledger, LedgerStats};
+pub use budgets::{Counted, Spend, Usage, Window};
 pub use connect::redact;
 pub(crate) use connect::sqlite_pool;
 pub use cursors::ExportCursor;

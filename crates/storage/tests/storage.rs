@@ -537,6 +537,60 @@ async fn a_newer_releases_migrations_are_tolerated(db: &TestDb) {
     store.migrate().await.expect("an unknown newer migration is ignored");
 }
 
+/// Two stores on one database (two gateways), twenty reservations at once against a budget of five: exactly five
+/// are admitted, and the counters read them back.
+async fn budget_reservations_are_exact_across_gateways(db: &TestDb) {
+    let stores = [db.store().await, db.store().await];
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let store = stores[n % 2].clone();
+        tasks.spawn(async move {
+            let windows = [storage::Window {
+                subject: "identity:agt_1".into(),
+                since: domain::time::now_minus(std::time::Duration::from_secs(60)),
+            }];
+            let spend = storage::Spend {
+                action_id: format!("act_{n}"),
+                at: domain::time::now(),
+                object: format!("c/ns/ConfigMap/cm-{}", n % 3),
+                delete: true,
+                replicas: 0,
+            };
+            let admit = |counted: &[storage::Counted]| match counted[0].used.deletes < 5 {
+                true => Ok(()),
+                false => Err(counted[0].used),
+            };
+            store.reserve_budget(&windows, &spend, admit).await.unwrap().is_ok()
+        });
+    }
+    let admitted = tasks.join_all().await.into_iter().filter(|ok| *ok).count();
+    assert_eq!(admitted, 5);
+    let windows = [storage::Window {
+        subject: "identity:agt_1".into(),
+        since: domain::time::now_minus(std::time::Duration::from_secs(60)),
+    }];
+    let probe = storage::Spend {
+        action_id: "act_probe".into(),
+        at: domain::time::now(),
+        object: "c/ns/ConfigMap/cm-0".into(),
+        delete: false,
+        replicas: 0,
+    };
+    let read = stores[0]
+        .reserve_budget(&windows, &probe, |counted: &[storage::Counted]| {
+            Err::<(), _>(counted[0].clone())
+        })
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!((read.used.mutations, read.used.deletes), (5, 5));
+    assert!(
+        (2..=3).contains(&read.used.objects),
+        "five deletes of three ConfigMaps: {read:?}"
+    );
+    assert!(read.oldest.is_some());
+}
+
 on_both!(
     a_newer_releases_migrations_are_tolerated,
     controllers_are_creators_and_key_issuers,
@@ -548,6 +602,7 @@ on_both!(
     rotation_keeps_old_entries_verifiable,
     tampering_is_caught_at_the_right_entry,
     export_bundle_verifies_offline,
+    budget_reservations_are_exact_across_gateways,
 );
 
 #[path = "storage/trust.rs"]

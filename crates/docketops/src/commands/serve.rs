@@ -117,9 +117,11 @@ pub struct ServeArgs {
     /// Who besides admins may freeze (config file `[freeze]` only; default: admins only).
     #[arg(skip)]
     pub freeze: Option<gateway::FreezeSettings>,
-    /// Circuit breakers (config file `[breakers]` only; default: none).
+    /// Circuit breakers and blast-radius budgets (config file `[breakers]`, `[budgets]` only; default: none).
     #[arg(skip)]
     pub breakers: Option<gateway::Breakers>,
+    #[arg(skip)]
+    pub budgets: Option<gateway::Budgets>,
     /// The transparency log's origin, the first line of every checkpoint and its signature's key name, e.g.
     /// `ledger.example.com/docketops`. Default: the origin stored at first start, else
     /// `docketops-ledger/<first 16 hex digits of entry 1's chain hash>`. Witnesses follow a log by origin:
@@ -203,6 +205,7 @@ impl ServeArgs {
         self.trust = config.trust;
         self.freeze = config.freeze;
         self.breakers = config.breakers;
+        self.budgets = config.budgets.clone();
         fill(
             &mut self.instance_lease,
             &config.instance_lease,
@@ -377,6 +380,7 @@ async fn pipeline(
         instance_lease: std::time::Duration::from_secs(args.instance_lease),
         freeze: args.freeze.unwrap_or_default(),
         breakers: args.breakers.unwrap_or_default(),
+        budgets: args.budgets.clone().unwrap_or_default(),
     }))
 }
 

@@ -28,6 +28,7 @@ use crate::{GatewayError, new_id, now};
 
 mod approvals;
 mod breakers;
+mod budgets;
 mod freeze;
 mod judge;
 mod redaction;
@@ -37,6 +38,7 @@ mod views;
 pub use approvals::Verdict;
 use approvals::{approval_digest, signature_verifies};
 pub use breakers::{Breakers, Trip};
+pub use budgets::{BudgetLimit, Budgets, Per};
 pub(crate) use freeze::refusal as freeze_refusal;
 pub use freeze::{Freeze, FreezeSettings};
 use judge::{Held, Judged};
@@ -182,6 +184,8 @@ pub struct PipelineParts {
     pub freeze: FreezeSettings,
     /// Which counts of denied or failed actions suspend an agent (`[breakers]`; none by default).
     pub breakers: Breakers,
+    /// Blast-radius budgets (`[budgets]`; none by default).
+    pub budgets: Budgets,
 }
 
 /// The trust an identity needs for an allowed action of a risk level to run without an approval

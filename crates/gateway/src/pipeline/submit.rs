@@ -250,6 +250,14 @@ impl Pipeline {
             }
             None => None,
         };
+        // Budgets: final in every mode, after the preview (which gives the replica change), before policy.
+        if !request.dry_run
+            && let Some(refused) = self
+                .spend_budget(caller, executor, action, preview.as_ref(), trail)
+                .await?
+        {
+            return Ok(refused);
+        }
         let judged = self
             .judge(caller, executor, action, request, trail, preview.as_ref(), trust?)
             .await?;

@@ -38,6 +38,7 @@ pub struct TestAppBuilder {
     mode: PolicyMode,
     trust_gates: TrustGates,
     breakers: crate::Breakers,
+    budgets: crate::Budgets,
 }
 
 impl TestApp {
@@ -50,6 +51,7 @@ impl TestApp {
             mode: PolicyMode::Enforce,
             trust_gates: TrustGates::default(),
             breakers: crate::Breakers::default(),
+            budgets: crate::Budgets::default(),
         }
     }
 
@@ -90,6 +92,12 @@ impl TestAppBuilder {
     /// The policy mode (enforce by default).
     pub fn with_mode(mut self, mode: PolicyMode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// Blast-radius budgets (none by default).
+    pub fn with_budgets(mut self, budgets: crate::Budgets) -> Self {
+        self.budgets = budgets;
         self
     }
 
@@ -155,6 +163,7 @@ impl TestAppBuilder {
             instance_lease: crate::ownership::DEFAULT_LEASE,
             freeze: Default::default(),
             breakers: self.breakers,
+            budgets: self.budgets,
         });
         // Registered as a live instance, as `serve` does before it accepts requests (one heartbeat: a test
         // is shorter than the lease).
