@@ -317,7 +317,7 @@ async fn a_freeze_of_every_agent_stops_agents_and_scopes_freeze_apart() {
         cluster: "elsewhere".into(),
     };
     let refused = app.pipeline.freeze(app.caller("admin"), typo, "typo").await;
-    assert!(matches!(refused, Err(GatewayError::BadRequest(_))), "{refused:?}");
+    assert!(matches!(refused, Err(GatewayError::NotFound(_))), "{refused:?}");
     let nobody = FreezeScope::Identity {
         identity_id: "agt_0123".into(),
     };
@@ -470,7 +470,7 @@ fn budget(per: &str, window_seconds: u64) -> gateway::BudgetLimit {
 
 /// A budget stops an agent exactly at its limit, also under concurrent submissions, and says which counter,
 /// the limit, and when the window frees up; nothing past the limit reaches the cluster.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_budget_stops_a_loop_exactly_at_its_limit() {
     let cluster = cluster();
     let per_identity = gateway::BudgetLimit {
@@ -504,7 +504,11 @@ async fn a_budget_stops_a_loop_exactly_at_its_limit() {
     }
     let refused: Vec<_> = answers.iter().filter(|a| a.status == ActionStatus::Denied).collect();
     assert_eq!(refused.len(), 2, "{answers:?}");
-    assert!(cluster.changes() <= 4, "nothing past the budget reaches the cluster");
+    let changes = cluster.changes();
+    assert!(
+        (1..=4).contains(&changes),
+        "nothing past the budget reaches the cluster: {changes}"
+    );
     let refused = refused[0];
     let decision = refused.decision.as_ref().unwrap();
     assert_eq!(decision.policy, "budget.exceeded");

@@ -295,7 +295,7 @@ fn advice(denied_by: Option<&str>, status: &str) -> &'static str {
         Some("approver") => "A human approver rejected this action; it will not run.",
         Some("budget") => {
             "A blast-radius budget stopped this change: too much was changed within its window. Stop and report \
-             to a person; the budget frees up at `frees_at` in the budget's details, and retrying before then is \
+             to a person; usage starts to free up at `frees_at` in the budget's details, and retrying before then is \
              refused again."
         }
         Some("freeze") => {

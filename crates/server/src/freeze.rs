@@ -64,6 +64,7 @@ pub struct LiftRequest {
         Reads still work. Recorded as `freeze.enabled`.",
     responses((status = 201, description = "{freeze: Freeze, ledger_entry_id}"),
               (status = 403, description = "May not freeze", body = ErrorBody),
+              (status = 404, description = "No such cluster or identity (a freeze of it would freeze nothing)", body = ErrorBody),
               (status = 409, description = "The scope is frozen already", body = ErrorBody)))]
 async fn freeze(
     caller: Authenticated,

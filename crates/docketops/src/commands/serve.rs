@@ -379,8 +379,8 @@ async fn pipeline(
             .transpose()?,
         instance_lease: std::time::Duration::from_secs(args.instance_lease),
         freeze: args.freeze.unwrap_or_default(),
-        breakers: args.breakers.unwrap_or_default(),
-        budgets: args.budgets.clone().unwrap_or_default(),
+        breakers: checked(args.breakers.unwrap_or_default(), gateway::Breakers::validate)?,
+        budgets: checked(args.budgets.clone().unwrap_or_default(), gateway::Budgets::validate)?,
     }))
 }
 
@@ -562,4 +562,10 @@ async fn bootstrap_admin(store: &Store, directory: &gateway::Directory) -> anyho
         Err(error) => return Err(error.into()),
     }
     Ok(())
+}
+
+/// A configuration part, refused with its own message when `validate` finds it wrong.
+fn checked<T>(part: T, validate: impl Fn(&T) -> Result<(), String>) -> anyhow::Result<T> {
+    validate(&part).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    Ok(part)
 }

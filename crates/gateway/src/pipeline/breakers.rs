@@ -34,6 +34,25 @@ pub struct Trip {
     pub window_seconds: u64,
 }
 
+impl Breakers {
+    /// Checks the configuration: each count at least 1, each window 1 s to 30 days.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, trip) in [("denials", self.denials), ("failures", self.failures)] {
+            if let Some(trip) = trip
+                && (trip.count == 0 || !(1..=MAX_WINDOW_SECONDS).contains(&trip.window_seconds))
+            {
+                return Err(format!(
+                    "[breakers] {name}: count at least 1, window_seconds 1 to {MAX_WINDOW_SECONDS}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The longest window a breaker or a budget may have (30 days).
+pub const MAX_WINDOW_SECONDS: u64 = 30 * 24 * 3600;
+
 impl Pipeline {
     /// After an action of `caller` ended with `status`: suspends the agent if a breaker trips. The count is
     /// read from the database (every gateway on it counts the same actions); one indexed range, only when the
@@ -50,8 +69,14 @@ impl Pipeline {
         if caller.identity.kind != IdentityKind::Agent || caller.identity.status != IdentityStatus::Active {
             return Ok(());
         }
-        let since = now_minus(Duration::from_secs(trip.window_seconds));
         let id = &caller.identity.id;
+        // Counted from the window's start, or from the identity's last change (a reactivation starts afresh).
+        let mut since = now_minus(Duration::from_secs(trip.window_seconds));
+        if let Some(row) = self.parts.store.identity(id).await?
+            && row.updated_at > since
+        {
+            since = row.updated_at;
+        }
         let count = self.parts.store.count_recent_actions(id, status, &since).await?;
         if count < i64::from(trip.count) {
             return Ok(());

@@ -122,6 +122,27 @@ impl Payload for BudgetExceeded {
     }
 }
 
+impl Budgets {
+    /// Checks the configuration: windows of 1 s to 30 days, limits not negative, at least one limit each.
+    pub fn validate(&self) -> Result<(), String> {
+        for (n, limit) in self.limits.iter().enumerate() {
+            let limits = [limit.mutations, limit.deletes, limit.objects, limit.replicas];
+            let window = super::breakers::MAX_WINDOW_SECONDS;
+            if !(1..=window).contains(&limit.window_seconds)
+                || limits.iter().flatten().any(|l| *l < 0)
+                || limits.iter().all(Option::is_none)
+            {
+                return Err(format!(
+                    "[[budgets.limits]] #{}: window_seconds 1 to {window}, and at least one of mutations, deletes, \
+                     objects, replicas (not negative)",
+                    n + 1
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl BudgetExceeded {
     fn reason(&self) -> String {
         format!(
@@ -179,7 +200,7 @@ impl Pipeline {
                 action.name.as_deref().unwrap_or_default()
             ),
             delete: action.action_type == ActionType::Delete,
-            replicas: replica_change(preview),
+            replicas: replica_change(&preview.diff),
         };
         let windows: Vec<Window> = applicable.iter().map(|(_, w)| w.clone()).collect();
         let verdict = self
@@ -255,13 +276,61 @@ fn first_exceeded(
     Ok(())
 }
 
-/// The replica change a preview shows (absolute): `/spec/replicas` from → to; 0 for other changes.
-fn replica_change(preview: &Preview) -> i64 {
-    let number = |v: &Option<Value>| v.as_ref().and_then(Value::as_i64);
-    preview
-        .diff
-        .iter()
-        .filter(|c| c.path == "/spec/replicas")
-        .map(|c| (number(&c.to).unwrap_or(0) - number(&c.from).unwrap_or(0)).abs())
+/// The replica change a preview shows (absolute): each change at or above `/spec/replicas` compares the
+/// replicas before and after (none: 0), so a SCALE, an update, a create (`add` of `/spec`) and a DELETE (`remove`
+/// of the whole object) all count.
+fn replica_change(diff: &[executor::diff::Change]) -> i64 {
+    let replicas = |value: &Option<Value>, path: &str| {
+        let value = value.as_ref()?;
+        let inner = match path {
+            "" => &value["spec"]["replicas"],
+            "/spec" => &value["replicas"],
+            "/spec/replicas" => value,
+            _ => return None,
+        };
+        inner.as_i64()
+    };
+    diff.iter()
+        .map(|c| (replicas(&c.to, &c.path).unwrap_or(0) - replicas(&c.from, &c.path).unwrap_or(0)).abs())
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn change(path: &str, from: Option<Value>, to: Option<Value>) -> executor::diff::Change {
+        executor::diff::Change {
+            op: "replace",
+            path: path.into(),
+            from,
+            to,
+        }
+    }
+
+    #[test]
+    fn replica_change_counts_scales_creates_and_deletes() {
+        let of = |diff: Vec<executor::diff::Change>| replica_change(&diff);
+        assert_eq!(of(vec![change("/spec/replicas", Some(json!(2)), Some(json!(5)))]), 3);
+        assert_eq!(of(vec![change("/spec/replicas", Some(json!(5)), Some(json!(1)))]), 4);
+        assert_eq!(
+            of(vec![change("/spec", None, Some(json!({"replicas": 7})))]),
+            7,
+            "a create"
+        );
+        assert_eq!(
+            of(vec![change("", Some(json!({"spec": {"replicas": 50}})), None)]),
+            50,
+            "a delete"
+        );
+        assert_eq!(
+            of(vec![change(
+                "/spec/template/spec/image",
+                Some(json!("a")),
+                Some(json!("b"))
+            )]),
+            0
+        );
+    }
 }

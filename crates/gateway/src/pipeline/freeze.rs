@@ -233,7 +233,7 @@ impl Pipeline {
         if let Some(cluster) = cluster
             && !self.parts.clusters.names().contains(&cluster.as_str())
         {
-            return Err(GatewayError::BadRequest(format!(
+            return Err(GatewayError::NotFound(format!(
                 "cluster: no cluster {cluster:?} is configured (configured: {})",
                 self.parts.clusters.names().join(", ")
             )));
