@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 
 use super::{KubeWorld, Server, TestApp, create_identities, stdout, verify_json};
 
-on_both!(a_freeze_stops_every_replica_at_once);
+on_both!(
+    a_freeze_stops_every_replica_at_once,
+    a_budget_stops_a_delete_loop_across_two_gateways
+);
 
 /// One action of the loop: when it was sent and answered, and the answer.
 struct Sent {
@@ -222,6 +225,99 @@ async fn a_freeze_stops_every_replica_at_once(app: &TestApp) {
     for kind in ["freeze.enabled", "freeze.refused", "freeze.lifted", "approval.refused"] {
         assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
     }
+    let (code, report) = verify_json(app, &[]);
+    assert_eq!((code, report["valid"].as_bool()), (0, Some(true)), "{report}");
+}
+
+/// An agent in a loop deleting ConfigMaps through two gateways on one database (ledger mode: policy only
+/// observes) is stopped exactly at its budget of 5 deletes — not 5 per gateway —, the refusals carry the
+/// counters and the limit, and once the window has passed it can act again.
+async fn a_budget_stops_a_delete_loop_across_two_gateways(app: &TestApp) {
+    let world = KubeWorld::new().await;
+    let ns = world.app_ns.clone();
+    for n in 0..9 {
+        world
+            .admin_apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("cm-{n}"), "namespace": ns}, "data": {"n": n.to_string()}}))
+            .await;
+    }
+    let config = app.dir.path().join("budgets.toml");
+    let window = 6;
+    std::fs::write(
+        &config,
+        format!(
+            "policy_mode = \"ledger\"\n[[budgets.limits]]\nper = \"identity\"\nwindow_seconds = {window}\ndeletes = 5\n"
+        ),
+    )
+    .unwrap();
+    let mut args = world.serve_args();
+    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (a, b) = (Server::start_with(app, &args), Server::start_with(app, &args));
+    let ids = create_identities(&a, &ns, &[("loop-bot", "agent", &["operator"])]).await;
+    let agent = &ids["loop-bot"].0;
+    let delete = |n: usize| {
+        json!({"action_type": "DELETE", "namespace": ns, "resource_kind": "ConfigMap",
+               "resource_name": format!("cm-{n}"), "justification": "cleanup loop"})
+        .to_string()
+    };
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    for n in 0..8 {
+        let server = if n % 2 == 0 { &a } else { &b };
+        let (status, answer) = server.post("/api/v1/actions", agent, &delete(n)).await;
+        assert_eq!(status, 200, "{answer}");
+        answers.push(answer);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(window),
+        "the loop must run within one window"
+    );
+    let statuses: Vec<&str> = answers.iter().map(|a| a["status"].as_str().unwrap()).collect();
+    assert_eq!(
+        statuses,
+        ["COMPLETED"; 5]
+            .iter()
+            .chain(&["DENIED"; 3])
+            .copied()
+            .collect::<Vec<_>>()
+    );
+    let refused = &answers[5];
+    assert_eq!(refused["decision"]["policy"], "budget.exceeded", "{refused}");
+    let reason = refused["decision"]["reasons"][0].as_str().unwrap();
+    assert!(
+        reason.contains("deletes would be 6 within 6 s (the limit is 5)"),
+        "{reason}"
+    );
+    let (_, action) = b
+        .get(
+            &format!("/api/v1/actions/{}", refused["action_id"].as_str().unwrap()),
+            Some(agent),
+        )
+        .await;
+    let entry = action["entries"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(entry["kind"], "budget.exceeded", "{action}");
+    assert_eq!(
+        (
+            entry["payload"]["used"]["deletes"].as_i64(),
+            entry["payload"]["limit"].as_i64()
+        ),
+        (Some(5), Some(5))
+    );
+    let left = world.admin_get(&format!("/api/v1/namespaces/{ns}/configmaps")).await;
+    let names: Vec<&str> = left["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .filter(|n| n.starts_with("cm-"))
+        .collect();
+    assert_eq!(names, ["cm-5", "cm-6", "cm-7", "cm-8"], "exactly five were deleted");
+
+    // After the window the agent may act again.
+    tokio::time::sleep(Duration::from_secs(window) + Duration::from_millis(500)).await;
+    let (_, again) = a.post("/api/v1/actions", agent, &delete(8)).await;
+    assert_eq!(again["status"], "COMPLETED", "{again}");
     let (code, report) = verify_json(app, &[]);
     assert_eq!((code, report["valid"].as_bool()), (0, Some(true)), "{report}");
 }
