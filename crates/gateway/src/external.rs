@@ -6,7 +6,7 @@
 use domain::IdentityKind;
 use ledger_core::NewEvent;
 use sha2::{Digest, Sha256};
-use storage::{IdentityRow, StorageError};
+use storage::{GrantsText, IdentityRow, StorageError};
 
 use crate::identity::{Caller, Directory, Identity, IdentityStatus, Role};
 use crate::payloads::{Grants, IdentityUpdated, SignInSource, SignedInIdentityCreated};
@@ -27,6 +27,7 @@ impl Directory {
         } else {
             grants.scopes.clone()
         };
+        let groups = provider_groups(&user.groups);
         // The same person (source, issuer, subject) is always the same identity.
         let digest = Sha256::digest(format!("{}\0{}\0{}", user.source, user.issuer, user.subject).as_bytes());
         let id = format!("usr_{}", &hex::encode(digest)[..32]);
@@ -40,8 +41,9 @@ impl Directory {
                     current.status.as_str()
                 )));
             }
-            if current.roles != roles || current.scopes != scopes {
-                self.record_grants(&id, current, &roles, &scopes, user).await?;
+            if current.roles != roles || current.scopes != scopes || current.groups != groups {
+                let now_granted = (roles.as_slice(), scopes.as_slice(), groups.as_slice());
+                self.record_grants(&id, current, now_granted, user).await?;
             }
         }
         if roles.is_empty() {
@@ -61,7 +63,13 @@ impl Directory {
             None => {
                 let roles_json = serde_json::to_string(&roles).expect("roles serialize");
                 let scopes_json = serde_json::to_string(&scopes).expect("scopes serialize");
-                self.create_external(&id, user, &roles_json, &scopes_json).await?
+                let groups_json = serde_json::to_string(&groups).expect("groups serialize");
+                let granted = GrantsText {
+                    roles: &roles_json,
+                    scopes: &scopes_json,
+                    member_of: &groups_json,
+                };
+                self.create_external(&id, user, granted).await?
             }
         };
         Ok(Caller {
@@ -77,39 +85,51 @@ impl Directory {
         &self,
         id: &str,
         current: &Identity,
-        roles: &[Role],
-        scopes: &[executor::Scope],
+        (roles, scopes, groups): (&[Role], &[executor::Scope], &[String]),
         user: &auth::ExternalUser,
     ) -> Result<(), GatewayError> {
         // Serialized as the rows were written (struct field order), so the comparison is exact.
-        let roles_text = |roles: &[Role]| serde_json::to_string(roles).expect("roles serialize");
-        let scopes_text = |scopes: &[executor::Scope]| serde_json::to_string(scopes).expect("scopes serialize");
-        let (old_roles, old_scopes) = (roles_text(&current.roles), scopes_text(&current.scopes));
-        let (new_roles, new_scopes) = (roles_text(roles), scopes_text(scopes));
+        let json = |value: serde_json::Result<String>| value.expect("grants serialize");
+        let (old_r, old_s, old_g) = (
+            json(serde_json::to_string(&current.roles)),
+            json(serde_json::to_string(&current.scopes)),
+            json(serde_json::to_string(&current.groups)),
+        );
+        let (new_r, new_s, new_g) = (
+            json(serde_json::to_string(roles)),
+            json(serde_json::to_string(scopes)),
+            json(serde_json::to_string(groups)),
+        );
+        let from = GrantsText {
+            roles: &old_r,
+            scopes: &old_s,
+            member_of: &old_g,
+        };
+        let to = GrantsText {
+            roles: &new_r,
+            scopes: &new_s,
+            member_of: &new_g,
+        };
         let store = self.store();
-        if !store
-            .update_identity_grants(id, (&old_roles, &old_scopes), &new_roles, &new_scopes, &now())
-            .await?
-        {
+        if !store.update_identity_grants(id, &from, &to, &now()).await? {
             return Ok(());
         }
         let updated = IdentityUpdated {
             identity_id: id,
             roles,
             scopes,
+            groups,
             previous: Grants {
                 roles: &current.roles,
                 scopes: &current.scopes,
+                groups: &current.groups,
             },
             reason: "group membership at sign-in",
             source: SignInSource::from(user),
         };
         let recorded = self.ledger().append(NewEvent::of("system", &updated)).await;
         if let Err(error) = recorded {
-            store
-                .update_identity_grants(id, (&new_roles, &new_scopes), &old_roles, &old_scopes, &now())
-                .await
-                .ok();
+            store.update_identity_grants(id, &to, &from, &now()).await.ok();
             return Err(error.into());
         }
         Ok(())
@@ -119,20 +139,20 @@ impl Directory {
         &self,
         id: &str,
         user: &auth::ExternalUser,
-        roles: &str,
-        scopes: &str,
+        granted: GrantsText<'_>,
     ) -> Result<Identity, GatewayError> {
         let at = now();
         let mut row = IdentityRow {
             id: id.to_owned(),
             name: format!("{}:{}", user.source, user.username),
             kind: IdentityKind::Human.as_str().into(),
-            roles: roles.to_owned(),
-            scopes: scopes.to_owned(),
+            roles: granted.roles.to_owned(),
+            scopes: granted.scopes.to_owned(),
             status: IdentityStatus::Active.as_str().into(),
             created_at: at.clone(),
             created_by: "system".into(),
             updated_at: at,
+            member_of: granted.member_of.to_owned(),
             recorded_entry: None,
         };
         let store = self.store();
@@ -173,4 +193,24 @@ impl Directory {
         store.mark_identity_recorded(id, &entry.id).await?;
         Ok(identity)
     }
+}
+
+/// The most groups kept of a sign-in (a directory may report hundreds; two-person rules name a few).
+const MAX_PROVIDER_GROUPS: usize = 256;
+
+/// The groups a provider reported, as the identity keeps them: valid names only (1 to 256 characters, no
+/// control characters), repeats dropped without regard to ASCII case, at most [`MAX_PROVIDER_GROUPS`].
+fn provider_groups(reported: &[String]) -> Vec<String> {
+    let mut kept: Vec<String> = Vec::new();
+    for group in reported {
+        let valid = !group.is_empty() && group.chars().count() <= 256 && !group.chars().any(char::is_control);
+        if valid && !crate::identity::in_group(&kept, group) {
+            kept.push(group.clone());
+        }
+    }
+    if kept.len() > MAX_PROVIDER_GROUPS {
+        tracing::warn!(reported = kept.len(), kept = MAX_PROVIDER_GROUPS, "a sign-in reported more groups than are kept");
+        kept.truncate(MAX_PROVIDER_GROUPS);
+    }
+    kept
 }

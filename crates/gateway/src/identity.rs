@@ -30,6 +30,9 @@ pub struct Identity {
     pub roles: Vec<Role>,
     /// Where in the clusters its actions may reach.
     pub scopes: Vec<Scope>,
+    /// The groups it is in: given by an admin, or the groups its OIDC/LDAP sign-in reported. Two-person
+    /// rules by group count an approver for a group it is in (compared without regard to ASCII case).
+    pub groups: Vec<String>,
     /// Active, suspended or revoked; only an active identity authenticates.
     pub status: IdentityStatus,
     /// When it was created (the ledger's timestamp format).
@@ -56,6 +59,7 @@ impl Identity {
                 .filter_map(|r| Role::parse(r))
                 .collect(),
             scopes: serde_json::from_str(&row.scopes).unwrap_or_default(),
+            groups: serde_json::from_str(&row.member_of).unwrap_or_default(),
             status: IdentityStatus::parse_or_revoked(&row.status),
             created_at: row.created_at.clone(),
             created_by: row.created_by.clone(),
@@ -78,6 +82,39 @@ pub struct NewIdentity {
     /// Where its actions may reach; left out, it reaches nothing.
     #[serde(default)]
     pub scopes: Vec<Scope>,
+    /// The groups it is in (up to 64 names of 1 to 256 printable characters); left out, none. A person
+    /// signing in through OIDC or LDAP gets the groups the provider reports instead.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub groups: Vec<String>,
+}
+
+/// The most groups an identity may be in.
+pub const MAX_GROUPS: usize = 64;
+
+/// Checks group names (1 to 256 characters, none of them a control character, at most [`MAX_GROUPS`]) and
+/// drops repeats (without regard to ASCII case, keeping the first spelling).
+pub fn checked_groups(groups: &[String]) -> Result<Vec<String>, String> {
+    if groups.len() > MAX_GROUPS {
+        return Err(format!("at most {MAX_GROUPS} groups, got {}", groups.len()));
+    }
+    let mut kept: Vec<String> = Vec::new();
+    for group in groups {
+        if group.is_empty() || group.chars().count() > 256 || group.chars().any(char::is_control) {
+            return Err(format!(
+                "group {group:?} is not valid: 1 to 256 characters, no control characters"
+            ));
+        }
+        if !kept.iter().any(|k| k.eq_ignore_ascii_case(group)) {
+            kept.push(group.clone());
+        }
+    }
+    Ok(kept)
+}
+
+/// Whether `groups` holds `group`, without regard to ASCII case (as directories usually compare).
+pub fn in_group(groups: &[String], group: &str) -> bool {
+    groups.iter().any(|g| g.eq_ignore_ascii_case(group))
 }
 
 /// An API key's public record.
@@ -175,7 +212,7 @@ impl Directory {
     }
 }
 
-fn validate(new: &NewIdentity) -> Result<Vec<Role>, GatewayError> {
+fn validate(new: &NewIdentity) -> Result<(Vec<Role>, Vec<String>), GatewayError> {
     let name_ok = !new.name.is_empty()
         && new.name.len() <= 64
         && new
@@ -206,7 +243,8 @@ fn validate(new: &NewIdentity) -> Result<Vec<Role>, GatewayError> {
     for scope in &new.scopes {
         scope.validate().map_err(GatewayError::BadRequest)?;
     }
-    Ok(roles)
+    let groups = checked_groups(&new.groups).map_err(GatewayError::BadRequest)?;
+    Ok((roles, groups))
 }
 
 impl Directory {
@@ -239,7 +277,7 @@ impl Directory {
         digest: &str,
         bootstrap: bool,
     ) -> Result<(Identity, KeyInfo, Entry), GatewayError> {
-        let roles = validate(&new)?;
+        let (roles, groups) = validate(&new)?;
         let at = now();
         let row = IdentityRow {
             id: new_id(new.kind.id_prefix()),
@@ -251,6 +289,7 @@ impl Directory {
             created_at: at.clone(),
             created_by: actor.into(),
             updated_at: at.clone(),
+            member_of: serde_json::to_string(&groups).expect("groups serialize"),
             recorded_entry: None,
         };
         let key = ApiKeyRow {

@@ -41,6 +41,9 @@ pub struct PolicyDecided {
     /// Approvals the policy asks for, when it says so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approvals: Option<u32>,
+    /// Groups the policy asks one approval from each of, when it names any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approval_groups: Vec<String>,
     /// `sha256:<hex>` of the canonical input.
     pub input_sha256: String,
     /// The input policy saw.
@@ -146,16 +149,18 @@ impl<'a> From<&'a auth::ExternalUser> for SignInSource<'a> {
     }
 }
 
-/// An identity's roles and scopes.
+/// An identity's roles, scopes and groups.
 #[derive(Debug, Clone, Serialize)]
 pub struct Grants<'a> {
     /// Its roles.
     pub roles: &'a [Role],
     /// Its scopes.
     pub scopes: &'a [Scope],
+    /// Its groups.
+    pub groups: &'a [String],
 }
 
-/// `identity.updated`: a signed-in person's roles and scopes followed their groups.
+/// `identity.updated`: a signed-in person's roles, scopes and groups followed their directory groups.
 #[derive(Debug, Clone, Serialize)]
 pub struct IdentityUpdated<'a> {
     /// The identity.
@@ -164,7 +169,9 @@ pub struct IdentityUpdated<'a> {
     pub roles: &'a [Role],
     /// The scopes now.
     pub scopes: &'a [Scope],
-    /// The roles and scopes before.
+    /// The groups now.
+    pub groups: &'a [String],
+    /// The roles, scopes and groups before.
     pub previous: Grants<'a>,
     /// Why they changed.
     pub reason: &'a str,

@@ -380,6 +380,7 @@ async fn a_person_an_agent_controls_is_frozen_with_it_and_cannot_lift() {
         kind: gateway::IdentityKind::Human,
         roles: vec!["admin".into(), "operator".into()],
         scopes: vec![domain::Scope::parse_short("mutate:staging:Deployment").unwrap()],
+        groups: Vec::new(),
     };
     let agent_id = app.caller("admin-agent").identity.id.clone();
     let (_, issued) = app.directory.create(&agent_id, new).await.unwrap();
@@ -423,7 +424,7 @@ async fn a_breaker_suspends_an_agent_after_n_denials() {
         .with_identity("agent", &[Role::Operator], AGENT_SCOPES)
         .with_breakers(gateway::Breakers {
             denials: Some(trip),
-            failures: None,
+            ..gateway::Breakers::default()
         })
         .build()
         .await;

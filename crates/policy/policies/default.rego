@@ -4,7 +4,9 @@
 # Entry point: data.docketops.policy.decision, an object
 #     {"outcome": "allow" | "deny" | "require_approval", "reasons": ["...", ...]}
 # and, beside "require_approval" only, an optional "approvals": N (1-10), the number of distinct approvers
-# the action needs (default 1; here the largest number in approval_counts, when it is more than 1).
+# the action needs (default 1; here the largest number in approval_counts, when it is more than 1), and an
+# optional "approval_groups": ["sre", "security"], groups that must each give one of the approvals (a
+# two-person rule by group; here every group in approval_groups).
 # The gateway treats an undefined decision, an unknown outcome or reasons that are not strings as a
 # failed evaluation (fail closed in enforce mode). A custom policy replaces this file and must keep
 # that entry point and shape.
@@ -12,12 +14,13 @@
 # Policy templates (`docketops policy templates list|show|render`, docs/policy-templates.md): a rendered
 # template is a package docketops.templates.<instance>, loaded next to this file
 # (`docketops serve --policy default.rego --policy rendered.rego`). Its partial sets deny_reasons,
-# approval_reasons and approval_counts join this policy's below, so a template can deny an action or ask
+# approval_reasons, approval_counts and approval_groups join this policy's below, so a template can deny an action or ask
 # for (more) approvals, never allow what this policy would not.
 #
 # Input document (built by the gateway; everything in it is recorded in the ledger, so an auditor can
 # re-run the decision from the input hash in the policy.decided entry):
 #     {"identity": {"id": "agt_...", "name": "ci-bot", "kind": "agent" | "human", "roles": ["operator"],
+#                   "groups": ["platform"],
 #                   "scopes": [{"namespaces": ["staging"], "access": "read" | "mutate", "kinds": ["Deployment"]}],
 #                   "trust_score": 0},
 #      "action":   {"action_type": "SCALE", "namespace": "staging", "resource_kind": "Deployment",
@@ -79,11 +82,18 @@ approval_counts contains n if {
 	some n in data.docketops.templates[_].approval_counts
 }
 
+# Groups that must each give one of the approvals: every group any template names.
+approval_groups contains group if {
+	some group in data.docketops.templates[_].approval_groups
+}
+
+# The optional fields of a require_approval decision: present only when they say more than the defaults.
+approval_fields["approvals"] := max(approval_counts) if max(approval_counts) > 1
+
+approval_fields["approval_groups"] := sort(approval_groups) if count(approval_groups) > 0
+
 decision := {"outcome": "deny", "reasons": sort(deny_reasons)} if {
 	count(deny_reasons) > 0
-} else := {"outcome": "require_approval", "reasons": sort(approval_reasons), "approvals": max(approval_counts)} if {
-	count(approval_reasons) > 0
-	max(approval_counts) > 1
-} else := {"outcome": "require_approval", "reasons": sort(approval_reasons)} if {
+} else := object.union({"outcome": "require_approval", "reasons": sort(approval_reasons)}, approval_fields) if {
 	count(approval_reasons) > 0
 } else := {"outcome": "allow", "reasons": sort(allow_reasons)}

@@ -62,6 +62,10 @@ pub struct Decision {
     /// How many distinct approvers a `require_approval` outcome needs; `None` means the default of one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approvals: Option<u32>,
+    /// Groups that must each give one of the approvals (a two-person rule by group: each approver counts for
+    /// one group it is in); empty when the policy names none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approval_groups: Vec<String>,
     /// The policy id: the package of the entry point, e.g. `docketops.policy`.
     pub policy: String,
     /// Which policy text decided: `sha256:<hex>` of the embedded sources (see
@@ -114,11 +118,15 @@ pub struct PolicyResult {
     /// How many distinct approvers (1 to [`MAX_APPROVALS`]); only with `require_approval`, `None` when
     /// the policy names no number.
     pub approvals: Option<u32>,
+    /// The `approval_groups` field: groups that must each give one approval (at most [`MAX_APPROVALS`],
+    /// repeats dropped without regard to ASCII case); only with `require_approval`, empty when absent.
+    pub approval_groups: Vec<String>,
 }
 
 /// Reads a policy result strictly: an object with `outcome` (a known outcome), `reasons` (a list of
 /// strings) and, with `require_approval` only, an optional `approvals` (how many distinct approvers, 1 to
-/// [`MAX_APPROVALS`]). Extra fields are refused too, so a typo such as `reason` is caught, not ignored.
+/// [`MAX_APPROVALS`]) and an optional `approval_groups` (groups that must each give one approval). Extra
+/// fields are refused too, so a typo such as `reason` is caught, not ignored.
 pub fn parse_result(result: &Value) -> Result<PolicyResult, PolicyError> {
     let Value::Object(fields) = result else {
         return Err(PolicyError::Malformed(format!(
@@ -128,10 +136,10 @@ pub fn parse_result(result: &Value) -> Result<PolicyResult, PolicyError> {
     };
     if let Some(unknown) = fields
         .keys()
-        .find(|key| !["outcome", "reasons", "approvals"].contains(&key.as_str()))
+        .find(|key| !["outcome", "reasons", "approvals", "approval_groups"].contains(&key.as_str()))
     {
         return Err(PolicyError::Malformed(format!(
-            "unexpected field {unknown:?} (expected only \"outcome\", \"reasons\" and \"approvals\")"
+            "unexpected field {unknown:?} (expected only \"outcome\", \"reasons\", \"approvals\" and \"approval_groups\")"
         )));
     }
     let outcome = match fields.get("outcome") {
@@ -184,11 +192,46 @@ pub fn parse_result(result: &Value) -> Result<PolicyResult, PolicyError> {
             }
         },
     };
+    let approval_groups = match fields.get("approval_groups") {
+        None => Vec::new(),
+        Some(_) if outcome != Outcome::RequireApproval => {
+            return Err(PolicyError::Malformed(format!(
+                "\"approval_groups\" only goes with \"require_approval\", not with {:?}",
+                outcome.as_str()
+            )));
+        }
+        Some(value) => parse_groups(value)?,
+    };
     Ok(PolicyResult {
         outcome,
         reasons,
         approvals,
+        approval_groups,
     })
+}
+
+/// `approval_groups`: a list of group names (1 to 256 characters each), at most [`MAX_APPROVALS`] once
+/// repeats (compared without regard to ASCII case) are dropped.
+fn parse_groups(value: &Value) -> Result<Vec<String>, PolicyError> {
+    let malformed = || {
+        PolicyError::Malformed(format!(
+            "\"approval_groups\" must be a list of up to {MAX_APPROVALS} group names (1 to 256 characters), got {value}"
+        ))
+    };
+    let Value::Array(items) = value else {
+        return Err(malformed());
+    };
+    let mut groups: Vec<String> = Vec::new();
+    for item in items {
+        let name = item.as_str().filter(|n| !n.is_empty() && n.chars().count() <= 256).ok_or_else(malformed)?;
+        if !groups.iter().any(|g| g.eq_ignore_ascii_case(name)) {
+            groups.push(name.to_owned());
+        }
+    }
+    if groups.len() > MAX_APPROVALS as usize {
+        return Err(malformed());
+    }
+    Ok(groups)
 }
 
 /// `sha256:<hex>` of the RFC 8785 canonical JSON of `input`: what `docketops ledger canonicalize --hash`
@@ -233,6 +276,9 @@ mod tests {
         assert_eq!(parsed.approvals, None);
         let two = parse_result(&json!({"outcome": "require_approval", "reasons": [], "approvals": 2})).unwrap();
         assert_eq!(two.approvals, Some(2));
+        assert!(two.approval_groups.is_empty());
+        let groups = json!({"outcome": "require_approval", "reasons": [], "approval_groups": ["sre", "security", "SRE"]});
+        assert_eq!(parse_result(&groups).unwrap().approval_groups, ["sre", "security"]);
         for bad in [
             json!(true),
             json!({"outcome": "maybe", "reasons": []}),
@@ -248,6 +294,11 @@ mod tests {
             json!({"outcome": "require_approval", "reasons": [], "approvals": 1.5}),
             json!({"outcome": "require_approval", "reasons": [], "approvals": "2"}),
             json!({"outcome": "require_approval", "reasons": [], "approvals": -1}),
+            json!({"outcome": "allow", "reasons": [], "approval_groups": ["sre"]}),
+            json!({"outcome": "require_approval", "reasons": [], "approval_groups": "sre"}),
+            json!({"outcome": "require_approval", "reasons": [], "approval_groups": [""]}),
+            json!({"outcome": "require_approval", "reasons": [], "approval_groups": [1]}),
+            json!({"outcome": "require_approval", "reasons": [], "approval_groups": (0..11).map(|i| format!("g{i}")).collect::<Vec<_>>()}),
         ] {
             assert!(matches!(parse_result(&bad), Err(PolicyError::Malformed(_))), "{bad}");
         }

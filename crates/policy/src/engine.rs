@@ -145,6 +145,7 @@ impl EmbeddedEngine {
             outcome: result.outcome,
             reasons: result.reasons,
             approvals: result.approvals,
+            approval_groups: result.approval_groups,
             policy: DEFAULT_POLICY_ID.to_string(),
             revision: self.revision.clone(),
             decision_id: decision::new_decision_id(),

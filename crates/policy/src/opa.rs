@@ -142,6 +142,7 @@ impl OpaClient {
             outcome: result.outcome,
             reasons: result.reasons,
             approvals: result.approvals,
+            approval_groups: result.approval_groups,
             policy: self.policy_id(),
             revision: self.revision_from(answer.provenance.as_ref()),
             decision_id: answer.decision_id.unwrap_or_else(decision::new_decision_id),

@@ -1,7 +1,7 @@
 # METADATA
 # {
 #   "title": "Two approvals for HIGH risk",
-#   "description": "Actions of the given risk levels (default HIGH) need approval by count distinct approvers (default 2) instead of one. Optionally only in some namespaces.",
+#   "description": "Actions of the given risk levels (default HIGH) need approval by count distinct approvers (default 2) instead of one; with groups, one approver from each group (a two-person rule by group: two approvers of the same group are not enough). Optionally only in some namespaces.",
 #   "custom": {
 #     "parameters": {
 #       "type": "object",
@@ -18,11 +18,15 @@
 #         "namespaces": {
 #           "type": "array", "items": {"type": "string"}, "default": [],
 #           "description": "Namespace patterns (a name, a prefix ending in *, or *); empty: everywhere."
+#         },
+#         "groups": {
+#           "type": "array", "items": {"type": "string"}, "default": [],
+#           "description": "Groups that must each give one of the approvals (up to 10), e.g. [\"sre\", \"security\"]: a two-person rule by group, where two approvers of the same group are not enough. An identity's groups are set by an admin or reported by its OIDC/LDAP sign-in. The approvals needed are then at least one per group. Empty: any distinct approvers."
 #         }
 #       },
 #       "additionalProperties": false
 #     },
-#     "example": {"count": 2, "levels": ["HIGH"], "namespaces": ["production"]}
+#     "example": {"count": 2, "levels": ["HIGH"], "namespaces": ["production"], "groups": ["sre", "security"]}
 #   }
 # }
 package docketops.templates.two_approvals_for_high
@@ -31,9 +35,27 @@ import rego.v1
 
 # The reason makes the decision require_approval on its own; the count raises the number of approvers (the
 # default policy asks for the largest count any template gives).
-approval_reasons contains sprintf("%s risk actions need %d approvals", [input.risk.level, params.count]) if applies
+approval_reasons contains sprintf("%s risk actions need %d approvals", [input.risk.level, params.count]) if {
+	applies
+	count(params.groups) == 0
+}
 
-approval_counts contains params.count if applies
+approval_reasons contains sprintf("%s risk actions need %d approvals, one from each of the groups %s", [
+	input.risk.level, approvers, concat(", ", params.groups),
+]) if {
+	applies
+	count(params.groups) > 0
+}
+
+approval_counts contains approvers if applies
+
+approval_groups contains group if {
+	applies
+	some group in params.groups
+}
+
+# At least one approver per group.
+approvers := max({params.count, count(params.groups)})
 
 applies if {
 	input.risk.level in params.levels

@@ -36,6 +36,7 @@ async fn app(identities: u64) -> App {
         kind: IdentityKind::Human,
         roles: vec!["admin".into(), "auditor".into()],
         scopes: Vec::new(),
+        groups: Vec::new(),
     };
     let (_, issued) = directory.create("system", admin).await.unwrap();
     let mut seed = SeedConfig::new(100);
@@ -103,6 +104,7 @@ impl App {
             kind: IdentityKind::Agent,
             roles: vec!["operator".into()],
             scopes: Vec::new(),
+            groups: Vec::new(),
         };
         self.directory.create("system", new).await.unwrap().0.id
     }

@@ -44,6 +44,9 @@ pub struct ActionRow {
     pub approval_digest: Option<String>,
     /// How many approvals the action needs; `None` for an action never held for approval.
     pub approvals_required: Option<i64>,
+    /// JSON array of the groups that must each give one of the approvals (two-person rules by group);
+    /// `None` when the policy named none.
+    pub approval_groups: Option<String>,
     /// When the approval window ends; a pending action not approved by then expires. `None` for an action
     /// never held for approval.
     pub expires_at: Option<String>,
@@ -88,14 +91,14 @@ pub struct ActionFilter {
     pub limit: u32,
 }
 
-pub(crate) const ACTION_COLUMNS: &str = "id, identity_id, action_type, namespace, resource_kind, resource_name, status, risk, decision, created_at, updated_at, last_entry_id, request, approval_digest, approvals_required, expires_at, cluster, owner, idempotency_key";
+pub(crate) const ACTION_COLUMNS: &str = "id, identity_id, action_type, namespace, resource_kind, resource_name, status, risk, decision, created_at, updated_at, last_entry_id, request, approval_digest, approvals_required, expires_at, cluster, owner, idempotency_key, approval_groups";
 
 impl Store {
     /// Inserts a new action. A second action of the same identity with the same idempotency key is
     /// `StorageError::Conflict`.
     pub async fn insert_action(&self, action: &ActionRow) -> Result<(), StorageError> {
         let sql = format!(
-            "INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+            "INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
         );
         with_writer!(self, pool => sqlx::query(&sql)
             .bind(&action.id)
@@ -117,6 +120,7 @@ impl Store {
             .bind(&action.cluster)
             .bind(&action.owner)
             .bind(&action.idempotency_key)
+            .bind(&action.approval_groups)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))
@@ -138,6 +142,7 @@ impl Store {
             .bind(&action.approval_digest)
             .bind(action.approvals_required)
             .bind(&action.expires_at)
+            .bind(&action.approval_groups)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;

@@ -32,6 +32,8 @@ pub struct IdentityRow {
     pub created_by: String,
     /// When its status, roles or scopes last changed.
     pub updated_at: String,
+    /// JSON array of the groups it is in (given by an admin, or reported by its OIDC/LDAP sign-in).
+    pub member_of: String,
     /// The ledger entry that records the identity; `None` until that entry is durable, and the row does not
     /// count until then.
     pub recorded_entry: Option<String>,
@@ -61,6 +63,17 @@ pub struct ApiKeyRow {
     pub issued_by: Option<String>,
 }
 
+/// An identity's roles, scopes and groups as stored (JSON arrays), to compare and replace them at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantsText<'a> {
+    /// JSON array of role names.
+    pub roles: &'a str,
+    /// JSON array of scopes.
+    pub scopes: &'a str,
+    /// JSON array of group names.
+    pub member_of: &'a str,
+}
+
 /// What authentication found for a key digest.
 #[derive(Debug, Clone)]
 pub struct KeyLookup {
@@ -71,7 +84,7 @@ pub struct KeyLookup {
 }
 
 pub(crate) const IDENTITY_COLUMNS: &str =
-    "id, name, kind, roles, scopes, status, created_at, created_by, updated_at, recorded_entry";
+    "id, name, kind, roles, scopes, status, created_at, created_by, updated_at, recorded_entry, member_of";
 pub(crate) const KEY_COLUMNS: &str =
     "id, identity_id, digest, status, created_at, revoked_at, recorded_entry, issued_by";
 
@@ -89,7 +102,7 @@ impl Store {
 
     async fn insert_identity_with(&self, identity: &IdentityRow, key: Option<&ApiKeyRow>) -> Result<(), StorageError> {
         let insert_identity =
-            format!("INSERT INTO identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)");
+            format!("INSERT INTO identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)");
         let insert_key = format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6)");
         let result = with_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
@@ -103,6 +116,7 @@ impl Store {
                 .bind(&identity.created_at)
                 .bind(&identity.created_by)
                 .bind(&identity.updated_at)
+                .bind(&identity.member_of)
                 .execute(&mut *tx)
                 .await?;
             if let Some(key) = key {
@@ -152,25 +166,26 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces an identity's roles and scopes (JSON arrays) if they are still `from`; false otherwise (another
-    /// sign-in changed them first, or the identity does not exist).
+    /// Replaces an identity's roles, scopes and groups (JSON arrays) if they are still `from`; false otherwise
+    /// (another sign-in changed them first, or the identity does not exist).
     pub async fn update_identity_grants(
         &self,
         id: &str,
-        from: (&str, &str),
-        roles: &str,
-        scopes: &str,
+        from: &GrantsText<'_>,
+        to: &GrantsText<'_>,
         at: &str,
     ) -> Result<bool, StorageError> {
-        let sql = "UPDATE identities SET roles = $2, scopes = $3, updated_at = $4 \
-                   WHERE id = $1 AND roles = $5 AND scopes = $6";
+        let sql = "UPDATE identities SET roles = $2, scopes = $3, member_of = $4, updated_at = $5 \
+                   WHERE id = $1 AND roles = $6 AND scopes = $7 AND member_of = $8";
         let changed = with_writer!(self, pool => sqlx::query(sql)
             .bind(id)
-            .bind(roles)
-            .bind(scopes)
+            .bind(to.roles)
+            .bind(to.scopes)
+            .bind(to.member_of)
             .bind(at)
-            .bind(from.0)
-            .bind(from.1)
+            .bind(from.roles)
+            .bind(from.scopes)
+            .bind(from.member_of)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;

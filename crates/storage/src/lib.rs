@@ -43,7 +43,7 @@ pub use connect::redact;
 pub(crate) use connect::sqlite_pool;
 pub use cursors::ExportCursor;
 pub use dashboard::{LoginRow, SessionRow, TimelineEntry, TimelineFilter};
-pub use directory::{ActionFilter, ActionRow, ApiKeyRow, ApprovalRow, IdentityRow, KeyLookup};
+pub use directory::{ActionFilter, ActionRow, ApiKeyRow, ApprovalRow, GrantsText, IdentityRow, KeyLookup};
 pub(crate) use entries::{ENTRY_COLUMNS, EntryRow};
 pub use entries::{KeyRecord, PAGE_BYTES};
 use faults::fault_of;

@@ -73,7 +73,7 @@ pub(crate) const RECENT_ACTIONS_WITH_STATUS: &str =
     "SELECT COUNT(*) FROM actions WHERE identity_id = $1 AND created_at >= $2 AND status = $3";
 
 pub(crate) const UPDATE_ACTION: &str = "UPDATE actions SET status = $2, risk = $3, decision = $4, updated_at = $5, \
-     last_entry_id = $6, request = $7, approval_digest = $8, approvals_required = $9, expires_at = $10 WHERE id = $1";
+     last_entry_id = $6, request = $7, approval_digest = $8, approvals_required = $9, expires_at = $10, approval_groups = $11 WHERE id = $1";
 
 pub(crate) const CLAIM_ACTION: &str = "UPDATE actions SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2";
 

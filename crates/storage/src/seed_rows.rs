@@ -172,6 +172,7 @@ impl Planned {
             cluster: Some(cluster.into()),
             owner: executed.then(|| "gwi_seed_history".to_owned()),
             idempotency_key: None,
+            approval_groups: None,
         };
         let approval = own
             .iter()
@@ -221,6 +222,7 @@ impl IdentityBatch {
             created_at: at.clone(),
             created_by: actor.into(),
             updated_at: at.clone(),
+            member_of: "[]".into(),
             recorded_entry: None,
         });
         self.keys.push(ApiKeyRow {
@@ -279,7 +281,7 @@ impl Store {
                 query.push_values(part, |mut b, r| {
                     b.push_bind(&r.id).push_bind(&r.name).push_bind(&r.kind).push_bind(&r.roles).push_bind(&r.scopes)
                         .push_bind(&r.status).push_bind(&r.created_at).push_bind(&r.created_by)
-                        .push_bind(&r.updated_at).push_bind(&r.recorded_entry);
+                        .push_bind(&r.updated_at).push_bind(&r.recorded_entry).push_bind(&r.member_of);
                 });
                 query.build().execute(pool).await.map(|_| ())
             })?;
@@ -308,7 +310,7 @@ impl Store {
                         .push_bind(&a.decision).push_bind(&a.created_at).push_bind(&a.updated_at)
                         .push_bind(&a.last_entry_id).push_bind(&a.request).push_bind(&a.approval_digest)
                         .push_bind(a.approvals_required).push_bind(&a.expires_at).push_bind(&a.cluster)
-                        .push_bind(&a.owner).push_bind(&a.idempotency_key);
+                        .push_bind(&a.owner).push_bind(&a.idempotency_key).push_bind(&a.approval_groups);
                 });
                 query.build().execute(pool).await.map(|_| ())
             })?;

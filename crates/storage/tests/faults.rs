@@ -114,6 +114,7 @@ fn identity(i: usize) -> (IdentityRow, ApiKeyRow) {
         created_at: at.clone(),
         created_by: "tester".into(),
         updated_at: at.clone(),
+        member_of: "[]".into(),
         recorded_entry: None,
     };
     let key = ApiKeyRow {

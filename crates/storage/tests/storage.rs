@@ -402,6 +402,7 @@ fn identity_row(id: &str) -> (storage::IdentityRow, storage::ApiKeyRow) {
         created_at: at.clone(),
         created_by: "tester".into(),
         updated_at: at.clone(),
+        member_of: "[]".into(),
         recorded_entry: None,
     };
     let key = storage::ApiKeyRow {

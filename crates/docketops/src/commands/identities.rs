@@ -27,6 +27,10 @@ pub enum IdentitiesCommand {
         /// access:namespaces:kinds, lists comma-separated, e.g. mutate:staging:Deployment or read:*:* (repeat).
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// A group it is in, e.g. sre (repeat for several): two-person rules by group count its approvals
+        /// for these groups.
+        #[arg(long = "group")]
+        groups: Vec<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -120,6 +124,7 @@ pub async fn run(mut command: IdentitiesCommand) -> anyhow::Result<ExitCode> {
             kind,
             roles,
             scopes,
+            groups,
             ..
         } => {
             let scopes = scopes
@@ -138,6 +143,7 @@ pub async fn run(mut command: IdentitiesCommand) -> anyhow::Result<ExitCode> {
                         kind,
                         roles,
                         scopes,
+                        groups,
                     },
                 )
                 .await?;

@@ -555,6 +555,7 @@ async fn bootstrap_admin(store: &Store, directory: &gateway::Directory) -> anyho
         kind: gateway::IdentityKind::Human,
         roles: vec!["admin".into(), "auditor".into()],
         scopes: Vec::new(),
+        groups: Vec::new(),
     };
     match directory.create_with_digest("system", admin, &digest, true).await {
         Ok((identity, _, _)) => tracing::info!(identity = %identity.id, "bootstrap admin identity created"),

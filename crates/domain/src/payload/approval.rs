@@ -23,6 +23,9 @@ pub struct ApprovalRequested {
     pub digest: String,
     /// How many distinct approvers the action needs (`null` in an entry whose action row had none).
     pub approvals_required: Option<i64>,
+    /// Groups that must each give one of the approvals (a two-person rule by group); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approval_groups: Vec<String>,
     /// When the request lapses (RFC 3339 UTC).
     pub expires_at: String,
     /// The previewed changes (`null` when nothing was previewed).
@@ -45,6 +48,13 @@ pub struct ApprovalGranted {
     pub approvals: i64,
     /// Approvals the action needs.
     pub approvals_required: i64,
+    /// The group requirement this approval met (two-person rules by group), when the action has any: the
+    /// group it counts for, or absent when it counts only towards the number of approvers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meets_group: Option<String>,
+    /// The groups still waiting for an approval after this one (present only when the action has groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_missing: Option<Vec<String>>,
 }
 
 /// `approval.denied`: an approver rejected the action; it ends REJECTED.
@@ -120,6 +130,8 @@ mod tests {
             digest: "sha256:ab".into(),
             approvals: 1,
             approvals_required: 2,
+            meets_group: None,
+            groups_missing: None,
         };
         let before = json!({"approver": "usr_1", "comment": null, "digest": "sha256:ab", "approvals": 1,
                             "approvals_required": 2});
@@ -127,6 +139,7 @@ mod tests {
         let first = ApprovalRequested {
             digest: "sha256:ab".into(),
             approvals_required: Some(1),
+            approval_groups: Vec::new(),
             expires_at: "2026-12-07T00:00:00.000000Z".into(),
             diff: Value::Null,
             replaces: None,

@@ -5,6 +5,33 @@ use super::*;
 use domain::payload;
 use domain::{ActionStatus, FreezeTarget, IdentityKind};
 
+/// Where an action's approvals stand after one more.
+struct Granted {
+    /// Approvals of the current digest, this one included.
+    approvals: i64,
+    /// Approvals the action needs.
+    required: i64,
+    /// Whether they are enough (the count, and every group met).
+    complete: bool,
+    /// Groups still waiting for an approver.
+    missing: Vec<String>,
+}
+
+impl Granted {
+    fn summary(&self, approver: &str) -> String {
+        let Granted {
+            approvals, required, ..
+        } = self;
+        match self.missing.as_slice() {
+            [] => format!("approved by {approver} ({approvals} of {required} approvals)"),
+            missing => format!(
+                "approved by {approver} ({approvals} of {required} approvals; still needed: an approver from {})",
+                missing.join(", ")
+            ),
+        }
+    }
+}
+
 /// What an approval still holds after the target was read again.
 struct Reconfirmed {
     executor: Arc<dyn Cluster>,
@@ -168,18 +195,15 @@ impl Pipeline {
             let error = GatewayError::Conflict(format!("{action_id} cannot be approved now: {}", freeze.refusal()));
             return Err(self.refuse(&mut trail, caller, error).await);
         }
-        let (granted, required) = self.grant(caller, &row, &mut trail, comment, &digest).await?;
+        let granted = self.grant(caller, &row, &mut trail, comment, &digest).await?;
         let risk = row.risk.clone().unwrap_or_default();
         let decision = DecisionView {
             outcome: "require_approval".into(),
             mode: self.parts.mode.as_str().into(),
             policy: String::new(),
-            reasons: vec![format!(
-                "approved by {} ({granted} of {required} approvals)",
-                caller.identity.name
-            )],
+            reasons: vec![granted.summary(&caller.identity.name)],
         };
-        if granted < required {
+        if !granted.complete {
             return self.respond(
                 &trail,
                 ActionStatus::PendingApproval,
@@ -404,6 +428,11 @@ impl Pipeline {
                 &payload::ApprovalRequested {
                     digest: current,
                     approvals_required: row.approvals_required,
+                    approval_groups: row
+                        .approval_groups
+                        .as_deref()
+                        .and_then(|text| serde_json::from_str(text).ok())
+                        .unwrap_or_default(),
                     expires_at,
                     diff: json!(preview.diff),
                     replaces: Some(digest.to_owned()),
@@ -428,7 +457,9 @@ impl Pipeline {
         })
     }
 
-    /// Records `caller`'s approval; returns how many approvals the action has of how many it needs.
+    /// Records `caller`'s approval; returns how far the action's approvals now are. With a two-person rule
+    /// by group, an approval that meets no group still missing (and is not needed for the count) is refused
+    /// and recorded as such.
     async fn grant(
         &self,
         caller: &Caller,
@@ -436,7 +467,18 @@ impl Pipeline {
         trail: &mut Trail,
         comment: Option<String>,
         digest: &str,
-    ) -> Result<(i64, i64), GatewayError> {
+    ) -> Result<Granted, GatewayError> {
+        let required = row.approvals_required.unwrap_or(1);
+        let groups: Vec<String> = row
+            .approval_groups
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default();
+        let before = self.approver_groups(&row.id, digest).await?;
+        if let Err(why) = approval_groups::helps(&before, &caller.identity.groups, &groups, required) {
+            let error = GatewayError::Forbidden(format!("{} cannot approve {}: {why}", caller.identity.name, row.id));
+            return Err(self.refuse(trail, caller, error).await);
+        }
         self.parts
             .store
             .insert_approval(&storage::ApprovalRow {
@@ -452,8 +494,16 @@ impl Pipeline {
                 storage::StorageError::Conflict(message) => GatewayError::Conflict(message),
                 other => other.into(),
             })?;
-        let granted = self.parts.store.approvals_of(&row.id, digest).await?.len() as i64;
-        let required = row.approvals_required.unwrap_or(1);
+        // Counted again from the rows: another gateway may have recorded an approval meanwhile.
+        let (ids, all) = self.approvers_with_groups(&row.id, digest).await?;
+        let progress = approval_groups::Progress::of(&all, &groups);
+        let mine = ids.iter().position(|id| *id == caller.identity.id);
+        let granted = Granted {
+            approvals: ids.len() as i64,
+            required,
+            complete: progress.complete(required),
+            missing: progress.missing.clone(),
+        };
         let recorded = self
             .record(
                 trail,
@@ -462,8 +512,10 @@ impl Pipeline {
                     approver: caller.identity.id.clone(),
                     comment,
                     digest: digest.to_owned(),
-                    approvals: granted,
+                    approvals: granted.approvals,
                     approvals_required: required,
+                    meets_group: mine.and_then(|i| progress.counts_for[i].clone()),
+                    groups_missing: (!groups.is_empty()).then(|| progress.missing.clone()),
                 },
             )
             .await;
@@ -479,7 +531,30 @@ impl Pipeline {
             }
             return Err(error);
         }
-        Ok((granted, required))
+        Ok(granted)
+    }
+
+    /// The groups of each approver of `digest` so far.
+    async fn approver_groups(&self, action_id: &str, digest: &str) -> Result<Vec<Vec<String>>, GatewayError> {
+        Ok(self.approvers_with_groups(action_id, digest).await?.1)
+    }
+
+    /// The approvers of `digest` so far, and each one's groups as they are now (an approver taken out of a
+    /// group no longer counts for it).
+    async fn approvers_with_groups(
+        &self,
+        action_id: &str,
+        digest: &str,
+    ) -> Result<(Vec<String>, Vec<Vec<String>>), GatewayError> {
+        let approvals = self.parts.store.approvals_of(action_id, digest).await?;
+        let mut ids = Vec::with_capacity(approvals.len());
+        let mut groups = Vec::with_capacity(approvals.len());
+        for approval in approvals {
+            let row = self.parts.store.identity(&approval.approver_id).await?;
+            groups.push(row.map(|r| crate::Identity::from_row(&r).groups).unwrap_or_default());
+            ids.push(approval.approver_id);
+        }
+        Ok((ids, groups))
     }
 
     /// Holds the action as running here; the submitting task may still hold it for a moment after it

@@ -9,8 +9,8 @@ use super::*;
 /// What judging decided, and the entries that record it (written together with the intent, if any).
 pub(super) struct Judged {
     pub(super) outcome: Outcome,
-    /// How many distinct approvers a held action needs: what the policy asked for, else one.
-    pub(super) approvals_required: i64,
+    /// What a held action needs: how many distinct approvers, and groups that must each give one.
+    pub(super) required: Required,
     pub(super) risk: String,
     pub(super) decision: DecisionView,
     pub(super) recorded: Vec<(EntryKind, Value)>,
@@ -23,7 +23,27 @@ pub(super) struct Held<'a> {
     pub(super) action: &'a Action,
     pub(super) request: &'a ActionRequest,
     pub(super) preview: Option<&'a Preview>,
-    pub(super) approvals_required: i64,
+    pub(super) required: Required,
+}
+
+/// The approvals a held action needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Required {
+    /// How many distinct approvers: what the policy asked for, at least one per group, else one.
+    pub(crate) approvals: i64,
+    /// Groups that must each give one of the approvals (none: any approvers).
+    pub(crate) groups: Vec<String>,
+}
+
+impl Required {
+    /// What a decision asks for.
+    fn of(approvals: Option<u32>, groups: &[String]) -> Required {
+        let count = approvals.map_or(1, i64::from).max(groups.len() as i64);
+        Required {
+            approvals: count,
+            groups: groups.to_vec(),
+        }
+    }
 }
 
 impl Pipeline {
@@ -51,7 +71,8 @@ impl Pipeline {
         // Policy, with the identity's trust.
         let input = json!({
             "identity": {"id": caller.identity.id, "name": caller.identity.name, "kind": caller.identity.kind,
-                         "roles": caller.identity.roles, "scopes": caller.identity.scopes, "trust_score": trust_score,
+                         "roles": caller.identity.roles, "scopes": caller.identity.scopes, "groups": caller.identity.groups,
+                         "trust_score": trust_score,
                          "trust_stale": trust_stale},
             "action": {"action_id": trail.action_id, "cluster": trail.cluster, "action_type": action.action_type, "namespace": action.namespace,
                        "resource_kind": action.kind, "resource_name": action.name,
@@ -75,6 +96,7 @@ impl Pipeline {
                 engine: Some(decision.engine),
                 error: None,
                 approvals: decision.approvals,
+                approval_groups: decision.approval_groups,
                 input_sha256: decision.input_sha256,
                 input,
                 trust_gate: None,
@@ -90,6 +112,7 @@ impl Pipeline {
                 engine: None,
                 error: Some(error.to_string()),
                 approvals: None,
+                approval_groups: Vec::new(),
                 input_sha256: policy::decision::input_sha256(&input).unwrap_or_default(),
                 input,
                 trust_gate: None,
@@ -105,12 +128,12 @@ impl Pipeline {
             policy: payload.policy.clone(),
             reasons,
         };
-        let approvals_required = payload.approvals.map_or(1, i64::from);
+        let required = Required::of(payload.approvals, &payload.approval_groups);
         // Risk and decision are recorded together: one commit for both (the decision's input names the risk).
         let recorded = vec![classification.kind_and_value(), payload.kind_and_value()];
         Ok(Judged {
             outcome,
-            approvals_required,
+            required,
             risk,
             decision,
             recorded,

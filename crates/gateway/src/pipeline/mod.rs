@@ -26,6 +26,7 @@ use crate::ownership::Owner;
 use crate::sizes;
 use crate::{GatewayError, new_id, now};
 
+mod approval_groups;
 mod approvals;
 mod breakers;
 mod budgets;

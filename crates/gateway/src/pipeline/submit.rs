@@ -196,6 +196,7 @@ impl Pipeline {
             cluster: trail.cluster.clone(),
             owner: Some(self.owner.instance().to_owned()),
             idempotency_key,
+            approval_groups: None,
         }
     }
 
@@ -263,7 +264,7 @@ impl Pipeline {
             .await?;
         let Judged {
             outcome,
-            approvals_required,
+            required,
             risk,
             decision,
             recorded,
@@ -279,7 +280,7 @@ impl Pipeline {
             && let Some(preview) = &preview
         {
             return self
-                .finish_dry_run(trail, actor, preview, outcome, approvals_required, risk, decision)
+                .finish_dry_run(trail, actor, preview, outcome, required.approvals, risk, decision)
                 .await;
         }
         if self.parts.mode == PolicyMode::Enforce {
@@ -296,7 +297,7 @@ impl Pipeline {
                         action,
                         request,
                         preview: preview.as_ref(),
-                        approvals_required,
+                        required,
                     };
                     return self.hold_for_approval(held, trail, row, risk, decision).await;
                 }
@@ -448,7 +449,7 @@ impl Pipeline {
             action,
             request,
             preview,
-            approvals_required,
+            required,
         } = held;
         let actor = caller.actor();
         let digest = preview.as_ref().map_or_else(
@@ -461,7 +462,8 @@ impl Pipeline {
             actor,
             &payload::ApprovalRequested {
                 digest: digest.clone(),
-                approvals_required: Some(approvals_required),
+                approvals_required: Some(required.approvals),
+                approval_groups: required.groups.clone(),
                 expires_at: expires_at.clone(),
                 diff: json!(preview.as_ref().map(|p| &p.diff)),
                 replaces: None,
@@ -476,14 +478,15 @@ impl Pipeline {
                 "action": {"cluster": executor.name(), "action_type": action.action_type, "namespace": action.namespace,
                            "resource_kind": action.kind, "resource_name": action.name},
                 "risk": risk, "reasons": decision.reasons, "digest": digest, "expires_at": expires_at,
-                "approvals_required": approvals_required,
+                "approvals_required": required.approvals, "approval_groups": required.groups,
                 "approve": format!("/api/v1/approvals/{}/approve", trail.action_id),
                 "reject": format!("/api/v1/approvals/{}/reject", trail.action_id),
             }));
         }
         row.request = Some(serde_json::to_string(request).expect("request serializes"));
         row.approval_digest = Some(digest);
-        row.approvals_required = Some(approvals_required);
+        row.approvals_required = Some(required.approvals);
+        row.approval_groups = (!required.groups.is_empty()).then(|| json!(required.groups).to_string());
         row.expires_at = Some(expires_at);
         let status = ActionStatus::PendingApproval;
         self.respond(trail, status, Some(risk), Some(decision), None, None)

@@ -39,6 +39,8 @@ pub struct TestAppBuilder {
     trust_gates: TrustGates,
     breakers: crate::Breakers,
     budgets: crate::Budgets,
+    groups: BTreeMap<String, Vec<String>>,
+    policy: Option<EmbeddedEngine>,
 }
 
 impl TestApp {
@@ -52,6 +54,8 @@ impl TestApp {
             trust_gates: TrustGates::default(),
             breakers: crate::Breakers::default(),
             budgets: crate::Budgets::default(),
+            groups: BTreeMap::new(),
+            policy: None,
         }
     }
 
@@ -86,6 +90,19 @@ impl TestAppBuilder {
             .map(|s| Scope::parse_short(s).unwrap_or_else(|e| panic!("scope {s:?}: {e}")))
             .collect();
         self.identities.push((name.to_owned(), roles.to_vec(), scopes));
+        self
+    }
+
+    /// The groups of the identity `name` (none by default).
+    pub fn with_groups(mut self, name: &str, groups: &[&str]) -> Self {
+        self.groups
+            .insert(name.to_owned(), groups.iter().map(|g| g.to_string()).collect());
+        self
+    }
+
+    /// The policy (the shipped default by default), e.g. the default with rendered templates.
+    pub fn with_policy(mut self, engine: EmbeddedEngine) -> Self {
+        self.policy = Some(engine);
         self
     }
 
@@ -136,6 +153,7 @@ impl TestAppBuilder {
                 },
                 roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
                 scopes,
+                groups: self.groups.get(&name).cloned().unwrap_or_default(),
             };
             let (_, issued) = directory.create("system", new).await.expect("an identity");
             let caller = directory.authenticate(&issued.api_key).await.expect("its key");
@@ -151,9 +169,10 @@ impl TestAppBuilder {
             ledger: ledger.clone(),
             signing_key: signing_key.clone(),
             clusters,
-            policy: Arc::new(PolicyEngine::Embedded(
-                EmbeddedEngine::default_policy().expect("the default policy"),
-            )),
+            policy: Arc::new(PolicyEngine::Embedded(match self.policy {
+                Some(engine) => engine,
+                None => EmbeddedEngine::default_policy().expect("the default policy"),
+            })),
             risk: RiskConfig::default(),
             mode: self.mode,
             metrics: Arc::new(Metrics::new(None)),

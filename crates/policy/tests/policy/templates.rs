@@ -279,7 +279,7 @@ fn two_approvals_for_high() {
     let rendered = render("two-approvals-for-high", json!({}));
     assert_eq!(
         rendered.params,
-        params(json!({"count": 2, "levels": ["HIGH"], "namespaces": []}))
+        params(json!({"count": 2, "levels": ["HIGH"], "namespaces": [], "groups": []}))
     );
     let engine = engine(&[&rendered]);
     let decision = decide(&engine, &input("human", "DELETE", "HIGH", Some("decommission")));
@@ -331,6 +331,44 @@ fn two_approvals_for_high() {
         Some(2),
         "staging: only the first instance applies"
     );
+    assert!(decision.approval_groups.is_empty(), "no groups named, none required");
+}
+
+#[test]
+fn two_approvals_for_high_by_group() {
+    let by_group = render(
+        "two-approvals-for-high",
+        json!({"count": 2, "groups": ["sre", "security"], "namespaces": ["production"]}),
+    );
+    let engine = engine(&[&by_group]);
+    let prod = with(
+        input("human", "DELETE", "HIGH", Some("decommission")),
+        "/action/namespace",
+        json!("production"),
+    );
+    let decision = decide(&engine, &prod);
+    assert_eq!(decision.outcome, Outcome::RequireApproval);
+    assert_eq!(decision.approvals, Some(2));
+    assert_eq!(decision.approval_groups, ["security", "sre"]);
+    assert_eq!(
+        decision.reasons,
+        [
+            "HIGH risk actions need 2 approvals, one from each of the groups sre, security",
+            "HIGH risk actions need an approval"
+        ]
+    );
+    // Elsewhere the template does not apply: the default single approval, no groups.
+    let staging = decide(&engine, &input("human", "DELETE", "HIGH", Some("decommission")));
+    assert_eq!((staging.approvals, staging.approval_groups.len()), (None, 0));
+    // Three groups with a count of two: one approver per group, so three.
+    let three = render_as(
+        "two-approvals-for-high",
+        json!({"groups": ["sre", "security", "dba"]}),
+        Some("three_groups"),
+    );
+    let decision = decide(&self::engine(&[&three]), &input("human", "DELETE", "HIGH", None));
+    assert_eq!(decision.approvals, Some(3));
+    assert_eq!(decision.approval_groups, ["dba", "security", "sre"]);
 }
 
 #[test]

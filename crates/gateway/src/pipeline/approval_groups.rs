@@ -1,0 +1,171 @@
+//! Two-person rules by group (docs/safety.md): a policy may ask that each of some groups gives one of an
+//! action's approvals ("one approver from `sre` and one from `security`"), not only for N distinct people.
+//! Each approver counts for one group it is in (its groups: set by an admin, or reported by its OIDC/LDAP
+//! sign-in, compared without regard to ASCII case). Whether the approvals so far cover every group is a
+//! bipartite matching of approvers to groups: an approver in both `sre` and `security` must not count twice.
+
+use crate::identity::in_group;
+
+/// How far an action's approvals are towards what it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// The approvers, in the order given.
+    pub(crate) approvers: usize,
+    /// For each approver, the group it counts for in a largest matching (`None`: it counts only towards
+    /// the number of approvers).
+    pub(crate) counts_for: Vec<Option<String>>,
+    /// The groups no approver counts for yet.
+    pub(crate) missing: Vec<String>,
+}
+
+impl Progress {
+    /// The groups met by the approvals whose groups are `approvers` (each approver's groups, in order).
+    pub(crate) fn of(approvers: &[Vec<String>], groups: &[String]) -> Progress {
+        let assigned = largest_matching(approvers, groups);
+        let mut counts_for = vec![None; approvers.len()];
+        let mut missing = Vec::new();
+        for (group, approver) in groups.iter().zip(&assigned) {
+            match approver {
+                Some(approver) => counts_for[*approver] = Some(group.clone()),
+                None => missing.push(group.clone()),
+            }
+        }
+        Progress {
+            approvers: approvers.len(),
+            counts_for,
+            missing,
+        }
+    }
+
+    /// Whether `required` distinct approvers have approved and every group has one of them.
+    pub(crate) fn complete(&self, required: i64) -> bool {
+        self.missing.is_empty() && self.approvers as i64 >= required
+    }
+
+    /// Approvers that count for no group: they only add to the number of approvers.
+    fn extra(&self) -> usize {
+        self.counts_for.iter().filter(|group| group.is_none()).count()
+    }
+}
+
+/// Whether one more approval, by someone in `groups_of_new`, brings the action closer to what it needs
+/// (`required` approvers, one from each of `groups`), given the approvals so far: it meets a group still
+/// missing, or there is room for an approver who meets none. `Err` says why not, in words for the approver.
+pub(crate) fn helps(
+    before: &[Vec<String>],
+    groups_of_new: &[String],
+    groups: &[String],
+    required: i64,
+) -> Result<(), String> {
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let now = Progress::of(before, groups);
+    let mut after_approvers = before.to_vec();
+    after_approvers.push(groups_of_new.to_vec());
+    let after = Progress::of(&after_approvers, groups);
+    // Room for approvers beyond one per group: the count may ask for more people than there are groups.
+    let room = (required - groups.len() as i64).max(0) as usize;
+    if after.missing.len() < now.missing.len() || after.extra() <= room {
+        return Ok(());
+    }
+    Err(format!(
+        "this action needs an approver from each of {}; still missing: {}; the approver's groups ({}) meet none of them",
+        groups.join(", "),
+        now.missing.join(", "),
+        if groups_of_new.is_empty() {
+            "none".to_owned()
+        } else {
+            groups_of_new.join(", ")
+        }
+    ))
+}
+
+/// A largest matching of approvers to groups (each approver to at most one group it is in, each group to
+/// at most one approver): for each group, the approver it is matched with. Kuhn's augmenting paths; the
+/// sizes are tiny (at most 10 groups, a handful of approvers), and no maintained crate offers a plain
+/// unweighted bipartite matching without a graph framework around it.
+fn largest_matching(approvers: &[Vec<String>], groups: &[String]) -> Vec<Option<usize>> {
+    let mut matched: Vec<Option<usize>> = vec![None; groups.len()];
+    for approver in 0..approvers.len() {
+        let mut visited = vec![false; groups.len()];
+        augment(approver, approvers, groups, &mut matched, &mut visited);
+    }
+    matched
+}
+
+/// Tries to give `approver` a group, moving earlier approvers to other groups of theirs where needed.
+fn augment(
+    approver: usize,
+    approvers: &[Vec<String>],
+    groups: &[String],
+    matched: &mut [Option<usize>],
+    visited: &mut [bool],
+) -> bool {
+    for (group, name) in groups.iter().enumerate() {
+        if visited[group] || !in_group(&approvers[approver], name) {
+            continue;
+        }
+        visited[group] = true;
+        let free = match matched[group] {
+            None => true,
+            Some(other) => augment(other, approvers, groups, matched, visited),
+        };
+        if free {
+            matched[group] = Some(approver);
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn each_approver_counts_for_one_group() {
+        let needed = groups(&["sre", "security"]);
+        // Two SREs: one group met, security missing.
+        let two_sres = [groups(&["sre"]), groups(&["SRE", "dev"])];
+        let progress = Progress::of(&two_sres, &needed);
+        assert_eq!(progress.missing, ["security"]);
+        assert!(!progress.complete(2));
+        // Someone in both groups counts once: with an SRE beside them, both groups are met.
+        let both = [groups(&["security", "sre"]), groups(&["sre"])];
+        let progress = Progress::of(&both, &needed);
+        assert!(progress.missing.is_empty(), "{progress:?}");
+        assert_eq!(progress.counts_for, [Some("security".into()), Some("sre".into())]);
+        assert!(progress.complete(2));
+        // Alone, they meet only one of the two.
+        assert_eq!(Progress::of(&[groups(&["security", "sre"])], &needed).missing.len(), 1);
+        // Three approvers asked for, two groups: the third may be anyone.
+        let three = [groups(&["sre"]), groups(&["security"])];
+        assert!(!Progress::of(&three, &needed).complete(3));
+        let with_anyone = [groups(&["sre"]), groups(&["security"]), groups(&[])];
+        assert!(Progress::of(&with_anyone, &needed).complete(3));
+    }
+
+    #[test]
+    fn an_approval_that_adds_nothing_is_refused() {
+        let needed = groups(&["sre", "security"]);
+        let one_sre = [groups(&["sre"])];
+        let refused = helps(&one_sre, &groups(&["sre"]), &needed, 2).unwrap_err();
+        assert!(refused.contains("still missing: security"), "{refused}");
+        assert!(helps(&one_sre, &groups(&["Security"]), &needed, 2).is_ok());
+        // The first approver who is in both groups helps; a second SRE then helps too (the first moves to
+        // security).
+        let both = [groups(&["sre", "security"])];
+        assert!(helps(&both, &groups(&["sre"]), &needed, 2).is_ok());
+        // With room for a third approver, anyone helps once.
+        assert!(helps(&one_sre, &groups(&["dev"]), &needed, 3).is_ok());
+        let with_extra = [groups(&["sre"]), groups(&["dev"])];
+        assert!(helps(&with_extra, &groups(&["dev"]), &needed, 3).is_err());
+        // No groups: every approval helps (the count alone decides).
+        assert!(helps(&one_sre, &[], &[], 2).is_ok());
+    }
+}
