@@ -31,7 +31,7 @@ struct PendingQuery {
     description = "Approvers and auditors. Actions waiting for an approval, oldest first, with the digest an \
         approval binds to and when they expire.",
     params(("status" = Option<crate::openapi::ApprovalStatus>, Query, description = "pending (the only value)")),
-    responses((status = 200, description = "{approvals: [...]}"),
+    responses((status = 200, description = "{approvals: [{action, digest, approvals_required, approval_groups, expires_at}]}"),
               (status = 403, description = "Neither an approver nor an auditor", body = ErrorBody)))]
 async fn pending(
     caller: Authenticated,
@@ -77,7 +77,7 @@ async fn decide(
     params(("action_id" = String, Path)),
     request_body(content = Option<crate::openapi::Decision>, description = "Optional"),
     responses((status = 200, body = gateway::ActionResponse),
-              (status = 403, description = "Not an approver, or the requester", body = ErrorBody),
+              (status = 403, description = "Not an approver, the requester, or (two-person rule by group) an approver of no group still missing", body = ErrorBody),
               (status = 409, description = "Not pending, expired, already decided, or the target changed", body = ErrorBody),
               (status = 503, description = "The action's cluster is not configured", body = ErrorBody)))]
 async fn approve(

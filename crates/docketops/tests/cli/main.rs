@@ -14,6 +14,7 @@ use support::{BIN, Server, TestApp, create_identities, entry_kinds, self_signed_
 
 mod actions;
 mod approvals;
+mod group_approvals;
 mod identities;
 mod kube;
 mod ledger;

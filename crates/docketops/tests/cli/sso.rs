@@ -344,7 +344,7 @@ async fn provider_login(
 }
 
 /// An ID token for `user` through the public CLI client (authorization code + PKCE, no secret).
-async fn cli_id_token(user: &str) -> String {
+pub(crate) async fn cli_id_token(user: &str) -> String {
     id_token_from(&var("DOCKETOPS_TEST_OIDC_ISSUER"), user).await
 }
 
@@ -422,7 +422,7 @@ fn forged_token(issuer: &str, audience: &str) -> String {
     .unwrap()
 }
 
-fn oidc_config() -> String {
+pub(crate) fn oidc_config() -> String {
     oidc_config_for(
         &var("DOCKETOPS_TEST_OIDC_ISSUER"),
         &var("DOCKETOPS_TEST_OIDC_DASHBOARD_CLIENT_SECRET"),

@@ -65,8 +65,14 @@ impl Pipeline {
             if self.expire_if_due(&row).await? {
                 continue;
             }
+            let groups: Vec<String> = row
+                .approval_groups
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or_default();
             pending.push(json!({"action": action_view(&row), "digest": row.approval_digest,
-                                "approvals_required": row.approvals_required, "expires_at": row.expires_at}));
+                                "approvals_required": row.approvals_required, "approval_groups": groups,
+                                "expires_at": row.expires_at}));
         }
         Ok(json!({"approvals": pending}))
     }
