@@ -132,6 +132,8 @@ pub struct PendingView {
     pub reasons: String,
     pub digest: String,
     pub approvals_required: i64,
+    /// Groups that must each give one of the approvals, comma-separated (empty: any approvers).
+    pub approval_groups: String,
     pub expires_at: String,
     pub diff: Vec<DiffRow>,
     /// The signed-in user asked for this action (they cannot decide it).
@@ -174,6 +176,8 @@ pub struct IdentityView {
     pub kind: String,
     pub roles: String,
     pub scopes: Vec<String>,
+    /// Its groups, comma-separated.
+    pub groups: String,
     pub status: String,
     pub trust_score: i64,
 }

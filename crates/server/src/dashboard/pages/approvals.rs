@@ -44,6 +44,13 @@ pub async fn approvals(session: Session, State(state): State<AppState>) -> Resul
             reasons,
             digest: text_of(&item["digest"]),
             approvals_required: item["approvals_required"].as_i64().unwrap_or(1),
+            approval_groups: item["approval_groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text_of)
+                .collect::<Vec<_>>()
+                .join(", "),
             expires_at: text_of(&item["expires_at"]),
             diff: latest_diff(&entries),
             action,

@@ -22,6 +22,7 @@ async fn identity_view(state: &AppState, identity: &gateway::Identity) -> Result
         name: identity.name.clone(),
         kind: identity.kind.as_str().to_owned(),
         roles: identity.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+        groups: identity.groups.join(", "),
         scopes: identity
             .scopes
             .iter()
