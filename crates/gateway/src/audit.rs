@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use storage::{Ledger, Store};
 
-use crate::GatewayError;
+use crate::{ApprovalWebhook, Breakers, GatewayError};
 
 /// One `audit.k8s.io/v1` Event (the fields reconciliation reads; the rest is ignored).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -137,6 +137,8 @@ pub struct AuditPolicy {
     /// User name patterns (`*` as a wildcard) whose changes are never bypasses; the sender and the
     /// impersonated user must both match.
     pub ignored_users: Vec<String>,
+    /// `[breakers]` and the webhook to tell, when recorded bypasses count against agents ([`Self::with_breakers`]).
+    breakers: Option<(Breakers, Option<ApprovalWebhook>)>,
 }
 
 impl AuditPolicy {
@@ -147,7 +149,16 @@ impl AuditPolicy {
             accounts,
             guardrails,
             ignored_users: DEFAULT_IGNORED_USERS.map(String::from).to_vec(),
+            breakers: None,
         }
+    }
+
+    /// Holds each bypass [`record_bypasses`] records against the agent its sender is mapped to
+    /// (`[breakers.service_accounts]`), suspending the agent at the `[breakers] bypasses` count and telling
+    /// `webhook`. Without a `bypasses` breaker nothing changes.
+    pub fn with_breakers(mut self, breakers: &Breakers, webhook: Option<ApprovalWebhook>) -> Self {
+        self.breakers = breakers.bypasses.is_some().then(|| (breakers.clone(), webhook));
+        self
     }
 
     fn is_executor(&self, username: &str) -> bool {
@@ -429,7 +440,8 @@ impl Payload for BypassDetected<'_> {
 }
 
 /// Records each bypass among `events` once (`audit.bypass_detected`, keyed by cluster and audit id, so a
-/// replayed batch or a re-read log records nothing twice).
+/// replayed batch or a re-read log records nothing twice). With [`AuditPolicy::with_breakers`], each bypass
+/// recorded counts against the agent its sender is mapped to (the `bypasses` circuit breaker).
 pub async fn record_bypasses(
     store: &Store,
     ledger: &Ledger,
@@ -466,6 +478,14 @@ pub async fn record_bypasses(
         report.bypasses_recorded += 1;
         tracing::warn!(cluster = %policy.cluster, user = %event.user.username, verb = %event.verb,
             audit_id = %event.audit_id, "change that bypassed the gateway recorded");
+        // Recorded either way: a breaker that cannot be checked now is logged, not a reason to record it again.
+        if let Some((breakers, webhook)) = &policy.breakers
+            && let Err(error) = breakers
+                .bypass_recorded(store, ledger, webhook.as_ref(), &bypass, &entry)
+                .await
+        {
+            tracing::warn!(%error, audit_id = %event.audit_id, "the bypasses circuit breaker could not be checked");
+        }
     }
     Ok(report)
 }

@@ -74,7 +74,8 @@ async fn events(
         return Err(unavailable.into());
     }
     let name = query.cluster.unwrap_or_else(|| clusters.default_name().to_owned());
-    let policy = clusters
+    let policy = state
+        .pipeline
         .audit_policy(&name)
         .ok_or_else(|| ApiError::bad_request(format!("unknown cluster {name:?}")))?;
     let report = gateway::audit::record_bypasses(&state.store, &state.ledger, &policy, &events).await?;

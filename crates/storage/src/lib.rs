@@ -9,6 +9,7 @@
 mod actions;
 mod appender;
 mod audit;
+mod breakers;
 mod budgets;
 mod connect;
 mod cursors;

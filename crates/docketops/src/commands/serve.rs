@@ -204,7 +204,7 @@ impl ServeArgs {
         self.risk = config.risk.clone();
         self.trust = config.trust;
         self.freeze = config.freeze;
-        self.breakers = config.breakers;
+        self.breakers = config.breakers.clone();
         self.budgets = config.budgets.clone();
         fill(
             &mut self.instance_lease,
@@ -379,7 +379,7 @@ async fn pipeline(
             .transpose()?,
         instance_lease: std::time::Duration::from_secs(args.instance_lease),
         freeze: args.freeze.unwrap_or_default(),
-        breakers: checked(args.breakers.unwrap_or_default(), gateway::Breakers::validate)?,
+        breakers: checked(args.breakers.clone().unwrap_or_default(), gateway::Breakers::validate)?,
         budgets: checked(args.budgets.clone().unwrap_or_default(), gateway::Budgets::validate)?,
     }))
 }

@@ -4,7 +4,141 @@
 //! sign-in, compared without regard to ASCII case). Whether the approvals so far cover every group is a
 //! bipartite matching of approvers to groups: an approver in both `sre` and `security` must not count twice.
 
-use crate::identity::in_group;
+use domain::payload;
+use storage::ActionRow;
+
+use super::{Pipeline, Trail};
+use crate::{GatewayError, now};
+use crate::identity::{Caller, in_group};
+
+/// Where an action's approvals stand after one more.
+pub(super) struct Granted {
+    /// Approvals of the current digest, this one included.
+    pub(super) approvals: i64,
+    /// Approvals the action needs.
+    pub(super) required: i64,
+    /// Whether they are enough (the count, and every group met).
+    pub(super) complete: bool,
+    /// Groups still waiting for an approver.
+    pub(super) missing: Vec<String>,
+}
+
+impl Granted {
+    pub(super) fn summary(&self, approver: &str) -> String {
+        let Granted {
+            approvals, required, ..
+        } = self;
+        match self.missing.as_slice() {
+            [] => format!("approved by {approver} ({approvals} of {required} approvals)"),
+            missing => format!(
+                "approved by {approver} ({approvals} of {required} approvals; still needed: an approver from {})",
+                missing.join(", ")
+            ),
+        }
+    }
+}
+
+impl Pipeline {
+    /// Records `caller`'s approval; returns how far the action's approvals now are. With a two-person rule
+    /// by group, an approval that meets no group still missing (and is not needed for the count) is refused
+    /// and recorded as such.
+    pub(super) async fn grant(
+        &self,
+        caller: &Caller,
+        row: &ActionRow,
+        trail: &mut Trail,
+        comment: Option<String>,
+        digest: &str,
+    ) -> Result<Granted, GatewayError> {
+        let required = row.approvals_required.unwrap_or(1);
+        let groups: Vec<String> = row
+            .approval_groups
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default();
+        let before = self.approver_groups(&row.id, digest).await?;
+        if let Err(why) = helps(&before, &caller.identity.groups, &groups, required) {
+            let error = GatewayError::Forbidden(format!("{} cannot approve {}: {why}", caller.identity.name, row.id));
+            return Err(self.refuse(trail, caller, error).await);
+        }
+        self.parts
+            .store
+            .insert_approval(&storage::ApprovalRow {
+                action_id: row.id.clone(),
+                approver_id: caller.identity.id.clone(),
+                decision: "approve".into(),
+                digest: digest.to_owned(),
+                created_at: now(),
+                entry_id: None,
+            })
+            .await
+            .map_err(|e| match e {
+                storage::StorageError::Conflict(message) => GatewayError::Conflict(message),
+                other => other.into(),
+            })?;
+        // Counted again from the rows: another gateway may have recorded an approval meanwhile.
+        let (ids, all) = self.approvers_with_groups(&row.id, digest).await?;
+        let progress = Progress::of(&all, &groups);
+        let mine = ids.iter().position(|id| *id == caller.identity.id);
+        let granted = Granted {
+            approvals: ids.len() as i64,
+            required,
+            complete: progress.complete(required),
+            missing: progress.missing.clone(),
+        };
+        let recorded = self
+            .record(
+                trail,
+                caller.actor(),
+                &payload::ApprovalGranted {
+                    approver: caller.identity.id.clone(),
+                    comment,
+                    digest: digest.to_owned(),
+                    approvals: granted.approvals,
+                    approvals_required: required,
+                    meets_group: mine.and_then(|i| progress.counts_for[i].clone()),
+                    groups_missing: (!groups.is_empty()).then(|| progress.missing.clone()),
+                },
+            )
+            .await;
+        if let Err(error) = recorded {
+            // No entry, no approval: take the row back so the approver can try again.
+            if let Err(remove) = self
+                .parts
+                .store
+                .remove_approval(&row.id, &caller.identity.id, digest)
+                .await
+            {
+                tracing::error!(action = %row.id, %remove, "could not take back an unrecorded approval");
+            }
+            return Err(error);
+        }
+        Ok(granted)
+    }
+
+    /// The groups of each approver of `digest` so far.
+    async fn approver_groups(&self, action_id: &str, digest: &str) -> Result<Vec<Vec<String>>, GatewayError> {
+        Ok(self.approvers_with_groups(action_id, digest).await?.1)
+    }
+
+    /// The approvers of `digest` so far, and each one's groups as they are now (an approver taken out of a
+    /// group no longer counts for it).
+    async fn approvers_with_groups(
+        &self,
+        action_id: &str,
+        digest: &str,
+    ) -> Result<(Vec<String>, Vec<Vec<String>>), GatewayError> {
+        let approvals = self.parts.store.approvals_of(action_id, digest).await?;
+        let mut ids = Vec::with_capacity(approvals.len());
+        let mut groups = Vec::with_capacity(approvals.len());
+        for approval in approvals {
+            let row = self.parts.store.identity(&approval.approver_id).await?;
+            groups.push(row.map(|r| crate::Identity::from_row(&r).groups).unwrap_or_default());
+            ids.push(approval.approver_id);
+        }
+        Ok((ids, groups))
+    }
+}
 
 /// How far an action's approvals are towards what it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
