@@ -167,6 +167,25 @@ fn action_paths(s: &Samples) -> Vec<HotPath> {
             queries::RECENT_ACTIONS_WITH_STATUS.into(),
             vec![text(&s.identity_id), text(&s.now), text(ActionStatus::Denied.as_str())],
         ),
+        path(
+            "breakers: budget refusals of an identity",
+            crate::breakers::BUDGET_HITS.into(),
+            vec![
+                text(&s.identity_id),
+                text(&s.now),
+                text(ActionStatus::Denied.as_str()),
+                text(EntryKind::BudgetExceeded.as_str()),
+            ],
+        ),
+        path(
+            "breakers: newest bypasses",
+            crate::breakers::entries_of_kind_before(),
+            vec![
+                text(EntryKind::AuditBypassDetected.as_str()),
+                Sample::Int(s.seq),
+                Sample::Int(100),
+            ],
+        ),
         path("actions: update", queries::UPDATE_ACTION.into(), update_params(s)),
         path(
             "actions: claim",
@@ -373,7 +392,7 @@ fn update_params(s: &Samples) -> Vec<Sample> {
         Sample::Null,
         text(&s.now),
     ];
-    params.extend([Sample::Null, Sample::Null, Sample::Null, Sample::NullInt, Sample::Null]);
+    params.extend([Sample::Null, Sample::Null, Sample::Null, Sample::NullInt, Sample::Null, Sample::Null]);
     params
 }
 
