@@ -1,7 +1,9 @@
 //! `docketops bench-gateway`: actions per second and latency of a governed SCALE end to end (client →
 //! gateway → real API server, with the whole pipeline and its five ledger entries), next to the same scale
 //! PATCH sent straight to the API server by the same client in the same run, and the embedded policy's
-//! evaluation time. `scripts/bench-gateway` sets up the API server, the gateway and the Deployments.
+//! evaluation time. `scripts/bench-gateway` sets up the API server, the gateway and the Deployments. With
+//! `--budgets-url` (`scripts/bench-gateway --budgets`), each round also compares the gateway without blast-radius
+//! budgets to a second one on the same database with budgets, in alternating pairs of measurements.
 
 use domain::{ActionStatus, ActionType};
 use std::path::PathBuf;
@@ -55,6 +57,17 @@ pub struct BenchGatewayArgs {
     /// Governed SCALEs per 100 soak requests; the rest read the API.
     #[arg(long, default_value_t = 25)]
     pub writes_percent: u32,
+    /// A second gateway on the same database, with blast-radius budgets that apply to every SCALE measured
+    /// (`scripts/bench-gateway --budgets` starts it with scripts/bench-budgets.toml), while `--url` has none.
+    /// Each round then measures the same SCALEs through both, in `--budgets-pairs` pairs whose order alternates
+    /// (off then on, on then off, …: a drift of this shared machine's speed does not read as a cost), and prints
+    /// each pair's ratios (throughput on/off, p50 on/off) and their median. The round's own gateway measurement
+    /// is the first pair's "off".
+    #[arg(long)]
+    pub budgets_url: Option<String>,
+    /// Budgets off/on pairs per round (with `--budgets-url`).
+    #[arg(long, default_value_t = 3, requires = "budgets_url", value_parser = clap::value_parser!(u16).range(1..))]
+    pub budgets_pairs: u16,
 }
 
 /// p50/p99 of a set of latencies.
@@ -99,9 +112,26 @@ struct Run {
     failures: usize,
 }
 
+/// A measurement's throughput (requests/s) and latencies (ms).
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    throughput: f64,
+    p50: f64,
+    p99: f64,
+}
+
 impl Run {
     fn throughput(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn figures(&self) -> Figures {
+        let p = Percentiles::of(&self.latencies);
+        Figures {
+            throughput: self.throughput(),
+            p50: p.p50_ms(),
+            p99: p.p99_ms(),
+        }
     }
 
     fn report(&self, name: &str) {
@@ -167,14 +197,13 @@ pub async fn run(args: BenchGatewayArgs) -> anyhow::Result<ExitCode> {
         "{} clients x {} requests each, SCALE of Deployments {}/{}-N (MEDIUM risk, policy enforce)",
         args.concurrency, args.requests, args.namespace, args.prefix
     );
-
-    // Warm both paths (connections, discovery caches) before measuring.
-    for client in 0..args.concurrency {
-        let name = format!("{}-{client}", args.prefix);
-        executor::setup::patch_scale_directly(&kube, &args.namespace, &name, 1)
-            .await
-            .with_context(|| format!("direct PATCH of {}/{name}", args.namespace))?;
+    if let Some(on) = &args.budgets_url {
+        println!(
+            "budgets: off at {}, on at {on} (same database); {} off/on pairs per round, order alternating",
+            args.url, args.budgets_pairs
+        );
     }
+    warm_up(&args, &kube, &http).await?;
 
     let idle_rss = args.gateway_pid.and_then(rss_mib);
     let mut rounds: Vec<Round> = Vec::new();
@@ -186,38 +215,19 @@ pub async fn run(args: BenchGatewayArgs) -> anyhow::Result<ExitCode> {
         }
         println!("-- after {history} actions of seeded history");
         let round = measure_round(&args, &kube, &http).await;
-        round.direct.report("direct PATCH to the API server");
-        round.gateway.report("gateway SCALE (full pipeline)");
         rounds.push(Round {
             history,
             rss: args.gateway_pid.and_then(rss_mib),
             ..round
         });
     }
-    let failures: usize = rounds.iter().map(|r| r.direct.failures + r.gateway.failures).sum();
+    let failures: usize = rounds
+        .iter()
+        .map(|r| r.direct.failures + r.gateway.failures + r.budget_failures)
+        .sum();
     summarize(&rounds, idle_rss);
-
-    // The embedded policy on a typical input, in this process.
-    let engine = policy::EmbeddedEngine::default_policy()?;
-    let input = json!({
-        "identity": {"id": "agt_bench", "name": "bench", "kind": "agent", "roles": ["operator"],
-                     "scopes": [{"namespaces": ["staging"], "access": "mutate", "kinds": ["Deployment"]}], "trust_score": 0},
-        "action": {"action_type": ActionType::Scale.as_str(), "namespace": "staging", "resource_kind": "Deployment",
-                   "resource_name": "web-api", "parameters": {"replicas": 5}, "justification": "load test"},
-        "risk": {"level": "MEDIUM", "rules": ["baseline"]},
-        "preview": {"diff": [{"op": "replace", "path": "/spec/replicas", "from": 2, "to": 5}]},
-        "time": "2026-11-27T10:00:00Z"});
-    let rounds = 2_000;
-    engine.decide(&input)?;
-    let t = Instant::now();
-    for _ in 0..rounds {
-        engine.decide(&input)?;
-    }
-    let per_eval = t.elapsed() / rounds;
-    println!(
-        "policy evaluation (embedded, default policy): {:.1} µs (target: under 100 µs)",
-        per_eval.as_secs_f64() * 1e6
-    );
+    summarize_budgets(&rounds);
+    print_policy_evaluation()?;
     let soaked = match args.soak_seconds {
         0 => true,
         seconds => {
@@ -244,13 +254,71 @@ pub async fn run(args: BenchGatewayArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// One measured round: the direct baseline and the gateway, back to back.
+/// Warms every path (connections, discovery caches, the gateways' first requests) before measuring: one direct
+/// PATCH and one governed SCALE through each gateway per client.
+async fn warm_up(
+    args: &BenchGatewayArgs,
+    kube: &Arc<executor::KubeConnection>,
+    http: &reqwest::Client,
+) -> anyhow::Result<()> {
+    for client in 0..args.concurrency {
+        let name = format!("{}-{client}", args.prefix);
+        executor::setup::patch_scale_directly(kube, &args.namespace, &name, 1)
+            .await
+            .with_context(|| format!("direct PATCH of {}/{name}", args.namespace))?;
+    }
+    for url in std::iter::once(&args.url).chain(&args.budgets_url) {
+        let warm = measure_gateway(args, http, url, 1).await;
+        anyhow::ensure!(
+            warm.failures == 0,
+            "warming up the gateway at {url}: {} of {} SCALEs did not complete",
+            warm.failures,
+            args.concurrency
+        );
+    }
+    Ok(())
+}
+
+/// The embedded policy on a typical input, in this process.
+fn print_policy_evaluation() -> anyhow::Result<()> {
+    let engine = policy::EmbeddedEngine::default_policy()?;
+    let input = json!({
+        "identity": {"id": "agt_bench", "name": "bench", "kind": "agent", "roles": ["operator"],
+                     "scopes": [{"namespaces": ["staging"], "access": "mutate", "kinds": ["Deployment"]}], "trust_score": 0},
+        "action": {"action_type": ActionType::Scale.as_str(), "namespace": "staging", "resource_kind": "Deployment",
+                   "resource_name": "web-api", "parameters": {"replicas": 5}, "justification": "load test"},
+        "risk": {"level": "MEDIUM", "rules": ["baseline"]},
+        "preview": {"diff": [{"op": "replace", "path": "/spec/replicas", "from": 2, "to": 5}]},
+        "time": "2026-11-27T10:00:00Z"});
+    let rounds = 2_000;
+    engine.decide(&input)?;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        engine.decide(&input)?;
+    }
+    let per_eval = t.elapsed() / rounds;
+    println!(
+        "policy evaluation (embedded, default policy): {:.1} µs (target: under 100 µs)",
+        per_eval.as_secs_f64() * 1e6
+    );
+    Ok(())
+}
+
+/// One measured round: the direct baseline and the gateway, back to back, then the budgets pairs if any.
 struct Round {
     history: u64,
     direct: Run,
     gateway: Run,
     rss: Option<f64>,
+    /// Budgets off/on pairs (with `--budgets-url`).
+    pairs: Vec<Pair>,
+    /// Failed requests of the pairs' own measurements.
+    budget_failures: usize,
 }
+
+const GATEWAY: &str = "gateway SCALE (full pipeline)";
+const BUDGETS_OFF: &str = "gateway SCALE, budgets off";
+const BUDGETS_ON: &str = "gateway SCALE, budgets on";
 
 async fn measure_round(args: &BenchGatewayArgs, kube: &Arc<executor::KubeConnection>, http: &reqwest::Client) -> Round {
     let direct = {
@@ -265,37 +333,121 @@ async fn measure_round(args: &BenchGatewayArgs, kube: &Arc<executor::KubeConnect
         })
         .await
     };
-    let gateway = {
-        let (http, url, key, namespace, prefix) = (
-            http.clone(),
-            args.url.clone(),
-            args.key.clone(),
-            args.namespace.clone(),
-            args.prefix.clone(),
-        );
-        measure(args.concurrency, args.requests, move |client, i| {
-            let body = json!({"action_type": ActionType::Scale.as_str(), "namespace": namespace, "resource_kind": "Deployment",
-                "resource_name": format!("{prefix}-{client}"), "parameters": {"replicas": 2 + (i % 2)},
-                "justification": "benchmark"});
-            let request = http.post(format!("{url}/api/v1/actions")).bearer_auth(&key).json(&body);
-            async move {
-                match request.send().await {
-                    Ok(response) => response
-                        .json::<Value>()
-                        .await
-                        .is_ok_and(|answer| answer["status"] == ActionStatus::Completed.as_str()),
-                    Err(_) => false,
-                }
-            }
-        })
-        .await
+    direct.report("direct PATCH to the API server");
+    let gateway = measure_gateway(args, http, &args.url, args.requests).await;
+    gateway.report(if args.budgets_url.is_some() {
+        BUDGETS_OFF
+    } else {
+        GATEWAY
+    });
+    let (pairs, budget_failures) = match &args.budgets_url {
+        Some(on_url) => compare_budgets(args, http, on_url, &gateway).await,
+        None => (Vec::new(), 0),
     };
     Round {
         history: 0,
         direct,
         gateway,
         rss: None,
+        pairs,
+        budget_failures,
     }
+}
+
+/// `concurrency` clients each sending `requests` governed SCALEs of its own Deployment to the gateway at `url`.
+async fn measure_gateway(args: &BenchGatewayArgs, http: &reqwest::Client, url: &str, requests: usize) -> Run {
+    let (http, url, key, namespace, prefix) = (
+        http.clone(),
+        url.to_owned(),
+        args.key.clone(),
+        args.namespace.clone(),
+        args.prefix.clone(),
+    );
+    measure(args.concurrency, requests, move |client, i| {
+        let body = json!({"action_type": ActionType::Scale.as_str(), "namespace": namespace, "resource_kind": "Deployment",
+            "resource_name": format!("{prefix}-{client}"), "parameters": {"replicas": 2 + (i % 2)},
+            "justification": "benchmark"});
+        let request = http.post(format!("{url}/api/v1/actions")).bearer_auth(&key).json(&body);
+        async move {
+            match request.send().await {
+                Ok(response) => response
+                    .json::<Value>()
+                    .await
+                    .is_ok_and(|answer| answer["status"] == ActionStatus::Completed.as_str()),
+                Err(_) => false,
+            }
+        }
+    })
+    .await
+}
+
+/// A budgets off/on pair: the same SCALEs through the gateway without budgets and the one with, back to back.
+struct Pair {
+    off: Figures,
+    on: Figures,
+    /// Whether "on" was measured first.
+    on_first: bool,
+}
+
+impl Pair {
+    fn throughput_ratio(&self) -> f64 {
+        self.on.throughput / self.off.throughput
+    }
+
+    fn p50_ratio(&self) -> f64 {
+        self.on.p50 / self.off.p50
+    }
+
+    fn p99_ratio(&self) -> f64 {
+        self.on.p99 / self.off.p99
+    }
+
+    fn order(&self) -> &'static str {
+        if self.on_first { "on, off" } else { "off, on" }
+    }
+}
+
+/// `--budgets-pairs` pairs, the first one's "off" being the round's gateway measurement (`first_off`); the order
+/// alternates: off–on, on–off, off–on, … Returns the pairs and the failed requests of their measurements.
+async fn compare_budgets(
+    args: &BenchGatewayArgs,
+    http: &reqwest::Client,
+    on_url: &str,
+    first_off: &Run,
+) -> (Vec<Pair>, usize) {
+    let mut failures = 0;
+    let mut timed = async |url: &str, label: &str| {
+        let run = measure_gateway(args, http, url, args.requests).await;
+        run.report(label);
+        failures += run.failures;
+        run.figures()
+    };
+    let mut pairs = Vec::new();
+    for n in 0..usize::from(args.budgets_pairs) {
+        let on_first = n % 2 == 1;
+        let (off, on) = match (n, on_first) {
+            (0, _) => (first_off.figures(), timed(on_url, BUDGETS_ON).await),
+            (_, false) => {
+                let off = timed(&args.url, BUDGETS_OFF).await;
+                (off, timed(on_url, BUDGETS_ON).await)
+            }
+            (_, true) => {
+                let on = timed(on_url, BUDGETS_ON).await;
+                (timed(&args.url, BUDGETS_OFF).await, on)
+            }
+        };
+        let pair = Pair { off, on, on_first };
+        println!(
+            "  pair {} ({}): budgets on / off: throughput {:.2}×, p50 {:.2}×, p99 {:.2}×",
+            n + 1,
+            pair.order(),
+            pair.throughput_ratio(),
+            pair.p50_ratio(),
+            pair.p99_ratio()
+        );
+        pairs.push(pair);
+    }
+    (pairs, failures)
 }
 
 /// Appends `actions` actions of history with `docketops seed-history` (this binary, this environment).
@@ -350,4 +502,69 @@ fn summarize(rounds: &[Round], idle_rss: Option<f64>) {
         );
     }
     println!("targets: gateway p50 at most 2× and p99 at most 3× the direct PATCH's; at least 250 governed actions/s");
+}
+
+/// Budgets on vs off: every pair's figures and ratios (on / off), each round's median, and the median of all
+/// pairs — the figure issue 17's target (within 5%) is read against.
+fn summarize_budgets(rounds: &[Round]) {
+    let all: Vec<&Pair> = rounds.iter().flat_map(|r| &r.pairs).collect();
+    if all.is_empty() {
+        return;
+    }
+    println!("\nbudgets on vs off: the same SCALEs through the gateway without budgets and the one with, in pairs");
+    println!(
+        "{:>9} | {:>8} | {:>10} {:>9} | {:>10} {:>9} | {:>9} {:>9} {:>9}",
+        "history", "pair", "off/s", "p50 ms", "on/s", "p50 ms", "thr ×", "p50 ×", "p99 ×"
+    );
+    for round in rounds.iter().filter(|r| !r.pairs.is_empty()) {
+        for (n, pair) in round.pairs.iter().enumerate() {
+            println!(
+                "{:>9} | {:>8} | {:>10.1} {:>9.2} | {:>10.1} {:>9.2} | {:>9.2} {:>9.2} {:>9.2}",
+                round.history,
+                format!("{} {}", n + 1, pair.order().replace(", ", "-")),
+                pair.off.throughput,
+                pair.off.p50,
+                pair.on.throughput,
+                pair.on.p50,
+                pair.throughput_ratio(),
+                pair.p50_ratio(),
+                pair.p99_ratio()
+            );
+        }
+        let pairs: Vec<&Pair> = round.pairs.iter().collect();
+        let (throughput, p50, p99) = medians(&pairs);
+        println!(
+            "{:>9} | {:>8} | {:>10} {:>9} | {:>10} {:>9} | {throughput:>9.2} {p50:>9.2} {p99:>9.2}",
+            round.history, "median", "", "", "", ""
+        );
+    }
+    let (throughput, p50, _) = medians(&all);
+    println!(
+        "budgets on / off, median of {} pairs: throughput {throughput:.2}×, p50 {p50:.2}× (target: within 5%, i.e. \
+         throughput at least 0.95×, p50 at most 1.05×: {})",
+        all.len(),
+        if throughput >= 0.95 && p50 <= 1.05 {
+            "met"
+        } else {
+            "not met"
+        }
+    );
+}
+
+/// The medians of the pairs' throughput, p50 and p99 ratios.
+fn medians(pairs: &[&Pair]) -> (f64, f64, f64) {
+    let median = |ratio: fn(&Pair) -> f64| {
+        let mut values: Vec<f64> = pairs.iter().map(|p| ratio(p)).collect();
+        values.sort_by(f64::total_cmp);
+        match values.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => values[n / 2],
+            n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+        }
+    };
+    (
+        median(Pair::throughput_ratio),
+        median(Pair::p50_ratio),
+        median(Pair::p99_ratio),
+    )
 }
