@@ -15,6 +15,7 @@ use support::{BIN, Server, TestApp, create_identities, entry_kinds, self_signed_
 mod actions;
 mod approvals;
 mod group_approvals;
+mod incident;
 mod breakers;
 mod identities;
 mod kube;
