@@ -94,6 +94,12 @@ enum Command {
     Freeze(commands::freeze::FreezeArgs),
     /// Lift a freeze (never with an agent's key).
     Unfreeze(commands::freeze::UnfreezeArgs),
+    /// An identity's own blast-radius budget (admin, through a gateway's API): set limits that apply besides
+    /// the configured budgets, show them with their usage, or clear them.
+    Budget {
+        #[command(subcommand)]
+        command: commands::budget::BudgetCommand,
+    },
     /// API keys for callers.
     ApiKey {
         #[command(subcommand)]
@@ -188,6 +194,7 @@ impl Command {
             | Command::Mcp(_)
             | Command::Freeze(_)
             | Command::Unfreeze(_)
+            | Command::Budget { .. }
             | Command::Bench(_)
             | Command::BenchGateway(_)
             | Command::Witness { .. } => {}
@@ -219,6 +226,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit { command } => commands::audit::run(command).await,
         Command::Freeze(args) => commands::freeze::freeze(args).await,
         Command::Unfreeze(args) => commands::freeze::unfreeze(args).await,
+        Command::Budget { command } => commands::budget::run(command).await,
         Command::SeedHistory(args) => commands::seed::run(*args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::BenchGateway(args) => bench_gateway::run(args).await,

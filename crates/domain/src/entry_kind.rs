@@ -47,6 +47,8 @@ pub enum EntryKind {
     FreezeLifted,
     /// `freeze.refused`: A freeze stopped an action (final in every mode; not held against trust).
     FreezeRefused,
+    /// `budget.set`: An admin set (or cleared) an identity's own blast-radius budget.
+    BudgetSet,
     /// `identity.created`: An identity was created.
     IdentityCreated,
     /// `identity.updated`: An identity's roles or scopes changed.
@@ -72,9 +74,9 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
-    /// Every kind, in the order of an action's life, then the kill switch, identities, keys and the ledger
-    /// itself.
-    pub const ALL: [EntryKind; 30] = [
+    /// Every kind, in the order of an action's life, then the kill switch, budgets set by an admin,
+    /// identities, keys and the ledger itself.
+    pub const ALL: [EntryKind; 31] = [
         EntryKind::ActionRequested,
         EntryKind::ActionRejected,
         EntryKind::GuardrailDenied,
@@ -94,6 +96,7 @@ impl EntryKind {
         EntryKind::FreezeEnabled,
         EntryKind::FreezeLifted,
         EntryKind::FreezeRefused,
+        EntryKind::BudgetSet,
         EntryKind::IdentityCreated,
         EntryKind::IdentityUpdated,
         EntryKind::IdentitySuspended,
@@ -129,6 +132,7 @@ impl EntryKind {
             EntryKind::FreezeEnabled => "freeze.enabled",
             EntryKind::FreezeLifted => "freeze.lifted",
             EntryKind::FreezeRefused => "freeze.refused",
+            EntryKind::BudgetSet => "budget.set",
             EntryKind::IdentityCreated => "identity.created",
             EntryKind::IdentityUpdated => "identity.updated",
             EntryKind::IdentitySuspended => "identity.suspended",
@@ -203,5 +207,9 @@ mod tests {
         }
         assert_eq!(EntryKind::parse("ledger.unknown"), None);
         assert!(EntryKind::ApprovalGranted.is_action_step() && !EntryKind::KeyIssued.is_action_step());
+        assert!(
+            !EntryKind::BudgetSet.is_action_step(),
+            "an admin's change, not a step of an action"
+        );
     }
 }

@@ -27,7 +27,7 @@ impl Directory {
         } else {
             grants.scopes.clone()
         };
-        let groups = provider_groups(&user.groups);
+        let groups = crate::groups::provider_groups(&user.groups);
         // The same person (source, issuer, subject) is always the same identity.
         let digest = Sha256::digest(format!("{}\0{}\0{}", user.source, user.issuer, user.subject).as_bytes());
         let id = format!("usr_{}", &hex::encode(digest)[..32]);
@@ -193,24 +193,4 @@ impl Directory {
         store.mark_identity_recorded(id, &entry.id).await?;
         Ok(identity)
     }
-}
-
-/// The most groups kept of a sign-in (a directory may report hundreds; two-person rules name a few).
-const MAX_PROVIDER_GROUPS: usize = 256;
-
-/// The groups a provider reported, as the identity keeps them: valid names only (1 to 256 characters, no
-/// control characters), repeats dropped without regard to ASCII case, at most [`MAX_PROVIDER_GROUPS`].
-fn provider_groups(reported: &[String]) -> Vec<String> {
-    let mut kept: Vec<String> = Vec::new();
-    for group in reported {
-        let valid = !group.is_empty() && group.chars().count() <= 256 && !group.chars().any(char::is_control);
-        if valid && !crate::identity::in_group(&kept, group) {
-            kept.push(group.clone());
-        }
-    }
-    if kept.len() > MAX_PROVIDER_GROUPS {
-        tracing::warn!(reported = kept.len(), kept = MAX_PROVIDER_GROUPS, "a sign-in reported more groups than are kept");
-        kept.truncate(MAX_PROVIDER_GROUPS);
-    }
-    kept
 }

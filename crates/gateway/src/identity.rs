@@ -15,6 +15,7 @@ use crate::apikey::{self, KeyKind};
 use crate::payloads::IdentityCreated;
 use crate::{GatewayError, new_id, now};
 
+pub use crate::groups::{MAX_GROUPS, checked_groups, in_group};
 pub use domain::{IdentityKind, IdentityStatus, Role};
 
 /// An identity as the API shows it (SPEC §2).
@@ -85,36 +86,8 @@ pub struct NewIdentity {
     /// The groups it is in (up to 64 names of 1 to 256 printable characters); left out, none. A person
     /// signing in through OIDC or LDAP gets the groups the provider reports instead.
     #[serde(default)]
-    #[schema(max_items = 64)]
+    #[schema(schema_with = crate::groups::group_names)]
     pub groups: Vec<String>,
-}
-
-/// The most groups an identity may be in.
-pub const MAX_GROUPS: usize = 64;
-
-/// Checks group names (1 to 256 characters, none of them a control character, at most [`MAX_GROUPS`]) and
-/// drops repeats (without regard to ASCII case, keeping the first spelling).
-pub fn checked_groups(groups: &[String]) -> Result<Vec<String>, String> {
-    if groups.len() > MAX_GROUPS {
-        return Err(format!("at most {MAX_GROUPS} groups, got {}", groups.len()));
-    }
-    let mut kept: Vec<String> = Vec::new();
-    for group in groups {
-        if group.is_empty() || group.chars().count() > 256 || group.chars().any(char::is_control) {
-            return Err(format!(
-                "group {group:?} is not valid: 1 to 256 characters, no control characters"
-            ));
-        }
-        if !kept.iter().any(|k| k.eq_ignore_ascii_case(group)) {
-            kept.push(group.clone());
-        }
-    }
-    Ok(kept)
-}
-
-/// Whether `groups` holds `group`, without regard to ASCII case (as directories usually compare).
-pub fn in_group(groups: &[String], group: &str) -> bool {
-    groups.iter().any(|g| g.eq_ignore_ascii_case(group))
 }
 
 /// An API key's public record.

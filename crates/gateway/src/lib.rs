@@ -11,6 +11,7 @@ pub mod clusters;
 mod dry_run;
 pub mod duties;
 mod external;
+mod groups;
 mod idempotency;
 pub mod identity;
 pub mod kubectl;

@@ -11,6 +11,7 @@ mod approvals;
 mod audit;
 mod auth;
 mod body;
+mod budgets;
 pub mod dashboard;
 mod error;
 mod freeze;

@@ -54,6 +54,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(keys))
         .merge(crate::identities::routes())
         .merge(crate::freeze::routes())
+        .merge(crate::budgets::routes())
         .merge(crate::actions::routes())
         .merge(crate::approvals::routes())
         .merge(crate::audit::routes())

@@ -87,6 +87,7 @@ impl Store {
             sqlite_writer: None,
             fault: Arc::default(),
             tree_cache: Arc::new(tlog::reads::TreeCache::new()),
+            identity_budget_rows: Arc::default(),
         }
     }
 

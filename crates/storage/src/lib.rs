@@ -18,6 +18,7 @@ mod directory;
 mod entries;
 mod faults;
 mod freezes;
+mod identity_budgets;
 pub mod hot_paths;
 mod lineage;
 mod ownership;
@@ -50,6 +51,7 @@ pub use entries::{KeyRecord, PAGE_BYTES};
 use faults::fault_of;
 pub use faults::{SPACE_PROBE_BYTES, WriteFault};
 pub use freezes::FreezeRow;
+pub use identity_budgets::{IdentityBudgetRow, NO_ROWS_TTL};
 pub use lineage::Controller;
 pub use postgres_databases::{create_postgres_database, drop_postgres_database};
 pub use tlog::reads::TreeReadError;
@@ -132,6 +134,8 @@ pub struct Store {
     fault: Arc<Mutex<Option<(WriteFault, String)>>>,
     /// The transparency log's tiles and size, as far as they are known (they only grow).
     tree_cache: Arc<tlog::reads::TreeCache>,
+    /// Whether `identity_budgets` had rows, and when that was learnt (see `identity_budgets`).
+    identity_budget_rows: Arc<Mutex<Option<(std::time::Instant, bool)>>>,
 }
 
 /// Runs `$body` (a `Result<_, sqlx::Error>`) with `$pool` bound to the concrete pool; the body is compiled

@@ -1,6 +1,7 @@
 pub mod apikey;
 pub mod audit;
 mod background;
+pub mod budget;
 pub mod export;
 pub mod freeze;
 pub mod identities;

@@ -25,6 +25,7 @@ mod settings;
 mod trust;
 
 mod audit;
+mod budgets;
 mod chart;
 mod clusters;
 mod dashboard;

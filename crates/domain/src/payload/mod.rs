@@ -14,6 +14,7 @@
 
 mod action;
 mod approval;
+mod budget;
 mod freeze;
 mod identity;
 
@@ -21,6 +22,7 @@ pub use action::{ActionFailed, ActionRejected, ActionRequested, ReadExecuted, Re
 pub use approval::{
     ApprovalDenied, ApprovalExpired, ApprovalGranted, ApprovalRefused, ApprovalRequested, GuardrailDenied,
 };
+pub use budget::{BudgetSet, IdentityLimit, MAX_IDENTITY_LIMITS, MAX_LIMIT, MAX_WINDOW_SECONDS};
 pub use freeze::{FreezeEnabled, FreezeLifted, FreezeRefused};
 pub use identity::{IdentityStatusChanged, KeyIssued, KeyRef, KeyRevoked};
 

@@ -1,18 +1,25 @@
-//! Blast-radius budgets (docs/safety.md): how much change an identity, a role's identities together, a
-//! namespace, a cluster or the whole gateway may make within a sliding window — mutations, deletes, distinct
-//! objects changed, total replica change. Checked after the preview (which gives the replica change) and before
-//! policy, in every mode; a refusal is final (`budget.exceeded`, with the counters, the limit, and when the window
-//! frees up). Usage is counted from the database and reserved in one serialized transaction (`storage::budgets`),
-//! so several gateways on one database share each budget exactly. Dry runs spend nothing.
+//! Blast-radius budgets (docs/safety.md): how much change an identity, a role's or a group's identities
+//! together, a namespace, a cluster or the whole gateway may make within a sliding window — mutations, deletes,
+//! distinct objects changed, total replica change. Checked after the preview (which gives the replica change)
+//! and before policy, in every mode; a refusal is final (`budget.exceeded`, with the counters, the limit, and
+//! when the window frees up). Usage is counted from the database and reserved in one serialized transaction
+//! (`storage::budgets`), so several gateways on one database share each budget exactly. Dry runs spend nothing.
+//!
+//! An admin may also give one identity limits of its own (`own`: `budget.set`); they apply besides the
+//! configured budgets, on the same usage as `per = "identity"`, and the strictest wins.
 
-use domain::payload::Payload;
+mod own;
+
+use std::borrow::Cow;
+
+use domain::payload::{ActionFailed, ErrorReport, IdentityLimit, MAX_LIMIT, Payload};
 use domain::{ActionStatus, ActionType, EntryKind, Role};
 use executor::{Action, Preview};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use storage::{Counted, Spend, Window};
+use storage::{Counted, IdentityBudgetRow, Spend, Window};
 
-use crate::identity::Caller;
+use crate::identity::{Caller, Identity};
 use crate::{Cluster, GatewayError, now, now_minus};
 
 use super::{ActionResponse, DecisionView, Pipeline, Trail};
@@ -33,6 +40,8 @@ pub enum Per {
     Identity,
     /// All identities with this role, together.
     Role(Role),
+    /// All identities in this group, together (the group's name compared without regard to ASCII case).
+    Group(String),
     /// Each namespace (of each cluster) on its own.
     Namespace,
     /// Each cluster on its own.
@@ -49,14 +58,23 @@ impl TryFrom<String> for Per {
             "namespace" => Per::Namespace,
             "cluster" => Per::Cluster,
             "global" => Per::Global,
-            other => match other.strip_prefix("role:").and_then(Role::parse) {
-                Some(role) => Per::Role(role),
-                None => {
-                    return Err(format!(
-                        "budget per {other:?}: identity, namespace, cluster, global or role:<admin|operator|approver|auditor>"
-                    ));
+            other => {
+                let role = other.strip_prefix("role:").and_then(Role::parse);
+                // A group's name as an identity's groups are checked: 1 to 256 characters, no control character.
+                let group = other
+                    .strip_prefix("group:")
+                    .filter(|group| crate::identity::checked_groups(&[(*group).to_owned()]).is_ok());
+                match (role, group) {
+                    (Some(role), _) => Per::Role(role),
+                    (None, Some(group)) => Per::Group(group.to_owned()),
+                    (None, None) => {
+                        return Err(format!(
+                            "budget per {other:?}: identity, namespace, cluster, global, \
+                             role:<admin|operator|approver|auditor> or group:<name of 1 to 256 characters>"
+                        ));
+                    }
                 }
-            },
+            }
         })
     }
 }
@@ -66,10 +84,33 @@ impl From<Per> for String {
         match per {
             Per::Identity => "identity".into(),
             Per::Role(role) => format!("role:{}", role.as_str()),
+            Per::Group(group) => format!("group:{group}"),
             Per::Namespace => "namespace".into(),
             Per::Cluster => "cluster".into(),
             Per::Global => "global".into(),
         }
+    }
+}
+
+impl Per {
+    /// The subject whose usage a budget of this kind counts for `identity`'s mutation of an object in
+    /// `target` (cluster, namespace); `None` when the budget does not apply to the identity, or when it depends
+    /// on a target and none is given.
+    fn subject(&self, identity: &Identity, target: Option<(&str, &str)>) -> Option<String> {
+        Some(match self {
+            Per::Identity => format!("identity:{}", identity.id),
+            Per::Role(role) if identity.has_role(*role) => format!("role:{}", role.as_str()),
+            Per::Group(group) if crate::identity::in_group(&identity.groups, group) => {
+                format!("group:{}", group.to_ascii_lowercase())
+            }
+            Per::Role(_) | Per::Group(_) => return None,
+            Per::Namespace => {
+                let (cluster, namespace) = target?;
+                format!("namespace:{cluster}/{namespace}")
+            }
+            Per::Cluster => format!("cluster:{}", target?.0),
+            Per::Global => "global".into(),
+        })
     }
 }
 
@@ -98,9 +139,10 @@ pub struct BudgetLimit {
 /// `budget.exceeded`: a mutation a budget refused (final in every mode).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BudgetExceeded {
-    /// Whose budget (`identity`, `role:operator`, `namespace`, `cluster`, `global`).
+    /// Whose budget (`identity`, `role:operator`, `group:sre`, `namespace`, `cluster`, `global`).
     pub per: Per,
-    /// Its subject: `identity:agt_…`, `role:operator`, `namespace:prod/shop`, `cluster:prod`, `global`.
+    /// Its subject: `identity:agt_…`, `role:operator`, `group:sre` (lowercase), `namespace:prod/shop`,
+    /// `cluster:prod`, `global`.
     pub subject: String,
     /// The window, in seconds.
     pub window_seconds: u64,
@@ -114,6 +156,10 @@ pub struct BudgetExceeded {
     pub used: Value,
     /// When the oldest mutation counted leaves the window (usage starts to free up).
     pub frees_at: Option<String>,
+    /// For a limit of the identity's own (set by an admin): the `budget.set` entry that set it. Absent for a
+    /// configured budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_in: Option<String>,
 }
 
 impl Payload for BudgetExceeded {
@@ -123,30 +169,60 @@ impl Payload for BudgetExceeded {
 }
 
 impl Budgets {
-    /// Checks the configuration: windows of 1 s to 30 days, limits not negative, at least one limit each.
+    /// Checks the configuration: windows of 1 s to 30 days, limits of 0 to 2^53 − 1, at least one limit each.
     pub fn validate(&self) -> Result<(), String> {
         for (n, limit) in self.limits.iter().enumerate() {
-            let limits = [limit.mutations, limit.deletes, limit.objects, limit.replicas];
-            let window = super::breakers::MAX_WINDOW_SECONDS;
-            if !(1..=window).contains(&limit.window_seconds)
-                || limits.iter().flatten().any(|l| *l < 0)
-                || limits.iter().all(Option::is_none)
-            {
-                return Err(format!(
-                    "[[budgets.limits]] #{}: window_seconds 1 to {window}, and at least one of mutations, deletes, \
-                     objects, replicas (not negative)",
-                    n + 1
-                ));
-            }
+            check_limit(limit.window_seconds, limit.counters())
+                .map_err(|why| format!("[[budgets.limits]] #{}: {why}", n + 1))?;
         }
         Ok(())
     }
 }
 
+/// Checks one budget's window and limits (the configuration's and an identity's own): a window of 1 s to
+/// 30 days, limits of 0 to 2^53 − 1 (what the ledger's JSON holds exactly), at least one of them.
+pub(crate) fn check_limit(window_seconds: u64, counters: [Option<i64>; 4]) -> Result<(), String> {
+    let window = super::breakers::MAX_WINDOW_SECONDS;
+    if !(1..=window).contains(&window_seconds)
+        || counters.iter().flatten().any(|l| !(0..=MAX_LIMIT).contains(l))
+        || counters.iter().all(Option::is_none)
+    {
+        return Err(format!(
+            "window_seconds 1 to {window}, and at least one of mutations, deletes, objects, replicas \
+             (0 to {MAX_LIMIT})"
+        ));
+    }
+    Ok(())
+}
+
+impl BudgetLimit {
+    /// The limits, in the order mutations, deletes, objects, replicas.
+    fn counters(&self) -> [Option<i64>; 4] {
+        [self.mutations, self.deletes, self.objects, self.replicas]
+    }
+
+    /// An identity's own limit, as a budget of that identity.
+    fn own(limit: &IdentityLimit) -> BudgetLimit {
+        BudgetLimit {
+            per: Per::Identity,
+            window_seconds: limit.window_seconds,
+            mutations: limit.mutations,
+            deletes: limit.deletes,
+            objects: limit.objects,
+            replicas: limit.replicas,
+        }
+    }
+}
+
 impl BudgetExceeded {
     fn reason(&self) -> String {
+        let own = self
+            .set_in
+            .as_ref()
+            .map(|entry| format!(" (its own budget, {} {entry})", EntryKind::BudgetSet.as_str()))
+            .unwrap_or_default();
         format!(
-            "budget exceeded: {} {} would be {} within {} s (the limit is {}){}",
+            "budget exceeded: {}{own} {} would be {} within {} s (the limit is {}){}",
             self.subject,
             self.metric,
             self.would_be,
@@ -160,8 +236,37 @@ impl BudgetExceeded {
     }
 }
 
+/// A budget that applies to one mutation: its limits, the window counted, and, for a limit of the identity's
+/// own, the `budget.set` entry that set it.
+struct Applicable<'a> {
+    limit: Cow<'a, BudgetLimit>,
+    window: Window,
+    set_in: Option<&'a str>,
+}
+
+/// An identity's own limits as stored, read.
+pub(super) struct OwnBudget {
+    limits: Vec<IdentityLimit>,
+    row: IdentityBudgetRow,
+}
+
+impl OwnBudget {
+    /// The stored row, read; `Err` with why when its limits cannot be read (an edited database).
+    pub(super) fn read(row: IdentityBudgetRow) -> Result<OwnBudget, String> {
+        match serde_json::from_str(&row.limits) {
+            Ok(limits) => Ok(OwnBudget { limits, row }),
+            Err(error) => Err(format!(
+                "the budget of {} set in {} cannot be read: {error}",
+                row.identity_id, row.recorded_entry
+            )),
+        }
+    }
+}
+
 impl Pipeline {
-    /// Reserves the mutation against every budget that applies; `Some(DENIED)` when one would be exceeded.
+    /// Reserves the mutation against every budget that applies — the configured ones and the identity's own —
+    /// and answers `Some(DENIED)` when one would be exceeded. The identity's own budget costs no query while no
+    /// identity has one (the store remembers it), else one primary-key lookup.
     pub(super) async fn spend_budget(
         &self,
         caller: &Caller,
@@ -170,27 +275,30 @@ impl Pipeline {
         preview: Option<&Preview>,
         trail: &mut Trail,
     ) -> Result<Option<ActionResponse>, GatewayError> {
-        let limits = &self.parts.budgets.limits;
-        let Some(preview) = preview.filter(|_| !limits.is_empty()) else {
+        let Some(preview) = preview else {
             return Ok(None);
+        };
+        let configured = &self.parts.budgets.limits;
+        let own = self.parts.store.identity_budget(&caller.identity.id).await?;
+        if configured.is_empty() && own.is_none() {
+            return Ok(None);
+        }
+        let own = match own.map(OwnBudget::read).transpose() {
+            Ok(own) => own,
+            Err(why) => {
+                // Fail closed and loud: a budget nobody can read must not let the mutation through.
+                tracing::error!(identity = %caller.identity.id, %why, "unreadable identity budget");
+                let failed = ActionFailed::at("budget", ErrorReport::new("budget_unreadable", why));
+                self.record(trail, caller.actor(), &failed).await?;
+                let report = serde_json::json!(failed.error);
+                return self
+                    .respond(trail, ActionStatus::Failed, None, None, None, Some(report))
+                    .map(Some);
+            }
         };
         let cluster = executor.name();
         let namespace = action.namespace.as_deref().unwrap_or_default();
-        let applicable: Vec<(&BudgetLimit, Window)> = limits
-            .iter()
-            .filter_map(|limit| {
-                let subject = match &limit.per {
-                    Per::Identity => format!("identity:{}", caller.identity.id),
-                    Per::Role(role) if caller.identity.has_role(*role) => format!("role:{}", role.as_str()),
-                    Per::Role(_) => return None,
-                    Per::Namespace => format!("namespace:{cluster}/{namespace}"),
-                    Per::Cluster => format!("cluster:{cluster}"),
-                    Per::Global => "global".into(),
-                };
-                let since = now_minus(std::time::Duration::from_secs(limit.window_seconds));
-                Some((limit, Window { subject, since }))
-            })
-            .collect();
+        let applicable = applicable(configured, own.as_ref(), &caller.identity, (cluster, namespace));
         let spend = Spend {
             action_id: trail.action_id.clone(),
             at: now(),
@@ -202,7 +310,7 @@ impl Pipeline {
             delete: action.action_type == ActionType::Delete,
             replicas: replica_change(&preview.diff),
         };
-        let windows: Vec<Window> = applicable.iter().map(|(_, w)| w.clone()).collect();
+        let windows: Vec<Window> = applicable.iter().map(|a| a.window.clone()).collect();
         let verdict = self
             .parts
             .store
@@ -223,11 +331,48 @@ impl Pipeline {
     }
 }
 
+/// The budgets that apply to `identity`'s mutation in `target` (cluster, namespace): its own limits first (a
+/// refusal names the admin's limit when both would refuse), then every configured budget that covers it.
+fn applicable<'a>(
+    configured: &'a [BudgetLimit],
+    own: Option<&'a OwnBudget>,
+    identity: &Identity,
+    target: (&str, &str),
+) -> Vec<Applicable<'a>> {
+    let window = |limit: &BudgetLimit, subject: String| Window {
+        subject,
+        since: now_minus(std::time::Duration::from_secs(limit.window_seconds)),
+    };
+    let own = own.into_iter().flat_map(|own| {
+        own.limits.iter().map(|limit| {
+            let limit = BudgetLimit::own(limit);
+            let subject = format!("identity:{}", identity.id);
+            Applicable {
+                window: window(&limit, subject),
+                limit: Cow::Owned(limit),
+                set_in: Some(own.row.recorded_entry.as_str()),
+            }
+        })
+    });
+    let configured = configured.iter().filter_map(|limit| {
+        let subject = limit.per.subject(identity, Some(target))?;
+        Some(Applicable {
+            window: window(limit, subject),
+            limit: Cow::Borrowed(limit),
+            set_in: None,
+        })
+    });
+    own.chain(configured).collect()
+}
+
 impl Pipeline {
-    /// Forgets budget usage older than every budget's window (each recovery pass), so the table holds about
-    /// one window of mutations.
+    /// Forgets budget usage older than every budget's window, configured or an identity's own (each recovery
+    /// pass), so the table holds about one window of mutations.
     pub(crate) async fn prune_budget_usage(&self) -> Result<(), GatewayError> {
-        let Some(longest) = self.parts.budgets.limits.iter().map(|l| l.window_seconds).max() else {
+        let configured = self.parts.budgets.limits.iter().map(|l| l.window_seconds).max();
+        let own = self.parts.store.longest_identity_budget_window().await?;
+        let own = own.and_then(|seconds| u64::try_from(seconds).ok());
+        let Some(longest) = configured.max(own) else {
             return Ok(());
         };
         let before = now_minus(std::time::Duration::from_secs(longest));
@@ -238,11 +383,11 @@ impl Pipeline {
 
 /// The first budget the mutation would exceed, with its counters.
 fn first_exceeded(
-    applicable: &[(&BudgetLimit, Window)],
+    applicable: &[Applicable<'_>],
     counted: &[Counted],
     spend: &Spend,
 ) -> Result<(), Box<BudgetExceeded>> {
-    for ((limit, window), counted) in applicable.iter().zip(counted) {
+    for (Applicable { limit, window, set_in }, counted) in applicable.iter().zip(counted) {
         let used = counted.used;
         let after = [
             ("mutations", limit.mutations, used.mutations + 1),
@@ -254,12 +399,6 @@ fn first_exceeded(
             let Some(cap) = cap.filter(|cap| would_be > *cap) else {
                 continue;
             };
-            let frees_at = counted.oldest.as_deref().and_then(|oldest| {
-                let oldest =
-                    time::OffsetDateTime::parse(oldest, &time::format_description::well_known::Rfc3339).ok()?;
-                let free = oldest + time::Duration::seconds(i64::try_from(limit.window_seconds).ok()?);
-                Some(domain::time::format_timestamp(free))
-            });
             return Err(Box::new(BudgetExceeded {
                 per: limit.per.clone(),
                 subject: window.subject.clone(),
@@ -269,11 +408,19 @@ fn first_exceeded(
                 would_be,
                 used: serde_json::json!({"mutations": used.mutations, "deletes": used.deletes,
                                          "objects": used.objects, "replicas": used.replicas}),
-                frees_at,
+                frees_at: frees_at(counted.oldest.as_deref(), limit.window_seconds),
+                set_in: set_in.map(str::to_owned),
             }));
         }
     }
     Ok(())
+}
+
+/// When the oldest mutation counted leaves a window of `window_seconds`.
+pub(super) fn frees_at(oldest: Option<&str>, window_seconds: u64) -> Option<String> {
+    let oldest = time::OffsetDateTime::parse(oldest?, &time::format_description::well_known::Rfc3339).ok()?;
+    let free = oldest + time::Duration::seconds(i64::try_from(window_seconds).ok()?);
+    Some(domain::time::format_timestamp(free))
 }
 
 /// The replica change a preview shows (absolute): each change at or above `/spec/replicas` compares the

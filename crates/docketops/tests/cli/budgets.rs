@@ -1,0 +1,139 @@
+//! An identity's own budget end to end, against the real API server with two gateways on one database and no
+//! configured budget: `docketops budget set` through one gateway bounds an agent's deletes through both (the
+//! other one sees the first budget ever set within a second), the refusal names the `budget.set` entry, `show`
+//! prints the usage, the agent's own key (even with the admin role) cannot loosen it, `clear` lifts it at
+//! once on both, and the ledger verifies.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{KubeWorld, Server, TestApp, create_identities, stdout, verify_json};
+
+on_both!(an_identity_budget_set_by_the_cli_bounds_an_agent_on_every_gateway);
+
+async fn an_identity_budget_set_by_the_cli_bounds_an_agent_on_every_gateway(app: &TestApp) {
+    let world = KubeWorld::new().await;
+    let ns = world.app_ns.clone();
+    for n in 0..8 {
+        world
+            .admin_apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("cm-{n}"), "namespace": ns}, "data": {"n": n.to_string()}}))
+            .await;
+    }
+    let config = app.dir.path().join("ledger-mode.toml");
+    std::fs::write(&config, "policy_mode = \"ledger\"\n").unwrap();
+    let mut args = world.serve_args();
+    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (a, b) = (Server::start_with(app, &args), Server::start_with(app, &args));
+    let ids = create_identities(
+        &a,
+        &ns,
+        &[
+            ("loop-bot", "agent", &["operator"]),
+            ("admin-bot", "agent", &["admin", "operator"]),
+        ],
+    )
+    .await;
+    let ((agent, agent_id), admin_bot) = (&ids["loop-bot"], &ids["admin-bot"].0);
+    let delete = |n: usize| {
+        json!({"action_type": "DELETE", "namespace": ns, "resource_kind": "ConfigMap",
+               "resource_name": format!("cm-{n}"), "justification": "cleanup loop"})
+        .to_string()
+    };
+    // Before any budget: gateway B runs a mutation (and remembers that no identity has a budget).
+    let (_, first) = b.post("/api/v1/actions", agent, &delete(0)).await;
+    assert_eq!(first["status"], "COMPLETED", "{first}");
+
+    let cli = |key: &str, args: &[&str]| {
+        let out = app
+            .command()
+            .arg("budget")
+            .args(args)
+            .env("DOCKETOPS_URL", &a.base)
+            .env("DOCKETOPS_API_KEY", key)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (
+            out.status.success(),
+            serde_json::from_str::<Value>(&stdout(&out)).unwrap_or(Value::Null),
+            stderr,
+        )
+    };
+    let set = [
+        "set",
+        "--identity",
+        agent_id,
+        "--window",
+        "600",
+        "--deletes",
+        "2",
+        "--limit",
+        "window=3600,mutations=50",
+        "--reason",
+        "loop-bot deletes too much (test)",
+    ];
+    let (ok, answer, stderr) = cli(&a.admin_key, &set);
+    assert!(ok, "{stderr}");
+    let entry = answer["ledger_entry_id"].as_str().unwrap().to_owned();
+    assert_eq!(answer["budget"]["own"].as_array().unwrap().len(), 2, "{answer}");
+
+    // The agent's own keys cannot loosen or lift it.
+    for key in [agent, admin_bot] {
+        let (ok, _, stderr) = cli(key, &["clear", "--identity", agent_id, "--reason", "mine"]);
+        assert!(!ok && stderr.contains("403"), "{stderr}");
+    }
+    let (ok, _, stderr) = cli(admin_bot, &set);
+    assert!(!ok && stderr.contains("403"), "{stderr}");
+
+    // Gateway B sees the first budget ever set within a second; both count one usage.
+    tokio::time::sleep(storage::NO_ROWS_TTL + Duration::from_millis(300)).await;
+    let mut statuses = Vec::new();
+    let mut refused = Value::Null;
+    for n in 1..5 {
+        let server = if n % 2 == 0 { &a } else { &b };
+        let (status, answer) = server.post("/api/v1/actions", agent, &delete(n)).await;
+        assert_eq!(status, 200, "{answer}");
+        statuses.push(answer["status"].as_str().unwrap().to_owned());
+        if answer["status"] == "DENIED" && refused.is_null() {
+            refused = answer;
+        }
+    }
+    assert_eq!(statuses, ["COMPLETED", "COMPLETED", "DENIED", "DENIED"]);
+    let reason = refused["decision"]["reasons"][0].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("its own budget, budget.set {entry}"))
+            && reason.contains("deletes would be 3 within 600 s (the limit is 2)"),
+        "{reason}"
+    );
+    let (ok, shown, stderr) = cli(&a.admin_key, &["show", "--identity", agent_id]);
+    assert!(ok, "{stderr}");
+    assert_eq!(shown["own"][0]["used"]["deletes"], 2, "{shown}");
+    assert_eq!(shown["set"]["ledger_entry_id"], entry.as_str(), "{shown}");
+
+    // Cleared: both gateways let it act again at once.
+    let (ok, _, stderr) = cli(
+        &a.admin_key,
+        &["clear", "--identity", agent_id, "--reason", "contained (test)"],
+    );
+    assert!(ok, "{stderr}");
+    for (server, n) in [(&b, 5), (&a, 6)] {
+        let (_, again) = server.post("/api/v1/actions", agent, &delete(n)).await;
+        assert_eq!(again["status"], "COMPLETED", "{again}");
+    }
+    let (ok, _, stderr) = cli(&a.admin_key, &["clear", "--identity", agent_id, "--reason", "twice"]);
+    assert!(!ok && stderr.contains("409"), "{stderr}");
+
+    let (_, page) = a.admin_get("/api/v1/ledger/entries?limit=1000").await;
+    let sets = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "budget.set")
+        .count();
+    assert_eq!(sets, 2, "set and cleared: {page}");
+    let (code, report) = verify_json(app, &[]);
+    assert_eq!((code, report["valid"].as_bool()), (0, Some(true)), "{report}");
+}
