@@ -549,6 +549,7 @@ async fn budget_reservations_are_exact_across_gateways(db: &TestDb) {
             let windows = [storage::Window {
                 subject: "identity:agt_1".into(),
                 since: domain::time::now_minus(std::time::Duration::from_secs(60)),
+                objects_up_to: None,
             }];
             let spend = storage::Spend {
                 action_id: format!("act_{n}"),
@@ -569,6 +570,7 @@ async fn budget_reservations_are_exact_across_gateways(db: &TestDb) {
     let windows = [storage::Window {
         subject: "identity:agt_1".into(),
         since: domain::time::now_minus(std::time::Duration::from_secs(60)),
+        objects_up_to: Some(100),
     }];
     let probe = storage::Spend {
         action_id: "act_probe".into(),
@@ -586,13 +588,89 @@ async fn budget_reservations_are_exact_across_gateways(db: &TestDb) {
         .unwrap_err();
     assert_eq!((read.used.mutations, read.used.deletes), (5, 5));
     assert!(
-        (2..=3).contains(&read.used.objects),
+        (2..=3).contains(&read.used.objects.unwrap()),
         "five deletes of three ConfigMaps: {read:?}"
     );
     assert!(read.oldest.is_some());
 }
 
+fn spend_at(n: usize, at: &str, object: &str, replicas: i64) -> storage::Spend {
+    storage::Spend {
+        action_id: format!("act_{n}"),
+        at: at.into(),
+        object: object.into(),
+        delete: n % 2 == 0,
+        replicas,
+    }
+}
+
+/// A window counts only the mutations inside it, from running totals (the rows before the window do not count,
+/// whatever their number), a gateway whose clock is behind cannot slip a mutation before the window, distinct
+/// objects are counted up to a cap, and pruning keeps the totals right.
+async fn budget_windows_count_from_running_totals(db: &TestDb) {
+    let store = db.store().await;
+    let window = |since: &str, objects_up_to| storage::Window {
+        subject: "global".into(),
+        since: since.into(),
+        objects_up_to,
+    };
+    let read = |windows: Vec<storage::Window>| {
+        let store = store.clone();
+        async move {
+            let probe = spend_at(99, "2026-01-01T10:00:00.000000Z", "c/ns/Deployment/new", 0);
+            store
+                .reserve_budget(&windows, &probe, |counted: &[storage::Counted]| {
+                    Err::<(), _>(counted.to_vec())
+                })
+                .await
+                .unwrap()
+                .unwrap_err()
+        }
+    };
+    let admit = |_: &[storage::Counted]| Ok::<(), ()>(());
+    // Ten mutations a minute apart from 09:00, on objects web-0..web-4 (each twice), 3 replicas each.
+    for n in 0..10 {
+        let at = format!("2026-01-01T09:{:02}:00.000000Z", n);
+        let spend = spend_at(n, &at, &format!("c/ns/Deployment/web-{}", n % 5), 3);
+        store
+            .reserve_budget(&[window("2026-01-01T00:00:00.000000Z", None)], &spend, admit)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // A gateway with a clock 5 minutes behind: stamped at the newest time instead, so it stays in every window
+    // that holds the newest.
+    let late = spend_at(10, "2026-01-01T09:04:00.000000Z", "c/ns/Deployment/web-9", 1);
+    store
+        .reserve_budget(&[window("2026-01-01T00:00:00.000000Z", None)], &late, admit)
+        .await
+        .unwrap()
+        .unwrap();
+    let counted = read(vec![
+        window("2026-01-01T09:06:00.000000Z", Some(100)),
+        window("2026-01-01T00:00:00.000000Z", Some(2)),
+        window("2026-01-01T09:59:00.000000Z", Some(100)),
+    ])
+    .await;
+    // From 09:06: mutations 6..9 and the late one (10); deletes 6, 8 and 10; web-1..web-4 and web-9.
+    assert_eq!(counted[0].used.mutations, 5, "{counted:?}");
+    assert_eq!(counted[0].used.deletes, 3);
+    assert_eq!(counted[0].used.replicas, 4 * 3 + 1);
+    assert_eq!(counted[0].used.objects, Some(5));
+    assert_eq!(counted[0].oldest.as_deref(), Some("2026-01-01T09:06:00.000000Z"));
+    // Everything, with the distinct objects counted up to two.
+    assert_eq!((counted[1].used.mutations, counted[1].used.objects), (11, Some(2)));
+    // An empty window.
+    assert_eq!((counted[2].used.mutations, counted[2].oldest.as_ref()), (0, None));
+    assert!(!counted[0].object_seen);
+    // Pruning the rows before 09:05 leaves the window from 09:06 as it was.
+    store.prune_budget_usage("2026-01-01T09:05:00.000000Z").await.unwrap();
+    let after = read(vec![window("2026-01-01T09:06:00.000000Z", Some(100))]).await;
+    assert_eq!(after[0].used, counted[0].used);
+}
+
 on_both!(
+    budget_windows_count_from_running_totals,
     a_newer_releases_migrations_are_tolerated,
     controllers_are_creators_and_key_issuers,
     cleanup_keeps_rows_the_ledger_recorded,

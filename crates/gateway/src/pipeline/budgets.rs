@@ -342,6 +342,8 @@ fn applicable<'a>(
     let window = |limit: &BudgetLimit, subject: String| Window {
         subject,
         since: now_minus(std::time::Duration::from_secs(limit.window_seconds)),
+        // Enough to tell whether one more object passes the limit; not counted without one.
+        objects_up_to: limit.objects.map(|cap| cap.saturating_add(1)),
     };
     let own = own.into_iter().flat_map(|own| {
         own.limits.iter().map(|limit| {
@@ -392,7 +394,11 @@ fn first_exceeded(
         let after = [
             ("mutations", limit.mutations, used.mutations + 1),
             ("deletes", limit.deletes, used.deletes + i64::from(spend.delete)),
-            ("objects", limit.objects, used.objects + i64::from(!counted.object_seen)),
+            (
+                "objects",
+                limit.objects,
+                used.objects.unwrap_or(0) + i64::from(!counted.object_seen),
+            ),
             ("replicas", limit.replicas, used.replicas + spend.replicas),
         ];
         for (metric, cap, would_be) in after {

@@ -247,6 +247,7 @@ impl Pipeline {
                 Some(Window {
                     subject: view.subject.clone()?,
                     since: now_minus(std::time::Duration::from_secs(view.window_seconds)),
+                    objects_up_to: Some(OBJECTS_SHOWN),
                 })
             })
             .collect();
@@ -307,6 +308,9 @@ impl LimitView {
         }
     }
 }
+
+/// Distinct objects a budget's usage view counts at most (an admin's read; a mutation counts only up to its limit).
+const OBJECTS_SHOWN: i64 = 10_000;
 
 fn used_json(used: Usage, frees_at: Option<String>) -> serde_json::Value {
     serde_json::json!({"mutations": used.mutations, "deletes": used.deletes, "objects": used.objects,
