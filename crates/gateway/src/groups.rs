@@ -56,7 +56,11 @@ pub(crate) fn provider_groups(reported: &[String]) -> Vec<String> {
         }
     }
     if kept.len() > MAX_PROVIDER_GROUPS {
-        tracing::warn!(reported = kept.len(), kept = MAX_PROVIDER_GROUPS, "a sign-in reported more groups than are kept");
+        tracing::warn!(
+            reported = kept.len(),
+            kept = MAX_PROVIDER_GROUPS,
+            "a sign-in reported more groups than are kept"
+        );
         kept.truncate(MAX_PROVIDER_GROUPS);
     }
     kept

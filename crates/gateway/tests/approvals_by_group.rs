@@ -101,13 +101,13 @@ async fn two_approvers_of_one_group_are_not_enough_one_of_each_executes() {
     assert_eq!(done.status, ActionStatus::Completed, "{done:?}");
     assert_eq!(replicas(&cluster), json!(0));
     let granted = payloads(&app, &held.action_id, EntryKind::ApprovalGranted).await;
-    let met: Vec<(&Value, &Value)> = granted.iter().map(|g| (&g["meets_group"], &g["groups_missing"])).collect();
+    let met: Vec<(&Value, &Value)> = granted
+        .iter()
+        .map(|g| (&g["meets_group"], &g["groups_missing"]))
+        .collect();
     assert_eq!(
         met,
-        [
-            (&json!("sre"), &json!(["security"])),
-            (&json!("security"), &json!([]))
-        ]
+        [(&json!("sre"), &json!(["security"])), (&json!("security"), &json!([]))]
     );
 }
 
@@ -143,5 +143,8 @@ async fn without_groups_the_count_alone_decides_as_before() {
     let done = approve(&app, "sre-1", &held.action_id).await.unwrap();
     assert_eq!(done.status, ActionStatus::Completed);
     let granted = &payloads(&app, &held.action_id, EntryKind::ApprovalGranted).await[0];
-    assert!(granted.get("meets_group").is_none() && granted.get("groups_missing").is_none(), "{granted}");
+    assert!(
+        granted.get("meets_group").is_none() && granted.get("groups_missing").is_none(),
+        "{granted}"
+    );
 }

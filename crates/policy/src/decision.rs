@@ -223,7 +223,10 @@ fn parse_groups(value: &Value) -> Result<Vec<String>, PolicyError> {
     };
     let mut groups: Vec<String> = Vec::new();
     for item in items {
-        let name = item.as_str().filter(|n| !n.is_empty() && n.chars().count() <= 256).ok_or_else(malformed)?;
+        let name = item
+            .as_str()
+            .filter(|n| !n.is_empty() && n.chars().count() <= 256)
+            .ok_or_else(malformed)?;
         if !groups.iter().any(|g| g.eq_ignore_ascii_case(name)) {
             groups.push(name.to_owned());
         }
@@ -277,7 +280,8 @@ mod tests {
         let two = parse_result(&json!({"outcome": "require_approval", "reasons": [], "approvals": 2})).unwrap();
         assert_eq!(two.approvals, Some(2));
         assert!(two.approval_groups.is_empty());
-        let groups = json!({"outcome": "require_approval", "reasons": [], "approval_groups": ["sre", "security", "SRE"]});
+        let groups =
+            json!({"outcome": "require_approval", "reasons": [], "approval_groups": ["sre", "security", "SRE"]});
         assert_eq!(parse_result(&groups).unwrap().approval_groups, ["sre", "security"]);
         for bad in [
             json!(true),

@@ -101,8 +101,9 @@ impl Store {
     }
 
     async fn insert_identity_with(&self, identity: &IdentityRow, key: Option<&ApiKeyRow>) -> Result<(), StorageError> {
-        let insert_identity =
-            format!("INSERT INTO identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)");
+        let insert_identity = format!(
+            "INSERT INTO identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)"
+        );
         let insert_key = format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6)");
         let result = with_writer!(self, pool => async {
             let mut tx = pool.begin().await?;

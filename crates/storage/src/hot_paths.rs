@@ -392,7 +392,14 @@ fn update_params(s: &Samples) -> Vec<Sample> {
         Sample::Null,
         text(&s.now),
     ];
-    params.extend([Sample::Null, Sample::Null, Sample::Null, Sample::NullInt, Sample::Null, Sample::Null]);
+    params.extend([
+        Sample::Null,
+        Sample::Null,
+        Sample::Null,
+        Sample::NullInt,
+        Sample::Null,
+        Sample::Null,
+    ]);
     params
 }
 

@@ -599,7 +599,7 @@ fn spend_at(n: usize, at: &str, object: &str, replicas: i64) -> storage::Spend {
         action_id: format!("act_{n}"),
         at: at.into(),
         object: object.into(),
-        delete: n % 2 == 0,
+        delete: n.is_multiple_of(2),
         replicas,
     }
 }

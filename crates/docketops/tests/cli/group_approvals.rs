@@ -65,7 +65,9 @@ async fn a_group_rule_needs_one_approver_of_each_group(app: &TestApp) {
     let sre_2 = approver_with_groups(&server, "sre-2", &["SRE"]).await;
     // Invalid groups are refused.
     let bad = json!({"name": "bad", "kind": "human", "roles": ["approver"], "groups": ["ok", ""]});
-    let (status, body) = server.post("/api/v1/identities", &server.admin_key, &bad.to_string()).await;
+    let (status, body) = server
+        .post("/api/v1/identities", &server.admin_key, &bad.to_string())
+        .await;
     assert_eq!(status, 400, "{body}");
 
     let delete = json!({"action_type": "DELETE", "namespace": ns, "resource_kind": "Deployment",
@@ -86,7 +88,11 @@ async fn a_group_rule_needs_one_approver_of_each_group(app: &TestApp) {
 
     let path = format!("/api/v1/approvals/{id}/approve");
     let (status, first) = server.post(&path, &sre_1, "{}").await;
-    assert_eq!((status, first["status"].as_str()), (200, Some("PENDING_APPROVAL")), "{first}");
+    assert_eq!(
+        (status, first["status"].as_str()),
+        (200, Some("PENDING_APPROVAL")),
+        "{first}"
+    );
     let (status, second) = server.post(&path, &sre_2, "{}").await;
     assert_eq!(status, 403, "two approvers of one group are not enough: {second}");
     let message = second["error"]["message"].as_str().unwrap();
@@ -94,7 +100,10 @@ async fn a_group_rule_needs_one_approver_of_each_group(app: &TestApp) {
     let still = world
         .admin_get(&format!("/apis/apps/v1/namespaces/{ns}/deployments/web-api"))
         .await;
-    assert_eq!(still["metadata"]["name"], "web-api", "nothing runs without an approver of each group");
+    assert_eq!(
+        still["metadata"]["name"], "web-api",
+        "nothing runs without an approver of each group"
+    );
 
     // bob signs in through the OpenID provider, which reports his group `approvers`.
     let bob = cli_id_token("bob").await;
@@ -120,9 +129,14 @@ async fn a_group_rule_needs_one_approver_of_each_group(app: &TestApp) {
         ]
     );
     assert_eq!(of("approval.refused").len(), 1, "{action}");
-    assert_eq!(of("policy.decided")[0]["payload"]["approval_groups"], json!(["approvers", "sre"]));
+    assert_eq!(
+        of("policy.decided")[0]["payload"]["approval_groups"],
+        json!(["approvers", "sre"])
+    );
     // bob's identity carries the groups the provider reported.
-    let (_, identities) = server.get("/api/v1/identities?limit=100", Some(&server.admin_key)).await;
+    let (_, identities) = server
+        .get("/api/v1/identities?limit=100", Some(&server.admin_key))
+        .await;
     let bob = identities["identities"]
         .as_array()
         .unwrap()

@@ -140,7 +140,11 @@ async fn an_incident_from_the_first_delete_to_the_freeze(app: &TestApp) {
     );
     let exceeded = &steps[3].1;
     assert_eq!(
-        (exceeded["metric"].as_str(), exceeded["would_be"].as_i64(), exceeded["limit"].as_i64()),
+        (
+            exceeded["metric"].as_str(),
+            exceeded["would_be"].as_i64(),
+            exceeded["limit"].as_i64()
+        ),
         (Some("deletes"), Some(4), Some(3)),
         "{exceeded}"
     );

@@ -14,10 +14,10 @@ use support::{BIN, Server, TestApp, create_identities, entry_kinds, self_signed_
 
 mod actions;
 mod approvals;
-mod group_approvals;
-mod incident;
 mod breakers;
+mod group_approvals;
 mod identities;
+mod incident;
 mod kube;
 mod ledger;
 mod safety;

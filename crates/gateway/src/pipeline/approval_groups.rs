@@ -8,8 +8,8 @@ use domain::payload;
 use storage::ActionRow;
 
 use super::{Pipeline, Trail};
-use crate::{GatewayError, now};
 use crate::identity::{Caller, in_group};
+use crate::{GatewayError, now};
 
 /// Where an action's approvals stand after one more.
 pub(super) struct Granted {
