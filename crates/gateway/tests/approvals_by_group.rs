@@ -148,3 +148,37 @@ async fn without_groups_the_count_alone_decides_as_before() {
         "{granted}"
     );
 }
+
+#[tokio::test]
+async fn one_person_cannot_approve_twice_through_an_identity_it_made() {
+    let cluster = Arc::new(FakeCluster::new("local").with_deployment("staging", "web", 2));
+    let app = app(&cluster).await;
+    let held = app.pipeline.submit(app.caller("agent"), scale_to_zero()).await.unwrap();
+    approve(&app, "sre-1", &held.action_id).await.unwrap();
+    // sre-1 makes itself a second approver in the other group.
+    let alias = gateway::NewIdentity {
+        name: "sec-alias".into(),
+        kind: domain::IdentityKind::Human,
+        roles: vec!["approver".into()],
+        scopes: Vec::new(),
+        groups: vec!["security".into()],
+    };
+    let (_, key) = app
+        .directory
+        .create(&app.caller("sre-1").identity.id, alias)
+        .await
+        .unwrap();
+    let alias = app.directory.authenticate(&key.api_key).await.unwrap();
+    let second = app
+        .pipeline
+        .decide_approval(&alias, &held.action_id, Verdict::Approve, None, None)
+        .await;
+    let Err(GatewayError::Forbidden(why)) = second else {
+        panic!("an identity sre-1 made must not be the second approver: {second:?}");
+    };
+    assert!(why.contains("independent"), "{why}");
+    assert_eq!(cluster.changes(), 0);
+    // An independent approver of security completes it.
+    let done = approve(&app, "sec-1", &held.action_id).await.unwrap();
+    assert_eq!(done.status, ActionStatus::Completed, "{done:?}");
+}

@@ -11,7 +11,7 @@
 //! is one primary-key lookup, and distinct objects are counted only for a budget that limits them, and only up
 //! to that limit.
 
-use crate::{Backend, StorageError, Store, with_writer};
+use crate::{Backend, StorageError, Store, with_pool, with_writer};
 
 /// The PostgreSQL advisory lock every reservation takes (one number for the whole database).
 const BUDGET_LOCK: i64 = 0x646b_745f_6275_6467; // "dkt_budg"
@@ -186,6 +186,20 @@ impl Store {
             Ok::<_, sqlx::Error>(verdict)
         }.await)?;
         Ok(verdict)
+    }
+
+    /// Each window's usage now, read without the reservation's lock and spending nothing (for the API: the
+    /// numbers inform, they decide nothing, and a reader must not be able to hold up every reservation).
+    pub async fn budget_usage(&self, windows: &[Window]) -> Result<Vec<Counted>, StorageError> {
+        Ok(with_pool!(self, pool => async {
+            let mut conn = pool.acquire().await?;
+            let mut counted = Vec::with_capacity(windows.len());
+            for window in windows {
+                let newest: Option<Newest> = sqlx::query_as(NEWEST).bind(&window.subject).fetch_optional(&mut *conn).await?;
+                counted.push(count_window!(conn, window, newest, ""));
+            }
+            Ok::<_, sqlx::Error>(counted)
+        }.await)?)
     }
 
     /// Forgets usage older than `before` (older than every budget's window).

@@ -51,12 +51,15 @@ impl Pipeline {
         digest: &str,
     ) -> Result<Granted, GatewayError> {
         let required = row.approvals_required.unwrap_or(1);
-        let groups: Vec<String> = row
-            .approval_groups
-            .as_deref()
-            .and_then(|text| serde_json::from_str(text).ok())
-            .unwrap_or_default();
-        let before = self.approver_groups(&row.id, digest).await?;
+        let groups = match required_groups(row) {
+            Ok(groups) => groups,
+            Err(error) => return Err(self.refuse(trail, caller, error).await),
+        };
+        let (earlier, before) = self.approvers_with_groups(&row.id, digest).await?;
+        if let Some(why) = self.not_independent(caller, &earlier).await? {
+            let error = GatewayError::Forbidden(format!("{} cannot approve {}: {why}", caller.identity.name, row.id));
+            return Err(self.refuse(trail, caller, error).await);
+        }
         if let Err(why) = helps(&before, &caller.identity.groups, &groups, required) {
             let error = GatewayError::Forbidden(format!("{} cannot approve {}: {why}", caller.identity.name, row.id));
             return Err(self.refuse(trail, caller, error).await);
@@ -116,9 +119,26 @@ impl Pipeline {
         Ok(granted)
     }
 
-    /// The groups of each approver of `digest` so far.
-    async fn approver_groups(&self, action_id: &str, digest: &str) -> Result<Vec<Vec<String>>, GatewayError> {
-        Ok(self.approvers_with_groups(action_id, digest).await?.1)
+    /// Why `caller` and an earlier approver are not two independent people, if they are not: one created the
+    /// other (or an identity up its lineage) or issued a key it holds (`duties`), so one person could approve
+    /// twice, as two members of two groups or as two of N approvers.
+    async fn not_independent(&self, caller: &Caller, earlier: &[String]) -> Result<Option<String>, GatewayError> {
+        let store = &self.parts.store;
+        for other in earlier.iter().filter(|id| **id != caller.identity.id) {
+            let pairs = [
+                (other.as_str(), caller.identity.id.as_str()),
+                (caller.identity.id.as_str(), other.as_str()),
+            ];
+            for (controller, controlled) in pairs {
+                if let Some(why) = crate::duties::could_act_as(store, controller, controlled).await? {
+                    return Ok(Some(format!(
+                        "the approvals must come from independent identities, and {controller} could act as \
+                         {controlled}, who approved too: {why}"
+                    )));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// The approvers of `digest` so far, and each one's groups as they are now (an approver taken out of a
@@ -137,6 +157,20 @@ impl Pipeline {
             ids.push(approval.approver_id);
         }
         Ok((ids, groups))
+    }
+}
+
+/// The groups an action waits for an approver of each of; an unreadable value refuses the approval rather than
+/// drop the rule (fail closed).
+fn required_groups(row: &ActionRow) -> Result<Vec<String>, GatewayError> {
+    match row.approval_groups.as_deref() {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(text).map_err(|error| {
+            GatewayError::Conflict(format!(
+                "{} cannot be approved: the groups it needs approvers of cannot be read ({error})",
+                row.id
+            ))
+        }),
     }
 }
 

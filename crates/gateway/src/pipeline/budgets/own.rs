@@ -11,7 +11,7 @@ use domain::payload::{BudgetSet, IdentityLimit, MAX_IDENTITY_LIMITS};
 use domain::{IdentityKind, Role};
 use ledger_core::{Entry, NewEvent};
 use serde::Serialize;
-use storage::{Counted, IdentityBudgetRow, Spend, Usage, Window};
+use storage::{Counted, IdentityBudgetRow, Usage, Window};
 
 use super::{BudgetLimit, OwnBudget, Per, check_limit, frees_at};
 use crate::identity::{Caller, Identity};
@@ -239,8 +239,7 @@ impl Pipeline {
             .chain(applying)
             .map(|limit| LimitView::of(limit, limit.per.subject(identity, None)))
             .collect();
-        // Usage: counted by the reservation's own code, which is told to admit nothing (so the numbers are the
-        // ones a mutation would see now, and nothing is spent).
+        // Usage: counted the way a reservation counts it, without its lock, spending nothing.
         let windows: Vec<Window> = views
             .iter()
             .filter_map(|view| {
@@ -273,24 +272,9 @@ impl Pipeline {
 }
 
 impl Pipeline {
-    /// Each window's usage now, spending nothing.
+    /// Each window's usage now, spending nothing and taking no lock.
     async fn count_usage(&self, windows: &[Window]) -> Result<Vec<Counted>, GatewayError> {
-        if windows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let nothing = Spend {
-            action_id: String::new(),
-            at: now(),
-            object: String::new(),
-            delete: false,
-            replicas: 0,
-        };
-        let refused = self
-            .parts
-            .store
-            .reserve_budget(windows, &nothing, |counted| Err(counted.to_vec()))
-            .await?;
-        Ok(refused.err().unwrap_or_default())
+        Ok(self.parts.store.budget_usage(windows).await?)
     }
 }
 
@@ -334,8 +318,9 @@ fn checked_limits(limits: &[IdentityLimit]) -> Result<(), GatewayError> {
 
 /// A reason: not blank, at most [`MAX_REASON_CHARS`] characters (as sent), kept trimmed.
 fn checked_reason(reason: &str) -> Result<String, GatewayError> {
-    // Blank as JSON Schema's `\S` sees it (which also counts U+FEFF), or as Rust does.
-    let blank = |c: char| c.is_whitespace() || c == '\u{feff}' || ('\u{1c}'..='\u{1f}').contains(&c);
+    // Blank as the schema's `\S` sees it (Python's and Rust's white space: U+FEFF is not blank, U+001C to
+    // U+001F are), so a reason the schema accepts is accepted here.
+    let blank = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
     if reason.chars().all(blank) {
         return Err(GatewayError::BadRequest("reason: say why (it is recorded)".into()));
     }
