@@ -223,10 +223,10 @@ fn parse_groups(value: &Value) -> Result<Vec<String>, PolicyError> {
     };
     let mut groups: Vec<String> = Vec::new();
     for item in items {
-        let name = item
-            .as_str()
-            .filter(|n| !n.is_empty() && n.chars().count() <= 256)
-            .ok_or_else(malformed)?;
+        // The names an identity's groups can hold (1 to 256 characters, no control characters): a group no
+        // identity can be in would leave the action waiting for an approver who cannot exist.
+        let valid = |n: &&str| !n.trim().is_empty() && n.chars().count() <= 256 && !n.chars().any(char::is_control);
+        let name = item.as_str().filter(valid).ok_or_else(malformed)?;
         if !groups.iter().any(|g| g.eq_ignore_ascii_case(name)) {
             groups.push(name.to_owned());
         }
@@ -301,6 +301,8 @@ mod tests {
             json!({"outcome": "allow", "reasons": [], "approval_groups": ["sre"]}),
             json!({"outcome": "require_approval", "reasons": [], "approval_groups": "sre"}),
             json!({"outcome": "require_approval", "reasons": [], "approval_groups": [""]}),
+            json!({"outcome": "require_approval", "reasons": [], "approval_groups": [" "]}),
+            json!({"outcome": "require_approval", "reasons": [], "approval_groups": ["a\nb"]}),
             json!({"outcome": "require_approval", "reasons": [], "approval_groups": [1]}),
             json!({"outcome": "require_approval", "reasons": [], "approval_groups": (0..11).map(|i| format!("g{i}")).collect::<Vec<_>>()}),
         ] {
