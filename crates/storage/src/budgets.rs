@@ -1,7 +1,9 @@
-//! Blast-radius budgets' usage: what each admitted mutation counts against, by subject (the rules are the
-//! gateway's). A reservation reads every budget's usage and adds the mutation in one transaction, serialized
-//! across gateways (PostgreSQL: a transaction-level advisory lock; SQLite: its single writer), so two gateways
-//! cannot both take the last unit of a budget.
+//! Blast-radius budgets' usage: what each admitted mutation counts against, by subject (which budgets apply
+//! is the gateway's rule; the arithmetic of a limit is here, [`Counted::exceeds`]). A reservation reads every
+//! budget's usage and adds the mutation in one transaction, serialized across gateways (PostgreSQL: a
+//! transaction-level advisory lock; SQLite: its single writer), so two gateways cannot both take the last unit
+//! of a budget. Concurrent reservations of one process share a transaction (group commit, [`batch`]), one
+//! after the other inside it, so each still sees the ones before it.
 //!
 //! Constant cost, whatever the usage in a window (migration 0018): `budget_spend` keeps each subject's
 //! mutations in reservation order (`seq`) with running totals, and `at` never decreasing along `seq` (a
@@ -10,6 +12,8 @@
 //! `budget_objects` keeps when each object was last changed per subject: whether an object is new to a window
 //! is one primary-key lookup, and distinct objects are counted only for a budget that limits them, and only up
 //! to that limit.
+
+use serde::Serialize;
 
 use crate::{Backend, StorageError, Store, with_pool, with_writer};
 
@@ -23,7 +27,8 @@ pub struct Usage {
     pub mutations: i64,
     /// Of which deletes.
     pub deletes: i64,
-    /// Distinct objects changed, counted up to the window's `objects_up_to` (`None`: not counted).
+    /// Distinct objects changed, counted up to the budget's `objects` limit + 1 (`None`: it has none, so
+    /// they are not counted).
     pub objects: Option<i64>,
     /// Total replica change (absolute).
     pub replicas: i64,
@@ -44,16 +49,36 @@ pub struct Spend {
     pub replicas: i64,
 }
 
-/// A budget to check: its subject and the start of its window.
+/// A budget's limits over its window (each optional).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// At most this many mutations.
+    pub mutations: Option<i64>,
+    /// At most this many deletes.
+    pub deletes: Option<i64>,
+    /// At most this many distinct objects changed.
+    pub objects: Option<i64>,
+    /// At most this much replica change, added up in absolute value.
+    pub replicas: Option<i64>,
+}
+
+/// A budget to check: its subject, the start of its window and its limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     /// `identity:agt_…`, `role:operator`, `namespace:prod/shop`, `cluster:prod` or `global`.
     pub subject: String,
     /// The window's start (RFC 3339 UTC).
     pub since: String,
-    /// Count the distinct objects changed in the window up to this many (a budget's `objects` limit + 1); `None`:
-    /// not counted ([`Usage::objects`] is then `None`).
-    pub objects_up_to: Option<i64>,
+    /// The limits.
+    pub limits: Limits,
+}
+
+impl Window {
+    /// Distinct objects are counted up to one past the limit (enough to tell whether one more passes it), and
+    /// not at all without one.
+    fn objects_up_to(&self) -> Option<i64> {
+        self.limits.objects.map(|cap| cap.saturating_add(1))
+    }
 }
 
 /// The usage of each window before the mutation (`used`), the oldest entry counted (when the window starts to
@@ -68,32 +93,107 @@ pub struct Counted {
     pub object_seen: bool,
 }
 
+/// What a budget limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Mutations.
+    Mutations,
+    /// Deletes.
+    Deletes,
+    /// Distinct objects changed.
+    Objects,
+    /// Replica change.
+    Replicas,
+}
+
+impl Metric {
+    /// Its name, as in the configuration and the entries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Mutations => "mutations",
+            Metric::Deletes => "deletes",
+            Metric::Objects => "objects",
+            Metric::Replicas => "replicas",
+        }
+    }
+}
+
+/// The first limit a mutation would pass: which window, which limit, and the usage it was counted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exceeded {
+    /// The window's index in the reservation's windows.
+    pub window: usize,
+    /// The limit passed.
+    pub metric: Metric,
+    /// The limit.
+    pub limit: i64,
+    /// The usage with this mutation added.
+    pub would_be: i64,
+    /// The window's usage before it.
+    pub counted: Counted,
+}
+
+impl Counted {
+    /// The first of `limits` that `spend` added to this usage would pass: (metric, limit, usage with it).
+    pub fn exceeds(&self, limits: &Limits, spend: &Spend) -> Option<(Metric, i64, i64)> {
+        let used = self.used;
+        [
+            (Metric::Mutations, limits.mutations, used.mutations + 1),
+            (Metric::Deletes, limits.deletes, used.deletes + i64::from(spend.delete)),
+            (
+                Metric::Objects,
+                limits.objects,
+                used.objects.unwrap_or(0) + i64::from(!self.object_seen),
+            ),
+            (Metric::Replicas, limits.replicas, used.replicas + spend.replicas),
+        ]
+        .into_iter()
+        .find_map(|(metric, cap, would_be)| cap.filter(|cap| would_be > *cap).map(|cap| (metric, cap, would_be)))
+    }
+}
+
+/// The first window whose limits `spend` would pass, with its counters.
+fn first_exceeded(windows: &[Window], counted: Vec<Counted>, spend: &Spend) -> Option<Exceeded> {
+    windows
+        .iter()
+        .zip(counted)
+        .enumerate()
+        .find_map(|(window, (limits, counted))| {
+            let (metric, limit, would_be) = counted.exceeds(&limits.limits, spend)?;
+            Some(Exceeded {
+                window,
+                metric,
+                limit,
+                would_be,
+                counted,
+            })
+        })
+}
+
 /// The subject's newest row: its seq, time and running totals.
 const NEWEST: &str = "SELECT seq, at, total_mutations, total_deletes, total_replicas FROM budget_spend \
                       WHERE subject = $1 ORDER BY seq DESC LIMIT 1";
 /// The window's first row (the oldest counted): its time and the totals before it.
 const FIRST_IN_WINDOW: &str = "SELECT at, total_mutations - 1, total_deletes - deletes, total_replicas - replicas \
                                FROM budget_spend WHERE subject = $1 AND at >= $2 ORDER BY at, seq LIMIT 1";
-/// Whether the object was changed within the window (one primary-key lookup).
-const SEEN: &str = "SELECT COUNT(*) FROM budget_objects WHERE subject = $1 AND object = $2 AND last_at >= $3";
+/// When the object was last changed by the subject (one primary-key lookup).
+const LAST_CHANGED: &str = "SELECT last_at FROM budget_objects WHERE subject = $1 AND object = $2";
 /// Distinct objects changed within the window, counted up to `$3` at most.
 const OBJECTS: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM budget_objects WHERE subject = $1 AND last_at >= $2 \
                        LIMIT $3) AS within_window";
-const INSERT: &str = "INSERT INTO budget_spend (subject, seq, at, action_id, object, deletes, replicas, \
-                      total_mutations, total_deletes, total_replicas) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-const TOUCH: &str = "INSERT INTO budget_objects (subject, object, last_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (subject, object) DO UPDATE SET last_at = excluded.last_at";
 
 /// A subject's newest row: (seq, at, total mutations, total deletes, total replicas).
 type Newest = (i64, String, i64, i64, i64);
 
-/// A window's usage (a [`Counted`]) within the transaction `$tx`, from the subject's newest row `$newest` and
-/// its first row in the window. A macro, not a function: like `with_writer!`, the body is compiled once per
-/// backend.
+/// A window's usage (a [`Counted`]) within the transaction or connection `$tx`, from the subject's newest row
+/// `$newest`, its first row in the window, and when the object was last changed (`$last_changed`). A macro,
+/// not a function: like `with_writer!`, the body is compiled once per backend.
 macro_rules! count_window {
-    ($tx:expr, $window:expr, $newest:expr, $object:expr) => {{
+    ($tx:expr, $window:expr, $newest:expr, $last_changed:expr) => {{
         let window: &Window = $window;
-        let first: Option<(String, i64, i64, i64)> = match $newest {
+        let newest: Option<&Newest> = $newest;
+        let first: Option<(String, i64, i64, i64)> = match newest {
             None => None,
             Some(_) => {
                 sqlx::query_as(FIRST_IN_WINDOW)
@@ -103,7 +203,7 @@ macro_rules! count_window {
                     .await?
             }
         };
-        let (oldest, mut used) = match (first, $newest) {
+        let (oldest, mut used) = match (first, newest) {
             (Some((at, m, d, r)), Some((_, _, mutations, deletes, replicas))) => (
                 Some(at),
                 Usage {
@@ -115,13 +215,7 @@ macro_rules! count_window {
             ),
             _ => (None, Usage::default()),
         };
-        let seen: i64 = sqlx::query_scalar(SEEN)
-            .bind(&window.subject)
-            .bind($object)
-            .bind(&window.since)
-            .fetch_one(&mut *$tx)
-            .await?;
-        if let Some(cap) = window.objects_up_to {
+        if let Some(cap) = window.objects_up_to() {
             let counted: i64 = sqlx::query_scalar(OBJECTS)
                 .bind(&window.subject)
                 .bind(&window.since)
@@ -130,62 +224,26 @@ macro_rules! count_window {
                 .await?;
             used.objects = Some(counted);
         }
+        let last_changed: Option<&String> = $last_changed;
         Counted {
             used,
             oldest,
-            object_seen: seen > 0,
+            object_seen: last_changed.is_some_and(|at| *at >= window.since),
         }
     }};
 }
 
+mod batch;
+
+pub(crate) use batch::Queue;
+pub use batch::ReservationStats;
+
 impl Store {
-    /// Counts every window, lets `admit` decide, and records `spend` against every subject if it admits —
-    /// all in one serialized transaction. Returns `admit`'s verdict.
-    pub async fn reserve_budget<E>(
-        &self,
-        windows: &[Window],
-        spend: &Spend,
-        admit: impl Fn(&[Counted]) -> Result<(), E>,
-    ) -> Result<Result<(), E>, StorageError> {
-        let mut subjects: Vec<&str> = windows.iter().map(|w| w.subject.as_str()).collect();
-        subjects.sort_unstable();
-        subjects.dedup();
-        let verdict = with_writer!(self, pool => async {
-            let mut tx = pool.begin().await?;
-            // Serialized: PostgreSQL by an advisory lock; SQLite by taking the write lock first (a write
-            // statement, waiting in the busy handler), since a read that later upgrades to a write can fail at
-            // once with SQLITE_BUSY when another process writes.
-            let serialize = match self.kind() {
-                crate::BackendKind::Postgres => "SELECT pg_advisory_xact_lock($1)",
-                crate::BackendKind::Sqlite => "DELETE FROM budget_spend WHERE 1 = 0 AND $1 = $1",
-            };
-            sqlx::query(serialize).bind(BUDGET_LOCK).execute(&mut *tx).await?;
-            let mut newest: Vec<Option<Newest>> = Vec::with_capacity(subjects.len());
-            for subject in &subjects {
-                newest.push(sqlx::query_as(NEWEST).bind(subject).fetch_optional(&mut *tx).await?);
-            }
-            let newest_of = |subject: &str| subjects.iter().position(|s| *s == subject).and_then(|i| newest[i].clone());
-            let mut counted = Vec::with_capacity(windows.len());
-            for window in windows {
-                let subject_newest = newest_of(&window.subject);
-                counted.push(count_window!(tx, window, subject_newest, &spend.object));
-            }
-            let verdict = admit(&counted);
-            if verdict.is_ok() {
-                for (subject, newest) in subjects.iter().zip(&newest) {
-                    let (seq, at, mutations, deletes, replicas) = next_row(newest.as_ref(), spend);
-                    sqlx::query(INSERT)
-                        .bind(subject).bind(seq).bind(&at).bind(&spend.action_id).bind(&spend.object)
-                        .bind(i64::from(spend.delete)).bind(spend.replicas)
-                        .bind(mutations).bind(deletes).bind(replicas)
-                        .execute(&mut *tx).await?;
-                    sqlx::query(TOUCH).bind(subject).bind(&spend.object).bind(&at).execute(&mut *tx).await?;
-                }
-            }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(verdict)
-        }.await)?;
-        Ok(verdict)
+    /// Counts every window and records `spend` against every subject unless it would pass a window's limits —
+    /// in one transaction serialized across gateways, shared with this process's concurrent reservations.
+    /// Returns the first limit it would pass (nothing recorded), or `None` (recorded).
+    pub async fn reserve_budget(&self, windows: Vec<Window>, spend: Spend) -> Result<Option<Exceeded>, StorageError> {
+        batch::reserve(self, windows, spend).await
     }
 
     /// Each window's usage now, read without the reservation's lock and spending nothing (for the API: the
@@ -196,7 +254,7 @@ impl Store {
             let mut counted = Vec::with_capacity(windows.len());
             for window in windows {
                 let newest: Option<Newest> = sqlx::query_as(NEWEST).bind(&window.subject).fetch_optional(&mut *conn).await?;
-                counted.push(count_window!(conn, window, newest, ""));
+                counted.push(count_window!(conn, window, newest.as_ref(), None));
             }
             Ok::<_, sqlx::Error>(counted)
         }.await)?)

@@ -88,6 +88,7 @@ impl Store {
             fault: Arc::default(),
             tree_cache: Arc::new(tlog::reads::TreeCache::new()),
             identity_budget_rows: Arc::default(),
+            budget_queue: Arc::default(),
         }
     }
 

@@ -40,7 +40,7 @@ use serde::Serialize;
 use sqlx::{PgPool, SqlitePool};
 
 pub use appender::{AppendConfig, AppendError, Ledger, LedgerStats};
-pub use budgets::{Counted, Spend, Usage, Window};
+pub use budgets::{Counted, Exceeded, Limits, Metric, ReservationStats, Spend, Usage, Window};
 pub use connect::redact;
 pub(crate) use connect::sqlite_pool;
 pub use cursors::ExportCursor;
@@ -136,6 +136,8 @@ pub struct Store {
     tree_cache: Arc<tlog::reads::TreeCache>,
     /// Whether `identity_budgets` had rows, and when that was learnt (see `identity_budgets`).
     identity_budget_rows: Arc<Mutex<Option<(std::time::Instant, bool)>>>,
+    /// Budget reservations waiting for their shared transaction (see `budgets::batch`).
+    budget_queue: Arc<budgets::Queue>,
 }
 
 /// Runs `$body` (a `Result<_, sqlx::Error>`) with `$pool` bound to the concrete pool; the body is compiled

@@ -538,19 +538,28 @@ async fn a_newer_releases_migrations_are_tolerated(db: &TestDb) {
     store.migrate().await.expect("an unknown newer migration is ignored");
 }
 
-/// Two stores on one database (two gateways), twenty reservations at once against a budget of five: exactly five
-/// are admitted, and the counters read them back.
+/// A window of the last minute for `subject` with `limits`.
+fn last_minute(subject: &str, limits: storage::Limits) -> storage::Window {
+    storage::Window {
+        subject: subject.into(),
+        since: domain::time::now_minus(std::time::Duration::from_secs(60)),
+        limits,
+    }
+}
+
+/// Two stores on one database (two gateways), forty reservations at once (so each store batches them) against
+/// a budget of seven deletes: exactly seven are admitted, each refusal names the limit, and the counters read
+/// them back.
 async fn budget_reservations_are_exact_across_gateways(db: &TestDb) {
     let stores = [db.store().await, db.store().await];
     let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..20 {
+    for n in 0..40 {
         let store = stores[n % 2].clone();
         tasks.spawn(async move {
-            let windows = [storage::Window {
-                subject: "identity:agt_1".into(),
-                since: domain::time::now_minus(std::time::Duration::from_secs(60)),
-                objects_up_to: None,
-            }];
+            let limits = storage::Limits {
+                deletes: Some(7),
+                ..storage::Limits::default()
+            };
             let spend = storage::Spend {
                 action_id: format!("act_{n}"),
                 at: domain::time::now(),
@@ -558,40 +567,42 @@ async fn budget_reservations_are_exact_across_gateways(db: &TestDb) {
                 delete: true,
                 replicas: 0,
             };
-            let admit = |counted: &[storage::Counted]| match counted[0].used.deletes < 5 {
-                true => Ok(()),
-                false => Err(counted[0].used),
-            };
-            store.reserve_budget(&windows, &spend, admit).await.unwrap().is_ok()
+            store
+                .reserve_budget(vec![last_minute("identity:agt_1", limits)], spend)
+                .await
+                .unwrap()
         });
     }
-    let admitted = tasks.join_all().await.into_iter().filter(|ok| *ok).count();
-    assert_eq!(admitted, 5);
-    let windows = [storage::Window {
-        subject: "identity:agt_1".into(),
-        since: domain::time::now_minus(std::time::Duration::from_secs(60)),
-        objects_up_to: Some(100),
-    }];
-    let probe = storage::Spend {
-        action_id: "act_probe".into(),
-        at: domain::time::now(),
-        object: "c/ns/ConfigMap/cm-0".into(),
-        delete: false,
-        replicas: 0,
+    let verdicts = tasks.join_all().await;
+    assert_eq!(verdicts.iter().filter(|v| v.is_none()).count(), 7);
+    let stats: Vec<_> = stores.iter().map(storage::Store::budget_reservation_stats).collect();
+    assert_eq!(stats.iter().map(|s| s.reservations).sum::<u64>(), 40, "{stats:?}");
+    assert!(
+        stats.iter().map(|s| s.transactions).sum::<u64>() < 40,
+        "concurrent reservations share transactions: {stats:?}"
+    );
+    for refused in verdicts.iter().flatten() {
+        assert_eq!(
+            (refused.metric, refused.limit, refused.would_be),
+            (storage::Metric::Deletes, 7, 8)
+        );
+        assert_eq!(refused.counted.used.deletes, 7, "{refused:?}");
+    }
+    let limits = storage::Limits {
+        objects: Some(99),
+        ..storage::Limits::default()
     };
     let read = stores[0]
-        .reserve_budget(&windows, &probe, |counted: &[storage::Counted]| {
-            Err::<(), _>(counted[0].clone())
-        })
+        .budget_usage(&[last_minute("identity:agt_1", limits)])
         .await
-        .unwrap()
-        .unwrap_err();
-    assert_eq!((read.used.mutations, read.used.deletes), (5, 5));
-    assert!(
-        (2..=3).contains(&read.used.objects.unwrap()),
-        "five deletes of three ConfigMaps: {read:?}"
+        .unwrap();
+    assert_eq!((read[0].used.mutations, read[0].used.deletes), (7, 7));
+    assert_eq!(
+        read[0].used.objects,
+        Some(3),
+        "seven deletes of three ConfigMaps: {read:?}"
     );
-    assert!(read.oldest.is_some());
+    assert!(read[0].oldest.is_some());
 }
 
 fn spend_at(n: usize, at: &str, object: &str, replicas: i64) -> storage::Spend {
@@ -606,50 +617,38 @@ fn spend_at(n: usize, at: &str, object: &str, replicas: i64) -> storage::Spend {
 
 /// A window counts only the mutations inside it, from running totals (the rows before the window do not count,
 /// whatever their number), a gateway whose clock is behind cannot slip a mutation before the window, distinct
-/// objects are counted up to a cap, and pruning keeps the totals right.
+/// objects are counted up to a cap, an object changed before in the window adds no distinct object, and pruning
+/// keeps the totals right.
 async fn budget_windows_count_from_running_totals(db: &TestDb) {
     let store = db.store().await;
-    let window = |since: &str, objects_up_to| storage::Window {
+    let window = |since: &str, objects| storage::Window {
         subject: "global".into(),
         since: since.into(),
-        objects_up_to,
+        limits: storage::Limits {
+            objects,
+            ..storage::Limits::default()
+        },
     };
     let read = |windows: Vec<storage::Window>| {
         let store = store.clone();
-        async move {
-            let probe = spend_at(99, "2026-01-01T10:00:00.000000Z", "c/ns/Deployment/new", 0);
-            store
-                .reserve_budget(&windows, &probe, |counted: &[storage::Counted]| {
-                    Err::<(), _>(counted.to_vec())
-                })
-                .await
-                .unwrap()
-                .unwrap_err()
-        }
+        async move { store.budget_usage(&windows).await.unwrap() }
     };
-    let admit = |_: &[storage::Counted]| Ok::<(), ()>(());
     // Ten mutations a minute apart from 09:00, on objects web-0..web-4 (each twice), 3 replicas each.
     for n in 0..10 {
         let at = format!("2026-01-01T09:{:02}:00.000000Z", n);
         let spend = spend_at(n, &at, &format!("c/ns/Deployment/web-{}", n % 5), 3);
-        store
-            .reserve_budget(&[window("2026-01-01T00:00:00.000000Z", None)], &spend, admit)
-            .await
-            .unwrap()
-            .unwrap();
+        let verdict = store.reserve_budget(vec![window("2026-01-01T00:00:00.000000Z", None)], spend);
+        assert_eq!(verdict.await.unwrap(), None);
     }
     // A gateway with a clock 5 minutes behind: stamped at the newest time instead, so it stays in every window
     // that holds the newest.
     let late = spend_at(10, "2026-01-01T09:04:00.000000Z", "c/ns/Deployment/web-9", 1);
-    store
-        .reserve_budget(&[window("2026-01-01T00:00:00.000000Z", None)], &late, admit)
-        .await
-        .unwrap()
-        .unwrap();
+    let verdict = store.reserve_budget(vec![window("2026-01-01T00:00:00.000000Z", None)], late);
+    assert_eq!(verdict.await.unwrap(), None);
     let counted = read(vec![
-        window("2026-01-01T09:06:00.000000Z", Some(100)),
-        window("2026-01-01T00:00:00.000000Z", Some(2)),
-        window("2026-01-01T09:59:00.000000Z", Some(100)),
+        window("2026-01-01T09:06:00.000000Z", Some(99)),
+        window("2026-01-01T00:00:00.000000Z", Some(1)),
+        window("2026-01-01T09:59:00.000000Z", Some(99)),
     ])
     .await;
     // From 09:06: mutations 6..9 and the late one (10); deletes 6, 8 and 10; web-1..web-4 and web-9.
@@ -658,15 +657,39 @@ async fn budget_windows_count_from_running_totals(db: &TestDb) {
     assert_eq!(counted[0].used.replicas, 4 * 3 + 1);
     assert_eq!(counted[0].used.objects, Some(5));
     assert_eq!(counted[0].oldest.as_deref(), Some("2026-01-01T09:06:00.000000Z"));
-    // Everything, with the distinct objects counted up to two.
+    // Everything, with the distinct objects counted up to one past a limit of one.
     assert_eq!((counted[1].used.mutations, counted[1].used.objects), (11, Some(2)));
     // An empty window.
     assert_eq!((counted[2].used.mutations, counted[2].oldest.as_ref()), (0, None));
-    assert!(!counted[0].object_seen);
+    // A limit of five objects from 09:06: a sixth object is refused, web-4 (changed at 09:09) is not new.
+    let five = |object: &str| {
+        let mut window = window("2026-01-01T09:06:00.000000Z", Some(5));
+        window.limits.mutations = Some(100);
+        (vec![window], spend_at(11, "2026-01-01T09:20:00.000000Z", object, 0))
+    };
+    let (windows, spend) = five("c/ns/Deployment/web-new");
+    let refused = store
+        .reserve_budget(windows, spend)
+        .await
+        .unwrap()
+        .expect("a sixth object");
+    assert_eq!(
+        (refused.metric, refused.limit, refused.would_be),
+        (storage::Metric::Objects, 5, 6)
+    );
+    assert!(!refused.counted.object_seen);
     // Pruning the rows before 09:05 leaves the window from 09:06 as it was.
     store.prune_budget_usage("2026-01-01T09:05:00.000000Z").await.unwrap();
-    let after = read(vec![window("2026-01-01T09:06:00.000000Z", Some(100))]).await;
+    let after = read(vec![window("2026-01-01T09:06:00.000000Z", Some(99))]).await;
     assert_eq!(after[0].used, counted[0].used);
+    let (windows, spend) = five("c/ns/Deployment/web-4");
+    assert_eq!(
+        store.reserve_budget(windows, spend).await.unwrap(),
+        None,
+        "web-4 is no new object"
+    );
+    let after = read(vec![window("2026-01-01T09:06:00.000000Z", Some(99))]).await;
+    assert_eq!((after[0].used.mutations, after[0].used.objects), (6, Some(5)));
 }
 
 on_both!(

@@ -17,7 +17,7 @@ use domain::{ActionStatus, ActionType, EntryKind, Role};
 use executor::{Action, Preview};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use storage::{Counted, IdentityBudgetRow, Spend, Window};
+use storage::{Exceeded, IdentityBudgetRow, Limits, Metric, Spend, Window};
 
 use crate::identity::{Caller, Identity};
 use crate::{Cluster, GatewayError, now, now_minus};
@@ -147,7 +147,7 @@ pub struct BudgetExceeded {
     /// The window, in seconds.
     pub window_seconds: u64,
     /// The limit hit: `mutations`, `deletes`, `objects` or `replicas`.
-    pub metric: String,
+    pub metric: Metric,
     /// The limit.
     pub limit: i64,
     /// The usage with this mutation added.
@@ -215,6 +215,24 @@ impl BudgetLimit {
 }
 
 impl BudgetExceeded {
+    /// The refusal of the budget `applicable`, from the storage's verdict.
+    fn of(applicable: &Applicable<'_>, exceeded: Exceeded) -> BudgetExceeded {
+        let Applicable { limit, window, set_in } = applicable;
+        let used = exceeded.counted.used;
+        BudgetExceeded {
+            per: limit.per.clone(),
+            subject: window.subject.clone(),
+            window_seconds: limit.window_seconds,
+            metric: exceeded.metric,
+            limit: exceeded.limit,
+            would_be: exceeded.would_be,
+            used: serde_json::json!({"mutations": used.mutations, "deletes": used.deletes,
+                                     "objects": used.objects, "replicas": used.replicas}),
+            frees_at: frees_at(exceeded.counted.oldest.as_deref(), limit.window_seconds),
+            set_in: set_in.map(str::to_owned),
+        }
+    }
+
     fn reason(&self) -> String {
         let own = self
             .set_in
@@ -224,7 +242,7 @@ impl BudgetExceeded {
         format!(
             "budget exceeded: {}{own} {} would be {} within {} s (the limit is {}){}",
             self.subject,
-            self.metric,
+            self.metric.as_str(),
             self.would_be,
             self.window_seconds,
             self.limit,
@@ -311,15 +329,11 @@ impl Pipeline {
             replicas: replica_change(&preview.diff),
         };
         let windows: Vec<Window> = applicable.iter().map(|a| a.window.clone()).collect();
-        let verdict = self
-            .parts
-            .store
-            .reserve_budget(&windows, &spend, |counted| first_exceeded(&applicable, counted, &spend))
-            .await?;
-        let Err(exceeded) = verdict else {
+        let Some(exceeded) = self.parts.store.reserve_budget(windows, spend).await? else {
             return Ok(None);
         };
-        self.record(trail, caller.actor(), &*exceeded).await?;
+        let exceeded = BudgetExceeded::of(&applicable[exceeded.window], exceeded);
+        self.record(trail, caller.actor(), &exceeded).await?;
         let decision = DecisionView {
             outcome: "deny".into(),
             mode: "budget".into(),
@@ -342,8 +356,12 @@ fn applicable<'a>(
     let window = |limit: &BudgetLimit, subject: String| Window {
         subject,
         since: now_minus(std::time::Duration::from_secs(limit.window_seconds)),
-        // Enough to tell whether one more object passes the limit; not counted without one.
-        objects_up_to: limit.objects.map(|cap| cap.saturating_add(1)),
+        limits: Limits {
+            mutations: limit.mutations,
+            deletes: limit.deletes,
+            objects: limit.objects,
+            replicas: limit.replicas,
+        },
     };
     let own = own.into_iter().flat_map(|own| {
         own.limits.iter().map(|limit| {
@@ -381,45 +399,6 @@ impl Pipeline {
         self.parts.store.prune_budget_usage(&before).await?;
         Ok(())
     }
-}
-
-/// The first budget the mutation would exceed, with its counters.
-fn first_exceeded(
-    applicable: &[Applicable<'_>],
-    counted: &[Counted],
-    spend: &Spend,
-) -> Result<(), Box<BudgetExceeded>> {
-    for (Applicable { limit, window, set_in }, counted) in applicable.iter().zip(counted) {
-        let used = counted.used;
-        let after = [
-            ("mutations", limit.mutations, used.mutations + 1),
-            ("deletes", limit.deletes, used.deletes + i64::from(spend.delete)),
-            (
-                "objects",
-                limit.objects,
-                used.objects.unwrap_or(0) + i64::from(!counted.object_seen),
-            ),
-            ("replicas", limit.replicas, used.replicas + spend.replicas),
-        ];
-        for (metric, cap, would_be) in after {
-            let Some(cap) = cap.filter(|cap| would_be > *cap) else {
-                continue;
-            };
-            return Err(Box::new(BudgetExceeded {
-                per: limit.per.clone(),
-                subject: window.subject.clone(),
-                window_seconds: limit.window_seconds,
-                metric: metric.to_owned(),
-                limit: cap,
-                would_be,
-                used: serde_json::json!({"mutations": used.mutations, "deletes": used.deletes,
-                                         "objects": used.objects, "replicas": used.replicas}),
-                frees_at: frees_at(counted.oldest.as_deref(), limit.window_seconds),
-                set_in: set_in.map(str::to_owned),
-            }));
-        }
-    }
-    Ok(())
 }
 
 /// When the oldest mutation counted leaves a window of `window_seconds`.

@@ -246,7 +246,11 @@ impl Pipeline {
                 Some(Window {
                     subject: view.subject.clone()?,
                     since: now_minus(std::time::Duration::from_secs(view.window_seconds)),
-                    objects_up_to: Some(OBJECTS_SHOWN),
+                    // Counted as a limit of OBJECTS_SHOWN would count them (up to one past it).
+                    limits: storage::Limits {
+                        objects: Some(OBJECTS_SHOWN),
+                        ..storage::Limits::default()
+                    },
                 })
             })
             .collect();

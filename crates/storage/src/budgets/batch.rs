@@ -1,0 +1,215 @@
+//! Group commit for budget reservations. Each reservation alone would be a transaction of its own, and on
+//! SQLite's single writer (synchronous=FULL) a commit and its fsync per mutation, queued with the ledger's own
+//! writes. So concurrent reservations wait in a queue, and whoever gets the turn next runs every waiting one
+//! in one transaction, one after the other (each sees the rows of those before it, so limits stay exact), and
+//! answers them all. Leader and followers, not a task of its own: a store needs no runtime to be created and
+//! is shared freely between runtimes (tests).
+//!
+//! If the transaction fails, each reservation of the batch runs again alone, so each gets its own answer and
+//! one bad reservation cannot fail the others. A leader whose future is dropped mid-batch (the process
+//! stopping) rolls the transaction back; its followers see their answer gone and queue again.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::oneshot;
+use tokio::sync::oneshot::error::TryRecvError;
+
+use super::{
+    BUDGET_LOCK, Counted, Exceeded, FIRST_IN_WINDOW, LAST_CHANGED, NEWEST, Newest, OBJECTS, Spend, Usage, Window,
+    first_exceeded, next_row,
+};
+use crate::{Backend, StorageError, Store, with_writer};
+
+/// Most reservations one transaction takes.
+const MAX_BATCH: usize = 256;
+
+type Answer = Result<Option<Exceeded>, StorageError>;
+
+/// A reservation waiting for its batch.
+struct Waiting {
+    windows: Vec<Window>,
+    spend: Spend,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// The reservations waiting for the next batch, and the turn to run one.
+#[derive(Default)]
+pub(crate) struct Queue {
+    waiting: Mutex<Vec<Waiting>>,
+    turn: tokio::sync::Mutex<()>,
+    /// Reservations answered and transactions committed, since the store was created.
+    reservations: AtomicU64,
+    transactions: AtomicU64,
+}
+
+/// What this store's budget reservations have cost so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservationStats {
+    /// Reservations answered from a committed transaction.
+    pub reservations: u64,
+    /// Transactions committed for them (fewer when concurrent reservations shared one).
+    pub transactions: u64,
+}
+
+impl Store {
+    /// What this store's budget reservations have cost so far.
+    pub fn budget_reservation_stats(&self) -> ReservationStats {
+        ReservationStats {
+            reservations: self.budget_queue.reservations.load(Ordering::Relaxed),
+            transactions: self.budget_queue.transactions.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").finish_non_exhaustive()
+    }
+}
+
+impl Queue {
+    fn push(&self, waiting: Waiting) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(waiting);
+    }
+
+    /// The oldest waiting reservations, up to `MAX_BATCH`.
+    fn take(&self) -> Vec<Waiting> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let first = waiting.len().min(MAX_BATCH);
+        let rest = waiting.split_off(first);
+        std::mem::replace(&mut *waiting, rest)
+    }
+}
+
+/// Queues the reservation and waits for its answer, running the next batch whenever it gets the turn first.
+pub(super) async fn reserve(store: &Store, windows: Vec<Window>, spend: Spend) -> Answer {
+    let queue = &store.budget_queue;
+    'queued: loop {
+        let (reply, mut answer) = oneshot::channel();
+        queue.push(Waiting {
+            windows: windows.clone(),
+            spend: spend.clone(),
+            reply,
+        });
+        loop {
+            let _turn = queue.turn.lock().await;
+            match answer.try_recv() {
+                Ok(answer) => return answer,
+                // Its batch was abandoned and rolled back: queue it again.
+                Err(TryRecvError::Closed) => continue 'queued,
+                // Still waiting (only the turn's holder takes from the queue): run the next batch.
+                Err(TryRecvError::Empty) => run(store, queue.take()).await,
+            }
+        }
+    }
+}
+
+/// Runs `batch` in one transaction and answers each reservation; if that fails, runs each alone.
+async fn run(store: &Store, batch: Vec<Waiting>) {
+    let requests: Vec<(&[Window], &Spend)> = batch.iter().map(|w| (w.windows.as_slice(), &w.spend)).collect();
+    let queue = &store.budget_queue;
+    match transaction(store, &requests).await {
+        Ok(answers) => {
+            queue.transactions.fetch_add(1, Ordering::Relaxed);
+            queue.reservations.fetch_add(answers.len() as u64, Ordering::Relaxed);
+            for (waiting, answer) in batch.into_iter().zip(answers) {
+                // A reservation whose caller went away is still recorded: the usage errs on the safe side.
+                let _ = waiting.reply.send(Ok(answer));
+            }
+        }
+        Err(error) if batch.len() == 1 => {
+            let _ = batch.into_iter().next().map(|waiting| waiting.reply.send(Err(error)));
+        }
+        Err(_) => {
+            for waiting in batch {
+                let alone = [(waiting.windows.as_slice(), &waiting.spend)];
+                let answer = transaction(store, &alone).await.map(|mut answers| answers.remove(0));
+                if answer.is_ok() {
+                    queue.transactions.fetch_add(1, Ordering::Relaxed);
+                    queue.reservations.fetch_add(1, Ordering::Relaxed);
+                }
+                let _ = waiting.reply.send(answer);
+            }
+        }
+    }
+}
+
+/// Each reservation of `requests` in order, in one serialized transaction: counts its windows and records it
+/// against every subject unless it passes a limit. The subjects' newest rows and the objects' last changes
+/// are read once per batch and then carried along in memory (the transaction holds the lock, so nobody else
+/// moves them).
+async fn transaction(store: &Store, requests: &[(&[Window], &Spend)]) -> Result<Vec<Option<Exceeded>>, StorageError> {
+    Ok(with_writer!(store, pool => async {
+        let mut tx = pool.begin().await?;
+        // Serialized: PostgreSQL by an advisory lock; SQLite by taking the write lock first (a write
+        // statement, waiting in the busy handler), since a read that later upgrades to a write can fail at
+        // once with SQLITE_BUSY when another process writes.
+        let serialize = match store.kind() {
+            crate::BackendKind::Postgres => "SELECT pg_advisory_xact_lock($1)",
+            crate::BackendKind::Sqlite => "DELETE FROM budget_spend WHERE 1 = 0 AND $1 = $1",
+        };
+        sqlx::query(serialize).bind(BUDGET_LOCK).execute(&mut *tx).await?;
+        let mut newest: HashMap<String, Option<Newest>> = HashMap::new();
+        let mut changed: HashMap<(String, String), Option<String>> = HashMap::new();
+        let mut answers = Vec::with_capacity(requests.len());
+        for (windows, spend) in requests {
+            let mut subjects: Vec<&str> = windows.iter().map(|w| w.subject.as_str()).collect();
+            subjects.sort_unstable();
+            subjects.dedup();
+            for subject in &subjects {
+                if !newest.contains_key(*subject) {
+                    let row: Option<Newest> = sqlx::query_as(NEWEST).bind(subject).fetch_optional(&mut *tx).await?;
+                    newest.insert((*subject).to_owned(), row);
+                }
+                let key = ((*subject).to_owned(), spend.object.clone());
+                if !changed.contains_key(&key) {
+                    let at: Option<String> = sqlx::query_scalar(LAST_CHANGED)
+                        .bind(subject).bind(&spend.object).fetch_optional(&mut *tx).await?;
+                    changed.insert(key, at);
+                }
+            }
+            let mut counted = Vec::with_capacity(windows.len());
+            for window in windows.iter() {
+                let subject_newest = newest.get(&window.subject).and_then(Option::as_ref);
+                let key = (window.subject.clone(), spend.object.clone());
+                let last_changed = changed.get(&key).and_then(Option::as_ref);
+                counted.push(count_window!(tx, window, subject_newest, last_changed));
+            }
+            let verdict = first_exceeded(windows, counted, spend);
+            if verdict.is_none() && !subjects.is_empty() {
+                let rows: Vec<(&str, Newest)> = subjects
+                    .iter()
+                    .map(|subject| (*subject, next_row(newest.get(*subject).and_then(Option::as_ref), spend)))
+                    .collect();
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO budget_spend (subject, seq, at, action_id, object, deletes, replicas, \
+                     total_mutations, total_deletes, total_replicas) ",
+                );
+                insert.push_values(&rows, |mut row, (subject, (seq, at, mutations, deletes, replicas))| {
+                    row.push_bind(*subject).push_bind(*seq).push_bind(at.as_str()).push_bind(spend.action_id.as_str())
+                        .push_bind(spend.object.as_str()).push_bind(i64::from(spend.delete)).push_bind(spend.replicas)
+                        .push_bind(*mutations).push_bind(*deletes).push_bind(*replicas);
+                });
+                insert.build().execute(&mut *tx).await?;
+                let mut touch = sqlx::QueryBuilder::new("INSERT INTO budget_objects (subject, object, last_at) ");
+                touch.push_values(&rows, |mut row, (subject, newest)| {
+                    row.push_bind(*subject).push_bind(spend.object.as_str()).push_bind(newest.1.as_str());
+                });
+                touch.push(" ON CONFLICT (subject, object) DO UPDATE SET last_at = excluded.last_at");
+                touch.build().execute(&mut *tx).await?;
+                for (subject, row) in rows {
+                    changed.insert((subject.to_owned(), spend.object.clone()), Some(row.1.clone()));
+                    newest.insert(subject.to_owned(), Some(row));
+                }
+            }
+            answers.push(verdict);
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(answers)
+    }.await)?)
+}
