@@ -22,6 +22,7 @@ mod preview;
 mod read;
 mod rollout;
 mod verify;
+mod workloads;
 
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ pub use preview::{LiveObject, PlannedRequest, Preview};
 pub use read::ReadResult;
 pub use rollout::{RolloutProgress, rollout_status};
 pub use verify::{Check, ObservedIn, Rollout, Verification};
+pub use workloads::WORKLOAD_COUNT_TTL;
 
 pub(crate) use intended_state::contains;
 pub(crate) use objects::{container_names, container_pointer, str_at};
@@ -83,6 +85,7 @@ pub struct Executor {
     guardrails: Guardrails,
     pub(crate) accounts: Accounts,
     options: ExecutorOptions,
+    workload_counts: workloads::WorkloadCounts,
 }
 
 impl Executor {
@@ -99,6 +102,7 @@ impl Executor {
             guardrails,
             accounts,
             options,
+            workload_counts: workloads::WorkloadCounts::default(),
         }
     }
 

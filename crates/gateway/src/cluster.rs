@@ -35,6 +35,8 @@ pub trait Cluster: Send + Sync + 'static {
     async fn inspect(&self, context: &CallContext, action: &Action, intent: &Intent) -> Result<Inspection, ExecError>;
     /// A discovery or OpenAPI document (kubectl's read-only pass-through): status, body, content type.
     async fn discovery(&self, path: &str, accept: Option<&str>) -> Result<(u16, Vec<u8>, Option<String>), ExecError>;
+    /// The workloads in a namespace (Deployments, StatefulSets, DaemonSets, CronJobs), counted recently.
+    async fn namespace_workloads(&self, context: &CallContext, namespace: &str) -> Result<u64, ExecError>;
 }
 
 #[async_trait]
@@ -81,5 +83,9 @@ impl Cluster for Executor {
 
     async fn discovery(&self, path: &str, accept: Option<&str>) -> Result<(u16, Vec<u8>, Option<String>), ExecError> {
         Executor::discovery(self, path, accept).await
+    }
+
+    async fn namespace_workloads(&self, context: &CallContext, namespace: &str) -> Result<u64, ExecError> {
+        Executor::namespace_workloads(self, context, namespace).await
     }
 }

@@ -386,3 +386,66 @@ async fn an_unreadable_budget_fails_mutations_closed_until_cleared() {
         .unwrap();
     assert_eq!(statuses(&scales(&app, "agent", 1).await), [ActionStatus::Completed]);
 }
+
+fn scale_of(name: &str, replicas: u32) -> Value {
+    json!({"action_type": "SCALE", "namespace": "staging", "resource_kind": "Deployment",
+           "resource_name": name, "parameters": {"replicas": replicas}, "justification": "load test"})
+}
+
+/// `workloads_percent`: with ten Deployments in the namespace, 20 % lets an agent change two of them in the
+/// window (again and again), and refuses a third one in percent, with the numbers it was counted from.
+#[tokio::test]
+async fn a_share_of_the_namespaces_workloads_is_limited_in_percent() {
+    let mut cluster = FakeCluster::new("local");
+    for n in 0..10 {
+        cluster = cluster.with_deployment("staging", &format!("web-{n}"), 1);
+    }
+    let app = TestApp::new()
+        .with_cluster(Arc::new(cluster))
+        .with_identity("agent", &[Role::Operator], AGENT_SCOPES)
+        .with_identity("other-agent", &[Role::Operator], AGENT_SCOPES)
+        .with_budgets(budgets(
+            json!([{"per": "identity", "window_seconds": 600, "workloads_percent": 20}]),
+        ))
+        .build()
+        .await;
+    let agent = app.caller("agent");
+    for (name, replicas) in [("web-0", 2), ("web-1", 2), ("web-0", 3), ("web-1", 3)] {
+        let answer = app.pipeline.submit(agent, scale_of(name, replicas)).await.unwrap();
+        assert_eq!(answer.status, ActionStatus::Completed, "{name}: {answer:?}");
+    }
+    let third = app.pipeline.submit(agent, scale_of("web-2", 2)).await.unwrap();
+    assert_eq!(third.status, ActionStatus::Denied, "{third:?}");
+    let reason = &third.decision.as_ref().unwrap().reasons[0];
+    assert!(
+        reason.contains("workloads_percent would be 30 within 600 s (the limit is 20)"),
+        "{reason}"
+    );
+    let (kind, payload) = head_payload(&app).await;
+    assert_eq!(kind, EntryKind::BudgetExceeded.as_str());
+    assert_eq!(payload["metric"], "workloads_percent");
+    assert_eq!(
+        (
+            payload["used"]["workloads"].clone(),
+            payload["used"]["namespace_workloads"].clone()
+        ),
+        (json!(2), json!(10))
+    );
+    // Per identity: another agent's share is its own.
+    let other = app
+        .pipeline
+        .submit(app.caller("other-agent"), scale_of("web-2", 2))
+        .await
+        .unwrap();
+    assert_eq!(other.status, ActionStatus::Completed, "{other:?}");
+}
+
+/// `workloads_percent` is checked like the other limits: 0 to 100.
+#[test]
+fn a_workload_share_is_a_percentage() {
+    let budgets: Budgets =
+        serde_json::from_value(json!({"limits": [{"per": "global", "window_seconds": 60, "workloads_percent": 101}]}))
+            .unwrap();
+    let refused = budgets.validate().unwrap_err();
+    assert!(refused.contains("workloads_percent 101: 0 to 100"), "{refused}");
+}

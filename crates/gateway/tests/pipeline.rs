@@ -466,6 +466,7 @@ fn budget(per: &str, window_seconds: u64) -> gateway::BudgetLimit {
         deletes: None,
         objects: None,
         replicas: None,
+        workloads_percent: None,
     }
 }
 

@@ -32,6 +32,9 @@ pub struct Usage {
     pub objects: Option<i64>,
     /// Total replica change (absolute).
     pub replicas: i64,
+    /// Distinct workloads of the target's namespace changed, counted up to the budget's workload limit + 1
+    /// (`None`: it has none).
+    pub workloads: Option<i64>,
 }
 
 /// One admitted mutation, as it counts.
@@ -50,7 +53,7 @@ pub struct Spend {
 }
 
 /// A budget's limits over its window (each optional).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Limits {
     /// At most this many mutations.
     pub mutations: Option<i64>,
@@ -60,6 +63,19 @@ pub struct Limits {
     pub objects: Option<i64>,
     /// At most this much replica change, added up in absolute value.
     pub replicas: Option<i64>,
+    /// At most this many of a namespace's workloads changed.
+    pub workloads: Option<WorkloadLimit>,
+}
+
+/// A limit on the workloads of one namespace changed within a window (the gateway turns a budget's percentage
+/// of the namespace's workloads into a number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadLimit {
+    /// The objects that count, by the start of their key: `cluster/namespace/Deployment/` and so on, one per
+    /// workload kind. Each ends with `/`.
+    pub prefixes: Vec<String>,
+    /// At most this many of them.
+    pub limit: i64,
 }
 
 /// A budget to check: its subject, the start of its window and its limits.
@@ -78,6 +94,19 @@ impl Window {
     /// not at all without one.
     fn objects_up_to(&self) -> Option<i64> {
         self.limits.objects.map(|cap| cap.saturating_add(1))
+    }
+
+    /// The workloads' key ranges `[from, to)` and how many to count at most (the limit + 1), if limited.
+    fn workload_ranges(&self) -> Option<(Vec<(&str, String)>, i64)> {
+        let workloads = self.limits.workloads.as_ref()?;
+        // The keys under `prefix` (ending in '/') sort from it up to the same prefix ending in '0', the next
+        // character.
+        let ranges = workloads
+            .prefixes
+            .iter()
+            .map(|prefix| (prefix.as_str(), format!("{}0", prefix.trim_end_matches('/'))))
+            .collect();
+        Some((ranges, workloads.limit.saturating_add(1)))
     }
 }
 
@@ -105,6 +134,9 @@ pub enum Metric {
     Objects,
     /// Replica change.
     Replicas,
+    /// Workloads of the target's namespace changed (configured as a percentage of them).
+    #[serde(rename = "workloads_percent")]
+    Workloads,
 }
 
 impl Metric {
@@ -115,6 +147,7 @@ impl Metric {
             Metric::Deletes => "deletes",
             Metric::Objects => "objects",
             Metric::Replicas => "replicas",
+            Metric::Workloads => "workloads_percent",
         }
     }
 }
@@ -147,6 +180,11 @@ impl Counted {
                 used.objects.unwrap_or(0) + i64::from(!self.object_seen),
             ),
             (Metric::Replicas, limits.replicas, used.replicas + spend.replicas),
+            (
+                Metric::Workloads,
+                limits.workloads.as_ref().map(|w| w.limit),
+                used.workloads.unwrap_or(0) + i64::from(!self.object_seen),
+            ),
         ]
         .into_iter()
         .find_map(|(metric, cap, would_be)| cap.filter(|cap| would_be > *cap).map(|cap| (metric, cap, would_be)))
@@ -183,6 +221,10 @@ const LAST_CHANGED: &str = "SELECT last_at FROM budget_objects WHERE subject = $
 const OBJECTS: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM budget_objects WHERE subject = $1 AND last_at >= $2 \
                        LIMIT $3) AS within_window";
 
+/// Distinct objects with keys in `[$2, $3)` changed within the window, counted up to `$5` at most.
+const OBJECTS_IN_RANGE: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM budget_objects WHERE subject = $1 \
+                                AND object >= $2 AND object < $3 AND last_at >= $4 LIMIT $5) AS within_window";
+
 /// A subject's newest row: (seq, at, total mutations, total deletes, total replicas).
 type Newest = (i64, String, i64, i64, i64);
 
@@ -211,6 +253,7 @@ macro_rules! count_window {
                     deletes: deletes - d,
                     replicas: replicas - r,
                     objects: None,
+                    workloads: None,
                 },
             ),
             _ => (None, Usage::default()),
@@ -223,6 +266,21 @@ macro_rules! count_window {
                 .fetch_one(&mut *$tx)
                 .await?;
             used.objects = Some(counted);
+        }
+        if let Some((ranges, cap)) = window.workload_ranges() {
+            let mut counted = 0;
+            for (from, to) in ranges {
+                let within: i64 = sqlx::query_scalar(OBJECTS_IN_RANGE)
+                    .bind(&window.subject)
+                    .bind(from)
+                    .bind(&to)
+                    .bind(&window.since)
+                    .bind(cap)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                counted += within;
+            }
+            used.workloads = Some(counted.min(cap));
         }
         let last_changed: Option<&String> = $last_changed;
         Counted {

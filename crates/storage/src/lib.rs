@@ -40,7 +40,7 @@ use serde::Serialize;
 use sqlx::{PgPool, SqlitePool};
 
 pub use appender::{AppendConfig, AppendError, Ledger, LedgerStats};
-pub use budgets::{Counted, Exceeded, Limits, Metric, ReservationStats, Spend, Usage, Window};
+pub use budgets::{Counted, Exceeded, Limits, Metric, ReservationStats, Spend, Usage, Window, WorkloadLimit};
 pub use connect::redact;
 pub(crate) use connect::sqlite_pool;
 pub use cursors::ExportCursor;

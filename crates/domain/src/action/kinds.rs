@@ -186,6 +186,22 @@ impl ResourceKind {
         }
     }
 
+    /// The kinds a namespace's workloads are counted in (a budget's `workloads_percent`): the objects a team
+    /// runs its software as. ReplicaSets, Jobs and Pods are left out: their controllers make them (a Deployment
+    /// keeps ten old ReplicaSets), so counting them would dilute the share.
+    pub const WORKLOADS: [ResourceKind; 4] = [
+        ResourceKind::Deployment,
+        ResourceKind::StatefulSet,
+        ResourceKind::DaemonSet,
+        ResourceKind::CronJob,
+    ];
+
+    /// Whether the kind is one of [`WORKLOADS`](Self::WORKLOADS) (not [`is_workload`](Self::is_workload):
+    /// the kinds that roll out).
+    pub fn counts_as_workload(self) -> bool {
+        Self::WORKLOADS.contains(&self)
+    }
+
     /// The kind spelt exactly `text` (as [`as_str`](Self::as_str) spells it); `None` for any other.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == text)

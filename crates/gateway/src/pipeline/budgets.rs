@@ -9,15 +9,17 @@
 //! configured budgets, on the same usage as `per = "identity"`, and the strictest wins.
 
 mod own;
+mod workloads;
 
 use std::borrow::Cow;
 
 use domain::payload::{ActionFailed, ErrorReport, IdentityLimit, MAX_LIMIT, Payload};
 use domain::{ActionStatus, ActionType, EntryKind, Role};
-use executor::{Action, Preview};
+use executor::{Action, CallContext, Preview};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use storage::{Exceeded, IdentityBudgetRow, Limits, Metric, Spend, Window};
+use workloads::Share;
 
 use crate::identity::{Caller, Identity};
 use crate::{Cluster, GatewayError, now, now_minus};
@@ -134,6 +136,9 @@ pub struct BudgetLimit {
     /// At most this much replica change, added up in absolute value.
     #[serde(default)]
     pub replicas: Option<i64>,
+    /// At most this percentage (0 to 100) of the target namespace's workloads changed (see `workloads`).
+    #[serde(default)]
+    pub workloads_percent: Option<i64>,
 }
 
 /// `budget.exceeded`: a mutation a budget refused (final in every mode).
@@ -172,7 +177,15 @@ impl Budgets {
     /// Checks the configuration: windows of 1 s to 30 days, limits of 0 to 2^53 − 1, at least one limit each.
     pub fn validate(&self) -> Result<(), String> {
         for (n, limit) in self.limits.iter().enumerate() {
-            check_limit(limit.window_seconds, limit.counters())
+            let counters = limit.counters();
+            let percent = limit.workloads_percent;
+            check_limit(limit.window_seconds, &[&counters[..], &[percent]].concat())
+                .and_then(|()| match percent {
+                    Some(percent) if !(0..=100).contains(&percent) => {
+                        Err(format!("workloads_percent {percent}: 0 to 100"))
+                    }
+                    _ => Ok(()),
+                })
                 .map_err(|why| format!("[[budgets.limits]] #{}: {why}", n + 1))?;
         }
         Ok(())
@@ -181,7 +194,7 @@ impl Budgets {
 
 /// Checks one budget's window and limits (the configuration's and an identity's own): a window of 1 s to
 /// 30 days, limits of 0 to 2^53 − 1 (what the ledger's JSON holds exactly), at least one of them.
-pub(crate) fn check_limit(window_seconds: u64, counters: [Option<i64>; 4]) -> Result<(), String> {
+pub(crate) fn check_limit(window_seconds: u64, counters: &[Option<i64>]) -> Result<(), String> {
     let window = super::breakers::MAX_WINDOW_SECONDS;
     if !(1..=window).contains(&window_seconds)
         || counters.iter().flatten().any(|l| !(0..=MAX_LIMIT).contains(l))
@@ -189,7 +202,8 @@ pub(crate) fn check_limit(window_seconds: u64, counters: [Option<i64>; 4]) -> Re
     {
         return Err(format!(
             "window_seconds 1 to {window}, and at least one of mutations, deletes, objects, replicas \
-             (0 to {MAX_LIMIT})"
+             (0 to {MAX_LIMIT}){}",
+            if counters.len() > 4 { ", workloads_percent" } else { "" }
         ));
     }
     Ok(())
@@ -210,24 +224,36 @@ impl BudgetLimit {
             deletes: limit.deletes,
             objects: limit.objects,
             replicas: limit.replicas,
+            workloads_percent: None,
         }
     }
 }
 
 impl BudgetExceeded {
-    /// The refusal of the budget `applicable`, from the storage's verdict.
-    fn of(applicable: &Applicable<'_>, exceeded: Exceeded) -> BudgetExceeded {
+    /// The refusal of the budget `applicable`, from the storage's verdict; a share of the namespace's
+    /// workloads (`share`) is reported in percent, with the numbers it was counted from.
+    fn of(applicable: &Applicable<'_>, exceeded: Exceeded, share: Option<&Share>) -> BudgetExceeded {
         let Applicable { limit, window, set_in } = applicable;
         let used = exceeded.counted.used;
+        let mut counters = serde_json::json!({"mutations": used.mutations, "deletes": used.deletes,
+                                              "objects": used.objects, "replicas": used.replicas});
+        let (mut cap, mut would_be) = (exceeded.limit, exceeded.would_be);
+        if let (Some(share), Some(workloads)) = (share, used.workloads) {
+            counters["workloads"] = workloads.into();
+            counters["namespace_workloads"] = share.total.into();
+            if exceeded.metric == Metric::Workloads {
+                cap = limit.workloads_percent.unwrap_or(cap);
+                would_be = share.percent(would_be);
+            }
+        }
         BudgetExceeded {
             per: limit.per.clone(),
             subject: window.subject.clone(),
             window_seconds: limit.window_seconds,
             metric: exceeded.metric,
-            limit: exceeded.limit,
-            would_be: exceeded.would_be,
-            used: serde_json::json!({"mutations": used.mutations, "deletes": used.deletes,
-                                     "objects": used.objects, "replicas": used.replicas}),
+            limit: cap,
+            would_be,
+            used: counters,
             frees_at: frees_at(exceeded.counted.oldest.as_deref(), limit.window_seconds),
             set_in: set_in.map(str::to_owned),
         }
@@ -314,9 +340,26 @@ impl Pipeline {
                     .map(Some);
             }
         };
+        let limited = configured.iter().any(|limit| limit.workloads_percent.is_some());
+        let context = CallContext {
+            identity: caller.identity.id.clone(),
+            action_id: trail.action_id.clone(),
+            audit_id: trail.entries[0].id.clone(),
+        };
+        let share = match Share::of(executor, &context, action, preview, limited).await {
+            Ok(share) => share,
+            Err(error) => {
+                // Fail closed: a share limit that cannot be checked must not let the mutation through.
+                let report = self.record_failure(trail, caller.actor(), "budget", &error).await?;
+                return self
+                    .respond(trail, ActionStatus::Failed, None, None, None, Some(report))
+                    .map(Some);
+            }
+        };
         let cluster = executor.name();
         let namespace = action.namespace.as_deref().unwrap_or_default();
-        let applicable = applicable(configured, own.as_ref(), &caller.identity, (cluster, namespace));
+        let target = (cluster, namespace);
+        let applicable = applicable(configured, own.as_ref(), &caller.identity, target, share.as_ref());
         let spend = Spend {
             action_id: trail.action_id.clone(),
             at: now(),
@@ -332,7 +375,7 @@ impl Pipeline {
         let Some(exceeded) = self.parts.store.reserve_budget(windows, spend).await? else {
             return Ok(None);
         };
-        let exceeded = BudgetExceeded::of(&applicable[exceeded.window], exceeded);
+        let exceeded = BudgetExceeded::of(&applicable[exceeded.window], exceeded, share.as_ref());
         self.record(trail, caller.actor(), &exceeded).await?;
         let decision = DecisionView {
             outcome: "deny".into(),
@@ -352,6 +395,7 @@ fn applicable<'a>(
     own: Option<&'a OwnBudget>,
     identity: &Identity,
     target: (&str, &str),
+    share: Option<&Share>,
 ) -> Vec<Applicable<'a>> {
     let window = |limit: &BudgetLimit, subject: String| Window {
         subject,
@@ -361,6 +405,9 @@ fn applicable<'a>(
             deletes: limit.deletes,
             objects: limit.objects,
             replicas: limit.replicas,
+            workloads: share
+                .zip(limit.workloads_percent)
+                .map(|(share, percent)| share.limit(percent)),
         },
     };
     let own = own.into_iter().flat_map(|own| {

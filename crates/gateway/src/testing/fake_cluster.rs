@@ -287,4 +287,10 @@ impl Cluster for FakeCluster {
             "the fake cluster serves no discovery ({path})"
         )))
     }
+
+    async fn namespace_workloads(&self, _: &CallContext, namespace: &str) -> Result<u64, ExecError> {
+        let objects = self.objects.lock().expect("objects");
+        let of_namespace = |(kind, ns, _): &&ObjectKey| kind.counts_as_workload() && ns.as_deref() == Some(namespace);
+        Ok(objects.keys().filter(of_namespace).count() as u64)
+    }
 }

@@ -17,8 +17,8 @@ use tokio::sync::oneshot;
 use tokio::sync::oneshot::error::TryRecvError;
 
 use super::{
-    BUDGET_LOCK, Counted, Exceeded, FIRST_IN_WINDOW, LAST_CHANGED, NEWEST, Newest, OBJECTS, Spend, Usage, Window,
-    first_exceeded, next_row,
+    BUDGET_LOCK, Counted, Exceeded, FIRST_IN_WINDOW, LAST_CHANGED, NEWEST, Newest, OBJECTS, OBJECTS_IN_RANGE, Spend,
+    Usage, Window, first_exceeded, next_row,
 };
 use crate::{Backend, StorageError, Store, with_writer};
 

@@ -314,7 +314,7 @@ fn checked_limits(limits: &[IdentityLimit]) -> Result<(), GatewayError> {
     }
     for (n, limit) in limits.iter().enumerate() {
         let counters = [limit.mutations, limit.deletes, limit.objects, limit.replicas];
-        check_limit(limit.window_seconds, counters)
+        check_limit(limit.window_seconds, &counters)
             .map_err(|why| GatewayError::BadRequest(format!("limits[{n}]: {why}")))?;
     }
     Ok(())
