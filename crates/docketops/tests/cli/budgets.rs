@@ -2,7 +2,8 @@
 //! configured budget: `docketops budget set` through one gateway bounds an agent's deletes through both (the
 //! other one sees the first budget ever set within a second), the refusal names the `budget.set` entry, `show`
 //! prints the usage, the agent's own key (even with the admin role) cannot loosen it, `clear` lifts it at
-//! once on both, and the ledger verifies.
+//! once on both, and the ledger verifies. And a budget on the share of a namespace's workloads, counted from the
+//! real API server.
 
 use std::time::Duration;
 
@@ -10,7 +11,10 @@ use serde_json::{Value, json};
 
 use super::{KubeWorld, Server, TestApp, create_identities, stdout, verify_json};
 
-on_both!(an_identity_budget_set_by_the_cli_bounds_an_agent_on_every_gateway);
+on_both!(
+    an_identity_budget_set_by_the_cli_bounds_an_agent_on_every_gateway,
+    a_share_of_a_namespaces_workloads_is_bounded
+);
 
 async fn an_identity_budget_set_by_the_cli_bounds_an_agent_on_every_gateway(app: &TestApp) {
     let world = KubeWorld::new().await;
@@ -134,6 +138,70 @@ async fn an_identity_budget_set_by_the_cli_bounds_an_agent_on_every_gateway(app:
         .filter(|e| e["kind"] == "budget.set")
         .count();
     assert_eq!(sets, 2, "set and cleared: {page}");
+    let (code, report) = verify_json(app, &[]);
+    assert_eq!((code, report["valid"].as_bool()), (0, Some(true)), "{report}");
+}
+
+/// `workloads_percent` against the real API server: the namespace holds four Deployments and a CronJob (five
+/// workloads; its ConfigMaps are none), counted by the gateway's metadata LISTs; 40 % lets the agent change two
+/// of them in the window, as often as it likes, and refuses a third in percent, with the counts.
+async fn a_share_of_a_namespaces_workloads_is_bounded(app: &TestApp) {
+    let world = KubeWorld::new().await;
+    let ns = world.app_ns.clone();
+    for n in 0..4 {
+        world.deployment(&format!("web-{n}"), 1).await;
+    }
+    world
+        .admin_apply(&json!({"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "nightly", "namespace": ns},
+            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "Never", "containers": [{"name": "job", "image": "registry.example/job:1"}]}}}}}}))
+        .await;
+    for n in 0..3 {
+        world
+            .admin_apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("cm-{n}"), "namespace": ns}, "data": {"n": n.to_string()}}))
+            .await;
+    }
+    let config = app.dir.path().join("share.toml");
+    std::fs::write(
+        &config,
+        "policy_mode = \"ledger\"\n[[budgets.limits]]\nper = \"namespace\"\nwindow_seconds = 600\nworkloads_percent = 40\n",
+    )
+    .unwrap();
+    let mut args = world.serve_args();
+    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start_with(app, &args);
+    let ids = create_identities(&server, &ns, &[("scale-bot", "agent", &["operator"])]).await;
+    let agent = &ids["scale-bot"].0;
+    let scale = |name: &str, replicas: u32| {
+        json!({"action_type": "SCALE", "namespace": ns, "resource_kind": "Deployment", "resource_name": name,
+               "parameters": {"replicas": replicas}, "justification": "rebalance"})
+        .to_string()
+    };
+    for (name, replicas) in [("web-0", 2), ("web-1", 2), ("web-0", 3)] {
+        let (_, answer) = server.post("/api/v1/actions", agent, &scale(name, replicas)).await;
+        assert_eq!(answer["status"], "COMPLETED", "{name}: {answer}");
+    }
+    let (_, refused) = server.post("/api/v1/actions", agent, &scale("web-2", 2)).await;
+    assert_eq!(refused["status"], "DENIED", "{refused}");
+    let reason = refused["decision"]["reasons"][0].as_str().unwrap();
+    assert!(
+        reason.contains("workloads_percent would be 60 within 600 s (the limit is 40)"),
+        "{reason}"
+    );
+    let (_, action) = server
+        .get(&format!("/api/v1/actions/{}", refused["action_id"].as_str().unwrap()), Some(agent))
+        .await;
+    let entry = action["entries"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(entry["kind"], "budget.exceeded", "{action}");
+    assert_eq!(entry["payload"]["used"]["namespace_workloads"], 5, "{entry}");
+    assert_eq!(entry["payload"]["used"]["workloads"], 2, "{entry}");
+    let web2 = world
+        .admin_get(&format!("/apis/apps/v1/namespaces/{ns}/deployments/web-2"))
+        .await;
+    assert_eq!(web2["spec"]["replicas"], 1, "nothing reached the cluster");
     let (code, report) = verify_json(app, &[]);
     assert_eq!((code, report["valid"].as_bool()), (0, Some(true)), "{report}");
 }
