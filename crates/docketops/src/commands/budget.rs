@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
-use super::freeze::GatewayArgs;
+use super::api::{ApiClient, GatewayArgs};
 
 /// Set, show or clear an identity's own budget.
 #[derive(Debug, Subcommand)]
@@ -140,15 +140,15 @@ pub async fn run(command: BudgetCommand) -> anyhow::Result<ExitCode> {
     let answer = match command {
         BudgetCommand::Set(args) => {
             let body = json!({"limits": args.limits()?, "reason": args.reason});
-            let client = Client::new(&args.gateway, &args.identity)?;
+            let client = client(&args.gateway, &args.identity)?;
             client.send(reqwest::Method::PUT, Some(body)).await?
         }
         BudgetCommand::Show(args) => {
-            let client = Client::new(&args.gateway, &args.identity)?;
+            let client = client(&args.gateway, &args.identity)?;
             client.send(reqwest::Method::GET, None).await?
         }
         BudgetCommand::Clear(args) => {
-            let client = Client::new(&args.gateway, &args.identity)?;
+            let client = client(&args.gateway, &args.identity)?;
             let body = json!({"reason": args.reason});
             client.send(reqwest::Method::DELETE, Some(body)).await?
         }
@@ -158,47 +158,11 @@ pub async fn run(command: BudgetCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// `/api/v1/identities/{id}/budget` of one gateway, with one key.
-struct Client {
-    http: reqwest::Client,
-    url: String,
-    key: String,
-}
-
-impl Client {
-    fn new(args: &GatewayArgs, identity: &str) -> anyhow::Result<Client> {
-        if identity.is_empty() || !identity.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            bail!("--identity {identity:?} is not an identity id (agt_…, usr_…)");
-        }
-        let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
-        if let Some(path) = &args.ca_cert {
-            let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
-        }
-        Ok(Client {
-            http: builder.build()?,
-            url: format!("{}/api/v1/identities/{identity}/budget", args.url.trim_end_matches('/')),
-            key: args.key.clone(),
-        })
+fn client(args: &GatewayArgs, identity: &str) -> anyhow::Result<ApiClient> {
+    if identity.is_empty() || !identity.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        bail!("--identity {identity:?} is not an identity id (agt_…, usr_…)");
     }
-
-    /// The answer's JSON; an error answer becomes an error with the gateway's message.
-    async fn send(&self, method: reqwest::Method, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut request = self.http.request(method, &self.url).bearer_auth(&self.key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", self.url))?;
-        let status = response.status();
-        let answer: Value = response.json().await.context("the gateway's answer is not JSON")?;
-        if !status.is_success() {
-            let message = answer["error"]["message"].as_str().unwrap_or("no message");
-            bail!("the gateway answered {status}: {message}");
-        }
-        Ok(answer)
-    }
+    ApiClient::new(args, &format!("/api/v1/identities/{identity}/budget"))
 }
 
 #[cfg(test)]

@@ -3,27 +3,14 @@
 //! checks and ledger entries as `POST`/`DELETE /api/v1/freeze`. `docketops freeze --list` shows what is
 //! frozen.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
-/// Where the gateway is and who calls it (`docketops freeze`, `unfreeze` and `mcp`).
-#[derive(Debug, Args)]
-pub struct GatewayArgs {
-    /// The gateway's base URL, e.g. https://docketops.example:8443.
-    #[arg(long, env = "DOCKETOPS_URL", value_name = "URL")]
-    pub url: String,
-    /// The API key to call it with: a person's admin key for freeze and unfreeze, an agent's operator key for
-    /// mcp. The environment variable keeps it off the command line, which other local users can see.
-    #[arg(long, env = "DOCKETOPS_API_KEY", hide_env_values = true, value_name = "KEY")]
-    pub key: String,
-    /// A CA certificate (PEM) to trust for the gateway's TLS certificate (a private CA).
-    #[arg(long, env = "DOCKETOPS_CA_CERT", value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
-}
+use super::api::ApiClient;
+pub use super::api::GatewayArgs;
 
 /// What a freeze covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -117,7 +104,7 @@ impl ScopeArgs {
 }
 
 pub async fn freeze(args: FreezeArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.gateway)?;
+    let client = ApiClient::new(&args.gateway, "/api/v1/freeze")?;
     if args.list {
         let answer = client.send(reqwest::Method::GET, None).await?;
         println!("{}", serde_json::to_string_pretty(&answer)?);
@@ -130,7 +117,7 @@ pub async fn freeze(args: FreezeArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn unfreeze(args: UnfreezeArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.gateway)?;
+    let client = ApiClient::new(&args.gateway, "/api/v1/freeze")?;
     let answer = match (&args.id, args.scope.scope) {
         (Some(id), None) => {
             let body = json!({"reason": args.reason});
@@ -146,48 +133,4 @@ pub async fn unfreeze(args: UnfreezeArgs) -> anyhow::Result<ExitCode> {
     };
     println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(ExitCode::SUCCESS)
-}
-
-/// `/api/v1/freeze` of one gateway, with one key.
-struct Client {
-    http: reqwest::Client,
-    url: String,
-    key: String,
-}
-
-impl Client {
-    fn new(args: &GatewayArgs) -> anyhow::Result<Client> {
-        let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
-        if let Some(path) = &args.ca_cert {
-            let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
-        }
-        Ok(Client {
-            http: builder.build()?,
-            url: format!("{}/api/v1/freeze", args.url.trim_end_matches('/')),
-            key: args.key.clone(),
-        })
-    }
-
-    /// The answer's JSON; an error answer becomes an error with the gateway's message.
-    async fn send(&self, method: reqwest::Method, body: Option<Value>) -> anyhow::Result<Value> {
-        self.send_to(method, "", body).await
-    }
-
-    /// [`Client::send`] to a path below `/api/v1/freeze`.
-    async fn send_to(&self, method: reqwest::Method, below: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let url = format!("{}{below}", self.url);
-        let mut request = self.http.request(method, &url).bearer_auth(&self.key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.with_context(|| format!("cannot reach {url}"))?;
-        let status = response.status();
-        let answer: Value = response.json().await.context("the gateway's answer is not JSON")?;
-        if !status.is_success() {
-            let message = answer["error"]["message"].as_str().unwrap_or("no message");
-            bail!("the gateway answered {status}: {message}");
-        }
-        Ok(answer)
-    }
 }

@@ -11,7 +11,7 @@ use clap::Args;
 pub struct McpArgs {
     /// The gateway, and the API key the tools act with (an agent identity with the operator role).
     #[command(flatten)]
-    pub gateway: super::freeze::GatewayArgs,
+    pub gateway: super::api::GatewayArgs,
 }
 
 pub async fn run(args: McpArgs) -> anyhow::Result<ExitCode> {

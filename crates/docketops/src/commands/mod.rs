@@ -1,3 +1,4 @@
+pub mod api;
 pub mod apikey;
 pub mod audit;
 mod background;

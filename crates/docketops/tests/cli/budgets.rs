@@ -192,7 +192,10 @@ async fn a_share_of_a_namespaces_workloads_is_bounded(app: &TestApp) {
         "{reason}"
     );
     let (_, action) = server
-        .get(&format!("/api/v1/actions/{}", refused["action_id"].as_str().unwrap()), Some(agent))
+        .get(
+            &format!("/api/v1/actions/{}", refused["action_id"].as_str().unwrap()),
+            Some(agent),
+        )
         .await;
     let entry = action["entries"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(entry["kind"], "budget.exceeded", "{action}");
