@@ -24,6 +24,13 @@ pub fn now_minus(ago: Duration) -> String {
     format_timestamp(OffsetDateTime::now_utc() - ago)
 }
 
+/// The moment `ago` before `at` (a timestamp in the ledger's format, or any RFC 3339), in the ledger's format;
+/// `None` if `at` is not RFC 3339.
+pub fn minus(at: &str, ago: Duration) -> Option<String> {
+    let at = OffsetDateTime::parse(at, &Rfc3339).ok()?;
+    Some(format_timestamp(at - ago))
+}
+
 /// A moment `ahead` from now, in the ledger's timestamp format.
 pub fn now_plus(ahead: Duration) -> String {
     format_timestamp(OffsetDateTime::now_utc() + ahead)

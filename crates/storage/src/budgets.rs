@@ -2,8 +2,13 @@
 //! is the gateway's rule; the arithmetic of a limit is here, [`Counted::exceeds`]). A reservation reads every
 //! budget's usage and adds the mutation in one transaction, serialized across gateways (PostgreSQL: a
 //! transaction-level advisory lock; SQLite: its single writer), so two gateways cannot both take the last unit
-//! of a budget. Concurrent reservations of one process share a transaction (group commit, [`batch`]), one
-//! after the other inside it, so each still sees the ones before it.
+//! of a budget.
+//!
+//! Concurrent reservations of one process share a transaction (group commit, `batch`): the batch reads what it
+//! needs once — per subject and window, whatever the number of reservations in it (`snapshot`) — then decides
+//! each reservation in order in memory, each seeing those before it, and writes the admitted ones in two
+//! statements. The batch counts at one moment, the latest of its reservations' times, and stamps every row it
+//! writes with it.
 //!
 //! Constant cost, whatever the usage in a window (migration 0018): `budget_spend` keeps each subject's
 //! mutations in reservation order (`seq`) with running totals, and `at` never decreasing along `seq` (a
@@ -78,13 +83,13 @@ pub struct WorkloadLimit {
     pub limit: i64,
 }
 
-/// A budget to check: its subject, the start of its window and its limits.
+/// A budget to check: its subject, its window and its limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     /// `identity:agt_…`, `role:operator`, `namespace:prod/shop`, `cluster:prod` or `global`.
     pub subject: String,
-    /// The window's start (RFC 3339 UTC).
-    pub since: String,
+    /// The sliding window's length, in seconds: it ends when the reservation is counted.
+    pub seconds: u64,
     /// The limits.
     pub limits: Limits,
 }
@@ -96,17 +101,9 @@ impl Window {
         self.limits.objects.map(|cap| cap.saturating_add(1))
     }
 
-    /// The workloads' key ranges `[from, to)` and how many to count at most (the limit + 1), if limited.
-    fn workload_ranges(&self) -> Option<(Vec<(&str, String)>, i64)> {
-        let workloads = self.limits.workloads.as_ref()?;
-        // The keys under `prefix` (ending in '/') sort from it up to the same prefix ending in '0', the next
-        // character.
-        let ranges = workloads
-            .prefixes
-            .iter()
-            .map(|prefix| (prefix.as_str(), format!("{}0", prefix.trim_end_matches('/'))))
-            .collect();
-        Some((ranges, workloads.limit.saturating_add(1)))
+    /// Workloads likewise.
+    fn workloads_up_to(&self) -> Option<i64> {
+        self.limits.workloads.as_ref().map(|w| w.limit.saturating_add(1))
     }
 }
 
@@ -209,88 +206,8 @@ fn first_exceeded(windows: &[Window], counted: Vec<Counted>, spend: &Spend) -> O
         })
 }
 
-/// The subject's newest row: its seq, time and running totals.
-const NEWEST: &str = "SELECT seq, at, total_mutations, total_deletes, total_replicas FROM budget_spend \
-                      WHERE subject = $1 ORDER BY seq DESC LIMIT 1";
-/// The window's first row (the oldest counted): its time and the totals before it.
-const FIRST_IN_WINDOW: &str = "SELECT at, total_mutations - 1, total_deletes - deletes, total_replicas - replicas \
-                               FROM budget_spend WHERE subject = $1 AND at >= $2 ORDER BY at, seq LIMIT 1";
-/// When the object was last changed by the subject (one primary-key lookup).
-const LAST_CHANGED: &str = "SELECT last_at FROM budget_objects WHERE subject = $1 AND object = $2";
-/// Distinct objects changed within the window, counted up to `$3` at most.
-const OBJECTS: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM budget_objects WHERE subject = $1 AND last_at >= $2 \
-                       LIMIT $3) AS within_window";
-
-/// Distinct objects with keys in `[$2, $3)` changed within the window, counted up to `$5` at most.
-const OBJECTS_IN_RANGE: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM budget_objects WHERE subject = $1 \
-                                AND object >= $2 AND object < $3 AND last_at >= $4 LIMIT $5) AS within_window";
-
-/// A subject's newest row: (seq, at, total mutations, total deletes, total replicas).
-type Newest = (i64, String, i64, i64, i64);
-
-/// A window's usage (a [`Counted`]) within the transaction or connection `$tx`, from the subject's newest row
-/// `$newest`, its first row in the window, and when the object was last changed (`$last_changed`). A macro,
-/// not a function: like `with_writer!`, the body is compiled once per backend.
-macro_rules! count_window {
-    ($tx:expr, $window:expr, $newest:expr, $last_changed:expr) => {{
-        let window: &Window = $window;
-        let newest: Option<&Newest> = $newest;
-        let first: Option<(String, i64, i64, i64)> = match newest {
-            None => None,
-            Some(_) => {
-                sqlx::query_as(FIRST_IN_WINDOW)
-                    .bind(&window.subject)
-                    .bind(&window.since)
-                    .fetch_optional(&mut *$tx)
-                    .await?
-            }
-        };
-        let (oldest, mut used) = match (first, newest) {
-            (Some((at, m, d, r)), Some((_, _, mutations, deletes, replicas))) => (
-                Some(at),
-                Usage {
-                    mutations: mutations - m,
-                    deletes: deletes - d,
-                    replicas: replicas - r,
-                    objects: None,
-                    workloads: None,
-                },
-            ),
-            _ => (None, Usage::default()),
-        };
-        if let Some(cap) = window.objects_up_to() {
-            let counted: i64 = sqlx::query_scalar(OBJECTS)
-                .bind(&window.subject)
-                .bind(&window.since)
-                .bind(cap)
-                .fetch_one(&mut *$tx)
-                .await?;
-            used.objects = Some(counted);
-        }
-        if let Some((ranges, cap)) = window.workload_ranges() {
-            let mut counted = 0;
-            for (from, to) in ranges {
-                let within: i64 = sqlx::query_scalar(OBJECTS_IN_RANGE)
-                    .bind(&window.subject)
-                    .bind(from)
-                    .bind(&to)
-                    .bind(&window.since)
-                    .bind(cap)
-                    .fetch_one(&mut *$tx)
-                    .await?;
-                counted += within;
-            }
-            used.workloads = Some(counted.min(cap));
-        }
-        let last_changed: Option<&String> = $last_changed;
-        Counted {
-            used,
-            oldest,
-            object_seen: last_changed.is_some_and(|at| *at >= window.since),
-        }
-    }};
-}
-
+#[macro_use]
+mod snapshot;
 mod batch;
 
 pub(crate) use batch::Queue;
@@ -304,18 +221,15 @@ impl Store {
         batch::reserve(self, windows, spend).await
     }
 
-    /// Each window's usage now, read without the reservation's lock and spending nothing (for the API: the
+    /// Each window's usage at `now`, read without the reservation's lock and spending nothing (for the API: the
     /// numbers inform, they decide nothing, and a reader must not be able to hold up every reservation).
-    pub async fn budget_usage(&self, windows: &[Window]) -> Result<Vec<Counted>, StorageError> {
-        Ok(with_pool!(self, pool => async {
+    pub async fn budget_usage(&self, windows: &[Window], now: &str) -> Result<Vec<Counted>, StorageError> {
+        let plan = snapshot::Plan::new(now, [(windows, "")])?;
+        let snapshot = with_pool!(self, pool => async {
             let mut conn = pool.acquire().await?;
-            let mut counted = Vec::with_capacity(windows.len());
-            for window in windows {
-                let newest: Option<Newest> = sqlx::query_as(NEWEST).bind(&window.subject).fetch_optional(&mut *conn).await?;
-                counted.push(count_window!(conn, window, newest.as_ref(), None));
-            }
-            Ok::<_, sqlx::Error>(counted)
-        }.await)?)
+            Ok::<_, sqlx::Error>(read_snapshot!(conn, plan))
+        }.await)?;
+        Ok(windows.iter().map(|window| snapshot.count(window, "")).collect())
     }
 
     /// Forgets usage older than `before` (older than every budget's window).
@@ -330,17 +244,4 @@ impl Store {
             Ok::<_, sqlx::Error>(removed)
         }.await)?)
     }
-}
-
-/// The row a reservation adds after the subject's `newest`: the next seq, a time no earlier than the newest's
-/// (so `at` never decreases along `seq`, whatever the clocks of the gateways), and the running totals.
-fn next_row(newest: Option<&Newest>, spend: &Spend) -> Newest {
-    let (seq, at, mutations, deletes, replicas) = newest.cloned().unwrap_or((0, String::new(), 0, 0, 0));
-    (
-        seq + 1,
-        if spend.at > at { spend.at.clone() } else { at },
-        mutations + 1,
-        deletes + i64::from(spend.delete),
-        replicas + spend.replicas,
-    )
 }

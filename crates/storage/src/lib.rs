@@ -82,6 +82,9 @@ pub enum StorageError {
     /// A row with the same unique name or key exists.
     #[error("{0}")]
     Conflict(String),
+    /// A value the caller passed cannot be used (e.g. a time that is not RFC 3339); nothing was written.
+    #[error("invalid input: {0}")]
+    Invalid(String),
     /// The transparency log's tiles do not describe the ledger's entries (a bug or an edited database).
     #[error("the transparency log's tiles are inconsistent: {0}")]
     Tiles(String),

@@ -542,7 +542,7 @@ async fn a_newer_releases_migrations_are_tolerated(db: &TestDb) {
 fn last_minute(subject: &str, limits: storage::Limits) -> storage::Window {
     storage::Window {
         subject: subject.into(),
-        since: domain::time::now_minus(std::time::Duration::from_secs(60)),
+        seconds: 60,
         limits,
     }
 }
@@ -593,7 +593,7 @@ async fn budget_reservations_are_exact_across_gateways(db: &TestDb) {
         ..storage::Limits::default()
     };
     let read = stores[0]
-        .budget_usage(&[last_minute("identity:agt_1", limits)])
+        .budget_usage(&[last_minute("identity:agt_1", limits)], &domain::time::now())
         .await
         .unwrap();
     assert_eq!((read[0].used.mutations, read[0].used.deletes), (7, 7));
@@ -603,6 +603,63 @@ async fn budget_reservations_are_exact_across_gateways(db: &TestDb) {
         "seven deletes of three ConfigMaps: {read:?}"
     );
     assert!(read[0].oldest.is_some());
+}
+
+/// Twenty reservations at once (one store, so they share transactions) on ten objects against a limit of four
+/// distinct objects: whatever the order, the admitted ones change exactly four objects, and every reservation
+/// of one of those four is admitted (changing an object again adds no distinct object).
+async fn budget_batches_count_distinct_objects_exactly(db: &TestDb) {
+    let store = db.store().await;
+    let limits = storage::Limits {
+        objects: Some(4),
+        ..storage::Limits::default()
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let (store, limits) = (store.clone(), limits.clone());
+        tasks.spawn(async move {
+            let object = format!("c/ns/Deployment/web-{}", n % 10);
+            let spend = storage::Spend {
+                action_id: format!("act_{n}"),
+                at: domain::time::now(),
+                object: object.clone(),
+                delete: false,
+                replicas: 1,
+            };
+            let verdict = store
+                .reserve_budget(vec![last_minute("global", limits)], spend)
+                .await
+                .unwrap();
+            (object, verdict)
+        });
+    }
+    let verdicts = tasks.join_all().await;
+    let changed: std::collections::BTreeSet<&str> = verdicts
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(o, _)| o.as_str())
+        .collect();
+    assert_eq!(changed.len(), 4, "{verdicts:?}");
+    for (object, verdict) in &verdicts {
+        assert_eq!(
+            verdict.is_none(),
+            changed.contains(object.as_str()),
+            "{object}: {verdict:?}"
+        );
+        if let Some(refused) = verdict {
+            assert_eq!((refused.metric, refused.would_be), (storage::Metric::Objects, 5));
+        }
+    }
+    let read = store
+        .budget_usage(&[last_minute("global", limits)], &domain::time::now())
+        .await
+        .unwrap();
+    assert_eq!(read[0].used.objects, Some(4));
+    assert_eq!(
+        read[0].used.mutations, 8,
+        "two reservations of each of the four objects"
+    );
+    assert_eq!(read[0].used.replicas, 8);
 }
 
 fn spend_at(n: usize, at: &str, object: &str, replicas: i64) -> storage::Spend {
@@ -621,9 +678,9 @@ fn spend_at(n: usize, at: &str, object: &str, replicas: i64) -> storage::Spend {
 /// keeps the totals right.
 async fn budget_windows_count_from_running_totals(db: &TestDb) {
     let store = db.store().await;
-    let window = |since: &str, objects| storage::Window {
+    let window = |seconds: u64, objects| storage::Window {
         subject: "global".into(),
-        since: since.into(),
+        seconds,
         limits: storage::Limits {
             objects,
             ..storage::Limits::default()
@@ -631,24 +688,31 @@ async fn budget_windows_count_from_running_totals(db: &TestDb) {
     };
     let read = |windows: Vec<storage::Window>| {
         let store = store.clone();
-        async move { store.budget_usage(&windows).await.unwrap() }
+        async move {
+            store
+                .budget_usage(&windows, "2026-01-01T10:00:00.000000Z")
+                .await
+                .unwrap()
+        }
     };
+    let day = 86_400;
     // Ten mutations a minute apart from 09:00, on objects web-0..web-4 (each twice), 3 replicas each.
     for n in 0..10 {
         let at = format!("2026-01-01T09:{:02}:00.000000Z", n);
         let spend = spend_at(n, &at, &format!("c/ns/Deployment/web-{}", n % 5), 3);
-        let verdict = store.reserve_budget(vec![window("2026-01-01T00:00:00.000000Z", None)], spend);
+        let verdict = store.reserve_budget(vec![window(day, None)], spend);
         assert_eq!(verdict.await.unwrap(), None);
     }
     // A gateway with a clock 5 minutes behind: stamped at the newest time instead, so it stays in every window
     // that holds the newest.
     let late = spend_at(10, "2026-01-01T09:04:00.000000Z", "c/ns/Deployment/web-9", 1);
-    let verdict = store.reserve_budget(vec![window("2026-01-01T00:00:00.000000Z", None)], late);
+    let verdict = store.reserve_budget(vec![window(day, None)], late);
     assert_eq!(verdict.await.unwrap(), None);
+    // At 10:00: from 09:06 (54 minutes), everything (10 hours), from 09:59 (1 minute).
     let counted = read(vec![
-        window("2026-01-01T09:06:00.000000Z", Some(99)),
-        window("2026-01-01T00:00:00.000000Z", Some(1)),
-        window("2026-01-01T09:59:00.000000Z", Some(99)),
+        window(54 * 60, Some(99)),
+        window(36_000, Some(1)),
+        window(60, Some(99)),
     ])
     .await;
     // From 09:06: mutations 6..9 and the late one (10); deletes 6, 8 and 10; web-1..web-4 and web-9.
@@ -661,9 +725,10 @@ async fn budget_windows_count_from_running_totals(db: &TestDb) {
     assert_eq!((counted[1].used.mutations, counted[1].used.objects), (11, Some(2)));
     // An empty window.
     assert_eq!((counted[2].used.mutations, counted[2].oldest.as_ref()), (0, None));
-    // A limit of five objects from 09:06: a sixth object is refused, web-4 (changed at 09:09) is not new.
+    // At 09:20, a limit of five objects over 14 minutes (from 09:06): a sixth object is refused; web-4
+    // (changed at 09:09) is not new.
     let five = |object: &str| {
-        let mut window = window("2026-01-01T09:06:00.000000Z", Some(5));
+        let mut window = window(14 * 60, Some(5));
         window.limits.mutations = Some(100);
         (vec![window], spend_at(11, "2026-01-01T09:20:00.000000Z", object, 0))
     };
@@ -680,7 +745,7 @@ async fn budget_windows_count_from_running_totals(db: &TestDb) {
     assert!(!refused.counted.object_seen);
     // Pruning the rows before 09:05 leaves the window from 09:06 as it was.
     store.prune_budget_usage("2026-01-01T09:05:00.000000Z").await.unwrap();
-    let after = read(vec![window("2026-01-01T09:06:00.000000Z", Some(99))]).await;
+    let after = read(vec![window(54 * 60, Some(99))]).await;
     assert_eq!(after[0].used, counted[0].used);
     let (windows, spend) = five("c/ns/Deployment/web-4");
     assert_eq!(
@@ -688,12 +753,13 @@ async fn budget_windows_count_from_running_totals(db: &TestDb) {
         None,
         "web-4 is no new object"
     );
-    let after = read(vec![window("2026-01-01T09:06:00.000000Z", Some(99))]).await;
+    let after = read(vec![window(54 * 60, Some(99))]).await;
     assert_eq!((after[0].used.mutations, after[0].used.objects), (6, Some(5)));
 }
 
 on_both!(
     budget_windows_count_from_running_totals,
+    budget_batches_count_distinct_objects_exactly,
     a_newer_releases_migrations_are_tolerated,
     controllers_are_creators_and_key_issuers,
     cleanup_keeps_rows_the_ledger_recorded,

@@ -399,7 +399,7 @@ fn applicable<'a>(
 ) -> Vec<Applicable<'a>> {
     let window = |limit: &BudgetLimit, subject: String| Window {
         subject,
-        since: now_minus(std::time::Duration::from_secs(limit.window_seconds)),
+        seconds: limit.window_seconds,
         limits: Limits {
             mutations: limit.mutations,
             deletes: limit.deletes,

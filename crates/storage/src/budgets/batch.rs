@@ -9,17 +9,15 @@
 //! one bad reservation cannot fail the others. A leader whose future is dropped mid-batch (the process
 //! stopping) rolls the transaction back; its followers see their answer gone and queue again.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::oneshot;
 use tokio::sync::oneshot::error::TryRecvError;
 
-use super::{
-    BUDGET_LOCK, Counted, Exceeded, FIRST_IN_WINDOW, LAST_CHANGED, NEWEST, Newest, OBJECTS, OBJECTS_IN_RANGE, Spend,
-    Usage, Window, first_exceeded, next_row,
-};
+use super::snapshot::Plan;
+use super::{BUDGET_LOCK, Exceeded, Spend, Window, first_exceeded};
 use crate::{Backend, StorageError, Store, with_writer};
 
 /// Most reservations one transaction takes.
@@ -139,11 +137,24 @@ async fn run(store: &Store, batch: Vec<Waiting>) {
     }
 }
 
-/// Each reservation of `requests` in order, in one serialized transaction: counts its windows and records it
-/// against every subject unless it passes a limit. The subjects' newest rows and the objects' last changes
-/// are read once per batch and then carried along in memory (the transaction holds the lock, so nobody else
-/// moves them).
+/// Most rows one INSERT carries (ten parameters each: within SQLite's and PostgreSQL's limits).
+const ROWS_PER_INSERT: usize = 1000;
+
+/// Each reservation of `requests` in order, in one serialized transaction, counted at the latest of their
+/// times: counts its windows and records it against every subject unless it passes a limit. What the batch
+/// needs is read once at its start (`snapshot`); the admitted rows are written at its end.
 async fn transaction(store: &Store, requests: &[(&[Window], &Spend)]) -> Result<Vec<Option<Exceeded>>, StorageError> {
+    let at = requests
+        .iter()
+        .map(|(_, spend)| spend.at.as_str())
+        .max()
+        .unwrap_or_default();
+    let plan = Plan::new(
+        at,
+        requests
+            .iter()
+            .map(|(windows, spend)| (*windows, spend.object.as_str())),
+    )?;
     Ok(with_writer!(store, pool => async {
         let mut tx = pool.begin().await?;
         // Serialized: PostgreSQL by an advisory lock; SQLite by taking the write lock first (a write
@@ -154,60 +165,48 @@ async fn transaction(store: &Store, requests: &[(&[Window], &Spend)]) -> Result<
             crate::BackendKind::Sqlite => "DELETE FROM budget_spend WHERE 1 = 0 AND $1 = $1",
         };
         sqlx::query(serialize).bind(BUDGET_LOCK).execute(&mut *tx).await?;
-        let mut newest: HashMap<String, Option<Newest>> = HashMap::new();
-        let mut changed: HashMap<(String, String), Option<String>> = HashMap::new();
+        let mut snapshot = read_snapshot!(tx, plan);
+        let mut rows = Vec::new();
         let mut answers = Vec::with_capacity(requests.len());
         for (windows, spend) in requests {
-            let mut subjects: Vec<&str> = windows.iter().map(|w| w.subject.as_str()).collect();
-            subjects.sort_unstable();
-            subjects.dedup();
-            for subject in &subjects {
-                if !newest.contains_key(*subject) {
-                    let row: Option<Newest> = sqlx::query_as(NEWEST).bind(subject).fetch_optional(&mut *tx).await?;
-                    newest.insert((*subject).to_owned(), row);
-                }
-                let key = ((*subject).to_owned(), spend.object.clone());
-                if !changed.contains_key(&key) {
-                    let at: Option<String> = sqlx::query_scalar(LAST_CHANGED)
-                        .bind(subject).bind(&spend.object).fetch_optional(&mut *tx).await?;
-                    changed.insert(key, at);
-                }
-            }
-            let mut counted = Vec::with_capacity(windows.len());
-            for window in windows.iter() {
-                let subject_newest = newest.get(&window.subject).and_then(Option::as_ref);
-                let key = (window.subject.clone(), spend.object.clone());
-                let last_changed = changed.get(&key).and_then(Option::as_ref);
-                counted.push(count_window!(tx, window, subject_newest, last_changed));
-            }
+            let counted = windows.iter().map(|window| snapshot.count(window, &spend.object)).collect();
             let verdict = first_exceeded(windows, counted, spend);
-            if verdict.is_none() && !subjects.is_empty() {
-                let rows: Vec<(&str, Newest)> = subjects
-                    .iter()
-                    .map(|subject| (*subject, next_row(newest.get(*subject).and_then(Option::as_ref), spend)))
-                    .collect();
-                let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO budget_spend (subject, seq, at, action_id, object, deletes, replicas, \
-                     total_mutations, total_deletes, total_replicas) ",
-                );
-                insert.push_values(&rows, |mut row, (subject, (seq, at, mutations, deletes, replicas))| {
-                    row.push_bind(*subject).push_bind(*seq).push_bind(at.as_str()).push_bind(spend.action_id.as_str())
-                        .push_bind(spend.object.as_str()).push_bind(i64::from(spend.delete)).push_bind(spend.replicas)
-                        .push_bind(*mutations).push_bind(*deletes).push_bind(*replicas);
-                });
-                insert.build().execute(&mut *tx).await?;
-                let mut touch = sqlx::QueryBuilder::new("INSERT INTO budget_objects (subject, object, last_at) ");
-                touch.push_values(&rows, |mut row, (subject, newest)| {
-                    row.push_bind(*subject).push_bind(spend.object.as_str()).push_bind(newest.1.as_str());
-                });
-                touch.push(" ON CONFLICT (subject, object) DO UPDATE SET last_at = excluded.last_at");
-                touch.build().execute(&mut *tx).await?;
-                for (subject, row) in rows {
-                    changed.insert((subject.to_owned(), spend.object.clone()), Some(row.1.clone()));
-                    newest.insert(subject.to_owned(), Some(row));
-                }
+            if verdict.is_none() {
+                let mut subjects: Vec<&str> = windows.iter().map(|w| w.subject.as_str()).collect();
+                subjects.sort_unstable();
+                subjects.dedup();
+                rows.extend(snapshot.add(&subjects, spend).into_iter().map(|(subject, row)| (subject, row, *spend)));
             }
             answers.push(verdict);
+        }
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO budget_spend (subject, seq, at, action_id, object, deletes, replicas, \
+                 total_mutations, total_deletes, total_replicas) ",
+            );
+            insert.push_values(chunk, |mut row, (subject, (seq, at, mutations, deletes, replicas), spend)| {
+                row.push_bind(subject.as_str()).push_bind(*seq).push_bind(at.as_str())
+                    .push_bind(spend.action_id.as_str()).push_bind(spend.object.as_str())
+                    .push_bind(i64::from(spend.delete)).push_bind(spend.replicas)
+                    .push_bind(*mutations).push_bind(*deletes).push_bind(*replicas);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        // Each (subject, object) once (PostgreSQL refuses to update one row twice in a statement), at its
+        // latest time.
+        let mut touched: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+        for (subject, (_, at, ..), spend) in &rows {
+            let last = touched.entry((subject.as_str(), spend.object.as_str())).or_default();
+            *last = (*last).max(at.as_str());
+        }
+        let touched: Vec<_> = touched.into_iter().collect();
+        for chunk in touched.chunks(ROWS_PER_INSERT) {
+            let mut touch = sqlx::QueryBuilder::new("INSERT INTO budget_objects (subject, object, last_at) ");
+            touch.push_values(chunk, |mut row, ((subject, object), at)| {
+                row.push_bind(*subject).push_bind(*object).push_bind(*at);
+            });
+            touch.push(" ON CONFLICT (subject, object) DO UPDATE SET last_at = excluded.last_at");
+            touch.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok::<_, sqlx::Error>(answers)

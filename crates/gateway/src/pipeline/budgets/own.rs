@@ -15,7 +15,7 @@ use storage::{Counted, IdentityBudgetRow, Usage, Window};
 
 use super::{BudgetLimit, OwnBudget, Per, check_limit, frees_at};
 use crate::identity::{Caller, Identity};
-use crate::{GatewayError, Pipeline, now, now_minus};
+use crate::{GatewayError, Pipeline, now};
 
 /// Changes to identities' budgets, one at a time in this process, so that each `budget.set` names the limits
 /// it replaced (another gateway's change at the same moment may still interleave; the last row written wins).
@@ -245,7 +245,7 @@ impl Pipeline {
             .filter_map(|view| {
                 Some(Window {
                     subject: view.subject.clone()?,
-                    since: now_minus(std::time::Duration::from_secs(view.window_seconds)),
+                    seconds: view.window_seconds,
                     // Counted as a limit of OBJECTS_SHOWN would count them (up to one past it).
                     limits: storage::Limits {
                         objects: Some(OBJECTS_SHOWN),
@@ -278,7 +278,7 @@ impl Pipeline {
 impl Pipeline {
     /// Each window's usage now, spending nothing and taking no lock.
     async fn count_usage(&self, windows: &[Window]) -> Result<Vec<Counted>, GatewayError> {
-        Ok(self.parts.store.budget_usage(windows).await?)
+        Ok(self.parts.store.budget_usage(windows, &crate::now()).await?)
     }
 }
 
