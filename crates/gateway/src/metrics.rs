@@ -53,6 +53,9 @@ pub struct Metrics {
     ledger_entries: Gauge,
     ledger_transactions: Gauge,
     ledger: Option<Ledger>,
+    budget_reservations: Gauge,
+    budget_transactions: Gauge,
+    budget_store: Option<storage::Store>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -121,6 +124,18 @@ impl Metrics {
             "Ledger transactions (group commits) of this process",
             ledger_transactions.clone(),
         );
+        let budget_reservations = Gauge::default();
+        let budget_transactions = Gauge::default();
+        registry.register(
+            "budget_reservations",
+            "Budget reservations this process answered",
+            budget_reservations.clone(),
+        );
+        registry.register(
+            "budget_commits",
+            "Budget reservation transactions of this process (concurrent reservations share one)",
+            budget_transactions.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -133,7 +148,16 @@ impl Metrics {
             ledger_entries,
             ledger_transactions,
             ledger,
+            budget_reservations,
+            budget_transactions,
+            budget_store: None,
         }
+    }
+
+    /// Reports `store`'s budget reservations at each scrape too.
+    pub fn with_budget_store(mut self, store: storage::Store) -> Metrics {
+        self.budget_store = Some(store);
+        self
     }
 
     /// Counts one answered request by method, route template and status, and observes its latency. A method
@@ -202,6 +226,11 @@ impl Metrics {
             let stats = ledger.stats();
             self.ledger_entries.set(stats.entries as i64);
             self.ledger_transactions.set(stats.transactions as i64);
+        }
+        if let Some(store) = &self.budget_store {
+            let stats = store.budget_reservation_stats();
+            self.budget_reservations.set(stats.reservations as i64);
+            self.budget_transactions.set(stats.transactions as i64);
         }
         let mut text = String::new();
         // Writing into a String cannot fail.

@@ -276,7 +276,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     tokio::spawn(super::trust::catch_up_periodically(store.clone()));
     let transparency = super::transparency::start(&args, &store, checkpoint_key).await?;
-    let metrics = std::sync::Arc::new(gateway::Metrics::new(Some(ledger.clone())));
+    let metrics = std::sync::Arc::new(gateway::Metrics::new(Some(ledger.clone())).with_budget_store(store.clone()));
     let pipeline = std::sync::Arc::new(pipeline(&args, &store, &ledger, &signing_key, metrics.clone()).await?);
     tokio::spawn(background::expire_approvals_periodically(
         pipeline.clone(),
