@@ -206,6 +206,7 @@ fn first_exceeded(windows: &[Window], counted: Vec<Counted>, spend: &Spend) -> O
         })
 }
 
+mod reads;
 #[macro_use]
 mod snapshot;
 mod batch;

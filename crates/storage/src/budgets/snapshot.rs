@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
+use super::reads::Slot;
 use super::{Counted, Spend, Usage, Window};
 use crate::StorageError;
 
@@ -16,20 +17,6 @@ pub(super) type Newest = (i64, String, i64, i64, i64);
 
 /// A window's first row: its time and the totals before it (mutations, deletes, replicas).
 type First = (String, i64, i64, i64);
-
-/// The subject's newest row: its seq, time and running totals.
-pub(super) const NEWEST: &str = "SELECT seq, at, total_mutations, total_deletes, total_replicas FROM budget_spend \
-                                 WHERE subject = $1 ORDER BY seq DESC LIMIT 1";
-/// The window's first row (the oldest counted): its time and the totals before it.
-pub(super) const FIRST_IN_WINDOW: &str = "SELECT at, total_mutations - 1, total_deletes - deletes, \
-                                          total_replicas - replicas FROM budget_spend WHERE subject = $1 AND at >= $2 \
-                                          ORDER BY at, seq LIMIT 1";
-/// Distinct objects changed within the window, counted up to `$3` at most.
-pub(super) const OBJECTS: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM budget_objects WHERE subject = $1 \
-                                  AND last_at >= $2 LIMIT $3) AS within_window";
-/// Distinct objects with keys in `[$2, $3)` changed within the window, counted up to `$5` at most.
-pub(super) const OBJECTS_IN_RANGE: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM budget_objects WHERE subject = $1 \
-                                           AND object >= $2 AND object < $3 AND last_at >= $4 LIMIT $5) AS within_window";
 
 /// What a batch reads: its moment, its subjects, their windows, and the objects it changes.
 pub(super) struct Plan {
@@ -120,78 +107,41 @@ pub(super) struct Snapshot {
     first_added: HashMap<String, String>,
 }
 
-/// Reads a [`Snapshot`] for the [`Plan`] `$plan` through `$conn` (a transaction or a connection). A macro,
-/// not a function: like `with_writer!`, the body is compiled once per backend.
+/// Reads a [`Snapshot`] for the [`Plan`] `$plan` through `$conn` (a transaction or a connection), in one
+/// statement (`reads`). A macro, not a function: like `with_writer!`, the body is compiled once per backend.
 macro_rules! read_snapshot {
     ($conn:expr, $plan:expr) => {{
-        use $crate::budgets::snapshot::{Counts, FIRST_IN_WINDOW, NEWEST, Newest, OBJECTS, OBJECTS_IN_RANGE, Snapshot};
+        use $crate::budgets::reads::{Bind, Reads};
         let plan = &$plan;
-        let mut snapshot = Snapshot::new(&plan.at);
-        for subject in &plan.subjects {
-            let row: Option<Newest> = sqlx::query_as(NEWEST).bind(subject).fetch_optional(&mut *$conn).await?;
-            snapshot.newest.insert(subject.clone(), row);
-        }
-        for ((subject, seconds), window) in &plan.windows {
-            let first = sqlx::query_as(FIRST_IN_WINDOW)
-                .bind(subject)
-                .bind(&window.since)
-                .fetch_optional(&mut *$conn)
-                .await?;
-            let objects = match window.objects_up_to {
-                None => None,
-                Some(cap) => Some(
-                    sqlx::query_scalar(OBJECTS)
-                        .bind(subject)
-                        .bind(&window.since)
-                        .bind(cap)
-                        .fetch_one(&mut *$conn)
-                        .await?,
-                ),
-            };
-            let mut workloads = std::collections::HashMap::new();
-            for (prefix, cap) in &window.workloads {
-                // The keys under `prefix` (ending in '/') sort up to the same prefix ending in '0', the next
-                // character.
-                let to = format!("{}0", prefix.trim_end_matches('/'));
-                let counted: i64 = sqlx::query_scalar(OBJECTS_IN_RANGE)
-                    .bind(subject)
-                    .bind(prefix)
-                    .bind(&to)
-                    .bind(&window.since)
-                    .bind(cap)
-                    .fetch_one(&mut *$conn)
-                    .await?;
-                workloads.insert(prefix.clone(), counted);
+        let reads = Reads::of(plan);
+        let mut rows = Vec::new();
+        for (sql, binds) in &reads.statements {
+            let mut query = sqlx::query_as(sql);
+            for bind in binds {
+                query = match bind {
+                    Bind::Text(text) => query.bind(text.as_str()),
+                    Bind::Int(int) => query.bind(*int),
+                };
             }
-            let since = window.since.clone();
-            let counts = Counts {
-                since,
-                first,
-                objects,
-                workloads,
-            };
-            snapshot.windows.insert((subject.clone(), *seconds), counts);
+            rows.extend(query.fetch_all(&mut *$conn).await?);
         }
-        for (subject, objects) in &plan.objects {
-            let mut query = sqlx::QueryBuilder::new("SELECT object, last_at FROM budget_objects WHERE subject = ");
-            query.push_bind(subject.as_str()).push(" AND object IN (");
-            let mut list = query.separated(", ");
-            for object in objects {
-                list.push_bind(object.as_str());
-            }
-            list.push_unseparated(")");
-            let rows: Vec<(String, String)> = query.build_query_as().fetch_all(&mut *$conn).await?;
-            for (object, at) in rows {
-                snapshot.last_changed.insert((subject.clone(), object), at);
-            }
-        }
-        snapshot.begin();
-        snapshot
+        $crate::budgets::snapshot::Snapshot::read(plan, &reads.slots, rows)
     }};
 }
 
+/// A row of the batch's read (see `reads`): slot, name, at, a, b, c, d.
+pub(super) type Row = (
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
 impl Snapshot {
-    pub(super) fn new(at: &str) -> Snapshot {
+    fn new(at: &str) -> Snapshot {
         Snapshot {
             at: at.to_owned(),
             start: HashMap::new(),
@@ -203,9 +153,54 @@ impl Snapshot {
         }
     }
 
-    /// Marks the rows read as the batch's start.
-    pub(super) fn begin(&mut self) {
-        self.start = self.newest.clone();
+    /// The snapshot `rows` (answering `slots`) make for `plan`.
+    pub(super) fn read(plan: &Plan, slots: &[Slot], rows: Vec<Row>) -> Snapshot {
+        let mut snapshot = Snapshot::new(&plan.at);
+        for subject in &plan.subjects {
+            snapshot.newest.insert(subject.clone(), None);
+        }
+        for (key, window) in &plan.windows {
+            let counts = Counts {
+                since: window.since.clone(),
+                first: None,
+                objects: None,
+                workloads: HashMap::new(),
+            };
+            snapshot.windows.insert(key.clone(), counts);
+        }
+        for (slot, name, at, a, b, c, d) in rows {
+            let Some(slot) = usize::try_from(slot).ok().and_then(|slot| slots.get(slot)) else {
+                continue;
+            };
+            let (a, b, c, d) = (a.unwrap_or(0), b.unwrap_or(0), c.unwrap_or(0), d.unwrap_or(0));
+            match slot {
+                Slot::Newest(subject) => {
+                    snapshot.newest.insert(subject.clone(), at.map(|at| (a, at, b, c, d)));
+                }
+                Slot::First(key) => {
+                    if let Some(counts) = snapshot.windows.get_mut(key) {
+                        counts.first = at.map(|at| (at, b, c, d));
+                    }
+                }
+                Slot::Objects(key) => {
+                    if let Some(counts) = snapshot.windows.get_mut(key) {
+                        counts.objects = Some(a);
+                    }
+                }
+                Slot::Workloads(key, prefix) => {
+                    if let Some(counts) = snapshot.windows.get_mut(key) {
+                        counts.workloads.insert(prefix.clone(), a);
+                    }
+                }
+                Slot::LastChanged(subject) => {
+                    if let (Some(object), Some(at)) = (name, at) {
+                        snapshot.last_changed.insert((subject.clone(), object), at);
+                    }
+                }
+            }
+        }
+        snapshot.start = snapshot.newest.clone();
+        snapshot
     }
 
     /// `window`'s usage now, for a reservation that changes `object`.

@@ -74,6 +74,10 @@ pub struct LimitView {
     /// At most this much replica change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i64>,
+    /// At most this percentage of the target namespace's workloads changed (configured budgets only; its usage
+    /// depends on the target, so `used` does not show it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workloads_percent: Option<i64>,
     /// The window's counters now: `{mutations, deletes, objects, replicas, frees_at}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub used: Option<serde_json::Value>,
@@ -292,6 +296,7 @@ impl LimitView {
             deletes: limit.deletes,
             objects: limit.objects,
             replicas: limit.replicas,
+            workloads_percent: limit.workloads_percent,
             used: None,
         }
     }
