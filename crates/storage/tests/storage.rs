@@ -662,6 +662,52 @@ async fn budget_batches_count_distinct_objects_exactly(db: &TestDb) {
     assert_eq!(read[0].used.replicas, 8);
 }
 
+/// One bad reservation (a time that is not RFC 3339) among concurrent ones fails its batch; every reservation of
+/// it then runs alone: the bad one gets the error, the others their answers, and the usage counts them once.
+async fn a_failed_batch_answers_each_reservation_alone(db: &TestDb) {
+    let store = db.store().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..12 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let spend = storage::Spend {
+                action_id: format!("act_{n}"),
+                at: if n == 5 {
+                    "yesterday".into()
+                } else {
+                    domain::time::now()
+                },
+                object: format!("c/ns/ConfigMap/cm-{n}"),
+                delete: false,
+                replicas: 0,
+            };
+            let limits = storage::Limits {
+                mutations: Some(100),
+                ..storage::Limits::default()
+            };
+            (
+                n,
+                store.reserve_budget(vec![last_minute("global", limits)], spend).await,
+            )
+        });
+    }
+    for (n, answer) in tasks.join_all().await {
+        match answer {
+            Err(storage::StorageError::Invalid(why)) => assert_eq!(n, 5, "{why}"),
+            Ok(verdict) => assert!(n != 5 && verdict.is_none(), "{n}: {verdict:?}"),
+            Err(other) => panic!("{n}: {other}"),
+        }
+    }
+    let read = store
+        .budget_usage(
+            &[last_minute("global", storage::Limits::default())],
+            &domain::time::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(read[0].used.mutations, 11);
+}
+
 fn spend_at(n: usize, at: &str, object: &str, replicas: i64) -> storage::Spend {
     storage::Spend {
         action_id: format!("act_{n}"),
@@ -759,6 +805,7 @@ async fn budget_windows_count_from_running_totals(db: &TestDb) {
 
 on_both!(
     budget_windows_count_from_running_totals,
+    a_failed_batch_answers_each_reservation_alone,
     budget_batches_count_distinct_objects_exactly,
     a_newer_releases_migrations_are_tolerated,
     controllers_are_creators_and_key_issuers,

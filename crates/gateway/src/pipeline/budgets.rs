@@ -151,7 +151,8 @@ pub struct BudgetExceeded {
     pub subject: String,
     /// The window, in seconds.
     pub window_seconds: u64,
-    /// The limit hit: `mutations`, `deletes`, `objects` or `replicas`.
+    /// The limit hit: `mutations`, `deletes`, `objects`, `replicas` or `workloads_percent` (then `limit` and
+    /// `would_be` are percentages, and `used` holds `workloads` and `namespace_workloads`).
     pub metric: Metric,
     /// The limit.
     pub limit: i64,
@@ -340,7 +341,13 @@ impl Pipeline {
                     .map(Some);
             }
         };
-        let limited = configured.iter().any(|limit| limit.workloads_percent.is_some());
+        let cluster = executor.name();
+        let namespace = action.namespace.as_deref().unwrap_or_default();
+        let target = (cluster, namespace);
+        // Counted only when a budget that applies to this mutation limits the share.
+        let limited = configured.iter().any(|limit| {
+            limit.workloads_percent.is_some() && limit.per.subject(&caller.identity, Some(target)).is_some()
+        });
         let context = CallContext {
             identity: caller.identity.id.clone(),
             action_id: trail.action_id.clone(),
@@ -356,9 +363,6 @@ impl Pipeline {
                     .map(Some);
             }
         };
-        let cluster = executor.name();
-        let namespace = action.namespace.as_deref().unwrap_or_default();
-        let target = (cluster, namespace);
         let applicable = applicable(configured, own.as_ref(), &caller.identity, target, share.as_ref());
         let spend = Spend {
             action_id: trail.action_id.clone(),

@@ -5,9 +5,11 @@
 //! answers them all. Leader and followers, not a task of its own: a store needs no runtime to be created and
 //! is shared freely between runtimes (tests).
 //!
-//! If the transaction fails, each reservation of the batch runs again alone, so each gets its own answer and
-//! one bad reservation cannot fail the others. A leader whose future is dropped mid-batch (the process
-//! stopping) rolls the transaction back; its followers see their answer gone and queue again.
+//! If the transaction fails, each reservation of the batch runs again alone, in its own caller, so each gets
+//! its own answer, one bad reservation cannot fail the others, and a database that is down costs each caller one
+//! timeout (not the leader one per reservation). A leader whose future is dropped mid-batch (the process
+//! stopping) rolls the transaction back; its followers see their answer gone and queue again. A reservation
+//! whose caller went away before its batch ran is still counted (the usage errs on the safe side).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -25,11 +27,17 @@ const MAX_BATCH: usize = 256;
 
 type Answer = Result<Option<Exceeded>, StorageError>;
 
+/// What a batch tells a reservation: its answer, or that the batch failed and it runs alone.
+enum Reply {
+    Answered(Option<Exceeded>),
+    RunAlone,
+}
+
 /// A reservation waiting for its batch.
 struct Waiting {
     windows: Vec<Window>,
     spend: Spend,
-    reply: oneshot::Sender<Answer>,
+    reply: oneshot::Sender<Reply>,
 }
 
 /// The reservations waiting for the next batch, and the turn to run one.
@@ -95,43 +103,56 @@ pub(super) async fn reserve(store: &Store, windows: Vec<Window>, spend: Spend) -
             reply,
         });
         loop {
-            let _turn = queue.turn.lock().await;
-            match answer.try_recv() {
-                Ok(answer) => return answer,
+            let received = match answer.try_recv() {
+                Err(TryRecvError::Empty) => {
+                    let _turn = queue.turn.lock().await;
+                    match answer.try_recv() {
+                        // Only the turn's holder takes from the queue, so it is still queued: run the next batch.
+                        Err(TryRecvError::Empty) => {
+                            run(store, queue.take()).await;
+                            continue;
+                        }
+                        received => received,
+                    }
+                }
+                received => received,
+            };
+            match received {
+                Ok(Reply::Answered(verdict)) => return Ok(verdict),
+                Ok(Reply::RunAlone) => return alone(store, &windows, &spend).await,
                 // Its batch was abandoned and rolled back: queue it again.
                 Err(TryRecvError::Closed) => continue 'queued,
-                // Still waiting (only the turn's holder takes from the queue): run the next batch.
-                Err(TryRecvError::Empty) => run(store, queue.take()).await,
+                Err(TryRecvError::Empty) => continue,
             }
         }
     }
 }
 
-/// Runs `batch` in one transaction and answers each reservation; if that fails, runs each alone.
+/// One reservation in a transaction of its own.
+async fn alone(store: &Store, windows: &[Window], spend: &Spend) -> Answer {
+    let answer = transaction(store, &[(windows, spend)]).await?.remove(0);
+    let queue = &store.budget_queue;
+    queue.transactions.fetch_add(1, Ordering::Relaxed);
+    queue.reservations.fetch_add(1, Ordering::Relaxed);
+    Ok(answer)
+}
+
+/// Runs `batch` in one transaction and answers each reservation; if that fails, tells each to run alone.
 async fn run(store: &Store, batch: Vec<Waiting>) {
     let requests: Vec<(&[Window], &Spend)> = batch.iter().map(|w| (w.windows.as_slice(), &w.spend)).collect();
-    let queue = &store.budget_queue;
     match transaction(store, &requests).await {
         Ok(answers) => {
+            let queue = &store.budget_queue;
             queue.transactions.fetch_add(1, Ordering::Relaxed);
             queue.reservations.fetch_add(answers.len() as u64, Ordering::Relaxed);
             for (waiting, answer) in batch.into_iter().zip(answers) {
-                // A reservation whose caller went away is still recorded: the usage errs on the safe side.
-                let _ = waiting.reply.send(Ok(answer));
+                let _ = waiting.reply.send(Reply::Answered(answer));
             }
         }
-        Err(error) if batch.len() == 1 => {
-            let _ = batch.into_iter().next().map(|waiting| waiting.reply.send(Err(error)));
-        }
-        Err(_) => {
+        Err(error) => {
+            tracing::warn!(%error, reservations = batch.len(), "a batch of budget reservations failed; each runs alone");
             for waiting in batch {
-                let alone = [(waiting.windows.as_slice(), &waiting.spend)];
-                let answer = transaction(store, &alone).await.map(|mut answers| answers.remove(0));
-                if answer.is_ok() {
-                    queue.transactions.fetch_add(1, Ordering::Relaxed);
-                    queue.reservations.fetch_add(1, Ordering::Relaxed);
-                }
-                let _ = waiting.reply.send(answer);
+                let _ = waiting.reply.send(Reply::RunAlone);
             }
         }
     }

@@ -250,9 +250,9 @@ impl Pipeline {
                 Some(Window {
                     subject: view.subject.clone()?,
                     seconds: view.window_seconds,
-                    // Counted as a limit of OBJECTS_SHOWN would count them (up to one past it).
+                    // Counted as a limit of one less would count them: up to one past it.
                     limits: storage::Limits {
-                        objects: Some(OBJECTS_SHOWN),
+                        objects: Some(OBJECTS_SHOWN - 1),
                         ..storage::Limits::default()
                     },
                 })

@@ -1,8 +1,8 @@
 //! A budget's `workloads_percent`: at most this share of the target namespace's workloads (Deployments,
 //! StatefulSets, DaemonSets, CronJobs) changed by the budget's subject within its window. The namespace's
 //! workloads are counted by the executor (cached for `executor::WORKLOAD_COUNT_TTL`); the share becomes a
-//! number of workloads, rounded up, so that a namespace with any workloads allows at least one change unless
-//! the percentage is 0. It applies to changes of an existing workload: a create or a change of another kind
+//! number of workloads, rounded down (never more than the percentage), but at least one unless the percentage is
+//! 0, so that a small namespace is not frozen by a share smaller than one workload. It applies to changes of an existing workload: a create or a change of another kind
 //! counts as usual against the other limits.
 
 use domain::ResourceKind;
@@ -46,11 +46,12 @@ impl Share {
         }))
     }
 
-    /// `percent` of the namespace's workloads, as a number of them (rounded up).
+    /// `percent` of the namespace's workloads, as a number of them: rounded down, at least 1 unless 0 %.
     pub(super) fn limit(&self, percent: i64) -> WorkloadLimit {
+        let share = percent.saturating_mul(self.total) / 100;
         WorkloadLimit {
             prefixes: self.prefixes.clone(),
-            limit: percent.saturating_mul(self.total).saturating_add(99) / 100,
+            limit: if percent > 0 { share.max(1) } else { 0 },
         }
     }
 
@@ -72,8 +73,10 @@ mod tests {
     }
 
     #[test]
-    fn a_percentage_becomes_whole_workloads_rounded_up() {
+    fn a_percentage_becomes_whole_workloads_rounded_down_but_at_least_one() {
         assert_eq!(share(10).limit(20).limit, 2);
+        assert_eq!(share(10).limit(25).limit, 2, "rounded down: never more than 25 %");
+        assert_eq!(share(3).limit(34).limit, 1, "34 % of three is one, not two (67 %)");
         assert_eq!(share(3).limit(20).limit, 1, "at least one of three");
         assert_eq!(share(3).limit(0).limit, 0, "0 % allows none");
         assert_eq!(share(7).limit(100).limit, 7);
