@@ -142,7 +142,7 @@ async fn an_identity_budget_set_by_the_cli_bounds_an_agent_on_every_gateway(app:
     assert_eq!((code, report["valid"].as_bool()), (0, Some(true)), "{report}");
 }
 
-/// `workloads_percent` against the real API server: the namespace holds four Deployments and a CronJob (five
+/// `workloads_percent` against the real API server: the namespace holds four Deployments and a StatefulSet (five
 /// workloads; its ConfigMaps are none), counted by the gateway's metadata LISTs; 40 % lets the agent change two
 /// of them in the window, as often as it likes, and refuses a third in percent, with the counts.
 async fn a_share_of_a_namespaces_workloads_is_bounded(app: &TestApp) {
@@ -152,10 +152,11 @@ async fn a_share_of_a_namespaces_workloads_is_bounded(app: &TestApp) {
         world.deployment(&format!("web-{n}"), 1).await;
     }
     world
-        .admin_apply(&json!({"apiVersion": "batch/v1", "kind": "CronJob",
-            "metadata": {"name": "nightly", "namespace": ns},
-            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": {
-                "restartPolicy": "Never", "containers": [{"name": "job", "image": "registry.example/job:1"}]}}}}}}))
+        .admin_apply(&json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "store", "namespace": ns},
+            "spec": {"serviceName": "store", "replicas": 1, "selector": {"matchLabels": {"app": "store"}},
+                     "template": {"metadata": {"labels": {"app": "store"}},
+                                  "spec": {"containers": [{"name": "db", "image": "registry.example/db:1"}]}}}}))
         .await;
     for n in 0..3 {
         world
