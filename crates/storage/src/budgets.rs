@@ -22,9 +22,6 @@ use serde::Serialize;
 
 use crate::{Backend, StorageError, Store, with_pool, with_writer};
 
-/// The PostgreSQL advisory lock every reservation takes (one number for the whole database).
-const BUDGET_LOCK: i64 = 0x646b_745f_6275_6467; // "dkt_budg"
-
 /// A budget's usage over its window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {

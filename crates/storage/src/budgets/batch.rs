@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use tokio::sync::oneshot::error::TryRecvError;
 
 use super::snapshot::Plan;
-use super::{BUDGET_LOCK, Exceeded, Spend, Window, first_exceeded};
+use super::{Exceeded, Spend, Window, first_exceeded};
 use crate::{Backend, StorageError, Store, with_writer};
 
 /// Most reservations one transaction takes.
@@ -158,6 +158,10 @@ async fn run(store: &Store, batch: Vec<Waiting>) {
     }
 }
 
+/// Begins a reservation transaction on PostgreSQL and takes the budgets' advisory lock, 0x646b745f62756467
+/// ("dkt_budg"), in one round trip (a simple query).
+const POSTGRES_BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(7236005179323409511)";
+
 /// Most rows one INSERT carries (ten parameters each: within SQLite's and PostgreSQL's limits).
 const ROWS_PER_INSERT: usize = 1000;
 
@@ -177,15 +181,15 @@ async fn transaction(store: &Store, requests: &[(&[Window], &Spend)]) -> Result<
             .map(|(windows, spend)| (*windows, spend.object.as_str())),
     )?;
     Ok(with_writer!(store, pool => async {
-        let mut tx = pool.begin().await?;
-        // Serialized: PostgreSQL by an advisory lock; SQLite by taking the write lock first (a write
-        // statement, waiting in the busy handler), since a read that later upgrades to a write can fail at
-        // once with SQLITE_BUSY when another process writes.
-        let serialize = match store.kind() {
-            crate::BackendKind::Postgres => "SELECT pg_advisory_xact_lock($1)",
-            crate::BackendKind::Sqlite => "DELETE FROM budget_spend WHERE 1 = 0 AND $1 = $1",
+        // Serialized in the begin statement itself (one round trip): PostgreSQL by an advisory lock (READ
+        // COMMITTED, so the reads after the lock see every commit before it); SQLite by BEGIN IMMEDIATE, which
+        // takes the write lock first (waiting in the busy handler), since a read that later upgrades to a write
+        // can fail at once with SQLITE_BUSY when another process writes.
+        let begin = match store.kind() {
+            crate::BackendKind::Postgres => POSTGRES_BEGIN,
+            crate::BackendKind::Sqlite => "BEGIN IMMEDIATE",
         };
-        sqlx::query(serialize).bind(BUDGET_LOCK).execute(&mut *tx).await?;
+        let mut tx = pool.begin_with(begin).await?;
         let mut snapshot = read_snapshot!(tx, plan);
         let mut rows = Vec::new();
         let mut answers = Vec::with_capacity(requests.len());
@@ -232,4 +236,14 @@ async fn transaction(store: &Store, requests: &[(&[Window], &Spend)]) -> Result<
         tx.commit().await?;
         Ok::<_, sqlx::Error>(answers)
     }.await)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_begin_statement_takes_the_budgets_lock() {
+        let key = 0x646b_745f_6275_6467_i64; // "dkt_budg"
+        assert_eq!(&key.to_be_bytes(), b"dkt_budg");
+        assert!(super::POSTGRES_BEGIN.ends_with(&format!("pg_advisory_xact_lock({key})")));
+    }
 }
