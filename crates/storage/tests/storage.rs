@@ -706,6 +706,11 @@ async fn a_failed_batch_answers_each_reservation_alone(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(read[0].used.mutations, 11);
+    let stats = store.budget_reservation_stats();
+    assert!(
+        stats.failed_batches >= 1,
+        "a batch failed and its reservations ran alone: {stats:?}"
+    );
 }
 
 fn spend_at(n: usize, at: &str, object: &str, replicas: i64) -> storage::Spend {

@@ -7,9 +7,10 @@
 //!
 //! If the transaction fails, each reservation of the batch runs again alone, in its own caller, so each gets
 //! its own answer, one bad reservation cannot fail the others, and a database that is down costs each caller one
-//! timeout (not the leader one per reservation). A leader whose future is dropped mid-batch (the process
-//! stopping) rolls the transaction back; its followers see their answer gone and queue again. A reservation
-//! whose caller went away before its batch ran is still counted (the usage errs on the safe side).
+//! timeout (not the leader one per reservation). A leader whose future is dropped mid-batch rolls the
+//! transaction back; its followers see their answer gone and queue again. A reservation whose caller was
+//! dropped while it waited is still counted when a later batch runs, at that batch's time (the usage errs on the
+//! safe side).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -45,9 +46,11 @@ struct Waiting {
 pub(crate) struct Queue {
     waiting: Mutex<Vec<Waiting>>,
     turn: tokio::sync::Mutex<()>,
-    /// Reservations answered and transactions committed, since the store was created.
+    /// Reservations answered and transactions committed, and batches that failed (each of their reservations
+    /// then ran alone), since the store was created.
     reservations: AtomicU64,
     transactions: AtomicU64,
+    failed_batches: AtomicU64,
 }
 
 /// What this store's budget reservations have cost so far.
@@ -57,6 +60,8 @@ pub struct ReservationStats {
     pub reservations: u64,
     /// Transactions committed for them (fewer when concurrent reservations shared one).
     pub transactions: u64,
+    /// Batches whose transaction failed, so that each of their reservations ran alone.
+    pub failed_batches: u64,
 }
 
 impl Store {
@@ -65,6 +70,7 @@ impl Store {
         ReservationStats {
             reservations: self.budget_queue.reservations.load(Ordering::Relaxed),
             transactions: self.budget_queue.transactions.load(Ordering::Relaxed),
+            failed_batches: self.budget_queue.failed_batches.load(Ordering::Relaxed),
         }
     }
 }
@@ -151,6 +157,7 @@ async fn run(store: &Store, batch: Vec<Waiting>) {
         }
         Err(error) => {
             tracing::warn!(%error, reservations = batch.len(), "a batch of budget reservations failed; each runs alone");
+            store.budget_queue.failed_batches.fetch_add(1, Ordering::Relaxed);
             for waiting in batch {
                 let _ = waiting.reply.send(Reply::RunAlone);
             }
@@ -158,9 +165,8 @@ async fn run(store: &Store, batch: Vec<Waiting>) {
     }
 }
 
-/// Begins a reservation transaction on PostgreSQL and takes the budgets' advisory lock, 0x646b745f62756467
-/// ("dkt_budg"), in one round trip (a simple query).
-const POSTGRES_BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(7236005179323409511)";
+/// The PostgreSQL advisory lock every reservation takes (one number for the whole database).
+const BUDGET_LOCK: i64 = 0x646b_745f_6275_6467; // "dkt_budg"
 
 /// Most rows one INSERT carries (ten parameters each: within SQLite's and PostgreSQL's limits).
 const ROWS_PER_INSERT: usize = 1000;
@@ -181,15 +187,16 @@ async fn transaction(store: &Store, requests: &[(&[Window], &Spend)]) -> Result<
             .map(|(windows, spend)| (*windows, spend.object.as_str())),
     )?;
     Ok(with_writer!(store, pool => async {
-        // Serialized in the begin statement itself (one round trip): PostgreSQL by an advisory lock (READ
-        // COMMITTED, so the reads after the lock see every commit before it); SQLite by BEGIN IMMEDIATE, which
-        // takes the write lock first (waiting in the busy handler), since a read that later upgrades to a write
-        // can fail at once with SQLITE_BUSY when another process writes.
-        let begin = match store.kind() {
-            crate::BackendKind::Postgres => POSTGRES_BEGIN,
-            crate::BackendKind::Sqlite => "BEGIN IMMEDIATE",
+        let mut tx = pool.begin().await?;
+        // Serialized: PostgreSQL by an advisory lock; SQLite by taking the write lock first (a write
+        // statement, waiting in the busy handler), since a read that later upgrades to a write can fail at
+        // once with SQLITE_BUSY when another process writes. A statement of the transaction, not part of its
+        // begin: sqlx rolls back a transaction whose begin returned, not one whose begin failed or was dropped.
+        let serialize = match store.kind() {
+            crate::BackendKind::Postgres => "SELECT pg_advisory_xact_lock($1)",
+            crate::BackendKind::Sqlite => "DELETE FROM budget_spend WHERE 1 = 0 AND $1 = $1",
         };
-        let mut tx = pool.begin_with(begin).await?;
+        sqlx::query(serialize).bind(BUDGET_LOCK).execute(&mut *tx).await?;
         let mut snapshot = read_snapshot!(tx, plan);
         let mut rows = Vec::new();
         let mut answers = Vec::with_capacity(requests.len());
@@ -236,14 +243,4 @@ async fn transaction(store: &Store, requests: &[(&[Window], &Spend)]) -> Result<
         tx.commit().await?;
         Ok::<_, sqlx::Error>(answers)
     }.await)?)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_begin_statement_takes_the_budgets_lock() {
-        let key = 0x646b_745f_6275_6467_i64; // "dkt_budg"
-        assert_eq!(&key.to_be_bytes(), b"dkt_budg");
-        assert!(super::POSTGRES_BEGIN.ends_with(&format!("pg_advisory_xact_lock({key})")));
-    }
 }

@@ -3,7 +3,3 @@
 -- A database created with a locale collation (en_US.UTF-8 …) may ignore punctuation and sort otherwise, so the
 -- column sorts in the C collation whatever the database's default. The table holds about one window of usage.
 ALTER TABLE budget_objects ALTER COLUMN object TYPE TEXT COLLATE "C";
--- The recovery pass forgets usage older than the longest window (DELETE … WHERE at < $1): by these indexes a
--- range of the oldest rows, not a scan of the tables, which hold up to a window of usage.
-CREATE INDEX IF NOT EXISTS budget_spend_at ON budget_spend (at);
-CREATE INDEX IF NOT EXISTS budget_objects_last_at ON budget_objects (last_at);
