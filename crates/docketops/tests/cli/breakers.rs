@@ -96,22 +96,10 @@ async fn a_breaker_suspends_an_agent_at_its_third_denial(app: &TestApp) {
     let world = KubeWorld::new().await;
     let ns = world.app_ns.clone();
     world.deployment("web", 1).await;
-    for n in 0..3 {
-        world
-            .admin_apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": format!("cm-{n}"), "namespace": ns}, "data": {"n": n.to_string()}}))
-            .await;
-    }
+    world.config_maps(3).await;
     let (hook, received) = webhook_receiver().await;
-    let config = app.dir.path().join("breakers.toml");
-    std::fs::write(&config, CONFIG).unwrap();
-    let mut args = world.serve_args();
-    args.extend([
-        "--config".into(),
-        config.display().to_string(),
-        "--approval-webhook".into(),
-        hook,
-    ]);
+    let mut args = world.serve_args_with_config(app.dir.path(), "breakers.toml", CONFIG);
+    args.extend(["--approval-webhook".into(), hook]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = Server::start_with(app, &args);
     let ids = create_identities(

@@ -19,16 +19,8 @@ on_both!(
 async fn an_identity_budget_set_by_the_cli_bounds_an_agent_on_every_gateway(app: &TestApp) {
     let world = KubeWorld::new().await;
     let ns = world.app_ns.clone();
-    for n in 0..8 {
-        world
-            .admin_apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": format!("cm-{n}"), "namespace": ns}, "data": {"n": n.to_string()}}))
-            .await;
-    }
-    let config = app.dir.path().join("ledger-mode.toml");
-    std::fs::write(&config, "policy_mode = \"ledger\"\n").unwrap();
-    let mut args = world.serve_args();
-    args.extend(["--config".to_owned(), config.display().to_string()]);
+    world.config_maps(8).await;
+    let args = world.serve_args_with_config(app.dir.path(), "ledger-mode.toml", "policy_mode = \"ledger\"\n");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (a, b) = (Server::start_with(app, &args), Server::start_with(app, &args));
     let ids = create_identities(
@@ -158,20 +150,10 @@ async fn a_share_of_a_namespaces_workloads_is_bounded(app: &TestApp) {
                      "template": {"metadata": {"labels": {"app": "store"}},
                                   "spec": {"containers": [{"name": "db", "image": "registry.example/db:1"}]}}}}))
         .await;
-    for n in 0..3 {
-        world
-            .admin_apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": format!("cm-{n}"), "namespace": ns}, "data": {"n": n.to_string()}}))
-            .await;
-    }
-    let config = app.dir.path().join("share.toml");
-    std::fs::write(
-        &config,
-        "policy_mode = \"ledger\"\n[[budgets.limits]]\nper = \"namespace\"\nwindow_seconds = 600\nworkloads_percent = 40\n",
-    )
-    .unwrap();
-    let mut args = world.serve_args();
-    args.extend(["--config".to_owned(), config.display().to_string()]);
+    world.config_maps(3).await;
+    let share = "policy_mode = \"ledger\"\n[[budgets.limits]]\nper = \"namespace\"\nwindow_seconds = 600\n\
+                 workloads_percent = 40\n";
+    let args = world.serve_args_with_config(app.dir.path(), "share.toml", share);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = Server::start_with(app, &args);
     let ids = create_identities(&server, &ns, &[("scale-bot", "agent", &["operator"])]).await;
@@ -192,14 +174,8 @@ async fn a_share_of_a_namespaces_workloads_is_bounded(app: &TestApp) {
         reason.contains("workloads_percent would be 60 within 600 s (the limit is 40)"),
         "{reason}"
     );
-    let (_, action) = server
-        .get(
-            &format!("/api/v1/actions/{}", refused["action_id"].as_str().unwrap()),
-            Some(agent),
-        )
-        .await;
-    let entry = action["entries"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!(entry["kind"], "budget.exceeded", "{action}");
+    let entry = server.last_entry(refused["action_id"].as_str().unwrap(), agent).await;
+    assert_eq!(entry["kind"], "budget.exceeded", "{entry}");
     assert_eq!(entry["payload"]["used"]["namespace_workloads"], 5, "{entry}");
     assert_eq!(entry["payload"]["used"]["workloads"], 2, "{entry}");
     let web2 = world

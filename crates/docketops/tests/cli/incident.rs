@@ -49,16 +49,8 @@ async fn head_seq(server: &Server) -> u64 {
 async fn an_incident_from_the_first_delete_to_the_freeze(app: &TestApp) {
     let world = KubeWorld::new().await;
     let ns = world.app_ns.clone();
-    for n in 0..6 {
-        world
-            .admin_apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": format!("cm-{n}"), "namespace": ns}, "data": {"n": n.to_string()}}))
-            .await;
-    }
-    let config = app.dir.path().join("incident.toml");
-    std::fs::write(&config, CONFIG).unwrap();
-    let mut args = world.serve_args();
-    args.extend(["--config".to_owned(), config.display().to_string()]);
+    world.config_maps(6).await;
+    let args = world.serve_args_with_config(app.dir.path(), "incident.toml", CONFIG);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = Server::start_with(app, &args);
     let ids = create_identities(&server, &ns, &[("cleanup-bot", "agent", &["operator"])]).await;

@@ -235,23 +235,12 @@ async fn a_freeze_stops_every_replica_at_once(app: &TestApp) {
 async fn a_budget_stops_a_delete_loop_across_two_gateways(app: &TestApp) {
     let world = KubeWorld::new().await;
     let ns = world.app_ns.clone();
-    for n in 0..9 {
-        world
-            .admin_apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": format!("cm-{n}"), "namespace": ns}, "data": {"n": n.to_string()}}))
-            .await;
-    }
-    let config = app.dir.path().join("budgets.toml");
+    world.config_maps(9).await;
     let window = 6;
-    std::fs::write(
-        &config,
-        format!(
-            "policy_mode = \"ledger\"\n[[budgets.limits]]\nper = \"identity\"\nwindow_seconds = {window}\ndeletes = 5\n"
-        ),
-    )
-    .unwrap();
-    let mut args = world.serve_args();
-    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let budgets = format!(
+        "policy_mode = \"ledger\"\n[[budgets.limits]]\nper = \"identity\"\nwindow_seconds = {window}\ndeletes = 5\n"
+    );
+    let args = world.serve_args_with_config(app.dir.path(), "budgets.toml", &budgets);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (a, b) = (Server::start_with(app, &args), Server::start_with(app, &args));
     let ids = create_identities(&a, &ns, &[("loop-bot", "agent", &["operator"])]).await;
@@ -289,14 +278,8 @@ async fn a_budget_stops_a_delete_loop_across_two_gateways(app: &TestApp) {
         reason.contains("deletes would be 6 within 6 s (the limit is 5)"),
         "{reason}"
     );
-    let (_, action) = b
-        .get(
-            &format!("/api/v1/actions/{}", refused["action_id"].as_str().unwrap()),
-            Some(agent),
-        )
-        .await;
-    let entry = action["entries"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!(entry["kind"], "budget.exceeded", "{action}");
+    let entry = b.last_entry(refused["action_id"].as_str().unwrap(), agent).await;
+    assert_eq!(entry["kind"], "budget.exceeded", "{entry}");
     assert_eq!(
         (
             entry["payload"]["used"]["deletes"].as_i64(),

@@ -202,6 +202,24 @@ impl KubeWorld {
             .await;
     }
 
+    /// ConfigMaps `cm-0` … `cm-{n-1}` in the governed namespace, made by the admin.
+    pub(crate) async fn config_maps(&self, n: usize) {
+        for n in 0..n {
+            self.admin_apply(&serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("cm-{n}"), "namespace": self.app_ns}, "data": {"n": n.to_string()}}))
+                .await;
+        }
+    }
+
+    /// [`serve_args`](Self::serve_args) with `--config` a file `name` in `dir` holding `toml`.
+    pub(crate) fn serve_args_with_config(&self, dir: &std::path::Path, name: &str, toml: &str) -> Vec<String> {
+        let config = dir.join(name);
+        std::fs::write(&config, toml).unwrap();
+        let mut args = self.serve_args();
+        args.extend(["--config".to_owned(), config.display().to_string()]);
+        args
+    }
+
     pub(crate) fn serve_args(&self) -> Vec<String> {
         vec![
             "--kubeconfig".into(),

@@ -157,6 +157,16 @@ impl Server {
         Server { child, base, admin_key }
     }
 
+    /// The newest ledger entry of the action `action_id`, read with `key`.
+    pub(crate) async fn last_entry(&self, action_id: &str, key: &str) -> Value {
+        let (_, action) = self.get(&format!("/api/v1/actions/{action_id}"), Some(key)).await;
+        action["entries"]
+            .as_array()
+            .and_then(|e| e.last())
+            .cloned()
+            .unwrap_or_else(|| panic!("no entries: {action}"))
+    }
+
     pub(crate) async fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
         let mut request = reqwest::Client::new().get(format!("{}{path}", self.base));
         if let Some(key) = key {
