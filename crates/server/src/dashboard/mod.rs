@@ -72,6 +72,8 @@ pub fn routes() -> Router<AppState> {
         .route("/verify", get(pages::verify_form).post(pages::verify_start))
         .route("/verify/{job}", get(pages::verify_job))
         .route("/export", get(pages::export))
+        .merge(pages::actions_list::routes())
+        .merge(pages::identity_admin::routes())
         .route("/static/dashboard.css", get(stylesheet))
         .route("/static/dashboard.js", get(script))
         .layer(axum::middleware::map_response(security_headers))

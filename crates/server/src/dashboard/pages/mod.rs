@@ -3,9 +3,11 @@
 //! every page uses are here.
 
 mod action_page;
+pub(super) mod actions_list;
 mod approvals;
 mod entries;
 mod identities;
+pub(super) mod identity_admin;
 mod safety;
 mod sign_in;
 mod single_sign_on;
