@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, KeypairBytes, spki::der::pem::LineEnding};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -99,17 +99,23 @@ impl LedgerSigningKey {
         Self { key, key_id }
     }
 
-    /// Reads an Ed25519 private key in PKCS#8 PEM form (surrounding whitespace ignored).
+    /// Reads an Ed25519 private key in PKCS#8 PEM form, v1 (RFC 5208) or v2 with the public key (RFC 5958);
+    /// surrounding whitespace ignored.
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, KeyError> {
         SigningKey::from_pkcs8_pem(pem.trim())
             .map(Self::from_dalek)
             .map_err(|e| KeyError::BadPrivateKey(e.to_string()))
     }
 
-    /// The private key in PKCS#8 PEM form, with LF line endings.
+    /// The private key in PKCS#8 v1 PEM form (RFC 8410's `PRIVATE KEY`, without the optional public key),
+    /// with LF line endings: the form OpenSSL (`openssl pkey`) and Python's `cryptography` load. v2, which
+    /// adds the public key, is refused by both.
     pub fn to_pkcs8_pem(&self) -> Result<String, KeyError> {
-        self.key
-            .to_pkcs8_pem(LineEnding::LF)
+        let v1 = KeypairBytes {
+            secret_key: self.key.to_bytes(),
+            public_key: None,
+        };
+        v1.to_pkcs8_pem(LineEnding::LF)
             .map(|pem| pem.to_string())
             .map_err(|e| KeyError::Encode(e.to_string()))
     }
@@ -188,6 +194,14 @@ impl LedgerPublicKey {
     /// The 32-byte public key as 64 lowercase hex digits.
     pub fn hex(&self) -> String {
         hex::encode(self.key.as_bytes())
+    }
+
+    /// The public key as a PEM `PUBLIC KEY` (X.509 SubjectPublicKeyInfo, RFC 8410), the form `openssl pkeyutl
+    /// -verify -pubin` and other tools read.
+    pub fn to_pem(&self) -> Result<String, KeyError> {
+        self.key
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| KeyError::Encode(e.to_string()))
     }
 
     /// Strict single verification (RFC 8032 with the stricter checks of `verify_strict`).
@@ -289,6 +303,21 @@ pub(crate) fn payload_text<'a>(payload: &'a Map<String, Value>, name: &str) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_keys_are_written_as_pkcs8_v1_and_v2_is_still_read() {
+        let key = LedgerSigningKey::from_seed([7; 32]);
+        let pem = key.to_pkcs8_pem().unwrap();
+        let (label, der) = ed25519_dalek::pkcs8::spki::der::pem::decode_vec(pem.as_bytes()).unwrap();
+        assert_eq!(label, "PRIVATE KEY");
+        // SEQUENCE { INTEGER 0 (v1), AlgorithmIdentifier, OCTET STRING }: 48 bytes, no public key.
+        assert_eq!(der.len(), 48, "{pem}");
+        assert_eq!(&der[2..5], &[0x02, 0x01, 0x00], "version 0 (v1)");
+        let v2 = key.key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let again = LedgerSigningKey::from_pkcs8_pem(&v2).unwrap();
+        assert_eq!(again.key_id(), key.key_id(), "a v2 key file of an earlier release still loads");
+        assert!(key.public_key().to_pem().unwrap().starts_with("-----BEGIN PUBLIC KEY-----"));
+    }
 
     #[test]
     fn pem_round_trip_keeps_the_key_id() {

@@ -3,7 +3,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use ledger_core::LedgerSigningKey;
+use ledger_core::tlog::checkpoint::log_verifier_key;
+use ledger_core::{LedgerPublicKey, LedgerSigningKey};
 use storage::{AppendConfig, Ledger};
 
 use crate::keyfile;
@@ -18,6 +19,21 @@ pub enum KeysCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Print a public key of the ledger (the active one unless --key-id) in the forms other tools read: PEM
+    /// (SubjectPublicKeyInfo, for `openssl pkeyutl -verify -pubin`), raw hex (as entries name it), and the
+    /// C2SP signed-note verifier key of the transparency log (`<origin>+<id>+<base64>`, for Go's `note`
+    /// package and witnesses). A signature of an entry verifies with `openssl pkeyutl -verify -rawin` over the
+    /// message of docs/ledger-format.md §4.2.
+    Export {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The key to print, e.g. ed25519:56475aa75463474c [default: the one that signs now].
+        #[arg(long)]
+        key_id: Option<String>,
+        /// Print only this form (for scripts).
+        #[arg(long, value_enum)]
+        format: Option<PublicKeyFormat>,
     },
     /// Rotate the signing key: append a ledger.key_rotated entry, signed by the current key, that
     /// introduces the new one. Entries signed before stay verifiable. Restart every gateway afterwards
@@ -38,10 +54,23 @@ pub enum KeysCommand {
     },
 }
 
+/// One form of a public key (`keys export --format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PublicKeyFormat {
+    /// PEM `PUBLIC KEY` (X.509 SubjectPublicKeyInfo).
+    Pem,
+    /// The 32 bytes as 64 lowercase hex digits.
+    Hex,
+    /// The C2SP signed-note verifier key, with the transparency log's origin.
+    Vkey,
+}
+
 impl KeysCommand {
     pub fn apply_config(&mut self, config: &crate::settings::ConfigFile, matches: &clap::ArgMatches) {
         match self {
-            KeysCommand::List { database, .. } => database.apply(config, matches),
+            KeysCommand::List { database, .. } | KeysCommand::Export { database, .. } => {
+                database.apply(config, matches)
+            }
             KeysCommand::Rotate { database, key, log, .. } => {
                 database.apply(config, matches);
                 key.apply(config, matches);
@@ -77,6 +106,11 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        KeysCommand::Export {
+            database,
+            key_id,
+            format,
+        } => export(database, key_id, format).await,
         KeysCommand::Rotate {
             database,
             key,
@@ -98,6 +132,16 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             };
             if next.key_id() == old_id {
                 bail!("the new key is the current key");
+            }
+            // A key is introduced once: signatures name keys by id, so a key back in use would make its
+            // old and new entries indistinguishable to a verifier tracking which key was active when.
+            if let Some(used) = store.keys().await?.into_iter().find(|k| k.key_id == next.key_id()) {
+                bail!(
+                    "the new key {} was used by this ledger before (introduced at seq {}); rotate to a key the \
+                     ledger has never used (omit --new-key to generate one)",
+                    used.key_id,
+                    used.introduced_seq
+                );
             }
             // Keep the new private key safe on disk before the ledger names it.
             let key_path = match (&new_key, &source) {
@@ -128,4 +172,48 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `keys export`: the key's forms, each labelled, or one bare with `--format`.
+async fn export(
+    database: DatabaseArgs,
+    key_id: Option<String>,
+    format: Option<PublicKeyFormat>,
+) -> anyhow::Result<ExitCode> {
+    let store = database.connect_existing().await?;
+    let wanted = match key_id {
+        Some(id) => id,
+        None => store
+            .next_signing_key_id()
+            .await?
+            .context("the ledger is empty: start the gateway once to write its genesis entry")?,
+    };
+    let keys = store.keys().await?;
+    let record = keys
+        .iter()
+        .find(|k| k.key_id == wanted)
+        .with_context(|| format!("no key {wanted} in this ledger (`docketops keys list` shows them)"))?;
+    let key = LedgerPublicKey::from_hex(&record.public_key).context("the stored public key")?;
+    let origin = crate::commands::transparency::stored_origin(&store).await?;
+    store.close().await;
+    let pem = key.to_pem()?;
+    let vkey = origin.as_deref().map(|origin| log_verifier_key(origin, &key));
+    match format {
+        Some(PublicKeyFormat::Pem) => print!("{pem}"),
+        Some(PublicKeyFormat::Hex) => println!("{}", key.hex()),
+        Some(PublicKeyFormat::Vkey) => println!(
+            "{}",
+            vkey.context("the transparency log has no origin yet: start the gateway once (`docketops serve`)")?
+        ),
+        None => {
+            println!("key id: {} (introduced at seq {})", key.key_id, record.introduced_seq);
+            println!("public key, PEM (SubjectPublicKeyInfo):\n{pem}");
+            println!("public key, hex: {}", key.hex());
+            match vkey {
+                Some(vkey) => println!("transparency log verifier key (C2SP signed note): {vkey}"),
+                None => println!("transparency log verifier key: none yet (start the gateway once)"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -55,6 +55,11 @@ pub async fn start(args: &ServeArgs, store: &Store, key: LedgerSigningKey) -> an
     Ok(transparency)
 }
 
+/// The origin the transparency log signs checkpoints as, once a gateway has served this ledger.
+pub async fn stored_origin(store: &Store) -> anyhow::Result<Option<String>> {
+    Ok(store.setting(ORIGIN_SETTING).await?)
+}
+
 /// The flag's origin, else the stored one, else one derived from entry 1 (stored for next time).
 async fn origin(args: &ServeArgs, store: &Store) -> anyhow::Result<String> {
     let stored = store.setting(ORIGIN_SETTING).await?;

@@ -17,6 +17,7 @@ mod approvals;
 mod breakers;
 mod group_approvals;
 mod identities;
+mod keys;
 mod incident;
 mod kube;
 mod ledger;
