@@ -2,6 +2,7 @@
 //! it parses arguments, reads files and environment, and reports; the work happens in the libraries.
 
 mod bench;
+mod bench_dashboard;
 mod bench_gateway;
 mod commands;
 mod keyfile;
@@ -112,6 +113,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Measure governed actions end to end against a running gateway and API server (scripts/bench-gateway).
     BenchGateway(bench_gateway::BenchGatewayArgs),
+    /// Measure the dashboard's page times against a running gateway, signed in as a browser is
+    /// (scripts/bench-dashboard seeds a million-entry ledger first).
+    BenchDashboard(bench_dashboard::BenchDashboardArgs),
     /// A transparency-log witness (C2SP tlog-witness): run it where the log's operator has no access, and
     /// it cosigns a log's checkpoint only if it is consistent with every one it cosigned before, so a
     /// verifier who asks for its cosignature cannot be shown a rewritten or forked ledger (docs/witness.md).
@@ -197,6 +201,7 @@ impl Command {
             | Command::Budget { .. }
             | Command::Bench(_)
             | Command::BenchGateway(_)
+            | Command::BenchDashboard(_)
             | Command::Witness { .. } => {}
         }
     }
@@ -230,6 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SeedHistory(args) => commands::seed::run(*args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::BenchGateway(args) => bench_gateway::run(args).await,
+        Command::BenchDashboard(args) => bench_dashboard::run(args).await,
         Command::Witness { command } => commands::witness::run(command, cli.config.as_deref()).await,
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use storage::Store;
 
+pub(crate) mod browser;
 pub(crate) mod kube;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_docketops");
