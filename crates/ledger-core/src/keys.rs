@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, KeypairBytes, spki::der::pem::LineEnding};
+use ed25519_dalek::pkcs8::{
+    DecodePrivateKey, EncodePrivateKey, EncodePublicKey, KeypairBytes, spki::der::pem::LineEnding,
+};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -315,8 +317,17 @@ mod tests {
         assert_eq!(&der[2..5], &[0x02, 0x01, 0x00], "version 0 (v1)");
         let v2 = key.key.to_pkcs8_pem(LineEnding::LF).unwrap();
         let again = LedgerSigningKey::from_pkcs8_pem(&v2).unwrap();
-        assert_eq!(again.key_id(), key.key_id(), "a v2 key file of an earlier release still loads");
-        assert!(key.public_key().to_pem().unwrap().starts_with("-----BEGIN PUBLIC KEY-----"));
+        assert_eq!(
+            again.key_id(),
+            key.key_id(),
+            "a v2 key file of an earlier release still loads"
+        );
+        assert!(
+            key.public_key()
+                .to_pem()
+                .unwrap()
+                .starts_with("-----BEGIN PUBLIC KEY-----")
+        );
     }
 
     #[test]

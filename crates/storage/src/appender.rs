@@ -18,7 +18,7 @@ use ledger_core::{Entry, EntryError, LedgerSigningKey, NewEvent, PreparedEvent};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{StorageError, Store};
+use crate::{Exceeded, Spend, StorageError, Store, Window};
 
 mod insert;
 mod signing;
@@ -96,11 +96,53 @@ impl From<sqlx::Error> for AppendError {
     }
 }
 
-type Reply = oneshot::Sender<Result<Vec<Entry>, AppendError>>;
+type Reply = oneshot::Sender<Result<Appended, AppendError>>;
+
+/// What one command appended: its entries, and for a reservation that a budget refused, why (the entries are
+/// then the refusal's).
+struct Appended {
+    entries: Vec<Entry>,
+    refused: Option<Exceeded>,
+}
+
+/// A budget reservation that decides what a command appends (`Ledger::append_reserving`).
+pub struct Reservation {
+    /// The windows of every budget that applies.
+    pub windows: Vec<Window>,
+    /// What the mutation spends.
+    pub spend: Spend,
+    /// The entry appended instead of the command's events when a window would be exceeded.
+    pub refusal: Box<dyn FnOnce(&Exceeded) -> NewEvent + Send>,
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation")
+            .field("windows", &self.windows)
+            .field("spend", &self.spend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of [`Ledger::append_reserving`].
+#[derive(Debug, Clone)]
+pub enum Reserved {
+    /// Every budget admitted the mutation: it is recorded against them, and the events are appended.
+    Admitted(Vec<Entry>),
+    /// A window would be exceeded: nothing was recorded against any budget, and only the refusal's entry
+    /// was appended.
+    Refused {
+        /// The first window exceeded.
+        exceeded: Exceeded,
+        /// The refusal's entry.
+        entry: Entry,
+    },
+}
 
 enum Command {
     Append {
         events: Vec<PreparedEvent>,
+        reservation: Option<Reservation>,
         reply: Reply,
     },
     Rotate {
@@ -170,13 +212,51 @@ impl Ledger {
             .into_iter()
             .map(|e| PreparedEvent::prepare(e, now))
             .collect::<Result<Vec<_>, _>>()?;
-        self.request(|reply| Command::Append { events, reply }).await
+        let appended = self
+            .request(|reply| Command::Append {
+                events,
+                reservation: None,
+                reply,
+            })
+            .await?;
+        Ok(appended.entries)
+    }
+
+    /// Appends `events` if every budget of `reservation` admits the mutation, recording it against them in
+    /// the same transaction (so a reservation costs the action no transaction of its own); otherwise appends
+    /// only the refusal's entry and records nothing against any budget. Concurrent reservations are decided
+    /// one after the other, in the order of their batch (limits stay exact).
+    pub async fn append_reserving(
+        &self,
+        events: Vec<NewEvent>,
+        reservation: Reservation,
+    ) -> Result<Reserved, AppendError> {
+        let now = OffsetDateTime::now_utc();
+        let events = events
+            .into_iter()
+            .map(|e| PreparedEvent::prepare(e, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        let appended = self
+            .request(|reply| Command::Append {
+                events,
+                reservation: Some(reservation),
+                reply,
+            })
+            .await?;
+        Ok(match appended.refused {
+            None => Reserved::Admitted(appended.entries),
+            Some(exceeded) => {
+                let entry = appended.entries.into_iter().next().ok_or(AppendError::Closed)?;
+                Reserved::Refused { exceeded, entry }
+            }
+        })
     }
 
     /// Writes the genesis entry if the ledger is empty (otherwise checks that this key is active).
     pub async fn initialize(&self) -> Result<(), AppendError> {
         self.request(|reply| Command::Append {
             events: Vec::new(),
+            reservation: None,
             reply,
         })
         .await
@@ -187,17 +267,17 @@ impl Ledger {
     /// signs everything after it with `next`.
     pub async fn rotate(&self, next: LedgerSigningKey, actor: &str) -> Result<Entry, AppendError> {
         let actor = actor.to_string();
-        let mut entries = self
+        let mut appended = self
             .request(|reply| Command::Rotate {
                 next: Box::new(next),
                 actor,
                 reply,
             })
             .await?;
-        entries.pop().ok_or(AppendError::Closed)
+        appended.entries.pop().ok_or(AppendError::Closed)
     }
 
-    async fn request(&self, command: impl FnOnce(Reply) -> Command) -> Result<Vec<Entry>, AppendError> {
+    async fn request(&self, command: impl FnOnce(Reply) -> Command) -> Result<Appended, AppendError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(command(reply))

@@ -207,8 +207,10 @@ mod reads;
 #[macro_use]
 mod snapshot;
 mod batch;
+mod within;
 
 pub(crate) use batch::Queue;
+pub(crate) use within::{Serialization, reserve_postgres, reserve_sqlite};
 pub use batch::ReservationStats;
 
 impl Store {

@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use sqlx::{PgPool, SqlitePool};
 
-pub use appender::{AppendConfig, AppendError, Ledger, LedgerStats};
+pub use appender::{AppendConfig, AppendError, Ledger, LedgerStats, Reservation, Reserved};
 pub use budgets::{Counted, Exceeded, Limits, Metric, ReservationStats, Spend, Usage, Window, WorkloadLimit};
 pub use connect::redact;
 pub(crate) use connect::sqlite_pool;

@@ -830,3 +830,6 @@ mod trust;
 
 #[path = "storage/tlog.rs"]
 mod tlog;
+
+#[path = "storage/reserving.rs"]
+mod reserving;

@@ -11,14 +11,14 @@
 mod own;
 mod workloads;
 
-use std::borrow::Cow;
+use std::sync::Arc;
 
 use domain::payload::{ActionFailed, ErrorReport, IdentityLimit, MAX_LIMIT, Payload};
 use domain::{ActionStatus, ActionType, EntryKind, Role};
 use executor::{Action, CallContext, Preview};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use storage::{Exceeded, IdentityBudgetRow, Limits, Metric, Spend, Window};
+use storage::{Exceeded, IdentityBudgetRow, Limits, Metric, Reservation, Reserved, Spend, Window};
 use workloads::Share;
 
 use crate::identity::{Caller, Identity};
@@ -233,7 +233,7 @@ impl BudgetLimit {
 impl BudgetExceeded {
     /// The refusal of the budget `applicable`, from the storage's verdict; a share of the namespace's
     /// workloads (`share`) is reported in percent, with the numbers it was counted from.
-    fn of(applicable: &Applicable<'_>, exceeded: Exceeded, share: Option<&Share>) -> BudgetExceeded {
+    fn of(applicable: &Applicable, exceeded: Exceeded, share: Option<&Share>) -> BudgetExceeded {
         let Applicable { limit, window, set_in } = applicable;
         let used = exceeded.counted.used;
         let mut counters = serde_json::json!({"mutations": used.mutations, "deletes": used.deletes,
@@ -256,7 +256,7 @@ impl BudgetExceeded {
             would_be,
             used: counters,
             frees_at: frees_at(exceeded.counted.oldest.as_deref(), limit.window_seconds),
-            set_in: set_in.map(str::to_owned),
+            set_in: set_in.clone(),
         }
     }
 
@@ -283,10 +283,10 @@ impl BudgetExceeded {
 
 /// A budget that applies to one mutation: its limits, the window counted, and, for a limit of the identity's
 /// own, the `budget.set` entry that set it.
-struct Applicable<'a> {
-    limit: Cow<'a, BudgetLimit>,
+struct Applicable {
+    limit: BudgetLimit,
     window: Window,
-    set_in: Option<&'a str>,
+    set_in: Option<String>,
 }
 
 /// An identity's own limits as stored, read.
@@ -308,25 +308,47 @@ impl OwnBudget {
     }
 }
 
+/// A mutation's reservation against every budget that applies, made with the entries of its decision
+/// (`Pipeline::record_reserving`): admitted, it is counted and the decision recorded in one transaction;
+/// refused, only `budget.exceeded` is recorded.
+pub(super) struct PendingBudget {
+    windows: Vec<Window>,
+    spend: Spend,
+    refusal: Arc<Refusal>,
+}
+
+/// What a refusal is told from: the budgets that applied, and the namespace's workloads when counted.
+struct Refusal {
+    applicable: Vec<Applicable>,
+    share: Option<Share>,
+}
+
+impl Refusal {
+    fn payload(&self, exceeded: &Exceeded) -> BudgetExceeded {
+        BudgetExceeded::of(&self.applicable[exceeded.window], exceeded.clone(), self.share.as_ref())
+    }
+}
+
 impl Pipeline {
-    /// Reserves the mutation against every budget that applies — the configured ones and the identity's own —
-    /// and answers `Some(DENIED)` when one would be exceeded. The identity's own budget costs no query while no
-    /// identity has one (the store remembers it), else one primary-key lookup.
-    pub(super) async fn spend_budget(
+    /// The reservation this mutation must make with its decision (`None` when no budget applies), or the
+    /// response when one cannot be checked (fail closed: `action.failed` at stage `budget`). The identity's
+    /// own budget costs no query while no identity has one (the store remembers it), else one primary-key
+    /// lookup.
+    pub(super) async fn plan_budget(
         &self,
         caller: &Caller,
         executor: &dyn Cluster,
         action: &Action,
         preview: Option<&Preview>,
         trail: &mut Trail,
-    ) -> Result<Option<ActionResponse>, GatewayError> {
+    ) -> Result<Result<Option<PendingBudget>, ActionResponse>, GatewayError> {
         let Some(preview) = preview else {
-            return Ok(None);
+            return Ok(Ok(None));
         };
         let configured = &self.parts.budgets.limits;
         let own = self.parts.store.identity_budget(&caller.identity.id).await?;
         if configured.is_empty() && own.is_none() {
-            return Ok(None);
+            return Ok(Ok(None));
         }
         let own = match own.map(OwnBudget::read).transpose() {
             Ok(own) => own,
@@ -338,7 +360,7 @@ impl Pipeline {
                 let report = serde_json::json!(failed.error);
                 return self
                     .respond(trail, ActionStatus::Failed, None, None, None, Some(report))
-                    .map(Some);
+                    .map(Err);
             }
         };
         let cluster = executor.name();
@@ -360,7 +382,7 @@ impl Pipeline {
                 let report = self.record_failure(trail, caller.actor(), "budget", &error).await?;
                 return self
                     .respond(trail, ActionStatus::Failed, None, None, None, Some(report))
-                    .map(Some);
+                    .map(Err);
             }
         };
         let applicable = applicable(configured, own.as_ref(), &caller.identity, target, share.as_ref());
@@ -375,12 +397,52 @@ impl Pipeline {
             delete: action.action_type == ActionType::Delete,
             replicas: replica_change(&preview.diff),
         };
-        let windows: Vec<Window> = applicable.iter().map(|a| a.window.clone()).collect();
-        let Some(exceeded) = self.parts.store.reserve_budget(windows, spend).await? else {
-            return Ok(None);
+        let windows = applicable.iter().map(|a| a.window.clone()).collect();
+        let refusal = Arc::new(Refusal { applicable, share });
+        Ok(Ok(Some(PendingBudget {
+            windows,
+            spend,
+            refusal,
+        })))
+    }
+
+    /// Records the decision's `events` if every budget of `budget` admits the mutation, counting it against
+    /// them in the same transaction; otherwise records `budget.exceeded` instead and answers the refusal
+    /// (final in every mode).
+    pub(super) async fn record_reserving(
+        &self,
+        trail: &mut Trail,
+        actor: &str,
+        events: Vec<(EntryKind, Value)>,
+        budget: PendingBudget,
+    ) -> Result<Option<ActionResponse>, GatewayError> {
+        let events = events
+            .into_iter()
+            .map(|(kind, payload)| trail.event(actor, kind, payload))
+            .collect();
+        let stamp = Trail {
+            action_id: trail.action_id.clone(),
+            cluster: trail.cluster.clone(),
+            entries: Vec::new(),
         };
-        let exceeded = BudgetExceeded::of(&applicable[exceeded.window], exceeded, share.as_ref());
-        self.record(trail, caller.actor(), &exceeded).await?;
+        let (refusal, who) = (Arc::clone(&budget.refusal), actor.to_owned());
+        let reservation = Reservation {
+            windows: budget.windows,
+            spend: budget.spend,
+            refusal: Box::new(move |exceeded| {
+                let payload = refusal.payload(exceeded);
+                stamp.event(&who, payload.kind(), payload.to_value())
+            }),
+        };
+        let (exceeded, entry) = match self.parts.ledger.append_reserving(events, reservation).await? {
+            Reserved::Admitted(entries) => {
+                trail.entries.extend(entries);
+                return Ok(None);
+            }
+            Reserved::Refused { exceeded, entry } => (exceeded, entry),
+        };
+        trail.entries.push(entry);
+        let exceeded = budget.refusal.payload(&exceeded);
         let decision = DecisionView {
             outcome: "deny".into(),
             mode: "budget".into(),
@@ -394,13 +456,13 @@ impl Pipeline {
 
 /// The budgets that apply to `identity`'s mutation in `target` (cluster, namespace): its own limits first (a
 /// refusal names the admin's limit when both would refuse), then every configured budget that covers it.
-fn applicable<'a>(
-    configured: &'a [BudgetLimit],
-    own: Option<&'a OwnBudget>,
+fn applicable(
+    configured: &[BudgetLimit],
+    own: Option<&OwnBudget>,
     identity: &Identity,
     target: (&str, &str),
     share: Option<&Share>,
-) -> Vec<Applicable<'a>> {
+) -> Vec<Applicable> {
     let window = |limit: &BudgetLimit, subject: String| Window {
         subject,
         seconds: limit.window_seconds,
@@ -420,8 +482,8 @@ fn applicable<'a>(
             let subject = format!("identity:{}", identity.id);
             Applicable {
                 window: window(&limit, subject),
-                limit: Cow::Owned(limit),
-                set_in: Some(own.row.recorded_entry.as_str()),
+                limit,
+                set_in: Some(own.row.recorded_entry.clone()),
             }
         })
     });
@@ -429,7 +491,7 @@ fn applicable<'a>(
         let subject = limit.per.subject(identity, Some(target))?;
         Some(Applicable {
             window: window(limit, subject),
-            limit: Cow::Borrowed(limit),
+            limit: limit.clone(),
             set_in: None,
         })
     });

@@ -30,6 +30,7 @@ mod approval_groups;
 mod approvals;
 mod breakers;
 mod budgets;
+mod decision;
 mod freeze;
 mod judge;
 mod redaction;

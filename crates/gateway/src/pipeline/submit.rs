@@ -1,6 +1,7 @@
 //! Submitting an action: record the request, then guardrails, preview, risk, policy, execution and
 //! verification, each step a ledger entry.
 
+use super::decision::Decided;
 use super::*;
 use crate::payloads::ChangeExecuted;
 use domain::payload::{self, ActionRejected, ActionRequested, ReadExecuted, Requester};
@@ -251,14 +252,18 @@ impl Pipeline {
             }
             None => None,
         };
-        // Budgets: final in every mode, after the preview (which gives the replica change), before policy.
-        if !request.dry_run
-            && let Some(refused) = self
-                .spend_budget(caller, executor, action, preview.as_ref(), trail)
+        // Budgets: final in every mode, after the preview (which gives the replica change), before policy:
+        // reserved with the decision's entries, which a refusal replaces (see decision.rs).
+        let budget = match request.dry_run {
+            true => None,
+            false => match self
+                .plan_budget(caller, executor, action, preview.as_ref(), trail)
                 .await?
-        {
-            return Ok(refused);
-        }
+            {
+                Ok(budget) => budget,
+                Err(failed) => return Ok(failed),
+            },
+        };
         let judged = self
             .judge(caller, executor, action, request, trail, preview.as_ref(), trust?)
             .await?;
@@ -269,12 +274,14 @@ impl Pipeline {
             decision,
             recorded,
         } = judged;
+        let executes = !request.dry_run && (self.parts.mode != PolicyMode::Enforce || outcome == Outcome::Allow);
+        let to_execute = preview.as_ref().filter(|_| executes);
+        let owned = match self.record_decision(trail, actor, recorded, to_execute, budget).await? {
+            Decided::Recorded { owned } => owned,
+            Decided::Refused(refused) => return Ok(refused),
+        };
         row.risk = Some(risk.clone());
         row.decision = Some(json!(outcome.as_str()).to_string());
-        let executes = !request.dry_run && (self.parts.mode != PolicyMode::Enforce || outcome == Outcome::Allow);
-        let owned = self
-            .record_decision(trail, actor, recorded, preview.as_ref().filter(|_| executes))
-            .await?;
         // A dry run stops here: no approval request, no execution (see dry_run.rs).
         if request.dry_run
             && let Some(preview) = &preview
@@ -313,33 +320,6 @@ impl Pipeline {
         };
         self.execute_and_verify(executor, context, &preview, owned, trail, actor, risk, decision)
             .await
-    }
-
-    /// Records risk and decision; an action that goes on to execute stores its intent in the same round trip
-    /// (both must be durable before the change is sent; neither depends on the other). Whether this gateway
-    /// owns the action's execution.
-    async fn record_decision(
-        &self,
-        trail: &mut Trail,
-        actor: &str,
-        recorded: Vec<(EntryKind, Value)>,
-        to_execute: Option<&executor::Preview>,
-    ) -> Result<bool, GatewayError> {
-        match to_execute {
-            Some(preview) => {
-                let action_id = trail.action_id.clone();
-                let (recorded, owned) = tokio::join!(
-                    self.record_all(trail, actor, recorded),
-                    self.store_intent(&action_id, preview)
-                );
-                recorded?;
-                Ok(owned?)
-            }
-            None => {
-                self.record_all(trail, actor, recorded).await?;
-                Ok(false)
-            }
-        }
     }
 
     /// The refusals that come before anything is previewed or decided, final in every mode: a guardrail,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ledger_core::{ChainHead, Entry, LedgerSigningKey, PreparedEvent};
 
-use super::Reply;
+use super::{Reply, Reservation};
 
 /// Entries signed ahead of their transaction, on top of `base`.
 pub(super) struct Presealed {
@@ -27,6 +27,7 @@ pub(super) struct Gathered {
     pub(super) events: Vec<PreparedEvent>,
     pub(super) replies: Vec<Reply>,
     sizes: Vec<usize>,
+    reservations: Vec<Option<Reservation>>,
     /// The head the batch is signed on, when known.
     base: Option<ChainHead>,
     /// Entries for `events[..signed.len()]`, chained on `base`.
@@ -39,13 +40,15 @@ impl Gathered {
             events: Vec::new(),
             replies: Vec::new(),
             sizes: Vec::new(),
+            reservations: Vec::new(),
             base,
             signed: Vec::new(),
         }
     }
 
-    pub(super) fn push(&mut self, events: Vec<PreparedEvent>, reply: Reply) {
+    pub(super) fn push(&mut self, events: Vec<PreparedEvent>, reservation: Option<Reservation>, reply: Reply) {
         self.sizes.push(events.len());
+        self.reservations.push(reservation);
         self.replies.push(reply);
         self.events.extend(events);
     }
@@ -72,7 +75,9 @@ impl Gathered {
         }
     }
 
-    pub(super) fn finish(self) -> (Vec<PreparedEvent>, Option<Presealed>, Vec<Reply>, Vec<usize>) {
+    /// The batch to commit: its events (signed ahead when they could be) and, per command, its reply, its
+    /// number of events and its reservation.
+    pub(super) fn finish(self) -> (Batch, Vec<Reply>) {
         let presealed = match self.base {
             Some(base) if self.signed.len() == self.events.len() && !self.events.is_empty() => Some(Presealed {
                 base,
@@ -80,7 +85,35 @@ impl Gathered {
             }),
             _ => None,
         };
-        (self.events, presealed, self.replies, self.sizes)
+        let batch = Batch {
+            events: self.events,
+            presealed,
+            sizes: self.sizes,
+            reservations: self.reservations,
+        };
+        (batch, self.replies)
+    }
+}
+
+/// One transaction's worth of commands.
+pub(super) struct Batch {
+    pub(super) events: Vec<PreparedEvent>,
+    pub(super) presealed: Option<Presealed>,
+    /// How many of `events` each command appends, in order.
+    pub(super) sizes: Vec<usize>,
+    /// Each command's budget reservation, if it has one.
+    pub(super) reservations: Vec<Option<Reservation>>,
+}
+
+impl Batch {
+    /// A batch of one command's events, without a reservation (a key rotation's, an initialization's).
+    pub(super) fn plain(events: Vec<PreparedEvent>) -> Batch {
+        Batch {
+            sizes: vec![events.len()],
+            events,
+            presealed: None,
+            reservations: vec![None],
+        }
     }
 }
 

@@ -8,9 +8,10 @@ use ledger_core::{ChainHead, Entry, LedgerPublicKey, LedgerSigningKey, NewEvent,
 use time::OffsetDateTime;
 
 use super::insert::{insert_postgres, insert_sqlite};
-use super::signing::{Presealed, sign};
+use super::signing::{Batch, sign};
 use super::{AppendError, Shared};
-use crate::{Backend, EntryRow};
+use crate::budgets::Serialization;
+use crate::{Backend, EntryRow, Exceeded, Spend, Window};
 
 /// Begins a transaction and takes the ledger's PostgreSQL advisory lock in one round trip (sent as a
 /// simple query). The lock's key is an arbitrary constant: 0x646b746c65646772, "dktledgr".
@@ -42,15 +43,19 @@ macro_rules! insert_key {
     }};
 }
 
-/// One transaction (see [`write`]); its outcome tells readiness whether writes work.
+/// Per command of a batch: its entries, and the window a reservation of it would exceed (its entries are then
+/// the refusal's).
+pub(super) type PerCommand = Vec<(Vec<Entry>, Option<Exceeded>)>;
+
+/// One transaction (see [`write`]); its outcome tells readiness whether writes work. Answers each command's
+/// entries and the head the transaction left (none when it appended nothing).
 pub(super) async fn transaction(
     shared: &Shared,
     key: &Arc<LedgerSigningKey>,
-    events: Vec<PreparedEvent>,
-    presealed: Option<Presealed>,
+    batch: Batch,
     rotation: Option<(&LedgerSigningKey, &str)>,
-) -> Result<Vec<Entry>, AppendError> {
-    let result = write(shared, key, events, presealed, rotation).await;
+) -> Result<(PerCommand, Option<ChainHead>), AppendError> {
+    let result = write(shared, key, batch, rotation).await;
     match &result {
         Ok(_) => shared.store.clear_fault(),
         Err(AppendError::Storage(error)) => shared.store.note_fault(error),
@@ -59,23 +64,51 @@ pub(super) async fn transaction(
     result
 }
 
-/// One transaction: lock, read the head, use the presealed entries if they fit it or sign on it,
-/// insert, commit. Returns the caller's entries: those of `events`, or the rotation entry (a genesis
-/// entry written on the way is not returned).
+/// One transaction: lock, decide the batch's budget reservations (a refused one's events become its
+/// refusal), read the head, use the presealed entries if they fit it or sign on it, insert, commit. Returns
+/// the callers' entries: those of the events, or the rotation entry (a genesis entry written on the way is
+/// not returned).
 async fn write(
     shared: &Shared,
     key: &Arc<LedgerSigningKey>,
-    events: Vec<PreparedEvent>,
-    presealed: Option<Presealed>,
+    batch: Batch,
     rotation: Option<(&LedgerSigningKey, &str)>,
-) -> Result<Vec<Entry>, AppendError> {
+) -> Result<(PerCommand, Option<ChainHead>), AppendError> {
+    let Batch {
+        mut events,
+        mut presealed,
+        mut sizes,
+        reservations,
+    } = batch;
+    let (requests, mut refusals): (Vec<_>, Vec<_>) = reservations
+        .into_iter()
+        .map(|reservation| match reservation {
+            Some(r) => (Some((r.windows, r.spend)), Some(r.refusal)),
+            None => (None, None),
+        })
+        .unzip();
+    let reserving = requests.iter().flatten().count();
+    let mut refused: Vec<Option<Exceeded>> = vec![None; sizes.len()];
     // Fast path: insert the presealed entries only if the head is still the one they were signed on
     // (one statement, no separate head read; a head that is ours also means our key is still the
     // active one, as any other writer or a rotation would have moved it). Slow path: read the head,
     // sign on it, insert.
     macro_rules! run {
-        ($pool:expr, $begin:expr, $insert:ident, $fold:ident) => {{
+        ($pool:expr, $begin:expr, $insert:ident, $fold:ident, $reserve:ident) => {{
             let mut tx = $pool.begin_with($begin).await?;
+            if reserving > 0 {
+                let asked: Vec<(&[Window], &Spend)> =
+                    requests.iter().flatten().map(|(w, s)| (w.as_slice(), s)).collect();
+                let verdicts = crate::budgets::$reserve(&mut tx, Serialization::WriteLockHeld, &asked).await?;
+                let commands = requests.iter().enumerate().filter(|(_, r)| r.is_some()).map(|(i, _)| i);
+                for (command, verdict) in commands.zip(verdicts) {
+                    refused[command] = verdict;
+                }
+                if refused.iter().any(Option::is_some) {
+                    events = refuse(events, &mut sizes, &refused, &mut refusals)?;
+                    presealed = None;
+                }
+            }
             let fast = match presealed {
                 Some(presealed) => {
                     let guard = presealed.base.chain_hash.to_string();
@@ -108,9 +141,24 @@ async fn write(
         }};
     }
     let (sealed, skip) = match &shared.store.writer() {
-        Backend::Sqlite(pool) => run!(pool, "BEGIN IMMEDIATE", insert_sqlite, fold_batch_sqlite),
-        Backend::Postgres(pool) => run!(pool, POSTGRES_BEGIN, insert_postgres, fold_batch_postgres),
+        Backend::Sqlite(pool) => run!(
+            pool,
+            "BEGIN IMMEDIATE",
+            insert_sqlite,
+            fold_batch_sqlite,
+            reserve_sqlite
+        ),
+        Backend::Postgres(pool) => run!(
+            pool,
+            POSTGRES_BEGIN,
+            insert_postgres,
+            fold_batch_postgres,
+            reserve_postgres
+        ),
     };
+    if reserving > 0 {
+        shared.store.budget_queue.committed(reserving as u64);
+    }
     if !sealed.is_empty() {
         shared.counters.transactions.fetch_add(1, Ordering::Relaxed);
         shared
@@ -118,7 +166,41 @@ async fn write(
             .entries
             .fetch_add(sealed.len() as u64, Ordering::Relaxed);
     }
-    Ok(sealed.into_iter().skip(skip).collect())
+    let head = sealed.last().and_then(ledger_core::chain::head_of);
+    let mut entries = sealed.into_iter().skip(skip);
+    let mut per_command: PerCommand = sizes
+        .into_iter()
+        .zip(refused)
+        .map(|(size, refused)| (entries.by_ref().take(size).collect::<Vec<Entry>>(), refused))
+        .collect();
+    // A rotation's entry follows the (empty) events of its one command.
+    if let Some(last) = per_command.last_mut() {
+        last.0.extend(entries);
+    }
+    Ok((per_command, head))
+}
+
+/// The batch's events with each refused command's replaced by its refusal (one entry); `sizes` follow.
+fn refuse(
+    events: Vec<PreparedEvent>,
+    sizes: &mut [usize],
+    refused: &[Option<Exceeded>],
+    refusals: &mut [Option<Box<dyn FnOnce(&Exceeded) -> NewEvent + Send>>],
+) -> Result<Vec<PreparedEvent>, AppendError> {
+    let now = OffsetDateTime::now_utc();
+    let mut events = events.into_iter();
+    let mut kept = Vec::new();
+    for (command, size) in sizes.iter_mut().enumerate() {
+        let own: Vec<PreparedEvent> = events.by_ref().take(*size).collect();
+        match (&refused[command], refusals[command].take()) {
+            (Some(exceeded), Some(refusal)) => {
+                kept.push(PreparedEvent::prepare(refusal(exceeded), now)?);
+                *size = 1;
+            }
+            _ => kept.extend(own),
+        }
+    }
+    Ok(kept)
 }
 
 /// The entries of one transaction on top of `head`: a genesis entry first if the ledger is empty,

@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use ledger_core::{ChainHead, Entry, LedgerSigningKey, PreparedEvent};
+use ledger_core::{ChainHead, LedgerSigningKey};
 use tokio::sync::mpsc;
 
-use super::signing::{Gathered, Presealed};
+use super::signing::{Batch, Gathered, Presealed};
 use super::transaction::transaction;
-use super::{AppendError, Command, Reply, Shared};
+use super::{AppendError, Appended, Command, Reply, Shared};
 
 /// The writer task's state: what it shares with its commit tasks, and the key it signs with (a rotation
 /// replaces it).
@@ -60,11 +60,13 @@ impl Writer {
                     command = receiver.recv() => match command {
                         None => closed = true,
                         Some(rotate @ Command::Rotate { .. }) => pending_rotation = Some(rotate),
-                        Some(Command::Append { events, reply }) => {
-                            gathered.push(events, reply);
+                        Some(Command::Append { events, reservation, reply }) => {
+                            gathered.push(events, reservation, reply);
                             while gathered.events.len() < self.shared.config.max_batch {
                                 match receiver.try_recv() {
-                                    Ok(Command::Append { events, reply }) => gathered.push(events, reply),
+                                    Ok(Command::Append { events, reservation, reply }) => {
+                                        gathered.push(events, reservation, reply)
+                                    }
                                     Ok(rotate) => {
                                         pending_rotation = Some(rotate);
                                         break;
@@ -86,23 +88,27 @@ impl Writer {
                 continue;
             }
             gathered.sign_pending(&self.key).await;
-            let (events, presealed, replies, sizes) = gathered.finish();
-            expected = presealed.as_ref().map(Presealed::tip);
+            let (batch, replies) = gathered.finish();
+            // A reservation may replace its command's events by a refusal: the head is then not the one
+            // signed ahead for, and the next batch signs again on the real one.
+            expected = batch.presealed.as_ref().map(Presealed::tip);
             let (shared, key) = (Arc::clone(&self.shared), Arc::clone(&self.key));
-            in_flight = Some(tokio::spawn(commit(shared, key, events, presealed, replies, sizes)));
+            in_flight = Some(tokio::spawn(commit(shared, key, batch, replies)));
         }
         finish(&mut in_flight).await;
     }
 
-    async fn rotate(&mut self, next: LedgerSigningKey, actor: &str) -> Result<Vec<Entry>, AppendError> {
-        let entries = transaction(&self.shared, &self.key, Vec::new(), None, Some((&next, actor))).await?;
+    async fn rotate(&mut self, next: LedgerSigningKey, actor: &str) -> Result<Appended, AppendError> {
+        let batch = Batch::plain(Vec::new());
+        let (entries, _) = transaction(&self.shared, &self.key, batch, Some((&next, actor))).await?;
+        let entries = entries.into_iter().flat_map(|(entries, _)| entries).collect();
         tracing::info!(
             from = self.key.key_id(),
             to = next.key_id(),
             "ledger signing key rotated"
         );
         self.key = Arc::new(next);
-        Ok(entries)
+        Ok(Appended { entries, refused: None })
     }
 }
 
@@ -125,17 +131,13 @@ async fn wait(in_flight: &mut Option<InFlight>) -> Option<ChainHead> {
 async fn commit(
     shared: Arc<Shared>,
     key: Arc<LedgerSigningKey>,
-    events: Vec<PreparedEvent>,
-    presealed: Option<Presealed>,
+    batch: Batch,
     replies: Vec<Reply>,
-    sizes: Vec<usize>,
 ) -> Option<ChainHead> {
-    match transaction(&shared, &key, events, presealed, None).await {
-        Ok(entries) => {
-            let head = entries.last().and_then(ledger_core::chain::head_of);
-            let mut entries = entries.into_iter();
-            for (reply, size) in replies.into_iter().zip(sizes) {
-                let _ = reply.send(Ok(entries.by_ref().take(size).collect()));
+    match transaction(&shared, &key, batch, None).await {
+        Ok((appended, head)) => {
+            for (reply, (entries, refused)) in replies.into_iter().zip(appended) {
+                let _ = reply.send(Ok(Appended { entries, refused }));
             }
             // None when nothing was appended (an initialize call): the next batch reads the head.
             head

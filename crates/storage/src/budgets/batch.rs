@@ -12,16 +12,15 @@
 //! dropped while it waited is still counted when a later batch runs, at that batch's time (the usage errs on the
 //! safe side).
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::oneshot;
 use tokio::sync::oneshot::error::TryRecvError;
 
-use super::snapshot::Plan;
-use super::{Exceeded, Spend, Window, first_exceeded};
-use crate::{Backend, StorageError, Store, with_writer};
+use super::within::{self, Serialization};
+use super::{Exceeded, Spend, Window};
+use crate::{Backend, StorageError, Store};
 
 /// Most reservations one transaction takes.
 const MAX_BATCH: usize = 256;
@@ -82,6 +81,12 @@ impl std::fmt::Debug for Queue {
 }
 
 impl Queue {
+    /// Counts `reservations` decided in one committed transaction of the ledger writer.
+    pub(crate) fn committed(&self, reservations: u64) {
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        self.reservations.fetch_add(reservations, Ordering::Relaxed);
+    }
+
     fn push(&self, waiting: Waiting) {
         self.waiting
             .lock()
@@ -165,82 +170,21 @@ async fn run(store: &Store, batch: Vec<Waiting>) {
     }
 }
 
-/// The PostgreSQL advisory lock every reservation takes (one number for the whole database).
-const BUDGET_LOCK: i64 = 0x646b_745f_6275_6467; // "dkt_budg"
-
-/// Most rows one INSERT carries (ten parameters each: within SQLite's and PostgreSQL's limits).
-const ROWS_PER_INSERT: usize = 1000;
-
-/// Each reservation of `requests` in order, in one serialized transaction, counted at the latest of their
-/// times: counts its windows and records it against every subject unless it passes a limit. What the batch
-/// needs is read once at its start (`snapshot`); the admitted rows are written at its end.
+/// Each reservation of `requests` in order, in one transaction of its own (see [`super::within`]).
 async fn transaction(store: &Store, requests: &[(&[Window], &Spend)]) -> Result<Vec<Option<Exceeded>>, StorageError> {
-    let at = requests
-        .iter()
-        .map(|(_, spend)| spend.at.as_str())
-        .max()
-        .unwrap_or_default();
-    let plan = Plan::new(
-        at,
-        requests
-            .iter()
-            .map(|(windows, spend)| (*windows, spend.object.as_str())),
-    )?;
-    Ok(with_writer!(store, pool => async {
-        let mut tx = pool.begin().await?;
-        // Serialized: PostgreSQL by an advisory lock; SQLite by taking the write lock first (a write
-        // statement, waiting in the busy handler), since a read that later upgrades to a write can fail at
-        // once with SQLITE_BUSY when another process writes. A statement of the transaction, not part of its
-        // begin: sqlx rolls back a transaction whose begin returned, not one whose begin failed or was dropped.
-        let serialize = match store.kind() {
-            crate::BackendKind::Postgres => "SELECT pg_advisory_xact_lock($1)",
-            crate::BackendKind::Sqlite => "DELETE FROM budget_spend WHERE 1 = 0 AND $1 = $1",
-        };
-        sqlx::query(serialize).bind(BUDGET_LOCK).execute(&mut *tx).await?;
-        let mut snapshot = read_snapshot!(tx, plan);
-        let mut rows = Vec::new();
-        let mut answers = Vec::with_capacity(requests.len());
-        for (windows, spend) in requests {
-            let counted = windows.iter().map(|window| snapshot.count(window, &spend.object)).collect();
-            let verdict = first_exceeded(windows, counted, spend);
-            if verdict.is_none() {
-                let mut subjects: Vec<&str> = windows.iter().map(|w| w.subject.as_str()).collect();
-                subjects.sort_unstable();
-                subjects.dedup();
-                rows.extend(snapshot.add(&subjects, spend).into_iter().map(|(subject, row)| (subject, row, *spend)));
-            }
-            answers.push(verdict);
+    let answers = match &store.writer() {
+        Backend::Sqlite(pool) => {
+            let mut tx = pool.begin().await?;
+            let answers = within::reserve_sqlite(&mut tx, Serialization::Here, requests).await?;
+            tx.commit().await?;
+            answers
         }
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
-            let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO budget_spend (subject, seq, at, action_id, object, deletes, replicas, \
-                 total_mutations, total_deletes, total_replicas) ",
-            );
-            insert.push_values(chunk, |mut row, (subject, (seq, at, mutations, deletes, replicas), spend)| {
-                row.push_bind(subject.as_str()).push_bind(*seq).push_bind(at.as_str())
-                    .push_bind(spend.action_id.as_str()).push_bind(spend.object.as_str())
-                    .push_bind(i64::from(spend.delete)).push_bind(spend.replicas)
-                    .push_bind(*mutations).push_bind(*deletes).push_bind(*replicas);
-            });
-            insert.build().execute(&mut *tx).await?;
+        Backend::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            let answers = within::reserve_postgres(&mut tx, Serialization::Here, requests).await?;
+            tx.commit().await?;
+            answers
         }
-        // Each (subject, object) once (PostgreSQL refuses to update one row twice in a statement), at its
-        // latest time.
-        let mut touched: BTreeMap<(&str, &str), &str> = BTreeMap::new();
-        for (subject, (_, at, ..), spend) in &rows {
-            let last = touched.entry((subject.as_str(), spend.object.as_str())).or_default();
-            *last = (*last).max(at.as_str());
-        }
-        let touched: Vec<_> = touched.into_iter().collect();
-        for chunk in touched.chunks(ROWS_PER_INSERT) {
-            let mut touch = sqlx::QueryBuilder::new("INSERT INTO budget_objects (subject, object, last_at) ");
-            touch.push_values(chunk, |mut row, ((subject, object), at)| {
-                row.push_bind(*subject).push_bind(*object).push_bind(*at);
-            });
-            touch.push(" ON CONFLICT (subject, object) DO UPDATE SET last_at = excluded.last_at");
-            touch.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(answers)
-    }.await)?)
+    };
+    Ok(answers)
 }
