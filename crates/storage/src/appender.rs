@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{Exceeded, Spend, StorageError, Store, Window};
 
 mod insert;
+mod reserving;
 mod signing;
 mod transaction;
 mod writer;
@@ -105,6 +106,9 @@ struct Appended {
     refused: Option<Exceeded>,
 }
 
+/// What a reservation appends when a budget refuses it: its refusal's event, told the window exceeded.
+pub type Refusal = Box<dyn FnOnce(&Exceeded) -> NewEvent + Send>;
+
 /// A budget reservation that decides what a command appends (`Ledger::append_reserving`).
 pub struct Reservation {
     /// The windows of every budget that applies.
@@ -112,7 +116,7 @@ pub struct Reservation {
     /// What the mutation spends.
     pub spend: Spend,
     /// The entry appended instead of the command's events when a window would be exceeded.
-    pub refusal: Box<dyn FnOnce(&Exceeded) -> NewEvent + Send>,
+    pub refusal: Refusal,
 }
 
 impl std::fmt::Debug for Reservation {
@@ -133,9 +137,9 @@ pub enum Reserved {
     /// was appended.
     Refused {
         /// The first window exceeded.
-        exceeded: Exceeded,
+        exceeded: Box<Exceeded>,
         /// The refusal's entry.
-        entry: Entry,
+        entry: Box<Entry>,
     },
 }
 
@@ -247,7 +251,10 @@ impl Ledger {
             None => Reserved::Admitted(appended.entries),
             Some(exceeded) => {
                 let entry = appended.entries.into_iter().next().ok_or(AppendError::Closed)?;
-                Reserved::Refused { exceeded, entry }
+                Reserved::Refused {
+                    exceeded: Box::new(exceeded),
+                    entry: Box::new(entry),
+                }
             }
         })
     }

@@ -441,7 +441,7 @@ impl Pipeline {
             }
             Reserved::Refused { exceeded, entry } => (exceeded, entry),
         };
-        trail.entries.push(entry);
+        trail.entries.push(*entry);
         let exceeded = budget.refusal.payload(&exceeded);
         let decision = DecisionView {
             outcome: "deny".into(),

@@ -254,15 +254,10 @@ impl Pipeline {
         };
         // Budgets: final in every mode, after the preview (which gives the replica change), before policy:
         // reserved with the decision's entries, which a refusal replaces (see decision.rs).
-        let budget = match request.dry_run {
-            true => None,
-            false => match self
-                .plan_budget(caller, executor, action, preview.as_ref(), trail)
-                .await?
-            {
-                Ok(budget) => budget,
-                Err(failed) => return Ok(failed),
-            },
+        let reserve = self.budget_to_reserve(caller, executor, action, request, preview.as_ref(), trail);
+        let budget = match reserve.await? {
+            Ok(budget) => budget,
+            Err(failed) => return Ok(failed),
         };
         let judged = self
             .judge(caller, executor, action, request, trail, preview.as_ref(), trust?)
@@ -278,7 +273,7 @@ impl Pipeline {
         let to_execute = preview.as_ref().filter(|_| executes);
         let owned = match self.record_decision(trail, actor, recorded, to_execute, budget).await? {
             Decided::Recorded { owned } => owned,
-            Decided::Refused(refused) => return Ok(refused),
+            Decided::Refused(refused) => return Ok(*refused),
         };
         row.risk = Some(risk.clone());
         row.decision = Some(json!(outcome.as_str()).to_string());

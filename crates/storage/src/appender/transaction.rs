@@ -8,10 +8,11 @@ use ledger_core::{ChainHead, Entry, LedgerPublicKey, LedgerSigningKey, NewEvent,
 use time::OffsetDateTime;
 
 use super::insert::{insert_postgres, insert_sqlite};
+use super::reserving::{PerCommand, Reservations, per_command};
 use super::signing::{Batch, sign};
 use super::{AppendError, Shared};
 use crate::budgets::Serialization;
-use crate::{Backend, EntryRow, Exceeded, Spend, Window};
+use crate::{Backend, EntryRow};
 
 /// Begins a transaction and takes the ledger's PostgreSQL advisory lock in one round trip (sent as a
 /// simple query). The lock's key is an arbitrary constant: 0x646b746c65646772, "dktledgr".
@@ -42,10 +43,6 @@ macro_rules! insert_key {
             .await?;
     }};
 }
-
-/// Per command of a batch: its entries, and the window a reservation of it would exceed (its entries are then
-/// the refusal's).
-pub(super) type PerCommand = Vec<(Vec<Entry>, Option<Exceeded>)>;
 
 /// One transaction (see [`write`]); its outcome tells readiness whether writes work. Answers each command's
 /// entries and the head the transaction left (none when it appended nothing).
@@ -80,15 +77,8 @@ async fn write(
         mut sizes,
         reservations,
     } = batch;
-    let (requests, mut refusals): (Vec<_>, Vec<_>) = reservations
-        .into_iter()
-        .map(|reservation| match reservation {
-            Some(r) => (Some((r.windows, r.spend)), Some(r.refusal)),
-            None => (None, None),
-        })
-        .unzip();
-    let reserving = requests.iter().flatten().count();
-    let mut refused: Vec<Option<Exceeded>> = vec![None; sizes.len()];
+    let mut reservations = Reservations::of(reservations);
+    let reserving = reservations.count();
     // Fast path: insert the presealed entries only if the head is still the one they were signed on
     // (one statement, no separate head read; a head that is ours also means our key is still the
     // active one, as any other writer or a rotation would have moved it). Slow path: read the head,
@@ -97,15 +87,10 @@ async fn write(
         ($pool:expr, $begin:expr, $insert:ident, $fold:ident, $reserve:ident) => {{
             let mut tx = $pool.begin_with($begin).await?;
             if reserving > 0 {
-                let asked: Vec<(&[Window], &Spend)> =
-                    requests.iter().flatten().map(|(w, s)| (w.as_slice(), s)).collect();
-                let verdicts = crate::budgets::$reserve(&mut tx, Serialization::WriteLockHeld, &asked).await?;
-                let commands = requests.iter().enumerate().filter(|(_, r)| r.is_some()).map(|(i, _)| i);
-                for (command, verdict) in commands.zip(verdicts) {
-                    refused[command] = verdict;
-                }
-                if refused.iter().any(Option::is_some) {
-                    events = refuse(events, &mut sizes, &refused, &mut refusals)?;
+                let verdicts =
+                    crate::budgets::$reserve(&mut tx, Serialization::WriteLockHeld, &reservations.asked()).await?;
+                if reservations.decided(verdicts) {
+                    events = reservations.refuse(events, &mut sizes)?;
                     presealed = None;
                 }
             }
@@ -167,40 +152,7 @@ async fn write(
             .fetch_add(sealed.len() as u64, Ordering::Relaxed);
     }
     let head = sealed.last().and_then(ledger_core::chain::head_of);
-    let mut entries = sealed.into_iter().skip(skip);
-    let mut per_command: PerCommand = sizes
-        .into_iter()
-        .zip(refused)
-        .map(|(size, refused)| (entries.by_ref().take(size).collect::<Vec<Entry>>(), refused))
-        .collect();
-    // A rotation's entry follows the (empty) events of its one command.
-    if let Some(last) = per_command.last_mut() {
-        last.0.extend(entries);
-    }
-    Ok((per_command, head))
-}
-
-/// The batch's events with each refused command's replaced by its refusal (one entry); `sizes` follow.
-fn refuse(
-    events: Vec<PreparedEvent>,
-    sizes: &mut [usize],
-    refused: &[Option<Exceeded>],
-    refusals: &mut [Option<Box<dyn FnOnce(&Exceeded) -> NewEvent + Send>>],
-) -> Result<Vec<PreparedEvent>, AppendError> {
-    let now = OffsetDateTime::now_utc();
-    let mut events = events.into_iter();
-    let mut kept = Vec::new();
-    for (command, size) in sizes.iter_mut().enumerate() {
-        let own: Vec<PreparedEvent> = events.by_ref().take(*size).collect();
-        match (&refused[command], refusals[command].take()) {
-            (Some(exceeded), Some(refusal)) => {
-                kept.push(PreparedEvent::prepare(refusal(exceeded), now)?);
-                *size = 1;
-            }
-            _ => kept.extend(own),
-        }
-    }
-    Ok(kept)
+    Ok((per_command(sealed, skip, sizes, reservations.refused), head))
 }
 
 /// The entries of one transaction on top of `head`: a genesis entry first if the ledger is empty,
