@@ -5,7 +5,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use gateway::{IdentityStatus, NewIdentity, Role};
+use gateway::{Caller, GatewayError, Identity, IdentityStatus, NewIdentity, Role};
+use ledger_core::Entry;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -206,19 +207,26 @@ async fn change_status(
     request: Reason,
     to: IdentityStatus,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller.require(Role::Admin)?;
+    let (identity, entry) = set_status(state, &caller.0, id, to, request.reason).await?;
+    Ok(Json(json!({"identity": identity, "ledger_entry_id": entry.id})))
+}
+
+/// Moves identity `id` to `to` for `caller`: the rule the API and the dashboard share. Only an admin may, and
+/// an admin cannot suspend or revoke itself (it would lock itself out; another admin can).
+pub(crate) async fn set_status(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    to: IdentityStatus,
+    reason: Option<String>,
+) -> Result<(Identity, Entry), GatewayError> {
+    caller.require(Role::Admin)?;
     if caller.identity.id == id && to != IdentityStatus::Active {
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "forbidden",
-            "an admin cannot suspend or revoke itself (ask another admin)",
+        return Err(GatewayError::Forbidden(
+            "an admin cannot suspend or revoke itself (ask another admin)".into(),
         ));
     }
-    let (identity, entry) = state
-        .directory
-        .set_status(caller.actor(), id, to, request.reason)
-        .await?;
-    Ok(Json(json!({"identity": identity, "ledger_entry_id": entry.id})))
+    state.directory.set_status(caller.actor(), id, to, reason).await
 }
 
 /// Keys shown with an identity (`GET /api/v1/identities/{id}`); `…/keys` pages through all of them.

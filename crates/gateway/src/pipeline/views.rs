@@ -72,7 +72,19 @@ impl Pipeline {
 
     /// A page of actions matching `filter`, newest first, with the cursor of the next page (`next_before`,
     /// null on the last). Auditors see every action; anyone else only their own.
-    pub async fn list(&self, caller: &Caller, mut filter: ActionFilter) -> Result<Value, GatewayError> {
+    pub async fn list(&self, caller: &Caller, filter: ActionFilter) -> Result<Value, GatewayError> {
+        let (rows, next_before) = self.list_rows(caller, filter).await?;
+        Ok(json!({"actions": rows.iter().map(action_view).collect::<Vec<_>>(), "next_before": next_before}))
+    }
+
+    /// What [`Pipeline::list`] answers, as rows: a page of actions matching `filter`, newest first, and the
+    /// id to pass as `before` for the next page (`None` on the last). Auditors see every action; anyone
+    /// else only their own (whatever `filter.identity_id` says).
+    pub async fn list_rows(
+        &self,
+        caller: &Caller,
+        mut filter: ActionFilter,
+    ) -> Result<(Vec<ActionRow>, Option<String>), GatewayError> {
         if !caller.identity.has_role(Role::Auditor) {
             filter.identity_id = Some(caller.identity.id.clone());
         }
@@ -91,7 +103,7 @@ impl Pipeline {
         let next_before = (rows.len() == filter.limit as usize)
             .then(|| rows.last().map(|row| row.id.clone()))
             .flatten();
-        Ok(json!({"actions": rows.iter().map(action_view).collect::<Vec<_>>(), "next_before": next_before}))
+        Ok((rows, next_before))
     }
 }
 

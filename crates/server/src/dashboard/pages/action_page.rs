@@ -1,4 +1,11 @@
-//! An action and its whole chain of entries, with the newest dry-run diff.
+//! An action and its whole chain of entries, with the dry-run diff wherever a preview was recorded and why
+//! the action ended as it did, in plain words.
+
+mod explain;
+mod preview;
+
+pub use explain::Reason;
+pub use preview::{Previewed, previewed};
 
 use domain::ActionStatus;
 use std::collections::HashMap;
@@ -8,12 +15,15 @@ use axum::response::Html;
 use ledger_core::Entry;
 use serde_json::Value;
 
+use super::actions_list::{When, when};
 use super::entries::{entry_view, public_keys};
 use super::{names, nav, text_of};
 use crate::AppState;
 use crate::dashboard::PageError;
 use crate::dashboard::session::Session;
-use crate::dashboard::views::{self, ActionPage, ActionView, DiffRow, EntryView};
+use crate::dashboard::views::{self, ActionPage, ActionView, EntryView};
+use explain::explain;
+use time::OffsetDateTime;
 
 pub(super) fn action_view(action: &Value, names: &HashMap<String, String>) -> ActionView {
     let field = |name: &str| text_of(&action[name]);
@@ -36,24 +46,57 @@ pub(super) fn action_view(action: &Value, names: &HashMap<String, String>) -> Ac
     }
 }
 
-/// The newest dry-run diff recorded among `entries` (approval requests and executions carry one).
-pub(super) fn latest_diff(entries: &[Entry]) -> Vec<DiffRow> {
+/// One entry as the explanation and the preview read it: its kind, who wrote it (a name when known) and its
+/// payload.
+#[derive(Debug, Clone)]
+pub struct Step<'a> {
+    /// The entry's kind as stored.
+    pub kind: &'a str,
+    /// Its actor, as the page names it.
+    pub actor: &'a str,
+    /// Its payload (`null` if it does not parse).
+    pub payload: Value,
+}
+
+/// The steps of stored entries (their actors as ids).
+pub(super) fn steps(entries: &[Entry]) -> Vec<Step<'_>> {
     entries
         .iter()
-        .rev()
-        .filter_map(|entry| serde_json::from_str::<Value>(&entry.payload).ok())
-        .find_map(|payload| payload.get("diff").and_then(Value::as_array).cloned())
-        .unwrap_or_default()
-        .iter()
-        .map(|change| DiffRow {
-            op: text_of(&change["op"]),
-            path: Some(text_of(&change["path"]))
-                .filter(|p| !p.is_empty())
-                .unwrap_or_else(|| "(the whole object)".into()),
-            from: text_of(&change["from"]),
-            to: text_of(&change["to"]),
+        .map(|e| Step {
+            kind: &e.kind,
+            actor: &e.actor,
+            payload: serde_json::from_str(&e.payload).unwrap_or_default(),
         })
         .collect()
+}
+
+/// The preview, and why the action ended so, as the action's page shows them (read from the entries shown).
+impl ActionPage {
+    fn steps(&self) -> Vec<Step<'_>> {
+        self.entries
+            .iter()
+            .map(|e| Step {
+                kind: &e.kind,
+                actor: &e.actor,
+                payload: serde_json::from_str(&e.payload).unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Whether a preview was made, and a diff too large for an entry (the diff's rows are `diff`).
+    pub fn preview(&self) -> Previewed {
+        previewed(&self.steps())
+    }
+
+    /// Why the action ended as it did, in plain words.
+    pub fn reasons(&self) -> Vec<Reason> {
+        explain(&self.steps())
+    }
+
+    /// When it was created, relative to now.
+    pub fn created(&self) -> When {
+        when(&self.action.created_at, OffsetDateTime::now_utc())
+    }
 }
 
 pub async fn action(
@@ -70,11 +113,11 @@ pub async fn action(
     let views: Vec<EntryView> = entries.iter().map(|e| entry_view(e, &names, &keys, None)).collect();
     let action = action_view(&found["action"], &names);
     let page = ActionPage {
-        nav: nav(&session, "timeline"),
+        nav: nav(&session, "actions"),
         waiting: action.status == ActionStatus::Running || action.status == ActionStatus::Executing,
         action,
         all_signatures_ok: views.iter().all(|v| v.signature_ok),
-        diff: latest_diff(&entries),
+        diff: previewed(&steps(&entries)).rows,
         entries: views,
     };
     Ok(views::html(&page))

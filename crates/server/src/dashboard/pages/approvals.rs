@@ -11,7 +11,7 @@ use gateway::{Role, Verdict};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::action_page::{action_view, latest_diff};
+use super::action_page::{action_view, previewed, steps};
 use super::{form_error, names, nav, same_origin, text_of};
 use crate::AppState;
 use crate::dashboard::PageError;
@@ -52,7 +52,7 @@ pub async fn approvals(session: Session, State(state): State<AppState>) -> Resul
                 .collect::<Vec<_>>()
                 .join(", "),
             expires_at: text_of(&item["expires_at"]),
-            diff: latest_diff(&entries),
+            diff: previewed(&steps(&entries)).rows,
             action,
         });
     }

@@ -136,5 +136,9 @@ pub async fn identity(
         newer: query.before_seq.is_some(),
         as_of_seq: trust.as_of_seq,
     };
+    // Admins get the keys and the status changes; auditors (and anyone on their own page) read only.
+    if session.caller.identity.has_role(Role::Admin) {
+        return super::identity_admin::identity_page(&state, &session, page, identity.status).await;
+    }
     Ok(views::html(&page))
 }

@@ -149,7 +149,10 @@ pub async fn timeline(
 }
 
 /// The identities the timeline's filter offers: the first [`IDENTITY_CHOICES`], and the one chosen.
-async fn identity_choices(state: &AppState, chosen: Option<&str>) -> Result<Vec<(String, String)>, PageError> {
+pub(super) async fn identity_choices(
+    state: &AppState,
+    chosen: Option<&str>,
+) -> Result<Vec<(String, String)>, PageError> {
     let mut choices: Vec<(String, String)> = state
         .directory
         .list(None, IDENTITY_CHOICES)
