@@ -3,13 +3,15 @@
 //! ledger of about a million entries first (issue 18: each page under 200 ms there).
 //!
 //! Pages are loaded one after another (a person's clicks, not a load test), each `--runs` times after one
-//! unmeasured load; an action's and an identity's own page are those the API lists first (the newest).
+//! unmeasured load; an action's and an identity's own page are those the API lists first (the newest action,
+//! the first identity created).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use clap::Args;
+use domain::{ActionStatus, EntryKind};
 use serde_json::Value;
 
 #[derive(Debug, Args)]
@@ -17,7 +19,8 @@ pub struct BenchDashboardArgs {
     /// The gateway, e.g. http://127.0.0.1:8443.
     #[arg(long)]
     pub url: String,
-    /// A key of an identity with the auditor role (it sees the whole ledger, so each page shows the most).
+    /// A key of an identity with the admin and auditor roles (an auditor sees the whole ledger, so each page
+    /// shows the most; listing identities needs an admin).
     #[arg(long, env = "DOCKETOPS_BENCH_KEY")]
     pub key: String,
     /// Loads of each page measured.
@@ -57,7 +60,7 @@ pub async fn run(args: BenchDashboardArgs) -> anyhow::Result<ExitCode> {
     let pages = pages(&http, &url, &args).await?;
     let session = sign_in(&http, &url, &args.key).await?;
     println!(
-        "dashboard page times, {} loads each, one at a time (signed in as an auditor)",
+        "dashboard page times, {} loads each, one at a time (signed in as an admin and auditor)",
         args.runs
     );
     println!(
@@ -95,34 +98,32 @@ pub async fn run(args: BenchDashboardArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The pages to measure: the lists, their common filters, the newest action's and identity's own pages,
+/// The pages to measure: the lists, their common filters, the newest action's and first identity's pages,
 /// and `--page`s.
 async fn pages(http: &reqwest::Client, url: &str, args: &BenchDashboardArgs) -> anyhow::Result<Vec<String>> {
-    let newest = |list: &'static str, field: &'static str| async move {
+    let first = |list: &'static str, field: &'static str| async move {
         let body: Value = http
             .get(format!("{url}/api/v1/{list}?limit=1"))
             .bearer_auth(&args.key)
             .send()
             .await?
             .error_for_status()
-            .with_context(|| format!("listing {list} (an auditor key is needed)"))?
+            .with_context(|| format!("listing {list} (a key with the admin and auditor roles is needed)"))?
             .json()
             .await?;
         let id = body[list][0][field].as_str().map(str::to_owned);
         id.with_context(|| format!("no {list} to measure: seed some first (scripts/bench-dashboard does)"))
     };
-    let action = newest("actions", "action_id").await?;
-    let identity = newest("identities", "id").await?;
-    let mut pages: Vec<String> = [
-        "/",
-        "/?kind=policy.decided",
-        "/actions",
-        "/actions?status=DENIED",
-        "/identities",
-        "/approvals",
-    ]
-    .map(str::to_owned)
-    .to_vec();
+    let action = first("actions", "action_id").await?;
+    let identity = first("identities", "id").await?;
+    let mut pages: Vec<String> = vec![
+        "/".into(),
+        format!("/?kind={}", EntryKind::PolicyDecided.as_str()),
+        "/actions".into(),
+        format!("/actions?status={}", ActionStatus::Denied.as_str()),
+        "/identities".into(),
+        "/approvals".into(),
+    ];
     pages.push(format!("/actions/{action}"));
     pages.push(format!("/identities/{identity}"));
     pages.extend(args.pages.iter().cloned());

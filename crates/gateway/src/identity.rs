@@ -359,6 +359,24 @@ impl Directory {
         self.change_status(actor, id, to, reason).await
     }
 
+    /// [`Directory::set_status`] asked by `caller` (the API's and the dashboard's one rule): an admin only, and
+    /// never to suspend or revoke itself (another admin must).
+    pub async fn set_status_by(
+        &self,
+        caller: &Caller,
+        id: &str,
+        to: IdentityStatus,
+        reason: Option<String>,
+    ) -> Result<(Identity, Entry), GatewayError> {
+        caller.require(Role::Admin)?;
+        if caller.identity.id == id && to != IdentityStatus::Active {
+            return Err(GatewayError::Forbidden(
+                "an admin cannot suspend or revoke itself (ask another admin)".into(),
+            ));
+        }
+        self.change_status(caller.actor(), id, to, reason).await
+    }
+
     async fn change_status(
         &self,
         actor: &str,

@@ -133,7 +133,8 @@ impl Metrics {
         );
         registry.register(
             "budget_commits",
-            "Budget reservation transactions of this process (concurrent reservations share one)",
+            "Transactions of this process that decided budget reservations (the ledger writer's batches that \
+             carried any, so concurrent reservations share one)",
             budget_transactions.clone(),
         );
         Metrics {

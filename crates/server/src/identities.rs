@@ -220,13 +220,7 @@ pub(crate) async fn set_status(
     to: IdentityStatus,
     reason: Option<String>,
 ) -> Result<(Identity, Entry), GatewayError> {
-    caller.require(Role::Admin)?;
-    if caller.identity.id == id && to != IdentityStatus::Active {
-        return Err(GatewayError::Forbidden(
-            "an admin cannot suspend or revoke itself (ask another admin)".into(),
-        ));
-    }
-    state.directory.set_status(caller.actor(), id, to, reason).await
+    state.directory.set_status_by(caller, id, to, reason).await
 }
 
 /// Keys shown with an identity (`GET /api/v1/identities/{id}`); `…/keys` pages through all of them.

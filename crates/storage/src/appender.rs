@@ -8,8 +8,8 @@
 //!
 //! Pipelining: while batch N commits, batch N+1 is collected and signed on top of the head that N
 //! will leave. When N+1's transaction finds that head (the usual case) it inserts the pre-signed
-//! entries; when it finds another (N failed, or another gateway wrote in between) it signs again on
-//! the real head inside the transaction. Signing thus overlaps the database's round trips and fsync.
+//! entries; when it finds another (N failed, a budget refused one of N's or N+1's reservations, or another
+//! gateway wrote in between) it signs again on the real head inside the transaction. Signing thus overlaps the database's round trips and fsync.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

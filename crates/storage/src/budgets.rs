@@ -210,12 +210,13 @@ mod batch;
 mod within;
 
 pub(crate) use batch::Queue;
-pub(crate) use within::{Serialization, reserve_postgres, reserve_sqlite};
 pub use batch::ReservationStats;
+pub(crate) use within::{Serialization, reserve_postgres, reserve_sqlite};
 
 impl Store {
     /// Counts every window and records `spend` against every subject unless it would pass a window's limits —
-    /// in one transaction serialized across gateways, shared with this process's concurrent reservations.
+    /// in one transaction serialized across gateways, shared with this process's concurrent reservations. The
+    /// stand-alone form: the gateway reserves with the entries a reservation decides (`Ledger::append_reserving`).
     /// Returns the first limit it would pass (nothing recorded), or `None` (recorded).
     pub async fn reserve_budget(&self, windows: Vec<Window>, spend: Spend) -> Result<Option<Exceeded>, StorageError> {
         batch::reserve(self, windows, spend).await
@@ -236,8 +237,15 @@ impl Store {
     pub async fn prune_budget_usage(&self, before: &str) -> Result<u64, StorageError> {
         let spent = "DELETE FROM budget_spend WHERE at < $1";
         let objects = "DELETE FROM budget_objects WHERE last_at < $1";
+        // Under the budgets' lock on PostgreSQL: a reservation upserts the same `budget_objects` rows, and
+        // deleting them concurrently in another order could deadlock (and fail the writer's whole batch).
+        let lock = match self.kind() {
+            crate::BackendKind::Postgres => within::LOCK_STATEMENT,
+            crate::BackendKind::Sqlite => "SELECT $1",
+        };
         Ok(with_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
+            sqlx::query(lock).bind(within::BUDGET_LOCK).execute(&mut *tx).await?;
             let removed = sqlx::query(spent).bind(before).execute(&mut *tx).await?.rows_affected();
             sqlx::query(objects).bind(before).execute(&mut *tx).await?;
             tx.commit().await?;

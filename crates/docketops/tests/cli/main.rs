@@ -29,6 +29,7 @@ mod audit;
 mod budgets;
 mod chart;
 mod clusters;
+mod console;
 mod dashboard;
 mod duties;
 mod interruptions;

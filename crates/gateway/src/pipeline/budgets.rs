@@ -1,9 +1,11 @@
 //! Blast-radius budgets (docs/safety.md): how much change an identity, a role's or a group's identities
 //! together, a namespace, a cluster or the whole gateway may make within a sliding window — mutations, deletes,
-//! distinct objects changed, total replica change. Checked after the preview (which gives the replica change)
-//! and before policy, in every mode; a refusal is final (`budget.exceeded`, with the counters, the limit, and
-//! when the window frees up). Usage is counted from the database and reserved in one serialized transaction
-//! (`storage::budgets`), so several gateways on one database share each budget exactly. Dry runs spend nothing.
+//! distinct objects changed, total replica change. Planned after the preview (which gives the replica change),
+//! reserved with the decision's entries in the ledger writer's transaction (`Ledger::append_reserving`), in every
+//! mode; a refusal is final and replaces the decision (`budget.exceeded`, with the counters, the limit, and when
+//! the window frees up), so the ledger reads as if the budget came before policy. Usage is counted from the
+//! database under the writer's lock, so several gateways on one database share each budget exactly. Dry runs
+//! spend nothing.
 //!
 //! An admin may also give one identity limits of its own (`own`: `budget.set`); they apply besides the
 //! configured budgets, on the same usage as `per = "identity"`, and the strictest wins.
@@ -426,9 +428,15 @@ impl Pipeline {
             entries: Vec::new(),
         };
         let (refusal, who) = (Arc::clone(&budget.refusal), actor.to_owned());
+        // Stamped now, not when planned: policy (perhaps a remote OPA) ran in between, and a row stamped early
+        // would leave its windows early.
+        let spend = Spend {
+            at: now(),
+            ..budget.spend
+        };
         let reservation = Reservation {
             windows: budget.windows,
-            spend: budget.spend,
+            spend,
             refusal: Box::new(move |exceeded| {
                 let payload = refusal.payload(exceeded);
                 stamp.event(&who, payload.kind(), payload.to_value())

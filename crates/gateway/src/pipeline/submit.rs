@@ -252,8 +252,8 @@ impl Pipeline {
             }
             None => None,
         };
-        // Budgets: final in every mode, after the preview (which gives the replica change), before policy:
-        // reserved with the decision's entries, which a refusal replaces (see decision.rs).
+        // Budgets: planned after the preview (which gives the replica change), reserved with the decision's
+        // entries, which a refusal replaces (decision.rs): final in every mode, and recorded as if before policy.
         let reserve = self.budget_to_reserve(caller, executor, action, request, preview.as_ref(), trail);
         let budget = match reserve.await? {
             Ok(budget) => budget,

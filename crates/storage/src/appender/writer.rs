@@ -139,7 +139,7 @@ async fn commit(
             for (reply, (entries, refused)) in replies.into_iter().zip(appended) {
                 let _ = reply.send(Ok(Appended { entries, refused }));
             }
-            // None when nothing was appended (an initialize call): the next batch reads the head.
+            // None when nothing was appended (an initialize that found a ledger): the next batch reads the head.
             head
         }
         Err(error) => {

@@ -1,4 +1,5 @@
-//! Group commit for budget reservations. Each reservation alone would be a transaction of its own, and on
+//! The stand-alone reservation (`Store::reserve_budget`: tools and tests; the gateway reserves inside the ledger
+//! writer's transaction instead, `Ledger::append_reserving`), group-committed. Each reservation alone would be a transaction of its own, and on
 //! SQLite's single writer (synchronous=FULL) a commit and its fsync per mutation, queued with the ledger's own
 //! writes. So concurrent reservations wait in a queue, and whoever gets the turn next runs every waiting one
 //! in one transaction, one after the other (each sees the rows of those before it, so limits stay exact), and
@@ -55,11 +56,13 @@ pub(crate) struct Queue {
 /// What this store's budget reservations have cost so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReservationStats {
-    /// Reservations answered from a committed transaction.
+    /// Reservations answered from a committed transaction (the ledger writer's or a stand-alone one).
     pub reservations: u64,
-    /// Transactions committed for them (fewer when concurrent reservations shared one).
+    /// Transactions committed for them (fewer when concurrent reservations shared one): the ledger writer's
+    /// batches that carried any, and stand-alone ones.
     pub transactions: u64,
-    /// Batches whose transaction failed, so that each of their reservations ran alone.
+    /// Stand-alone batches whose transaction failed, so that each of their reservations ran alone (a failed
+    /// batch of the ledger writer fails its appends, and is counted with them).
     pub failed_batches: u64,
 }
 
@@ -180,7 +183,8 @@ async fn transaction(store: &Store, requests: &[(&[Window], &Spend)]) -> Result<
             answers
         }
         Backend::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
+            // READ COMMITTED named: the read after the lock must see every commit made before it.
+            let mut tx = pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
             let answers = within::reserve_postgres(&mut tx, Serialization::Here, requests).await?;
             tx.commit().await?;
             answers

@@ -10,8 +10,12 @@ use super::snapshot::Plan;
 use super::{Exceeded, Spend, Window, first_exceeded};
 use crate::StorageError;
 
-/// The PostgreSQL advisory lock every reservation takes (one number for the whole database).
-const BUDGET_LOCK: i64 = 0x646b_745f_6275_6467; // "dkt_budg"
+/// The PostgreSQL advisory lock every reservation (and the pruning of usage) takes: one number for the whole
+/// database.
+pub(super) const BUDGET_LOCK: i64 = 0x646b_745f_6275_6467; // "dkt_budg"
+
+/// Takes [`BUDGET_LOCK`] until the transaction ends.
+pub(super) const LOCK_STATEMENT: &str = "SELECT pg_advisory_xact_lock($1)";
 
 /// Most rows one INSERT carries (ten parameters each: within SQLite's and PostgreSQL's limits).
 const ROWS_PER_INSERT: usize = 1000;
@@ -119,6 +123,4 @@ reserve_in!(reserve_sqlite, sqlx::Sqlite, |serialize| match serialize {
     Serialization::Here => Some("DELETE FROM budget_spend WHERE 1 = 0 AND $1 = $1"),
     Serialization::WriteLockHeld => None,
 });
-reserve_in!(reserve_postgres, sqlx::Postgres, |_| Some(
-    "SELECT pg_advisory_xact_lock($1)"
-));
+reserve_in!(reserve_postgres, sqlx::Postgres, |_| Some(LOCK_STATEMENT));

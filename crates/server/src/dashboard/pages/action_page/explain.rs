@@ -3,6 +3,8 @@
 //! the risk rules that fired.
 
 use domain::{EntryKind, FreezeScope};
+use gateway::Outcome;
+use gateway::PolicyMode;
 use serde_json::Value;
 
 use super::super::text_of;
@@ -84,14 +86,18 @@ fn policy(payload: &Value) -> Vec<Reason> {
             None => format!("@{r}"),
         })
         .unwrap_or_default();
-    let said = match outcome {
-        "allow" => "allowed it".to_owned(),
-        "deny" => "denied it".to_owned(),
-        "require_approval" => "asked for an approval".to_owned(),
-        _ => format!("decided {outcome:?}"),
-    };
+    let said = [Outcome::Allow, Outcome::Deny, Outcome::RequireApproval]
+        .into_iter()
+        .find(|known| known.as_str() == outcome)
+        .map(|known| match known {
+            Outcome::Allow => "allowed it".to_owned(),
+            Outcome::Deny => "denied it".to_owned(),
+            Outcome::RequireApproval => "asked for an approval".to_owned(),
+        })
+        .unwrap_or_else(|| format!("decided {outcome:?}"));
+    let observed = mode == PolicyMode::Ledger.as_str();
     let enforced = match mode {
-        "ledger" => " in ledger mode (recorded, not enforced)".to_owned(),
+        _ if observed => " in ledger mode (recorded, not enforced)".to_owned(),
         "" => String::new(),
         other => format!(" in {other} mode"),
     };
@@ -110,7 +116,7 @@ fn policy(payload: &Value) -> Vec<Reason> {
     let mut out = vec![Reason {
         source,
         text,
-        refusal: outcome == "deny" && mode != "ledger",
+        refusal: outcome == Outcome::Deny.as_str() && !observed,
     }];
     let gate = &payload["trust_gate"];
     if let Some(reason) = gate["reason"].as_str() {
@@ -140,7 +146,11 @@ fn risk(payload: &Value) -> String {
 /// `budget.exceeded`: whose budget, which limit, the usage it would reach in the window, when room frees up.
 fn budget(payload: &Value) -> String {
     let metric = text_of(&payload["metric"]);
-    let unit = if metric == "workloads_percent" { "%" } else { "" };
+    let unit = if metric == storage::Metric::Workloads.as_str() {
+        "%"
+    } else {
+        ""
+    };
     let window = payload["window_seconds"].as_u64().map(window).unwrap_or_default();
     let mut text = format!(
         "The {} budget ({}) on {metric} is used up: this action would make it {}{unit} of a limit of {}{unit} within {window}",

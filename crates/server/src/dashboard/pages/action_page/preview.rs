@@ -43,8 +43,16 @@ pub fn previewed(steps: &[Step<'_>]) -> Previewed {
             .rev()
             .filter(|step| step.kind == EntryKind::PolicyDecided.as_str())
             .find_map(|step| {
-                let preview = step.payload.get("input")?.get("preview").filter(|p| !p.is_null())?;
-                // A preview (or the whole input) replaced by its digest stands for the diff too.
+                // A whole payload, input or preview replaced by its digest (`sizes::fit`) stands for the diff.
+                let payload = step.payload.get("payload").unwrap_or(&step.payload);
+                if payload.get("omitted").is_some() {
+                    return Some((step.kind, payload));
+                }
+                let input = payload.get("input")?;
+                if input.get("omitted").is_some() {
+                    return Some((step.kind, input));
+                }
+                let preview = input.get("preview").filter(|p| !p.is_null())?;
                 let diff = if preview.get("omitted").is_some() {
                     preview
                 } else {
@@ -172,6 +180,16 @@ mod tests {
         assert!(large.made && large.rows.is_empty());
         let large_input = run(&[step(EntryKind::PolicyDecided, json!({"input": {"preview": marker}}))]);
         assert_eq!(large_input.omitted.as_deref(), Some("70000 bytes, sha256:ab"));
+        let whole_input = run(&[step(EntryKind::PolicyDecided, json!({"input": marker}))]);
+        assert!(
+            whole_input.made && whole_input.omitted.is_some(),
+            "the whole input digested"
+        );
+        let whole_payload = run(&[step(EntryKind::PolicyDecided, json!({"payload": marker}))]);
+        assert!(
+            whole_payload.made && whole_payload.omitted.is_some(),
+            "the whole payload digested"
+        );
         let whole = run(&[step(
             EntryKind::ActionExecuted,
             json!({"diff": [{"op": "add", "path": "", "to": 1}]}),
