@@ -55,6 +55,26 @@ fn reasons_of(step: &Step<'_>) -> Vec<Reason> {
             },
             true,
         ),
+        EntryKind::ActionFailed => {
+            let error = &payload["error"];
+            let status = error["status"]
+                .as_u64()
+                .map(|s| format!(", HTTP {s}"))
+                .unwrap_or_default();
+            let recovered = payload["recovered"].as_bool() == Some(true);
+            let by = if recovered {
+                " (found by recovery after a restart)"
+            } else {
+                ""
+            };
+            let text = format!(
+                "It failed at the {} stage{by}: {} ({}{status})",
+                field("stage"),
+                text_of(&error["message"]),
+                text_of(&error["code"]),
+            );
+            (text, true)
+        }
         EntryKind::ActionRejected => (
             format!(
                 "The request is not a valid action ({}): {}",
@@ -294,6 +314,15 @@ mod tests {
         assert_eq!(risk[0].text, "Risk HIGH: baseline (a change); prod (production)");
         assert!(!risk[0].refusal);
         assert!(one(EntryKind::ActionRequested, json!({})).is_empty());
+        let failed = one(
+            EntryKind::ActionFailed,
+            json!({"stage": "execute", "error": {"code": "conflict", "status": 409, "message": "the object changed"}}),
+        );
+        assert_eq!(
+            failed[0].text,
+            "It failed at the execute stage: the object changed (conflict, HTTP 409)"
+        );
+        assert!(failed[0].refusal);
         let both = explain(&[
             Step {
                 kind: EntryKind::RiskClassified.as_str(),
