@@ -165,8 +165,9 @@ async fn issue_key(
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     key_form(&session, &headers, form)?;
-    let key = state.directory.issue_key(session.caller.actor(), &id).await?;
+    // Read first: a key issued must reach the page that shows it once.
     let identity = state.directory.get(&id).await?;
+    let key = state.directory.issue_key(session.caller.actor(), &id).await?;
     Ok(key_page(&session, &identity, key, NewKey::Issued, None))
 }
 
@@ -178,8 +179,8 @@ async fn rotate_key(
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     key_form(&session, &headers, form)?;
-    let key = state.directory.rotate_key(session.caller.actor(), &id, &key_id).await?;
     let identity = state.directory.get(&id).await?;
+    let key = state.directory.rotate_key(session.caller.actor(), &id, &key_id).await?;
     Ok(key_page(&session, &identity, key, NewKey::Rotated, Some(key_id)))
 }
 
