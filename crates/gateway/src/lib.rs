@@ -34,12 +34,12 @@ pub use executor::{Access, ActionRequest, Scope};
 pub use identity::{Caller, Directory, Identity, IdentityKind, IdentityStatus, IssuedKey, KeyInfo, NewIdentity, Role};
 pub use metrics::Metrics;
 pub use notify::ApprovalWebhook;
-/// What a policy decides, as `policy.decided` entries spell it.
-pub use policy::Outcome;
 pub use pipeline::{
     ActionResponse, Breakers, BudgetLimit, Budgets, DecisionView, Freeze, FreezeSettings, Per, Pipeline, PipelineParts,
     PolicyMode, Trip, TrustGates, Verdict,
 };
+/// What a policy decides, as `policy.decided` entries spell it.
+pub use policy::Outcome;
 pub use transparency::{Transparency, TransparencyConfig, WitnessEndpoint};
 
 /// What can go wrong, by what the caller should do about it (the server maps these to HTTP statuses).

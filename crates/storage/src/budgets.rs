@@ -239,13 +239,15 @@ impl Store {
         let objects = "DELETE FROM budget_objects WHERE last_at < $1";
         // Under the budgets' lock on PostgreSQL: a reservation upserts the same `budget_objects` rows, and
         // deleting them concurrently in another order could deadlock (and fail the writer's whole batch).
-        let lock = match self.kind() {
-            crate::BackendKind::Postgres => within::LOCK_STATEMENT,
-            crate::BackendKind::Sqlite => "SELECT $1",
+        let (begin, lock) = match self.kind() {
+            crate::BackendKind::Postgres => ("BEGIN ISOLATION LEVEL READ COMMITTED", Some(within::LOCK_STATEMENT)),
+            crate::BackendKind::Sqlite => ("BEGIN", None),
         };
         Ok(with_writer!(self, pool => async {
-            let mut tx = pool.begin().await?;
-            sqlx::query(lock).bind(within::BUDGET_LOCK).execute(&mut *tx).await?;
+            let mut tx = pool.begin_with(begin).await?;
+            if let Some(lock) = lock {
+                sqlx::query(lock).bind(within::BUDGET_LOCK).execute(&mut *tx).await?;
+            }
             let removed = sqlx::query(spent).bind(before).execute(&mut *tx).await?.rows_affected();
             sqlx::query(objects).bind(before).execute(&mut *tx).await?;
             tx.commit().await?;

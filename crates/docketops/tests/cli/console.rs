@@ -33,6 +33,15 @@ async fn type_into(browser: &Client, css: &str, text: &str) {
         .unwrap();
 }
 
+/// The identity whose page the browser shows, read through the API as `admin`.
+async fn identity_shown(server: &Server, admin: &str, browser: &Client) -> serde_json::Value {
+    let url = browser.current_url().await.unwrap();
+    let id = url.path().trim_start_matches("/identities/").to_owned();
+    let (status, identity) = server.get(&format!("/api/v1/identities/{id}"), Some(admin)).await;
+    assert_eq!(status, 200, "{url}: {identity}");
+    identity["identity"].clone()
+}
+
 /// The rows of the actions list on the page.
 async fn action_rows(browser: &Client) -> usize {
     browser
@@ -97,8 +106,11 @@ async fn the_console_lists_actions_explains_denials_and_administers_identities()
         .await
         .unwrap();
     click(&browser, "form.filters button[type=submit]").await;
-    wait_for_text(&browser, "DENIED", 10).await;
-    assert_eq!(action_rows(&browser).await, 1, "the DENIED filter");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !browser.current_url().await.unwrap().as_str().contains("status=DENIED") || action_rows(&browser).await != 1 {
+        assert!(std::time::Instant::now() < deadline, "the DENIED filter shows one row");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The denied action's page shows the diff its preview made and the policy's reason in words.
     click(&browser, &format!("#actions a[href='/actions/{denied_id}']")).await;
@@ -150,7 +162,15 @@ async fn the_console_lists_actions_explains_denials_and_administers_identities()
         "form.admin-status:has(input[name=to][value=suspended]) button[type=submit]",
     )
     .await;
-    wait_for_text(&browser, "suspended", 10).await;
+    // The page that follows offers to reactivate it (the one before did not).
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("form.admin-status input[name=to][value=active]"))
+        .await
+        .expect("the suspended identity's page");
+    let shown = identity_shown(&server, &made["ada"].0, &browser).await;
+    assert_eq!(shown["status"], "suspended", "{shown}");
     screenshot(&browser, "10-suspended").await;
     let (status, refused) = server.post("/api/v1/actions", &key, &scale(2, Some("again"))).await;
     assert_eq!(status, 401, "a suspended agent's key: {refused}");

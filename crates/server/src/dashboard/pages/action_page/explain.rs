@@ -24,6 +24,25 @@ pub struct Reason {
 /// The explanation of `steps` (oldest first): the refusals first, then the context, each in the entries' order.
 pub fn explain(steps: &[Step<'_>]) -> Vec<Reason> {
     let mut reasons: Vec<Reason> = steps.iter().flat_map(reasons_of).collect();
+    // A failure the action got past (recovery found the change applied, and recorded it) ended nothing.
+    let executed_after = |index: usize| {
+        steps[index..]
+            .iter()
+            .any(|step| step.kind == EntryKind::ActionExecuted.as_str())
+    };
+    if let Some(failed) = steps
+        .iter()
+        .rposition(|step| step.kind == EntryKind::ActionFailed.as_str())
+        && executed_after(failed)
+    {
+        for reason in reasons
+            .iter_mut()
+            .filter(|reason| reason.source == EntryKind::ActionFailed.as_str())
+        {
+            reason.refusal = false;
+            reason.text.push_str("; the change was found applied later");
+        }
+    }
     reasons.sort_by_key(|reason| !reason.refusal);
     reasons
 }
@@ -323,6 +342,20 @@ mod tests {
             "It failed at the execute stage: the object changed (conflict, HTTP 409)"
         );
         assert!(failed[0].refusal);
+        let failure = |kind: EntryKind, payload: Value| Step {
+            kind: kind.as_str(),
+            actor: "system",
+            payload,
+        };
+        let got_past = explain(&[
+            failure(
+                EntryKind::ActionFailed,
+                json!({"stage": "verify", "error": {"code": "timeout", "message": "no answer"}}),
+            ),
+            failure(EntryKind::ActionExecuted, json!({"recovered": true})),
+        ]);
+        assert!(!got_past[0].refusal, "{:?}", got_past[0].text);
+        assert!(got_past[0].text.ends_with("found applied later"));
         let both = explain(&[
             Step {
                 kind: EntryKind::RiskClassified.as_str(),
