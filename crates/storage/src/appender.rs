@@ -209,13 +209,7 @@ impl Ledger {
 
     /// Appends events as consecutive entries, all or none, and returns them once durable.
     pub async fn append_all(&self, events: Vec<NewEvent>) -> Result<Vec<Entry>, AppendError> {
-        let now = OffsetDateTime::now_utc();
-        // Validation, canonicalization and hashing happen here, in the caller's task, in parallel with
-        // other callers; the writer only links and signs.
-        let events = events
-            .into_iter()
-            .map(|e| PreparedEvent::prepare(e, now))
-            .collect::<Result<Vec<_>, _>>()?;
+        let events = prepare(events)?;
         let appended = self
             .request(|reply| Command::Append {
                 events,
@@ -235,11 +229,7 @@ impl Ledger {
         events: Vec<NewEvent>,
         reservation: Reservation,
     ) -> Result<Reserved, AppendError> {
-        let now = OffsetDateTime::now_utc();
-        let events = events
-            .into_iter()
-            .map(|e| PreparedEvent::prepare(e, now))
-            .collect::<Result<Vec<_>, _>>()?;
+        let events = prepare(events)?;
         let appended = self
             .request(|reply| Command::Append {
                 events,
@@ -292,6 +282,16 @@ impl Ledger {
             .map_err(|_| AppendError::Closed)?;
         answer.await.map_err(|_| AppendError::Closed)?
     }
+}
+
+/// Validates, canonicalizes and hashes `events` in the caller's task, in parallel with other callers; the
+/// writer only links and signs.
+fn prepare(events: Vec<NewEvent>) -> Result<Vec<PreparedEvent>, AppendError> {
+    let now = OffsetDateTime::now_utc();
+    Ok(events
+        .into_iter()
+        .map(|e| PreparedEvent::prepare(e, now))
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// What the writer and its commit tasks share.

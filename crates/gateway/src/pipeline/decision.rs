@@ -7,9 +7,7 @@ use serde_json::Value;
 
 use super::budgets::PendingBudget;
 use super::{ActionResponse, Pipeline, Trail};
-use crate::identity::Caller;
-use crate::{Cluster, GatewayError};
-use executor::{Action, ActionRequest, Preview};
+use crate::GatewayError;
 
 /// What recording the decision came to.
 pub(super) enum Decided {
@@ -20,23 +18,6 @@ pub(super) enum Decided {
 }
 
 impl Pipeline {
-    /// The budget reservation a mutation makes with its decision (none for a dry run, which spends nothing),
-    /// or the response when a budget cannot be checked.
-    pub(super) async fn budget_to_reserve(
-        &self,
-        caller: &Caller,
-        executor: &dyn Cluster,
-        action: &Action,
-        request: &ActionRequest,
-        preview: Option<&Preview>,
-        trail: &mut Trail,
-    ) -> Result<Result<Option<PendingBudget>, ActionResponse>, GatewayError> {
-        match request.dry_run {
-            true => Ok(Ok(None)),
-            false => self.plan_budget(caller, executor, action, preview, trail).await,
-        }
-    }
-
     /// Records risk and decision (reserving `budget` with them); an action that goes on to execute stores its
     /// intent in the same round trip (both must be durable before the change is sent; neither depends on the
     /// other — an intent stored for a mutation a budget then refused is harmless: the action's entries end

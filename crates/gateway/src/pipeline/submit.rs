@@ -254,8 +254,9 @@ impl Pipeline {
         };
         // Budgets: planned after the preview (which gives the replica change), reserved with the decision's
         // entries, which a refusal replaces (decision.rs): final in every mode, and recorded as if before policy.
-        let reserve = self.budget_to_reserve(caller, executor, action, request, preview.as_ref(), trail);
-        let budget = match reserve.await? {
+        // A dry run spends nothing.
+        let spends = preview.as_ref().filter(|_| !request.dry_run);
+        let budget = match self.plan_budget(caller, executor, action, spends, trail).await? {
             Ok(budget) => budget,
             Err(failed) => return Ok(failed),
         };
