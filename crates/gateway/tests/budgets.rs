@@ -293,6 +293,50 @@ async fn a_group_budget_is_shared_by_the_groups_members() {
     assert_eq!(serde_json::to_value(view.unwrap()).unwrap()["configured"], json!([]));
 }
 
+/// A refusal replaces the decision in the ledger writer's commit, while the action's intent was stored beside
+/// it (it would have executed): nothing reaches the cluster, the ledger ends with `budget.exceeded`, and a
+/// gateway that stopped right there (the row left RUNNING) is recovered as DENIED without sending or recording
+/// anything more.
+#[tokio::test]
+async fn a_refused_mutation_sends_nothing_even_when_recovered() {
+    let cluster = cluster();
+    let app = TestApp::new()
+        .with_cluster(cluster.clone())
+        .with_identity("agent", &[Role::Operator], AGENT_SCOPES)
+        .with_budgets(budgets(
+            json!([{"per": "identity", "window_seconds": 600, "mutations": 1}]),
+        ))
+        .build()
+        .await;
+    use ActionStatus::{Completed, Denied};
+    let answers = scales(&app, "agent", 2).await;
+    assert_eq!(statuses(&answers), [Completed, Denied]);
+    assert_eq!(cluster.changes(), 1, "only the admitted SCALE reached the cluster");
+    let refused = &answers[1].action_id;
+    let kinds = |entries: &[ledger_core::Entry]| entries.iter().map(|e| e.kind.clone()).collect::<Vec<_>>();
+    let entries = app.store.entries_of_action(refused).await.unwrap();
+    assert_eq!(
+        kinds(&entries),
+        [EntryKind::ActionRequested.as_str(), EntryKind::BudgetExceeded.as_str()],
+        "the refusal stands where the decision would"
+    );
+    assert!(
+        app.store.intent(refused).await.unwrap().is_some(),
+        "the intent was stored beside the decision's commit"
+    );
+
+    // The gateway stops before the row's final status: recovery resolves it from the ledger alone.
+    let mut row = app.store.action(refused).await.unwrap().unwrap();
+    row.status = ActionStatus::Running;
+    app.store.update_action(&row).await.unwrap();
+    assert_eq!(app.pipeline.recover_interrupted().await.unwrap(), 1);
+    let row = app.store.action(refused).await.unwrap().unwrap();
+    assert_eq!(row.status, Denied);
+    let after = app.store.entries_of_action(refused).await.unwrap();
+    assert_eq!(kinds(&after), kinds(&entries), "recovery recorded nothing more");
+    assert_eq!(cluster.changes(), 1, "and sent nothing");
+}
+
 /// A group budget's name is checked at start like the rest of the configuration.
 #[test]
 fn group_names_are_checked() {
