@@ -29,7 +29,7 @@ pub struct BenchDashboardArgs {
     /// Fail when a page's 95th percentile reaches this many milliseconds.
     #[arg(long, default_value_t = 200)]
     pub limit_ms: u64,
-    /// More pages to measure besides the default ones (a path with its query, e.g. `/?kind=action.failed`).
+    /// More pages to measure besides the default ones (a path with its query, e.g. `/timeline?kind=action.failed`).
     #[arg(long = "page")]
     pub pages: Vec<String>,
 }
@@ -59,6 +59,7 @@ pub async fn run(args: BenchDashboardArgs) -> anyhow::Result<ExitCode> {
     let url = args.url.trim_end_matches('/').to_owned();
     let pages = pages(&http, &url, &args).await?;
     let session = sign_in(&http, &url, &args.key).await?;
+    overview_counted(&http, &url, &session).await?;
     println!(
         "dashboard page times, {} loads each, one at a time (signed in as an admin and auditor)",
         args.runs
@@ -118,7 +119,8 @@ async fn pages(http: &reqwest::Client, url: &str, args: &BenchDashboardArgs) -> 
     let identity = first("identities", "id").await?;
     let mut pages: Vec<String> = vec![
         "/".into(),
-        format!("/?kind={}", EntryKind::PolicyDecided.as_str()),
+        "/timeline".into(),
+        format!("/timeline?kind={}", EntryKind::PolicyDecided.as_str()),
         "/actions".into(),
         format!("/actions?status={}", ActionStatus::Denied.as_str()),
         "/identities".into(),
@@ -128,6 +130,42 @@ async fn pages(http: &reqwest::Client, url: &str, args: &BenchDashboardArgs) -> 
     pages.push(format!("/identities/{identity}"));
     pages.extend(args.pages.iter().cloned());
     Ok(pages)
+}
+
+/// Waits until the overview's counts have caught up with the ledger (the gateway folds them in the
+/// background, from the first entry on a ledger it has not counted yet), and says how long that took.
+async fn overview_counted(http: &reqwest::Client, url: &str, session: &str) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut waited = false;
+    loop {
+        let page = http
+            .get(format!("{url}/"))
+            .header(reqwest::header::COOKIE, session)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        if !page.contains("id=\"catching-up\"") {
+            break;
+        }
+        if !waited {
+            eprintln!("waiting for the overview's counts to catch up with the ledger…");
+            waited = true;
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(1800),
+            "the overview's counts did not catch up in 30 min"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if waited {
+        println!(
+            "overview counts caught up after waiting {:.1} s more",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 /// Signs in as a browser does: the sign-in form's token and cookie, then the form posted with the key.

@@ -228,6 +228,8 @@ async fn verify(
         ..VerifyOptions::default()
     };
     let report = storage::verify_ledger(&state.store, options, |_| {}).await?;
+    let record = storage::VerificationRecord::of(&report, &caller.0.identity.id, &gateway::now());
+    state.store.record_verification(&record).await?;
     if let Some(invalid) = &report.first_invalid {
         tracing::warn!(seq = invalid.seq, reason = ?invalid.reason, "ledger verification failed");
     }

@@ -1,7 +1,9 @@
 //! The dashboard's actions list and action page in-process, on a real SQLite ledger, a fake cluster and the
 //! default policy: a policy-denied SCALE shows the diff its preview made and the policy's reason; the list
 //! has one row per action, filters by status and pages by the API's cursor; someone who is not an auditor
-//! sees only their own actions; what a filter echoes is escaped.
+//! sees only their own actions; what a filter echoes is escaped. The overview counts what happened (from the
+//! activity tables) and shows auditors the denials by reason, the most active identities and the last
+//! verification.
 
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ impl Dashboard {
             .with_cluster(cluster)
             .with_identity("agent", &[Role::Operator], &["mutate:staging:Deployment"])
             .with_identity("other-agent", &[Role::Operator], &["mutate:staging:Deployment"])
+            .with_identity("lead", &[Role::Auditor, Role::Admin], &[])
             .build()
             .await;
         let router = server::router(AppState {
@@ -265,4 +268,97 @@ async fn what_a_filter_echoes_is_escaped() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!page.contains("<script>alert(1)"), "{page}");
+}
+
+/// The overview's totals row of `words`: (this hour, last 24 h).
+fn total(page: &str, words: &str) -> (u64, u64) {
+    let marker = format!("</span>{words}</td>");
+    let row = &page[page.find(&marker).unwrap_or_else(|| panic!("a {words} row: {page}"))..];
+    let numbers: Vec<u64> = row
+        .split("<td class=\"num\">")
+        .skip(1)
+        .take(2)
+        .map(|cell| cell.split('<').next().unwrap().parse().unwrap())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+#[tokio::test]
+async fn the_overview_counts_what_happened_and_shows_auditors_why() {
+    let dashboard = Dashboard::new().await;
+    let lead = dashboard.sign_in("lead").await;
+    let empty = dashboard.page("/", &lead).await;
+    assert_eq!(total(&empty, "executed"), (0, 0));
+    assert!(empty.contains("Not verified by this gateway yet."), "{empty}");
+
+    let (_, denied) = dashboard.scale("agent", 5, None).await;
+    assert_eq!(denied, ActionStatus::Denied.as_str());
+    for (name, replicas) in [("agent", 3), ("other-agent", 4), ("other-agent", 6)] {
+        let (_, status) = dashboard.scale(name, replicas, Some("load test")).await;
+        assert_eq!(status, ActionStatus::Completed.as_str());
+    }
+    // Counted off the request path: nothing shows until the catch-up has run.
+    assert_eq!(total(&dashboard.page("/", &lead).await, "executed").1, 0);
+    let counted = dashboard.app.store.activity_catch_up(|_| {}).await.unwrap();
+    assert_eq!(counted.folded_seq, counted.head_seq);
+
+    let page = dashboard.page("/", &lead).await;
+    assert_eq!(total(&page, "executed").1, 3, "{page}");
+    assert_eq!(total(&page, "denied").1, 1);
+    assert_eq!(total(&page, "failed").1, 0);
+    assert!(page.contains("<strong>4</strong> in 24 h"), "four requested: {page}");
+    assert_eq!(page.matches("<g class=\"bar\">").count(), 24);
+    assert!(
+        page.contains(" executed, 1 denied</title>"),
+        "a bar reads out its counts: {page}"
+    );
+    let denials = &page[page.find("id=\"denials\"").expect("denials by reason")..];
+    assert!(
+        denials.contains("<td>Policy</td><td>mutations by agents need a justification</td><td class=\"num\">1</td>"),
+        "{denials}"
+    );
+    let active = &page[page.find("id=\"most-active\"").expect("the most active identities")..];
+    let active = &active[..active.find("</table>").unwrap()];
+    assert!(active.contains(">agent</a></td><td class=\"num\">2</td>"), "{active}");
+    assert!(
+        active.contains(">other-agent</a></td><td class=\"num\">2</td>"),
+        "{active}"
+    );
+    assert!(page.contains("No bypasses detected in the last 24 h."));
+    assert!(page.contains("id=\"overview-freeze\""), "an admin may freeze from here");
+
+    // A verification through the API is the one the overview names.
+    let request = Request::get("/api/v1/ledger/verify")
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", dashboard.app.api_key("lead")),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let response = dashboard.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = dashboard.page("/", &lead).await;
+    let verified = &page[page.find("id=\"last-verification\"").unwrap()..];
+    let verified = &verified[..verified.find("</p>").unwrap()];
+    assert!(
+        verified.contains("class=\"ok\">valid: ") && verified.contains(" entries, just now by "),
+        "{verified}"
+    );
+
+    // Someone who is not an auditor sees the counts, not who did what or why.
+    let agent = dashboard.sign_in("agent").await;
+    let page = dashboard.page("/", &agent).await;
+    assert_eq!(total(&page, "executed").1, 3);
+    assert!(
+        !page.contains("id=\"denials\"") && !page.contains("id=\"most-active\""),
+        "{page}"
+    );
+    assert!(!page.contains("id=\"overview-freeze\""));
+    // The timeline moved to /timeline.
+    assert!(
+        dashboard
+            .page("/timeline", &agent)
+            .await
+            .contains("Filter the timeline")
+    );
 }

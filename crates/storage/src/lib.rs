@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod actions;
+mod activity;
 mod appender;
 mod audit;
 mod breakers;
@@ -31,6 +32,7 @@ mod settings;
 pub mod tamper;
 pub mod tlog;
 mod trust;
+mod verifications;
 mod verify;
 pub mod witness;
 
@@ -39,6 +41,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use sqlx::{PgPool, SqlitePool};
 
+pub use activity::{ActivityProgress, ActivitySummary, HourCount, KEPT_DAYS, Ranked, hours_before};
 pub use appender::{AppendConfig, AppendError, Ledger, LedgerStats, Reservation, Reserved};
 pub use budgets::{Counted, Exceeded, Limits, Metric, ReservationStats, Spend, Usage, Window, WorkloadLimit};
 pub use connect::redact;
@@ -57,6 +60,7 @@ pub use postgres_databases::{create_postgres_database, drop_postgres_database};
 pub use tlog::reads::TreeReadError;
 pub use tlog::{CheckpointRow, CosignatureRow, TreeProgress};
 pub use trust::{MAX_TRUST_PAGE, StoredTrust, TrustProgress};
+pub use verifications::VerificationRecord;
 pub use verify::{ExportError, ExportSummary, PAGE_SIZE, verify_ledger, write_bundle};
 
 /// Why a storage operation failed.

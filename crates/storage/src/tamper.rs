@@ -124,3 +124,10 @@ pub async fn set_checkpoint_root(store: &Store, size: u64, root_hash: &str) -> R
     with_pool!(store, pool => sqlx::query(sql).bind(root_hash).bind(size as i64).execute(pool).await.map(|_| ()))?;
     Ok(())
 }
+
+/// Sets the version of the overview's counts, as an older or newer release would have left it.
+pub async fn set_activity_version(store: &Store, version: u32) -> Result<(), StorageError> {
+    let sql = "UPDATE activity_state SET version = $1 WHERE id = 1";
+    with_pool!(store, pool => sqlx::query(sql).bind(i64::from(version)).execute(pool).await.map(|_| ()))?;
+    Ok(())
+}

@@ -833,3 +833,6 @@ mod tlog;
 
 #[path = "storage/reserving.rs"]
 mod reserving;
+
+#[path = "storage/activity.rs"]
+mod activity;

@@ -1,6 +1,6 @@
 //! The gateway's periodic work beside serving requests (`docketops serve` spawns each): approval expiry,
-//! heartbeats, and recovery of interrupted actions (which also records freezes a stopped gateway left
-//! unrecorded).
+//! heartbeats, recovery of interrupted actions (which also records freezes a stopped gateway left
+//! unrecorded), and the overview's counts.
 
 /// Pending actions become EXPIRED on time even when nobody lists or decides them: checked every quarter
 /// of the window, at most every 30 seconds, at least every second.
@@ -44,6 +44,32 @@ pub(crate) async fn recover_periodically(pipeline: std::sync::Arc<gateway::Pipel
             Ok(0) => {}
             Ok(recovered) => tracing::warn!(recovered, "interrupted actions recovered"),
             Err(error) => tracing::warn!(%error, "cannot look for interrupted actions"),
+        }
+    }
+}
+
+/// The overview's counts (`storage::activity`) folded from the entries every 5 seconds, off the request
+/// path; the first pass on a large ledger counts it all, page by page, logging its progress.
+pub(crate) async fn count_activity_periodically(store: storage::Store) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let mut pages = 0u64;
+        let counted = store
+            .activity_catch_up(|progress| {
+                pages += 1;
+                if pages % 100 == 0 {
+                    tracing::info!(
+                        progress.folded_seq,
+                        progress.head_seq,
+                        "counting the ledger for the overview"
+                    );
+                }
+            })
+            .await;
+        if let Err(error) = counted {
+            tracing::warn!(%error, "cannot bring the overview's counts up to date");
         }
     }
 }

@@ -275,6 +275,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!(%error, "cannot bring the trust scores up to date; retrying every 30 s");
     }
     tokio::spawn(super::trust::catch_up_periodically(store.clone()));
+    tokio::spawn(background::count_activity_periodically(store.clone()));
     let transparency = super::transparency::start(&args, &store, checkpoint_key).await?;
     let metrics = std::sync::Arc::new(gateway::Metrics::new(Some(ledger.clone())).with_budget_store(store.clone()));
     let pipeline = std::sync::Arc::new(pipeline(&args, &store, &ledger, &signing_key, metrics.clone()).await?);

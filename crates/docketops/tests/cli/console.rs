@@ -92,6 +92,40 @@ async fn the_console_lists_actions_explains_denials_and_administers_identities()
     sign_in(&browser, &base, &made["ada"].0).await;
     wait_for_text(&browser, "Signed in as ada", 10).await;
 
+    // The overview is the landing page: once the background count has caught up (every 5 s), the day's
+    // totals, the chart, the denial's reason, the most active identity and the freeze form.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while browser.find(Locator::Css("#denials")).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the overview never counted the denial"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        browser.goto(&format!("{base}/")).await.unwrap();
+    }
+    let denials = text_of(&browser, "#denials").await;
+    assert!(
+        denials.contains("mutations by agents need a justification"),
+        "{denials}"
+    );
+    let active = text_of(&browser, "#most-active").await;
+    assert!(active.contains("agent"), "{active}");
+    let bars = browser.find_all(Locator::Css("#hourly-chart g.bar")).await.unwrap();
+    assert_eq!(bars.len(), 24);
+    let drawn = browser
+        .find_all(Locator::Css(
+            "#hourly-chart rect.t-executed, #hourly-chart rect.t-denied",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(drawn.len(), 2, "the hour's bar has an executed and a denied part");
+    assert!(
+        browser.find(Locator::Css("#overview-freeze")).await.is_ok(),
+        "an admin freezes from here"
+    );
+    assert_controls_are_labelled(&browser, "overview").await;
+    screenshot(&browser, "11-overview").await;
+
     // The actions list: one row per action (each wrote several entries), filtered by status.
     browser.goto(&format!("{base}/actions")).await.unwrap();
     wait_for_text(&browser, "web-api", 10).await;

@@ -42,8 +42,14 @@ async fn the_dashboard_in_a_real_browser() {
     let refused = text_of(&browser, "#login-error").await;
     assert!(refused.contains("sign-in refused"), "{refused}");
     sign_in(&browser, &base, &olivia).await;
-    let header = wait_for_text(&browser, "Signed in as olivia", 10).await;
-    assert!(header.contains("Ledger timeline"), "{header}");
+    let landing = wait_for_text(&browser, "Signed in as olivia", 10).await;
+    assert!(
+        landing.contains("How actions ended, per hour"),
+        "the overview is the landing page: {landing}"
+    );
+    browser.goto(&format!("{base}/timeline")).await.unwrap();
+    let header = wait_for_text(&browser, "Ledger timeline", 10).await;
+    assert!(header.contains("Signed in as olivia"), "{header}");
     assert_controls_are_labelled(&browser, "timeline").await;
     screenshot(&browser, "01-timeline-signed-in").await;
 

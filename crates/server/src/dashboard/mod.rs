@@ -54,7 +54,8 @@ struct VerifyJob {
 /// security headers.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(pages::timeline))
+        .route("/", get(pages::overview))
+        .route("/timeline", get(pages::timeline))
         .route("/timeline/rows", get(pages::timeline_rows))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))

@@ -49,6 +49,8 @@ pub struct EntryView {
     pub seq: u64,
     pub id: String,
     pub timestamp: String,
+    /// When, in words (`3 min ago`); the exact time is on hover.
+    pub relative: String,
     pub kind: String,
     pub actor: String,
     pub action_id: Option<String>,
@@ -180,6 +182,9 @@ pub struct IdentityView {
     pub groups: String,
     pub status: String,
     pub trust_score: i64,
+    /// The score's move over the last 24 hours (`+5`, `−3`, `±0`; the list shows it), and its CSS class.
+    pub trust_trend: String,
+    pub trend_class: &'static str,
 }
 
 #[derive(Debug, Template)]

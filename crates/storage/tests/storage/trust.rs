@@ -82,7 +82,7 @@ fn story(dice: &mut Dice, owner: &str, action: &str) -> Vec<NewEvent> {
 
 /// `actions` actions by each of `writers` concurrent writers, entry by entry or several at once, spread over
 /// `ledgers` (gateways sharing the database).
-async fn mixed_history(ledgers: &[Ledger], round: u64, writers: u64, actions: u64) {
+pub(super) async fn mixed_history(ledgers: &[Ledger], round: u64, writers: u64, actions: u64) {
     let mut tasks = tokio::task::JoinSet::new();
     for writer in 0..writers {
         let ledger = ledgers[writer as usize % ledgers.len()].clone();
@@ -112,7 +112,7 @@ async fn mixed_history(ledgers: &[Ledger], round: u64, writers: u64, actions: u6
     }
 }
 
-async fn all_entries(store: &Store) -> Vec<Entry> {
+pub(super) async fn all_entries(store: &Store) -> Vec<Entry> {
     let mut entries: Vec<Entry> = Vec::new();
     loop {
         let after = entries.last().map_or(0, |e| e.seq as i64);

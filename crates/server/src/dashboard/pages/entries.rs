@@ -51,6 +51,7 @@ pub(super) fn entry_view(
         seq: entry.seq,
         id: entry.id.clone(),
         timestamp: entry.timestamp.clone(),
+        relative: super::actions_list::relative(&entry.timestamp, time::OffsetDateTime::now_utc()),
         kind: entry.kind.clone(),
         actor: names.get(&entry.actor).cloned().unwrap_or_else(|| entry.actor.clone()),
         action_id: entry.action_id.clone(),

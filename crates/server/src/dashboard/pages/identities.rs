@@ -39,6 +39,8 @@ async fn identity_view(state: &AppState, identity: &gateway::Identity) -> Result
             .collect(),
         status: identity.status.as_str().to_owned(),
         trust_score: trust.score,
+        trust_trend: String::new(),
+        trend_class: "",
     })
 }
 
@@ -70,8 +72,12 @@ pub async fn identities(
     let Query(query) = query.map_err(|e| PageError::bad_request(e.body_text()))?;
     let listed = state.directory.list(query.after.as_deref(), IDENTITIES_PAGE).await?;
     let mut identities = Vec::new();
+    let day_start = super::overview::day_start(&state).await?;
     for identity in &listed {
-        identities.push(identity_view(&state, identity).await?);
+        let mut view = identity_view(&state, identity).await?;
+        (view.trust_trend, view.trend_class) =
+            super::overview::trust_trend(&state, &identity.id, view.trust_score, day_start).await?;
+        identities.push(view);
     }
     let next = (listed.len() == IDENTITIES_PAGE as usize)
         .then(|| listed.last().map(|i| i.id.clone()))

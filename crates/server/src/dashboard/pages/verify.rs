@@ -76,6 +76,7 @@ pub async fn verify_start(
     tracing::info!(identity = %session.caller.identity.id, job = %job_id, "dashboard verification started");
     let jobs = state.dashboard.jobs.clone();
     let id = job_id.clone();
+    let started_by = session.caller.identity.id.clone();
     tokio::spawn(async move {
         let options = ledger_core::VerifyOptions {
             required_key: Some(state.signing_key.clone()),
@@ -90,6 +91,12 @@ pub async fn verify_start(
         })
         .await
         .map_err(|e| e.to_string());
+        if let Ok(report) = &result {
+            let record = storage::VerificationRecord::of(report, &started_by, &super::super::now());
+            if let Err(error) = state.store.record_verification(&record).await {
+                tracing::warn!(%error, "the dashboard's verification could not be recorded");
+            }
+        }
         if let Some(job) = jobs.lock().expect("jobs lock").get_mut(&id) {
             if let Ok(report) = &result {
                 job.checked = report.entries_checked;
