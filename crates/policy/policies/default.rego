@@ -40,10 +40,18 @@ package docketops.policy
 
 import rego.v1
 
-# Reads; every other action type counts as a mutation, so a new type is never mistaken for a read.
+# Reads; every other action type counts as a mutation, so a new type is never mistaken for a read, and an
+# action without a type is a mutation too.
+#
+# Negate helper rules, never a call or a membership test on the input: OPA evaluates
+# `not input.action.action_type in read_action_types` as undefined (not true) when action_type is missing,
+# as it binds the call's arguments outside the `not`, while the embedded engine (regorus) evaluates it as
+# true. `not read_action` is true in both.
 read_action_types := {"GET", "LIST"}
 
-mutation if not input.action.action_type in read_action_types
+read_action if input.action.action_type in read_action_types
+
+mutation if not read_action
 
 # A justification must be a string with something besides white space in it.
 justified if {
@@ -59,10 +67,11 @@ deny_reasons contains "mutations by agents need a justification" if {
 
 approval_reasons contains "HIGH risk actions need an approval" if input.risk.level == "HIGH"
 
-# The gateway always sends a level; should it ever not, ask a human rather than allow.
-approval_reasons contains "missing or unknown risk level needs an approval" if {
-	not input.risk.level in {"LOW", "MEDIUM", "HIGH"}
-}
+# The gateway always sends a level; should it ever not, ask a human rather than allow (a helper rule, negated,
+# for the reason above).
+known_level if input.risk.level in {"LOW", "MEDIUM", "HIGH"}
+
+approval_reasons contains "missing or unknown risk level needs an approval" if not known_level
 
 allow_reasons contains sprintf("%s risk within scope", [input.risk.level]) if {
 	input.risk.level in {"LOW", "MEDIUM"}

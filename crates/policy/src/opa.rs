@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::decision::{self, Decision, PolicyError};
 
-/// The answer of `POST /v1/data/<path>?provenance=true`; fields OPA may add are ignored.
+/// The answer of `POST /v1/data/<path>?provenance=true&strict-builtin-errors=true`; fields OPA may add are
+/// ignored.
 #[derive(Debug, Deserialize)]
 struct DataResponse {
     /// Absent when the path is undefined for this input.
@@ -62,7 +63,9 @@ impl OpaClient {
                 "OPA URL {base_url:?} must be http or https"
             )));
         }
-        url.set_query(Some("provenance=true"));
+        // A builtin that fails (`to_number("x")`) is an evaluation error, as in the embedded engine, not an
+        // undefined expression (OPA's default), so that a policy error fails closed with either engine.
+        url.set_query(Some("provenance=true&strict-builtin-errors=true"));
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()
@@ -106,7 +109,9 @@ impl OpaClient {
         }
     }
 
-    /// Asks OPA for a decision on `input` (`POST /v1/data/<path>?provenance=true`).
+    /// Asks OPA for a decision on `input` (`POST /v1/data/<path>?provenance=true&strict-builtin-errors=true`).
+    /// A builtin error in the policy is then OPA's 500 with the error, a [`PolicyError::Unavailable`] here,
+    /// as it is an evaluation error in the embedded engine: both fail closed.
     pub async fn decide(&self, input: &Value) -> Result<Decision, PolicyError> {
         let input_sha256 = decision::input_sha256(input)?;
         let server = format!("OPA at {}", self.base_url);

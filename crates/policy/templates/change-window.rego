@@ -54,7 +54,7 @@ restricted if {
 }
 
 outside_reason := sprintf("%s is outside the change window (%s, %d:00 to %d:00 UTC)", [
-	input.action.action_type,
+	action_name,
 	concat(" ", params.weekdays),
 	params.start_hour,
 	params.end_hour,
@@ -92,7 +92,17 @@ within_hours(hour) if {
 	hour < params.end_hour
 }
 
-mutation if not input.action.action_type in {"GET", "LIST"}
+# As in the default policy: every type but the reads is a mutation, so a new type (or none) is never taken for a
+# read. A helper rule, negated: OPA evaluates `not input.action.action_type in {...}` as undefined, not true,
+# when action_type is missing.
+read_action if input.action.action_type in {"GET", "LIST"}
+
+mutation if not read_action
+
+# The action's type for the reason, which must be there even when the type is not.
+action_name := input.action.action_type if {
+	is_string(input.action.action_type)
+} else := "an action without a type"
 
 in_scope if count(params.namespaces) == 0
 

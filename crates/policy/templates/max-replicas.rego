@@ -38,6 +38,11 @@ requested contains input.action.parameters.manifest.spec.replicas if input.actio
 
 requested contains input.action.parameters.patch.spec.replicas if input.action.action_type == "PATCH"
 
+# `max` is optional: when it was not given, the rendered `params` has no such key, and OPA's type checker refuses
+# a plain `params.max` (undefined ref); no limit then outside `limits`.
 limit := n if {
 	n := params.limits[input.action.namespace]
-} else := params.max
+} else := n if {
+	n := object.get(params, "max", null)
+	is_number(n)
+}

@@ -24,7 +24,7 @@ package docketops.templates.read_only_agents
 
 import rego.v1
 
-deny_reasons contains sprintf("agent %s is read-only: %s is a mutation", [name, input.action.action_type]) if {
+deny_reasons contains sprintf("agent %s is read-only: %s is a mutation", [name, action_name]) if {
 	read_only
 	mutation
 	name := object.get(input.identity, "name", input.identity.id)
@@ -45,5 +45,14 @@ read_only if {
 	input.identity.id in params.agents
 }
 
-# As in the default policy: every type but the reads is a mutation, so a new type is never taken for a read.
-mutation if not input.action.action_type in {"GET", "LIST"}
+# As in the default policy: every type but the reads is a mutation, so a new type (or none) is never taken for a
+# read. A helper rule, negated: OPA evaluates `not input.action.action_type in {...}` as undefined, not true,
+# when action_type is missing.
+read_action if input.action.action_type in {"GET", "LIST"}
+
+mutation if not read_action
+
+# The action's type for the reason, which must be there even when the type is not.
+action_name := input.action.action_type if {
+	is_string(input.action.action_type)
+} else := "an action without a type"

@@ -59,7 +59,7 @@ pub(crate) async fn count_activity_periodically(store: storage::Store) {
         let counted = store
             .activity_catch_up(|progress| {
                 pages += 1;
-                if pages % 100 == 0 {
+                if pages.is_multiple_of(100) {
                     tracing::info!(
                         progress.folded_seq,
                         progress.head_seq,
