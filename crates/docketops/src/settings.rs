@@ -211,6 +211,8 @@ pub struct ConfigFile {
     pub witnesses: Option<Vec<WitnessConfig>>,
     /// Cosignatures a checkpoint needs to count as cosigned (default: a majority of the witnesses).
     pub witness_quorum: Option<usize>,
+    /// The SIEM exports' settings (`[siem.exports.NAME]`, read by `docketops siem run --name NAME`).
+    pub siem: Option<crate::commands::siem::SiemConfig>,
 }
 
 /// One witness of `[[witnesses]]`.

@@ -2,10 +2,14 @@
 //!
 //! The copy is one or more files of received lines, in any order and with duplicates (delivery is
 //! at-least-once): JSON lines as the file sink writes them, syslog lines (the entry is the JSON object
-//! at the end of the line, with or without the syslog header before it), or HEC events (the entry is
-//! the `event` member). Lines holding no entry are skipped. Copies are deduplicated by entry id, ordered
+//! at the end of the line, with or without the syslog header before it), HEC events (the entry is
+//! the `event` member), and in each of these the `ocsf` and `ecs` formats, whose events carry the entry's
+//! line as a JSON string (`unmapped.docketops.entry`, `docketops.entry`): it is decoded, and what the
+//! event maps besides is ignored (it is derived from the entry and not signed). Lines holding no entry
+//! are skipped. Copies are deduplicated by entry id, ordered
 //! by seq and must cover seq 1 to the highest without a gap, since a bundle holds the whole ledger up
-//! to its head. The entries are written byte for byte as received; the header is built from them
+//! to its head. The entries are written byte for byte as received (decoded from their string in OCSF and
+//! ECS events); the header is built from them
 //! (the head is the last entry's chain hash, the keys those the genesis and rotation entries introduce).
 //!
 //! The verifier then checks every hash, link and signature. What it cannot show from a copy: entries
@@ -102,6 +106,8 @@ struct Located {
     source: usize,
     offset: u64,
     length: usize,
+    /// The text is a JSON string holding the entry's line (an OCSF or ECS event's `entry` member).
+    quoted: bool,
     id: String,
     /// Of the entry as re-serialized: two copies are the same entry when these agree.
     fingerprint: Digest,
@@ -117,7 +123,13 @@ struct Index {
 }
 
 impl Index {
-    fn add(&mut self, source: usize, offset: u64, length: usize, entry: Entry) -> Result<(), CopyError> {
+    fn add(&mut self, source: usize, offset: u64, found: Found) -> Result<(), CopyError> {
+        let Found {
+            start: _,
+            length,
+            quoted,
+            entry,
+        } = found;
         if let Some(&seq) = self.seq_of_id.get(&entry.id)
             && seq != entry.seq
         {
@@ -147,6 +159,7 @@ impl Index {
                 source,
                 offset,
                 length,
+                quoted,
                 id: entry.id,
                 fingerprint,
             },
@@ -206,6 +219,10 @@ pub fn build_bundle(sources: &[PathBuf], out: &mut impl Write) -> Result<CopySum
         let mut bytes = vec![0u8; located.length];
         file.read_exact_at(&mut bytes, located.offset)
             .and_then(|()| String::from_utf8(bytes).map_err(std::io::Error::other))
+            .and_then(|text| match located.quoted {
+                true => serde_json::from_str::<String>(&text).map_err(std::io::Error::other),
+                false => Ok(text),
+            })
             .map_err(|error| CopyError::Read {
                 path: path.clone(),
                 error,
@@ -283,8 +300,8 @@ fn scan(file: &File, source: usize, index: &mut Index) -> Result<(), ScanError> 
             continue;
         }
         match std::str::from_utf8(&buffer).ok().and_then(find_entry) {
-            Some((start, end, entry)) if entry.seq > 0 => index
-                .add(source, line_start + start as u64, end - start, entry)
+            Some(found) if found.entry.seq > 0 => index
+                .add(source, line_start + found.start as u64, found)
                 .map_err(ScanError::Copy)?,
             _ => index.skipped_lines += 1,
         }
@@ -297,21 +314,74 @@ struct HecEvent<'a> {
     event: &'a RawValue,
 }
 
-/// The entry in a received line, with the byte range of its JSON text: the line itself, the JSON
-/// object after a syslog header, or an HEC event's `event`.
-fn find_entry(line: &str) -> Option<(usize, usize, Entry)> {
+/// The ledger's fields of an OCSF or ECS event: the entry's line is a string in `entry`.
+#[derive(Deserialize)]
+struct LedgerFields<'a> {
+    #[serde(borrow)]
+    entry: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct Unmapped<'a> {
+    #[serde(borrow)]
+    docketops: LedgerFields<'a>,
+}
+
+/// An OCSF event (`unmapped.docketops.entry`) or an ECS document (`docketops.entry`).
+#[derive(Deserialize)]
+struct SchemaEvent<'a> {
+    #[serde(borrow, default)]
+    unmapped: Option<Unmapped<'a>>,
+    #[serde(borrow, default)]
+    docketops: Option<LedgerFields<'a>>,
+}
+
+/// An entry found in a received line: the byte range of its text in the line, and whether that text is
+/// a JSON string holding the entry's line (OCSF, ECS) rather than the line itself.
+struct Found {
+    start: usize,
+    length: usize,
+    quoted: bool,
+    entry: Entry,
+}
+
+/// The entry `text` (a JSON value starting at byte `start` of its line) is or carries: an entry line, or
+/// an OCSF or ECS event with the entry's line in a string.
+fn entry_in(text: &str, start: usize) -> Option<Found> {
+    if let Ok(entry) = bundle::parse_entry_line(text) {
+        return Some(Found {
+            start,
+            length: text.len(),
+            quoted: false,
+            entry,
+        });
+    }
+    let event = serde_json::from_str::<SchemaEvent<'_>>(text).ok()?;
+    let fields = event.unmapped.map(|u| u.docketops).or(event.docketops)?;
+    let raw = fields.entry.get();
+    let line = serde_json::from_str::<String>(raw).ok()?;
+    let entry = bundle::parse_entry_line(&line).ok()?;
+    Some(Found {
+        start: start + (raw.as_ptr() as usize - text.as_ptr() as usize),
+        length: raw.len(),
+        quoted: true,
+        entry,
+    })
+}
+
+/// The entry in a received line, with the byte range of its text: the line itself, the JSON object
+/// after a syslog header, an OCSF or ECS event, or an HEC event's `event` (of any of these formats).
+fn find_entry(line: &str) -> Option<Found> {
     let line = line.trim_end_matches(['\n', '\r', ' ', '\t']);
     // The JSON is the last thing on a syslog line; try the first few objects that start there.
     for (start, _) in line.match_indices("{\"").take(4) {
         let candidate = &line[start..];
-        if let Ok(entry) = bundle::parse_entry_line(candidate) {
-            return Some((start, line.len(), entry));
+        if let Some(found) = entry_in(candidate, start) {
+            return Some(found);
         }
         if let Ok(wrapper) = serde_json::from_str::<HecEvent<'_>>(candidate) {
             let inner = wrapper.event.get();
-            let entry = bundle::parse_entry_line(inner).ok()?;
-            let inner_start = inner.as_ptr() as usize - line.as_ptr() as usize;
-            return Some((inner_start, inner_start + inner.len(), entry));
+            return entry_in(inner, inner.as_ptr() as usize - line.as_ptr() as usize);
         }
     }
     None
@@ -345,12 +415,40 @@ mod tests {
             r#"{{"time":1.5,"host":"gw","source":"docketops","sourcetype":"docketops:ledger","event":{json}}}"#
         );
         for line in [json.to_string(), syslog, traditional, hec] {
-            let (start, end, entry) = find_entry(&line).unwrap_or_else(|| panic!("{line}"));
-            assert_eq!(&line[start..end], json, "the exact received text");
-            assert_eq!(entry.seq, 3);
-            assert_eq!(entry.payload, r#"{"b":{"x":1},"a":2}"#);
+            let found = find_entry(&line).unwrap_or_else(|| panic!("{line}"));
+            assert_eq!(
+                &line[found.start..found.start + found.length],
+                json,
+                "the exact received text"
+            );
+            assert!(!found.quoted);
+            assert_eq!(found.entry.seq, 3);
+            assert_eq!(found.entry.payload, r#"{"b":{"x":1},"a":2}"#);
         }
-        for noise in ["", "hello", "{\"seq\":3}", "<13>1 - - - - - {\"truncated\":", "[1,2]"] {
+        let quoted = serde_json::Value::from(json).to_string();
+        let ocsf = format!(r#"{{"class_uid":6003,"unmapped":{{"docketops":{{"seq":3,"entry":{quoted}}}}},"time":1}}"#);
+        let ecs = format!(r#"{{"@timestamp":"t","docketops":{{"entry":{quoted},"seq":3}}}}"#);
+        let hec_ocsf = format!(r#"{{"time":1.5,"host":"gw","event":{ocsf}}}"#);
+        let syslog_ecs = format!(r#"<110>1 - gw docketops - ledger.note [docketops@32473 seq="3"] {ecs}"#);
+        for line in [ocsf, ecs, hec_ocsf, syslog_ecs] {
+            let found = find_entry(&line).unwrap_or_else(|| panic!("{line}"));
+            assert!(found.quoted, "{line}");
+            assert_eq!(
+                &line[found.start..found.start + found.length],
+                quoted,
+                "the received string"
+            );
+            assert_eq!(found.entry.payload, r#"{"b":{"x":1},"a":2}"#);
+        }
+        for noise in [
+            "",
+            "hello",
+            "{\"seq\":3}",
+            "<13>1 - - - - - {\"truncated\":",
+            "[1,2]",
+            "{\"docketops\":{\"entry\":\"not an entry\"}}",
+            "{\"unmapped\":{\"docketops\":{\"entry\":{\"seq\":3}}}}",
+        ] {
             assert!(find_entry(noise).is_none(), "{noise}");
         }
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use storage::{StorageError, Store};
 use tracing::{debug, info, warn};
 
+use crate::format::ActionTarget;
 use crate::sink::{Sink, SinkError};
 
 /// First wait after a failure; it doubles up to [`ExportConfig::max_backoff`].
@@ -252,6 +253,11 @@ async fn step(
         batch.truncate(end + 1);
     }
     let full = limit > 0 && batch.len() == limit as usize;
+    // ocsf and ecs name each entry's object; entries of actions requested before this run need its row.
+    for action_id in sink.unknown_actions(&batch) {
+        let target = store.action(&action_id).await?.map(|row| ActionTarget::from_row(&row));
+        sink.remember(action_id, target.unwrap_or_default());
+    }
     if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
         sink.send(&batch).await?;
         debug!(export = config.name.as_str(), from = first.seq, to = last.seq, "sent");

@@ -12,12 +12,14 @@
 
 pub mod bundle;
 mod export;
-mod hec;
+pub mod format;
+pub mod hec;
 mod lines;
 mod sink;
 pub mod syslog;
 
 pub use export::{ExportConfig, ExportError, ExportReport, Mode, run_export, validate_name};
+pub use format::{ActionTarget, SiemFormat, UnknownFormat};
 pub use sink::{Position, Sink, SinkConfigError, SinkError, SinkOptions, SinkSpec};
 pub use syslog::Facility;
 

@@ -1,11 +1,10 @@
-//! JSON lines: one bundle line per entry, appended to a file (acknowledged once fsynced) or written to
+//! JSON lines: one message per entry (its bundle line, or its event in the sink's format), appended to a file (acknowledged once fsynced) or written to
 //! standard output (acknowledged once flushed to the pipe).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use ledger_core::Entry;
-use ledger_core::bundle::entry_line;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::sink::{Position, SinkConfigError, SinkError};
@@ -55,10 +54,11 @@ impl LinesSink {
         }
     }
 
-    pub(crate) async fn send(&mut self, entries: &[Entry]) -> Result<(), SinkError> {
-        let mut buffer = Vec::with_capacity(entries.len() * 1024);
-        for entry in entries {
-            buffer.extend_from_slice(entry_line(entry).as_bytes());
+    /// Writes `messages`, one line each (the messages of `entries`).
+    pub(crate) async fn send(&mut self, entries: &[Entry], messages: &[String]) -> Result<(), SinkError> {
+        let mut buffer = Vec::with_capacity(messages.iter().map(|m| m.len() + 1).sum());
+        for message in messages {
+            buffer.extend_from_slice(message.as_bytes());
             buffer.push(b'\n');
         }
         match &mut self.target {

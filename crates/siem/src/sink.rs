@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ledger_core::Entry;
 
+use crate::format::{ActionTarget, Formatter, SiemFormat};
 use crate::hec::HecSink;
 use crate::lines::LinesSink;
 use crate::syslog::{Facility, SyslogSink};
@@ -134,6 +135,14 @@ pub struct SinkOptions {
     pub settle: Duration,
     /// Connecting and each HTTP request give up after this long.
     pub timeout: Duration,
+    /// How each entry is written: its bundle line (`raw`), an OCSF event or an ECS document.
+    pub format: SiemFormat,
+    /// HEC: the `index` of events (None: the collector's default index for the token).
+    pub hec_index: Option<String>,
+    /// HEC: the `source` of events (None: `docketops`).
+    pub hec_source: Option<String>,
+    /// HEC: the `sourcetype` of events (None: the format's, see [`SiemFormat::default_sourcetype`]).
+    pub hec_sourcetype: Option<String>,
 }
 
 impl Default for SinkOptions {
@@ -146,6 +155,10 @@ impl Default for SinkOptions {
             facility: Facility::default(),
             settle: Duration::from_secs(2),
             timeout: Duration::from_secs(10),
+            format: SiemFormat::Raw,
+            hec_index: None,
+            hec_source: None,
+            hec_sourcetype: None,
         }
     }
 }
@@ -160,6 +173,10 @@ impl fmt::Debug for SinkOptions {
             .field("facility", &self.facility)
             .field("settle", &self.settle)
             .field("timeout", &self.timeout)
+            .field("format", &self.format)
+            .field("hec_index", &self.hec_index)
+            .field("hec_source", &self.hec_source)
+            .field("hec_sourcetype", &self.hec_sourcetype)
             .finish()
     }
 }
@@ -185,7 +202,13 @@ impl Position {
 /// A destination of entries. `send` writes a batch; `delivered` says how far the receiver has
 /// acknowledged (at once for files, stdout and HEC; after the settle time for syslog).
 #[derive(Debug)]
-pub enum Sink {
+pub struct Sink {
+    target: Target,
+    formatter: Formatter,
+}
+
+#[derive(Debug)]
+enum Target {
     /// Syslog over TCP or TLS: a batch counts as delivered once it stayed on a healthy connection for the
     /// settle time.
     Syslog(SyslogSink),
@@ -205,12 +228,42 @@ impl Sink {
                 message: "a client certificate is only used by syslog+tls".into(),
             });
         }
-        Ok(match spec {
-            SinkSpec::Syslog { host, port, tls } => Sink::Syslog(SyslogSink::new(host.clone(), *port, *tls, options)?),
-            SinkSpec::Hec { url } => Sink::Hec(HecSink::new(url.clone(), options)?),
-            SinkSpec::File(path) => Sink::Lines(LinesSink::file(path).await?),
-            SinkSpec::Stdout => Sink::Lines(LinesSink::stdout()),
+        let hec_only = [&options.hec_index, &options.hec_source, &options.hec_sourcetype];
+        if hec_only.iter().any(|field| field.is_some()) && !matches!(spec, SinkSpec::Hec { .. }) {
+            return Err(SinkConfigError::Invalid {
+                sink: spec.to_string(),
+                message: "the HEC index, source and sourcetype are only used by hec+https and hec+http".into(),
+            });
+        }
+        let target = match spec {
+            SinkSpec::Syslog { host, port, tls } => {
+                Target::Syslog(SyslogSink::new(host.clone(), *port, *tls, options)?)
+            }
+            SinkSpec::Hec { url } => Target::Hec(HecSink::new(url.clone(), options)?),
+            SinkSpec::File(path) => Target::Lines(LinesSink::file(path).await?),
+            SinkSpec::Stdout => Target::Lines(LinesSink::stdout()),
+        };
+        Ok(Sink {
+            target,
+            formatter: Formatter::new(options.format),
         })
+    }
+
+    /// The format the sink writes.
+    pub fn format(&self) -> SiemFormat {
+        self.formatter.format()
+    }
+
+    /// The actions of `entries` whose target the sink does not know (their `action.requested` entry went
+    /// out before this run): look them up and [`remember`](Self::remember) them before sending. Always
+    /// empty for the raw format.
+    pub fn unknown_actions(&self, entries: &[Entry]) -> Vec<String> {
+        self.formatter.unknown_actions(entries)
+    }
+
+    /// Remembers what action `action_id` is about (for the ocsf and ecs formats).
+    pub fn remember(&mut self, action_id: String, target: ActionTarget) {
+        self.formatter.remember(action_id, target);
     }
 
     /// Sends `entries` (consecutive, in seq order). An error leaves the sink to be [`reset`](Self::reset).
@@ -218,44 +271,45 @@ impl Sink {
         if entries.is_empty() {
             return Ok(());
         }
-        match self {
-            Sink::Syslog(sink) => sink.send(entries).await,
-            Sink::Hec(sink) => sink.send(entries).await,
-            Sink::Lines(sink) => sink.send(entries).await,
+        let messages: Vec<String> = entries.iter().map(|entry| self.formatter.message(entry)).collect();
+        match &mut self.target {
+            Target::Syslog(sink) => sink.send(entries, &messages).await,
+            Target::Hec(sink) => sink.send(entries, &messages).await,
+            Target::Lines(sink) => sink.send(entries, &messages).await,
         }
     }
 
     /// The last entry the receiver has acknowledged since the previous call, if that moved. An error
     /// means entries sent since the last acknowledgement may be lost: reset and resend them.
     pub fn delivered(&mut self) -> Result<Option<Position>, SinkError> {
-        match self {
-            Sink::Syslog(sink) => sink.delivered(),
-            Sink::Hec(sink) => Ok(sink.delivered()),
-            Sink::Lines(sink) => Ok(sink.delivered()),
+        match &mut self.target {
+            Target::Syslog(sink) => sink.delivered(),
+            Target::Hec(sink) => Ok(sink.delivered()),
+            Target::Lines(sink) => Ok(sink.delivered()),
         }
     }
 
     /// How long until a sent batch may count as delivered (syslog's settle time); None when nothing waits.
     pub fn next_delivery_in(&self) -> Option<Duration> {
-        match self {
-            Sink::Syslog(sink) => sink.next_delivery_in(),
-            Sink::Hec(_) | Sink::Lines(_) => None,
+        match &self.target {
+            Target::Syslog(sink) => sink.next_delivery_in(),
+            Target::Hec(_) | Target::Lines(_) => None,
         }
     }
 
     /// Forgets what was sent and not acknowledged and drops the connection: the caller resends from its
     /// cursor.
     pub fn reset(&mut self) {
-        match self {
-            Sink::Syslog(sink) => sink.reset(),
-            Sink::Hec(sink) => sink.reset(),
-            Sink::Lines(sink) => sink.reset(),
+        match &mut self.target {
+            Target::Syslog(sink) => sink.reset(),
+            Target::Hec(sink) => sink.reset(),
+            Target::Lines(sink) => sink.reset(),
         }
     }
 
     /// Ends the connection cleanly (TLS close_notify, TCP FIN).
     pub async fn close(&mut self) {
-        if let Sink::Syslog(sink) = self {
+        if let Target::Syslog(sink) = &mut self.target {
             sink.close().await;
         }
     }

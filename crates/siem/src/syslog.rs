@@ -77,7 +77,12 @@ impl fmt::Display for Facility {
 /// The RFC 5424 message of `entry`: the header, one SD element with `seq` and `id`, and the entry's
 /// bundle line as MSG (UTF-8 JSON, without a BOM so that receivers keep it parseable).
 pub fn message(entry: &Entry, hostname: &str, facility: Facility) -> String {
-    let line = entry_line(entry);
+    message_with_body(entry, &entry_line(entry), hostname, facility)
+}
+
+/// The RFC 5424 message of `entry` with `body` as MSG (the entry's event in the sink's format).
+pub fn message_with_body(entry: &Entry, body: &str, hostname: &str, facility: Facility) -> String {
+    let line = body;
     let mut out = String::with_capacity(line.len() + 200);
     let pri = u16::from(facility.0) * 8 + u16::from(SEVERITY_INFO);
     out.push_str(&format!("<{pri}>1 "));
@@ -93,7 +98,7 @@ pub fn message(entry: &Entry, hostname: &str, facility: Facility) -> String {
         entry.seq,
         sd_param_value(&entry.id)
     ));
-    out.push_str(&line);
+    out.push_str(line);
     out
 }
 
@@ -257,7 +262,8 @@ impl SyslogSink {
         })
     }
 
-    pub(crate) async fn send(&mut self, entries: &[Entry]) -> Result<(), SinkError> {
+    /// Writes `messages` as the MSG of `entries`' syslog messages.
+    pub(crate) async fn send(&mut self, entries: &[Entry], messages: &[String]) -> Result<(), SinkError> {
         if self.connection.is_none() {
             self.connection = Some(self.connect().await?);
         }
@@ -267,8 +273,8 @@ impl SyslogSink {
             return Err(SinkError::Disconnected { target, reason });
         }
         let mut buffer = String::with_capacity(entries.len() * 1024);
-        for entry in entries {
-            buffer.push_str(&frame(&message(entry, &self.hostname, self.facility)));
+        for (entry, body) in entries.iter().zip(messages) {
+            buffer.push_str(&frame(&message_with_body(entry, body, &self.hostname, self.facility)));
         }
         let written = async {
             connection.writer.write_all(buffer.as_bytes()).await?;

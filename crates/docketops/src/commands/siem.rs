@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use siem::{ExportConfig, Facility, Mode, Sink, SinkOptions, SinkSpec};
+use siem::{ExportConfig, Facility, Mode, SiemFormat, Sink, SinkOptions, SinkSpec};
 
 use crate::settings::{ConfigFile, DatabaseArgs, LogArgs};
 
@@ -55,13 +55,53 @@ pub enum SiemCommand {
     },
 }
 
+/// `[siem.exports.NAME]` of the config file: the settings of the export NAME (`siem run --name NAME`).
+/// A flag wins over the file.
+#[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiemConfig {
+    /// The exports by name.
+    #[serde(default)]
+    pub exports: std::collections::BTreeMap<String, SiemExportConfig>,
+}
+
+/// One export of `[siem.exports.NAME]`.
+#[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiemExportConfig {
+    /// `--sink`.
+    pub sink: Option<String>,
+    /// `--format`: raw, ocsf or ecs.
+    pub format: Option<SiemFormat>,
+    /// `--hec-index`.
+    pub hec_index: Option<String>,
+    /// `--hec-source`.
+    pub hec_source: Option<String>,
+    /// `--hec-sourcetype`.
+    pub hec_sourcetype: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Where entries go: syslog://HOST:PORT (RFC 5424, octet-counted, TCP), syslog+tls://HOST:PORT,
     /// hec+https://HOST:PORT/services/collector/event (Splunk HEC; token in DOCKETOPS_HEC_TOKEN),
-    /// file:PATH (JSON lines, fsynced) or stdout.
+    /// file:PATH (JSON lines, fsynced) or stdout [default: `sink` of `[siem.exports.NAME]` in --config].
     #[arg(long, value_name = "URL")]
-    pub sink: String,
+    pub sink: Option<String>,
+    /// How each entry is written: raw (its export-bundle line), ocsf (an OCSF 1.3.0 API Activity event) or
+    /// ecs (an Elastic Common Schema document); ocsf and ecs carry the whole entry too, so the copy stays
+    /// verifiable [default: raw].
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<SiemFormat>,
+    /// HEC: the index of events [default: the collector's default index for the token].
+    #[arg(long, value_name = "INDEX")]
+    pub hec_index: Option<String>,
+    /// HEC: the source of events [default: docketops].
+    #[arg(long, value_name = "SOURCE")]
+    pub hec_source: Option<String>,
+    /// HEC: the sourcetype of events [default: docketops:ledger, docketops:ocsf or docketops:ecs, by format].
+    #[arg(long, value_name = "SOURCETYPE")]
+    pub hec_sourcetype: Option<String>,
     /// The export's name: its position is kept in the database under it. One exporter per name.
     #[arg(long)]
     pub name: String,
@@ -119,12 +159,32 @@ fn seconds(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a number of seconds"))
 }
 
+impl RunArgs {
+    /// Fills what no flag gave from `[siem.exports.NAME]`.
+    fn apply_export_config(&mut self, config: &ConfigFile) {
+        let Some(export) = config.siem.as_ref().and_then(|siem| siem.exports.get(&self.name)) else {
+            return;
+        };
+        let fill = |flag: &mut Option<String>, file: &Option<String>| {
+            if flag.is_none() {
+                flag.clone_from(file);
+            }
+        };
+        fill(&mut self.sink, &export.sink);
+        fill(&mut self.hec_index, &export.hec_index);
+        fill(&mut self.hec_source, &export.hec_source);
+        fill(&mut self.hec_sourcetype, &export.hec_sourcetype);
+        self.format = self.format.or(export.format);
+    }
+}
+
 impl SiemCommand {
     pub fn apply_config(&mut self, config: &ConfigFile, matches: &clap::ArgMatches) {
         match self {
             SiemCommand::Run(args) => {
                 args.database.apply(config, matches);
                 args.log.apply(config, matches);
+                args.apply_export_config(config);
             }
             SiemCommand::Status { database, .. } | SiemCommand::Reset { database, .. } => {
                 database.apply(config, matches)
@@ -146,7 +206,14 @@ pub async fn run(command: SiemCommand) -> anyhow::Result<ExitCode> {
 async fn export(args: RunArgs) -> anyhow::Result<ExitCode> {
     args.log.init();
     siem::validate_name(&args.name)?;
-    let spec: SinkSpec = args.sink.parse()?;
+    let Some(sink) = &args.sink else {
+        anyhow::bail!(
+            "no sink for export {:?}: give --sink, or `sink` in [siem.exports.{}] of --config",
+            args.name,
+            args.name
+        );
+    };
+    let spec: SinkSpec = sink.parse()?;
     let options = SinkOptions {
         ca_file: args.ca.clone(),
         client_identity: args.client_cert.clone().zip(args.client_key.clone()),
@@ -154,6 +221,10 @@ async fn export(args: RunArgs) -> anyhow::Result<ExitCode> {
         hostname: args.hostname.clone().unwrap_or_else(siem::local_hostname),
         facility: args.facility.parse::<Facility>().map_err(anyhow::Error::msg)?,
         settle: args.settle,
+        format: args.format.unwrap_or_default(),
+        hec_index: args.hec_index.clone(),
+        hec_source: args.hec_source.clone(),
+        hec_sourcetype: args.hec_sourcetype.clone(),
         ..SinkOptions::default()
     };
     let mut sink = Sink::open(&spec, &options).await?;
@@ -169,7 +240,7 @@ async fn export(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_backoff: args.max_backoff,
         give_up_after: args.give_up_after,
     };
-    tracing::info!(export = args.name.as_str(), sink = %spec, database = %args.database.describe(), "SIEM export");
+    tracing::info!(export = args.name.as_str(), sink = %spec, format = %options.format, database = %args.database.describe(), "SIEM export");
     let report = siem::run_export(&store, &mut sink, &config, super::shutdown_signal()).await;
     store.close().await;
     let report = report?;
@@ -272,4 +343,68 @@ async fn bundle(sources: Vec<PathBuf>, out: PathBuf) -> anyhow::Result<ExitCode>
         out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: SiemCommand,
+    }
+
+    fn run_args(args: &[&str], config: &ConfigFile) -> RunArgs {
+        let matches = <Cli as clap::CommandFactory>::command().get_matches_from(args);
+        let mut cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+        cli.command.apply_config(config, &matches);
+        match cli.command {
+            SiemCommand::Run(args) => *args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_export_takes_its_settings_from_its_table_and_flags_win() {
+        let config: ConfigFile = toml::from_str(
+            r#"
+            [siem.exports.soc]
+            sink = "hec+https://splunk:8088"
+            format = "ocsf"
+            hec_index = "security"
+            hec_sourcetype = "custom:st"
+            "#,
+        )
+        .unwrap();
+        let args = run_args(&["x", "run", "--name", "soc"], &config);
+        assert_eq!(args.sink.as_deref(), Some("hec+https://splunk:8088"));
+        assert_eq!(args.format, Some(SiemFormat::Ocsf));
+        assert_eq!(args.hec_index.as_deref(), Some("security"));
+        assert_eq!(args.hec_source, None);
+        let args = run_args(
+            &[
+                "x",
+                "run",
+                "--name",
+                "soc",
+                "--format",
+                "ecs",
+                "--sink",
+                "stdout",
+                "--hec-index",
+                "main",
+            ],
+            &config,
+        );
+        assert_eq!(args.format, Some(SiemFormat::Ecs));
+        assert_eq!(args.sink.as_deref(), Some("stdout"));
+        assert_eq!(args.hec_index.as_deref(), Some("main"));
+        let other = run_args(&["x", "run", "--name", "archive"], &config);
+        assert_eq!((other.sink, other.format), (None, None));
+        assert!(toml::from_str::<ConfigFile>("[siem.exports.soc]\nformat = \"cef\"\n").is_err());
+        assert!(toml::from_str::<ConfigFile>("[siem.exports.soc]\nindex = \"x\"\n").is_err());
+    }
 }

@@ -746,3 +746,178 @@ async fn hec_export_retries_a_busy_collector_and_the_copy_verifies() {
     assert_eq!(position(&app, "refused"), 0);
     app.finish().await;
 }
+
+/// The python of the OCSF validator's venv: DOCKETOPS_OCSF_PYTHON, else scripts/ensure-ocsf-validator.
+fn ocsf_python() -> String {
+    if let Ok(python) = std::env::var("DOCKETOPS_OCSF_PYTHON") {
+        return python;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-ocsf-validator");
+    let out = Command::new(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ensure-ocsf-validator: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out).lines().last().unwrap().trim().to_string()
+}
+
+/// Runs crates/siem/tests/ocsf/validate.py over a file of OCSF events: (exit status 0, invalid lines).
+fn validate_ocsf(path: &Path) -> (bool, Vec<String>) {
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("../siem/tests/ocsf/validate.py");
+    let out = Command::new(ocsf_python())
+        .arg(program)
+        .args([siem::format::OCSF_VERSION, &siem::format::OCSF_CLASS_UID.to_string()])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let invalid = stdout(&out)
+        .lines()
+        .filter(|line| !line.contains("\"errors\": []"))
+        .map(String::from)
+        .collect();
+    (out.status.success(), invalid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ocsf_and_ecs_exports_validate_reach_hec_and_the_copies_verify() {
+    let app = TestApp::new("sqlite", "siem_formats").await;
+    let out = app.run(&["seed-history", "--actions", "120", "--identities", "6", "--yes"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let head = head_seq(&app);
+    let ocsf = app.dir.path().join("ocsf.jsonl");
+    let sink = format!("file:{}", ocsf.display());
+    let out = app.run(&[
+        "siem", "run", "--sink", &sink, "--name", "soc", "--format", "ocsf", "--once",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events: Vec<Value> = std::fs::read_to_string(&ocsf)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len() as u64, head);
+    let (valid, invalid) = validate_ocsf(&ocsf);
+    assert!(valid, "{invalid:?}");
+    let kinds: std::collections::BTreeSet<&str> = events
+        .iter()
+        .map(|e| e["metadata"]["event_code"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "action.requested",
+        "risk.classified",
+        "policy.decided",
+        "approval.granted",
+        "action.executed",
+        "outcome.verified",
+        "action.failed",
+    ] {
+        assert!(kinds.contains(kind), "{kind} in {kinds:?}");
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e["status_id"] == 2 && e["metadata"]["event_code"] == "policy.decided")
+    );
+    assert_eq!(bundle_and_verify(&app, &[&ocsf]), head);
+
+    // A copy with one entry altered inside its event rebuilds, and the verifier refuses it.
+    let text = std::fs::read_to_string(&ocsf).unwrap();
+    let tampered_copy = app.dir.path().join("tampered.jsonl");
+    std::fs::write(&tampered_copy, text.replacen("routine change", "routine chanGe", 1)).unwrap();
+    let bundle = app.dir.path().join("tampered-bundle.jsonl");
+    let out = app.run(&[
+        "siem",
+        "bundle",
+        "--from",
+        tampered_copy.to_str().unwrap(),
+        "--out",
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .env_clear()
+        .args(["verify", "--json", "--bundle"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["valid"], false, "{report}");
+
+    // ECS to HEC, from the config file's table for the export, with the HEC fields set there.
+    let collector = Collector::start(vec![]).await;
+    let config = app.dir.path().join("siem.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[siem.exports.elastic]\nsink = \"hec+{}\"\nformat = \"ecs\"\nhec_index = \"security\"\n",
+            collector.url
+        ),
+    )
+    .unwrap();
+    let mut command = app.command();
+    command
+        .args([
+            "siem",
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--name",
+            "elastic",
+            "--once",
+        ])
+        .args(["--hostname", "gw-7", "--hec-source", "docketops:eu"])
+        .env("DOCKETOPS_HEC_TOKEN", "test-token");
+    let out = run_blocking(command).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let received = app.dir.path().join("hec.log");
+    let bodies: Vec<String> = collector.requests().into_iter().map(|r| r.2).collect();
+    std::fs::write(&received, bodies.concat()).unwrap();
+    let hec: Vec<Value> = bodies
+        .iter()
+        .flat_map(|b| {
+            b.lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(hec.len() as u64, head);
+    for (event, ocsf_event) in hec.iter().zip(&events) {
+        assert_eq!(
+            (&event["host"], &event["source"], &event["sourcetype"], &event["index"]),
+            (
+                &Value::from("gw-7"),
+                &Value::from("docketops:eu"),
+                &Value::from("docketops:ecs"),
+                &Value::from("security")
+            )
+        );
+        let doc = &event["event"];
+        assert_eq!(doc["ecs"]["version"], siem::format::ECS_VERSION);
+        assert_eq!(doc["event"]["id"], ocsf_event["metadata"]["uid"]);
+        assert_eq!(doc["docketops"]["entry"], ocsf_event["unmapped"]["docketops"]["entry"]);
+        if let Some(resource) = ocsf_event["resources"].get(0) {
+            assert_eq!(doc["orchestrator"]["type"], "kubernetes");
+            assert_eq!(doc["orchestrator"]["resource"]["type"], resource["type"]);
+            assert_eq!(doc["orchestrator"]["namespace"], resource["namespace"]);
+            assert_eq!(doc["orchestrator"]["cluster"]["name"], resource["data"]["cluster"]);
+        }
+    }
+    assert_eq!(bundle_and_verify(&app, &[&received]), head);
+
+    // HEC fields for a sink that is not HEC, and an unknown format, are usage errors.
+    for args in [
+        vec!["--sink", "stdout", "--hec-index", "x"],
+        vec!["--sink", "stdout", "--format", "cef"],
+    ] {
+        let out = app.run(&[&["siem", "run", "--name", "bad", "--once"][..], &args].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    app.finish().await;
+}
