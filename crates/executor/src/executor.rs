@@ -9,7 +9,8 @@
 //! 3. [`Executor::verify`] reads the object back and compares it with the intended state, waiting for the
 //!    rollout where that means something.
 //!
-//! The steps live in their own modules: `read` (GET and LIST), `preview` (the dry-run and its
+//! The steps live in their own modules: `read` (GET and LIST), `watch` (the event stream of a recorded LIST),
+//! `preview` (the dry-run and its
 //! diff), `execute`, `verify` (read-back, waiting for rollouts) with `intended_state` (what the object must
 //! show) and `rollout` (how far a workload's rollout is).
 
@@ -22,6 +23,7 @@ mod preview;
 mod read;
 mod rollout;
 mod verify;
+mod watch;
 mod workloads;
 
 use std::time::Duration;
@@ -37,6 +39,7 @@ pub use preview::{LiveObject, PlannedRequest, Preview};
 pub use read::ReadResult;
 pub use rollout::{RolloutProgress, rollout_status};
 pub use verify::{Check, ObservedIn, Rollout, Verification};
+pub use watch::{Watch, WatchEvents, WatchOptions};
 pub use workloads::WORKLOAD_COUNT_TTL;
 
 pub(crate) use intended_state::contains;
@@ -51,7 +54,7 @@ pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 pub const FIELD_MANAGER: &str = "docketops";
 
 /// Limits and waiting for an [`Executor`]; `Default`: 30 s per call, 120 s to verify, waiting for rollouts,
-/// reading back every second.
+/// reading back every second, watches of at most 5 minutes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutorOptions {
     /// Limit for one API call.
@@ -62,6 +65,8 @@ pub struct ExecutorOptions {
     pub wait_for_rollout: bool,
     /// Pause between read-backs while waiting.
     pub poll_interval: Duration,
+    /// The longest a watch lasts (a caller's longer `timeoutSeconds` is cut to this).
+    pub max_watch: Duration,
 }
 
 impl Default for ExecutorOptions {
@@ -71,6 +76,7 @@ impl Default for ExecutorOptions {
             verify_timeout: Duration::from_secs(120),
             wait_for_rollout: true,
             poll_interval: Duration::from_secs(1),
+            max_watch: Duration::from_secs(300),
         }
     }
 }

@@ -206,28 +206,54 @@ impl KubeConnection {
         account: &ServiceAccountRef,
         context: &CallContext,
     ) -> Result<Answer, ExecError> {
-        let headers = request.headers_mut();
-        let value = |text: &str, what: &str| {
-            HeaderValue::from_str(text)
-                .map_err(|_| ExecError::client(format!("{what} {text:?} cannot be sent in a header")))
-        };
-        headers.insert(
-            HeaderName::from_static("impersonate-user"),
-            value(&account.username(), "account")?,
-        );
-        headers.insert(
-            HeaderName::from_bytes(format!("impersonate-extra-{EXTRA_IDENTITY}").as_bytes()).expect("header name"),
-            value(&context.identity, "identity")?,
-        );
-        headers.insert(
-            HeaderName::from_bytes(format!("impersonate-extra-{EXTRA_ACTION}").as_bytes()).expect("header name"),
-            value(&context.action_id, "action id")?,
-        );
-        headers.insert(
-            HeaderName::from_static("audit-id"),
-            value(&context.audit_id, "audit id")?,
-        );
+        impersonate(&mut request, account, context)?;
         self.send_raw(request).await
+    }
+
+    /// Sends `request` as [`send`](Self::send) does and answers as soon as the response's head is in (within the
+    /// call timeout): its status, content type and the body as it streams (a watch). An error status is read
+    /// whole and answered as [`ExecError::Api`].
+    pub(crate) async fn open_stream(
+        &self,
+        mut request: http::Request<Vec<u8>>,
+        account: &ServiceAccountRef,
+        context: &CallContext,
+    ) -> Result<(u16, Option<String>, kube::client::Body), ExecError> {
+        impersonate(&mut request, account, context)?;
+        let response = tokio::time::timeout(
+            self.call_timeout,
+            self.client.send(request.map(kube::client::Body::from)),
+        )
+        .await
+        .map_err(|_| self.timeout())?
+        .map_err(|e| self.deadline_as_timeout(ExecError::from_kube(e)))?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.into_body();
+        if (200..300).contains(&status) {
+            return Ok((status, content_type, body));
+        }
+        let bytes = tokio::time::timeout(self.call_timeout, body.collect_bytes())
+            .await
+            .map_err(|_| self.timeout())?
+            .map_err(ExecError::from_kube)?;
+        let status_body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let text = |key: &str| {
+            status_body
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Err(ExecError::Api {
+            status,
+            reason: text("reason"),
+            message: text("message"),
+        })
     }
 
     /// A discovery or OpenAPI document (`/api`, `/apis`, `/api/v1`, `/apis/{group}/{version}`, `/version`,
@@ -325,4 +351,34 @@ impl KubeConnection {
             message: text("message"),
         })
     }
+}
+
+/// Adds the impersonation of `account`, the identity and action extras and `Audit-ID` of `context`.
+fn impersonate(
+    request: &mut http::Request<Vec<u8>>,
+    account: &ServiceAccountRef,
+    context: &CallContext,
+) -> Result<(), ExecError> {
+    let headers = request.headers_mut();
+    let value = |text: &str, what: &str| {
+        HeaderValue::from_str(text)
+            .map_err(|_| ExecError::client(format!("{what} {text:?} cannot be sent in a header")))
+    };
+    headers.insert(
+        HeaderName::from_static("impersonate-user"),
+        value(&account.username(), "account")?,
+    );
+    headers.insert(
+        HeaderName::from_bytes(format!("impersonate-extra-{EXTRA_IDENTITY}").as_bytes()).expect("header name"),
+        value(&context.identity, "identity")?,
+    );
+    headers.insert(
+        HeaderName::from_bytes(format!("impersonate-extra-{EXTRA_ACTION}").as_bytes()).expect("header name"),
+        value(&context.action_id, "action id")?,
+    );
+    headers.insert(
+        HeaderName::from_static("audit-id"),
+        value(&context.audit_id, "audit id")?,
+    );
+    Ok(())
 }

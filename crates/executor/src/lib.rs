@@ -28,7 +28,7 @@ pub use domain::{Access, Action, ActionRequest, ActionType, InvalidAction, Opera
 pub use error::{ErrorReport, ExecError};
 pub use executor::{
     Check, DEFAULT_CLUSTER, Execution, Executor, ExecutorOptions, ObservedIn, Preview, ReadResult, Rollout,
-    RolloutProgress, Verification,
+    RolloutProgress, Verification, Watch, WatchEvents, WatchOptions,
 };
 pub use guardrails::{GuardrailViolation, Guardrails, Scope};
 pub use kube::{CallContext, KubeConnection, KubeSource};

@@ -156,7 +156,7 @@ pub(crate) fn planned_call(
                 }),
             })
         }
-        Operation::Get | Operation::List { .. } => unreachable!("reads are not planned"),
+        Operation::Get { .. } | Operation::List { .. } => unreachable!("reads are not planned"),
     };
     Ok((discovered, call))
 }

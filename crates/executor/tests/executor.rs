@@ -13,3 +13,6 @@ mod fences;
 
 #[path = "executor/outcomes.rs"]
 mod outcomes;
+
+#[path = "executor/reads.rs"]
+mod reads;

@@ -7,7 +7,8 @@
 use async_trait::async_trait;
 use executor::inspect::{Inspection, Intent};
 use executor::{
-    Accounts, Action, CallContext, ExecError, Execution, Executor, Guardrails, Preview, ReadResult, Scope, Verification,
+    Accounts, Action, CallContext, ExecError, Execution, Executor, Guardrails, Preview, ReadResult, Scope,
+    Verification, Watch, WatchOptions,
 };
 
 /// A governed cluster (see the executor for what each step promises).
@@ -23,6 +24,18 @@ pub trait Cluster: Send + Sync + 'static {
     fn check(&self, action: &Action, scopes: &[Scope]) -> Result<(), ExecError>;
     /// GET or LIST.
     async fn read(&self, context: &CallContext, action: &Action, scopes: &[Scope]) -> Result<ReadResult, ExecError>;
+    /// The event stream of a LIST the pipeline has run (kubectl's watches); none without an API server.
+    async fn watch(
+        &self,
+        _context: &CallContext,
+        action: &Action,
+        _scopes: &[Scope],
+        _options: &WatchOptions,
+    ) -> Result<Watch, ExecError> {
+        Err(ExecError::Client {
+            message: format!("{} cannot be watched on this cluster", action.kind),
+        })
+    }
     /// The live object and the server-side dry-run of the change.
     async fn preview(&self, context: &CallContext, action: &Action, scopes: &[Scope]) -> Result<Preview, ExecError>;
     /// Sends exactly the previewed request.
@@ -59,6 +72,16 @@ impl Cluster for Executor {
 
     async fn read(&self, context: &CallContext, action: &Action, scopes: &[Scope]) -> Result<ReadResult, ExecError> {
         Executor::read(self, context, action, scopes).await
+    }
+
+    async fn watch(
+        &self,
+        context: &CallContext,
+        action: &Action,
+        scopes: &[Scope],
+        options: &WatchOptions,
+    ) -> Result<Watch, ExecError> {
+        Executor::watch(self, context, action, scopes, options).await
     }
 
     async fn preview(&self, context: &CallContext, action: &Action, scopes: &[Scope]) -> Result<Preview, ExecError> {

@@ -90,6 +90,11 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub audit_webhook_token: Option<String>,
+    /// The longest a read-only watch through the kubectl proxy (`kubectl get -w`, `rollout status`) stays
+    /// open, in seconds; a client's shorter `timeoutSeconds` wins.
+    #[arg(long, env = "DOCKETOPS_MAX_WATCH", default_value_t = 300, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub max_watch: u64,
     /// The largest request body accepted (bigger ones get 413).
     #[arg(long, env = "DOCKETOPS_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES, value_name = "BYTES")]
     pub max_body_bytes: usize,
@@ -394,6 +399,7 @@ async fn clusters(args: &ServeArgs) -> anyhow::Result<gateway::Clusters> {
         call_timeout: timeout,
         verify_timeout: std::time::Duration::from_secs(args.rollout_timeout.max(1)),
         wait_for_rollout: args.rollout_timeout > 0,
+        max_watch: std::time::Duration::from_secs(args.max_watch),
         ..executor::ExecutorOptions::default()
     };
     let executor_for = |connection, name: &str, cluster: &crate::settings::ClusterConfig| {

@@ -34,6 +34,7 @@ mod dashboard;
 mod duties;
 mod interruptions;
 mod kubectl;
+mod kubectl_parity;
 mod mcp;
 mod seed;
 mod siem;

@@ -24,7 +24,8 @@ pub struct ActionRequest {
     pub resource_name: Option<String>,
     /// Per action type: `replicas` (SCALE); `container`, `image` (SET_IMAGE); `patch` (PATCH, a JSON merge
     /// patch); `manifest`, `force` (APPLY); `propagation_policy`, `grace_period_seconds` (DELETE);
-    /// `label_selector`, `field_selector`, `limit`, `continue` (LIST).
+    /// `label_selector`, `field_selector`, `limit`, `continue` (LIST); `as_table` (GET and LIST: the API
+    /// server's `Table` of the objects, the columns `kubectl get` prints).
     #[serde(default)]
     #[schema(value_type = Object)]
     pub parameters: Map<String, Value>,
@@ -60,9 +61,16 @@ pub enum Propagation {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Operation {
     /// Read the object.
-    Get,
+    Get {
+        /// Read it as the API server's `Table` (meta.k8s.io/v1): the columns `kubectl get` prints.
+        #[serde(skip_serializing_if = "is_false")]
+        table: bool,
+    },
     /// List objects, one page.
     List {
+        /// Read them as the API server's `Table` (meta.k8s.io/v1): the columns `kubectl get` prints.
+        #[serde(skip_serializing_if = "is_false")]
+        table: bool,
         /// Only objects whose labels match this label selector.
         #[serde(skip_serializing_if = "Option::is_none")]
         label_selector: Option<String>,
@@ -168,10 +176,13 @@ impl Action {
         let name = name_of(request, action_type)?;
         let mut params = Params::new(&request.parameters);
         let operation = match action_type {
-            ActionType::Get => Operation::Get,
+            ActionType::Get => Operation::Get {
+                table: params.opt_bool("as_table")?.unwrap_or(false),
+            },
             ActionType::List => {
                 let limit = params.opt_u32("limit", 1, MAX_LIST_LIMIT)?.unwrap_or(MAX_LIST_LIMIT);
                 Operation::List {
+                    table: params.opt_bool("as_table")?.unwrap_or(false),
                     label_selector: params.opt_str("label_selector")?,
                     field_selector: params.opt_str("field_selector")?,
                     limit,

@@ -26,6 +26,49 @@ fn scale_request_from_the_spec_parses() {
 }
 
 #[test]
+fn reads_may_ask_for_the_api_servers_table() {
+    let get = |params: Value| {
+        parse(
+            json!({"action_type": "GET", "namespace": "web", "resource_kind": "Deployment",
+            "resource_name": "api", "parameters": params}),
+        )
+    };
+    assert_eq!(
+        get(json!({"as_table": true})).unwrap().operation,
+        Operation::Get { table: true }
+    );
+    let plain = get(json!({})).unwrap();
+    assert_eq!(plain.operation, Operation::Get { table: false });
+    // Left out when not asked for, so actions serialize as before.
+    assert_eq!(serde_json::to_value(&plain.operation).unwrap(), json!({"op": "get"}));
+    assert_eq!(
+        get(json!({"as_table": "yes"})).unwrap_err().field,
+        "parameters.as_table"
+    );
+    let list = parse(
+        json!({"action_type": "LIST", "namespace": "web", "resource_kind": "Pod",
+        "parameters": {"as_table": true, "limit": 10}}),
+    )
+    .unwrap();
+    assert!(
+        matches!(
+            list.operation,
+            Operation::List {
+                table: true,
+                limit: 10,
+                ..
+            }
+        ),
+        "{list:?}"
+    );
+    let scale = parse(
+        json!({"action_type": "SCALE", "namespace": "web", "resource_kind": "Deployment",
+        "resource_name": "api", "parameters": {"replicas": 1, "as_table": true}}),
+    );
+    assert_eq!(scale.unwrap_err().field, "parameters.as_table");
+}
+
+#[test]
 fn unknown_fields_types_and_kinds_are_refused_with_the_field_named() {
     let unknown_field = serde_json::from_value::<ActionRequest>(json!({"action_type": "GET", "resource_kind": "Pod",
         "namespace": "a", "resource_name": "b", "extra": 1}));

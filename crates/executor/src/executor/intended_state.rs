@@ -60,7 +60,7 @@ pub(super) fn intended_state_checks(preview: &Preview, object: &Value, redact: b
             expected.remove("apiVersion");
             subset_checks("", &Value::Object(expected), Some(object), false, &mut checks);
         }
-        Operation::Get | Operation::List { .. } | Operation::Delete { .. } => {}
+        Operation::Get { .. } | Operation::List { .. } | Operation::Delete { .. } => {}
     }
     if redact {
         for check in &mut checks {

@@ -18,10 +18,10 @@ pub struct ReadResult {
     pub executor_account: String,
     /// The API server's HTTP status for the call.
     pub api_status: u16,
-    /// GET: the object.
+    /// GET: the object; a read as a `Table` (GET or LIST): the API server's `Table`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object: Option<Value>,
-    /// LIST: the objects of this page.
+    /// LIST: the objects of this page (as a `Table`: its rows, also in `object`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<Value>>,
     /// LIST: pass back as `parameters.continue` to get the next page.
@@ -47,34 +47,8 @@ impl Executor {
         }
         self.check(action, scopes)?;
         let account = self.accounts.executor(action.namespace.as_deref(), Access::Read);
-        let path = self.kube.resource(action.kind).await?;
-        let request = path.request(action.namespace.as_deref());
+        let (http_request, table) = self.read_request(action).await?;
         let metadata_only = self.redact(action.kind);
-        let http_request = match (&action.operation, &action.name) {
-            (Operation::Get, Some(name)) if metadata_only => request.get_metadata(name, &GetParams::default()),
-            (Operation::Get, Some(name)) => request.get(name, &GetParams::default()),
-            (
-                Operation::List {
-                    label_selector,
-                    field_selector,
-                    limit,
-                    continue_token,
-                },
-                _,
-            ) => {
-                let mut params = ListParams::default().limit(*limit);
-                params.label_selector = label_selector.clone();
-                params.field_selector = field_selector.clone();
-                params.continue_token = continue_token.clone();
-                if metadata_only {
-                    request.list_metadata(&params)
-                } else {
-                    request.list(&params)
-                }
-            }
-            _ => return Err(ExecError::client("GET needs a resource name")),
-        }
-        .map_err(|e| ExecError::client(e.to_string()))?;
         let answer = self.kube.send(http_request, &account, context).await?;
         let mut result = ReadResult {
             executor_account: account.username(),
@@ -85,12 +59,12 @@ impl Executor {
             secret_data_withheld: metadata_only,
         };
         let mut body = answer.body;
-        if action.action_type == ActionType::List {
-            result.continue_token = body
-                .pointer("/metadata/continue")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
+        if table {
+            result.items = self.table_rows(action, &mut body);
+            result.continue_token = continue_token(&body);
+            result.object = Some(body);
+        } else if action.action_type == ActionType::List {
+            result.continue_token = continue_token(&body);
             let mut items = match body.get_mut("items").map(Value::take) {
                 Some(Value::Array(items)) => items,
                 _ => Vec::new(),
@@ -122,6 +96,88 @@ impl Executor {
         }
         Ok(result)
     }
+}
+
+impl Executor {
+    /// The request a read sends, and whether it asks for the API server's `Table`.
+    async fn read_request(&self, action: &Action) -> Result<(http::Request<Vec<u8>>, bool), ExecError> {
+        let path = self.kube.resource(action.kind).await?;
+        let request = path.request(action.namespace.as_deref());
+        let metadata_only = self.redact(action.kind);
+        let (http_request, table) = match (&action.operation, &action.name) {
+            (Operation::Get { table: true }, Some(name)) => (request.get(name, &GetParams::default()), true),
+            (Operation::Get { .. }, Some(name)) if metadata_only => {
+                (request.get_metadata(name, &GetParams::default()), false)
+            }
+            (Operation::Get { .. }, Some(name)) => (request.get(name, &GetParams::default()), false),
+            (
+                Operation::List {
+                    table,
+                    label_selector,
+                    field_selector,
+                    limit,
+                    continue_token,
+                },
+                _,
+            ) => {
+                let mut params = ListParams::default().limit(*limit);
+                params.label_selector = label_selector.clone();
+                params.field_selector = field_selector.clone();
+                params.continue_token = continue_token.clone();
+                let request = if metadata_only && !table {
+                    request.list_metadata(&params)
+                } else {
+                    request.list(&params)
+                };
+                (request, *table)
+            }
+            _ => return Err(ExecError::client("GET needs a resource name")),
+        };
+        let mut http_request = http_request.map_err(|e| ExecError::client(e.to_string()))?;
+        if table {
+            // The rows carry the objects' metadata only (the API server's default for tables).
+            http_request
+                .headers_mut()
+                .insert(http::header::ACCEPT, http::HeaderValue::from_static(TABLE_ACCEPT));
+        }
+        Ok((http_request, table))
+    }
+
+    /// A `Table`'s rows (their objects redacted like any read: no managed fields, Secrets as metadata), and
+    /// for Namespaces only the rows the guardrails let through.
+    fn table_rows(&self, action: &Action, table: &mut Value) -> Option<Vec<Value>> {
+        let metadata_only = self.redact(action.kind);
+        let rows = table.get_mut("rows").and_then(Value::as_array_mut)?;
+        for row in rows.iter_mut() {
+            if let Some(object) = row.get_mut("object") {
+                tidy(object);
+                if metadata_only {
+                    diff::redact_secret(object);
+                }
+            }
+        }
+        if action.kind == ResourceKind::Namespace {
+            rows.retain(|row| {
+                let name = row
+                    .pointer("/object/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                self.guardrails.check_namespace(name).is_ok()
+            });
+        }
+        (action.action_type == ActionType::List).then(|| rows.clone())
+    }
+}
+
+/// What a read asks for when it wants the API server's `Table` (as kubectl does for `get`).
+pub(crate) const TABLE_ACCEPT: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
+
+/// A list's continue token, if there are more pages.
+fn continue_token(list: &Value) -> Option<String> {
+    list.pointer("/metadata/continue")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
 }
 
 /// Drops `managedFields` from what a read returns: bookkeeping of the API server, not the object.

@@ -223,6 +223,7 @@ impl World {
             verify_timeout: Duration::from_secs(3),
             wait_for_rollout: false,
             poll_interval: Duration::from_millis(200),
+            max_watch: Duration::from_secs(300),
         }
     }
 

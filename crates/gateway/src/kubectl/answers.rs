@@ -13,8 +13,12 @@ pub fn object_answer(target: &ResourcePath, object: Option<Value>) -> Value {
     with_kind(target, object)
 }
 
-/// A LIST's result as a `<Kind>List` (an empty list when the action returned no items).
+/// A LIST's result as a `<Kind>List` (an empty list when the action returned no items); a `Table` (a read
+/// `as_table`) as it is.
 pub fn list_answer(target: &ResourcePath, result: Option<&Value>) -> Value {
+    if let Some(table @ Value::Object(_)) = result {
+        return table.clone();
+    }
     let items: Vec<Value> = match result {
         Some(Value::Array(items)) => items.iter().map(|item| with_kind(target, item.clone())).collect(),
         _ => Vec::new(),
@@ -102,6 +106,8 @@ mod tests {
         assert_eq!(list["items"][0]["apiVersion"], "apps/v1");
         assert_eq!(list["items"][1], "odd");
         assert_eq!(list_answer(&target(), None)["items"], json!([]));
+        let table = json!({"kind": "Table", "rows": []});
+        assert_eq!(list_answer(&target(), Some(&table)), table);
     }
 
     #[test]

@@ -153,6 +153,25 @@ fn set_image(name: &str, patch: &Map<String, Value>) -> Option<Plan> {
 }
 
 /// A strategic merge patch without lists or `$` directives means the same as a JSON merge patch.
+/// A dry run's patch without `metadata.resourceVersion`: `kubectl diff` sends the live resourceVersion as a
+/// precondition, which a patch action cannot carry (its precondition is the previewed resourceVersion, and a
+/// dry run changes nothing). Any other body is returned as it is.
+pub fn without_resource_version(body: &[u8]) -> Vec<u8> {
+    let Ok(Value::Object(mut patch)) = serde_json::from_slice::<Value>(body) else {
+        return body.to_vec();
+    };
+    let Some(metadata) = patch.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return body.to_vec();
+    };
+    if metadata.remove("resourceVersion").is_none() {
+        return body.to_vec();
+    }
+    if metadata.is_empty() {
+        patch.remove("metadata");
+    }
+    Value::Object(patch).to_string().into_bytes()
+}
+
 fn plain_merge(value: &Value) -> bool {
     match value {
         Value::Array(_) => false,
@@ -174,6 +193,23 @@ mod tests {
 
     fn types(plan: &Plan) -> Vec<ActionType> {
         plan.actions.iter().map(|a| a.action_type).collect()
+    }
+
+    #[test]
+    fn a_dry_runs_precondition_is_left_out() {
+        let diff = br#"{"metadata": {"resourceVersion": "7"}, "spec": {"replicas": 3}}"#;
+        assert_eq!(
+            serde_json::from_slice::<Value>(&without_resource_version(diff)).unwrap(),
+            json!({"spec": {"replicas": 3}})
+        );
+        let labels = br#"{"metadata": {"resourceVersion": "7", "labels": {"a": "b"}}}"#;
+        assert_eq!(
+            serde_json::from_slice::<Value>(&without_resource_version(labels)).unwrap(),
+            json!({"metadata": {"labels": {"a": "b"}}})
+        );
+        for body in [&br#"{"spec": {}}"#[..], b"not json"] {
+            assert_eq!(without_resource_version(body), body);
+        }
     }
 
     #[test]

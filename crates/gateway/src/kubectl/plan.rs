@@ -51,7 +51,16 @@ impl Plan {
 
     /// `GET …/<name>` (also the read-back after a change).
     pub fn get(name: &str) -> Plan {
-        Plan::one("get", ActionType::Get, Some(name), Map::new())
+        Plan::get_as(name, false)
+    }
+
+    /// `GET …/<name>`, as the API server's `Table` when `table` (what `kubectl get` asks for).
+    pub fn get_as(name: &str, table: bool) -> Plan {
+        let mut params = Map::new();
+        if table {
+            params.insert("as_table".into(), json!(true));
+        }
+        Plan::one("get", ActionType::Get, Some(name), params)
     }
 
     /// The object the plan's first action names (a create takes it from the manifest).
@@ -60,8 +69,9 @@ impl Plan {
     }
 }
 
-/// `GET …/<plural>`: LIST with kubectl's selectors, page size and continue token.
-pub fn plan_list(query: &HashMap<String, String>) -> Plan {
+/// `GET …/<plural>`: LIST with kubectl's selectors, page size and continue token; as the API server's
+/// `Table` when `table` (what `kubectl get` asks for).
+pub fn plan_list(query: &HashMap<String, String>, table: bool) -> Plan {
     let mut params = Map::new();
     for (query_name, param) in [
         ("labelSelector", "label_selector"),
@@ -75,6 +85,9 @@ pub fn plan_list(query: &HashMap<String, String>) -> Plan {
     if let Some(limit) = query.get("limit").and_then(|l| l.parse::<u64>().ok()) {
         // kubectl may ask for more than a page holds; it follows the continue token for the rest.
         params.insert("limit".into(), json!(limit.clamp(1, u64::from(MAX_LIST_LIMIT))));
+    }
+    if table {
+        params.insert("as_table".into(), json!(true));
     }
     Plan::one("list", ActionType::List, None, params)
 }
@@ -113,6 +126,36 @@ pub fn plan_create(target: &ResourcePath, body: &[u8]) -> Result<Plan, Refusal> 
     let mut params = Map::new();
     params.insert("manifest".into(), Value::Object(manifest));
     Ok(Plan::one("create", ActionType::Apply, Some(&name), params))
+}
+
+/// `PUT …/<name>` (`kubectl replace`): APPLY of the whole object with `force` (the body's fields win, as a
+/// replace's do), in the path's namespace. What only the API server sets (`status`, `resourceVersion`, `uid`,
+/// …) is left out: the executor's own precondition is the previewed resourceVersion.
+pub fn plan_replace(target: &ResourcePath, name: &str, body: &[u8]) -> Result<Plan, Refusal> {
+    let mut manifest = json_object(json_body(body)?)?;
+    manifest.remove("status");
+    let metadata = manifest.entry("metadata").or_insert_with(|| json!({}));
+    if let Some(metadata) = metadata.as_object_mut() {
+        for field in [
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "managedFields",
+            "selfLink",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
+            metadata.remove(field);
+        }
+        if let Some(ns) = &target.namespace {
+            metadata.entry("namespace").or_insert_with(|| json!(ns));
+        }
+    }
+    let mut params = Map::new();
+    params.insert("manifest".into(), Value::Object(manifest));
+    params.insert("force".into(), json!(true));
+    Ok(Plan::one("replace", ActionType::Apply, Some(name), params))
 }
 
 /// `DELETE …/<name>`: DELETE with the propagation policy and grace period of the body's `DeleteOptions`, or
@@ -169,11 +212,10 @@ mod tests {
             (only(&get).action_type, get.object_name()),
             (ActionType::Get, Some("api"))
         );
-        let list = plan_list(&query(&[
-            ("labelSelector", "app=web"),
-            ("fieldSelector", ""),
-            ("limit", "9000"),
-        ]));
+        let list = plan_list(
+            &query(&[("labelSelector", "app=web"), ("fieldSelector", ""), ("limit", "9000")]),
+            false,
+        );
         let action = only(&list);
         assert_eq!(
             (list.verb, action.action_type, action.name.as_deref()),
@@ -183,11 +225,17 @@ mod tests {
             Value::Object(action.parameters.clone()),
             json!({"label_selector": "app=web", "limit": 500})
         );
-        let next = plan_list(&query(&[("continue", "abc"), ("limit", "0")]));
+        let next = plan_list(&query(&[("continue", "abc"), ("limit", "0")]), true);
         assert_eq!(
             Value::Object(only(&next).parameters.clone()),
-            json!({"continue": "abc", "limit": 1})
+            json!({"continue": "abc", "limit": 1, "as_table": true})
         );
+        let table = Plan::get_as("api", true);
+        assert_eq!(
+            Value::Object(only(&table).parameters.clone()),
+            json!({"as_table": true})
+        );
+        assert!(only(&Plan::get("api")).parameters.is_empty());
     }
 
     #[test]
@@ -226,6 +274,25 @@ mod tests {
         assert!(unnamed.message.contains("generateName"), "{unnamed:?}");
         assert_eq!(plan_create(&target, b"[]").unwrap_err().code, 400);
         assert_eq!(plan_create(&target, b"{").unwrap_err().code, 400);
+    }
+
+    #[test]
+    fn a_replace_applies_the_whole_object_with_force() {
+        let target = ResourcePath::parse("/api/v1/namespaces/web/configmaps/c").unwrap();
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1"}, "status": {},
+            "metadata": {"name": "c", "resourceVersion": "7", "uid": "u", "labels": {"x": "y"}}});
+        let plan = plan_replace(&target, "c", body.to_string().as_bytes()).unwrap();
+        let action = only(&plan);
+        assert_eq!(
+            (plan.verb, action.action_type, plan.object_name()),
+            ("replace", ActionType::Apply, Some("c"))
+        );
+        assert_eq!(
+            Value::Object(action.parameters.clone()),
+            json!({"force": true, "manifest": {"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1"},
+                "metadata": {"name": "c", "namespace": "web", "labels": {"x": "y"}}}})
+        );
+        assert_eq!(plan_replace(&target, "c", b"[]").unwrap_err().code, 400);
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl Refusal {
         Refusal::new(404, message)
     }
 
-    /// 405: a verb the proxy does not translate (watch, a PUT of a whole object, …).
+    /// 405: a verb the proxy does not translate (a watch of Secrets, a subresource's verb, …).
     pub fn method_not_allowed(message: impl Into<String>) -> Refusal {
         Refusal::new(405, message)
     }
@@ -58,6 +58,8 @@ fn reason_for(code: u16) -> &'static str {
         404 => "NotFound",
         405 => "MethodNotAllowed",
         409 => "Conflict",
+        // A watch from a resourceVersion the API server no longer has: kubectl lists again.
+        410 => "Expired",
         413 => "RequestEntityTooLarge",
         415 => "UnsupportedMediaType",
         422 => "Invalid",
@@ -77,6 +79,7 @@ mod tests {
         assert_eq!(Refusal::method_not_allowed("no").code, 405);
         assert_eq!(Refusal::unsupported_media_type("no").reason, "UnsupportedMediaType");
         assert_eq!(Refusal::new(504, "slow").reason, "Timeout");
+        assert_eq!(Refusal::new(410, "too old resource version").reason, "Expired");
         // Codes without a reason of their own are internal errors (a bad gateway, a 500).
         assert_eq!(Refusal::new(502, "upstream").reason, "InternalError");
         assert_eq!(Refusal::forbidden("denied").to_string(), "Forbidden: denied");

@@ -8,8 +8,15 @@
 //! kubectl prints every refusal readably. `dryRun=All` (kubectl's `--dry-run=server`) makes each of them a
 //! dry-run action: previewed, decided and recorded, answered with the API server's dry-run object, never run.
 //!
+//! Reads answer with the API server's `Table` when kubectl asks for one (`kubectl get`'s columns); a LIST
+//! across all namespaces (`get -A`) is one LIST per namespace in the caller's scopes; `?watch=true` is a
+//! recorded LIST and then the API server's event stream for a bounded time (`reads`). `PUT` of an object
+//! (`kubectl replace`) is APPLY.
+//!
 //! The translation is the gateway's (`gateway::kubectl`); this module reads the HTTP request, submits the
 //! planned actions and writes the answers.
+
+mod reads;
 
 use std::collections::HashMap;
 
@@ -100,11 +107,16 @@ async fn proxy(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn discovery(state: &AppState, path: &str, headers: &HeaderMap) -> Result<Response, KubeError> {
-    let executor = state.pipeline.clusters().resolve(None).map_err(|e| match e {
+/// The cluster the proxy serves: the gateway's default one.
+fn cluster(state: &AppState) -> Result<std::sync::Arc<dyn gateway::Cluster>, KubeError> {
+    state.pipeline.clusters().resolve(None).map_err(|e| match e {
         Ok(message) => Refusal::new(StatusCode::SERVICE_UNAVAILABLE.as_u16(), message).into(),
         Err(error) => KubeError::from(ApiError::from(error)),
-    })?;
+    })
+}
+
+async fn discovery(state: &AppState, path: &str, headers: &HeaderMap) -> Result<Response, KubeError> {
+    let executor = cluster(state)?;
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let (status, body, content_type) = executor
         .discovery(path, accept)
@@ -131,19 +143,15 @@ impl Request<'_> {
     async fn handle(&self, method: &Method, path: &str, body: &[u8]) -> Result<Response, KubeError> {
         let t = self.target;
         match (method, t.name.as_deref(), t.subresource.as_deref()) {
-            (&Method::GET, _, _) if self.query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
-                Err(Refusal::method_not_allowed(format!(
-                    "watching ({path}) is not supported through the DocketOps proxy"
-                ))
-                .into())
-            }
+            (&Method::GET, None, None) if kubectl::is_watch(self.query) => self.watch().await,
             (&Method::GET, None, None) => self.list().await,
-            (&Method::GET, Some(name), None) => {
-                let response = self.run(&Plan::get(name)).await?;
-                Ok(self.object_response(StatusCode::OK, &response, None))
-            }
+            (&Method::GET, Some(name), None) if !kubectl::is_watch(self.query) => self.get(name).await,
             (&Method::PATCH | &Method::PUT, Some(name), Some("scale")) => self.scale(name, body).await,
             (&Method::PATCH, Some(name), None) => self.patch(name, body).await,
+            (&Method::PUT, Some(name), None) => {
+                let response = self.run(&kubectl::plan_replace(t, name, body)?).await?;
+                Ok(self.object_response_after_change(StatusCode::OK, &response, name).await)
+            }
             (&Method::POST, None, None) => {
                 let plan = kubectl::plan_create(t, body)?;
                 let response = self.run(&plan).await?;
@@ -158,12 +166,6 @@ impl Request<'_> {
             ))
             .into()),
         }
-    }
-
-    async fn list(&self) -> Result<Response, KubeError> {
-        let response = self.run(&kubectl::plan_list(self.query)).await?;
-        let list = kubectl::list_answer(self.target, response.result.as_ref());
-        Ok(with_action_headers(json_response(StatusCode::OK, &list), &response))
     }
 
     async fn scale(&self, name: &str, body: &[u8]) -> Result<Response, KubeError> {
@@ -184,7 +186,12 @@ impl Request<'_> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let force = self.query.get("force").is_some_and(|f| f == "true");
-        let plan = kubectl::plan_patch(name, content_type, force, body)?;
+        // `kubectl diff` names the live resourceVersion; a dry run changes nothing, so it needs no precondition.
+        let body = match self.dry_run {
+            true => kubectl::without_resource_version(body),
+            false => body.to_vec(),
+        };
+        let plan = kubectl::plan_patch(name, content_type, force, &body)?;
         let mut response = self.run(&plan).await?;
         if self.dry_run {
             response.result = response
@@ -207,27 +214,42 @@ impl Request<'_> {
 
     /// Submits the plan's actions in turn; the answer is the last one's.
     async fn run(&self, plan: &Plan) -> Result<ActionResponse, KubeError> {
+        self.run_on(self.target, plan).await
+    }
+
+    /// [`run`](Self::run) on another target than the request's (a namespace of a list across all of them).
+    async fn run_on(&self, target: &ResourcePath, plan: &Plan) -> Result<ActionResponse, KubeError> {
         let mut last = None;
         for action in &plan.actions {
-            last = Some(self.submit(action, plan.verb).await?);
+            last = Some(self.submit(target, action, plan.verb).await?);
         }
         last.ok_or_else(|| Refusal::bad_request("the patch changes nothing").into())
     }
 
-    /// Submits one action; anything but COMPLETED (PREVIEWED in a dry run) becomes a `Status` error.
-    async fn submit(&self, action: &PlannedAction, verb: &str) -> Result<ActionResponse, KubeError> {
+    /// The action request `action` on `target` sends.
+    fn action_request(&self, target: &ResourcePath, action: &PlannedAction, verb: &str) -> Value {
         let justification = self
             .headers
             .get("x-docketops-justification")
             .and_then(|v| v.to_str().ok());
-        let body = kubectl::action_request(self.target, action, verb, justification, self.dry_run);
+        kubectl::action_request(target, action, verb, justification, self.dry_run)
+    }
+
+    /// Submits one action; anything but COMPLETED (PREVIEWED in a dry run) becomes a `Status` error.
+    async fn submit(
+        &self,
+        target: &ResourcePath,
+        action: &PlannedAction,
+        verb: &str,
+    ) -> Result<ActionResponse, KubeError> {
+        let body = self.action_request(target, action, verb);
         let response = self
             .state
             .pipeline
             .submit(self.caller, body)
             .await
             .map_err(ApiError::from)?;
-        kubectl::judge_outcome(self.target, action, &response)?;
+        kubectl::judge_outcome(target, action, &response)?;
         Ok(response)
     }
 
