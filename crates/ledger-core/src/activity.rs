@@ -1,6 +1,7 @@
 //! What the console's overview counts per hour, read from one entry at a time: actions requested (and by
-//! whom), how actions ended (executed, denied — with the reason —, failed, held for an approval, rejected,
-//! expired, previewed) and bypasses detected.
+//! whom), how actions ended (completed, denied — with the reason —, failed, rejected, expired, previewed),
+//! requests held for an approval, and bypasses detected. Each action ends once: a read completes at
+//! `action.executed`, a change at its `outcome.verified` (passed: completed; not: failed).
 //!
 //! A pure function of one entry, so counts folded from any point of the ledger are the same as counts
 //! rebuilt from the start: the storage keeps them as derived tables beside the ledger.
@@ -17,7 +18,8 @@ pub const ACTIVITY_VERSION: u32 = 1;
 pub const MAX_REASON_CHARS: usize = 160;
 
 /// The kinds whose payload [`activity`] reads; of every other entry it needs only the kind, time and actor.
-pub const PAYLOAD_KINDS: [&str; 6] = [
+pub const PAYLOAD_KINDS: [&str; 7] = [
+    EntryKind::ActionExecuted.as_str(),
     EntryKind::PolicyDecided.as_str(),
     EntryKind::GuardrailDenied.as_str(),
     EntryKind::BudgetExceeded.as_str(),
@@ -31,13 +33,13 @@ pub const PAYLOAD_KINDS: [&str; 6] = [
 pub enum Tally {
     /// An action was requested (`action.requested`).
     Requested,
-    /// An action ran (`action.executed`: a read answered, a change sent).
-    Executed,
+    /// An action completed: a read answered (`action.executed`), a change verified (`outcome.verified`).
+    Completed,
     /// An action was refused: by policy in enforce mode, a guardrail, a budget, a freeze, or as invalid.
     Denied,
     /// An action failed, or its change did not verify.
     Failed,
-    /// An action waits for approvers (`approval.requested`).
+    /// An action was held for approvers (`approval.requested`; not an ending: it goes on to one of the others).
     AwaitingApproval,
     /// An approver rejected an action.
     Rejected,
@@ -53,7 +55,7 @@ impl Tally {
     /// Every tally, in the order the overview shows them.
     pub const ALL: [Tally; 9] = [
         Tally::Requested,
-        Tally::Executed,
+        Tally::Completed,
         Tally::Denied,
         Tally::Failed,
         Tally::AwaitingApproval,
@@ -67,7 +69,7 @@ impl Tally {
     pub const fn as_str(self) -> &'static str {
         match self {
             Tally::Requested => "requested",
-            Tally::Executed => "executed",
+            Tally::Completed => "completed",
             Tally::Denied => "denied",
             Tally::Failed => "failed",
             Tally::AwaitingApproval => "awaiting_approval",
@@ -181,7 +183,7 @@ pub fn activity(entry: &Entry) -> Option<Activity> {
                 denial: None,
             });
         }
-        EntryKind::ActionExecuted => (Tally::Executed, None),
+        EntryKind::ActionExecuted => (Tally::Completed, None),
         EntryKind::ActionFailed => (Tally::Failed, None),
         EntryKind::OutcomeVerified if payload()["passed"] == true => return None,
         EntryKind::OutcomeVerified => (Tally::Failed, None),

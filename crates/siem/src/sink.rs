@@ -257,7 +257,7 @@ impl Sink {
     /// The actions of `entries` whose target the sink does not know (their `action.requested` entry went
     /// out before this run): look them up and [`remember`](Self::remember) them before sending. Always
     /// empty for the raw format.
-    pub fn unknown_actions(&self, entries: &[Entry]) -> Vec<String> {
+    pub fn unknown_actions(&mut self, entries: &[Entry]) -> Vec<String> {
         self.formatter.unknown_actions(entries)
     }
 

@@ -15,7 +15,7 @@ use time::{Duration, PrimitiveDateTime};
 
 use crate::{Backend, EntryRow, StorageError, Store, with_pool};
 
-mod queries;
+pub(crate) mod queries;
 
 /// Entries folded per transaction: the ledger's writer waits for each page on SQLite, so pages stay short.
 const PAGE: i64 = 2_000;
@@ -180,11 +180,13 @@ macro_rules! fold_page {
                     .execute(&mut *tx)
                     .await?;
             }
-            if let Some(cutoff) = fold
+            // From the newest hour, but never past now: one entry from a clock far ahead must not prune today.
+            let now = domain::time::now();
+            let newest = fold
                 .newest_hour
                 .as_deref()
-                .and_then(|h| hours_before(h, KEPT_DAYS * 24))
-            {
+                .map_or(&now[..13], |hour| hour.min(&now[..13]));
+            if let Some(cutoff) = hours_before(newest, KEPT_DAYS * 24) {
                 for sql in queries::PRUNE {
                     sqlx::query(sql).bind(&cutoff).execute(&mut *tx).await?;
                 }

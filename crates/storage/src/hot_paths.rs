@@ -9,6 +9,7 @@ use crate::queries;
 use domain::{ActionStatus, EntryKind};
 
 mod explain;
+mod overview;
 mod tlog;
 
 /// A parameter value to plan a statement with.
@@ -119,6 +120,7 @@ pub fn hot_paths(s: &Samples) -> Vec<HotPath> {
     paths.extend(timeline_paths(s));
     paths.extend(trust_paths(s));
     paths.extend(tlog::tlog_paths(s));
+    paths.extend(overview::overview_paths(s));
     paths
 }
 

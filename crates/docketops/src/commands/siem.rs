@@ -170,10 +170,14 @@ impl RunArgs {
                 flag.clone_from(file);
             }
         };
+        // The file's HEC fields go with the file's sink: a --sink naming another one leaves them out.
+        let files_sink = self.sink.is_none() || self.sink == export.sink;
         fill(&mut self.sink, &export.sink);
-        fill(&mut self.hec_index, &export.hec_index);
-        fill(&mut self.hec_source, &export.hec_source);
-        fill(&mut self.hec_sourcetype, &export.hec_sourcetype);
+        if files_sink {
+            fill(&mut self.hec_index, &export.hec_index);
+            fill(&mut self.hec_source, &export.hec_source);
+            fill(&mut self.hec_sourcetype, &export.hec_sourcetype);
+        }
         self.format = self.format.or(export.format);
     }
 }

@@ -198,6 +198,10 @@ fn status_of(
         EntryKind::ActionRequested | EntryKind::ApprovalRequested => (Status::Pending, None, None),
         EntryKind::PolicyDecided => match decision {
             Some(Decision::Allow) => (Status::Success, reasons(), None),
+            // A deny in ledger (observe-only) mode is recorded, not enforced: the action went ahead.
+            Some(Decision::Deny) if payload.get("mode").and_then(Value::as_str) == Some("ledger") => {
+                (Status::Success, reasons(), None)
+            }
             Some(Decision::Deny) => (Status::Failure, reasons(), None),
             Some(Decision::RequireApproval) => (Status::Pending, reasons(), None),
             None => (Status::Unknown, reasons(), None),

@@ -170,10 +170,14 @@ impl Formatter {
 
     /// The action ids among `entries` whose target is unknown and whose `action.requested` entry is not in
     /// `entries` either: look them up and [`remember`](Self::remember) them before formatting. Always empty
-    /// for `raw`.
-    pub fn unknown_actions(&self, entries: &[Entry]) -> Vec<String> {
+    /// for `raw`. The memory is emptied here, before a batch, when the batch could overfill it, so that
+    /// no target is forgotten between its lookup and its use.
+    pub fn unknown_actions(&mut self, entries: &[Entry]) -> Vec<String> {
         if self.format == SiemFormat::Raw {
             return Vec::new();
+        }
+        if self.targets.len() + entries.len() > MAX_TARGETS {
+            self.targets.clear();
         }
         let requested: Vec<&str> = entries
             .iter()
@@ -193,9 +197,6 @@ impl Formatter {
 
     /// Remembers what action `action_id` is about.
     pub fn remember(&mut self, action_id: String, target: ActionTarget) {
-        if self.targets.len() >= MAX_TARGETS && !self.targets.contains_key(&action_id) {
-            self.targets.clear();
-        }
         self.targets.insert(action_id, target);
     }
 

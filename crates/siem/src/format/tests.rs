@@ -252,3 +252,22 @@ fn targets_of_earlier_actions_are_looked_up_once() {
     assert_eq!(ecs["docketops"]["action_type"], "RESTART");
     assert_eq!(ecs["event"]["type"], json!(["change", "allowed"]));
 }
+
+#[test]
+fn a_deny_in_ledger_mode_is_not_a_failure() {
+    let decided = |mode: &str| {
+        entry(
+            2,
+            EntryKind::PolicyDecided,
+            "agt_1",
+            json!({"outcome": "deny", "mode": mode, "reasons": ["no"]}),
+        )
+    };
+    let events = events(&[requested(ActionType::Scale), decided("ledger"), decided("enforce")]);
+    assert_eq!(
+        events[1].0["status_id"],
+        json!(1),
+        "recorded, not enforced: the action went ahead"
+    );
+    assert_eq!(events[2].0["status_id"], json!(2));
+}

@@ -62,26 +62,26 @@ pub(super) const PRUNE: [&str; 4] = [
 pub(super) const SET_FOLDED: &str = "UPDATE activity_state SET folded_seq = $1 WHERE id = 1";
 
 /// The state and the head, for the cheap "nothing to do" check.
-pub(super) const UP_TO_DATE: &str = "SELECT folded_seq, version, \
+pub(crate) const UP_TO_DATE: &str = "SELECT folded_seq, version, \
      (SELECT COALESCE(MAX(seq), 0) FROM ledger_entries) FROM activity_state WHERE id = 1";
 
 pub(super) const HEAD: &str = "SELECT COALESCE(MAX(seq), 0) FROM ledger_entries";
 
 /// One statement, so the state and the head come from one snapshot.
-pub(super) const PROGRESS: &str = "SELECT COALESCE((SELECT folded_seq FROM activity_state WHERE id = 1), 0), \
+pub(crate) const PROGRESS: &str = "SELECT COALESCE((SELECT folded_seq FROM activity_state WHERE id = 1), 0), \
      (SELECT COALESCE(MAX(seq), 0) FROM ledger_entries)";
 
-pub(super) const HOURS: &str = "SELECT hour, tally, count FROM activity_hours WHERE hour >= $1 ORDER BY hour, tally";
+pub(crate) const HOURS: &str = "SELECT hour, tally, count FROM activity_hours WHERE hour >= $1 ORDER BY hour, tally";
 
-pub(super) const TOP_REQUESTERS: &str = "SELECT identity_id, CAST(SUM(count) AS BIGINT) AS total \
+pub(crate) const TOP_REQUESTERS: &str = "SELECT identity_id, CAST(SUM(count) AS BIGINT) AS total \
      FROM activity_requesters WHERE hour >= $1 GROUP BY identity_id ORDER BY total DESC, identity_id LIMIT $2";
 
-pub(super) const TOP_DENIALS: &str = "SELECT source, reason, CAST(SUM(count) AS BIGINT) AS total \
+pub(crate) const TOP_DENIALS: &str = "SELECT source, reason, CAST(SUM(count) AS BIGINT) AS total \
      FROM activity_denials WHERE hour >= $1 GROUP BY source, reason ORDER BY total DESC, source, reason LIMIT $2";
 
-pub(super) const FIRST_SEQ_SINCE: &str = "SELECT first_seq FROM activity_marks WHERE hour >= $1 ORDER BY hour LIMIT 1";
+pub(crate) const FIRST_SEQ_SINCE: &str = "SELECT first_seq FROM activity_marks WHERE hour >= $1 ORDER BY hour LIMIT 1";
 
-pub(super) const TRUST_BEFORE: &str =
+pub(crate) const TRUST_BEFORE: &str =
     "SELECT score FROM trust_changes WHERE identity_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT 1";
 
-pub(super) const PENDING: &str = "SELECT COUNT(*), MIN(created_at) FROM actions WHERE status = $1";
+pub(crate) const PENDING: &str = "SELECT COUNT(*), MIN(created_at) FROM actions WHERE status = $1";

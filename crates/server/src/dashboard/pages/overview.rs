@@ -119,6 +119,7 @@ pub async fn overview(session: Session, State(state): State<AppState>) -> Result
             .collect(),
         totals: STACKED
             .iter()
+            .chain(&[(Tally::AwaitingApproval, "held for approval")])
             .map(|(tally, words)| TotalView {
                 words,
                 class: format!("t-{}", tally.as_str()),

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use ledger_core::activity::Tally;
 use storage::HourCount;
 
-/// The tallies stacked in a bar, bottom first, with their legend words.
-pub const STACKED: [(Tally, &str); 7] = [
-    (Tally::Executed, "executed"),
+/// The tallies stacked in a bar, bottom first, with their legend words: how actions ended (each action
+/// ends once; being held for an approval is not an ending).
+pub const STACKED: [(Tally, &str); 6] = [
+    (Tally::Completed, "completed"),
     (Tally::Denied, "denied"),
     (Tally::Failed, "failed"),
-    (Tally::AwaitingApproval, "held for approval"),
     (Tally::Rejected, "rejected"),
     (Tally::Expired, "expired"),
     (Tally::Previewed, "previewed"),
@@ -31,7 +31,7 @@ pub struct Segment {
 pub struct Bar {
     pub x: String,
     pub width: String,
-    /// E.g. `13:00 UTC: 12 requested, 10 executed, 2 denied`.
+    /// E.g. `13:00 UTC: 12 requested, 10 completed, 2 denied`.
     pub title: String,
     /// The hour's label under the axis (every sixth hour), e.g. `13h`.
     pub label: Option<String>,
@@ -137,17 +137,17 @@ mod tests {
             &hours,
             &[
                 count("2026-01-01T10", Tally::Requested, 5),
-                count("2026-01-01T10", Tally::Executed, 3),
+                count("2026-01-01T10", Tally::Completed, 3),
                 count("2026-01-01T10", Tally::Denied, 1),
-                count("2026-01-01T11", Tally::Executed, 8),
+                count("2026-01-01T11", Tally::Completed, 8),
             ],
         );
         assert_eq!(chart.max, 8);
         assert_eq!(chart.bars.len(), 2);
         let first = &chart.bars[0];
-        assert_eq!(first.title, "10:00 UTC: 5 requested, 3 executed, 1 denied");
+        assert_eq!(first.title, "10:00 UTC: 5 requested, 3 completed, 1 denied");
         let classes: Vec<&str> = first.segments.iter().map(|s| s.class.as_str()).collect();
-        assert_eq!(classes, ["t-executed", "t-denied"]);
+        assert_eq!(classes, ["t-completed", "t-denied"]);
         // 8 fills the height above the axis less a margin of 4: 136 units; 3 of 8 is 51, 1 of 8 is 17.
         assert_eq!(
             (first.segments[0].y.as_str(), first.segments[0].height.as_str()),
