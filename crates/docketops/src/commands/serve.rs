@@ -91,9 +91,10 @@ pub struct ServeArgs {
     )]
     pub audit_webhook_token: Option<String>,
     /// The longest a read-only watch through the kubectl proxy (`kubectl get -w`, `rollout status`) stays
-    /// open, in seconds; a client's shorter `timeoutSeconds` wins.
+    /// open, in seconds (1 to 3600: an open watch is not checked again for a suspension or a revoked key);
+    /// a client's shorter `timeoutSeconds` wins.
     #[arg(long, env = "DOCKETOPS_MAX_WATCH", default_value_t = 300, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub max_watch: u64,
     /// The largest request body accepted (bigger ones get 413).
     #[arg(long, env = "DOCKETOPS_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES, value_name = "BYTES")]

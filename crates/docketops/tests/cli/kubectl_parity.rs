@@ -158,6 +158,15 @@ async fn kubectl_get_prints_the_api_servers_columns_and_all_namespaces_in_scope(
     let names = reader_kubectl.ok(&["get", "deploy", "--all-namespaces", "-o", "name"]);
     assert_eq!(names.lines().count(), 3, "{names}");
     assert!(!names.contains("hidden-api"), "{names}");
+    // A namespace with more objects than a page: the answer holds its first page, and kubectl warns.
+    let paged = reader_kubectl.run(&["get", "deploy", "-A", "--chunk-size=1"]);
+    let warned = String::from_utf8_lossy(&paged.stderr);
+    assert!(paged.status.success(), "{warned}");
+    assert!(
+        warned.contains("Warning") && warned.contains(&format!("kubectl get -n {ns}")),
+        "{warned}"
+    );
+    assert!(!warned.contains(&second), "{warned}");
     // Recorded as reads of the reader, one LIST per namespace in scope.
     let (status, listed) = proxy
         .call(
@@ -291,6 +300,15 @@ async fn kubectl_watches_replaces_and_diffs_through_the_proxy() {
             .any(|a| a["action_type"] == "APPLY" && a["resource_name"] == "settings" && a["status"] == "COMPLETED"),
         "{actions:?}"
     );
+    // A replace of what was read before that change (a stale resourceVersion) is a conflict, not a lost update.
+    object["data"]["mode"] = json!("three");
+    std::fs::write(&manifest, object.to_string()).unwrap();
+    let refused = kubectl.fails(&["replace", "-f", manifest.to_str().unwrap()]);
+    assert!(
+        refused.contains("Conflict") && refused.contains("modified"),
+        "{refused}"
+    );
+    assert_eq!(world.admin_get(&config_map_path).await["data"]["mode"], "two");
 
     // `diff` prints the change and exits 1; nothing changes; the ledger has the dry run.
     let before = world.admin_get(&deployment_path).await;

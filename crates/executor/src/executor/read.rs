@@ -60,6 +60,9 @@ impl Executor {
         };
         let mut body = answer.body;
         if table {
+            // Only a `Table` is redacted row by row: any other answer (an object, a list) could carry a Secret's
+            // data, so it fails the read rather than pass through.
+            check_table(&body)?;
             result.items = self.table_rows(action, &mut body);
             result.continue_token = continue_token(&body);
             result.object = Some(body);
@@ -172,6 +175,20 @@ impl Executor {
 /// What a read asks for when it wants the API server's `Table` (as kubectl does for `get`).
 pub(crate) const TABLE_ACCEPT: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
+/// Whether an answer to a read that asked for a `Table` is one (`kind: Table`, `apiVersion: meta.k8s.io/v1`).
+fn check_table(body: &Value) -> Result<(), ExecError> {
+    let kind = body.get("kind").and_then(Value::as_str);
+    let api_version = body.get("apiVersion").and_then(Value::as_str);
+    match (kind, api_version) {
+        (Some("Table"), Some("meta.k8s.io/v1")) => Ok(()),
+        _ => Err(ExecError::client(format!(
+            "the Kubernetes API answered a Table request with kind {} apiVersion {}, not a meta.k8s.io/v1 Table",
+            kind.unwrap_or("(none)"),
+            api_version.unwrap_or("(none)")
+        ))),
+    }
+}
+
 /// A list's continue token, if there are more pages.
 fn continue_token(list: &Value) -> Option<String> {
     list.pointer("/metadata/continue")
@@ -184,5 +201,25 @@ fn continue_token(list: &Value) -> Option<String> {
 fn tidy(object: &mut Value) {
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_a_table_answers_a_table_read() {
+        assert!(check_table(&json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "rows": []})).is_ok());
+        for body in [
+            json!({"kind": "Secret", "apiVersion": "v1", "data": {"k": "dg=="}}),
+            json!({"kind": "SecretList", "apiVersion": "v1", "items": []}),
+            json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1beta1", "rows": []}),
+            json!({"rows": []}),
+        ] {
+            let error = check_table(&body).unwrap_err();
+            assert_eq!(error.code(), "client_error", "{body}");
+        }
     }
 }

@@ -81,6 +81,33 @@ pub fn namespace_names(result: Option<&Value>) -> Vec<String> {
         .collect()
 }
 
+/// Whether one namespace's LIST result is only its first page: a `Table` naming a continue token, or (the
+/// objects, whose token the read does not carry) a full page of `limit` objects.
+pub fn is_cut_off(result: Option<&Value>, limit: u64) -> bool {
+    match result {
+        Some(Value::Array(objects)) => objects.len() as u64 >= limit,
+        Some(table) => table
+            .pointer("/metadata/continue")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.is_empty()),
+        None => false,
+    }
+}
+
+/// The HTTP `Warning` (`299 - "…"`, which kubectl prints) of a `get -A` whose answer holds only the first
+/// page of some namespaces' objects; `None` when none was cut off.
+pub fn cut_off_warning(namespaces: &[String]) -> Option<String> {
+    let first = namespaces.first()?;
+    let message = format!(
+        "DocketOps: get -A shows only the first page of objects in namespace(s) {}; to see all of them, list \
+         each namespace on its own: kubectl get -n {first} ...",
+        namespaces.join(", ")
+    );
+    // A warning's text is a quoted string: no quotes or backslashes inside.
+    let message: String = message.chars().filter(|c| *c != '"' && *c != '\\').collect();
+    Some(format!("299 - \"{message}\""))
+}
+
 /// One answer for all the namespaces' LIST results: their `Table`s' rows in one `Table` (the first's
 /// columns), or their objects in one `<Kind>List`.
 pub fn merged_answer(target: &ResourcePath, results: Vec<Option<Value>>) -> Value {
@@ -144,6 +171,23 @@ mod tests {
         );
         // Without the right to list Namespaces a pattern names nothing it could expand.
         assert!(!needs_namespace_list(&scopes(&["read:team-*:*"]), "default", kind));
+    }
+
+    #[test]
+    fn cut_off_namespaces_are_named() {
+        let table = json!({"kind": "Table", "metadata": {"continue": "abc"}, "rows": []});
+        assert!(is_cut_off(Some(&table), 500));
+        assert!(!is_cut_off(Some(&json!({"kind": "Table", "metadata": {}})), 500));
+        assert!(is_cut_off(Some(&json!([{}, {}])), 2));
+        assert!(!is_cut_off(Some(&json!([{}])), 2));
+        assert!(!is_cut_off(None, 2));
+        assert_eq!(cut_off_warning(&[]), None);
+        let warning = cut_off_warning(&["a".to_owned(), "b".to_owned()]).unwrap();
+        assert!(warning.starts_with("299 - \"") && warning.ends_with('"'), "{warning}");
+        assert!(
+            warning.contains("a, b") && warning.contains("kubectl get -n a"),
+            "{warning}"
+        );
     }
 
     #[test]

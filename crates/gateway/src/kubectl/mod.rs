@@ -21,14 +21,18 @@ mod resource_path;
 mod table;
 mod watch;
 
-pub use all_namespaces::{MAX_NAMESPACES, merged_answer, namespace_names, namespaces_in_scope, needs_namespace_list};
+pub use all_namespaces::{
+    MAX_NAMESPACES, cut_off_warning, is_cut_off, merged_answer, namespace_names, namespaces_in_scope,
+    needs_namespace_list,
+};
 pub use answers::{deletion_answer, list_answer, object_answer, scale_answer, with_planned_images};
 /// What a watch needs of the executor (the server opens it after the LIST is recorded).
 pub use executor::{CallContext, ExecError, Watch, WatchOptions};
 pub use outcome::{action_request, judge_outcome};
 pub use patch::{plan_patch, without_resource_version};
 pub use plan::{
-    Plan, PlannedAction, plan_create, plan_delete, plan_list, plan_replace, plan_scale, requested_replicas,
+    Plan, PlannedAction, check_replace_precondition, plan_create, plan_delete, plan_list, plan_replace, plan_scale,
+    replace_resource_version, requested_replicas,
 };
 pub use refusal::Refusal;
 pub use resource_path::{ResourcePath, is_discovery, kind_at, plain_segments};

@@ -130,7 +130,9 @@ pub fn plan_create(target: &ResourcePath, body: &[u8]) -> Result<Plan, Refusal> 
 
 /// `PUT …/<name>` (`kubectl replace`): APPLY of the whole object with `force` (the body's fields win, as a
 /// replace's do), in the path's namespace. What only the API server sets (`status`, `resourceVersion`, `uid`,
-/// …) is left out: the executor's own precondition is the previewed resourceVersion.
+/// …) is left out of the manifest: the domain refuses it in an APPLY. The body's resourceVersion is checked
+/// against the live object's first ([`check_replace_precondition`]); the executor's own precondition is then
+/// the previewed resourceVersion.
 pub fn plan_replace(target: &ResourcePath, name: &str, body: &[u8]) -> Result<Plan, Refusal> {
     let mut manifest = json_object(json_body(body)?)?;
     manifest.remove("status");
@@ -156,6 +158,40 @@ pub fn plan_replace(target: &ResourcePath, name: &str, body: &[u8]) -> Result<Pl
     params.insert("manifest".into(), Value::Object(manifest));
     params.insert("force".into(), json!(true));
     Ok(Plan::one("replace", ActionType::Apply, Some(name), params))
+}
+
+/// The `metadata.resourceVersion` a replace's body names (what it was read at), if any.
+pub fn replace_resource_version(body: &[u8]) -> Option<String> {
+    let body: Value = serde_json::from_slice(body).ok()?;
+    body.get("metadata")?
+        .get("resourceVersion")?
+        .as_str()
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// A replace's optimistic concurrency: the domain's APPLY refuses `resourceVersion` in a manifest, so the
+/// proxy compares the body's with the live object's (read just before) and refuses a stale one with 409
+/// Conflict, as the API server would. No live object, or none named in the body: nothing to compare.
+pub fn check_replace_precondition(name: &str, body: &[u8], live: Option<&Value>) -> Result<(), Refusal> {
+    let Some(expected) = replace_resource_version(body) else {
+        return Ok(());
+    };
+    let actual = live
+        .and_then(|o| o.get("metadata"))
+        .and_then(|m| m.get("resourceVersion"))
+        .and_then(Value::as_str);
+    match actual {
+        Some(actual) if actual != expected => Err(Refusal::new(
+            409,
+            format!(
+                "Operation cannot be fulfilled on {name:?}: the object has been modified; please apply your \
+                 changes to the latest version and try again (resourceVersion {expected} was read, the live \
+                 object is at {actual})"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `DELETE …/<name>`: DELETE with the propagation policy and grace period of the body's `DeleteOptions`, or
@@ -195,6 +231,20 @@ pub(super) fn json_object(value: Value) -> Result<Map<String, Value>, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stale_replace_is_a_conflict() {
+        let body = br#"{"metadata": {"name": "c", "resourceVersion": "5"}}"#;
+        let live = |rv: &str| json!({"metadata": {"name": "c", "resourceVersion": rv}});
+        assert_eq!(check_replace_precondition("c", body, Some(&live("5"))), Ok(()));
+        let refused = check_replace_precondition("c", body, Some(&live("6"))).unwrap_err();
+        assert_eq!((refused.code, refused.reason), (409, "Conflict"));
+        assert_eq!(
+            check_replace_precondition("c", br#"{"metadata": {"name": "c"}}"#, Some(&live("6"))),
+            Ok(())
+        );
+        assert_eq!(check_replace_precondition("c", body, None), Ok(()));
+    }
 
     fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()

@@ -149,7 +149,14 @@ impl Request<'_> {
             (&Method::PATCH | &Method::PUT, Some(name), Some("scale")) => self.scale(name, body).await,
             (&Method::PATCH, Some(name), None) => self.patch(name, body).await,
             (&Method::PUT, Some(name), None) => {
-                let response = self.run(&kubectl::plan_replace(t, name, body)?).await?;
+                let plan = kubectl::plan_replace(t, name, body)?;
+                // Optimistic concurrency: a body read at an older resourceVersion is a conflict, not a lost
+                // update (the live object is read through the pipeline, a GET action of its own).
+                if !self.dry_run && kubectl::replace_resource_version(body).is_some() {
+                    let live = self.read_back(name).await;
+                    kubectl::check_replace_precondition(name, body, live.as_ref())?;
+                }
+                let response = self.run(&plan).await?;
                 Ok(self.object_response_after_change(StatusCode::OK, &response, name).await)
             }
             (&Method::POST, None, None) => {

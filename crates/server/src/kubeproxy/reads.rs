@@ -51,19 +51,32 @@ impl Request<'_> {
         for action in &mut plan.actions {
             action.parameters.remove("continue");
         }
+        let limit = plan.actions[0]
+            .parameters
+            .get("limit")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(u64::from(domain::action::MAX_LIST_LIMIT));
         let mut results = Vec::new();
+        let mut cut_off = Vec::new();
         let mut last = None;
         for namespace in kubectl::namespaces_in_scope(scopes, cluster.name(), kind, &known)? {
             let target = ResourcePath {
-                namespace: Some(namespace),
+                namespace: Some(namespace.clone()),
                 ..self.target.clone()
             };
             let response = self.run_on(&target, &plan).await?;
+            if kubectl::is_cut_off(response.result.as_ref(), limit) {
+                cut_off.push(namespace);
+            }
             results.push(response.result.clone());
             last = Some(response);
         }
         let answer = kubectl::merged_answer(self.target, results);
-        let response = json_response(StatusCode::OK, &answer);
+        let mut response = json_response(StatusCode::OK, &answer);
+        // More objects than one page in some namespace: kubectl prints the warning.
+        if let Some(warning) = kubectl::cut_off_warning(&cut_off).and_then(|w| HeaderValue::from_str(&w).ok()) {
+            response.headers_mut().insert(header::WARNING, warning);
+        }
         Ok(match &last {
             Some(last) => with_action_headers(response, last),
             None => response,
