@@ -325,7 +325,7 @@ async fn the_overview_counts_what_happened_and_shows_auditors_why() {
         "{active}"
     );
     assert!(page.contains("No bypasses detected in the last 24 h."));
-    assert!(page.contains("id=\"overview-freeze\""), "an admin may freeze from here");
+    assert!(page.contains("id=\"freeze-form\""), "an admin may freeze from here");
 
     // A verification through the API is the one the overview names.
     let request = Request::get("/api/v1/ledger/verify")
@@ -353,7 +353,7 @@ async fn the_overview_counts_what_happened_and_shows_auditors_why() {
         !page.contains("id=\"denials\"") && !page.contains("id=\"most-active\""),
         "{page}"
     );
-    assert!(!page.contains("id=\"overview-freeze\""));
+    assert!(!page.contains("id=\"freeze-form\""));
     // The timeline moved to /timeline.
     assert!(
         dashboard

@@ -121,7 +121,7 @@ async fn the_console_lists_actions_explains_denials_and_administers_identities()
     // One part each, in one bar or (across an hour's turn) two.
     assert_eq!(drawn.len(), 2, "a completed and a denied part");
     assert!(
-        browser.find(Locator::Css("#overview-freeze")).await.is_ok(),
+        browser.find(Locator::Css("#freeze-form")).await.is_ok(),
         "an admin freezes from here"
     );
     assert_controls_are_labelled(&browser, "overview").await;

@@ -144,19 +144,7 @@ pub async fn overview(session: Session, State(state): State<AppState>) -> Result
         ledger: ledger(&state, now).await?,
         catching_up: catching_up(&summary),
         may_freeze: state.pipeline.may_freeze(&session.caller).is_ok(),
-        freezes: state
-            .pipeline
-            .active_freezes()
-            .await?
-            .into_iter()
-            .map(|f| FreezeView {
-                scope: f.scope.describe(),
-                id: f.id,
-                reason: f.reason,
-                frozen_by: f.frozen_by,
-                frozen_at: f.frozen_at,
-            })
-            .collect(),
+        freezes: super::safety::freeze_views(&state).await?,
     };
     Ok(views::html(&page))
 }

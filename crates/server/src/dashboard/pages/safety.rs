@@ -18,23 +18,28 @@ use crate::dashboard::views::{self, FreezeView, SafetyPage};
 
 pub async fn safety(session: Session, State(state): State<AppState>) -> Result<Html<String>, PageError> {
     let may_freeze = state.pipeline.may_freeze(&session.caller).is_ok();
-    let freezes = state.pipeline.active_freezes().await?;
     let page = SafetyPage {
         nav: nav(&session, "safety"),
         may_freeze,
         may_lift: may_freeze && session.caller.identity.kind == IdentityKind::Human,
-        freezes: freezes
-            .into_iter()
-            .map(|f| FreezeView {
-                scope: f.scope.describe(),
-                id: f.id,
-                reason: f.reason,
-                frozen_by: f.frozen_by,
-                frozen_at: f.frozen_at,
-            })
-            .collect(),
+        freezes: freeze_views(&state).await?,
     };
     Ok(views::html(&page))
+}
+
+/// The active freezes as the kill switch and the overview show them.
+pub(super) async fn freeze_views(state: &AppState) -> Result<Vec<FreezeView>, PageError> {
+    let freezes = state.pipeline.active_freezes().await?;
+    Ok(freezes
+        .into_iter()
+        .map(|f| FreezeView {
+            scope: f.scope.describe(),
+            id: f.id,
+            reason: f.reason,
+            frozen_by: f.frozen_by,
+            frozen_at: f.frozen_at,
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize)]
