@@ -48,11 +48,19 @@ fn direct_kubectl(proxy: &Proxy) -> Kubectl {
 
 /// `kubectl get` output without the last column (AGE, which may differ by a second between two calls).
 fn without_age(table: &str) -> Vec<Vec<String>> {
-    table
+    let rows: Vec<Vec<String>> = table
         .lines()
-        .map(|line| {
-            let mut cells: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
-            cells.pop();
+        .map(|line| line.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    // The AGE column (wherever `-o wide` puts it): the two reads are a second or so apart.
+    let age = rows
+        .first()
+        .and_then(|header| header.iter().position(|cell| cell == "AGE"));
+    rows.into_iter()
+        .map(|mut cells| {
+            if let Some(age) = age.filter(|&age| age < cells.len()) {
+                cells.remove(age);
+            }
             cells
         })
         .collect()
