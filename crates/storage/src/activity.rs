@@ -2,8 +2,9 @@
 //! each entry, summed by hour, by requester and by denial cause.
 //!
 //! Invariant: derived state, a pure function of the entries, folded by [`Store::activity_catch_up`] off the
-//! request path (a background task of the gateway) page by page, each page in one transaction with the
-//! state row that says how far it got. Reads are bounded by hours and rows, never by the ledger's size; rows
+//! request path (a background task of the gateway) page by page: each page read and counted without a lock,
+//! then written in one short transaction with the state row that says how far it got, if that is still where
+//! the page started. Reads are bounded by hours and rows, never by the ledger's size; rows
 //! older than [`KEPT_DAYS`] days are pruned as the fold goes.
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use crate::{Backend, EntryRow, StorageError, Store, with_pool};
 
 pub(crate) mod queries;
 
-/// Entries folded per transaction: the ledger's writer waits for each page on SQLite, so pages stay short.
+/// Entries counted per page (read without a lock; only their few upserted rows are written under it).
 const PAGE: i64 = 2_000;
 
 /// How long the hourly counts are kept.
@@ -116,10 +117,12 @@ pub fn hours_before(hour: &str, hours: i64) -> Option<String> {
     (at - Duration::hours(hours)).format(format).ok()
 }
 
-/// One page in its own transaction: reset first if the stored counts are of another version (an older
-/// one; a newer release's counts are left alone), then count the page and move the state on.
-macro_rules! fold_page {
-    ($pool:expr, $begin:expr, $lock:expr) => {{
+/// One page's counts written in one short transaction with the state row. The page was read and counted
+/// before, outside the transaction (entries never change), after seq `$expected`: it is written only if the
+/// state is still there, else another fold got there first and the page is dropped (the loop reads on from
+/// the new state). Counts of an older version are emptied first (a newer release's are left alone).
+macro_rules! write_page {
+    ($pool:expr, $begin:expr, $lock:expr, $expected:expr, $page:expr) => {{
         let mut tx = $pool.begin_with($begin).await?;
         sqlx::query(queries::ENSURE_STATE)
             .bind(i64::from(ACTIVITY_VERSION))
@@ -139,59 +142,9 @@ macro_rules! fold_page {
                 .execute(&mut *tx)
                 .await?;
             folded = 0;
-        }
-        let rows: Vec<EntryRow> = sqlx::query_as(&queries::page_sql(&PAYLOAD_KINDS))
-            .bind(folded)
-            .bind(PAGE)
-            .fetch_all(&mut *tx)
-            .await?;
-        let entries: Vec<Entry> = rows.into_iter().map(Entry::from).collect();
-        if let Some(last) = entries.last() {
-            let fold = Fold::of(&entries);
-            for ((hour, tally), count) in &fold.hours {
-                sqlx::query(queries::ADD_HOUR)
-                    .bind(hour)
-                    .bind(tally.as_str())
-                    .bind(count)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for ((hour, identity), count) in &fold.requesters {
-                sqlx::query(queries::ADD_REQUESTER)
-                    .bind(hour)
-                    .bind(identity)
-                    .bind(count)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for ((hour, source, reason), count) in &fold.denials {
-                sqlx::query(queries::ADD_DENIAL)
-                    .bind(hour)
-                    .bind(source.as_str())
-                    .bind(reason)
-                    .bind(count)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for (hour, seq) in &fold.marks {
-                sqlx::query(queries::ADD_MARK)
-                    .bind(hour)
-                    .bind(seq)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            // From the newest hour, but never past now: one entry from a clock far ahead must not prune today.
-            let now = domain::time::now();
-            let newest = fold
-                .newest_hour
-                .as_deref()
-                .map_or(&now[..13], |hour| hour.min(&now[..13]));
-            if let Some(cutoff) = hours_before(newest, KEPT_DAYS * 24) {
-                for sql in queries::PRUNE {
-                    sqlx::query(sql).bind(&cutoff).execute(&mut *tx).await?;
-                }
-            }
-            folded = last.seq as i64;
+        } else if let (true, Some((fold, last_seq))) = (folded == $expected, $page) {
+            write_fold!(tx, fold);
+            folded = last_seq;
             sqlx::query(queries::SET_FOLDED).bind(folded).execute(&mut *tx).await?;
         }
         let (head,): (i64,) = sqlx::query_as(queries::HEAD).fetch_one(&mut *tx).await?;
@@ -200,6 +153,56 @@ macro_rules! fold_page {
             folded_seq: folded as u64,
             head_seq: head as u64,
         })
+    }};
+}
+
+/// The upserts of one page's counts, and the pruning of what is older than [`KEPT_DAYS`].
+macro_rules! write_fold {
+    ($tx:ident, $fold:expr) => {{
+        let fold: &Fold = $fold;
+        for ((hour, tally), count) in &fold.hours {
+            sqlx::query(queries::ADD_HOUR)
+                .bind(hour)
+                .bind(tally.as_str())
+                .bind(count)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        for ((hour, identity), count) in &fold.requesters {
+            sqlx::query(queries::ADD_REQUESTER)
+                .bind(hour)
+                .bind(identity)
+                .bind(count)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        for ((hour, source, reason), count) in &fold.denials {
+            sqlx::query(queries::ADD_DENIAL)
+                .bind(hour)
+                .bind(source.as_str())
+                .bind(reason)
+                .bind(count)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        for (hour, seq) in &fold.marks {
+            sqlx::query(queries::ADD_MARK)
+                .bind(hour)
+                .bind(seq)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        // From the newest hour, but never past now: one entry from a clock far ahead must not prune today.
+        let now = domain::time::now();
+        let newest = fold
+            .newest_hour
+            .as_deref()
+            .map_or(&now[..13], |hour| hour.min(&now[..13]));
+        if let Some(cutoff) = hours_before(newest, KEPT_DAYS * 24) {
+            for sql in queries::PRUNE {
+                sqlx::query(sql).bind(&cutoff).execute(&mut *$tx).await?;
+            }
+        }
     }};
 }
 
@@ -222,30 +225,59 @@ impl Store {
             });
         }
         loop {
-            let page = match &self.writer() {
-                Backend::Sqlite(pool) => self.observe(self.activity_page_sqlite(pool).await),
-                Backend::Postgres(pool) => self.observe(self.activity_page_postgres(pool).await),
+            // Read and count the page without the write lock: appends go on meanwhile.
+            let state: Option<(i64, i64)> =
+                with_pool!(self, pool => sqlx::query_as(queries::STATE).fetch_optional(pool).await)?;
+            let (expected, version) = state.unwrap_or((0, i64::from(ACTIVITY_VERSION)));
+            let page = match version == i64::from(ACTIVITY_VERSION) {
+                true => self.activity_page_after(expected).await?,
+                false => None,
+            };
+            let page = page.as_ref().map(|(fold, last)| (fold, *last));
+            let written = match &self.writer() {
+                Backend::Sqlite(pool) => self.observe(Self::write_sqlite(pool, expected, page).await),
+                Backend::Postgres(pool) => self.observe(Self::write_postgres(pool, expected, page).await),
             }?;
-            let Some(page) = page else {
+            let Some(written) = written else {
                 return self.activity_progress().await;
             };
-            progress(page);
-            if page.folded_seq >= page.head_seq {
-                return Ok(page);
+            progress(written);
+            if written.folded_seq >= written.head_seq {
+                return Ok(written);
             }
         }
     }
 
-    async fn activity_page_sqlite(&self, pool: &sqlx::SqlitePool) -> Result<Option<ActivityProgress>, sqlx::Error> {
-        Ok(fold_page!(pool, "BEGIN IMMEDIATE", queries::STATE))
+    /// The counts of the entries after `seq` (one page), and the page's last seq; None if there are none.
+    async fn activity_page_after(&self, seq: i64) -> Result<Option<(Fold, i64)>, StorageError> {
+        let sql = queries::page_sql(&PAYLOAD_KINDS);
+        let rows: Vec<EntryRow> =
+            with_pool!(self, pool => sqlx::query_as(&sql).bind(seq).bind(PAGE).fetch_all(pool).await)?;
+        let entries: Vec<Entry> = rows.into_iter().map(Entry::from).collect();
+        Ok(entries.last().map(|last| (Fold::of(&entries), last.seq as i64)))
     }
 
-    async fn activity_page_postgres(&self, pool: &sqlx::PgPool) -> Result<Option<ActivityProgress>, sqlx::Error> {
-        // No ledger lock: entries only ever commit in seq order, and the state row's lock keeps two folds apart.
-        Ok(fold_page!(
+    async fn write_sqlite(
+        pool: &sqlx::SqlitePool,
+        expected: i64,
+        page: Option<(&Fold, i64)>,
+    ) -> Result<Option<ActivityProgress>, sqlx::Error> {
+        Ok(write_page!(pool, "BEGIN IMMEDIATE", queries::STATE, expected, page))
+    }
+
+    async fn write_postgres(
+        pool: &sqlx::PgPool,
+        expected: i64,
+        page: Option<(&Fold, i64)>,
+    ) -> Result<Option<ActivityProgress>, sqlx::Error> {
+        // No ledger lock: the page was read from committed entries, which never change; the state row's lock
+        // keeps two folds apart.
+        Ok(write_page!(
             pool,
             "BEGIN ISOLATION LEVEL READ COMMITTED",
-            queries::STATE_FOR_UPDATE
+            queries::STATE_FOR_UPDATE,
+            expected,
+            page
         ))
     }
 
