@@ -8,6 +8,7 @@ mod commands;
 mod keyfile;
 mod settings;
 mod soak;
+mod telemetry;
 
 use std::process::ExitCode;
 

@@ -123,17 +123,26 @@ pub struct LogArgs {
 impl LogArgs {
     /// Structured logs on stderr; the level comes from RUST_LOG (default info).
     pub fn init(&self) {
+        self.init_with_traces(None);
+    }
+
+    /// Logs as [`LogArgs::init`], and spans to `traces` too when given (each layer filters on its own: the
+    /// log level does not decide which spans are exported).
+    pub fn init_with_traces(&self, traces: Option<crate::telemetry::TraceLayer>) {
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let builder = tracing_subscriber::fmt()
-            .with_env_filter(filter)
+        let logs = tracing_subscriber::fmt::layer()
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr);
-        let _ = if self.log_format == "json" {
-            builder.json().try_init()
-        } else {
-            builder.try_init()
+        let logs = match self.log_format.as_str() {
+            "json" => logs.json().with_filter(filter).boxed(),
+            _ => logs.with_filter(filter).boxed(),
         };
+        let layers: Vec<crate::telemetry::TraceLayer> = std::iter::once(logs).chain(traces).collect();
+        let _ = tracing_subscriber::registry().with(layers).try_init();
     }
 }
 
@@ -211,6 +220,8 @@ pub struct ConfigFile {
     pub witnesses: Option<Vec<WitnessConfig>>,
     /// Cosignatures a checkpoint needs to count as cosigned (default: a majority of the witnesses).
     pub witness_quorum: Option<usize>,
+    /// Export traces over OTLP/HTTP to this collector base URL (`--otlp-endpoint`).
+    pub otlp_endpoint: Option<String>,
     /// The SIEM exports' settings (`[siem.exports.NAME]`, read by `docketops siem run --name NAME`).
     pub siem: Option<crate::commands::siem::SiemConfig>,
 }

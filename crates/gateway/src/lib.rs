@@ -23,6 +23,7 @@ pub mod pipeline;
 mod recovery;
 mod rejected;
 mod sizes;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod transparency;

@@ -9,6 +9,7 @@ use gateway::{Caller, Pipeline};
 use rmcp::model::Extensions;
 use serde_json::Value;
 use storage::ActionFilter;
+use tracing::Instrument as _;
 
 use crate::backend::{Backend, ToolError};
 
@@ -45,7 +46,9 @@ impl Backend for InProcess {
         // stop an action between its execution and its verification; it finishes, and get_action_status
         // shows how.
         let (pipeline, caller) = (self.pipeline.clone(), caller.clone());
-        let response = tokio::spawn(async move { pipeline.submit(&caller, request).await })
+        // In the tool call's span: the action's spans are its children.
+        let submitted = async move { pipeline.submit(&caller, request).await };
+        let response = tokio::spawn(submitted.in_current_span())
             .await
             .map_err(|e| ToolError::Gateway {
                 status: 500,

@@ -30,7 +30,7 @@ use rmcp::{ServerHandler, ServiceExt};
 
 pub use backend::{Backend, ToolError};
 pub use in_process::InProcess;
-pub use remote::{Remote, RemoteError};
+pub use remote::{Outgoing, Remote, RemoteError};
 pub use tools::McpServer;
 
 /// The MCP service the gateway mounts at `/mcp`: streamable HTTP, on the gateway's pipeline.

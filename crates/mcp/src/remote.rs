@@ -11,6 +11,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::backend::{Backend, ToolError};
+use gateway::telemetry::{TRACEPARENT, TRACESTATE, TraceContext};
 
 /// Longer than any answer takes: an action runs its whole pipeline (rollout waits included, 120 s by default)
 /// before the gateway answers, and a status wait is at most 60 s.
@@ -87,7 +88,14 @@ impl Remote {
         url
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, ToolError> {
+    async fn send(&self, caller: &Outgoing, request: reqwest::RequestBuilder) -> Result<Value, ToolError> {
+        let mut request = request;
+        if let Some(trace) = &caller.trace {
+            request = request.header(TRACEPARENT, &trace.traceparent);
+            if let Some(state) = &trace.tracestate {
+                request = request.header(TRACESTATE, state);
+            }
+        }
         let response = request
             .bearer_auth(&self.key)
             .send()
@@ -122,33 +130,42 @@ impl Remote {
     }
 }
 
+/// What a remote call sends besides the key: the trace it continues.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// This process's span when it exports traces, else the tool call's `_meta` context as received.
+    trace: Option<TraceContext>,
+}
+
 impl Backend for Remote {
-    /// The remote gateway authenticates the key on every request.
-    type Caller = ();
+    /// The remote gateway authenticates the key on every request; a call only carries its trace along.
+    type Caller = Outgoing;
 
-    fn caller(&self, _extensions: &Extensions) -> Result<(), ToolError> {
-        Ok(())
+    fn caller(&self, extensions: &Extensions) -> Result<Outgoing, ToolError> {
+        let trace = TraceContext::outgoing(&tracing::Span::current(), extensions.get::<TraceContext>());
+        Ok(Outgoing { trace })
     }
 
-    async fn submit(&self, _caller: &(), request: Value) -> Result<Value, ToolError> {
-        self.send(self.http.post(self.url(&["actions"])).json(&request)).await
+    async fn submit(&self, caller: &Outgoing, request: Value) -> Result<Value, ToolError> {
+        self.send(caller, self.http.post(self.url(&["actions"])).json(&request))
+            .await
     }
 
-    async fn action(&self, _caller: &(), action_id: &str, wait: Option<Duration>) -> Result<Value, ToolError> {
+    async fn action(&self, caller: &Outgoing, action_id: &str, wait: Option<Duration>) -> Result<Value, ToolError> {
         let mut url = self.url(&["actions", action_id]);
         if let Some(wait) = wait {
             url.query_pairs_mut().append_pair("wait", &wait.as_secs().to_string());
         }
-        self.send(self.http.get(url)).await
+        self.send(caller, self.http.get(url)).await
     }
 
     /// The gateway lists an operator's own actions only. (An identity that also holds the auditor role sees
     /// every requester's here: the API does not tell a key which identity it belongs to.)
-    async fn pending_approvals(&self, _caller: &()) -> Result<Value, ToolError> {
+    async fn pending_approvals(&self, caller: &Outgoing) -> Result<Value, ToolError> {
         let mut url = self.url(&["actions"]);
         url.query_pairs_mut()
             .append_pair("status", ActionStatus::PendingApproval.as_str())
             .append_pair("limit", "100");
-        self.send(self.http.get(url)).await
+        self.send(caller, self.http.get(url)).await
     }
 }

@@ -20,6 +20,8 @@ use crate::params::{
     SetImageParams, StatusParams,
 };
 use crate::results;
+use gateway::telemetry::TraceContext;
+use tracing::Instrument as _;
 
 /// What an agent host shows the model about this server as a whole.
 const INSTRUCTIONS: &str = "DocketOps Ledger governs every Kubernetes action: each tool call goes through \
@@ -399,6 +401,28 @@ impl<B: Backend> McpServer<B> {
 
 #[tool_handler]
 impl<B: Backend> ServerHandler for McpServer<B> {
+    /// Every tool call in a span of its own, continuing the agent's trace when the call's `_meta` carries W3C
+    /// Trace Context (`traceparent`, `tracestate`: MCP's convention). The context also rides in the call's
+    /// extensions, for a backend that sends it on (the remote one, as HTTP headers).
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        mut context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        let span = tracing::info_span!(
+            "mcp.tools/call",
+            otel.name = format!("tools/call {}", request.name),
+            otel.kind = "server",
+            mcp.tool = %request.name,
+        );
+        if let Some(received) = TraceContext::from_meta(&context.meta.0.0) {
+            received.adopt(&span);
+            context.extensions.insert(received);
+        }
+        let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        self.tool_router.call(call).instrument(span).await
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(

@@ -20,6 +20,7 @@ mod kubeproxy;
 mod mcp;
 pub mod openapi;
 mod routes;
+mod traces;
 mod transparency;
 pub mod witness;
 

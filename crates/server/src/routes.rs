@@ -38,7 +38,11 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.max_body_bytes, json_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), record_request))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(crate::traces::request_span)
+                .on_response(crate::traces::record_status),
+        )
         .with_state(state)
 }
 
@@ -78,6 +82,7 @@ async fn record_request(
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    crate::traces::name_by_route(&method, &route);
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     state

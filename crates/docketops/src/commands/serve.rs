@@ -37,6 +37,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
+    pub traces: crate::telemetry::TraceArgs,
+    #[command(flatten)]
     pub kube: crate::commands::kube::KubeArgs,
     #[command(flatten)]
     pub accounts: crate::commands::kube::AccountArgs,
@@ -231,6 +233,12 @@ impl ServeArgs {
             "approval_webhook",
         );
         fill_option(&mut self.log_origin, &config.log_origin, matches, "log_origin");
+        fill_option(
+            &mut self.traces.otlp_endpoint,
+            &config.otlp_endpoint,
+            matches,
+            "otlp_endpoint",
+        );
         fill(&mut self.public_log, &config.public_log, matches, "public_log");
         fill(
             &mut self.checkpoint_interval_ms,
@@ -252,7 +260,8 @@ impl ServeArgs {
 const BOOTSTRAP_SETTING: &str = "bootstrap_admin_key_digest";
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    args.log.init();
+    let (traces, trace_layer) = args.traces.start()?.unzip();
+    args.log.init_with_traces(trace_layer);
     let store = args.database.connect().await?;
     if !args.no_migrate {
         store.migrate().await.context("applying database migrations")?;
@@ -337,6 +346,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("actions still running at shutdown; the next gateway will recover them");
     }
     store.close().await;
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
     Ok(ExitCode::SUCCESS)
 }
 

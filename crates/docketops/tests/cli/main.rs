@@ -41,4 +41,5 @@ mod siem;
 mod sso;
 mod storage_faults;
 mod templates;
+mod traces;
 mod transparency;

@@ -45,7 +45,7 @@ fn client_python() -> &'static Path {
 
 /// Runs tests/data/mcp_client.py with `args` (`http URL KEY` or `stdio BIN URL KEY`) on `steps`: its JSON
 /// answer (server info and one result per step, or `{"error": …}`).
-fn run_client(args: &[&str], steps: &Value) -> Value {
+pub(super) fn run_client(args: &[&str], steps: &Value) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mcp_client.py");
     let mut child = Command::new(client_python())
         .arg(&script)
@@ -69,7 +69,7 @@ fn run_client(args: &[&str], steps: &Value) -> Value {
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"))
 }
 
-fn call(tool: &str, arguments: Value) -> Value {
+pub(super) fn call(tool: &str, arguments: Value) -> Value {
     json!({"op": "call", "tool": tool, "arguments": arguments})
 }
 

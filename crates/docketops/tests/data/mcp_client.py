@@ -3,7 +3,9 @@
 Connects over streamable HTTP with a bearer API key, or launches `docketops mcp --url ... --key ...` over stdio
 as an agent host would, then runs the steps it reads as JSON from standard input:
 
-    [{"op": "list_tools"}, {"op": "call", "tool": "scale_workload", "arguments": {...}}, ...]
+    [{"op": "list_tools"}, {"op": "call", "tool": "scale_workload", "arguments": {...}, "meta": {...}}, ...]
+
+(`meta`, optional, is sent as the call's `params._meta`, e.g. {"traceparent": "00-…-01"}.)
 
 and prints one JSON document: the server's info and each step's result. A failure to connect or a protocol
 error is printed as {"error": "..."} (exit status 0), so the test can assert on it.
@@ -41,7 +43,7 @@ async def run(client: Client, steps: list[dict]) -> dict:
                 results.append({"tools": [dump(tool) for tool in listed.tools]})
             elif step["op"] == "call":
                 try:
-                    result = await client.call_tool(step["tool"], step.get("arguments") or {})
+                    result = await client.call_tool(step["tool"], step.get("arguments") or {}, meta=step.get("meta"))
                 except Exception as error:  # a protocol error (JSON-RPC error response)
                     results.append({"protocol_error": describe(error)})
                     continue

@@ -123,11 +123,22 @@ impl Pipeline {
         digest_named: Option<String>,
     ) -> Result<ActionResponse, GatewayError> {
         let (this, caller, action_id) = (self.clone(), caller.clone(), action_id.to_owned());
+        // The approver's span (a child of their request): an approval that completes the action executes and
+        // verifies it here, so those steps and their commits land in the approver's trace.
+        let span = tracing::info_span!(
+            "approval",
+            action.id = action_id.as_str(),
+            approval.verdict = ?verdict,
+            identity.id = caller.identity.id.as_str(),
+        );
         self.owner
-            .run(async move {
-                this.decide_approval_here(&caller, &action_id, verdict, comment, digest_named)
-                    .await
-            })
+            .run(
+                async move {
+                    this.decide_approval_here(&caller, &action_id, verdict, comment, digest_named)
+                        .await
+                }
+                .instrument(span),
+            )
             .await
     }
 

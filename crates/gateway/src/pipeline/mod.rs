@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use storage::{ActionFilter, ActionRow, Ledger, Store};
+use tracing::Instrument as _;
 
 use crate::Cluster;
 use crate::identity::{Caller, Role};
@@ -248,11 +249,14 @@ impl Pipeline {
         actor: &str,
         payload: &impl Payload,
     ) -> Result<(), GatewayError> {
+        let span = commit_span(&trail.action_id, payload.kind().as_str());
         let entry = self
             .parts
             .ledger
             .append(trail.event(actor, payload.kind(), payload.to_value()))
+            .instrument(span.clone())
             .await?;
+        committed(&span, std::slice::from_ref(&entry));
         trail.entries.push(entry);
         Ok(())
     }
@@ -278,11 +282,45 @@ impl Pipeline {
         actor: &str,
         events: Vec<(EntryKind, Value)>,
     ) -> Result<(), GatewayError> {
+        let kinds: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
+        let span = commit_span(&trail.action_id, &kinds.join(","));
         let events = events
             .into_iter()
             .map(|(kind, payload)| trail.event(actor, kind, payload))
             .collect();
-        trail.entries.extend(self.parts.ledger.append_all(events).await?);
+        let entries = self.parts.ledger.append_all(events).instrument(span.clone()).await?;
+        committed(&span, &entries);
+        trail.entries.extend(entries);
         Ok(())
     }
 }
+
+/// The span of one ledger commit of an action (one entry, or several in one transaction), for traces: the
+/// entries' kinds now, their ids and sequence numbers once written.
+fn commit_span(action_id: &str, kinds: &str) -> tracing::Span {
+    tracing::info_span!(
+        "ledger.commit",
+        action.id = action_id,
+        ledger.entry_kinds = kinds,
+        ledger.entry_ids = tracing::field::Empty,
+        ledger.seq = tracing::field::Empty,
+    )
+}
+
+/// Records what a commit wrote on its span: the entries' ids (comma-separated) and the last one's seq.
+fn committed(span: &tracing::Span, entries: &[Entry]) {
+    let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+    span.record("ledger.entry_ids", ids.join(","));
+    if let Some(last) = entries.last() {
+        // As i64: the exporter keeps integers only when they are signed (other numbers become text).
+        span.record("ledger.seq", i64::try_from(last.seq).unwrap_or(i64::MAX));
+    }
+}
+
+/// The span of one step of an action's pipeline (guardrails, preview, budget, policy, execute, verify, read).
+macro_rules! step_span {
+    ($name:literal, $action_id:expr) => {
+        tracing::info_span!($name, action.id = $action_id.as_str())
+    };
+}
+pub(crate) use step_span;

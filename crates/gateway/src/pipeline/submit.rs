@@ -26,8 +26,18 @@ impl Pipeline {
     ) -> Result<ActionResponse, GatewayError> {
         let this = self.clone();
         let caller = caller.clone();
+        // The action's span, a child of the caller's request (and through it of the caller's trace): its id
+        // is recorded once made, its status once answered.
+        let span = tracing::info_span!(
+            "action",
+            action.id = tracing::field::Empty,
+            action.type = tracing::field::Empty,
+            action.status = tracing::field::Empty,
+            identity.id = caller.identity.id.as_str(),
+            otel.status_code = tracing::field::Empty,
+        );
         self.owner
-            .run(async move { this.submit_here(&caller, body, idempotency_key).await })
+            .run(async move { this.submit_here(&caller, body, idempotency_key).await }.instrument(span))
             .await
     }
 
@@ -54,11 +64,13 @@ impl Pipeline {
             cluster: None,
             entries: Vec::new(),
         };
+        tracing::Span::current().record("action.id", trail.action_id.as_str());
         let actor = caller.actor().to_owned();
         // The hash is of the recorded (redacted) form: a hash of Secret values would let anyone guess weak ones.
         let request_sha256 = request_sha256(&body);
         let (request, action, executor) = self.accept(caller, &body, &request_sha256, &mut trail).await?;
         trail.cluster = Some(executor.name().to_owned());
+        tracing::Span::current().record("action.type", action.action_type.as_str());
 
         let mut row = self.new_row(caller, &trail, &action, idempotency_key.clone());
         let running = self
@@ -110,6 +122,11 @@ impl Pipeline {
         self.parts
             .metrics
             .action_finished(response.status.as_str(), started.elapsed());
+        let span = tracing::Span::current();
+        span.record("action.status", response.status.as_str());
+        if response.status == ActionStatus::Failed {
+            span.record("otel.status_code", "error");
+        }
         row.status = response.status;
         row.updated_at = now();
         row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
@@ -231,15 +248,21 @@ impl Pipeline {
         let scopes = &caller.identity.scopes;
 
         // Guardrails and freezes: final in every mode.
-        if let Some(refused) = self.refuse_early(caller, executor, action, trail).await? {
+        let guardrails = step_span!("guardrails", trail.action_id);
+        if let Some(refused) = self
+            .refuse_early(caller, executor, action, trail)
+            .instrument(guardrails)
+            .await?
+        {
             return Ok(refused);
         }
 
         // Preview (mutations): the live object and the server-side dry-run, before risk and policy see it.
         // The requester's trust (one lookup) is read meanwhile.
+        let preview_span = step_span!("preview", trail.action_id);
         let previewed = async {
             match action.action_type.is_mutation() {
-                true => Some(executor.preview(context, action, scopes).await),
+                true => Some(executor.preview(context, action, scopes).instrument(preview_span).await),
                 false => None,
             }
         };
@@ -256,13 +279,26 @@ impl Pipeline {
         // entries, which a refusal replaces (decision.rs): final in every mode, and recorded as if before policy.
         // A dry run spends nothing.
         let spends = preview.as_ref().filter(|_| !request.dry_run);
-        let budget = match self.plan_budget(caller, executor, action, spends, trail).await? {
+        let budget_span = step_span!("budget", trail.action_id);
+        let budgeted = self
+            .plan_budget(caller, executor, action, spends, trail)
+            .instrument(budget_span);
+        let budget = match budgeted.await? {
             Ok(budget) => budget,
             Err(failed) => return Ok(failed),
         };
+        let policy_span = tracing::info_span!(
+            "policy",
+            action.id = trail.action_id.as_str(),
+            risk.level = tracing::field::Empty,
+            policy.outcome = tracing::field::Empty,
+        );
         let judged = self
             .judge(caller, executor, action, request, trail, preview.as_ref(), trust?)
+            .instrument(policy_span.clone())
             .await?;
+        policy_span.record("risk.level", judged.risk.as_str());
+        policy_span.record("policy.outcome", judged.outcome.as_str());
         let Judged {
             outcome,
             required,
@@ -384,7 +420,10 @@ impl Pipeline {
         risk: String,
         decision: DecisionView,
     ) -> Result<ActionResponse, GatewayError> {
-        match executor.read(context, action, scopes).await {
+        let read = executor
+            .read(context, action, scopes)
+            .instrument(step_span!("read", trail.action_id));
+        match read.await {
             Ok(read) => {
                 let summary = ReadExecuted {
                     executor_account: read.executor_account.clone(),
@@ -516,7 +555,10 @@ impl Pipeline {
         if let Some(freeze) = self.freeze_covering(&target).await? {
             return self.deny_by_freeze(trail, actor, &freeze, "execute").await;
         }
-        match executor.execute(context, preview).await {
+        let executed = executor
+            .execute(context, preview)
+            .instrument(step_span!("execute", trail.action_id));
+        match executed.await {
             Ok(execution) => {
                 let executed = ChangeExecuted {
                     execution: &execution,
@@ -525,6 +567,9 @@ impl Pipeline {
                 };
                 match executor.verify_from_answer(preview, &execution) {
                     Some(verification) => {
+                        // Settled by the change's answer, without a read-back: the step's span is an instant.
+                        let action_id = trail.action_id.as_str();
+                        tracing::info_span!("verify", action.id = action_id, verify.from_answer = true).in_scope(|| {});
                         let events = vec![executed.kind_and_value(), verification.kind_and_value()];
                         self.record_all(trail, actor, events).await?;
                         return self.verified(trail, &verification, risk, decision);
@@ -547,7 +592,10 @@ impl Pipeline {
                 }
             }
         }
-        let verification = executor.verify(context, preview).await;
+        let verification = executor
+            .verify(context, preview)
+            .instrument(step_span!("verify", trail.action_id))
+            .await;
         self.record(trail, actor, &verification).await?;
         self.verified(trail, &verification, risk, decision)
     }

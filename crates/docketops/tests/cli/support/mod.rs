@@ -130,6 +130,11 @@ impl Server {
 
     /// A gateway listening on `listen` (a fixed port some other process is configured to call).
     pub(crate) fn start_on(app: &TestApp, listen: &str, extra: &[&str]) -> Server {
+        Self::start_with_env(app, listen, extra, &[])
+    }
+
+    /// A gateway with environment variables besides the test's own (the command's environment is cleared).
+    pub(crate) fn start_with_env(app: &TestApp, listen: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let admin_key = stdout(&app.run(&["api-key", "generate", "--kind", "human"]))
             .trim()
             .to_string();
@@ -139,6 +144,7 @@ impl Server {
             .args(extra)
             .env("DOCKETOPS_BOOTSTRAP_ADMIN_KEY", &admin_key)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
