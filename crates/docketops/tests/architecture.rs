@@ -40,6 +40,11 @@ const PLACES: &[(&str, &[&str], &str)] = &[
         ],
         "outbound HTTP only where the allow list names its purpose",
     ),
+    (
+        "opentelemetry-otlp",
+        &["docketops"],
+        "traces are exported by the binary alone; the libraries only make spans",
+    ),
 ];
 
 /// The ledger core has no I/O, no async, no database and no Kubernetes: none of these, not even for tests.

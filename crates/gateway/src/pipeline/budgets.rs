@@ -336,6 +336,7 @@ impl Pipeline {
     /// response when one cannot be checked (fail closed: `action.failed` at stage `budget`). The identity's
     /// own budget costs no query while no identity has one (the store remembers it), else one primary-key
     /// lookup.
+    #[tracing::instrument(name = "budget", skip_all, fields(action.id = trail.action_id.as_str()))]
     pub(super) async fn plan_budget(
         &self,
         caller: &Caller,

@@ -49,6 +49,7 @@ impl Required {
 impl Pipeline {
     /// Classifies the risk and asks the policy; a trust gate may turn an allow into an approval.
     #[allow(clippy::too_many_arguments)]
+    #[tracing::instrument(name = "policy", skip_all, fields(action.id = trail.action_id.as_str(), risk.level = tracing::field::Empty, policy.outcome = tracing::field::Empty))]
     pub(super) async fn judge(
         &self,
         caller: &Caller,
@@ -129,6 +130,9 @@ impl Pipeline {
             reasons,
         };
         let required = Required::of(payload.approvals, &payload.approval_groups);
+        let span = tracing::Span::current();
+        span.record("risk.level", risk.as_str());
+        span.record("policy.outcome", outcome.as_str());
         // Risk and decision are recorded together: one commit for both (the decision's input names the risk).
         let recorded = vec![classification.kind_and_value(), payload.kind_and_value()];
         Ok(Judged {

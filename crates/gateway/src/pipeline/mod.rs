@@ -32,6 +32,7 @@ mod approvals;
 mod breakers;
 mod budgets;
 mod decision;
+mod execute;
 mod freeze;
 mod judge;
 mod redaction;

@@ -3,10 +3,9 @@
 
 use super::decision::Decided;
 use super::*;
-use crate::payloads::ChangeExecuted;
+use domain::FreezeTarget;
 use domain::payload::{self, ActionRejected, ActionRequested, ReadExecuted, Requester};
 use domain::{ActionStatus, EntryKind};
-use domain::{FreezeTarget, IdentityKind};
 
 impl Pipeline {
     /// Runs one action request through the whole pipeline. `body` is the request as sent (any JSON):
@@ -248,25 +247,13 @@ impl Pipeline {
         let scopes = &caller.identity.scopes;
 
         // Guardrails and freezes: final in every mode.
-        let guardrails = step_span!("guardrails", trail.action_id);
-        if let Some(refused) = self
-            .refuse_early(caller, executor, action, trail)
-            .instrument(guardrails)
-            .await?
-        {
+        if let Some(refused) = self.refuse_early(caller, executor, action, trail).await? {
             return Ok(refused);
         }
 
         // Preview (mutations): the live object and the server-side dry-run, before risk and policy see it.
         // The requester's trust (one lookup) is read meanwhile.
-        let preview_span = step_span!("preview", trail.action_id);
-        let previewed = async {
-            match action.action_type.is_mutation() {
-                true => Some(executor.preview(context, action, scopes).instrument(preview_span).await),
-                false => None,
-            }
-        };
-        let (previewed, trust) = tokio::join!(previewed, self.trust(&caller.identity.id));
+        let (previewed, trust) = self.preview_and_trust(caller, executor, action, context, trail).await;
         let preview = match previewed {
             Some(Ok(preview)) => Some(preview),
             Some(Err(error)) => {
@@ -279,26 +266,13 @@ impl Pipeline {
         // entries, which a refusal replaces (decision.rs): final in every mode, and recorded as if before policy.
         // A dry run spends nothing.
         let spends = preview.as_ref().filter(|_| !request.dry_run);
-        let budget_span = step_span!("budget", trail.action_id);
-        let budgeted = self
-            .plan_budget(caller, executor, action, spends, trail)
-            .instrument(budget_span);
-        let budget = match budgeted.await? {
+        let budget = match self.plan_budget(caller, executor, action, spends, trail).await? {
             Ok(budget) => budget,
             Err(failed) => return Ok(failed),
         };
-        let policy_span = tracing::info_span!(
-            "policy",
-            action.id = trail.action_id.as_str(),
-            risk.level = tracing::field::Empty,
-            policy.outcome = tracing::field::Empty,
-        );
         let judged = self
             .judge(caller, executor, action, request, trail, preview.as_ref(), trust?)
-            .instrument(policy_span.clone())
             .await?;
-        policy_span.record("risk.level", judged.risk.as_str());
-        policy_span.record("policy.outcome", judged.outcome.as_str());
         let Judged {
             outcome,
             required,
@@ -354,8 +328,34 @@ impl Pipeline {
             .await
     }
 
+    /// The preview of a mutation (the live object and the server-side dry run; none for a read), and the
+    /// requester's trust, read meanwhile.
+    async fn preview_and_trust(
+        &self,
+        caller: &Caller,
+        executor: &dyn Cluster,
+        action: &Action,
+        context: &CallContext,
+        trail: &Trail,
+    ) -> (
+        Option<Result<executor::Preview, ExecError>>,
+        Result<storage::StoredTrust, GatewayError>,
+    ) {
+        let previewed = async {
+            match action.action_type.is_mutation() {
+                true => {
+                    let preview = executor.preview(context, action, &caller.identity.scopes);
+                    Some(preview.instrument(step_span!("preview", trail.action_id)).await)
+                }
+                false => None,
+            }
+        };
+        tokio::join!(previewed, self.trust(&caller.identity.id))
+    }
+
     /// The refusals that come before anything is previewed or decided, final in every mode: a guardrail,
     /// then (mutations only) a freeze.
+    #[tracing::instrument(name = "guardrails", skip_all, fields(action.id = trail.action_id.as_str()))]
     async fn refuse_early(
         &self,
         caller: &Caller,
@@ -505,119 +505,5 @@ impl Pipeline {
         row.expires_at = Some(expires_at);
         let status = ActionStatus::PendingApproval;
         self.respond(trail, status, Some(risk), Some(decision), None, None)
-    }
-
-    /// Intent before effect: what is about to be sent, stored before it is sent, so that recovery can tell
-    /// whether it took effect if this task never learns the answer. False if this gateway no longer owns
-    /// the action.
-    pub(super) async fn store_intent(
-        &self,
-        action_id: &str,
-        preview: &executor::Preview,
-    ) -> Result<bool, GatewayError> {
-        let intent = serde_json::to_string(preview).expect("a preview serializes");
-        Ok(self
-            .parts
-            .store
-            .record_intent(action_id, self.owner.instance(), &intent)
-            .await?)
-    }
-
-    /// The change and its verification, each a ledger entry; `owned` is what [`Pipeline::store_intent`]
-    /// answered. When the change's answer settles the verification (no read-back needed), both entries are
-    /// one commit.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn execute_and_verify(
-        &self,
-        executor: &dyn Cluster,
-        context: &CallContext,
-        preview: &executor::Preview,
-        owned: bool,
-        trail: &mut Trail,
-        actor: &str,
-        risk: String,
-        decision: DecisionView,
-    ) -> Result<ActionResponse, GatewayError> {
-        // A gateway whose heartbeats lapsed may have lost the action to another one: it must not send.
-        if !owned || !self.owner.lease_is_fresh() {
-            return Err(GatewayError::Stopped(format!(
-                "{}: this gateway's lease lapsed before the change was sent; nothing was sent",
-                trail.action_id
-            )));
-        }
-        // A freeze made since the decision (on any gateway) still stops the change: nothing is sent.
-        let target = FreezeTarget {
-            cluster: executor.name(),
-            namespace: preview.shown_action.namespace.as_deref(),
-            identity_id: &context.identity,
-            identity_kind: IdentityKind::of_id(&context.identity),
-        };
-        if let Some(freeze) = self.freeze_covering(&target).await? {
-            return self.deny_by_freeze(trail, actor, &freeze, "execute").await;
-        }
-        let executed = executor
-            .execute(context, preview)
-            .instrument(step_span!("execute", trail.action_id));
-        match executed.await {
-            Ok(execution) => {
-                let executed = ChangeExecuted {
-                    execution: &execution,
-                    request: &preview.request,
-                    diff: &preview.diff,
-                };
-                match executor.verify_from_answer(preview, &execution) {
-                    Some(verification) => {
-                        // Settled by the change's answer, without a read-back: the step's span is an instant.
-                        let action_id = trail.action_id.as_str();
-                        tracing::info_span!("verify", action.id = action_id, verify.from_answer = true).in_scope(|| {});
-                        let events = vec![executed.kind_and_value(), verification.kind_and_value()];
-                        self.record_all(trail, actor, events).await?;
-                        return self.verified(trail, &verification, risk, decision);
-                    }
-                    None => self.record(trail, actor, &executed).await?,
-                }
-            }
-            Err(error) => {
-                let report = self.record_failure(trail, actor, "execute", &error).await?;
-                // A timeout leaves the outcome unknown: look before reporting.
-                if !matches!(error, ExecError::Timeout { .. }) {
-                    return self.respond(
-                        trail,
-                        ActionStatus::Failed,
-                        Some(risk),
-                        Some(decision),
-                        None,
-                        Some(report),
-                    );
-                }
-            }
-        }
-        let verification = executor
-            .verify(context, preview)
-            .instrument(step_span!("verify", trail.action_id))
-            .await;
-        self.record(trail, actor, &verification).await?;
-        self.verified(trail, &verification, risk, decision)
-    }
-
-    pub(super) fn verified(
-        &self,
-        trail: &Trail,
-        verification: &executor::Verification,
-        risk: String,
-        decision: DecisionView,
-    ) -> Result<ActionResponse, GatewayError> {
-        if verification.passed {
-            return self.respond(trail, ActionStatus::Completed, Some(risk), Some(decision), None, None);
-        }
-        let error = json!({"code": "verification_failed", "verification": verification});
-        self.respond(
-            trail,
-            ActionStatus::Failed,
-            Some(risk),
-            Some(decision),
-            None,
-            Some(error),
-        )
     }
 }
