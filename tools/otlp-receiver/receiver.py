@@ -8,12 +8,15 @@ The spans received are served back as JSON for the test to assert on:
     GET /spans -> {"requests": N, "refused": N, "spans": [{"trace_id", "span_id", "parent_span_id", "name",
                    "kind", "status", "attributes": {...}, "resource": {...}, "scope": "..."}]}
 
-Usage: receiver.py PORT_FILE  (listens on 127.0.0.1, an ephemeral port, written to PORT_FILE once listening)
+Usage: receiver.py PORT_FILE [CERT KEY]
+  listens on 127.0.0.1, an ephemeral port, written to PORT_FILE once listening; with CERT and KEY (PEM) it speaks
+  HTTPS, as a collector behind TLS does.
 """
 
 import gzip
 import json
 import os
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +55,7 @@ def spans_of(request):
             for span in scope_spans.spans:
                 yield {
                     "trace_id": span.trace_id.hex(),
+                    "trace_state": span.trace_state,
                     "span_id": span.span_id.hex(),
                     "parent_span_id": span.parent_span_id.hex(),
                     "name": span.name,
@@ -109,6 +113,10 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if len(sys.argv) == 4:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[2], sys.argv[3])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     with open(sys.argv[1] + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     os.replace(sys.argv[1] + ".tmp", sys.argv[1])

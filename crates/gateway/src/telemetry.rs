@@ -17,6 +17,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 pub const TRACEPARENT: &str = "traceparent";
 /// The header (and MCP `_meta` key) with vendor-specific trace state (W3C Trace Context).
 pub const TRACESTATE: &str = "tracestate";
+/// The longest `tracestate` kept (W3C Trace Context: 32 entries, and a propagated one may be cut to 512
+/// characters); a longer one is dropped, not copied into every span.
+const MAX_TRACESTATE: usize = 512;
 
 /// A caller's W3C Trace Context, as received: validated when adopted (a malformed `traceparent` starts a new
 /// trace, as the W3C recommendation says), forwarded as received when this process exports nothing.
@@ -50,32 +53,37 @@ impl TraceContext {
     /// Makes the caller's span the parent of `span` (which must not have been entered yet). A malformed
     /// `traceparent` is ignored: `span` then starts a trace of its own.
     pub fn adopt(&self, span: &tracing::Span) {
-        let mut carrier = HashMap::from([(TRACEPARENT.to_owned(), self.traceparent.clone())]);
-        if let Some(state) = &self.tracestate {
-            carrier.insert(TRACESTATE.to_owned(), state.clone());
-        }
-        let parent = TraceContextPropagator::new().extract(&carrier);
-        if parent.span().span_context().is_valid() {
+        if let Some(parent) = self.parsed() {
             // Fails only when no OpenTelemetry layer is installed: nothing is exported then anyway.
             let _ = span.set_parent(parent);
         }
     }
 
+    /// The context as OpenTelemetry reads it, if `traceparent` is valid (a `tracestate` too long is dropped).
+    fn parsed(&self) -> Option<opentelemetry::Context> {
+        let mut carrier = HashMap::from([(TRACEPARENT.to_owned(), self.traceparent.clone())]);
+        if let Some(state) = self.tracestate.as_ref().filter(|s| s.len() <= MAX_TRACESTATE) {
+            carrier.insert(TRACESTATE.to_owned(), state.clone());
+        }
+        let parsed = TraceContextPropagator::new().extract(&carrier);
+        parsed.span().span_context().is_valid().then_some(parsed)
+    }
+
     /// What to send on to another service from inside `span`: its own context when this process exports
-    /// spans, otherwise `received` unchanged (so the trace still continues past a process that exports none).
+    /// spans, otherwise `received` as OpenTelemetry re-writes it (so the trace still continues past a process
+    /// that exports none); nothing for a malformed one, which would only make the next request fail.
     pub fn outgoing(span: &tracing::Span, received: Option<&TraceContext>) -> Option<TraceContext> {
+        let own = span.context();
+        let context = match own.span().span_context().is_valid() {
+            true => own,
+            false => received?.parsed()?,
+        };
         let mut carrier = HashMap::new();
-        let context = span.context();
-        if context.span().span_context().is_valid() {
-            TraceContextPropagator::new().inject_context(&context, &mut carrier);
-        }
-        match carrier.remove(TRACEPARENT) {
-            Some(traceparent) => Some(TraceContext {
-                traceparent,
-                tracestate: carrier.remove(TRACESTATE).filter(|s| !s.is_empty()),
-            }),
-            None => received.cloned(),
-        }
+        TraceContextPropagator::new().inject_context(&context, &mut carrier);
+        Some(TraceContext {
+            traceparent: carrier.remove(TRACEPARENT)?,
+            tracestate: carrier.remove(TRACESTATE).filter(|s| !s.is_empty()),
+        })
     }
 }
 
@@ -112,14 +120,35 @@ mod tests {
     }
 
     #[test]
-    fn without_an_exporter_the_received_context_is_sent_on_unchanged() {
+    fn without_an_exporter_the_received_context_is_sent_on_when_valid() {
         let received = TraceContext {
             traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
-            tracestate: None,
+            tracestate: Some("vendor=1".into()),
         };
         let span = tracing::info_span!("test");
         received.adopt(&span);
-        assert_eq!(TraceContext::outgoing(&span, Some(&received)), Some(received));
+        assert_eq!(TraceContext::outgoing(&span, Some(&received)), Some(received.clone()));
         assert_eq!(TraceContext::outgoing(&span, None), None);
+        // Malformed, or with a line break (which no HTTP header may carry): not sent on.
+        for traceparent in [
+            "00-not-a-trace-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\nx: y",
+        ] {
+            let bad = TraceContext {
+                traceparent: traceparent.into(),
+                tracestate: None,
+            };
+            assert_eq!(TraceContext::outgoing(&span, Some(&bad)), None, "{traceparent}");
+        }
+        // A tracestate over the W3C size is dropped, the trace kept.
+        let long = TraceContext {
+            tracestate: Some(format!("vendor={}", "x".repeat(600))),
+            ..received.clone()
+        };
+        let sent = TraceContext::outgoing(&span, Some(&long)).unwrap();
+        assert_eq!(
+            (sent.traceparent.as_str(), sent.tracestate),
+            (received.traceparent.as_str(), None)
+        );
     }
 }

@@ -409,11 +409,16 @@ impl<B: Backend> ServerHandler for McpServer<B> {
         request: rmcp::model::CallToolRequestParams,
         mut context: rmcp::service::RequestContext<rmcp::RoleServer>,
     ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        // Named by the tool only when it is one of ours: a client picks the name, span names must stay few.
+        let tool = match self.tool_router.has_route(&request.name) {
+            true => request.name.as_ref(),
+            false => "_OTHER",
+        };
         let span = tracing::info_span!(
             "mcp.tools/call",
-            otel.name = format!("tools/call {}", request.name),
+            otel.name = format!("tools/call {tool}"),
             otel.kind = "server",
-            mcp.tool = %request.name,
+            mcp.tool = tool,
         );
         if let Some(received) = TraceContext::from_meta(&context.meta.0.0) {
             received.adopt(&span);

@@ -82,7 +82,7 @@ async fn record_request(
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    crate::traces::name_by_route(&method, &route);
+    crate::traces::name_by_route(request.method(), &route);
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     state

@@ -260,8 +260,13 @@ impl ServeArgs {
 const BOOTSTRAP_SETTING: &str = "bootstrap_admin_key_digest";
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let (traces, trace_layer) = args.traces.start()?.unzip();
-    args.log.init_with_traces(trace_layer);
+    let traces = args.traces.start()?;
+    args.log.init_with_traces(traces.layer);
+    if let Some(warning) = traces.warning {
+        tracing::warn!("{warning}");
+    }
+    // Dropped on an early return too, which sends what is queued.
+    let traces = traces.traces;
     let store = args.database.connect().await?;
     if !args.no_migrate {
         store.migrate().await.context("applying database migrations")?;
@@ -347,7 +352,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     store.close().await;
     if let Some(traces) = traces {
-        traces.shutdown();
+        traces.shutdown().await;
     }
     Ok(ExitCode::SUCCESS)
 }

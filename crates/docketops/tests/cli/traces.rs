@@ -1,6 +1,6 @@
 //! OpenTelemetry traces: a real gateway process exporting over OTLP/HTTP to a real receiver built on
 //! OpenTelemetry's official protobuf definitions (tools/otlp-receiver, PyPI's `opentelemetry-proto`), against
-//! the real API server. A caller's W3C `traceparent` (an HTTP header; an MCP call's `params._meta`, over HTTP
+//! the real API server, over HTTPS as a collector behind TLS is reached. A caller's W3C `traceparent` (an HTTP header; an MCP call's `params._meta`, over HTTP
 //! and through `docketops mcp` on stdio) becomes the parent of the gateway's spans: the request, the action,
 //! each pipeline step and each ledger commit, with the action and entry ids as attributes.
 
@@ -12,16 +12,16 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::mcp::{call, run_client};
-use super::{BIN, KubeWorld, Server, TestApp, create_identities};
+use super::{BIN, KubeWorld, Server, TestApp, create_identities, self_signed_certificate};
 
-/// The receiver process (killed when dropped) and its base URL.
+/// The receiver process (killed when dropped) and its base URL (HTTPS, with a certificate for 127.0.0.1).
 struct Receiver {
     child: Child,
     url: String,
 }
 
 impl Receiver {
-    fn start(dir: &Path) -> Receiver {
+    fn start(dir: &Path, cert: &Path, key: &Path) -> Receiver {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-otlp-receiver");
         let out = Command::new(&script)
             .output()
@@ -39,6 +39,7 @@ impl Receiver {
         let child = Command::new(python)
             .arg(receiver)
             .arg(&port_file)
+            .args([cert, key])
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -52,20 +53,21 @@ impl Receiver {
         };
         Receiver {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("https://127.0.0.1:{port}"),
         }
     }
 
     async fn received(&self) -> Value {
-        reqwest::get(format!("{}/spans", self.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        let answer = client.get(format!("{}/spans", self.url)).send().await.unwrap();
+        answer.json().await.unwrap()
     }
 
-    /// The spans of `trace_id`, once the spans named `until` have all arrived (at most 30 s).
+    /// The spans of `trace_id`, once the spans named `until` have all arrived (at most 30 s). Spans are sent
+    /// in the order they end: waiting for the outermost one waits for all.
     async fn trace(&self, trace_id: &str, until: &[&str]) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -158,20 +160,28 @@ fn assert_action_trace(spans: &[Value], parent_span_id: &str, response: &Value, 
 }
 
 /// A SCALE with `traceparent` (and one without the sampled flag, and one with a malformed header); an MCP tool
-/// call with `_meta.traceparent` over HTTP and over stdio. Each sampled trace arrives whole at the receiver
-/// under the caller's trace id; the unsampled one never does; the malformed one starts a trace of its own.
+/// call with `_meta.traceparent` over HTTP and over stdio; an approval that executes an action. Each sampled
+/// trace arrives whole at the receiver under the caller's trace id; the unsampled one never does; the malformed
+/// one starts a trace of its own. A blast-radius budget applies to every SCALE (its reservation is in the
+/// decision's commit, which must be traced like any other).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callers_trace_continues_through_every_step_and_ledger_commit() {
     let app = TestApp::new("sqlite", "traces").await;
-    let receiver = Receiver::start(app.dir.path());
+    // The gateway trusts the receiver's certificate through the system's trust store, as it would a
+    // collector's (SSL_CERT_FILE points the store at it).
+    let (cert, key) = self_signed_certificate(app.dir.path());
+    let receiver = Receiver::start(app.dir.path(), &cert, &key);
     let world = KubeWorld::new().await;
     let ns = world.app_ns.clone();
     world.deployment("web-api", 2).await;
     world.deployment("old-api", 1).await;
-    let mut args = world.serve_args();
+    let budgets = "[[budgets.limits]]\nper = \"namespace\"\nwindow_seconds = 3600\nmutations = 1000\n";
+    let mut args = world.serve_args_with_config(app.dir.path(), "budgets.toml", budgets);
     args.extend(["--otlp-endpoint".to_owned(), receiver.url.clone()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = Server::start_with_env(&app, "127.0.0.1:0", &args, &[("OTEL_BSP_SCHEDULE_DELAY", "100")]);
+    let cert = cert.display().to_string();
+    let env = [("OTEL_BSP_SCHEDULE_DELAY", "100"), ("SSL_CERT_FILE", cert.as_str())];
+    let server = Server::start_with_env(&app, "127.0.0.1:0", &args, &env);
     let made = create_identities(
         &server,
         &ns,
@@ -209,6 +219,7 @@ async fn a_callers_trace_continues_through_every_step_and_ledger_commit() {
     let (unsampled_trace, _, unsampled) = trace_context(false);
     let answer = submit(scale(3), unsampled).await;
     assert_eq!(answer["status"], "COMPLETED", "{answer}");
+    let unsampled_action = answer["action_id"].clone();
     // Malformed: the request is served, under a trace of the gateway's own.
     let answer = submit(scale(4), "00-not-a-trace-01".into()).await;
     assert_eq!(answer["status"], "COMPLETED", "{answer}");
@@ -219,9 +230,13 @@ async fn a_callers_trace_continues_through_every_step_and_ledger_commit() {
     let response = submit(scale(5), traceparent).await;
     assert_eq!(response["status"], "COMPLETED", "{response}");
     let steps = ["guardrails", "preview", "budget", "policy", "execute", "verify"];
-    let spans = receiver.trace(&trace_id, &steps).await;
+    let spans = receiver.trace(&trace_id, &["POST /api/v1/actions"]).await;
     let request = one(&spans, "POST /api/v1/actions");
     assert_eq!(request["parent_span_id"], parent, "{request}");
+    assert_eq!(
+        request["trace_state"], "vendor=kept",
+        "the caller's tracestate goes along: {request}"
+    );
     assert_eq!(request["kind"], "SPAN_KIND_SERVER");
     assert_eq!(request["attributes"]["http.response.status_code"], 200);
     assert_eq!(request["attributes"]["http.route"], "/api/v1/actions");
@@ -229,6 +244,18 @@ async fn a_callers_trace_continues_through_every_step_and_ledger_commit() {
     let policy = one(&spans, "policy");
     assert_eq!(policy["attributes"]["risk.level"], response["risk"]);
     assert_eq!(policy["attributes"]["policy.outcome"], "allow");
+    let decision = named(&spans, "ledger.commit")
+        .into_iter()
+        .find(|c| c["attributes"]["ledger.entry_kinds"] == "risk.classified,policy.decided")
+        .expect("the decision's commit (with the budget reservation) is traced");
+    assert_eq!(
+        decision["attributes"]["ledger.entry_ids"]
+            .as_str()
+            .unwrap()
+            .split(',')
+            .count(),
+        2
+    );
 
     // Over MCP (streamable HTTP): the tool call's `_meta` carries the trace.
     let (mcp_trace, mcp_parent, mcp_traceparent) = trace_context(true);
@@ -239,9 +266,7 @@ async fn a_callers_trace_continues_through_every_step_and_ledger_commit() {
     let answer = run_client(&["http", &url, &agent], &json!([step]));
     let result = &answer["results"][0]["structured"];
     assert_eq!(result["status"], "COMPLETED", "{answer}");
-    let spans = receiver
-        .trace(&mcp_trace, &["tools/call scale_workload", "verify"])
-        .await;
+    let spans = receiver.trace(&mcp_trace, &["tools/call scale_workload"]).await;
     let tool_call = one(&spans, "tools/call scale_workload");
     assert_eq!(tool_call["parent_span_id"], mcp_parent, "{tool_call}");
     assert_eq!(tool_call["attributes"]["mcp.tool"], "scale_workload");
@@ -257,52 +282,12 @@ async fn a_callers_trace_continues_through_every_step_and_ledger_commit() {
     let answer = run_client(&["stdio", BIN, &server.base, &agent], &json!([step]));
     let result = &answer["results"][0]["structured"];
     assert_eq!(result["status"], "COMPLETED", "{answer}");
-    let spans = receiver.trace(&stdio_trace, &["POST /api/v1/actions", "verify"]).await;
+    let spans = receiver.trace(&stdio_trace, &["POST /api/v1/actions"]).await;
     let request = one(&spans, "POST /api/v1/actions");
     assert_eq!(request["parent_span_id"], stdio_parent, "{request}");
     assert_action_trace(&spans, request["span_id"].as_str().unwrap(), result, &steps);
 
-    // An approval that completes an action executes it in the approver's trace: the approval span holds the
-    // execution, the verification and their commits, which are exactly the entries the approval added.
-    let delete = json!({"action_type": "DELETE", "namespace": ns, "resource_kind": "Deployment",
-                        "resource_name": "old-api", "justification": "traced removal"});
-    let pending = submit(delete, trace_context(true).2).await;
-    assert_eq!(pending["status"], "PENDING_APPROVAL", "{pending}");
-    let action_id = pending["action_id"].as_str().unwrap();
-    let (approval_trace, approval_parent, approval_traceparent) = trace_context(true);
-    let path = format!("/api/v1/approvals/{action_id}/approve");
-    let approved = post(path, &approver, json!({"comment": "traced"}), approval_traceparent).await;
-    assert_eq!(approved["status"], "COMPLETED", "{approved}");
-    let spans = receiver
-        .trace(&approval_trace, &["approval", "execute", "verify"])
-        .await;
-    let request = one(&spans, "POST /api/v1/approvals/{action_id}/approve");
-    assert_eq!(request["parent_span_id"], approval_parent, "{request}");
-    let approval = one(&spans, "approval");
-    assert_eq!(approval["parent_span_id"], request["span_id"], "{approval}");
-    assert_eq!(approval["attributes"]["action.id"], action_id);
-    for step in ["execute", "verify"] {
-        assert_eq!(one(&spans, step)["parent_span_id"], approval["span_id"], "{spans:#?}");
-    }
-    let before: BTreeSet<&str> = pending["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
-    let added: BTreeSet<&str> = approved["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .filter(|id| !before.contains(id))
-        .collect();
-    let committed: BTreeSet<&str> = named(&spans, "ledger.commit")
-        .iter()
-        .inspect(|c| assert_eq!(c["parent_span_id"], approval["span_id"], "{c}"))
-        .flat_map(|c| c["attributes"]["ledger.entry_ids"].as_str().unwrap().split(','))
-        .collect();
-    assert_eq!(committed, added, "{spans:#?}");
+    assert_approval_trace(&receiver, &submit, &post, &ns, &approver).await;
 
     // Everything above was exported after the unsampled and malformed requests ended: those are in by now.
     let received = receiver.received().await;
@@ -310,6 +295,11 @@ async fn a_callers_trace_continues_through_every_step_and_ledger_commit() {
     assert!(
         all.iter().all(|s| s["trace_id"] != unsampled_trace.as_str()),
         "unsampled spans were exported"
+    );
+    let unsampled_exported = all.iter().any(|s| s["attributes"]["action.id"] == unsampled_action);
+    assert!(
+        !unsampled_exported,
+        "the unsampled action was exported under another trace"
     );
     let own = all
         .iter()
@@ -327,4 +317,48 @@ async fn a_callers_trace_continues_through_every_step_and_ledger_commit() {
         received["refused"], 0,
         "every export was a valid ExportTraceServiceRequest"
     );
+}
+
+/// An approval that completes an action executes it in the approver's trace: the approval span holds the
+/// re-preview, the execution, the verification and their commits, which are exactly the entries the approval
+/// added.
+async fn assert_approval_trace<S, SF, P, PF>(receiver: &Receiver, submit: &S, post: &P, ns: &str, approver: &str)
+where
+    S: Fn(Value, String) -> SF,
+    SF: std::future::Future<Output = Value>,
+    P: Fn(String, &str, Value, String) -> PF,
+    PF: std::future::Future<Output = Value>,
+{
+    let delete = json!({"action_type": "DELETE", "namespace": ns, "resource_kind": "Deployment",
+                        "resource_name": "old-api", "justification": "traced removal"});
+    let pending = submit(delete, trace_context(true).2).await;
+    assert_eq!(pending["status"], "PENDING_APPROVAL", "{pending}");
+    let action_id = pending["action_id"].as_str().unwrap();
+    let (approval_trace, approval_parent, approval_traceparent) = trace_context(true);
+    let path = format!("/api/v1/approvals/{action_id}/approve");
+    let approved = post(path, approver, json!({"comment": "traced"}), approval_traceparent).await;
+    assert_eq!(approved["status"], "COMPLETED", "{approved}");
+    let route = "POST /api/v1/approvals/{action_id}/approve";
+    let spans = receiver.trace(&approval_trace, &[route]).await;
+    let request = one(&spans, route);
+    assert_eq!(request["parent_span_id"], approval_parent, "{request}");
+    let approval = one(&spans, "approval");
+    assert_eq!(approval["parent_span_id"], request["span_id"], "{approval}");
+    assert_eq!(approval["attributes"]["action.id"], action_id);
+    assert_eq!(approval["attributes"]["approval.verdict"], "approve");
+    for step in ["preview", "execute", "verify"] {
+        assert_eq!(one(&spans, step)["parent_span_id"], approval["span_id"], "{spans:#?}");
+    }
+    let ids = |answer: &Value| -> BTreeSet<String> {
+        let entries = answer["entries"].as_array().unwrap();
+        entries.iter().map(|e| e.as_str().unwrap().to_owned()).collect()
+    };
+    let added: BTreeSet<String> = ids(&approved).difference(&ids(&pending)).cloned().collect();
+    let committed: BTreeSet<String> = named(&spans, "ledger.commit")
+        .iter()
+        .inspect(|c| assert_eq!(c["parent_span_id"], approval["span_id"], "{c}"))
+        .flat_map(|c| c["attributes"]["ledger.entry_ids"].as_str().unwrap().split(','))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(committed, added, "{spans:#?}");
 }

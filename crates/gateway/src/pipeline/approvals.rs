@@ -21,6 +21,16 @@ pub enum Verdict {
     Reject,
 }
 
+impl Verdict {
+    /// `approve` or `reject`, as the routes spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::Reject => "reject",
+        }
+    }
+}
+
 impl Pipeline {
     /// Actions waiting for an approval (approvers and auditors), oldest first; expired ones are marked so.
     pub async fn pending_approvals(&self, caller: &Caller) -> Result<Value, GatewayError> {
@@ -128,7 +138,7 @@ impl Pipeline {
         let span = tracing::info_span!(
             "approval",
             action.id = action_id.as_str(),
-            approval.verdict = ?verdict,
+            approval.verdict = verdict.as_str(),
             identity.id = caller.identity.id.as_str(),
         );
         self.owner
@@ -349,7 +359,8 @@ impl Pipeline {
     }
 
     /// The action and its target must still be what was previewed when the approval was requested;
-    /// otherwise a fresh approval is requested and this one refused.
+    /// otherwise a fresh approval is requested and this one refused. (In traces: the approval's `preview`.)
+    #[tracing::instrument(name = "preview", skip_all, fields(action.id = row.id.as_str()))]
     async fn reconfirm(
         &self,
         caller: &Caller,

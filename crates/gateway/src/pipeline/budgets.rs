@@ -21,6 +21,7 @@ use executor::{Action, CallContext, Preview};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use storage::{Exceeded, IdentityBudgetRow, Limits, Metric, Reservation, Reserved, Spend, Window};
+use tracing::Instrument as _;
 use workloads::Share;
 
 use crate::identity::{Caller, Identity};
@@ -419,6 +420,8 @@ impl Pipeline {
         events: Vec<(EntryKind, Value)>,
         budget: PendingBudget,
     ) -> Result<Option<ActionResponse>, GatewayError> {
+        let kinds: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
+        let span = super::commit_span(&trail.action_id, &kinds.join(","));
         let events = events
             .into_iter()
             .map(|(kind, payload)| trail.event(actor, kind, payload))
@@ -443,13 +446,18 @@ impl Pipeline {
                 stamp.event(&who, payload.kind(), payload.to_value())
             }),
         };
-        let (exceeded, entry) = match self.parts.ledger.append_reserving(events, reservation).await? {
+        let reserved = self.parts.ledger.append_reserving(events, reservation);
+        let (exceeded, entry) = match reserved.instrument(span.clone()).await? {
             Reserved::Admitted(entries) => {
+                super::committed(&span, &entries);
                 trail.entries.extend(entries);
                 return Ok(None);
             }
             Reserved::Refused { exceeded, entry } => (exceeded, entry),
         };
+        // The refusal replaced the decision's entries in that commit.
+        span.record("ledger.entry_kinds", EntryKind::BudgetExceeded.as_str());
+        super::committed(&span, std::slice::from_ref(&*entry));
         trail.entries.push(*entry);
         let exceeded = budget.refusal.payload(&exceeded);
         let decision = DecisionView {

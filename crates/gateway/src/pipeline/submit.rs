@@ -35,9 +35,17 @@ impl Pipeline {
             identity.id = caller.identity.id.as_str(),
             otel.status_code = tracing::field::Empty,
         );
-        self.owner
-            .run(async move { this.submit_here(&caller, body, idempotency_key).await }.instrument(span))
-            .await
+        let submitted = async move { this.submit_here(&caller, body, idempotency_key).await };
+        let answer = self.owner.run(submitted.instrument(span.clone())).await;
+        // What the caller is answered (a replayed key answers with the first action: its id and status).
+        if let Ok(response) = &answer {
+            span.record("action.id", response.action_id.as_str());
+            span.record("action.status", response.status.as_str());
+            if response.status == ActionStatus::Failed {
+                span.record("otel.status_code", "error");
+            }
+        }
+        answer
     }
 
     pub(super) async fn submit_here(
@@ -121,11 +129,6 @@ impl Pipeline {
         self.parts
             .metrics
             .action_finished(response.status.as_str(), started.elapsed());
-        let span = tracing::Span::current();
-        span.record("action.status", response.status.as_str());
-        if response.status == ActionStatus::Failed {
-            span.record("otel.status_code", "error");
-        }
         row.status = response.status;
         row.updated_at = now();
         row.last_entry_id = trail.entries.last().map(|e| e.id.clone());
