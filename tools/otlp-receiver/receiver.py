@@ -5,8 +5,12 @@ It accepts what a collector's OTLP/HTTP port accepts for traces: POST /v1/traces
 ExportTraceServiceResponse. A body that is not one is refused with 400, as a collector would, and counted.
 The spans received are served back as JSON for the test to assert on:
 
-    GET /spans -> {"requests": N, "refused": N, "spans": [{"trace_id", "span_id", "parent_span_id", "name",
-                   "kind", "status", "attributes": {...}, "resource": {...}, "scope": "..."}]}
+    GET /spans -> {"requests": N, "refused": N, "duplicate_attributes": [...], "spans": [{"trace_id",
+                   "trace_state", "span_id", "parent_span_id", "name", "kind", "status", "start_time_unix_nano",
+                   "end_time_unix_nano", "attributes": {...}, "resource": {...}, "scope": "..."}]}
+
+OTLP wants an attribute key once per span; a span that repeats one is listed in "duplicate_attributes" (its
+name and the key), since the attributes are served as a JSON object, where only one value would show.
 
 Usage: receiver.py PORT_FILE [CERT KEY]
   listens on 127.0.0.1, an ephemeral port, written to PORT_FILE once listening; with CERT and KEY (PEM) it speaks
@@ -29,7 +33,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 lock = threading.Lock()
-received = {"requests": 0, "refused": 0, "spans": []}
+received = {"requests": 0, "refused": 0, "duplicate_attributes": [], "spans": []}
 
 
 def any_value(value):
@@ -53,6 +57,9 @@ def spans_of(request):
         resource = attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
+                keys = [kv.key for kv in span.attributes]
+                for key in sorted({k for k in keys if keys.count(k) > 1}):
+                    received["duplicate_attributes"].append({"span": span.name, "key": key})
                 yield {
                     "trace_id": span.trace_id.hex(),
                     "trace_state": span.trace_state,

@@ -22,12 +22,13 @@ pub const TRACESTATE: &str = "tracestate";
 const MAX_TRACESTATE: usize = 512;
 
 /// A caller's W3C Trace Context, as received: validated when adopted (a malformed `traceparent` starts a new
-/// trace, as the W3C recommendation says), forwarded as received when this process exports nothing.
+/// trace, as the W3C recommendation says), and re-written by OpenTelemetry when sent on
+/// ([`TraceContext::outgoing`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceContext {
     /// `version-traceid-parentid-flags`, e.g. `00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01`.
     pub traceparent: String,
-    /// Vendor-specific entries, passed along unchanged.
+    /// Vendor-specific entries (kept up to 512 characters).
     pub tracestate: Option<String>,
 }
 

@@ -133,7 +133,7 @@ impl Remote {
 /// What a remote call sends besides the key: the trace it continues.
 #[derive(Debug)]
 pub struct Outgoing {
-    /// This process's span when it exports traces, else the tool call's `_meta` context as received.
+    /// This process's span when it exports traces, else the tool call's `_meta` context when it is valid.
     trace: Option<TraceContext>,
 }
 

@@ -420,7 +420,13 @@ impl<B: Backend> ServerHandler for McpServer<B> {
             otel.kind = "server",
             mcp.tool = tool,
         );
-        if let Some(received) = TraceContext::from_meta(&context.meta.0.0) {
+        // The call's own context first; else the HTTP request's headers (rmcp runs the call in a task of its own,
+        // outside the request's span).
+        let from_headers = || {
+            let parts = context.extensions.get::<http::request::Parts>()?;
+            TraceContext::from_headers(&parts.headers)
+        };
+        if let Some(received) = TraceContext::from_meta(&context.meta.0.0).or_else(from_headers) {
             received.adopt(&span);
             context.extensions.insert(received);
         }

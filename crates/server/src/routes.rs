@@ -77,17 +77,16 @@ async fn record_request(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    crate::traces::name_by_route(request.method(), &route);
+    // Standard methods only: a client picks the method, and each label value is a series of its own.
+    let method = crate::traces::known_method(request.method());
+    let matched = request.extensions().get::<axum::extract::MatchedPath>();
+    crate::traces::name_by_route(request.method(), matched.map(|p| p.as_str()));
+    let route = matched.map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     state
         .metrics
-        .http_request(&method, &route, response.status().as_u16(), started.elapsed());
+        .http_request(method, &route, response.status().as_u16(), started.elapsed());
     response
 }
 

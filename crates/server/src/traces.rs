@@ -35,7 +35,7 @@ pub(crate) fn request_span(request: &Request<Body>) -> tracing::Span {
 
 /// The method as OpenTelemetry's HTTP conventions name it: a standard one, else `_OTHER` (a client picks
 /// the method: spans must not be named by whatever it sends).
-fn known_method(method: &Method) -> &'static str {
+pub(crate) fn known_method(method: &Method) -> &'static str {
     [
         Method::GET,
         Method::HEAD,
@@ -44,14 +44,18 @@ fn known_method(method: &Method) -> &'static str {
         Method::PATCH,
         Method::DELETE,
         Method::OPTIONS,
+        Method::TRACE,
+        Method::CONNECT,
     ]
     .iter()
     .find(|known| *known == method)
     .map_or("_OTHER", |known| known.as_str())
 }
 
-/// Names the current request's span by its route template (a path would be unbounded).
-pub(crate) fn name_by_route(method: &Method, route: &str) {
+/// Names the current request's span by its route template (a path would be unbounded); a request no route
+/// matched keeps the method alone as its name, and no `http.route`.
+pub(crate) fn name_by_route(method: &Method, route: Option<&str>) {
+    let Some(route) = route else { return };
     let span = tracing::Span::current();
     gateway::telemetry::rename(&span, format!("{} {route}", known_method(method)));
     span.record("http.route", route);

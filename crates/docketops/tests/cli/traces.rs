@@ -60,6 +60,7 @@ impl Receiver {
     async fn received(&self) -> Value {
         let client = reqwest::Client::builder()
             .danger_accept_invalid_certs(true)
+            .timeout(Duration::from_secs(10))
             .build()
             .unwrap();
         let answer = client.get(format!("{}/spans", self.url)).send().await.unwrap();
@@ -188,6 +189,7 @@ async fn a_callers_trace_continues_through_every_step_and_ledger_commit() {
         &[
             ("traced-agent", "agent", &["operator"]),
             ("traced-approver", "human", &["approver"]),
+            ("capped-agent", "agent", &["operator"]),
         ],
     )
     .await;
@@ -289,6 +291,53 @@ async fn a_callers_trace_continues_through_every_step_and_ledger_commit() {
 
     assert_approval_trace(&receiver, &submit, &post, &ns, &approver).await;
 
+    // A budget refusal replaces the decision in its commit: that commit is traced with the refusal's entry.
+    let (capped_key, capped_id) = made["capped-agent"].clone();
+    let own = json!({"limits": [{"window_seconds": 600, "mutations": 1}], "reason": "one mutation"});
+    let set = reqwest::Client::new()
+        .put(format!("{}/api/v1/identities/{capped_id}/budget", server.base))
+        .bearer_auth(&server.admin_key)
+        .json(&own)
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success(), "{}", set.text().await.unwrap());
+    let capped = |body: Value, traceparent: String| post("/api/v1/actions".into(), &capped_key, body, traceparent);
+    let first = capped(scale(3), trace_context(true).2).await;
+    assert_eq!(first["status"], "COMPLETED", "{first}");
+    let (refused_trace, refused_parent, refused_traceparent) = trace_context(true);
+    let refused = capped(scale(4), refused_traceparent).await;
+    assert_eq!(refused["status"], "DENIED", "{refused}");
+    assert_eq!(refused["decision"]["mode"], "budget", "{refused}");
+    let spans = receiver.trace(&refused_trace, &["POST /api/v1/actions"]).await;
+    let request = one(&spans, "POST /api/v1/actions");
+    assert_eq!(request["parent_span_id"], refused_parent, "{request}");
+    let before_execution = ["guardrails", "preview", "budget", "policy"];
+    assert_action_trace(
+        &spans,
+        request["span_id"].as_str().unwrap(),
+        &refused,
+        &before_execution,
+    );
+    let kinds: Vec<&Value> = named(&spans, "ledger.commit")
+        .iter()
+        .map(|c| &c["attributes"]["ledger.entry_kinds"])
+        .collect();
+    assert_eq!(kinds, ["action.requested", "budget.exceeded"], "{spans:#?}");
+    // The configured namespace budget reserved for every admitted SCALE (in the decision's commit, traced above).
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let reservations = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("docketops_budget_reservations "))
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no docketops_budget_reservations in {metrics}"));
+    assert!(reservations >= 6.0, "{reservations} reservations");
+
     // Everything above was exported after the unsampled and malformed requests ended: those are in by now.
     let received = receiver.received().await;
     let all = received["spans"].as_array().unwrap();
@@ -312,6 +361,11 @@ async fn a_callers_trace_continues_through_every_step_and_ledger_commit() {
     assert_eq!(
         root["parent_span_id"], "",
         "a malformed traceparent starts a new trace: {root}"
+    );
+    assert_eq!(
+        received["duplicate_attributes"],
+        json!([]),
+        "each attribute once per span"
     );
     assert_eq!(
         received["refused"], 0,

@@ -420,8 +420,7 @@ impl Pipeline {
         events: Vec<(EntryKind, Value)>,
         budget: PendingBudget,
     ) -> Result<Option<ActionResponse>, GatewayError> {
-        let kinds: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
-        let span = super::commit_span(&trail.action_id, &kinds.join(","));
+        let span = super::commit_span(&trail.action_id);
         let events = events
             .into_iter()
             .map(|(kind, payload)| trail.event(actor, kind, payload))
@@ -456,7 +455,6 @@ impl Pipeline {
             Reserved::Refused { exceeded, entry } => (exceeded, entry),
         };
         // The refusal replaced the decision's entries in that commit.
-        span.record("ledger.entry_kinds", EntryKind::BudgetExceeded.as_str());
         super::committed(&span, std::slice::from_ref(&*entry));
         trail.entries.push(*entry);
         let exceeded = budget.refusal.payload(&exceeded);

@@ -250,7 +250,7 @@ impl Pipeline {
         actor: &str,
         payload: &impl Payload,
     ) -> Result<(), GatewayError> {
-        let span = commit_span(&trail.action_id, payload.kind().as_str());
+        let span = commit_span(&trail.action_id);
         let entry = self
             .parts
             .ledger
@@ -283,8 +283,7 @@ impl Pipeline {
         actor: &str,
         events: Vec<(EntryKind, Value)>,
     ) -> Result<(), GatewayError> {
-        let kinds: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
-        let span = commit_span(&trail.action_id, &kinds.join(","));
+        let span = commit_span(&trail.action_id);
         let events = events
             .into_iter()
             .map(|(kind, payload)| trail.event(actor, kind, payload))
@@ -297,19 +296,22 @@ impl Pipeline {
 }
 
 /// The span of one ledger commit of an action (one entry, or several in one transaction), for traces: the
-/// entries' kinds now, their ids and sequence numbers once written.
-fn commit_span(action_id: &str, kinds: &str) -> tracing::Span {
+/// entries' kinds, ids and sequence number once written (recorded once: an attribute recorded twice is
+/// exported twice).
+fn commit_span(action_id: &str) -> tracing::Span {
     tracing::info_span!(
         "ledger.commit",
         action.id = action_id,
-        ledger.entry_kinds = kinds,
+        ledger.entry_kinds = tracing::field::Empty,
         ledger.entry_ids = tracing::field::Empty,
         ledger.seq = tracing::field::Empty,
     )
 }
 
-/// Records what a commit wrote on its span: the entries' ids (comma-separated) and the last one's seq.
+/// Records what a commit wrote on its span: the entries' kinds and ids (comma-separated) and the last one's seq.
 fn committed(span: &tracing::Span, entries: &[Entry]) {
+    let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+    span.record("ledger.entry_kinds", kinds.join(","));
     let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
     span.record("ledger.entry_ids", ids.join(","));
     if let Some(last) = entries.last() {

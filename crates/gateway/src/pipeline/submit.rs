@@ -26,7 +26,7 @@ impl Pipeline {
         let this = self.clone();
         let caller = caller.clone();
         // The action's span, a child of the caller's request (and through it of the caller's trace): its id
-        // is recorded once made, its status once answered.
+        // and status recorded once answered, inside the task (a caller that hangs up stops nothing of it).
         let span = tracing::info_span!(
             "action",
             action.id = tracing::field::Empty,
@@ -35,17 +35,12 @@ impl Pipeline {
             identity.id = caller.identity.id.as_str(),
             otel.status_code = tracing::field::Empty,
         );
-        let submitted = async move { this.submit_here(&caller, body, idempotency_key).await };
-        let answer = self.owner.run(submitted.instrument(span.clone())).await;
-        // What the caller is answered (a replayed key answers with the first action: its id and status).
-        if let Ok(response) = &answer {
-            span.record("action.id", response.action_id.as_str());
-            span.record("action.status", response.status.as_str());
-            if response.status == ActionStatus::Failed {
-                span.record("otel.status_code", "error");
-            }
-        }
-        answer
+        let submitted = async move {
+            let answer = this.submit_here(&caller, body, idempotency_key).await;
+            record_answer(&tracing::Span::current(), &answer);
+            answer
+        };
+        self.owner.run(submitted.instrument(span)).await
     }
 
     pub(super) async fn submit_here(
@@ -71,7 +66,6 @@ impl Pipeline {
             cluster: None,
             entries: Vec::new(),
         };
-        tracing::Span::current().record("action.id", trail.action_id.as_str());
         let actor = caller.actor().to_owned();
         // The hash is of the recorded (redacted) form: a hash of Secret values would let anyone guess weak ones.
         let request_sha256 = request_sha256(&body);
@@ -508,5 +502,25 @@ impl Pipeline {
         row.expires_at = Some(expires_at);
         let status = ActionStatus::PendingApproval;
         self.respond(trail, status, Some(risk), Some(decision), None, None)
+    }
+}
+
+/// Records what the caller is answered on the action's span, once (an attribute recorded twice is exported
+/// twice): the action's id (a replayed key's: the first action's) and status; an error status for a FAILED
+/// action or an error the gateway itself could not help (storage, the ledger, a stopped task).
+fn record_answer(span: &tracing::Span, answer: &Result<ActionResponse, GatewayError>) {
+    let failed = match answer {
+        Ok(response) => {
+            span.record("action.id", response.action_id.as_str());
+            span.record("action.status", response.status.as_str());
+            response.status == ActionStatus::Failed
+        }
+        Err(error) => matches!(
+            error,
+            GatewayError::Storage(_) | GatewayError::Ledger(_) | GatewayError::Stopped(_)
+        ),
+    };
+    if failed {
+        span.record("otel.status_code", "error");
     }
 }
