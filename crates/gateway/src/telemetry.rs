@@ -60,6 +60,11 @@ impl TraceContext {
         }
     }
 
+    /// Whether `traceparent` is a valid W3C trace parent (a malformed one names no trace).
+    pub fn is_valid(&self) -> bool {
+        self.parsed().is_some()
+    }
+
     /// The context as OpenTelemetry reads it, if `traceparent` is valid (a `tracestate` too long is dropped).
     fn parsed(&self) -> Option<opentelemetry::Context> {
         let mut carrier = HashMap::from([(TRACEPARENT.to_owned(), self.traceparent.clone())]);

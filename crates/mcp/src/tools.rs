@@ -426,7 +426,8 @@ impl<B: Backend> ServerHandler for McpServer<B> {
             let parts = context.extensions.get::<http::request::Parts>()?;
             TraceContext::from_headers(&parts.headers)
         };
-        if let Some(received) = TraceContext::from_meta(&context.meta.0.0).or_else(from_headers) {
+        let from_meta = TraceContext::from_meta(&context.meta.0.0).filter(TraceContext::is_valid);
+        if let Some(received) = from_meta.or_else(from_headers) {
             received.adopt(&span);
             context.extensions.insert(received);
         }

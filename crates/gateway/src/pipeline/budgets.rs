@@ -445,9 +445,16 @@ impl Pipeline {
                 stamp.event(&who, payload.kind(), payload.to_value())
             }),
         };
+        // The commit decides the kinds (the decision's, or the refusal that replaces them): recorded after it.
         let reserved = self.parts.ledger.append_reserving(events, reservation);
-        let (exceeded, entry) = match reserved.instrument(span.clone()).await? {
+        let reserved = reserved
+            .instrument(span.clone())
+            .await
+            .inspect_err(|_| super::failed(&span))?;
+        let (exceeded, entry) = match reserved {
             Reserved::Admitted(entries) => {
+                let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+                span.record("ledger.entry_kinds", kinds.join(","));
                 super::committed(&span, &entries);
                 trail.entries.extend(entries);
                 return Ok(None);
@@ -455,6 +462,7 @@ impl Pipeline {
             Reserved::Refused { exceeded, entry } => (exceeded, entry),
         };
         // The refusal replaced the decision's entries in that commit.
+        span.record("ledger.entry_kinds", entry.kind.as_str());
         super::committed(&span, std::slice::from_ref(&*entry));
         trail.entries.push(*entry);
         let exceeded = budget.refusal.payload(&exceeded);

@@ -251,12 +251,14 @@ impl Pipeline {
         payload: &impl Payload,
     ) -> Result<(), GatewayError> {
         let span = commit_span(&trail.action_id);
+        span.record("ledger.entry_kinds", payload.kind().as_str());
         let entry = self
             .parts
             .ledger
             .append(trail.event(actor, payload.kind(), payload.to_value()))
             .instrument(span.clone())
-            .await?;
+            .await
+            .inspect_err(|_| failed(&span))?;
         committed(&span, std::slice::from_ref(&entry));
         trail.entries.push(entry);
         Ok(())
@@ -284,11 +286,14 @@ impl Pipeline {
         events: Vec<(EntryKind, Value)>,
     ) -> Result<(), GatewayError> {
         let span = commit_span(&trail.action_id);
+        let kinds: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
+        span.record("ledger.entry_kinds", kinds.join(","));
         let events = events
             .into_iter()
             .map(|(kind, payload)| trail.event(actor, kind, payload))
             .collect();
-        let entries = self.parts.ledger.append_all(events).instrument(span.clone()).await?;
+        let appended = self.parts.ledger.append_all(events).instrument(span.clone()).await;
+        let entries = appended.inspect_err(|_| failed(&span))?;
         committed(&span, &entries);
         trail.entries.extend(entries);
         Ok(())
@@ -296,8 +301,8 @@ impl Pipeline {
 }
 
 /// The span of one ledger commit of an action (one entry, or several in one transaction), for traces: the
-/// entries' kinds, ids and sequence number once written (recorded once: an attribute recorded twice is
-/// exported twice).
+/// entries' kinds (recorded by the caller before the commit, except where the commit decides them), ids and
+/// sequence number once written. Each field is recorded once: an attribute recorded twice is exported twice.
 fn commit_span(action_id: &str) -> tracing::Span {
     tracing::info_span!(
         "ledger.commit",
@@ -305,13 +310,17 @@ fn commit_span(action_id: &str) -> tracing::Span {
         ledger.entry_kinds = tracing::field::Empty,
         ledger.entry_ids = tracing::field::Empty,
         ledger.seq = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
     )
 }
 
-/// Records what a commit wrote on its span: the entries' kinds and ids (comma-separated) and the last one's seq.
+/// Marks a commit that failed (nothing of it was written).
+fn failed(span: &tracing::Span) {
+    span.record("otel.status_code", "error");
+}
+
+/// Records what a commit wrote on its span: the entries' ids (comma-separated) and the last one's seq.
 fn committed(span: &tracing::Span, entries: &[Entry]) {
-    let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
-    span.record("ledger.entry_kinds", kinds.join(","));
     let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
     span.record("ledger.entry_ids", ids.join(","));
     if let Some(last) = entries.last() {

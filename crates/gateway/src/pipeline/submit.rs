@@ -26,12 +26,14 @@ impl Pipeline {
         let this = self.clone();
         let caller = caller.clone();
         // The action's span, a child of the caller's request (and through it of the caller's trace): its id
-        // and status recorded once answered, inside the task (a caller that hangs up stops nothing of it).
+        // recorded once made, its status once answered, inside the task (a caller that hangs up stops nothing
+        // of it). Each field is recorded once: an attribute recorded twice is exported twice.
         let span = tracing::info_span!(
             "action",
             action.id = tracing::field::Empty,
             action.type = tracing::field::Empty,
             action.status = tracing::field::Empty,
+            action.replays = tracing::field::Empty,
             identity.id = caller.identity.id.as_str(),
             otel.status_code = tracing::field::Empty,
         );
@@ -58,6 +60,7 @@ impl Pipeline {
                 .action_by_idempotency_key(&caller.identity.id, key)
                 .await?
             {
+                tracing::Span::current().record("action.id", first.id.as_str());
                 return self.replay(caller, &first, &body).await;
             }
         }
@@ -66,6 +69,7 @@ impl Pipeline {
             cluster: None,
             entries: Vec::new(),
         };
+        tracing::Span::current().record("action.id", trail.action_id.as_str());
         let actor = caller.actor().to_owned();
         // The hash is of the recorded (redacted) form: a hash of Secret values would let anyone guess weak ones.
         let request_sha256 = request_sha256(&body);
@@ -90,6 +94,8 @@ impl Pipeline {
                     .action_by_idempotency_key(&caller.identity.id, key)
                     .await?;
                 let first = first.ok_or_else(|| GatewayError::Conflict("idempotency key race lost".into()))?;
+                // This submission's own id is on the span already: name the first action beside it.
+                tracing::Span::current().record("action.replays", first.id.as_str());
                 return self.replay(caller, &first, &body).await;
             }
             Err(error) => return Err(error.into()),
@@ -505,13 +511,11 @@ impl Pipeline {
     }
 }
 
-/// Records what the caller is answered on the action's span, once (an attribute recorded twice is exported
-/// twice): the action's id (a replayed key's: the first action's) and status; an error status for a FAILED
-/// action or an error the gateway itself could not help (storage, the ledger, a stopped task).
+/// Records what the caller is answered on the action's span: its status; an error status for a FAILED action
+/// or an error the gateway itself could not help (storage, the ledger, a lapsed lease).
 fn record_answer(span: &tracing::Span, answer: &Result<ActionResponse, GatewayError>) {
     let failed = match answer {
         Ok(response) => {
-            span.record("action.id", response.action_id.as_str());
             span.record("action.status", response.status.as_str());
             response.status == ActionStatus::Failed
         }
